@@ -1,0 +1,395 @@
+"""The chat itself: who is here, under which nick, in which channels, and who gets what.
+
+Theory of operation.  A :class:`Client` is one connection's protocol state; its ``outbuf`` holds
+the bytes waiting to be sent, which a driver (the select loop, say) writes to the socket and
+trims.  :class:`Chat` holds every client, the nick table and the channels, and carries out what
+users do (join, part, change nick, talk, quit).  Each operation builds one :class:`Message`, and
+:meth:`Chat.deliver` appends its encoding to each recipient's ``outbuf``: encoded once for all
+IRC recipients and rendered once for all plain-text recipients, whatever their number.  Clients
+whose buffers grew are collected in ``Chat.dirty`` for the driver to flush.
+
+Nothing here touches a socket, a selector or a thread: bytes and messages only.
+
+The send queue bound (``Config.sendq``).  A recipient that does not read lets its buffer grow.
+When one append takes it past the bound, its pending output is thrown away, an ``ERROR :SendQ
+exceeded`` line is queued in its place and the client is marked closing; everyone who shares a
+channel with it sees it quit with that reason.  The quit is announced after the current
+operation ends (:meth:`Chat.reap`), because the overflow happens in the middle of a fan-out loop
+over a channel's members, and that loop must not see the channel change under it.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from . import numerics as rpl
+from .framing import LineFramer
+from .message import (MAX_MESSAGE, MAX_TAGS, Message, encode_line, encode_text_lines,
+                      utf8_prefix)
+from .names import fold, is_channel, nick_problem, normalize
+from .plain import render as render_plain
+
+log = logging.getLogger("tcpchat")
+
+TOPICLEN = 390
+AWAYLEN = 200
+#: How many channels one user may be in at once (CHANLIMIT): bounds the work of a QUIT.
+CHANLIMIT = 20
+
+
+@dataclass
+class Config:
+    server_name: str = "tcpchat"
+    default_channel: str = "#lobby"
+    autojoin: bool = True
+    password: str = None
+    motd: list = None
+    #: Bytes of output that may wait for one client before it is disconnected (see module doc).
+    sendq: int = 1 << 20
+    #: Seconds a new connection has to register (IRC) or choose a name (plain mode).
+    registration_timeout: float = 120.0
+    #: Seconds of silence from a registered IRC client before the server sends it a PING.
+    ping_interval: float = 120.0
+    #: Seconds after that PING before the client is dropped with "Ping timeout".
+    pong_timeout: float = 60.0
+    #: Set by the server when it starts; shown in 003.
+    created: float = field(default_factory=time.time)
+
+
+class Client:
+    """One connection: its framing, who it says it is, and what waits to be sent to it."""
+
+    __slots__ = (
+        "host", "framer", "outbuf", "link", "plain", "nick", "user", "realname", "mask",
+        "registered", "cap_negotiating", "caps", "password", "channels", "away", "invisible",
+        "connected_at", "signon", "last_active", "last_spoke", "ping_sent", "closing", "gone",
+    )
+
+    def __init__(self, host, now, wall_now):
+        # A host like "::1" would start with ":" and read as a trailing parameter in numerics.
+        self.host = "0" + host if host.startswith(":") else host
+        self.framer = LineFramer(MAX_TAGS + MAX_MESSAGE)
+        self.outbuf = bytearray()
+        #: Free for the driver: whatever it needs to find the socket again.
+        self.link = None
+        #: None until the first line says which; then True (plain text) or False (IRC).
+        self.plain = None
+        self.nick = None
+        self.user = None
+        self.realname = ""
+        #: nick!user@host, kept ready because every relayed message carries it.
+        self.mask = None
+        self.registered = False
+        self.cap_negotiating = False
+        self.caps = set()
+        self.password = None
+        #: fold(channel name) -> Channel, for the channels this client is in.
+        self.channels = {}
+        self.away = None
+        self.invisible = False
+        self.connected_at = now
+        self.signon = wall_now
+        self.last_active = now
+        self.last_spoke = now
+        self.ping_sent = None
+        #: The driver closes the connection once ``outbuf`` is flushed; no more input is read.
+        self.closing = False
+        #: Removed from the chat: its nick is free and nobody can reach it.
+        self.gone = False
+
+    def __repr__(self):
+        return f"<Client {self.nick or '*'} from {self.host}>"
+
+    @property
+    def target(self):
+        """The name numerics are addressed to."""
+        return self.nick or "*"
+
+
+class Channel:
+    __slots__ = ("name", "members", "topic", "topic_by", "topic_at", "created")
+
+    def __init__(self, name, wall_now):
+        self.name = name
+        #: Client -> True when that member is a channel operator; kept in joining order.
+        self.members = {}
+        self.topic = ""
+        self.topic_by = ""
+        self.topic_at = 0
+        self.created = int(wall_now)
+
+    def prefixed(self, client):
+        return "@" + client.nick if self.members[client] else client.nick
+
+
+class Chat:
+    """Every user and channel, and the operations users perform on them."""
+
+    def __init__(self, config, clock=time.monotonic, wall_clock=time.time):
+        self.config = config
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.clients = set()
+        #: fold(nick) -> Client, for registered clients and for those that claimed a nick
+        #: while registering, so two registering clients cannot end up with one nick.
+        self.nicks = {}
+        #: fold(channel name) -> Channel; a channel exists while it has members.
+        self.channels = {}
+        #: Clients whose ``outbuf`` grew or who started closing since the driver last looked.
+        self.dirty = set()
+        self._overflowed = []
+
+    # -- Delivery -------------------------------------------------------------------------
+
+    def deliver(self, message, recipients, skip=None):
+        """Queue *message* for each of *recipients* except *skip*: the hot path of fan-out.
+
+        The message is encoded at most once for IRC clients and rendered at most once for
+        plain ones; each recipient gets the same bytes object appended to its buffer.
+        """
+        irc_bytes = plain_bytes = None
+        sendq = self.config.sendq
+        dirty = self.dirty
+        for recipient in recipients:
+            if recipient is skip or recipient.closing:
+                continue
+            if recipient.plain:
+                if plain_bytes is None:
+                    plain_bytes = render_plain(message)
+                data = plain_bytes
+            else:
+                if irc_bytes is None:
+                    irc_bytes = (encode_text_lines(message)
+                                 if message.command in ("PRIVMSG", "NOTICE")
+                                 else encode_line(message))
+                data = irc_bytes
+            if not data:
+                continue
+            out = recipient.outbuf
+            out += data
+            if len(out) > sendq:
+                self._overflow(recipient)
+            dirty.add(recipient)
+
+    def send(self, client, message):
+        self.deliver(message, (client,))
+
+    def reply(self, client, numeric, *params):
+        """Send numeric *numeric* to *client*; its nick (or ``*``) goes first, as always.
+
+        Numerics echo what the client sent (a bad nick, an unknown command); an echo that could
+        not stand as a middle parameter (empty, holding a space, starting with ":") becomes "*".
+        """
+        *middle, last = params
+        middle = [p if p and " " not in p and p[0] != ":" else "*" for p in middle]
+        self.deliver(Message(numeric, (client.target, *middle, last), self.config.server_name),
+                     (client,))
+
+    def notice(self, client, text):
+        """A notice from the server: how the server tells a client about a dropped line."""
+        self.send(client, Message("NOTICE", (client.target, text), self.config.server_name))
+
+    def send_text(self, client, text):
+        """A line of plain text, for a plain-mode client (prompts, help, lists)."""
+        if client.closing:
+            return
+        client.outbuf += text.encode() + b"\r\n"
+        self.dirty.add(client)
+
+    def _overflow(self, client):
+        log.warning("%r: send queue over %d bytes, disconnecting", client, self.config.sendq)
+        client.outbuf.clear()
+        client.outbuf += encode_line(Message("ERROR", ("Closing link: SendQ exceeded",)))
+        client.closing = True
+        self._overflowed.append(client)
+
+    def reap(self):
+        """Announce the quits of clients whose send queue overflowed during the last operation."""
+        while self._overflowed:
+            self._leave(self._overflowed.pop(), "SendQ exceeded")
+
+    # -- Who is here ----------------------------------------------------------------------
+
+    def add_client(self, client):
+        self.clients.add(client)
+
+    def find_user(self, nick):
+        """The registered client with nick *nick* (any case), or None."""
+        client = self.nicks.get(fold(nick))
+        return client if client is not None and client.registered else None
+
+    def nick_in_use(self, nick, by=None):
+        holder = self.nicks.get(fold(nick))
+        return holder is not None and holder is not by
+
+    def claim_nick(self, client, nick):
+        """Give *nick* to a client that is not registered yet; the caller checked it is free."""
+        if client.nick is not None:
+            del self.nicks[fold(client.nick)]
+        client.nick = normalize(nick)
+        self.nicks[fold(nick)] = client
+
+    def register(self, client, user, realname):
+        client.user = user
+        client.realname = realname
+        client.mask = f"{client.nick}!{user}@{client.host}"
+        client.registered = True
+        client.signon = self.wall_clock()
+        log.info("%s registered from %s (%s)", client.nick, client.host,
+                 "plain" if client.plain else "IRC")
+
+    def set_nick(self, client, nick):
+        """NICK, for IRC and plain clients alike: check *nick*, then claim it (while
+        registering) or change to it.  Problems go back as 431, 432 or 433."""
+        if not nick:
+            self.reply(client, rpl.ERR_NONICKNAMEGIVEN, "No nickname given")
+            return False
+        problem = nick_problem(nick)
+        if problem:
+            self.reply(client, rpl.ERR_ERRONEUSNICKNAME, nick, f"Erroneous nickname: {problem}")
+            return False
+        if self.nick_in_use(nick, by=client):
+            self.reply(client, rpl.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
+            return False
+        if not client.registered:
+            self.claim_nick(client, nick)
+        elif normalize(nick) != client.nick:
+            self.change_nick(client, nick)
+        return True
+
+    def change_nick(self, client, new_nick):
+        """Rename a registered client; everyone who shares a channel with it sees the change."""
+        new_nick = normalize(new_nick)
+        message = Message("NICK", (new_nick,), client.mask)
+        del self.nicks[fold(client.nick)]
+        self.nicks[fold(new_nick)] = client
+        log.info("%s is now known as %s", client.nick, new_nick)
+        client.nick = new_nick
+        client.mask = f"{new_nick}!{client.user}@{client.host}"
+        self.deliver(message, self.neighbours(client, include_self=True))
+
+    def neighbours(self, client, include_self=False):
+        """Everyone who shares a channel with *client*, each once, in a stable order."""
+        seen = {client: None} if include_self else {}
+        for channel in client.channels.values():
+            seen.update(dict.fromkeys(channel.members))
+        if not include_self:
+            seen.pop(client, None)
+        return seen
+
+    # -- Channels -------------------------------------------------------------------------
+
+    def join(self, client, name):
+        """Put *client* in channel *name* (creating it, with *client* as its operator); return
+        the channel.  Every member sees the JOIN, the joiner too (IRC clients rely on it)."""
+        key = fold(name)
+        channel = self.channels.get(key)
+        if channel is None:
+            channel = self.channels[key] = Channel(normalize(name), self.wall_clock())
+            channel.members[client] = True
+        else:
+            channel.members[client] = False
+        client.channels[key] = channel
+        log.info("%s joined %s", client.nick, channel.name)
+        # A plain client is told where it is in words (see plain.greet), not by its own JOIN.
+        self.deliver(Message("JOIN", (channel.name,), client.mask), channel.members,
+                     skip=client if client.plain else None)
+        return channel
+
+    def part(self, client, channel, reason=""):
+        params = (channel.name, reason) if reason else (channel.name,)
+        self.deliver(Message("PART", params, client.mask), channel.members)
+        log.info("%s left %s", client.nick, channel.name)
+        self._remove_member(client, channel)
+
+    def _remove_member(self, client, channel):
+        del channel.members[client]
+        del client.channels[fold(channel.name)]
+        if not channel.members:
+            del self.channels[fold(channel.name)]
+
+    def set_topic(self, client, channel, topic):
+        channel.topic = utf8_prefix(topic, TOPICLEN)
+        channel.topic_by = client.nick
+        channel.topic_at = int(self.wall_clock())
+        self.deliver(Message("TOPIC", (channel.name, channel.topic), client.mask),
+                     channel.members)
+
+    # -- Talking --------------------------------------------------------------------------
+
+    def message(self, client, command, target, text):
+        """Relay PRIVMSG or NOTICE *text* from *client* to a channel or a nick.
+
+        Returns True when it went somewhere.  Errors go back as numerics, except for NOTICE,
+        which never gets an error reply (so that bots cannot loop on each other's errors).
+        """
+        quiet = command == "NOTICE"
+        if is_channel(target):
+            channel = self.channels.get(fold(target))
+            if channel is None:
+                quiet or self.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
+                return False
+            if client not in channel.members:
+                quiet or self.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name,
+                                    "Cannot send to channel")
+                return False
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s -> %s: %s", client.nick, channel.name, text)
+            self.deliver(Message(command, (channel.name, text), client.mask), channel.members,
+                         skip=client)
+        else:
+            recipient = self.find_user(target)
+            if recipient is None:
+                quiet or self.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
+                return False
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s -> %s: %s", client.nick, recipient.nick, text)
+            self.deliver(Message(command, (recipient.nick, text), client.mask), (recipient,))
+            if recipient.away is not None and not quiet:
+                self.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
+        client.last_spoke = self.clock()
+        return True
+
+    # -- Leaving --------------------------------------------------------------------------
+
+    def close(self, client, reason):
+        """End *client*'s session: an ERROR line to it, a QUIT with *reason* to everyone who
+        shares a channel with it.  The driver closes the socket once the ERROR is flushed."""
+        if client.closing:
+            return
+        self.send(client, Message("ERROR", (f"Closing link: {reason}",)))
+        client.closing = True
+        self.dirty.add(client)
+        self._leave(client, reason)
+
+    def connection_lost(self, client, reason):
+        """The transport is gone (reset, or closed by the driver): nothing more can be sent."""
+        client.outbuf.clear()
+        client.closing = True
+        self.dirty.add(client)  # so the driver sees it closing and lets the socket go
+        self._leave(client, reason)
+
+    def _leave(self, client, reason):
+        if client.gone:
+            return
+        client.gone = True
+        self.clients.discard(client)
+        if client.registered:
+            log.info("%s quit (%s)", client.nick, reason)
+            self.deliver(Message("QUIT", (reason,), client.mask), self.neighbours(client))
+            for channel in list(client.channels.values()):
+                self._remove_member(client, channel)
+        if client.nick is not None and self.nicks.get(fold(client.nick)) is client:
+            del self.nicks[fold(client.nick)]
+
+    def shutdown(self, reason):
+        """Say goodbye to everyone at once: an ERROR line each, no QUIT storm."""
+        clients = list(self.clients)
+        self.deliver(Message("ERROR", (f"Closing link: {reason}",)), clients)
+        for client in clients:
+            client.closing = True
+            client.gone = True
+            self.dirty.add(client)
+        self.clients.clear()
+        self.nicks.clear()
+        self.channels.clear()

@@ -1,0 +1,90 @@
+"""Cut a byte stream into lines, never holding more than one line's worth of bytes.
+
+TCP delivers a stream, not messages: one ``recv()`` may hold half a line or a thousand lines.
+:class:`LineFramer` takes the chunks as they come and gives back complete lines.  A line ends at
+LF; a CR just before the LF is part of the terminator, so both ``\\r\\n`` (IRC clients) and bare
+``\\n`` (netcat) work.
+
+A line longer than the limit is never buffered whole.  The framer reports it once, as
+:data:`TOO_LONG`, as soon as it knows, then skips bytes up to the line's end and carries on with
+the next line.  So the buffer never grows past ``max_line`` bytes, whatever the peer sends.
+
+Lines come out as bytes: decoding is the caller's job, per whole line, so a UTF-8 character
+split across two ``recv()`` calls is reassembled before anyone decodes it.
+"""
+
+
+class _TooLong:
+    __slots__ = ()
+
+    def __repr__(self):
+        return "TOO_LONG"
+
+
+#: Stands in the output for a line that was over the limit and was dropped.
+TOO_LONG = _TooLong()
+
+
+class LineFramer:
+    """Bytes in, complete lines out (without their terminator), with a bound per line."""
+
+    __slots__ = ("max_line", "_partial", "_skipping")
+
+    def __init__(self, max_line):
+        #: The most bytes one line may take, terminator (CRLF) included.
+        self.max_line = max_line
+        self._partial = bytearray()
+        # True while we drop the rest of a line we already reported as too long.
+        self._skipping = False
+
+    @property
+    def buffered(self):
+        """How many bytes of an unfinished line are held."""
+        return len(self._partial)
+
+    def feed(self, data):
+        """Take the next chunk of the stream; return the lines it completes.
+
+        *data* is any bytes-like object with ``find`` (bytes, bytearray).  Each item returned is
+        either a ``bytes`` line or :data:`TOO_LONG`.
+        """
+        lines = []
+        partial = self._partial
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            if end < 0:
+                break
+            if self._skipping:
+                self._skipping = False
+            elif len(partial) + (end - start) + 1 > self.max_line:
+                partial.clear()
+                lines.append(TOO_LONG)
+            else:
+                if partial:
+                    partial += data[start:end]
+                    line = bytes(partial)
+                    partial.clear()
+                else:
+                    line = bytes(data[start:end])
+                if line.endswith(b"\r"):
+                    line = line[:-1]
+                lines.append(line)
+            start = end + 1
+        if start < len(data) and not self._skipping:
+            # The rest is an unfinished line.  It still needs at least the LF, so it is already
+            # too long if it would not leave room for one.
+            if len(partial) + (len(data) - start) + 1 > self.max_line:
+                partial.clear()
+                self._skipping = True
+                lines.append(TOO_LONG)
+            else:
+                partial += data[start:]
+        return lines
+
+    def discard(self):
+        """Forget an unfinished line (the peer went away before ending it); return its size."""
+        size = len(self._partial)
+        self._partial.clear()
+        self._skipping = False
+        return size

@@ -1,0 +1,479 @@
+"""The IRC client protocol: registration and the commands real clients send.
+
+Each command is a row of :data:`COMMANDS`: its handler, how many parameters it needs and whether
+it may run before registration, so 451 (not registered) and 461 (not enough parameters) are
+decided in one place, :func:`handle_line`.  Handlers get the :class:`~tcpchat.chat.Chat`, the
+client and the parsed :class:`~tcpchat.message.Message`; they reply with numerics and leave what
+everyone else sees to the chat's operations.  Reply formats follow https://modern.ircdocs.horse.
+"""
+
+import time
+from collections import namedtuple
+
+from . import __version__
+from . import numerics as rpl
+from .chat import AWAYLEN, CHANLIMIT, TOPICLEN
+from .message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
+from .names import CHANNELLEN, CHANTYPES, NICKLEN, channel_problem, fold, is_channel
+
+VERSION = f"tcpchat-{__version__}"
+#: Capabilities offered in CAP LS.  multi-prefix costs nothing: @ is the only prefix there is.
+CAPABILITIES = ("multi-prefix",)
+#: PRIVMSG and NOTICE take at most this many comma-separated targets (TARGMAX).
+MAX_TARGETS = 4
+
+ISUPPORT = (
+    f"AWAYLEN={AWAYLEN}",
+    "CASEMAPPING=rfc8265",
+    f"CHANLIMIT={CHANTYPES}:{CHANLIMIT}",
+    "CHANMODES=,,,n",
+    f"CHANNELLEN={CHANNELLEN}",
+    f"CHANTYPES={CHANTYPES}",
+    f"NICKLEN={NICKLEN}",
+    "PREFIX=(o)@",
+    f"TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},WHOIS:1",
+    f"TOPICLEN={TOPICLEN}",
+    "UTF8ONLY",
+)
+
+
+def handle_line(chat, client, text):
+    """One line from an IRC client (decoded, without its line end)."""
+    try:
+        message = parse(text)
+    except MalformedMessage:
+        return  # a line of spaces, or a bare tag or source: nothing to answer
+    command = COMMANDS.get(message.command)
+    if command is None:
+        chat.reply(client, rpl.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
+    elif command.needs_registration and not client.registered:
+        chat.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
+    elif len(message.params) < command.min_params:
+        chat.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters")
+    else:
+        command.handler(chat, client, message)
+
+
+# -- Registration ---------------------------------------------------------------------------
+
+def _cap(chat, client, message):
+    subcommand = message.params[0].upper()
+    target = client.target
+    if subcommand == "LS":
+        # Registration waits for CAP END from here on, so the client can finish negotiating.
+        client.cap_negotiating = not client.registered
+        chat.send(client, _server(chat, "CAP", target, "LS", " ".join(CAPABILITIES)))
+    elif subcommand == "LIST":
+        chat.send(client, _server(chat, "CAP", target, "LIST", " ".join(sorted(client.caps))))
+    elif subcommand == "REQ":
+        client.cap_negotiating = not client.registered
+        request = message.params[1] if len(message.params) > 1 else ""
+        names = request.split()
+        if names and all(name.lstrip("-") in CAPABILITIES for name in names):
+            for name in names:
+                if name.startswith("-"):
+                    client.caps.discard(name[1:])
+                else:
+                    client.caps.add(name)
+            chat.send(client, _server(chat, "CAP", target, "ACK", request))
+        else:
+            # All or nothing, as the spec says: one unknown name refuses the whole request.
+            chat.send(client, _server(chat, "CAP", target, "NAK", request))
+    elif subcommand == "END":
+        if not client.registered:
+            client.cap_negotiating = False
+            _try_to_register(chat, client)
+    else:
+        chat.reply(client, rpl.ERR_INVALIDCAPCMD, message.params[0], "Invalid CAP command")
+
+
+def _pass(chat, client, message):
+    if client.registered:
+        chat.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
+    else:
+        client.password = message.params[0]
+
+
+def _nick(chat, client, message):
+    nick = message.params[0] if message.params else ""
+    if chat.set_nick(client, nick) and not client.registered:
+        _try_to_register(chat, client)
+
+
+def _user(chat, client, message):
+    if client.registered or client.user is not None:
+        chat.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
+        return
+    # The username shows in nick!user@host; keep it short and free of what would break a mask.
+    username = "".join(c for c in message.params[0] if c.isalnum() or c in "-_.")[:10]
+    client.user = username or "user"
+    client.realname = message.params[3]
+    _try_to_register(chat, client)
+
+
+def _try_to_register(chat, client):
+    if client.nick is None or client.user is None or client.cap_negotiating:
+        return
+    if chat.config.password is not None and client.password != chat.config.password:
+        chat.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
+        chat.close(client, "Bad password")
+        return
+    chat.register(client, client.user, client.realname)
+    _welcome(chat, client)
+    if chat.config.autojoin:
+        _join_channel(chat, client, chat.config.default_channel)
+
+
+def _welcome(chat, client):
+    config = chat.config
+    server = config.server_name
+    created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(config.created))
+    chat.reply(client, rpl.RPL_WELCOME, f"Welcome to the {server} Network, {client.mask}")
+    chat.reply(client, rpl.RPL_YOURHOST, f"Your host is {server}, running version {VERSION}")
+    chat.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
+    chat.reply(client, rpl.RPL_MYINFO, server, VERSION, "i", "no", "o")
+    tokens = ISUPPORT + (f"NETWORK={server}",)
+    for start in range(0, len(tokens), 13):  # at most 13 tokens a line
+        chat.reply(client, rpl.RPL_ISUPPORT, *tokens[start:start + 13],
+                   "are supported by this server")
+    _motd(chat, client, None)
+
+
+def _motd(chat, client, message):
+    motd = chat.config.motd
+    if motd is None:
+        chat.reply(client, rpl.ERR_NOMOTD, "MOTD File is missing")
+        return
+    chat.reply(client, rpl.RPL_MOTDSTART, f"- {chat.config.server_name} Message of the day - ")
+    for line in motd:
+        chat.reply(client, rpl.RPL_MOTD, "- " + line)
+    chat.reply(client, rpl.RPL_ENDOFMOTD, "End of /MOTD command.")
+
+
+# -- Connection -----------------------------------------------------------------------------
+
+def _ping(chat, client, message):
+    server = chat.config.server_name
+    chat.send(client, Message("PONG", (server, message.params[0]), server))
+
+
+def _pong(chat, client, message):
+    pass  # any line counts as a sign of life; the core already noted it
+
+
+def _quit(chat, client, message):
+    reason = message.params[0] if message.params else ""
+    chat.close(client, f"Quit: {reason}" if reason else "Quit")
+
+
+# -- Channels -------------------------------------------------------------------------------
+
+def _join(chat, client, message):
+    if message.params[0] == "0":  # JOIN 0 leaves every channel
+        for channel in list(client.channels.values()):
+            chat.part(client, channel)
+        return
+    for name in message.params[0].split(","):
+        if name:
+            _join_channel(chat, client, name)
+
+
+def _join_channel(chat, client, name):
+    problem = channel_problem(name)
+    if problem:
+        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, f"No such channel: {problem}")
+        return
+    if fold(name) in client.channels:
+        return
+    if len(client.channels) >= CHANLIMIT:
+        chat.reply(client, rpl.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+        return
+    channel = chat.join(client, name)
+    if channel.topic:
+        _send_topic(chat, client, channel)
+    _names(chat, client, channel)
+
+
+def _part(chat, client, message):
+    reason = message.params[1] if len(message.params) > 1 else ""
+    for name in message.params[0].split(","):
+        channel = _member_channel(chat, client, name)
+        if channel is not None:
+            chat.part(client, channel, reason)
+
+
+def _member_channel(chat, client, name):
+    """The channel *name* if *client* is in it; otherwise None, and the client told why."""
+    channel = chat.channels.get(fold(name))
+    if channel is None:
+        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+    elif client not in channel.members:
+        chat.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+    else:
+        return channel
+    return None
+
+
+def _topic(chat, client, message):
+    name = message.params[0]
+    if len(message.params) == 1:
+        channel = chat.channels.get(fold(name))
+        if channel is None:
+            chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        elif channel.topic:
+            _send_topic(chat, client, channel)
+        else:
+            chat.reply(client, rpl.RPL_NOTOPIC, channel.name, "No topic is set")
+        return
+    channel = _member_channel(chat, client, name)
+    if channel is not None:
+        chat.set_topic(client, channel, message.params[1])
+
+
+def _send_topic(chat, client, channel):
+    chat.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
+    chat.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by,
+               str(channel.topic_at))
+
+
+def _names_command(chat, client, message):
+    if not message.params:
+        chat.reply(client, rpl.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+        return
+    for name in message.params[0].split(","):
+        channel = chat.channels.get(fold(name))
+        if channel is None:
+            chat.reply(client, rpl.RPL_ENDOFNAMES, name, "End of /NAMES list")
+        else:
+            _names(chat, client, channel)
+
+
+def _names(chat, client, channel):
+    names = [channel.prefixed(member) for member in channel.members]
+    _reply_list(chat, client, rpl.RPL_NAMREPLY, ("=", channel.name), names)
+    chat.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+
+
+def _reply_list(chat, client, numeric, head, items):
+    """Send *items* space-separated in as few *numeric* lines as fit the line limit."""
+    server = chat.config.server_name
+    fixed = len(f":{server} {numeric} {client.target} {' '.join(head)} :\r\n".encode())
+    line, size = [], fixed
+    for item in items:
+        cost = len(item.encode()) + 1
+        if line and size + cost > MAX_MESSAGE:
+            chat.reply(client, numeric, *head, " ".join(line))
+            line, size = [], fixed
+        line.append(item)
+        size += cost
+    if line:
+        chat.reply(client, numeric, *head, " ".join(line))
+
+
+def _list(chat, client, message):
+    if message.params:
+        channels = filter(None, (chat.channels.get(fold(name))
+                                 for name in message.params[0].split(",")))
+    else:
+        channels = list(chat.channels.values())
+    chat.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
+    for channel in channels:
+        chat.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
+    chat.reply(client, rpl.RPL_LISTEND, "End of /LIST")
+
+
+# -- Talking --------------------------------------------------------------------------------
+
+def _privmsg(chat, client, message):
+    quiet = message.command == "NOTICE"
+    if not message.params:
+        quiet or chat.reply(client, rpl.ERR_NORECIPIENT,
+                            f"No recipient given ({message.command})")
+        return
+    if len(message.params) < 2 or not message.params[1]:
+        quiet or chat.reply(client, rpl.ERR_NOTEXTTOSEND, "No text to send")
+        return
+    targets = [target for target in message.params[0].split(",") if target]
+    if len(targets) > MAX_TARGETS:
+        quiet or chat.reply(client, rpl.ERR_TOOMANYTARGETS, message.params[0],
+                            f"Too many recipients: at most {MAX_TARGETS}")
+        return
+    for target in targets:
+        chat.message(client, message.command, target, message.params[1])
+
+
+# -- Who is who -----------------------------------------------------------------------------
+
+def _who(chat, client, message):
+    mask = message.params[0] if message.params else "*"
+    server = chat.config.server_name
+    if is_channel(mask):
+        channel = chat.channels.get(fold(mask))
+        rows = [(channel.name, member, channel.members[member])
+                for member in (channel.members if channel else ())]
+    else:
+        user = chat.find_user(mask)
+        rows = [("*", user, False)] if user else []
+    for channel_name, user, is_op in rows:
+        flags = ("G" if user.away is not None else "H") + ("@" if is_op else "")
+        chat.reply(client, rpl.RPL_WHOREPLY, channel_name, user.user, user.host, server,
+                   user.nick, flags, f"0 {user.realname}")
+    chat.reply(client, rpl.RPL_ENDOFWHO, mask, "End of WHO list")
+
+
+def _whois(chat, client, message):
+    if not message.params:
+        chat.reply(client, rpl.ERR_NONICKNAMEGIVEN, "No nickname given")
+        return
+    nick = message.params[-1].split(",")[0]  # WHOIS [server] nick
+    user = chat.find_user(nick)
+    if user is None:
+        chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        chat.reply(client, rpl.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+        return
+    chat.reply(client, rpl.RPL_WHOISUSER, user.nick, user.user, user.host, "*", user.realname)
+    channels = [("@" if channel.members[user] else "") + channel.name
+                for channel in user.channels.values()]
+    if channels:
+        _reply_list(chat, client, rpl.RPL_WHOISCHANNELS, (user.nick,), channels)
+    chat.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,
+               f"{VERSION}, a small chat server")
+    if user.away is not None:
+        chat.reply(client, rpl.RPL_AWAY, user.nick, user.away)
+    idle = int(chat.clock() - user.last_spoke)
+    chat.reply(client, rpl.RPL_WHOISIDLE, user.nick, str(idle), str(int(user.signon)),
+               "seconds idle, signon time")
+    chat.reply(client, rpl.RPL_ENDOFWHOIS, user.nick, "End of /WHOIS list")
+
+
+def _ison(chat, client, message):
+    online = [user.nick for user in map(chat.find_user, " ".join(message.params).split())
+              if user is not None]
+    chat.reply(client, rpl.RPL_ISON, " ".join(dict.fromkeys(online)))
+
+
+def _userhost(chat, client, message):
+    replies = []
+    for nick in " ".join(message.params).split()[:5]:
+        user = chat.find_user(nick)
+        if user is not None:
+            replies.append(f"{user.nick}={'-' if user.away is not None else '+'}"
+                           f"{user.user}@{user.host}")
+    chat.reply(client, rpl.RPL_USERHOST, " ".join(replies))
+
+
+def _away(chat, client, message):
+    text = message.params[0] if message.params else ""
+    if text:
+        client.away = utf8_prefix(text, AWAYLEN)
+        chat.reply(client, rpl.RPL_NOWAWAY, "You have been marked as being away")
+    else:
+        client.away = None
+        chat.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
+
+
+# -- Modes ----------------------------------------------------------------------------------
+
+def _mode(chat, client, message):
+    target = message.params[0]
+    if is_channel(target):
+        _channel_mode(chat, client, target, message.params[1:])
+    else:
+        _user_mode(chat, client, target, message.params[1:])
+
+
+def _user_mode(chat, client, nick, changes):
+    if chat.find_user(nick) is None:
+        chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    if fold(nick) != fold(client.nick):
+        chat.reply(client, rpl.ERR_USERSDONTMATCH, "Cant change mode for other users")
+        return
+    if not changes:
+        chat.reply(client, rpl.RPL_UMODEIS, "+i" if client.invisible else "+")
+        return
+    adding, applied = True, ""
+    for char in changes[0]:
+        if char in "+-":
+            adding = char == "+"
+        elif char == "i":
+            if client.invisible != adding:
+                client.invisible = adding
+                applied += ("+" if adding else "-") + "i"
+        else:
+            chat.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+    if applied:
+        chat.send(client, Message("MODE", (client.nick, applied), client.mask))
+
+
+def _channel_mode(chat, client, name, changes):
+    channel = chat.channels.get(fold(name))
+    if channel is None:
+        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        return
+    if not changes:
+        chat.reply(client, rpl.RPL_CHANNELMODEIS, channel.name, "+n")
+        chat.reply(client, rpl.RPL_CREATIONTIME, channel.name, str(channel.created))
+        return
+    modes, arguments = changes[0], list(changes[1:])
+    if modes.lstrip("+") == "b" and not arguments:  # clients ask for the ban list on join
+        chat.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+        return
+    adding = True
+    for char in modes:
+        if char in "+-":
+            adding = char == "+"
+        elif char == "n":
+            pass  # every channel is +n (no messages from outside) and stays so
+        elif char == "o":
+            if arguments:
+                _set_operator(chat, client, channel, arguments.pop(0), adding)
+        else:
+            chat.reply(client, rpl.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
+
+
+def _set_operator(chat, client, channel, nick, adding):
+    if not channel.members.get(client):
+        chat.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        return
+    user = chat.find_user(nick)
+    if user is None:
+        chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+    elif user not in channel.members:
+        chat.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
+                   "They aren't on that channel")
+    elif channel.members[user] != adding:
+        channel.members[user] = adding
+        chat.deliver(Message("MODE", (channel.name, ("+o" if adding else "-o"), user.nick),
+                             client.mask), channel.members)
+
+
+def _server(chat, command, *params):
+    return Message(command, params, chat.config.server_name)
+
+
+Command = namedtuple("Command", "handler min_params needs_registration")
+
+COMMANDS = {
+    "CAP": Command(_cap, 1, False),
+    "PASS": Command(_pass, 1, False),
+    "NICK": Command(_nick, 0, False),
+    "USER": Command(_user, 4, False),
+    "PING": Command(_ping, 1, False),
+    "PONG": Command(_pong, 0, False),
+    "QUIT": Command(_quit, 0, False),
+    "JOIN": Command(_join, 1, True),
+    "PART": Command(_part, 1, True),
+    "TOPIC": Command(_topic, 1, True),
+    "NAMES": Command(_names_command, 0, True),
+    "LIST": Command(_list, 0, True),
+    "PRIVMSG": Command(_privmsg, 0, True),
+    "NOTICE": Command(_privmsg, 0, True),
+    "WHO": Command(_who, 0, True),
+    "WHOIS": Command(_whois, 0, True),
+    "ISON": Command(_ison, 1, True),
+    "USERHOST": Command(_userhost, 1, True),
+    "AWAY": Command(_away, 0, True),
+    "MODE": Command(_mode, 1, True),
+    "MOTD": Command(_motd, 0, True),
+}

@@ -1,0 +1,194 @@
+"""IRC messages: parse a line into a :class:`Message`, and serialize one back.
+
+The grammar is modern IRC's (https://modern.ircdocs.horse/#messages)::
+
+    [@tags SPACE] [:source SPACE] command *(SPACE param) [SPACE :trailing]
+
+Parameters are separated by one or more spaces; the last one may start with ``:`` and then holds
+spaces.  ``parse(serialize(m)) == m`` for every valid message, which the tests check with
+hypothesis.  This module knows nothing about connections: strings in, strings out.
+"""
+
+from dataclasses import dataclass, field
+
+#: The most bytes a message may take without its tags, CRLF included (RFC 1459, kept by modern IRC).
+MAX_MESSAGE = 512
+#: The most bytes the tags of a client's message may take, the leading ``@`` and trailing space
+#: included (modern IRC, "Tags").  A server reads ``MAX_TAGS + MAX_MESSAGE`` bytes per line.
+MAX_TAGS = 4096
+
+#: Commands whose last parameter is text for people: it always goes out with a ":" before it.
+#: Parsers must not care, but simple clients find the text by looking for " :", and so do
+#: numerics.  (Modern IRC: "Parameters", and what ergo and ngircd send.)
+TEXT_COMMANDS = frozenset(("PRIVMSG", "NOTICE", "QUIT", "PART", "TOPIC", "ERROR", "AWAY", "CAP"))
+
+_TAG_ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
+_TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+
+
+class MalformedMessage(ValueError):
+    """The line is not an IRC message (empty, or no command)."""
+
+
+@dataclass(slots=True)
+class Message:
+    command: str
+    params: tuple = ()
+    source: str = None
+    tags: dict = field(default_factory=dict)
+
+    def __str__(self):
+        return serialize(self)
+
+
+def escape_tag_value(value):
+    return "".join(_TAG_ESCAPES.get(char, char) for char in value)
+
+
+def unescape_tag_value(value):
+    if "\\" not in value:
+        return value
+    out = []
+    chars = iter(value)
+    for char in chars:
+        if char == "\\":
+            # A lone backslash at the very end is dropped, as the spec says.
+            following = next(chars, "")
+            out.append(_TAG_UNESCAPES.get(following, following))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _parse_tags(text):
+    tags = {}
+    for item in text.split(";"):
+        if not item:
+            continue
+        key, _, value = item.partition("=")
+        tags[key] = unescape_tag_value(value)
+    return tags
+
+
+def parse(line):
+    """Parse one line (no CRLF) into a :class:`Message`; the command comes back upper-cased.
+
+    Raises :class:`MalformedMessage` when there is no command.
+    """
+    tags = {}
+    source = None
+    rest = line.lstrip(" ")
+    if rest.startswith("@"):
+        tag_text, _, rest = rest[1:].partition(" ")
+        tags = _parse_tags(tag_text)
+        rest = rest.lstrip(" ")
+    if rest.startswith(":"):
+        source, _, rest = rest[1:].partition(" ")
+        rest = rest.lstrip(" ")
+    command, _, rest = rest.partition(" ")
+    if not command:
+        raise MalformedMessage("no command")
+    params = []
+    while rest:
+        rest = rest.lstrip(" ")
+        if not rest:
+            break
+        if rest.startswith(":"):
+            params.append(rest[1:])
+            break
+        param, _, rest = rest.partition(" ")
+        params.append(param)
+    return Message(command.upper(), tuple(params), source or None, tags)
+
+
+def serialize(message):
+    """The line for *message*, without CRLF.
+
+    Raises ValueError for a message no parser could read back the same: a middle parameter that
+    is empty, holds a space or starts with ``:``, or any part holding CR, LF or NUL.
+    """
+    parts = []
+    if message.tags:
+        parts.append("@" + ";".join(
+            key + "=" + escape_tag_value(value) if value else key
+            for key, value in message.tags.items()))
+    if message.source:
+        parts.append(":" + message.source)
+    parts.append(message.command)
+    params = message.params
+    if params:
+        for param in params[:-1]:
+            if not param or " " in param or param.startswith(":"):
+                raise ValueError(f"bad middle parameter {param!r}")
+            parts.append(param)
+        last = params[-1]
+        if (not last or " " in last or last.startswith(":")
+                or message.command in TEXT_COMMANDS or message.command.isdigit()):
+            last = ":" + last
+        parts.append(last)
+    line = " ".join(parts)
+    if "\r" in line or "\n" in line or "\0" in line:
+        raise ValueError("CR, LF and NUL cannot be sent")
+    return line
+
+
+def utf8_prefix(text, max_bytes):
+    """The longest prefix of *text* whose UTF-8 encoding fits *max_bytes*: never half a character."""
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return text
+    # Back off over UTF-8 continuation bytes (0b10xxxxxx) to the start of a character.
+    end = max_bytes
+    while end > 0 and encoded[end] & 0xC0 == 0x80:
+        end -= 1
+    return encoded[:end].decode()
+
+
+def split_utf8(text, max_bytes):
+    """Cut *text* into pieces of at most *max_bytes* UTF-8 bytes each, between characters.
+
+    Prefers to cut after a space when one falls in the second half of a piece, so words stay
+    whole; the space stays at the end of the first piece, and joining the pieces gives *text*.
+    """
+    pieces = []
+    while len(text.encode()) > max_bytes:
+        piece = utf8_prefix(text, max_bytes)
+        space = piece.rfind(" ")
+        if space >= len(piece) // 2:
+            piece = piece[:space + 1]
+        if not piece:  # max_bytes is smaller than one character
+            piece = text[0]
+        pieces.append(piece)
+        text = text[len(piece):]
+    pieces.append(text)
+    return pieces
+
+
+def encode_line(message):
+    """*message* as bytes ready to send (CRLF included), its trailing parameter shortened at a
+    character boundary if the line would be over :data:`MAX_MESSAGE` bytes."""
+    line = serialize(message)
+    encoded = line.encode() + b"\r\n"
+    if len(encoded) <= MAX_MESSAGE:
+        return encoded
+    last = message.params[-1]
+    room = MAX_MESSAGE - (len(encoded) - len(last.encode()))
+    shortened = Message(message.command, message.params[:-1] + (utf8_prefix(last, room),),
+                        message.source)
+    return serialize(shortened).encode() + b"\r\n"
+
+
+def encode_text_lines(message):
+    """Like :func:`encode_line`, but a trailing parameter too long for one line is carried on in
+    more lines of the same message instead of being cut: for PRIVMSG and NOTICE, where every
+    word the sender typed must arrive."""
+    encoded = serialize(message).encode() + b"\r\n"
+    if len(encoded) <= MAX_MESSAGE:
+        return encoded
+    *head, text = message.params
+    # Every piece goes out as "<source> <command> <head...> :<piece>\r\n".
+    fixed = len(serialize(Message(message.command, (*head, " "), message.source)).encode()) - 1
+    room = MAX_MESSAGE - 2 - fixed
+    return b"".join(
+        serialize(Message(message.command, (*head, piece), message.source)).encode() + b"\r\n"
+        for piece in split_utf8(text, room))

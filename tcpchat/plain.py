@@ -1,0 +1,199 @@
+"""Plain mode: chat from netcat or telnet, one human line at a time.
+
+A connection is plain when its first line is not an IRC registration command.  That line is the
+name the user wants; after it, every line is a message to the default room, and lines starting
+with ``/`` are the few commands in :data:`HELP`.  What plain users see is rendered from the same
+IRC messages IRC users get (``alice: hello``, ``* bob joined #lobby``), so the two kinds of user
+share the room both ways.
+
+Text shown to plain users passes through :func:`clean`: IRC formatting codes are removed and
+other control characters replaced, so one user cannot send terminal escape sequences to another.
+"""
+
+import re
+
+from . import numerics as rpl
+from .names import is_channel, nick_problem
+
+#: The assignment's words for leaving; typed alone on a line they work like /quit.
+QUIT_WORDS = ("exit", "выход")
+
+HELP = (
+    "*** Type a line and press Enter to talk to the room. Commands:",
+    "***   /msg NAME text   a private message to NAME",
+    "***   /me action       tell the room what you do (* alice waves)",
+    "***   /nick NAME       change your name",
+    "***   /who             who is in the room",
+    "***   /quit [reason]   leave (so do 'exit' and 'выход')",
+    "***   //text           send text that starts with /",
+)
+
+# Bold, colour (with its digits), reset, monospace, reverse, italic, strike, underline.
+_FORMATTING = re.compile(r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
+# C0 and C1 controls (ESC among them), DEL, and the bidirectional overrides that can disguise text.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text):
+    """*text* made safe and readable on a terminal."""
+    return _CONTROL.sub("\ufffd", _FORMATTING.sub("", text).replace("\t", " "))
+
+
+def _nick_of(source):
+    return (source or "").partition("!")[0]
+
+
+def _render_text(message):
+    command, params = message.command, message.params
+    if command in ("PRIVMSG", "NOTICE"):
+        target, text = params[0], params[-1]
+        nick = _nick_of(message.source)
+        if "!" not in (message.source or "!"):
+            return "! " + text  # a notice from the server itself
+        if text.startswith("\x01"):
+            kind, _, body = text.strip("\x01").partition(" ")
+            if kind != "ACTION":
+                return None  # CTCP requests are for programs, not people
+            line = f"* {nick} {body}"
+        elif command == "NOTICE":
+            line = f"-{nick}- {text}"
+        else:
+            line = f"{nick}: {text}"
+        return line if is_channel(target) else "[private] " + line
+    nick = _nick_of(message.source)
+    if command == "JOIN":
+        return f"* {nick} joined {params[0]}"
+    if command == "PART":
+        return f"* {nick} left {params[0]}" + (f" ({params[1]})" if len(params) > 1 else "")
+    if command == "QUIT":
+        return f"* {nick} left ({params[0]})"
+    if command == "NICK":
+        return f"* {nick} is now known as {params[0]}"
+    if command == "TOPIC":
+        if params[1]:
+            return f"* {nick} set the topic of {params[0]}: {params[1]}"
+        return f"* {nick} cleared the topic of {params[0]}"
+    if command == "MODE":
+        return f"* {nick} sets mode {' '.join(params[1:])} on {params[0]}"
+    if command == "ERROR":
+        return "*** " + params[0]
+    if command.isdigit():
+        # Numerics: the first parameter is our own nick, the last the text for people; what
+        # stands between (a nick, a channel) says what the text is about.
+        about = " ".join(params[1:-1])
+        text = f"{about}: {params[-1]}" if about else params[-1]
+        return ("! " if command[0] in "45" else "*** ") + text
+    return None
+
+
+def render(message):
+    """The bytes a plain-mode user sees for *message*: one line, or b"" if nothing."""
+    text = _render_text(message)
+    if text is None:
+        return b""
+    return clean(text).encode() + b"\r\n"
+
+
+# -- Input ----------------------------------------------------------------------------------
+
+def handle_line(chat, client, text):
+    """One line from a plain-mode client (decoded, without its line end)."""
+    if not client.registered:
+        _register_step(chat, client, text)
+        return
+    if text.strip() in QUIT_WORDS:
+        chat.close(client, "Quit")
+    elif text.startswith("//"):
+        _say(chat, client, text[1:])
+    elif text.startswith("/"):
+        name, _, argument = text[1:].partition(" ")
+        command = _COMMANDS.get(name.lower())
+        if command is None:
+            chat.send_text(client, f"! Unknown command /{clean(name)}: /help lists the commands")
+        else:
+            command(chat, client, argument.strip())
+    else:
+        _say(chat, client, text)
+
+
+def _register_step(chat, client, text):
+    if client.nick is None:
+        name = text.strip()
+        problem = nick_problem(name)
+        if not name:
+            return
+        if problem:
+            chat.send_text(client, f"! {clean(name)!r} cannot be a name: {problem}. "
+                                   "Names use letters, digits and - _ [ ] \\ ` ^ { } |. "
+                                   "Type another name:")
+        elif chat.nick_in_use(name):
+            chat.send_text(client, f"! The name {name} is taken. Type another name:")
+        else:
+            chat.claim_nick(client, name)
+            if chat.config.password is None:
+                _complete_registration(chat, client)
+            else:
+                chat.send_text(client, "*** This server needs a password. Type it:")
+    elif text == chat.config.password:
+        _complete_registration(chat, client)
+    else:
+        chat.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
+        chat.close(client, "Bad password")
+
+
+def _complete_registration(chat, client):
+    chat.register(client, client.nick, client.nick)
+    room = chat.join(client, chat.config.default_channel)
+    others = [room.prefixed(member) for member in room.members if member is not client]
+    company = "with " + ", ".join(others) if others else "on your own for now"
+    chat.send_text(client, f"*** Welcome, {client.nick}! You are in {room.name} {company}.")
+    chat.send_text(client, "*** Type a line and press Enter to talk; /help lists the commands.")
+
+
+def _room(chat):
+    return chat.config.default_channel
+
+
+def _say(chat, client, text):
+    if text.strip():
+        chat.message(client, "PRIVMSG", _room(chat), text)
+
+
+def _msg(chat, client, argument):
+    name, _, text = argument.partition(" ")
+    if not name or not text.strip():
+        chat.send_text(client, "! Usage: /msg NAME text")
+    elif chat.message(client, "PRIVMSG", name, text):
+        chat.send_text(client, f"[private] -> {name}: {clean(text)}")
+
+
+def _me(chat, client, argument):
+    if argument:
+        chat.message(client, "PRIVMSG", _room(chat), f"\x01ACTION {argument}\x01")
+    else:
+        chat.send_text(client, "! Usage: /me action")
+
+
+def _nick(chat, client, argument):
+    if argument:
+        chat.set_nick(client, argument)
+    else:
+        chat.send_text(client, "! Usage: /nick NAME")
+
+
+def _who(chat, client, argument):
+    for channel in client.channels.values():
+        names = ", ".join(channel.prefixed(member) for member in channel.members)
+        chat.send_text(client, f"*** In {channel.name}: {names}")
+
+
+def _quit(chat, client, argument):
+    chat.close(client, f"Quit: {argument}" if argument else "Quit")
+
+
+def _help(chat, client, argument):
+    for line in HELP:
+        chat.send_text(client, line)
+
+
+_COMMANDS = {"msg": _msg, "me": _me, "nick": _nick, "who": _who, "quit": _quit, "help": _help}
