@@ -1,0 +1,92 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tcpchat.message import (MAX_MESSAGE, MalformedMessage, Message, encode_line,
+                             encode_text_lines, parse, serialize, split_utf8, utf8_prefix)
+
+
+def test_parse_full_message():
+    message = parse(r"@id=123;msg=x\:y\sz\\w;flag :nick!u@host PRIVMSG #chan :hello there")
+    assert message == Message("PRIVMSG", ("#chan", "hello there"), "nick!u@host",
+                              {"id": "123", "msg": "x;y z\\w", "flag": ""})
+
+
+def test_parse_upper_cases_the_command_and_allows_many_spaces():
+    assert parse("privmsg   #a    :x  y") == Message("PRIVMSG", ("#a", "x  y"))
+
+
+def test_parse_trailing_may_be_empty_or_start_with_colon():
+    assert parse("TOPIC #a :").params == ("#a", "")
+    assert parse("PRIVMSG #a ::)").params == ("#a", ":)")
+
+
+@pytest.mark.parametrize("line", ["", "   ", "@tags", ":source", ":source  "])
+def test_no_command_is_malformed(line):
+    with pytest.raises(MalformedMessage):
+        parse(line)
+
+
+def test_serialize_puts_a_colon_before_text():
+    assert serialize(Message("PRIVMSG", ("#a", "hi"), "n!u@h")) == ":n!u@h PRIVMSG #a :hi"
+    assert serialize(Message("JOIN", ("#a",), "n!u@h")) == ":n!u@h JOIN #a"
+
+
+@pytest.mark.parametrize("params", [("", "x"), ("a b", "x"), (":a", "x"), ("a", "x\r\ny")])
+def test_serialize_refuses_what_cannot_be_read_back(params):
+    with pytest.raises(ValueError):
+        serialize(Message("PRIVMSG", params))
+
+
+def test_utf8_prefix_never_cuts_a_character():
+    text = "яя"  # 4 bytes
+    assert utf8_prefix(text, 3) == "я"
+    assert utf8_prefix(text, 4) == "яя"
+    assert utf8_prefix("€", 2) == ""
+
+
+def test_encode_line_shortens_an_overlong_trailing_at_a_character():
+    line = encode_line(Message("QUIT", ("я" * 400,), "nick!user@host"))
+    assert len(line) <= MAX_MESSAGE
+    assert line.endswith(b"\r\n")
+    line.decode()  # no half character
+
+
+def test_long_text_is_carried_on_in_more_lines_not_cut():
+    text = "слово " * 150
+    data = encode_text_lines(Message("PRIVMSG", ("#chan", text), "nick!user@host"))
+    lines = data.split(b"\r\n")[:-1]
+    assert len(lines) > 1
+    assert all(len(line) + 2 <= MAX_MESSAGE for line in lines)
+    assert "".join(parse(line.decode()).params[1] for line in lines) == text
+
+
+@given(st.text(max_size=300), st.integers(min_value=4, max_value=100))
+def test_split_utf8_pieces_fit_and_join_back(text, size):
+    pieces = split_utf8(text, size)
+    assert "".join(pieces) == text
+    assert all(len(piece.encode()) <= size for piece in pieces)
+
+
+# -- parse(serialize(m)) == m --------------------------------------------------------------
+
+_no_breaks = st.characters(blacklist_characters="\0\r\n", blacklist_categories=("Cs",))
+_word = st.text(_no_breaks, min_size=1, max_size=12).filter(
+    lambda s: " " not in s and not s.startswith(":") and not s.startswith("@"))
+_tag_key = st.from_regex(r"\A\+?[a-z][a-z0-9-]{0,8}(/[a-z]{1,5})?\Z")
+_tag_value = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)),
+                     max_size=12)
+messages = st.builds(
+    Message,
+    command=st.one_of(st.from_regex(r"\A[A-Z]{1,10}\Z"), st.from_regex(r"\A[0-9]{3}\Z")),
+    params=st.tuples(st.lists(_word, max_size=5),
+                     st.one_of(st.none(), st.text(_no_breaks, max_size=40))).map(
+        lambda parts: tuple(parts[0]) + (() if parts[1] is None else (parts[1],))),
+    source=st.one_of(st.none(), _word),
+    tags=st.dictionaries(_tag_key, _tag_value, max_size=4),
+)
+
+
+@given(messages)
+def test_parse_of_serialize_is_identity(message):
+    assert parse(serialize(message)) == message
