@@ -1,0 +1,444 @@
+"""The IRC commands and numerics, driven through the sans-IO core (no sockets)."""
+
+import pytest
+
+from helpers import Harness
+from tcpchat.message import MAX_MESSAGE
+
+
+@pytest.fixture
+def chat():
+    return Harness()
+
+
+def numerics(peer):
+    return [(m.command, m.params) for m in peer.messages()]
+
+
+# -- Registration ---------------------------------------------------------------------------
+
+def test_registration_burst(chat):
+    peer = chat.connect()
+    peer.send("NICK alice", "USER al 0 * :Alice Liddell")
+    messages = peer.messages()
+    commands = [m.command for m in messages]
+    assert commands[:5] == ["001", "002", "003", "004", "005"]
+    assert messages[0].params == ("alice", "Welcome to the tcpchat Network, alice!al@127.0.0.1")
+    assert messages[3].params[1:4] == ("tcpchat", "tcpchat-0.1.0", "i")
+    isupport = " ".join(p for m in messages if m.command == "005" for p in m.params[1:-1])
+    for token in ("CASEMAPPING=rfc8265", "CHANTYPES=#", "NICKLEN=30", "CHANNELLEN=50",
+                  "PREFIX=(o)@", "NETWORK=tcpchat", "TARGMAX=", "UTF8ONLY"):
+        assert token in isupport
+    assert all(len(m.params) <= 15 for m in messages if m.command == "005")
+    assert "422" in commands  # no MOTD file given
+    # autojoined to the default room, with NAMES
+    assert ("JOIN", ("#lobby",)) in [(m.command, m.params) for m in messages]
+    assert messages[-2].command == "353" and messages[-2].params[-1] == "@alice"
+    assert messages[-1].command == "366"
+
+
+def test_motd_lines():
+    chat = Harness(motd=["Be nice.", "Have fun."])
+    peer = chat.connect()
+    peer.send("NICK a", "USER a 0 * :A")
+    found = [(m.command, m.params[-1]) for m in peer.messages() if m.command in
+             ("375", "372", "376")]
+    assert found == [("375", "- tcpchat Message of the day - "), ("372", "- Be nice."),
+                     ("372", "- Have fun."), ("376", "End of /MOTD command.")]
+
+
+def test_no_autojoin():
+    chat = Harness(autojoin=False)
+    peer = chat.connect()
+    peer.send("NICK a", "USER a 0 * :A")
+    assert "JOIN" not in peer.commands()
+
+
+def test_user_then_nick_also_registers(chat):
+    peer = chat.connect()
+    peer.send("USER a 0 * :A")
+    assert peer.lines() == []
+    peer.send("NICK a")
+    assert peer.commands()[0] == "001"
+
+
+def test_commands_before_registration_get_451(chat):
+    peer = chat.connect()
+    peer.send("NICK early", "JOIN #x", "PRIVMSG #lobby :hi")
+    assert numerics(peer) == [("451", ("early", "You have not registered"))] * 2
+
+
+def test_ping_works_before_registration(chat):
+    peer = chat.connect()
+    peer.send("NICK early", "PING :abc")
+    assert numerics(peer) == [("PONG", ("tcpchat", "abc"))]
+
+
+def test_cap_negotiation_holds_registration_until_end(chat):
+    peer = chat.connect()
+    peer.send("CAP LS 302", "NICK a", "USER a 0 * :A")
+    assert numerics(peer) == [("CAP", ("*", "LS", "multi-prefix"))]
+    peer.send("CAP REQ :multi-prefix")
+    assert numerics(peer) == [("CAP", ("a", "ACK", "multi-prefix"))]
+    peer.send("CAP LIST")
+    assert numerics(peer) == [("CAP", ("a", "LIST", "multi-prefix"))]
+    peer.send("CAP END")
+    assert peer.commands()[0] == "001"
+
+
+def test_cap_req_for_unknown_capability_is_naked_whole(chat):
+    peer = chat.connect()
+    peer.send("CAP REQ :multi-prefix sasl")
+    assert numerics(peer) == [("CAP", ("*", "NAK", "multi-prefix sasl"))]
+    peer.send("CAP LIST")
+    assert numerics(peer) == [("CAP", ("*", "LIST", ""))]
+
+
+def test_cap_unknown_subcommand_gets_410_and_missing_one_461(chat):
+    peer = chat.connect()
+    peer.send("CAP FROB", "CAP")
+    assert numerics(peer) == [("410", ("*", "FROB", "Invalid CAP command")),
+                              ("461", ("*", "CAP", "Not enough parameters"))]
+
+
+def test_cap_after_registration_does_not_block_anything(chat):
+    peer = chat.irc("a")
+    peer.send("CAP LS", "PRIVMSG #lobby :still fine")
+    assert peer.commands() == ["CAP"]
+    assert peer.client.registered
+
+
+def test_user_needs_four_parameters(chat):
+    peer = chat.connect()
+    peer.send("USER a 0 *")
+    assert numerics(peer) == [("461", ("*", "USER", "Not enough parameters"))]
+
+
+def test_reregistration_gets_462(chat):
+    peer = chat.irc("a")
+    peer.send("USER a 0 * :A", "PASS secret")
+    assert [c for c, _ in numerics(peer)] == ["462", "462"]
+
+
+def test_password_right_and_wrong():
+    chat = Harness(password="sesame")
+    good = chat.connect()
+    good.send("PASS sesame", "NICK good", "USER g 0 * :G")
+    assert good.commands()[0] == "001"
+    bad = chat.connect()
+    bad.send("PASS wrong", "NICK bad", "USER b 0 * :B")
+    assert numerics(bad) == [("464", ("bad", "Password incorrect")),
+                             ("ERROR", ("Closing link: Bad password",))]
+    assert bad.client.closing
+    missing = chat.connect()
+    missing.send("NICK none", "USER n 0 * :N")
+    assert missing.commands() == ["464", "ERROR"]
+    assert good.lines() == []  # nobody else saw anything
+
+
+# -- Nicknames ------------------------------------------------------------------------------
+
+def test_nick_errors(chat):
+    chat.irc("alice")
+    peer = chat.connect()
+    peer.send("NICK a,b", "NICK", "NICK ALICE", "NICK Alice")
+    assert [(c, p[1:]) for c, p in numerics(peer)] == [
+        ("432", ("a,b", "Erroneous nickname: it holds ','")),
+        ("431", ("No nickname given",)),
+        ("433", ("ALICE", "Nickname is already in use")),
+        ("433", ("Alice", "Nickname is already in use")),
+    ]
+
+
+@pytest.mark.parametrize("nick", ["a b", "bad\x01", "#chan", "a!b", "a@b", "a.b", "9lives",
+                                  "x" * 31, "a*", ":colon"])
+def test_invalid_nicks_get_432(chat, nick):
+    peer = chat.connect()
+    peer.send(f"NICK :{nick}")
+    assert peer.commands() == ["432"]
+
+
+def test_cyrillic_nick_is_unique_in_any_case(chat):
+    chat.irc("Алиса")
+    peer = chat.connect()
+    peer.send("NICK АЛИСА")
+    assert peer.commands() == ["433"]
+
+
+def test_nick_claimed_while_registering_is_taken(chat):
+    first = chat.connect()
+    first.send("NICK early")
+    second = chat.connect()
+    second.send("NICK EARLY")
+    assert second.commands() == ["433"]
+
+
+def test_nick_change_is_seen_by_channel_mates_once(chat):
+    alice = chat.irc("alice")
+    bob = chat.irc("bob")
+    alice.send("JOIN #second")
+    bob.send("JOIN #second")
+    alice.lines(), bob.lines()
+    alice.send("NICK al")
+    assert numerics(alice) == [("NICK", ("al",))]
+    bob_sees = bob.messages()
+    assert [(m.command, m.source, m.params) for m in bob_sees] == [
+        ("NICK", "alice!alice@127.0.0.1", ("al",))]
+    bob.send("PRIVMSG al :hi")
+    assert alice.messages()[0].params == ("al", "hi")
+
+
+def test_case_only_nick_change_is_allowed(chat):
+    peer = chat.irc("alice")
+    peer.send("NICK Alice")
+    assert numerics(peer) == [("NICK", ("Alice",))]
+
+
+# -- Channels -------------------------------------------------------------------------------
+
+def test_join_comma_list_first_member_is_operator(chat):
+    alice = chat.irc("alice")
+    alice.send("JOIN #a,#b")
+    got = alice.messages()
+    assert [(m.command, m.params[-1]) for m in got] == [
+        ("JOIN", "#a"), ("353", "@alice"), ("366", "End of /NAMES list"),
+        ("JOIN", "#b"), ("353", "@alice"), ("366", "End of /NAMES list")]
+    bob = chat.irc("bob")
+    bob.send("JOIN #a")
+    assert [m.params[-1] for m in bob.messages() if m.command == "353"] == ["@alice bob"]
+    assert alice.messages()[0].command == "JOIN"
+
+
+def test_join_sends_topic_when_set(chat):
+    alice = chat.irc("alice")
+    alice.send("JOIN #t", "TOPIC #t :the topic")
+    alice.lines()
+    bob = chat.irc("bob")
+    bob.send("JOIN #t")
+    got = numerics(bob)
+    assert got[1] == ("332", ("bob", "#t", "the topic"))
+    assert got[2] == ("333", ("bob", "#t", "alice", "1700000000"))
+
+
+def test_join_bad_names_get_403(chat):
+    peer = chat.irc("a")
+    peer.send("JOIN nohash", "JOIN #", "JOIN #" + "x" * 60, "JOIN :#a b")
+    assert [c for c, _ in numerics(peer)] == ["403", "403", "403", "403"]
+
+
+def test_join_twice_is_quiet_and_channel_limit_holds(chat):
+    peer = chat.irc("a")
+    peer.send("JOIN #lobby")
+    assert peer.lines() == []
+    peer.send("JOIN " + ",".join(f"#c{i}" for i in range(25)))
+    assert peer.commands().count("405") == 6  # lobby + 19 more = 20
+
+
+def test_part(chat):
+    alice = chat.irc("alice")
+    bob = chat.irc("bob")
+    alice.lines()
+    bob.send("PART #lobby :see you")
+    assert numerics(alice) == [("PART", ("#lobby", "see you"))]
+    assert numerics(bob) == [("PART", ("#lobby", "see you"))]
+    bob.send("PART #lobby", "PART #nowhere")
+    assert [c for c, _ in numerics(bob)] == ["442", "403"]
+
+
+def test_channel_disappears_with_its_last_member(chat):
+    peer = chat.irc("a")
+    peer.send("JOIN #tmp", "PART #tmp")
+    assert "#tmp" not in chat.core.chat.channels
+
+
+def test_join_zero_parts_everything(chat):
+    peer = chat.irc("a")
+    peer.send("JOIN #x", "JOIN 0")
+    assert [m.command for m in peer.messages()].count("PART") == 2
+    assert peer.client.channels == {}
+
+
+def test_names_who_list_topic(chat):
+    alice = chat.irc("alice")
+    bob = chat.irc("bob")
+    alice.lines()
+    alice.send("TOPIC #lobby")
+    assert numerics(alice) == [("331", ("alice", "#lobby", "No topic is set"))]
+    bob.send("TOPIC #lobby :hello all")
+    assert numerics(alice) == [("TOPIC", ("#lobby", "hello all"))]
+    alice.send("NAMES #lobby,#none")
+    assert numerics(alice) == [("353", ("alice", "=", "#lobby", "@alice bob")),
+                               ("366", ("alice", "#lobby", "End of /NAMES list")),
+                               ("366", ("alice", "#none", "End of /NAMES list"))]
+    alice.send("WHO #lobby")
+    assert numerics(alice) == [
+        ("352", ("alice", "#lobby", "alice", "127.0.0.1", "tcpchat", "alice", "H@",
+                 "0 alice Real")),
+        ("352", ("alice", "#lobby", "bob", "127.0.0.1", "tcpchat", "bob", "H",
+                 "0 bob Real")),
+        ("315", ("alice", "#lobby", "End of WHO list"))]
+    alice.send("LIST")
+    assert numerics(alice) == [("321", ("alice", "Channel", "Users  Name")),
+                               ("322", ("alice", "#lobby", "2", "hello all")),
+                               ("323", ("alice", "End of /LIST"))]
+
+
+def test_names_reply_is_split_to_fit_the_line_limit(chat):
+    peers = [chat.irc(f"user{i:02d}_{'x' * 20}") for i in range(40)]
+    peers[0].lines()
+    peers[0].send("NAMES #lobby")
+    lines = peers[0].output().split(b"\r\n")[:-1]
+    assert all(len(line) + 2 <= MAX_MESSAGE for line in lines)
+    names = " ".join(line.decode().split(" :", 1)[1] for line in lines if b" 353 " in line)
+    assert len(names.split()) == 40
+
+
+def test_topic_errors(chat):
+    peer = chat.irc("a")
+    peer.send("TOPIC", "TOPIC #none", "PART #lobby")
+    peer.lines()
+    chat.irc("b")
+    peer.send("TOPIC #lobby :x")
+    assert [c for c, _ in numerics(peer)] == ["442"]
+
+
+def test_mode_queries(chat):
+    alice = chat.irc("alice")
+    alice.send("MODE #lobby", "MODE #lobby b", "MODE alice", "MODE alice +i", "MODE alice")
+    assert numerics(alice) == [
+        ("324", ("alice", "#lobby", "+n")),
+        ("329", ("alice", "#lobby", "1700000000")),
+        ("368", ("alice", "#lobby", "End of channel ban list")),
+        ("221", ("alice", "+")),
+        ("MODE", ("alice", "+i")),
+        ("221", ("alice", "+i"))]
+
+
+def test_operator_can_give_op_and_others_cannot(chat):
+    alice = chat.irc("alice")
+    bob = chat.irc("bob")
+    carol = chat.irc("carol")
+    alice.lines(), bob.lines()
+    bob.send("MODE #lobby +o carol")
+    assert [c for c, _ in numerics(bob)] == ["482"]
+    alice.send("MODE #lobby +o bob")
+    assert numerics(carol) == [("MODE", ("#lobby", "+o", "bob"))]
+    alice.send("MODE #lobby +x", "MODE #nowhere", "MODE nobody", "MODE bob")
+    assert [c for c, _ in numerics(alice)][-4:] == ["472", "403", "401", "502"]
+
+
+# -- Talking --------------------------------------------------------------------------------
+
+def test_channel_message_reaches_everyone_but_the_sender(chat):
+    alice, bob, carol = chat.irc("alice"), chat.irc("bob"), chat.irc("carol")
+    for peer in (alice, bob, carol):
+        peer.lines()
+    alice.send("PRIVMSG #lobby :hello, world")
+    expected = [("PRIVMSG", "alice!alice@127.0.0.1", ("#lobby", "hello, world"))]
+    assert [(m.command, m.source, m.params) for m in bob.messages()] == expected
+    assert [(m.command, m.source, m.params) for m in carol.messages()] == expected
+    assert alice.lines() == []
+
+
+def test_private_message_and_notice(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    bob.send("PRIVMSG ALICE :psst", "NOTICE alice :note")
+    assert numerics(alice) == [("PRIVMSG", ("alice", "psst")), ("NOTICE", ("alice", "note"))]
+
+
+def test_message_errors_and_notice_silence(chat):
+    alice = chat.irc("alice")
+    alice.send("PART #lobby")
+    alice.lines()
+    chat.irc("bob")
+    alice.send("PRIVMSG", "PRIVMSG bob", "PRIVMSG bob :", "PRIVMSG nobody :hi",
+               "PRIVMSG #nowhere :hi", "PRIVMSG #lobby :hi", "PRIVMSG a,b,c,d,e :hi")
+    assert [c for c, _ in numerics(alice)] == ["411", "412", "412", "401", "401", "404", "407"]
+    alice.send("NOTICE", "NOTICE bob", "NOTICE nobody :hi", "NOTICE #nowhere :hi",
+               "NOTICE #lobby :hi")
+    assert alice.lines() == []
+
+
+def test_message_to_several_targets(chat):
+    alice, bob, carol = chat.irc("alice"), chat.irc("bob"), chat.irc("carol")
+    alice.send("PART #lobby")
+    for peer in (alice, bob, carol):
+        peer.lines()
+    alice.send("PRIVMSG bob,carol :both")
+    assert bob.messages()[0].params == ("bob", "both")
+    assert carol.messages()[0].params == ("carol", "both")
+
+
+def test_away(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    alice.send("AWAY :lunch")
+    assert numerics(alice) == [("306", ("alice", "You have been marked as being away"))]
+    bob.send("PRIVMSG alice :there?", "NOTICE alice :fyi")
+    assert numerics(bob) == [("301", ("bob", "alice", "lunch"))]
+    bob.send("USERHOST alice bob nobody")
+    assert numerics(bob) == [("302", ("bob", "alice=-alice@127.0.0.1 bob=+bob@127.0.0.1"))]
+    alice.lines()
+    alice.send("AWAY")
+    assert numerics(alice) == [("305", ("alice", "You are no longer marked as being away"))]
+
+
+def test_whois(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    chat.clock.advance(42)
+    alice.send("WHOIS BOB")
+    assert numerics(alice) == [
+        ("311", ("alice", "bob", "bob", "127.0.0.1", "*", "bob Real")),
+        ("319", ("alice", "bob", "#lobby")),
+        ("312", ("alice", "bob", "tcpchat", "tcpchat-0.1.0, a small chat server")),
+        ("317", ("alice", "bob", "42", "1700000000", "seconds idle, signon time")),
+        ("318", ("alice", "bob", "End of /WHOIS list"))]
+    alice.send("WHOIS nobody", "WHOIS")
+    assert [c for c, _ in numerics(alice)] == ["401", "318", "431"]
+
+
+def test_ison(chat):
+    alice = chat.irc("alice")
+    chat.irc("Bob")
+    alice.lines()
+    alice.send("ISON bob carol ALICE")
+    assert numerics(alice) == [("303", ("alice", "Bob alice"))]
+
+
+def test_ping_pong(chat):
+    peer = chat.irc("a")
+    peer.send("PING tcpchat", "PONG tcpchat")
+    assert numerics(peer) == [("PONG", ("tcpchat", "tcpchat"))]
+
+
+def test_unknown_command_and_missing_parameters(chat):
+    peer = chat.irc("a")
+    peer.send("FROBNICATE x", "JOIN", "KICK #lobby a")
+    assert numerics(peer) == [("421", ("a", "FROBNICATE", "Unknown command")),
+                              ("461", ("a", "JOIN", "Not enough parameters")),
+                              ("421", ("a", "KICK", "Unknown command"))]
+
+
+def test_quit_sends_error_and_others_see_the_quit(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    bob.send("QUIT :bye now")
+    assert numerics(bob) == [("ERROR", ("Closing link: Quit: bye now",))]
+    assert bob.client.closing
+    assert numerics(alice) == [("QUIT", ("Quit: bye now",))]
+    assert chat.core.chat.find_user("bob") is None
+    bob.send("PRIVMSG #lobby :ghost")  # input after QUIT is ignored
+    assert alice.lines() == []
+
+
+def test_long_relayed_text_is_split_not_cut(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    text = "Ж" * 240  # 480 bytes: fits the input limit, not the relayed line with its prefix
+    bob.send(f"PRIVMSG #lobby :{text}")
+    data = alice.output()
+    lines = data.split(b"\r\n")[:-1]
+    assert len(lines) == 2 and all(len(line) + 2 <= MAX_MESSAGE for line in lines)
+    assert "".join(line.decode().split(" :", 1)[1] for line in lines) == text
