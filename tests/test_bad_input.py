@@ -1,0 +1,167 @@
+"""Malformed and hostile input through the core: a clear error to the sender, nobody else
+affected, and never an exception."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import Harness
+from tcpchat.message import MAX_MESSAGE
+
+
+@pytest.fixture
+def chat():
+    return Harness()
+
+
+@pytest.fixture
+def room(chat):
+    """alice (the one misbehaving) and bob (who must not notice), both IRC, in #lobby."""
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    return alice, bob
+
+
+def test_overlong_line_gets_417_once_and_the_next_line_works(room):
+    alice, bob = room
+    alice.send_bytes(b"PRIVMSG #lobby :" + b"x" * 10_000 + b"\r\nPRIVMSG #lobby :after\r\n")
+    assert [(m.command, m.params) for m in alice.messages()] == [
+        ("417", ("alice", "Input line was too long"))]
+    assert [m.params for m in bob.messages()] == [("#lobby", "after")]
+    assert alice.client.framer.buffered == 0
+
+
+def test_line_just_over_512_bytes_gets_417(room):
+    alice, bob = room
+    body = "PRIVMSG #lobby :" + "y" * (MAX_MESSAGE - 2 - 16)
+    alice.send(body)
+    # Relayed with alice's prefix it no longer fits one line: it comes in two, nothing lost.
+    assert "".join(m.params[1] for m in bob.messages()) == "y" * (MAX_MESSAGE - 2 - 16)
+    alice.send(body + "y")
+    assert alice.commands() == ["417"]
+    assert bob.lines() == []
+
+
+def test_client_tags_may_take_4096_bytes_more(room):
+    alice, bob = room
+    alice.send("@+example=" + "t" * 4000 + " PRIVMSG #lobby :tagged")
+    assert [m.params for m in bob.messages()] == [("#lobby", "tagged")]
+    alice.send("@+example=" + "t" * 4100 + " PRIVMSG #lobby :too many tags")
+    assert alice.commands() == ["417"]
+    assert bob.lines() == []
+
+
+def test_overlong_line_in_plain_mode_gets_a_plain_error(chat):
+    carol = chat.plain("carol")
+    carol.send("z" * 600)
+    assert carol.lines() == ["! Input line was too long"]
+
+
+def test_invalid_utf8_is_dropped_with_a_notice_and_never_relayed(room):
+    alice, bob = room
+    alice.send_bytes(b"PRIVMSG #lobby :caf\xe9\r\nPRIVMSG #lobby :caf\xc3\xa9\r\n")
+    assert [(m.command, m.params) for m in alice.messages()] == [
+        ("NOTICE", ("alice", "Line dropped: it is not valid UTF-8"))]
+    assert [m.params for m in bob.messages()] == [("#lobby", "café")]
+
+
+def test_nul_and_stray_cr_are_dropped(room):
+    alice, bob = room
+    alice.send_bytes(b"PRIVMSG #lobby :a\x00b\r\nPRIVMSG #lobby :a\rb\r\n")
+    assert [m.params[1] for m in alice.messages()] == [
+        "Line dropped: it holds a NUL or CR character"] * 2
+    assert bob.lines() == []
+
+
+def test_other_control_characters_are_text_for_irc_clients(room):
+    alice, bob = room
+    alice.send("PRIVMSG #lobby :\x02bold\x02 and \x01ACTION acts\x01")
+    assert bob.messages()[0].params[1] == "\x02bold\x02 and \x01ACTION acts\x01"
+
+
+def test_empty_and_blank_lines_are_ignored(room):
+    alice, bob = room
+    alice.send_bytes(b"\r\n\n   \r\n")
+    assert alice.lines() == [] and bob.lines() == []
+
+
+def test_thousands_of_lines_in_one_segment_all_arrive_in_order(room):
+    alice, bob = room
+    alice.send_bytes(b"".join(b"PRIVMSG #lobby :%d\r\n" % i for i in range(5000)))
+    assert [m.params[1] for m in bob.messages()] == [str(i) for i in range(5000)]
+
+
+def test_one_byte_at_a_time_is_the_same_as_all_at_once(room):
+    alice, bob = room
+    data = "PRIVMSG #lobby :по байту\r\nPRIVMSG bob :second\n".encode()
+    for i in range(len(data)):
+        alice.send_bytes(data[i:i + 1])
+    assert [m.params for m in bob.messages()] == [("#lobby", "по байту"), ("bob", "second")]
+
+
+def test_line_cut_by_a_disconnect_is_not_relayed(room):
+    alice, bob = room
+    alice.send_bytes(b"PRIVMSG #lobby :complete\r\nPRIVMSG #lobby :half a li")
+    alice.send_bytes(b"")
+    assert [(m.command, m.params) for m in bob.messages()] == [
+        ("PRIVMSG", ("#lobby", "complete")), ("QUIT", ("Connection closed",))]
+    assert alice.client.closing
+
+
+def test_connection_lost_frees_the_nick(chat, room):
+    alice, bob = room
+    chat.core.connection_lost(alice.client, "Connection reset by peer")
+    assert [(m.command, m.params) for m in bob.messages()] == [
+        ("QUIT", ("Connection reset by peer",))]
+    assert chat.irc("alice").client.registered
+
+
+def test_slow_reader_is_cut_at_the_send_queue_bound_and_nobody_else_is():
+    chat = Harness(sendq=8192)
+    talker, reader, sleeper = chat.irc("talker"), chat.irc("reader"), chat.irc("sleeper")
+    for line in range(100):
+        talker.send(f"PRIVMSG #lobby :line {line} " + "x" * 100)
+        reader.output()  # reader keeps up; sleeper never reads
+    assert sleeper.client.closing
+    assert bytes(sleeper.client.outbuf) == b"ERROR :Closing link: SendQ exceeded\r\n"
+    assert not reader.client.closing and not talker.client.closing
+    assert ":sleeper!sleeper@127.0.0.1 QUIT :SendQ exceeded" in talker.lines()
+    assert chat.core.chat.find_user("sleeper") is None
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=600), max_size=8))
+def test_arbitrary_bytes_give_lines_or_errors_never_an_exception(chunks):
+    chat = Harness()
+    bystander = chat.irc("bystander")
+    registered = chat.irc("fuzzer")
+    fresh = chat.connect()
+    for chunk in chunks:
+        registered.send_bytes(chunk)
+        fresh.send_bytes(chunk)
+    for peer in (bystander, registered, fresh):
+        if peer.client.plain:
+            continue
+        for line in peer.output().split(b"\r\n")[:-1]:
+            assert len(line) + 2 <= MAX_MESSAGE
+            line.decode()
+    assert chat.core.chat.find_user("bystander") is bystander.client
+
+
+@settings(max_examples=100)
+@given(st.lists(st.sampled_from([
+    "NICK", "USER", "JOIN", "PART", "PRIVMSG", "NOTICE", "TOPIC", "MODE", "WHO", "WHOIS",
+    "NAMES", "LIST", "CAP", "PASS", "PING", "PONG", "AWAY", "ISON", "USERHOST", "MOTD"]),
+    min_size=1, max_size=12),
+    st.lists(st.sampled_from(["#lobby", "#x", "bob", "alice", "*", ":", ",", "0", "+o",
+                              ":text here", "LS", "REQ", "END", "-i", "", "Алиса"]),
+             max_size=4))
+def test_any_command_with_any_parameters_is_answered_without_exception(commands, params):
+    chat = Harness()
+    bob = chat.irc("bob")
+    alice = chat.irc("alice")
+    for command in commands:
+        alice.send(" ".join([command, *params]))
+    for peer in (alice, bob):
+        for line in peer.output().split(b"\r\n")[:-1]:
+            assert len(line) + 2 <= MAX_MESSAGE

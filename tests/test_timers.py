@@ -1,0 +1,62 @@
+"""Registration timeout, PING after idle and ping timeout, on a hand-moved clock."""
+
+from helpers import Harness
+
+
+def test_registration_times_out():
+    chat = Harness()
+    peer = chat.connect()
+    peer.send("NICK slow")
+    assert chat.core.next_deadline() == 1000.0 + 120
+    chat.clock.advance(119)
+    chat.run_timers()
+    assert not peer.client.closing
+    chat.clock.advance(1)
+    chat.run_timers()
+    assert peer.lines() == ["ERROR :Closing link: Registration timed out"]
+    assert peer.client.closing
+    assert chat.core.chat.find_user("slow") is None
+    assert not chat.core.chat.nick_in_use("slow")
+
+
+def test_idle_client_is_pinged_and_dropped_without_pong():
+    chat = Harness()
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    chat.clock.advance(120)
+    chat.run_timers()
+    assert alice.lines() == [":tcpchat PING tcpchat"]
+    alice.send("PONG :tcpchat")
+    assert bob.lines() == [":tcpchat PING tcpchat"]
+    chat.clock.advance(60)
+    chat.run_timers()
+    assert bob.lines() == ["ERROR :Closing link: Ping timeout: 180 seconds"]
+    assert alice.lines() == [":bob!bob@127.0.0.1 QUIT :Ping timeout: 180 seconds"]
+    assert not alice.client.closing
+
+
+def test_activity_puts_the_ping_off():
+    chat = Harness()
+    alice = chat.irc("alice")
+    for _ in range(5):
+        chat.clock.advance(100)
+        alice.send("PRIVMSG #lobby :still here")
+        chat.run_timers()
+    assert alice.lines() == []
+
+
+def test_plain_clients_are_not_pinged():
+    chat = Harness()
+    carol = chat.plain("carol")
+    chat.clock.advance(10_000)
+    chat.run_timers()
+    assert carol.lines() == [] and not carol.client.closing
+
+
+def test_no_timers_left_for_closed_clients():
+    chat = Harness()
+    peer = chat.irc("alice")
+    peer.send("QUIT")
+    chat.clock.advance(1000)
+    chat.run_timers()
+    assert chat.core.next_deadline() is None
