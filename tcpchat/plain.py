@@ -119,9 +119,9 @@ def handle_line(chat, client, text):
 def _register_step(chat, client, text):
     if client.nick is None:
         name = text.strip()
-        problem = nick_problem(name)
         if not name:
             return
+        problem = nick_problem(name)
         if problem:
             chat.send_text(client, f"! {clean(name)!r} cannot be a name: {problem}. "
                                    "Names use letters, digits and - _ [ ] \\ ` ^ { } |. "

@@ -151,7 +151,7 @@ class SelectLoop:
         now = self.clock()
         deadline = self.core.next_deadline()
         if deadline is not None and deadline <= now:
-            self._guarded(self.core.run_timers)
+            self._guarded(None, self.core.run_timers)
         self._expire(now)
         self._flush()
 
@@ -223,16 +223,13 @@ class SelectLoop:
             self._lost(conn, exc)
             return
         # A copy of just the bytes read: the core may keep part of them as an unfinished line.
-        self._guarded(self.core.receive, conn.client, self._buffer[:count])
+        self._guarded(conn.client, self.core.receive, conn.client, self._buffer[:count])
 
-    def _guarded(self, call, client=None, *args):
-        """Run a core call; a bug there costs one connection (or one timer run), never the
-        server."""
+    def _guarded(self, client, call, *args):
+        """Run a core call made on *client*'s behalf; a bug there costs that one connection
+        (or, with no client, one timer run), never the server."""
         try:
-            if client is None:
-                call()
-            else:
-                call(client, *args)
+            call(*args)
         except Exception:
             log.exception("internal error while serving %r", client)
             if client is not None:

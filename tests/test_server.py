@@ -139,6 +139,26 @@ def test_a_reader_that_never_reads_stalls_nobody_and_is_cut_at_the_send_queue():
         assert quit_line == ":sleeper!s@127.0.0.1 QUIT :SendQ exceeded"
 
 
+def test_a_bug_while_serving_one_client_costs_only_that_client(monkeypatch, caplog):
+    import tcpchat.irc
+
+    def broken(chat, client, message):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(tcpchat.irc.COMMANDS, "WHOIS",
+                        tcpchat.irc.COMMANDS["WHOIS"]._replace(handler=broken))
+    with running_server() as server:
+        alice = register_irc(server.address, "alice")
+        bob = register_irc(server.address, "bob")
+        bob.send("WHOIS alice")
+        assert alice.expect("QUIT") == ":bob!bob@127.0.0.1 QUIT :Internal server error"
+        assert bob.read_all() == []  # bob's connection is closed
+        carol = register_irc(server.address, "carol")
+        carol.send("PRIVMSG #lobby :the server lives on")
+        assert alice.expect("PRIVMSG").endswith(":the server lives on")
+    assert "internal error while serving" in caplog.text
+
+
 def test_write_interest_only_while_output_is_pending():
     with running_server() as server:
         alice = register_irc(server.address, "alice")
