@@ -6,14 +6,13 @@ with ``/`` are the few commands in :data:`HELP`.  What plain users see is render
 IRC messages IRC users get (``alice: hello``, ``* bob joined #lobby``), so the two kinds of user
 share the room both ways.
 
-Text shown to plain users passes through :func:`clean`: IRC formatting codes are removed and
-other control characters replaced, so one user cannot send terminal escape sequences to another.
+What plain users see comes from :mod:`tcpchat.display`, cleaned of control characters, so one
+user cannot send terminal escape sequences to another.
 """
 
-import re
-
 from . import numerics as rpl
-from .names import is_channel, nick_problem
+from .display import clean, describe, prefixed
+from .names import nick_problem
 
 #: The assignment's words for leaving; typed alone on a line they work like /quit.
 QUIT_WORDS = ("exit", "выход")
@@ -28,70 +27,13 @@ HELP = (
     "***   //text           send text that starts with /",
 )
 
-# Bold, colour (with its digits), reset, monospace, reverse, italic, strike, underline.
-_FORMATTING = re.compile(r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
-# C0 and C1 controls (ESC among them), DEL, and the bidirectional overrides that can disguise text.
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def clean(text):
-    """*text* made safe and readable on a terminal."""
-    return _CONTROL.sub("\ufffd", _FORMATTING.sub("", text).replace("\t", " "))
-
-
-def _nick_of(source):
-    return (source or "").partition("!")[0]
-
-
-def _render_text(message):
-    command, params = message.command, message.params
-    if command in ("PRIVMSG", "NOTICE"):
-        target, text = params[0], params[-1]
-        nick = _nick_of(message.source)
-        if "!" not in (message.source or "!"):
-            return "! " + text  # a notice from the server itself
-        if text.startswith("\x01"):
-            kind, _, body = text.strip("\x01").partition(" ")
-            if kind != "ACTION":
-                return None  # CTCP requests are for programs, not people
-            line = f"* {nick} {body}"
-        elif command == "NOTICE":
-            line = f"-{nick}- {text}"
-        else:
-            line = f"{nick}: {text}"
-        return line if is_channel(target) else "[private] " + line
-    nick = _nick_of(message.source)
-    if command == "JOIN":
-        return f"* {nick} joined {params[0]}"
-    if command == "PART":
-        return f"* {nick} left {params[0]}" + (f" ({params[1]})" if len(params) > 1 else "")
-    if command == "QUIT":
-        return f"* {nick} left ({params[0]})"
-    if command == "NICK":
-        return f"* {nick} is now known as {params[0]}"
-    if command == "TOPIC":
-        if params[1]:
-            return f"* {nick} set the topic of {params[0]}: {params[1]}"
-        return f"* {nick} cleared the topic of {params[0]}"
-    if command == "MODE":
-        return f"* {nick} sets mode {' '.join(params[1:])} on {params[0]}"
-    if command == "ERROR":
-        return "*** " + params[0]
-    if command.isdigit():
-        # Numerics: the first parameter is our own nick, the last the text for people; what
-        # stands between (a nick, a channel) says what the text is about.
-        about = " ".join(params[1:-1])
-        text = f"{about}: {params[-1]}" if about else params[-1]
-        return ("! " if command[0] in "45" else "*** ") + text
-    return None
-
 
 def render(message):
     """The bytes a plain-mode user sees for *message*: one line, or b"" if nothing."""
-    text = _render_text(message)
-    if text is None:
+    described = describe(message)
+    if described is None:
         return b""
-    return clean(text).encode() + b"\r\n"
+    return clean(prefixed(*described)).encode() + b"\r\n"
 
 
 # -- Input ----------------------------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""How an IRC message reads as one line for a person.
+
+Shared by the server's plain mode (what a netcat user sees) and the reference client, so both
+say ``alice: hello``, ``* bob joined #lobby`` and ``* bob left (Quit: bye)`` the same way.
+
+:func:`describe` gives the line and its kind; :func:`clean` makes text safe for a terminal: IRC
+formatting codes are removed and other control characters replaced, so that no user can send
+escape sequences to another's screen.
+"""
+
+import re
+
+from .names import is_channel
+
+#: Kinds of line: talk in a room, talk to or from one person, something that happened, a word
+#: from the server, and an error.
+MESSAGE, PRIVATE, EVENT, SERVER, ERROR = "message", "private", "event", "server", "error"
+
+# Bold, colour (with its digits), reset, monospace, reverse, italic, strike, underline.
+_FORMATTING = re.compile(r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
+# C0 and C1 controls (ESC among them), DEL, and the bidirectional overrides that can disguise text.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text):
+    """*text* made safe and readable on a terminal."""
+    return _CONTROL.sub("\ufffd", _FORMATTING.sub("", text).replace("\t", " "))
+
+
+def nick_of(source):
+    return (source or "").partition("!")[0]
+
+
+def describe(message):
+    """``(kind, text)`` for *message*, or None for messages that are not for people (PING, CAP,
+    CTCP requests).  The text is not cleaned yet."""
+    command, params = message.command, message.params
+    nick = nick_of(message.source)
+    if command in ("PRIVMSG", "NOTICE"):
+        target, text = params[0], params[-1]
+        if "!" not in (message.source or "!"):
+            return SERVER, text  # a notice from the server itself
+        if text.startswith("\x01"):
+            kind, _, body = text.strip("\x01").partition(" ")
+            if kind != "ACTION":
+                return None  # CTCP requests are for programs, not people
+            line = f"* {nick} {body}"
+        elif command == "NOTICE":
+            line = f"-{nick}- {text}"
+        else:
+            line = f"{nick}: {text}"
+        return (MESSAGE, line) if is_channel(target) else (PRIVATE, "[private] " + line)
+    if command == "JOIN":
+        return EVENT, f"* {nick} joined {params[0]}"
+    if command == "PART":
+        return EVENT, f"* {nick} left {params[0]}" + (f" ({params[1]})" if len(params) > 1 else "")
+    if command == "QUIT":
+        return EVENT, f"* {nick} left ({params[0] if params else 'Quit'})"
+    if command == "NICK":
+        return EVENT, f"* {nick} is now known as {params[0]}"
+    if command == "TOPIC":
+        if params[1:] and params[1]:
+            return EVENT, f"* {nick} set the topic of {params[0]}: {params[1]}"
+        return EVENT, f"* {nick} cleared the topic of {params[0]}"
+    if command == "MODE":
+        return EVENT, f"* {nick} sets mode {' '.join(params[1:])} on {params[0]}"
+    if command == "ERROR":
+        return SERVER, params[0] if params else "Disconnected"
+    if command.isdigit() and params:
+        # The first parameter is the recipient's own nick, the last the text for people; what
+        # stands between (a nick, a channel) says what the text is about.
+        about = " ".join(params[1:-1])
+        text = f"{about}: {params[-1]}" if about else params[-1]
+        return (ERROR if command[0] in "45" else SERVER), text
+    return None
+
+
+def prefixed(kind, text):
+    """The line as plain mode shows it: server words after ``***``, errors after ``!``."""
+    if kind == SERVER:
+        return "*** " + text
+    if kind == ERROR:
+        return "! " + text
+    return text
