@@ -38,8 +38,8 @@ def describe(message):
     nick = nick_of(message.source)
     if command in ("PRIVMSG", "NOTICE"):
         target, text = params[0], params[-1]
-        if "!" not in (message.source or "!"):
-            return SERVER, text  # a notice from the server itself
+        if "!" not in (message.source or ""):
+            return SERVER, text  # from the server itself: its name, or no source at all
         if text.startswith("\x01"):
             kind, _, body = text.strip("\x01").partition(" ")
             if kind != "ACTION":

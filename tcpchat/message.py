@@ -17,10 +17,12 @@ MAX_MESSAGE = 512
 #: included (modern IRC, "Tags").  A server reads ``MAX_TAGS + MAX_MESSAGE`` bytes per line.
 MAX_TAGS = 4096
 
-#: Commands whose last parameter is text for people: it always goes out with a ":" before it.
-#: Parsers must not care, but simple clients find the text by looking for " :", and so do
-#: numerics.  (Modern IRC: "Parameters", and what ergo and ngircd send.)
-TEXT_COMMANDS = frozenset(("PRIVMSG", "NOTICE", "QUIT", "PART", "TOPIC", "ERROR", "AWAY", "CAP"))
+#: Where a command's text parameter stands (text for people, or CAP's list of capabilities):
+#: when a message has that many parameters, the last one always goes out with a ":" before it,
+#: and so does the last parameter of every numeric.  Parsers must not care, but simple clients
+#: find the text by looking for " :".  (Modern IRC, "Parameters"; ergo and ngircd do the same.)
+TEXT_POSITION = {"PRIVMSG": 2, "NOTICE": 2, "PART": 2, "TOPIC": 2, "QUIT": 1, "ERROR": 1,
+                 "AWAY": 1, "CAP": 3, "USER": 4}
 
 _TAG_ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
@@ -122,8 +124,8 @@ def serialize(message):
                 raise ValueError(f"bad middle parameter {param!r}")
             parts.append(param)
         last = params[-1]
-        if (not last or " " in last or last.startswith(":")
-                or message.command in TEXT_COMMANDS or message.command.isdigit()):
+        if (not last or " " in last or last.startswith(":") or message.command.isdigit()
+                or TEXT_POSITION.get(message.command) == len(params)):
             last = ":" + last
         parts.append(last)
     line = " ".join(parts)

@@ -1,0 +1,252 @@
+"""``python -m tcpchat.client``: the reference terminal client.
+
+Two threads, as in the assignment, done so that neither garbles the other:
+
+- the main thread reads the keyboard (readline on a terminal, plain lines from a pipe);
+- the receiver thread reads the socket, frames and prints what arrives.
+
+They share the :class:`~tcpchat.clientsession.ClientSession` and the socket; ``ChatClient._call``
+is the one place either is touched, under one lock.  The screen has a lock of its own: a line
+printed while the user types clears the input line, prints, and redraws the prompt and what was
+typed so far.
+
+Ending, from either side: ``/quit``, ``exit``, ``выход``, Ctrl-D and Ctrl-C send QUIT, wait
+briefly for the server's goodbye and exit 0.  When the server closes or vanishes, the receiver
+wakes the main thread out of its read with a SIGINT aimed at it, and the client exits 1 with the
+reason on one line.
+"""
+
+import argparse
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+
+from .clientsession import TIMESTAMPED, ClientSession, Closed, NeedNick, Ready, Show
+from .display import ERROR, SERVER, clean, prefixed
+
+#: Seconds to wait for the server's goodbye after sending QUIT.
+QUIT_WAIT = 3.0
+#: Seconds to wait for a connection to be set up.
+CONNECT_TIMEOUT = 10.0
+
+
+class Screen:
+    """Writes lines from any thread; reads lines on the main thread."""
+
+    def __init__(self, interactive, out=None):
+        self.interactive = interactive
+        self.out = out or sys.stdout
+        self._lock = threading.Lock()
+        self._prompt = None  # set while input() waits, so a printed line can redraw it
+        self._readline = None
+        if interactive:
+            try:
+                import readline  # line editing and history for input()
+                self._readline = readline
+            except ImportError:
+                pass
+
+    def show(self, kind, text):
+        text = clean(text)
+        line = time.strftime("%H:%M ") + text if kind in TIMESTAMPED else prefixed(kind, text)
+        with self._lock:
+            if self._prompt is not None and self._readline is not None:
+                typed = self._readline.get_line_buffer()
+                # Carriage return and clear the line, print, then redraw what was being typed.
+                self.out.write(f"\r\x1b[K{line}\n{self._prompt}{typed}")
+            else:
+                self.out.write(line + "\n")
+            self.out.flush()
+
+    def read_line(self, prompt=""):
+        """The next line typed (without its end), or None at end of input (Ctrl-D, or the
+        end of a pipe).  The prompt is shown on a terminal only."""
+        if not self.interactive:
+            line = sys.stdin.readline()
+            return line.rstrip("\r\n") if line else None
+        with self._lock:
+            self._prompt = prompt
+        try:
+            return input(prompt)
+        except EOFError:
+            self.out.write("\n")
+            return None
+        finally:
+            with self._lock:
+                self._prompt = None
+
+    def ask(self, question):
+        """Ask the user something; in a pipe the question is printed as a line of its own."""
+        if not self.interactive:
+            self.show(SERVER, question)
+        return self.read_line(question)
+
+
+class ChatClient:
+    def __init__(self, sock, session, screen):
+        self.sock = sock
+        self.session = session
+        self.screen = screen
+        self._lock = threading.Lock()  # guards self.session and writes to self.sock
+        self._events = queue.Queue()  # registration news for the main thread
+        self._finished = threading.Event()  # the receiver has stopped
+        self._lost = None  # why the connection ended, when it was not our own quit
+        self._interruptible = False  # a SIGINT may break the main thread out of its read
+        self._main_thread = threading.main_thread().ident
+        self._receiver = threading.Thread(target=self._receive, name="receiver")
+
+    def _call(self, method, *args):
+        """Run a session method and send what it queued: the one place the socket is written."""
+        with self._lock:
+            result = method(*args)
+            data = self.session.take_outgoing()
+            if data:
+                self.sock.sendall(data)
+        return result
+
+    # -- Main thread ----------------------------------------------------------------------
+
+    def run(self):
+        """Chat until either side ends it; return the exit status."""
+        previous = signal.signal(signal.SIGINT, self._on_sigint)
+        self._interruptible = True
+        try:
+            self._call(self.session.start)
+            self._receiver.start()
+            if self._register():
+                self._converse()
+        except KeyboardInterrupt:
+            self.screen.out.write("\n")
+        except OSError as exc:  # a send failed: the receiver sees the same and says why
+            self._lost = self._lost or exc.strerror or str(exc)
+        finally:
+            self._interruptible = False
+            status = self._finish()
+            signal.signal(signal.SIGINT, previous)
+        return status
+
+    def _on_sigint(self, signum, frame):
+        if self._interruptible:
+            raise KeyboardInterrupt
+
+    def _register(self):
+        while True:
+            event = self._events.get()
+            if isinstance(event, Ready):
+                return True
+            if isinstance(event, Closed):
+                return False
+            self.screen.show(ERROR, event.reason)
+            name = self.screen.ask("Type another name: ")
+            if name is None:
+                return False
+            self._call(self.session.choose_nick, name.strip())
+
+    def _converse(self):
+        while not self._finished.is_set():
+            current = self.session.current
+            line = self.screen.read_line(f"[{current}] " if current else "> ")
+            if line is None:
+                return  # Ctrl-D
+            for event in self._call(self.session.handle_input, line):
+                self.screen.show(*event)
+            if self.session.quitting:
+                return
+
+    def _finish(self):
+        if not self._finished.is_set() and not self.session.quitting:
+            try:
+                self._call(self.session.quit)
+            except OSError:
+                pass
+        # The server answers QUIT with ERROR and closes; the receiver stops then.
+        self._finished.wait(QUIT_WAIT)
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the receiver if it still waits
+        except OSError:
+            pass
+        if self._receiver.is_alive():
+            self._receiver.join(QUIT_WAIT)
+        self.sock.close()
+        if self._lost is not None:
+            print(f"tcpchat-client: disconnected: {self._lost}", file=sys.stderr)
+            return 1
+        return 0
+
+    # -- Receiver thread ------------------------------------------------------------------
+
+    def _receive(self):
+        reason = None
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    break
+                for event in self._call(self.session.receive, data):
+                    if isinstance(event, Show):
+                        self.screen.show(*event)
+                    elif isinstance(event, Closed):
+                        reason = event.reason
+                        self.screen.show(SERVER, event.reason)
+                    else:
+                        self._events.put(event)
+        except OSError as exc:
+            reason = reason or exc.strerror or str(exc)
+        finally:
+            if not self.session.quitting:
+                self._lost = reason or "the server closed the connection"
+            self._finished.set()
+            self._events.put(Closed(reason))
+            if self._lost is not None and self._interruptible:
+                signal.pthread_kill(self._main_thread, signal.SIGINT)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="tcpchat-client",
+        description="Chat on a tcpchat (or any IRC) server from a terminal or a script.")
+    parser.add_argument("host", nargs="?",
+                        help="the server's address (asked for on a terminal; default "
+                             "localhost)")
+    parser.add_argument("--port", type=int, default=6667, help="the server's port (6667)")
+    parser.add_argument("--name", help="your nickname (asked for on a terminal)")
+    parser.add_argument("--channel", default="#lobby", help="the room to join (#lobby)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    screen = Screen(interactive)
+    host, name = args.host, args.name
+    try:
+        if host is None:
+            host = (screen.ask("Server address [localhost]: ") if interactive else "") or ""
+        while interactive and not name:
+            name = screen.ask("Your name: ")
+            if name is None:
+                return 0
+            name = name.strip()
+    except KeyboardInterrupt:
+        screen.out.write("\n")
+        return 0
+    if not name:
+        parser.error("--name is needed when standard input is not a terminal")
+    host = host.strip() or "localhost"
+    try:
+        sock = socket.create_connection((host, args.port), timeout=CONNECT_TIMEOUT)
+    except OSError as exc:
+        print(f"tcpchat-client: cannot connect to {host} port {args.port}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    sock.settimeout(None)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return ChatClient(sock, ClientSession(name, args.channel), screen).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

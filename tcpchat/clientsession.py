@@ -1,0 +1,260 @@
+"""The reference client's protocol state, with no I/O: bytes and typed lines in, events out.
+
+:class:`ClientSession` registers (CAP LS 302 / CAP END, NICK, USER), joins the chosen channel,
+answers PING, turns what the user types into IRC lines and what the server sends into events
+for the screen.  Bytes to send collect in :meth:`ClientSession.take_outgoing`; the driver
+(:mod:`tcpchat.client`) writes them.  Events are small tuples:
+
+``Show(kind, text)``
+    A line for the screen; *kind* is one of :mod:`tcpchat.display`'s kinds.
+``NeedNick(reason)``
+    The server refused the name while registering (432, 433): ask the user for another and
+    call :meth:`~ClientSession.choose_nick`.
+``Ready()``
+    Registered and in the channel (or told why not): the user may type.
+``Closed(reason)``
+    The server sent ERROR: it is closing the connection.
+"""
+
+from collections import namedtuple
+
+from .display import ERROR, EVENT, MESSAGE, PRIVATE, SERVER, clean, describe, nick_of
+from .framing import TOO_LONG, LineFramer
+from .message import MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8
+from .names import fold, is_channel
+
+Show = namedtuple("Show", "kind text")
+NeedNick = namedtuple("NeedNick", "reason")
+Ready = namedtuple("Ready", "")
+Closed = namedtuple("Closed", "reason")
+
+#: The assignment's words for leaving, typed alone on a line.
+QUIT_WORDS = ("exit", "выход")
+#: Servers may send up to 8191 bytes of tags before the 512-byte message.
+MAX_SERVER_LINE = 8191 + MAX_MESSAGE
+
+HELP = (
+    "Type a line and press Enter to talk in the current room. Commands:",
+    "  /msg NAME text   a private message",
+    "  /me action       * you do something",
+    "  /nick NAME       change your name",
+    "  /who             who is in the room",
+    "  /join #room      join a room and talk there",
+    "  /part [reason]   leave the current room",
+    "  /quit [reason]   leave the chat (so do exit, выход and Ctrl-D)",
+    "  //text           send text that starts with /",
+)
+
+# Replies that only matter to programs; people do not need to see them.
+_QUIET_NUMERICS = frozenset((
+    "002", "003", "004", "005", "250", "251", "252", "253", "254", "255", "265", "266",
+    "333", "329", "324", "368", "375", "376", "315", "318", "321", "323",
+    "422",  # no MOTD: an error by number, but nothing is wrong
+))
+# What a failed JOIN of the chosen channel can bring instead of our JOIN.
+_JOIN_ERRORS = frozenset(("403", "405", "471", "473", "474", "475", "476", "477"))
+
+
+class ClientSession:
+    def __init__(self, nick, channel, realname=None):
+        self.nick = nick
+        self.wanted_channel = channel
+        self.realname = realname or nick
+        #: Channels we are in, in the order we joined them; the last one is the current one.
+        self.channels = []
+        self.registered = False
+        self.ready = False
+        self.quitting = False
+        self._framer = LineFramer(MAX_SERVER_LINE)
+        self._outgoing = bytearray()
+        self._names = {}  # channel -> names gathered from 353 until 366
+
+    @property
+    def current(self):
+        return self.channels[-1] if self.channels else None
+
+    # -- Output ---------------------------------------------------------------------------
+
+    def _send(self, command, *params):
+        self._outgoing += encode_line(Message(command, params))
+
+    def take_outgoing(self):
+        data = bytes(self._outgoing)
+        self._outgoing.clear()
+        return data
+
+    def start(self):
+        """Queue the registration: capabilities first, so servers that have them wait for END."""
+        self._send("CAP", "LS", "302")
+        self._send("NICK", self.nick)
+        self._send("USER", self.nick, "0", "*", self.realname)
+
+    def choose_nick(self, nick):
+        self.nick = nick
+        self._send("NICK", nick)
+
+    def quit(self, reason=""):
+        self.quitting = True
+        if reason:
+            self._send("QUIT", reason)
+        else:
+            self._send("QUIT")
+
+    # -- What the user types --------------------------------------------------------------
+
+    def handle_input(self, line):
+        """One line the user typed; returns events to show at once (hints, private echoes)."""
+        if line.strip() in QUIT_WORDS:
+            self.quit()
+            return []
+        if line.startswith("//"):
+            return self._say(line[1:])
+        if line.startswith("/"):
+            name, _, argument = line[1:].partition(" ")
+            command = _COMMANDS.get(name.lower())
+            if command is None:
+                return [Show(ERROR, f"Unknown command /{clean(name)}: /help lists the commands")]
+            return command(self, argument.strip())
+        if not line.strip():
+            return []
+        return self._say(line)
+
+    def _say(self, text, target=None):
+        target = target or self.current
+        if target is None:
+            return [Show(ERROR, "You are not in a room: /join #room")]
+        # Each piece must fit the 512 bytes of "PRIVMSG <target> :<piece>\r\n".
+        room = MAX_MESSAGE - len(f"PRIVMSG {target} :\r\n".encode())
+        for piece in split_utf8(text, room):
+            self._send("PRIVMSG", target, piece)
+        return []
+
+    def _cmd_msg(self, argument):
+        name, _, text = argument.partition(" ")
+        if not name or not text.strip():
+            return [Show(ERROR, "Usage: /msg NAME text")]
+        self._say(text, name)
+        return [Show(PRIVATE, f"[private] -> {name}: {text}")]
+
+    def _cmd_me(self, argument):
+        if not argument:
+            return [Show(ERROR, "Usage: /me action")]
+        return self._say(f"\x01ACTION {argument}\x01")
+
+    def _cmd_nick(self, argument):
+        if not argument or " " in argument:
+            return [Show(ERROR, "Usage: /nick NAME")]
+        self._send("NICK", argument)
+        return []
+
+    def _cmd_who(self, argument):
+        if self.current is None:
+            return [Show(ERROR, "You are not in a room: /join #room")]
+        self._send("NAMES", self.current)
+        return []
+
+    def _cmd_join(self, argument):
+        if not is_channel(argument) or " " in argument:
+            return [Show(ERROR, "Usage: /join #room")]
+        self._send("JOIN", argument)
+        return []
+
+    def _cmd_part(self, argument):
+        if self.current is None:
+            return [Show(ERROR, "You are not in a room")]
+        if argument:
+            self._send("PART", self.current, argument)
+        else:
+            self._send("PART", self.current)
+        return []
+
+    def _cmd_quit(self, argument):
+        self.quit(argument)
+        return []
+
+    def _cmd_help(self, argument):
+        return [Show(SERVER, line) for line in HELP]
+
+    # -- What the server sends ------------------------------------------------------------
+
+    def receive(self, data):
+        """Bytes from the server; returns the events they bring."""
+        events = []
+        for raw in self._framer.feed(data):
+            if raw is TOO_LONG:
+                events.append(Show(ERROR, "The server sent a line too long to read; skipped"))
+                continue
+            try:
+                message = parse(raw.decode("utf-8", errors="replace"))
+            except MalformedMessage:
+                continue
+            events.extend(self._handle(message))
+        return events
+
+    def _is_me(self, message):
+        return fold(nick_of(message.source)) == fold(self.nick)
+
+    def _handle(self, message):
+        command, params = message.command, message.params
+        if command == "PING":
+            self._send("PONG", *params[:1])
+            return []
+        if command == "CAP":
+            if not self.registered and params[1:2] == ("LS",) and "*" not in params[2:3]:
+                self._send("CAP", "END")  # we ask for nothing; the last LS line ends it
+            return []
+        if command == "ERROR":
+            return [Closed(params[0] if params else "Closing link")]
+        if command == "001":
+            self.registered = True
+            self.nick = params[0]
+            self._send("JOIN", self.wanted_channel)
+        elif command in ("432", "433") and not self.registered:
+            return [NeedNick(f"{params[1]}: {params[-1]}")]
+        elif command in _JOIN_ERRORS and not self.ready:
+            self.ready = True
+            return [Show(ERROR, describe(message)[1]), Ready()]
+        elif command == "353":
+            self._names.setdefault(fold(params[2]), []).extend(params[3].split())
+            return []
+        elif command == "366":
+            names = self._names.pop(fold(params[1]), [])
+            return [Show(SERVER, f"In {params[1]}: {' '.join(names)}")] if names else []
+        elif command == "332":
+            return [Show(SERVER, f"Topic of {params[1]}: {params[2]}")]
+        elif command in _QUIET_NUMERICS:
+            return []
+        elif command == "JOIN" and self._is_me(message):
+            return self._joined(params[0])
+        elif command == "PART" and self._is_me(message):
+            return self._parted(params[0])
+        elif command == "NICK" and self._is_me(message):
+            self.nick = params[0]
+            return [Show(EVENT, f"* You are now known as {params[0]}")]
+        described = describe(message)
+        return [Show(*described)] if described else []
+
+    def _joined(self, channel):
+        if channel not in self.channels:
+            self.channels.append(channel)
+        events = [Show(EVENT, f"* You joined {channel}")]
+        if fold(channel) == fold(self.wanted_channel) and not self.ready:
+            self.ready = True
+            events.append(Ready())
+        return events
+
+    def _parted(self, channel):
+        self.channels = [c for c in self.channels if fold(c) != fold(channel)]
+        where = f"; now in {self.current}" if self.current else ""
+        return [Show(EVENT, f"* You left {channel}{where}")]
+
+
+_COMMANDS = {
+    "msg": ClientSession._cmd_msg, "me": ClientSession._cmd_me,
+    "nick": ClientSession._cmd_nick, "who": ClientSession._cmd_who,
+    "join": ClientSession._cmd_join, "part": ClientSession._cmd_part,
+    "quit": ClientSession._cmd_quit, "help": ClientSession._cmd_help,
+}
+
+# A channel message or a private one: the kinds the screen stamps with the time.
+TIMESTAMPED = frozenset((MESSAGE, PRIVATE))

@@ -1,0 +1,168 @@
+"""The client's protocol state, with no sockets: bytes and typed lines in, events out."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tcpchat.clientsession import ClientSession, Closed, NeedNick, Ready, Show
+from tcpchat.display import ERROR, EVENT, MESSAGE, PRIVATE, SERVER
+from tcpchat.message import MAX_MESSAGE
+
+
+def sent(session):
+    return session.take_outgoing().decode().split("\r\n")[:-1]
+
+
+def feed(session, *lines):
+    return session.receive("".join(line + "\r\n" for line in lines).encode())
+
+
+@pytest.fixture
+def session():
+    """A session registered as alice and in #lobby."""
+    session = ClientSession("alice", "#lobby")
+    session.start()
+    feed(session, ":srv 001 alice :Welcome", ":alice!a@h JOIN #lobby")
+    session.take_outgoing()
+    return session
+
+
+def test_registration_and_join():
+    session = ClientSession("alice", "#lobby")
+    session.start()
+    assert sent(session) == ["CAP LS 302", "NICK alice", "USER alice 0 * :alice"]
+    feed(session, ":srv CAP * LS * :multi-prefix", )
+    assert sent(session) == []  # more LS lines to come
+    feed(session, ":srv CAP * LS :sasl")
+    assert sent(session) == ["CAP END"]
+    events = feed(session, ":srv 001 alice :Welcome to the net", ":srv 005 alice X :are")
+    assert events == [Show(SERVER, "Welcome to the net")]
+    assert sent(session) == ["JOIN #lobby"]
+    events = feed(session, ":alice!a@h JOIN :#lobby", ":srv 353 alice = #lobby :@alice bob",
+                  ":srv 366 alice #lobby :End")
+    assert events == [Show(EVENT, "* You joined #lobby"), Ready(),
+                      Show(SERVER, "In #lobby: @alice bob")]
+    assert session.current == "#lobby"
+
+
+def test_taken_name_asks_for_another():
+    session = ClientSession("alice", "#lobby")
+    session.start()
+    session.take_outgoing()
+    assert feed(session, ":srv 433 * alice :Nickname is already in use") == [
+        NeedNick("alice: Nickname is already in use")]
+    session.choose_nick("alice2")
+    assert sent(session) == ["NICK alice2"]
+    feed(session, ":srv 001 alice2 :Welcome")
+    assert session.nick == "alice2"
+
+
+def test_failed_join_still_lets_the_user_type():
+    session = ClientSession("alice", "bad")
+    session.start()
+    events = feed(session, ":srv 001 alice :hi", ":srv 403 alice bad :No such channel")
+    assert events[-2:] == [Show(ERROR, "bad: No such channel"), Ready()]
+    assert session.current is None
+    assert session.handle_input("hello") == [Show(ERROR, "You are not in a room: /join #room")]
+
+
+def test_ping_is_answered_and_error_closes(session):
+    assert feed(session, "PING :token") == []
+    assert sent(session) == ["PONG token"]
+    assert feed(session, "ERROR :Closing link: bye") == [Closed("Closing link: bye")]
+
+
+def test_incoming_lines_for_people(session):
+    events = feed(session,
+                  ":bob!b@h PRIVMSG #lobby :hello",
+                  ":bob!b@h PRIVMSG #lobby :\x01ACTION waves\x01",
+                  ":bob!b@h PRIVMSG alice :psst",
+                  ":bob!b@h PRIVMSG alice :\x01VERSION\x01",
+                  ":bob!b@h JOIN #lobby",
+                  ":bob!b@h NICK robert",
+                  ":robert!b@h PART #lobby :later",
+                  ":carol!c@h QUIT :Quit: bye",
+                  ":srv NOTICE alice :server says",
+                  ":srv 401 alice nobody :No such nick/channel",
+                  ":srv 332 alice #lobby :the topic")
+    assert events == [
+        Show(MESSAGE, "bob: hello"),
+        Show(MESSAGE, "* bob waves"),
+        Show(PRIVATE, "[private] bob: psst"),
+        Show(EVENT, "* bob joined #lobby"),
+        Show(EVENT, "* bob is now known as robert"),
+        Show(EVENT, "* robert left #lobby (later)"),
+        Show(EVENT, "* carol left (Quit: bye)"),
+        Show(SERVER, "server says"),
+        Show(ERROR, "nobody: No such nick/channel"),
+        Show(SERVER, "Topic of #lobby: the topic"),
+    ]
+
+
+def test_typing(session):
+    assert session.handle_input("hello all") == []
+    assert sent(session) == ["PRIVMSG #lobby :hello all"]
+    assert session.handle_input("/msg bob hi there") == [
+        Show(PRIVATE, "[private] -> bob: hi there")]
+    assert sent(session) == ["PRIVMSG bob :hi there"]
+    session.handle_input("/me waves")
+    assert sent(session) == ["PRIVMSG #lobby :\x01ACTION waves\x01"]
+    session.handle_input("/nick al")
+    session.handle_input("/who")
+    session.handle_input("//etc is a path")
+    assert sent(session) == ["NICK al", "NAMES #lobby", "PRIVMSG #lobby :/etc is a path"]
+    assert feed(session, ":alice!a@h NICK :al") == [Show(EVENT, "* You are now known as al")]
+    assert session.nick == "al"
+
+
+def test_bad_commands_are_hinted_not_sent(session):
+    assert session.handle_input("/frob") == [
+        Show(ERROR, "Unknown command /frob: /help lists the commands")]
+    assert session.handle_input("/msg bob") == [Show(ERROR, "Usage: /msg NAME text")]
+    assert session.handle_input("/join lobby") == [Show(ERROR, "Usage: /join #room")]
+    assert session.handle_input("   ") == []
+    assert sent(session) == []
+    assert any("/quit" in event.text for event in session.handle_input("/help"))
+
+
+def test_join_and_part_switch_the_current_room(session):
+    session.handle_input("/join #games")
+    assert sent(session) == ["JOIN #games"]
+    feed(session, ":alice!a@h JOIN #games")
+    assert session.current == "#games"
+    session.handle_input("gg")
+    session.handle_input("/part bye")
+    assert sent(session) == ["PRIVMSG #games :gg", "PART #games :bye"]
+    assert feed(session, ":alice!a@h PART #games :bye") == [
+        Show(EVENT, "* You left #games; now in #lobby")]
+    assert session.current == "#lobby"
+
+
+@pytest.mark.parametrize("line, expected", [("/quit", "QUIT"), ("/quit gone fishing",
+                                            "QUIT :gone fishing"), ("exit", "QUIT"),
+                                            ("выход", "QUIT")])
+def test_ways_to_quit(session, line, expected):
+    session.handle_input(line)
+    assert session.quitting
+    assert sent(session) == [expected]
+
+
+def test_long_lines_are_sent_in_pieces_that_fit(session):
+    text = "слово " * 200
+    session.handle_input(text)
+    lines = session.take_outgoing().split(b"\r\n")[:-1]
+    assert len(lines) > 1 and all(len(line) + 2 <= MAX_MESSAGE for line in lines)
+    assert "".join(line.decode().split(" :", 1)[1] for line in lines) == text
+
+
+def test_escape_sequences_from_the_server_are_kept_for_the_screen_to_clean(session):
+    (event,) = feed(session, ":bob!b@h PRIVMSG #lobby :\x1b[2Jboo")
+    assert event == Show(MESSAGE, "bob: \x1b[2Jboo")  # Screen.show cleans it (test_client)
+
+
+@given(st.binary(max_size=2000))
+def test_any_bytes_from_the_server_give_events_never_an_exception(data):
+    session = ClientSession("alice", "#lobby")
+    session.start()
+    for event in session.receive(data):
+        assert isinstance(event, (Show, NeedNick, Ready, Closed))
