@@ -39,7 +39,9 @@ def describe(message):
     if command in ("PRIVMSG", "NOTICE"):
         target, text = params[0], params[-1]
         if "!" not in (message.source or ""):
-            return SERVER, text  # from the server itself: its name, or no source at all
+            # From the server itself (its name, or no source at all).  Servers start their
+            # notices with "***" to set them apart; so does the screen.
+            return SERVER, text.removeprefix("*** ")
         if text.startswith("\x01"):
             kind, _, body = text.strip("\x01").partition(" ")
             if kind != "ACTION":

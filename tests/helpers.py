@@ -1,7 +1,12 @@
 """Test helpers: drive the core with no sockets, or a real server over loopback."""
 
 import contextlib
+import os
+import re
+import select
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -173,3 +178,95 @@ def running_server(selector="auto", **config):
         loop.request_stop()
         thread.join(TIMEOUT)
         assert not thread.is_alive(), "the server did not stop"
+
+
+# -- The reference client as a subprocess ---------------------------------------------------
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class ClientProcess:
+    """``python -m tcpchat.client`` driven through pipes; every read bounded by TIMEOUT."""
+
+    def __init__(self, address, *arguments):
+        host, port = address[:2]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tcpchat.client", host, "--port", str(port), *arguments],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+        self._pending = b""
+        self.seen = []
+
+    def send(self, line):
+        self.process.stdin.write(line.encode() + b"\n")
+        self.process.stdin.flush()
+
+    def close_input(self):
+        self.process.stdin.close()
+
+    def expect(self, wanted):
+        """Read output lines until one matches the regular expression *wanted*; return it."""
+        deadline = time.monotonic() + TIMEOUT
+        fd = self.process.stdout.fileno()
+        while True:
+            while b"\n" in self._pending:
+                line, _, self._pending = self._pending.partition(b"\n")
+                text = line.decode()
+                self.seen.append(text)
+                if re.search(wanted, text):
+                    return text
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([fd], [], [], max(0.0, remaining))
+            if not ready:
+                raise AssertionError(f"no line matching {wanted!r}; saw {self.seen}")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise AssertionError(f"output ended before {wanted!r}; saw {self.seen}")
+            self._pending += chunk
+
+    def wait(self):
+        """The exit status, and what went to standard error."""
+        status = self.process.wait(TIMEOUT)
+        return status, self.process.stderr.read().decode()
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+            try:
+                pipe.close()
+            except (OSError, ValueError):
+                pass
+
+
+def conversation(address, channel="#lobby"):
+    """Two reference clients chat both ways on the server at *address*; both quit cleanly."""
+    stamp = r"^\d\d:\d\d "
+    alice = ClientProcess(address, "--name", "alice", "--channel", channel)
+    bob = None
+    try:
+        alice.expect(f"You joined {channel}")
+        bob = ClientProcess(address, "--name", "bob", "--channel", channel)
+        bob.expect(f"You joined {channel}")
+        alice.expect("bob joined")
+        bob.send("hello alice")
+        alice.expect(stamp + "bob: hello alice$")
+        alice.send("hi bob, привет")
+        bob.expect(stamp + "alice: hi bob, привет$")
+        alice.send("/msg bob just between us")
+        alice.expect(stamp + r"\[private\] -> bob: just between us$")
+        bob.expect(stamp + r"\[private\] alice: just between us$")
+        bob.send("/me waves")
+        alice.expect(stamp + r"\* bob waves$")
+        alice.send("/nick al")
+        alice.expect(r"^\* You are now known as al$")
+        bob.expect(r"^\* alice is now known as al$")
+        bob.send("выход")
+        alice.expect(r"^\* bob left \(")
+        assert bob.wait()[0] == 0
+        alice.close_input()  # Ctrl-D
+        assert alice.wait()[0] == 0
+    finally:
+        alice.kill()
+        if bob is not None:
+            bob.kill()

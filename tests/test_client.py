@@ -1,0 +1,227 @@
+"""The reference client as a subprocess against a real server on loopback: through pipes, and
+through a pseudo-terminal for the terminal path."""
+
+import fcntl
+import os
+import pty
+import re
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+from helpers import (ROOT, TIMEOUT, ClientProcess, conversation, register_irc,
+                     running_server)
+
+
+def test_two_clients_chat_both_ways():
+    with running_server() as server:
+        conversation(server.address)
+
+
+def test_taken_name_is_asked_again():
+    with running_server() as server:
+        alice = register_irc(server.address, "alice")  # holds the name while we try it
+        client = ClientProcess(server.address, "--name", "ALICE")
+        try:
+            client.expect(r"^! ALICE: Nickname is already in use$")
+            client.expect(r"Type another name:")
+            client.send("alice two")  # invalid too: asked once more
+            client.expect(r"^! \*: Erroneous nickname: it holds a space$")
+            client.send("alice2")
+            client.expect(r"^\*\*\* In #lobby: @alice alice2$")
+        finally:
+            client.kill()
+            alice.close()
+
+
+@pytest.mark.parametrize("ending", ["exit", "выход", "/quit see you", None])
+def test_leaving_exits_zero_and_the_others_see_it(ending):
+    with running_server() as server:
+        watcher = register_irc(server.address, "watcher")
+        client = ClientProcess(server.address, "--name", "leaver")
+        try:
+            client.expect("You joined #lobby")
+            if ending is None:
+                client.close_input()  # Ctrl-D, or the end of a script
+            else:
+                client.send(ending)
+            reason = "Quit: see you" if ending == "/quit see you" else "Quit"
+            assert watcher.expect("QUIT") == f":leaver!leaver@127.0.0.1 QUIT :{reason}"
+            status, errors = client.wait()
+            assert status == 0 and errors == ""
+        finally:
+            client.kill()
+
+
+def test_server_shutdown_is_shown_and_exits_nonzero():
+    with running_server() as server:
+        client = ClientProcess(server.address, "--name", "carol")
+        client.expect("You joined #lobby")
+        server.request_stop()
+        try:
+            client.expect(r"^\*\*\* Closing link: Server shutting down$")
+            status, errors = client.wait()
+            assert status == 1
+            assert errors == "tcpchat-client: disconnected: Closing link: Server shutting down\n"
+        finally:
+            client.kill()
+
+
+def test_server_vanishing_exits_nonzero_with_one_line():
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(TIMEOUT)
+    client = ClientProcess(listener.getsockname(), "--name", "dave")
+    try:
+        peer, _ = listener.accept()
+        peer.settimeout(TIMEOUT)
+        assert b"NICK dave" in peer.recv(4096)
+        # Gone without a word: a reset instead of an orderly close.
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.close()
+        status, errors = client.wait()
+        assert status == 1
+        assert errors.startswith("tcpchat-client: disconnected: ")
+        assert errors.count("\n") == 1 and "Traceback" not in errors
+    finally:
+        client.kill()
+        listener.close()
+
+
+def test_nothing_listening_is_a_one_line_error():
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))  # bound but not listening: connections are refused
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "tcpchat.client", "127.0.0.1", "--port",
+             str(holder.getsockname()[1]), "--name", "x"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
+    finally:
+        holder.close()
+    assert result.returncode == 1
+    assert result.stderr.startswith("tcpchat-client: cannot connect to 127.0.0.1 port ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_no_name_in_a_pipe_is_a_usage_error():
+    result = subprocess.run([sys.executable, "-m", "tcpchat.client", "127.0.0.1"],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            timeout=TIMEOUT, cwd=ROOT)
+    assert result.returncode == 2 and "--name" in result.stderr
+
+
+def test_pipe_output_has_no_escape_codes():
+    with running_server() as server:
+        alice = register_irc(server.address, "alice")
+        client = ClientProcess(server.address, "--name", "bob")
+        try:
+            client.expect("You joined")
+            alice.send("PRIVMSG #lobby :\x1b[31mred\x1b[0m and \x02bold\x02")
+            line = client.expect("alice:")
+            assert "\x1b" not in line and "\x02" not in line
+            assert line.endswith("alice: \ufffd[31mred\ufffd[0m and bold")
+        finally:
+            client.kill()
+
+
+# -- The terminal path ------------------------------------------------------------------------
+
+def _own_terminal():
+    """In the child: a session of its own with the pseudo-terminal (its stdin) as controlling
+    terminal, so Ctrl-C typed there is a SIGINT, as at a real terminal."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """The client on a pseudo-terminal: what a person at a keyboard would see and type."""
+
+    def __init__(self, *arguments):
+        self.master, slave = pty.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tcpchat.client", *arguments],
+            stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, preexec_fn=_own_terminal,
+            env={**os.environ, "TERM": "xterm"})
+        os.close(slave)
+        self.screen = ""
+
+    def type(self, keys):
+        os.write(self.master, keys.encode())
+
+    def wait_for(self, pattern):
+        deadline = time.monotonic() + TIMEOUT
+        while not re.search(pattern, self.screen):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.master], [], [], remaining)[0]:
+                raise AssertionError(f"{pattern!r} never appeared; screen: {self.screen!r}")
+            try:
+                self.screen += os.read(self.master, 65536).decode(errors="replace")
+            except OSError:  # the child is gone and the terminal closed
+                raise AssertionError(f"{pattern!r} never appeared; screen: {self.screen!r}")
+        return self.screen
+
+    def close(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(TIMEOUT)
+        os.close(self.master)
+
+
+def test_terminal_asks_for_address_and_name_and_redraws_what_is_typed():
+    with running_server() as server:
+        alice = register_irc(server.address, "alice")
+        terminal = Terminal("--port", str(server.address[1]))
+        try:
+            terminal.wait_for(r"Server address \[localhost\]: ")
+            terminal.type("127.0.0.1\r")
+            terminal.wait_for(r"Your name: ")
+            terminal.type("carol\r")
+            terminal.wait_for(r"\[#lobby\] ")
+            alice.expect("carol!")
+            terminal.type("half a thou")
+            terminal.wait_for("half a thou")
+            alice.send("PRIVMSG #lobby :interruption")
+            # The incoming line clears the input line, prints, and redraws prompt and typing.
+            terminal.wait_for(r"\r\x1b\[K\d\d:\d\d alice: interruption\r\n\[#lobby\] half a thou")
+            terminal.type("ght\r")
+            assert alice.expect("PRIVMSG").endswith("PRIVMSG #lobby :half a thought")
+            terminal.type("\x04")  # Ctrl-D on an empty line
+            assert alice.expect("QUIT") == ":carol!carol@127.0.0.1 QUIT :Quit"
+            assert terminal.process.wait(TIMEOUT) == 0
+        finally:
+            terminal.close()
+
+
+def test_ctrl_c_on_a_terminal_quits_cleanly():
+    with running_server() as server:
+        alice = register_irc(server.address, "alice")
+        terminal = Terminal("127.0.0.1", "--port", str(server.address[1]), "--name", "erin")
+        try:
+            terminal.wait_for(r"\[#lobby\] ")
+            terminal.type("\x03")  # Ctrl-C
+            assert alice.expect("QUIT") == ":erin!erin@127.0.0.1 QUIT :Quit"
+            assert terminal.process.wait(TIMEOUT) == 0
+            assert "Traceback" not in terminal.screen
+        finally:
+            terminal.close()
+
+
+def test_server_shutdown_wakes_a_terminal_client_mid_typing():
+    with running_server() as server:
+        terminal = Terminal("127.0.0.1", "--port", str(server.address[1]), "--name", "finn")
+        try:
+            terminal.wait_for(r"\[#lobby\] ")
+            terminal.type("unfinished")
+            terminal.wait_for("unfinished")
+            server.request_stop()
+            terminal.wait_for("disconnected: Closing link: Server shutting down")
+            assert terminal.process.wait(TIMEOUT) == 1
+            assert "Traceback" not in terminal.screen
+        finally:
+            terminal.close()
