@@ -165,11 +165,21 @@ class Chat:
                 data = irc_bytes
             if not data:
                 continue
+            # What _append does, inlined: this loop runs once per recipient of every message.
             out = recipient.outbuf
             out += data
             if len(out) > sendq:
                 self._overflow(recipient)
             dirty.add(recipient)
+
+    def _append(self, client, data):
+        """Queue *data* for one client, within its send queue bound."""
+        if client.closing:
+            return
+        client.outbuf += data
+        if len(client.outbuf) > self.config.sendq:
+            self._overflow(client)
+        self.dirty.add(client)
 
     def send(self, client, message):
         self.deliver(message, (client,))
@@ -191,15 +201,13 @@ class Chat:
 
     def send_text(self, client, text):
         """A line of plain text, for a plain-mode client (prompts, help, lists)."""
-        if client.closing:
-            return
-        client.outbuf += text.encode() + b"\r\n"
-        self.dirty.add(client)
+        self._append(client, text.encode() + b"\r\n")
 
     def _overflow(self, client):
         log.warning("%r: send queue over %d bytes, disconnecting", client, self.config.sendq)
+        farewell = Message("ERROR", ("Closing link: SendQ exceeded",))
         client.outbuf.clear()
-        client.outbuf += encode_line(Message("ERROR", ("Closing link: SendQ exceeded",)))
+        client.outbuf += render_plain(farewell) if client.plain else encode_line(farewell)
         client.closing = True
         self._overflowed.append(client)
 

@@ -129,6 +129,15 @@ def test_slow_reader_is_cut_at_the_send_queue_bound_and_nobody_else_is():
     assert chat.core.chat.find_user("sleeper") is None
 
 
+def test_a_plain_user_who_asks_and_never_reads_is_bounded_too():
+    chat = Harness(sendq=4096)
+    carol = chat.plain("carol")
+    for _ in range(100):
+        carol.send("/help")
+    assert carol.client.closing
+    assert carol.output() == b"*** Closing link: SendQ exceeded\r\n"
+
+
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.binary(max_size=600), max_size=8))
 def test_arbitrary_bytes_give_lines_or_errors_never_an_exception(chunks):
