@@ -63,19 +63,19 @@ class ChatCore:
         """Bytes from *client*'s peer; ``b""`` means it closed its sending side."""
         if client.closing:
             return
-        if not data:
+        if data:
+            client.last_active = self.clock()
+            client.ping_sent = None
+            for line in client.framer.feed(data):
+                if client.closing:
+                    break
+                self._line(client, line)
+        else:
             dropped = client.framer.discard()
             if dropped:
                 log.info("%r: dropped %d bytes of a line cut off by the disconnect",
                          client, dropped)
             self.chat.close(client, "Connection closed")
-            return
-        client.last_active = self.clock()
-        client.ping_sent = None
-        for line in client.framer.feed(data):
-            if client.closing:
-                break
-            self._line(client, line)
         self.chat.reap()
 
     def connection_lost(self, client, reason):
