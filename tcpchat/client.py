@@ -31,6 +31,8 @@ from .display import ERROR, SERVER, clean, prefixed
 QUIT_WAIT = 3.0
 #: Seconds to wait for a connection to be set up.
 CONNECT_TIMEOUT = 10.0
+#: Seconds between the receiver's attempts to wake the main thread (see ChatClient._wake_main).
+WAKE_RETRY = 0.2
 
 
 class Screen:
@@ -95,6 +97,7 @@ class ChatClient:
         self._finished = threading.Event()  # the receiver has stopped
         self._lost = None  # why the connection ended, when it was not our own quit
         self._interruptible = False  # a SIGINT may break the main thread out of its read
+        self._main_done = threading.Event()  # the main thread has stopped reading input
         self._main_thread = threading.main_thread().ident
         self._receiver = threading.Thread(target=self._receive, name="receiver")
 
@@ -124,6 +127,7 @@ class ChatClient:
             self._lost = self._lost or exc.strerror or str(exc)
         finally:
             self._interruptible = False
+            self._main_done.set()
             status = self._finish()
             signal.signal(signal.SIGINT, previous)
         return status
@@ -179,6 +183,10 @@ class ChatClient:
     # -- Receiver thread ------------------------------------------------------------------
 
     def _receive(self):
+        # Ctrl-C is sent to the whole process; blocked here, it reaches the main thread, the
+        # only one that can break out of its blocking read.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         reason = None
         try:
             while True:
@@ -200,8 +208,23 @@ class ChatClient:
                 self._lost = reason or "the server closed the connection"
             self._finished.set()
             self._events.put(Closed(reason))
-            if self._lost is not None and self._interruptible:
+            if self._lost is not None:
+                self._wake_main()
+
+    def _wake_main(self):
+        """Break the main thread out of its wait for input, the connection being gone.
+
+        Only a signal interrupts a blocking read.  One that lands while the main thread is
+        between two system calls is noted but wakes nothing, so it is sent again until the
+        main thread says it has stopped reading.
+        """
+        while not self._main_done.is_set():
+            if hasattr(signal, "pthread_kill"):
                 signal.pthread_kill(self._main_thread, signal.SIGINT)
+            else:  # no POSIX threads: the nearest the platform offers
+                import _thread
+                _thread.interrupt_main()
+            self._main_done.wait(WAKE_RETRY)
 
 
 def build_parser():

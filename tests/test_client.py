@@ -17,7 +17,7 @@ import time
 import pytest
 
 from helpers import (ROOT, TIMEOUT, ClientProcess, conversation, register_irc,
-                     running_server)
+                     running_server, wait_until)
 
 
 def test_two_clients_chat_both_ways():
@@ -166,6 +166,22 @@ class Terminal:
                 raise AssertionError(f"{pattern!r} never appeared; screen: {self.screen!r}")
         return self.screen
 
+    def wait_until_reading(self):
+        """Wait until the client's main thread sleeps in readline's select() on the terminal.
+
+        A Ctrl-C typed just as the prompt is drawn, before that select(), is only noted by the
+        interpreter, as in Python's own REPL; a person would press it again.  The test waits
+        for the moment a person would see, instead of racing it.
+        """
+        def reading():
+            try:
+                with open(f"/proc/{self.process.pid}/wchan") as wchan:
+                    where = wchan.read()
+            except OSError:
+                return True  # no /proc: nothing better to wait on
+            return "poll" in where or "select" in where
+        assert wait_until(reading), "the client never waited for input"
+
     def close(self):
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
@@ -191,6 +207,8 @@ def test_terminal_asks_for_address_and_name_and_redraws_what_is_typed():
             terminal.wait_for(r"\r\x1b\[K\d\d:\d\d alice: interruption\r\n\[#lobby\] half a thou")
             terminal.type("ght\r")
             assert alice.expect("PRIVMSG").endswith("PRIVMSG #lobby :half a thought")
+            terminal.wait_for(r"half a thought\r\n.*\[#lobby\] $")
+            terminal.wait_until_reading()
             terminal.type("\x04")  # Ctrl-D on an empty line
             assert alice.expect("QUIT") == ":carol!carol@127.0.0.1 QUIT :Quit"
             assert terminal.process.wait(TIMEOUT) == 0
@@ -204,6 +222,7 @@ def test_ctrl_c_on_a_terminal_quits_cleanly():
         terminal = Terminal("127.0.0.1", "--port", str(server.address[1]), "--name", "erin")
         try:
             terminal.wait_for(r"\[#lobby\] ")
+            terminal.wait_until_reading()
             terminal.type("\x03")  # Ctrl-C
             assert alice.expect("QUIT") == ":erin!erin@127.0.0.1 QUIT :Quit"
             assert terminal.process.wait(TIMEOUT) == 0
