@@ -66,8 +66,7 @@ class Client:
     )
 
     def __init__(self, host, now, wall_now):
-        # A host like "::1" would start with ":" and read as a trailing parameter in numerics.
-        self.host = "0" + host if host.startswith(":") else host
+        self.host = _displayed_host(host)
         self.framer = LineFramer(MAX_TAGS + MAX_MESSAGE)
         self.outbuf = bytearray()
         #: Free for the driver: whatever it needs to find the socket again.
@@ -104,6 +103,14 @@ class Client:
     def target(self):
         """The name numerics are addressed to."""
         return self.nick or "*"
+
+
+def _displayed_host(address):
+    """The host part of a user's mask, for a peer address string."""
+    if address.startswith("::ffff:") and "." in address:
+        return address[7:]  # an IPv4 peer on a dual-stack socket
+    # A host like "::1" would start with ":" and read as a trailing parameter in numerics.
+    return "0" + address if address.startswith(":") else address
 
 
 class Channel:

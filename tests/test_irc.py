@@ -442,3 +442,12 @@ def test_long_relayed_text_is_split_not_cut(chat):
     lines = data.split(b"\r\n")[:-1]
     assert len(lines) == 2 and all(len(line) + 2 <= MAX_MESSAGE for line in lines)
     assert "".join(line.decode().split(" :", 1)[1] for line in lines) == text
+
+
+@pytest.mark.parametrize("address, host", [("127.0.0.1", "127.0.0.1"), ("::1", "0::1"),
+                                           ("::ffff:192.0.2.7", "192.0.2.7"),
+                                           ("2001:db8::5", "2001:db8::5")])
+def test_user_host_is_the_peer_address_made_safe_for_masks(chat, address, host):
+    peer = chat.core.connect(address)
+    chat.core.receive(peer, b"NICK x\r\nUSER x 0 * :X\r\n")
+    assert peer.mask == f"x!x@{host}"
