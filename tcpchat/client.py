@@ -24,13 +24,15 @@ import sys
 import threading
 import time
 
-from .clientsession import TIMESTAMPED, ClientSession, Closed, NeedNick, Ready, Show
-from .display import ERROR, SERVER, clean, prefixed
+from .clientsession import ClientSession, Closed, Ready, Show
+from .display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
 
 #: Seconds to wait for the server's goodbye after sending QUIT.
 QUIT_WAIT = 3.0
 #: Seconds to wait for a connection to be set up.
 CONNECT_TIMEOUT = 10.0
+#: The kinds of line the screen stamps with the time: talk in a room, and private talk.
+TIMESTAMPED = frozenset((MESSAGE, PRIVATE))
 #: Seconds between the receiver's attempts to wake the main thread (see ChatClient._wake_main).
 WAKE_RETRY = 0.2
 

@@ -18,7 +18,7 @@ for the screen.  Bytes to send collect in :meth:`ClientSession.take_outgoing`; t
 
 from collections import namedtuple
 
-from .display import ERROR, EVENT, MESSAGE, PRIVATE, SERVER, clean, describe, nick_of
+from .display import ERROR, EVENT, PRIVATE, SERVER, clean, describe, nick_of
 from .framing import TOO_LONG, LineFramer
 from .message import MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8
 from .names import fold, is_channel
@@ -255,6 +255,3 @@ _COMMANDS = {
     "join": ClientSession._cmd_join, "part": ClientSession._cmd_part,
     "quit": ClientSession._cmd_quit, "help": ClientSession._cmd_help,
 }
-
-# A channel message or a private one: the kinds the screen stamps with the time.
-TIMESTAMPED = frozenset((MESSAGE, PRIVATE))

@@ -191,7 +191,7 @@ def _join_channel(chat, client, name):
     channel = chat.join(client, name)
     if channel.topic:
         _send_topic(chat, client, channel)
-    _names(chat, client, channel)
+    _send_names(chat, client, channel)
 
 
 def _part(chat, client, message):
@@ -245,10 +245,10 @@ def _names_command(chat, client, message):
         if channel is None:
             chat.reply(client, rpl.RPL_ENDOFNAMES, name, "End of /NAMES list")
         else:
-            _names(chat, client, channel)
+            _send_names(chat, client, channel)
 
 
-def _names(chat, client, channel):
+def _send_names(chat, client, channel):
     names = [channel.prefixed(member) for member in channel.members]
     _reply_list(chat, client, rpl.RPL_NAMREPLY, ("=", channel.name), names)
     chat.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
@@ -309,8 +309,8 @@ def _who(chat, client, message):
     server = chat.config.server_name
     if is_channel(mask):
         channel = chat.channels.get(fold(mask))
-        rows = [(channel.name, member, channel.members[member])
-                for member in (channel.members if channel else ())]
+        members = channel.members.items() if channel else ()
+        rows = [(channel.name, member, is_op) for member, is_op in members]
     else:
         user = chat.find_user(mask)
         rows = [("*", user, False)] if user else []

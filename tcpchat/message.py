@@ -135,7 +135,8 @@ def serialize(message):
 
 
 def utf8_prefix(text, max_bytes):
-    """The longest prefix of *text* whose UTF-8 encoding fits *max_bytes*: never half a character."""
+    """The longest prefix of *text* whose UTF-8 encoding fits *max_bytes*, never ending in
+    half a character."""
     encoded = text.encode()
     if len(encoded) <= max_bytes:
         return text

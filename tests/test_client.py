@@ -163,7 +163,8 @@ class Terminal:
             try:
                 self.screen += os.read(self.master, 65536).decode(errors="replace")
             except OSError:  # the child is gone and the terminal closed
-                raise AssertionError(f"{pattern!r} never appeared; screen: {self.screen!r}")
+                raise AssertionError(
+                    f"{pattern!r} never appeared; screen: {self.screen!r}") from None
         return self.screen
 
     def wait_until_reading(self):

@@ -385,7 +385,8 @@ def test_away(chat):
 
 
 def test_whois(chat):
-    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice = chat.irc("alice")
+    chat.irc("bob")
     alice.lines()
     chat.clock.advance(42)
     alice.send("WHOIS BOB")

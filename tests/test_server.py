@@ -129,7 +129,7 @@ def test_a_reader_that_never_reads_stalls_nobody_and_is_cut_at_the_send_queue():
         for _ in range(150):
             talker.send_bytes(line * 100)
             for _ in range(100):
-                received = alice.expect(lambda l: "PRIVMSG" in l or "QUIT" in l)
+                received = alice.expect(lambda line: "PRIVMSG" in line or "QUIT" in line)
                 if "QUIT" in received:
                     quit_line = received
                     alice.expect("PRIVMSG")
