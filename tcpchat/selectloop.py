@@ -126,6 +126,7 @@ class SelectLoop:
                 self._turn()
             if self._accept_paused_until is None:
                 self.selector.unregister(self.listener)
+            self._accept_paused_until = None  # so _expire never watches the closed listener
             self.listener.close()
             self.core.shutdown()
             self._flush()
@@ -156,7 +157,9 @@ class SelectLoop:
         self._flush()
 
     def _timeout(self):
-        deadlines = [d for d in (self.core.next_deadline(), self._accept_paused_until) if d]
+        deadlines = [deadline for deadline in (self.core.next_deadline(),
+                                               self._accept_paused_until)
+                     if deadline is not None]
         if self._lingering:
             deadlines.append(min(self._lingering.values()))
         if not deadlines:

@@ -231,6 +231,37 @@ def test_signal_says_goodbye_to_everyone_and_exits_zero(signum):
         process.wait()
 
 
+def _few_descriptors():
+    import resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+
+def test_out_of_descriptors_pauses_accepting_and_serves_on(tmp_path):
+    """EMFILE from accept(): the server stops watching the listener for a second instead of
+    spinning on it, keeps serving who is connected, and accepts the waiting ones later."""
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tcpchat.server", "--port", "0"], stderr=log_file,
+            cwd=os.path.dirname(os.path.dirname(__file__)), preexec_fn=_few_descriptors)
+    try:
+        assert wait_until(lambda: "listening on" in log_path.read_text())
+        port = int(re.search(r"port (\d+)", log_path.read_text()).group(1))
+        address = ("127.0.0.1", port)
+        alice = register_irc(address, "alice")
+        crowd = [LineSocket(address) for _ in range(30)]  # far more than 24 descriptors allow
+        assert wait_until(lambda: "cannot accept connections" in log_path.read_text())
+        alice.send("PING :alive")
+        assert alice.expect("PONG").endswith(":alive")
+        for peer in crowd[:15]:
+            peer.close()
+        # The listener is watched again after a second, and the last one waiting gets in.
+        assert crowd[-1].expect("NOTICE").startswith("NOTICE * :*** Welcome")
+    finally:
+        process.terminate()
+        process.wait(TIMEOUT)
+
+
 def test_help_explains_every_option():
     result = subprocess.run([sys.executable, "-m", "tcpchat.server", "--help"],
                             capture_output=True, text=True, timeout=TIMEOUT,
