@@ -18,7 +18,7 @@ for the screen.  Bytes to send collect in :meth:`ClientSession.take_outgoing`; t
 
 from collections import namedtuple
 
-from .display import ERROR, EVENT, PRIVATE, SERVER, clean, describe, nick_of
+from .display import ERROR, EVENT, PRIVATE, QUIT_WORDS, SERVER, clean, describe, nick_of
 from .framing import TOO_LONG, LineFramer
 from .message import MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8
 from .names import fold, is_channel
@@ -28,8 +28,6 @@ NeedNick = namedtuple("NeedNick", "reason")
 Ready = namedtuple("Ready", "")
 Closed = namedtuple("Closed", "reason")
 
-#: The assignment's words for leaving, typed alone on a line.
-QUIT_WORDS = ("exit", "выход")
 #: Servers may send up to 8191 bytes of tags before the 512-byte message.
 MAX_SERVER_LINE = 8191 + MAX_MESSAGE
 

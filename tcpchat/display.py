@@ -1,4 +1,4 @@
-"""How an IRC message reads as one line for a person.
+"""How an IRC message reads as one line for a person, and the words people type to leave.
 
 Shared by the server's plain mode (what a netcat user sees) and the reference client, so both
 say ``alice: hello``, ``* bob joined #lobby`` and ``* bob left (Quit: bye)`` the same way.
@@ -11,6 +11,10 @@ escape sequences to another's screen.
 import re
 
 from .names import is_channel
+
+#: The assignment's words for leaving: typed alone on a line, they work like /quit, in plain
+#: mode and in the reference client alike.
+QUIT_WORDS = ("exit", "выход")
 
 #: Kinds of line: talk in a room, talk to or from one person, something that happened, a word
 #: from the server, and an error.

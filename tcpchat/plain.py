@@ -11,11 +11,8 @@ user cannot send terminal escape sequences to another.
 """
 
 from . import numerics as rpl
-from .display import clean, describe, prefixed
+from .display import QUIT_WORDS, clean, describe, prefixed
 from .names import nick_problem
-
-#: The assignment's words for leaving; typed alone on a line they work like /quit.
-QUIT_WORDS = ("exit", "выход")
 
 HELP = (
     "*** Type a line and press Enter to talk to the room. Commands:",
