@@ -105,6 +105,15 @@ class Client:
         return self.nick or "*"
 
 
+def encode_for(message, plain):
+    """The bytes that carry *message* to a plain-text client (*plain*) or an IRC one."""
+    if plain:
+        return render_plain(message)
+    if message.command in ("PRIVMSG", "NOTICE"):
+        return encode_text_lines(message)  # text too long for one line goes on in another
+    return encode_line(message)
+
+
 def _displayed_host(address):
     """The host part of a user's mask, for a peer address string."""
     if address.startswith("::ffff:") and "." in address:
@@ -162,13 +171,11 @@ class Chat:
                 continue
             if recipient.plain:
                 if plain_bytes is None:
-                    plain_bytes = render_plain(message)
+                    plain_bytes = encode_for(message, plain=True)
                 data = plain_bytes
             else:
                 if irc_bytes is None:
-                    irc_bytes = (encode_text_lines(message)
-                                 if message.command in ("PRIVMSG", "NOTICE")
-                                 else encode_line(message))
+                    irc_bytes = encode_for(message, plain=False)
                 data = irc_bytes
             if not data:
                 continue
@@ -214,7 +221,7 @@ class Chat:
         log.warning("%r: send queue over %d bytes, disconnecting", client, self.config.sendq)
         farewell = Message("ERROR", ("Closing link: SendQ exceeded",))
         client.outbuf.clear()
-        client.outbuf += render_plain(farewell) if client.plain else encode_line(farewell)
+        client.outbuf += encode_for(farewell, client.plain)
         client.closing = True
         self._overflowed.append(client)
 

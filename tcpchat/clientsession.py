@@ -31,6 +31,8 @@ Closed = namedtuple("Closed", "reason")
 #: Servers may send up to 8191 bytes of tags before the 512-byte message.
 MAX_SERVER_LINE = 8191 + MAX_MESSAGE
 
+NOT_IN_A_ROOM = "You are not in a room: /join #room"
+
 HELP = (
     "Type a line and press Enter to talk in the current room. Commands:",
     "  /msg NAME text   a private message",
@@ -120,7 +122,7 @@ class ClientSession:
     def _say(self, text, target=None):
         target = target or self.current
         if target is None:
-            return [Show(ERROR, "You are not in a room: /join #room")]
+            return [Show(ERROR, NOT_IN_A_ROOM)]
         # Each piece must fit the 512 bytes of "PRIVMSG <target> :<piece>\r\n".
         room = MAX_MESSAGE - len(f"PRIVMSG {target} :\r\n".encode())
         for piece in split_utf8(text, room):
@@ -147,7 +149,7 @@ class ClientSession:
 
     def _cmd_who(self, argument):
         if self.current is None:
-            return [Show(ERROR, "You are not in a room: /join #room")]
+            return [Show(ERROR, NOT_IN_A_ROOM)]
         self._send("NAMES", self.current)
         return []
 
@@ -159,7 +161,7 @@ class ClientSession:
 
     def _cmd_part(self, argument):
         if self.current is None:
-            return [Show(ERROR, "You are not in a room")]
+            return [Show(ERROR, NOT_IN_A_ROOM)]
         if argument:
             self._send("PART", self.current, argument)
         else:
