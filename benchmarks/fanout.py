@@ -4,7 +4,7 @@ A delivery is one message reaching one recipient.  Two measurements, in one run 
 ratio means something on a shared, noisy machine:
 
 core      The sans-IO core alone: one sender posts to a channel of N members, the recipients'
-          buffers are emptied between messages.  No sockets: the cost of parsing, one encode
+          buffers are emptied after each message, when the core says they have output.  No sockets: the cost of parsing, one encode
           and N buffer appends.
 loopback  The select backend in this process's thread, N reader threads on loopback sockets
           and one sender; counts bytes until every reader has every line.
@@ -21,27 +21,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tcpchat.backends.driver import listen  # noqa: E402
+from tcpchat.backends.selectloop import SelectLoop  # noqa: E402
 from tcpchat.chat import Config  # noqa: E402
+from tcpchat.connection import Transport  # noqa: E402
 from tcpchat.core import ChatCore  # noqa: E402
-from tcpchat.selectloop import SelectLoop, listen  # noqa: E402
+
+
+def discard_output(connections):
+    """Take each connection's output as soon as the core says there is some."""
+    for conn in connections:
+        conn.sent(conn.pending)
 
 
 def core_rate(members, messages):
     core = ChatCore(Config(sendq=1 << 30))
-    clients = []
+    core.output_ready = discard_output
+    connections = []
     for i in range(members):
-        client = core.connect("127.0.0.1")
-        core.receive(client, f"NICK u{i}\r\nUSER u 0 * :u\r\n".encode())
-        clients.append(client)
-    for client in clients:
-        client.outbuf.clear()
-    sender = clients[0]
+        conn = core.connect("127.0.0.1", Transport())
+        conn.receive_data(f"NICK u{i}\r\nUSER u 0 * :u\r\n".encode())
+        connections.append(conn)
+    sender = connections[0]
     line = b"PRIVMSG #lobby :" + b"x" * 60 + b"\r\n"
     start = time.perf_counter()
     for _ in range(messages):
-        core.receive(sender, line)
-        for client in core.take_dirty():
-            client.outbuf.clear()
+        sender.receive_data(line)
     elapsed = time.perf_counter() - start
     return messages * (members - 1) / elapsed, elapsed
 

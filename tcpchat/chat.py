@@ -1,12 +1,13 @@
 """The chat itself: who is here, under which nick, in which channels, and who gets what.
 
-Theory of operation.  A :class:`Client` is one connection's protocol state; its ``outbuf`` holds
-the bytes waiting to be sent, which a driver (the select loop, say) writes to the socket and
-trims.  :class:`Chat` holds every client, the nick table and the channels, and carries out what
-users do (join, part, change nick, talk, quit).  Each operation builds one :class:`Message`, and
-:meth:`Chat.deliver` appends its encoding to each recipient's ``outbuf``: encoded once for all
-IRC recipients and rendered once for all plain-text recipients, whatever their number.  Clients
-whose buffers grew are collected in ``Chat.dirty`` for the driver to flush.
+Theory of operation.  A :class:`Client` is one user: who it says it is, its channels, what it
+negotiated.  It speaks over a :class:`~tcpchat.connection.Connection`, whose ``outbuf`` holds
+the bytes waiting to be sent.  :class:`Chat` holds every client, the nick table and the
+channels, and carries out what users do (join, part, change nick, talk, quit).  Each operation
+builds one :class:`Message`, and :meth:`Chat.deliver` appends its encoding to each recipient's
+connection: encoded once per :class:`~tcpchat.encoding.Encoding` in use, whatever the number of
+recipients.  Connections whose output grew are collected in ``Chat.dirty``; the core hands them
+to their drivers when the operation ends.
 
 Nothing here touches a socket, a selector or a thread: bytes and messages only.
 
@@ -23,11 +24,9 @@ import time
 from dataclasses import dataclass, field
 
 from . import numerics as rpl
-from .framing import LineFramer
-from .message import (MAX_MESSAGE, MAX_TAGS, Message, encode_line, encode_text_lines,
-                      utf8_prefix)
+from .encoding import Dialect, encoding_for
+from .message import Message, utf8_prefix
 from .names import fold, is_channel, nick_problem, normalize
-from .plain import render as render_plain
 
 log = logging.getLogger("tcpchat")
 
@@ -57,22 +56,22 @@ class Config:
 
 
 class Client:
-    """One connection: its framing, who it says it is, and what waits to be sent to it."""
+    """One user: who it says it is, where it is, and what it negotiated."""
 
     __slots__ = (
-        "host", "framer", "outbuf", "link", "plain", "nick", "user", "realname", "mask",
+        "conn", "host", "dialect", "encoding", "nick", "user", "realname", "mask",
         "registered", "cap_negotiating", "caps", "password", "channels", "away", "invisible",
-        "connected_at", "signon", "last_active", "last_spoke", "ping_sent", "closing", "gone",
+        "signon", "last_spoke", "gone",
     )
 
-    def __init__(self, host, now, wall_now):
-        self.host = _displayed_host(host)
-        self.framer = LineFramer(MAX_TAGS + MAX_MESSAGE)
-        self.outbuf = bytearray()
-        #: Free for the driver: whatever it needs to find the socket again.
-        self.link = None
-        #: None until the first line says which; then True (plain text) or False (IRC).
-        self.plain = None
+    def __init__(self, conn, dialect, now, wall_now):
+        #: The :class:`~tcpchat.connection.Connection` this user speaks over.
+        self.conn = conn
+        self.host = _displayed_host(conn.peer)
+        #: A :class:`~tcpchat.encoding.Dialect`; None until the first line says which.
+        self.dialect = dialect
+        #: How messages are written for this user (see :func:`~tcpchat.encoding.encoding_for`).
+        self.encoding = encoding_for(dialect, ())
         self.nick = None
         self.user = None
         self.realname = ""
@@ -86,13 +85,8 @@ class Client:
         self.channels = {}
         self.away = None
         self.invisible = False
-        self.connected_at = now
         self.signon = wall_now
-        self.last_active = now
         self.last_spoke = now
-        self.ping_sent = None
-        #: The driver closes the connection once ``outbuf`` is flushed; no more input is read.
-        self.closing = False
         #: Removed from the chat: its nick is free and nobody can reach it.
         self.gone = False
 
@@ -104,14 +98,17 @@ class Client:
         """The name numerics are addressed to."""
         return self.nick or "*"
 
+    @property
+    def plain(self):
+        return self.dialect is Dialect.PLAIN
 
-def encode_for(message, plain):
-    """The bytes that carry *message* to a plain-text client (*plain*) or an IRC one."""
-    if plain:
-        return render_plain(message)
-    if message.command in ("PRIVMSG", "NOTICE"):
-        return encode_text_lines(message)  # text too long for one line goes on in another
-    return encode_line(message)
+    def set_dialect(self, dialect):
+        self.dialect = dialect
+        self.encoding = encoding_for(dialect, self.caps)
+
+    def set_caps(self, caps):
+        self.caps = caps
+        self.encoding = encoding_for(self.dialect, caps)
 
 
 def _displayed_host(address):
@@ -151,7 +148,9 @@ class Chat:
         self.nicks = {}
         #: fold(channel name) -> Channel; a channel exists while it has members.
         self.channels = {}
-        #: Clients whose ``outbuf`` grew or who started closing since the driver last looked.
+        #: Connections whose output went from none to some, or that began closing, during the
+        #: current operation: the core tells the driver when it ends.  A driver told once
+        #: keeps sending until nothing is pending, so later appends need not tell it again.
         self.dirty = set()
         self._overflowed = []
 
@@ -160,40 +159,46 @@ class Chat:
     def deliver(self, message, recipients, skip=None):
         """Queue *message* for each of *recipients* except *skip*: the hot path of fan-out.
 
-        The message is encoded at most once for IRC clients and rendered at most once for
-        plain ones; each recipient gets the same bytes object appended to its buffer.
+        The message is encoded at most once per Encoding; each recipient that shares one gets
+        the same bytes object appended to its connection's buffer.
         """
-        irc_bytes = plain_bytes = None
         sendq = self.config.sendq
         dirty = self.dirty
+        encoded = {}
+        # Recipients in a row mostly share an Encoding: compare with the last one before
+        # looking it up, which costs a third of this loop's time when done per recipient.
+        encoding = data = None
         for recipient in recipients:
-            if recipient is skip or recipient.closing:
+            if recipient is skip:
                 continue
-            if recipient.plain:
-                if plain_bytes is None:
-                    plain_bytes = encode_for(message, plain=True)
-                data = plain_bytes
-            else:
-                if irc_bytes is None:
-                    irc_bytes = encode_for(message, plain=False)
-                data = irc_bytes
+            conn = recipient.conn
+            if conn.closing:
+                continue
+            if recipient.encoding is not encoding:
+                encoding = recipient.encoding
+                data = encoded.get(encoding)
+                if data is None:
+                    data = encoded[encoding] = encoding.encode(message)
             if not data:
                 continue
             # What _append does, inlined: this loop runs once per recipient of every message.
-            out = recipient.outbuf
+            out = conn.outbuf
+            if not out:
+                dirty.add(conn)
             out += data
             if len(out) > sendq:
                 self._overflow(recipient)
-            dirty.add(recipient)
 
     def _append(self, client, data):
         """Queue *data* for one client, within its send queue bound."""
-        if client.closing:
+        conn = client.conn
+        if conn.closing:
             return
-        client.outbuf += data
-        if len(client.outbuf) > self.config.sendq:
+        if not conn.outbuf:
+            self.dirty.add(conn)
+        conn.outbuf += data
+        if len(conn.outbuf) > self.config.sendq:
             self._overflow(client)
-        self.dirty.add(client)
 
     def send(self, client, message):
         self.deliver(message, (client,))
@@ -220,9 +225,11 @@ class Chat:
     def _overflow(self, client):
         log.warning("%r: send queue over %d bytes, disconnecting", client, self.config.sendq)
         farewell = Message("ERROR", ("Closing link: SendQ exceeded",))
-        client.outbuf.clear()
-        client.outbuf += encode_for(farewell, client.plain)
-        client.closing = True
+        conn = client.conn
+        conn.drop_output()
+        conn.outbuf += client.encoding.encode(farewell)
+        conn.closing = True
+        self.dirty.add(conn)
         self._overflowed.append(client)
 
     def reap(self):
@@ -232,8 +239,12 @@ class Chat:
 
     # -- Who is here ----------------------------------------------------------------------
 
-    def add_client(self, client):
+    def add_client(self, conn, dialect):
+        """A new user speaking over *conn*, in *dialect* (None: its first line will say)."""
+        client = Client(conn, dialect, self.clock(), self.wall_clock())
+        conn.client = client
         self.clients.add(client)
+        return client
 
     def find_user(self, nick):
         """The registered client with nick *nick* (any case), or None."""
@@ -377,18 +388,20 @@ class Chat:
     def close(self, client, reason):
         """End *client*'s session: an ERROR line to it, a QUIT with *reason* to everyone who
         shares a channel with it.  The driver closes the socket once the ERROR is flushed."""
-        if client.closing:
+        conn = client.conn
+        if conn.closing:
             return
         self.send(client, Message("ERROR", (f"Closing link: {reason}",)))
-        client.closing = True
-        self.dirty.add(client)
+        conn.closing = True
+        self.dirty.add(conn)
         self._leave(client, reason)
 
     def connection_lost(self, client, reason):
         """The transport is gone (reset, or closed by the driver): nothing more can be sent."""
-        client.outbuf.clear()
-        client.closing = True
-        self.dirty.add(client)  # so the driver sees it closing and lets the socket go
+        conn = client.conn
+        conn.outbuf.clear()
+        conn.closing = True
+        self.dirty.add(conn)  # so the driver sees it closing and lets the socket go
         self._leave(client, reason)
 
     def _leave(self, client, reason):
@@ -409,9 +422,9 @@ class Chat:
         clients = list(self.clients)
         self.deliver(Message("ERROR", (f"Closing link: {reason}",)), clients)
         for client in clients:
-            client.closing = True
+            client.conn.closing = True
             client.gone = True
-            self.dirty.add(client)
+            self.dirty.add(client.conn)
         self.clients.clear()
         self.nicks.clear()
         self.channels.clear()

@@ -1,16 +1,18 @@
-"""The server with no I/O: connections come and go, bytes come in, bytes wait to go out.
+"""The server with no I/O: connections come and go, lines come in, bytes wait to go out.
 
-:class:`ChatCore` is what every driver (the select loop today; the threads backend and UDP mode
-later) talks to.  A driver calls :meth:`~ChatCore.connect` for a new peer, feeds it whatever
-``recv()`` returned with :meth:`~ChatCore.receive` (``b""`` meaning the peer will send no more),
-calls :meth:`~ChatCore.run_timers` when :meth:`~ChatCore.next_deadline` comes, and after each
-call flushes the clients in :meth:`~ChatCore.take_dirty`: each one's ``outbuf`` holds what to
-send, and ``closing`` says to close the connection once that is sent.
+:class:`ChatCore` is what every driver talks to.  A driver calls :meth:`~ChatCore.connect` for
+each new peer, with a :class:`~tcpchat.connection.Transport` of its own, and gets back the
+:class:`~tcpchat.connection.Connection` it then feeds (``receive_data`` or ``receive_line``) and
+takes output from; see :mod:`tcpchat.connection` for the whole seam.  Besides, it calls
+:meth:`~ChatCore.run_timers` when :meth:`~ChatCore.next_deadline` comes, and
+:meth:`~ChatCore.shutdown` to say goodbye to everyone.  Every core call ends by handing the
+driver, through :attr:`~ChatCore.output_ready`, the connections it must now flush.
 
-Per line, in order: the framer cuts it out (or reports it too long); it must fit the IRC size
-limits, decode as UTF-8 and hold no NUL or stray CR, or it is dropped with an error to its sender
-alone; the first line decides whether the connection speaks IRC or plain text; then the line goes
-to :mod:`tcpchat.irc` or :mod:`tcpchat.plain`.
+Per line, in order: it must fit the IRC size limits, decode as UTF-8 and hold no NUL or stray
+CR, or it is dropped with an error to its sender alone; on a connection whose transport did not
+fix the dialect, the first line decides whether it speaks IRC or plain text; then the line goes
+to :mod:`tcpchat.irc` or :mod:`tcpchat.plain`.  A paused connection's lines wait, in order, until
+it resumes.
 
 Timers live on one heap, one entry per connection, keyed by when that connection next needs a
 look: its registration deadline, when it is due a PING, or when its PONG is overdue.  Activity
@@ -25,7 +27,9 @@ import time
 
 from . import irc, plain
 from . import numerics as rpl
-from .chat import Chat, Client
+from .chat import Chat
+from .connection import Connection
+from .encoding import Dialect
 from .framing import TOO_LONG
 from .message import MAX_MESSAGE, MAX_TAGS, Message
 
@@ -33,6 +37,9 @@ log = logging.getLogger("tcpchat")
 
 #: The first line of a connection is IRC when it starts with one of these and a parameter.
 REGISTRATION_COMMANDS = frozenset(("CAP", "PASS", "NICK", "USER"))
+
+#: Who handles a line, by the dialect of the user who sent it.
+LINE_HANDLERS = {Dialect.IRC: irc.handle_line, Dialect.PLAIN: plain.handle_line}
 
 WELCOME = ("*** Welcome to tcpchat. IRC clients: register as usual. "
            "From netcat or telnet: type the name you want and press Enter.")
@@ -45,43 +52,34 @@ class ChatCore:
         self.chat = Chat(config, clock, wall_clock)
         self._timers = []
         self._timer_order = itertools.count()
+        #: Connections that resumed reading with lines held, to handle before a call returns.
+        self._resumed = []
+        #: Set by the driver: called at the end of each core call with a set (the driver's to
+        #: keep) of the connections whose output went from none to some, or that began
+        #: closing.  One call for them all: a message to a channel of a hundred makes a hundred
+        #: ready, and this is the fan-out's path.
+        self.output_ready = _ignore
 
     # -- What drivers call ----------------------------------------------------------------
 
-    def connect(self, host):
-        """A new connection from *host* (an address string); returns its :class:`Client`."""
+    def connect(self, peer, transport, dialect=None):
+        """A new connection from *peer* (an address string), served through *transport*;
+        returns its :class:`~tcpchat.connection.Connection`.
+
+        *dialect* is None where the first line decides (TCP, UDP): such a connection is first
+        greeted with a notice that tells a netcat user what to type.
+        """
         now = self.clock()
-        client = Client(host, now, self.chat.wall_clock())
-        self.chat.add_client(client)
-        # No source: plain users see a readable line; IRC clients take it as from the server.
-        self.chat.send(client, Message("NOTICE", ("*", WELCOME)))
-        self._schedule(client, now + self.config.registration_timeout)
-        log.info("connection from %s", host)
-        return client
-
-    def receive(self, client, data):
-        """Bytes from *client*'s peer; ``b""`` means it closed its sending side."""
-        if client.closing:
-            return
-        if data:
-            client.last_active = self.clock()
-            client.ping_sent = None
-            for line in client.framer.feed(data):
-                if client.closing:
-                    break
-                self._line(client, line)
-        else:
-            dropped = client.framer.discard()
-            if dropped:
-                log.info("%r: dropped %d bytes of a line cut off by the disconnect",
-                         client, dropped)
-            self.chat.close(client, "Connection closed")
-        self.chat.reap()
-
-    def connection_lost(self, client, reason):
-        """The driver could not read or write (reset, broken pipe): the client is gone."""
-        self.chat.connection_lost(client, reason)
-        self.chat.reap()
+        conn = Connection(self, transport, peer, now)
+        transport.connection_made(conn)
+        client = self.chat.add_client(conn, dialect)
+        if dialect is None:
+            # No source: plain users see a readable line; IRC clients take it as from the server.
+            self.chat.send(client, Message("NOTICE", ("*", WELCOME)))
+        self._schedule(conn, now + self.config.registration_timeout)
+        log.info("connection from %s", peer)
+        self._finish()
+        return conn
 
     def next_deadline(self):
         """When :meth:`run_timers` next has work, on the injected clock; None if never."""
@@ -91,19 +89,63 @@ class ChatCore:
         now = self.clock()
         timers = self._timers
         while timers and timers[0][0] <= now:
-            _, _, client = heapq.heappop(timers)
-            self._check(client, now)
-        self.chat.reap()
-
-    def take_dirty(self):
-        """The clients with output to send or a connection to close since the last call."""
-        dirty = self.chat.dirty
-        self.chat.dirty = set()
-        return dirty
+            _, _, conn = heapq.heappop(timers)
+            self._check(conn, now)
+        self._finish()
 
     def shutdown(self, reason="Server shutting down"):
         log.info("shutting down: %s", reason)
         self.chat.shutdown(reason)
+        self._finish()
+
+    # -- What a Connection calls on its driver's behalf ---------------------------------
+
+    def lines_received(self, conn, lines):
+        """Lines (bytes without line ends, or TOO_LONG) from *conn*'s peer, in order."""
+        conn.last_active = self.clock()
+        conn.ping_sent = None
+        self._handle(conn, lines)
+        self._finish()
+
+    def end_of_input(self, conn):
+        """*conn*'s peer will send no more."""
+        self.chat.close(conn.client, "Connection closed")
+        self._finish()
+
+    def connection_lost(self, conn, reason):
+        """The driver could not read or write (reset, broken pipe): the client is gone."""
+        self.chat.connection_lost(conn.client, reason)
+        self._finish()
+
+    def close(self, conn, reason):
+        """End *conn* with a goodbye, for the driver (a connection limit, say)."""
+        self.chat.close(conn.client, reason)
+        self._finish()
+
+    def resume_held(self, conn):
+        """*conn* resumed with lines held: handle them before this core call returns."""
+        self._resumed.append(conn)
+
+    def _handle(self, conn, lines):
+        for index, line in enumerate(lines):
+            if conn.closing:
+                return
+            if conn.reading_paused:
+                conn.hold(lines[index:])
+                return
+            self._line(conn.client, line)
+
+    def _finish(self):
+        """End a core call: handle what resumed, announce send-queue casualties, then tell
+        the driver which connections to flush."""
+        while self._resumed:
+            conn = self._resumed.pop(0)
+            self._handle(conn, conn.take_held())
+        self.chat.reap()
+        dirty = self.chat.dirty
+        if dirty:
+            self.chat.dirty = set()
+            self.output_ready(dirty)
 
     # -- Lines ----------------------------------------------------------------------------
 
@@ -122,45 +164,47 @@ class ChatCore:
         if "\0" in text or "\r" in text:
             chat.notice(client, "Line dropped: it holds a NUL or CR character")
             return
-        if client.plain is None:
-            client.plain = not _looks_like_irc(text)
-            log.debug("%r speaks %s", client, "plain text" if client.plain else "IRC")
-        if client.plain:
-            plain.handle_line(chat, client, text)
-        else:
-            irc.handle_line(chat, client, text)
+        if client.dialect is None:
+            client.set_dialect(Dialect.IRC if _looks_like_irc(text) else Dialect.PLAIN)
+            log.debug("%r speaks %s", client, client.dialect.value)
+        LINE_HANDLERS[client.dialect](chat, client, text)
 
     # -- Timers ---------------------------------------------------------------------------
 
-    def _schedule(self, client, when):
-        heapq.heappush(self._timers, (when, next(self._timer_order), client))
+    def _schedule(self, conn, when):
+        heapq.heappush(self._timers, (when, next(self._timer_order), conn))
 
-    def _check(self, client, now):
+    def _check(self, conn, now):
         config = self.config
-        if client.closing:
+        client = conn.client
+        if conn.closing:
             return
         if not client.registered:
-            deadline = client.connected_at + config.registration_timeout
+            deadline = conn.connected_at + config.registration_timeout
             if now >= deadline:
                 self.chat.close(client, "Registration timed out")
             else:
-                self._schedule(client, deadline)
+                self._schedule(conn, deadline)
         elif client.plain:
             return  # netcat cannot answer PING; TCP keepalive finds dead plain peers
-        elif client.ping_sent is not None:
-            deadline = client.ping_sent + config.pong_timeout
+        elif conn.ping_sent is not None:
+            deadline = conn.ping_sent + config.pong_timeout
             if now >= deadline:
-                silent = int(now - client.last_active)
+                silent = int(now - conn.last_active)
                 self.chat.close(client, f"Ping timeout: {silent} seconds")
             else:
-                self._schedule(client, deadline)
-        elif now >= client.last_active + config.ping_interval:
-            client.ping_sent = now
+                self._schedule(conn, deadline)
+        elif now >= conn.last_active + config.ping_interval:
+            conn.ping_sent = now
             server = config.server_name
             self.chat.send(client, Message("PING", (server,), server))
-            self._schedule(client, now + config.pong_timeout)
+            self._schedule(conn, now + config.pong_timeout)
         else:
-            self._schedule(client, client.last_active + config.ping_interval)
+            self._schedule(conn, conn.last_active + config.ping_interval)
+
+
+def _ignore(connections):
+    pass
 
 
 def _too_long(raw):

@@ -70,11 +70,13 @@ def _cap(chat, client, message):
         request = message.params[1] if len(message.params) > 1 else ""
         names = request.split()
         if names and all(name.lstrip("-") in CAPABILITIES for name in names):
+            caps = set(client.caps)
             for name in names:
                 if name.startswith("-"):
-                    client.caps.discard(name[1:])
+                    caps.discard(name[1:])
                 else:
-                    client.caps.add(name)
+                    caps.add(name)
+            client.set_caps(caps)
             chat.send(client, _server(chat, "CAP", target, "ACK", request))
         else:
             # All or nothing, as the spec says: one unknown name refuses the whole request.

@@ -9,7 +9,8 @@ from . import __version__
 from .chat import Config
 from .core import ChatCore
 from .names import channel_problem
-from .selectloop import SELECTORS, SelectLoop, listen, make_selector
+from .backends.driver import listen
+from .backends.selectloop import SELECTORS, SelectLoop, make_selector
 
 log = logging.getLogger("tcpchat")
 

@@ -13,7 +13,9 @@ import time
 from tcpchat.chat import Config
 from tcpchat.core import ChatCore
 from tcpchat.message import parse
-from tcpchat.selectloop import SelectLoop, listen, make_selector
+from tcpchat.backends.driver import listen
+from tcpchat.backends.selectloop import SelectLoop, make_selector
+from tcpchat.connection import Transport
 
 #: Seconds any one socket wait in a test may take before the test fails.
 TIMEOUT = 10.0
@@ -30,6 +32,21 @@ class FakeClock:
         self.now += seconds
 
 
+class RecordingTransport(Transport):
+    """A transport with no I/O that counts what the core asked of it."""
+
+    __slots__ = ("paused", "resumed")
+
+    def __init__(self):
+        self.paused = self.resumed = 0
+
+    def pause_reading(self):
+        self.paused += 1
+
+    def resume_reading(self):
+        self.resumed += 1
+
+
 class Harness:
     """A :class:`ChatCore` with a hand-moved clock; peers are fed bytes directly."""
 
@@ -38,8 +55,8 @@ class Harness:
         self.core = ChatCore(Config(**config), clock=self.clock,
                              wall_clock=lambda: 1_700_000_000.0)
 
-    def connect(self, host="127.0.0.1"):
-        peer = Peer(self.core, self.core.connect(host))
+    def connect(self, host="127.0.0.1", dialect=None):
+        peer = Peer(self.core.connect(host, RecordingTransport(), dialect))
         peer.lines()  # the welcome notice
         return peer
 
@@ -65,20 +82,22 @@ class Harness:
 
 
 class Peer:
-    def __init__(self, core, client):
-        self.core = core
-        self.client = client
+    """One connection to a :class:`Harness`, read and written as a stream transport would."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.client = conn.client
 
     def send(self, *lines):
         """Feed each line with CRLF, as one chunk."""
         self.send_bytes(b"".join(line.encode() + b"\r\n" for line in lines))
 
     def send_bytes(self, data):
-        self.core.receive(self.client, data)
+        self.conn.receive_data(data)
 
     def output(self):
-        data = bytes(self.client.outbuf)
-        self.client.outbuf.clear()
+        data = bytes(self.conn.data_to_send())
+        self.conn.sent(len(data))
         return data
 
     def lines(self):

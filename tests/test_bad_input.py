@@ -28,7 +28,7 @@ def test_overlong_line_gets_417_once_and_the_next_line_works(room):
     assert [(m.command, m.params) for m in alice.messages()] == [
         ("417", ("alice", "Input line was too long"))]
     assert [m.params for m in bob.messages()] == [("#lobby", "after")]
-    assert alice.client.framer.buffered == 0
+    assert alice.conn.unfinished_input == 0
 
 
 def test_line_just_over_512_bytes_gets_417(room):
@@ -105,12 +105,12 @@ def test_line_cut_by_a_disconnect_is_not_relayed(room):
     alice.send_bytes(b"")
     assert [(m.command, m.params) for m in bob.messages()] == [
         ("PRIVMSG", ("#lobby", "complete")), ("QUIT", ("Connection closed",))]
-    assert alice.client.closing
+    assert alice.conn.closing
 
 
 def test_connection_lost_frees_the_nick(chat, room):
     alice, bob = room
-    chat.core.connection_lost(alice.client, "Connection reset by peer")
+    alice.conn.connection_lost("Connection reset by peer")
     assert [(m.command, m.params) for m in bob.messages()] == [
         ("QUIT", ("Connection reset by peer",))]
     assert chat.irc("alice").client.registered
@@ -122,9 +122,9 @@ def test_slow_reader_is_cut_at_the_send_queue_bound_and_nobody_else_is():
     for line in range(100):
         talker.send(f"PRIVMSG #lobby :line {line} " + "x" * 100)
         reader.output()  # reader keeps up; sleeper never reads
-    assert sleeper.client.closing
-    assert bytes(sleeper.client.outbuf) == b"ERROR :Closing link: SendQ exceeded\r\n"
-    assert not reader.client.closing and not talker.client.closing
+    assert sleeper.conn.closing
+    assert sleeper.output() == b"ERROR :Closing link: SendQ exceeded\r\n"
+    assert not reader.conn.closing and not talker.conn.closing
     assert ":sleeper!sleeper@127.0.0.1 QUIT :SendQ exceeded" in talker.lines()
     assert chat.core.chat.find_user("sleeper") is None
 
@@ -134,7 +134,7 @@ def test_a_plain_user_who_asks_and_never_reads_is_bounded_too():
     carol = chat.plain("carol")
     for _ in range(100):
         carol.send("/help")
-    assert carol.client.closing
+    assert carol.conn.closing
     assert carol.output() == b"*** Closing link: SendQ exceeded\r\n"
 
 

@@ -129,7 +129,7 @@ def test_password_right_and_wrong():
     bad.send("PASS wrong", "NICK bad", "USER b 0 * :B")
     assert numerics(bad) == [("464", ("bad", "Password incorrect")),
                              ("ERROR", ("Closing link: Bad password",))]
-    assert bad.client.closing
+    assert bad.conn.closing
     missing = chat.connect()
     missing.send("NICK none", "USER n 0 * :N")
     assert missing.commands() == ["464", "ERROR"]
@@ -427,7 +427,7 @@ def test_quit_sends_error_and_others_see_the_quit(chat):
     alice.lines()
     bob.send("QUIT :bye now")
     assert numerics(bob) == [("ERROR", ("Closing link: Quit: bye now",))]
-    assert bob.client.closing
+    assert bob.conn.closing
     assert numerics(alice) == [("QUIT", ("Quit: bye now",))]
     assert chat.core.chat.find_user("bob") is None
     bob.send("PRIVMSG #lobby :ghost")  # input after QUIT is ignored
@@ -449,6 +449,6 @@ def test_long_relayed_text_is_split_not_cut(chat):
                                            ("::ffff:192.0.2.7", "192.0.2.7"),
                                            ("2001:db8::5", "2001:db8::5")])
 def test_user_host_is_the_peer_address_made_safe_for_masks(chat, address, host):
-    peer = chat.core.connect(address)
-    chat.core.receive(peer, b"NICK x\r\nUSER x 0 * :X\r\n")
-    assert peer.mask == f"x!x@{host}"
+    peer = chat.connect(address)
+    peer.send("NICK x", "USER x 0 * :X")
+    assert peer.client.mask == f"x!x@{host}"

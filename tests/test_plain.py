@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers import Harness
+from helpers import Harness, RecordingTransport
 from tcpchat.message import parse
 
 
@@ -12,8 +12,8 @@ def chat():
 
 
 def test_the_first_thing_a_connection_gets_is_a_readable_valid_irc_notice(chat):
-    peer = chat.core.connect("127.0.0.1")
-    line = bytes(peer.outbuf).decode()
+    peer = chat.core.connect("127.0.0.1", RecordingTransport())
+    line = bytes(peer.data_to_send()).decode()
     assert line.endswith("\r\n") and line.count("\r\n") == 1
     message = parse(line[:-2])
     assert message.command == "NOTICE" and message.source is None
@@ -117,7 +117,7 @@ def test_ways_to_leave(chat, line, reason):
     alice.lines()
     bob.send(line)
     assert bob.lines() == [f"*** Closing link: {reason}"]
-    assert bob.client.closing
+    assert bob.conn.closing
     assert [(m.command, m.params) for m in alice.messages()] == [("QUIT", (reason,))]
 
 
@@ -141,7 +141,7 @@ def test_password_is_asked_for():
     bad = chat.connect()
     bad.send("mallory", "guess")
     assert bad.lines()[-2:] == ["! Password incorrect", "*** Closing link: Bad password"]
-    assert bad.client.closing
+    assert bad.conn.closing
     assert good.lines() == []  # mallory never joined, so nobody saw him leave
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from helpers import (TIMEOUT, LineSocket, register_irc, register_plain, running_server,
                      wait_until)
-from tcpchat.selectloop import SELECTORS
+from tcpchat.backends.selectloop import SELECTORS
 
 AVAILABLE_SELECTORS = [name for name, factory in SELECTORS.items() if factory is not None]
 
@@ -165,16 +165,16 @@ def test_write_interest_only_while_output_is_pending():
         bob = register_irc(server.address, "bob")
         bob.send("PRIVMSG #lobby :x")
         alice.expect("PRIVMSG")
-        connections = list(server._connections)
-        assert len(connections) == 2
-        assert wait_until(lambda: all(c.events == selectors.EVENT_READ
-                                      and not c.client.outbuf for c in connections))
+        transports = list(server._transports)
+        assert len(transports) == 2
+        assert wait_until(lambda: all(t.events == selectors.EVENT_READ
+                                      and not t.conn.pending for t in transports))
 
 
 def test_ipv6_any_address_takes_ipv4_too():
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this system")
-    from tcpchat.selectloop import listen
+    from tcpchat.backends.driver import listen
     try:
         sock = listen("::", 0)
     except OSError as exc:

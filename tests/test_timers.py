@@ -10,11 +10,11 @@ def test_registration_times_out():
     assert chat.core.next_deadline() == 1000.0 + 120
     chat.clock.advance(119)
     chat.run_timers()
-    assert not peer.client.closing
+    assert not peer.conn.closing
     chat.clock.advance(1)
     chat.run_timers()
     assert peer.lines() == ["ERROR :Closing link: Registration timed out"]
-    assert peer.client.closing
+    assert peer.conn.closing
     assert chat.core.chat.find_user("slow") is None
     assert not chat.core.chat.nick_in_use("slow")
 
@@ -32,7 +32,7 @@ def test_idle_client_is_pinged_and_dropped_without_pong():
     chat.run_timers()
     assert bob.lines() == ["ERROR :Closing link: Ping timeout: 180 seconds"]
     assert alice.lines() == [":bob!bob@127.0.0.1 QUIT :Ping timeout: 180 seconds"]
-    assert not alice.client.closing
+    assert not alice.conn.closing
 
 
 def test_activity_puts_the_ping_off():
@@ -50,7 +50,7 @@ def test_plain_clients_are_not_pinged():
     carol = chat.plain("carol")
     chat.clock.advance(10_000)
     chat.run_timers()
-    assert carol.lines() == [] and not carol.client.closing
+    assert carol.lines() == [] and not carol.conn.closing
 
 
 def test_no_timers_left_for_closed_clients():

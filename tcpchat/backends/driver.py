@@ -1,0 +1,136 @@
+"""What every driver shares: how it listens and accepts, when it gives up on a closing
+connection, what it does when descriptors run out, and the order of a shutdown.
+
+A driver subclasses :class:`Driver` and implements its four steps (see the class); the sequence
+that calls them, and the policy below, are the same for every driver, so a TCP user cannot tell
+which one serves it.
+"""
+
+import errno
+import logging
+import socket
+
+log = logging.getLogger("tcpchat")
+
+#: Bytes read per receive: many lines at a time, one buffer for all connections.
+RECV_SIZE = 1 << 16
+#: Seconds a closing connection may take to flush its last output (an ERROR line, say).
+LINGER = 2.0
+#: Seconds to stop accepting after running out of file descriptors, instead of spinning.
+ACCEPT_PAUSE = 1.0
+
+#: accept() errors that mean "no descriptor or memory for one more", not "that peer gave up".
+OUT_OF_DESCRIPTORS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
+
+
+def listen(host, port, backlog=socket.SOMAXCONN):
+    """A non-blocking listening TCP socket on *host*:*port* (IPv4 or IPv6 by the address).
+
+    On ``::`` it accepts IPv4 as well where the system allows dual-stack sockets.
+    """
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # A restarted server can bind again at once, despite connections in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and address[0] == "::":
+            try:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            except OSError:
+                pass
+        sock.bind(address)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def prepare_accepted(sock, blocking):
+    """Set up a socket ``accept()`` returned.  Raises OSError if its peer is already gone."""
+    sock.setblocking(blocking)
+    # Lines are sent whole as they are ready: no waiting to fill a segment (Nagle).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # netcat users cannot answer PING: keepalive is how a dead one is found.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+
+
+def failure_reason(exc):
+    """What a user's QUIT says for a transport error: the kernel's words."""
+    return exc.strerror or type(exc).__name__
+
+
+class Linger:
+    """Closing connections whose last output is not sent yet, each with when to give up."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self._deadlines = {}
+
+    def __bool__(self):
+        return bool(self._deadlines)
+
+    def start(self, conn):
+        """*conn* is closing with output left; its linger starts now, if not already."""
+        self._deadlines.setdefault(conn, self.clock() + LINGER)
+
+    def end(self, conn):
+        self._deadlines.pop(conn, None)
+
+    def next_deadline(self):
+        return min(self._deadlines.values(), default=None)
+
+    def expired(self, now):
+        """The connections whose linger is over, to be closed with what they did not read."""
+        return [conn for conn, deadline in self._deadlines.items() if now >= deadline]
+
+
+class Driver:
+    """The life of a driver: serve until asked to stop, then say goodbye to everyone.
+
+    A driver implements:
+
+    ``serve_until_stopped()``  serve until :attr:`stop_requested` is set (and the driver woken);
+    ``stop_accepting()``       close its listeners;
+    ``drain()``                keep sending until every connection has closed, each one given
+                               at most :data:`LINGER` seconds after its last output was queued;
+    ``close_everything()``     release whatever is left, even after an error;
+    ``wake()``                 interrupt a wait in ``serve_until_stopped``; safe from any thread
+                               and from a signal handler.
+    """
+
+    def __init__(self, core):
+        self.core = core
+        self.stop_requested = False
+
+    def request_stop(self):
+        """Ask :meth:`serve` to say goodbye to everyone and return; safe from any thread and
+        from a signal handler."""
+        self.stop_requested = True
+        self.wake()
+
+    def serve(self):
+        try:
+            self.serve_until_stopped()
+            self.stop_accepting()
+            self.say_goodbye()
+            self.drain()
+        finally:
+            self.close_everything()
+
+    def say_goodbye(self):
+        """Queue the shutdown ERROR line for everyone (a threaded driver takes its lock)."""
+        self.core.shutdown()
+
+    @staticmethod
+    def out_of_descriptors(exc):
+        """Whether an accept() error means pausing for :data:`ACCEPT_PAUSE` seconds (the
+        connection stays in the backlog, so the listener would stay ready) rather than
+        skipping one peer that gave up."""
+        if exc.errno in OUT_OF_DESCRIPTORS:
+            log.error("cannot accept connections (%s); pausing %.0f s", exc.strerror,
+                      ACCEPT_PAUSE)
+            return True
+        return False

@@ -1,0 +1,221 @@
+"""The seam between the chat and the drivers that carry it: one :class:`Connection` per peer.
+
+A driver (the select loop today; threads, UDP, TLS and WebSocket drivers to come) owns a socket,
+or an address on a shared one, and moves bytes.  The core owns everything said over it.  Between
+them stands a Connection, sans-IO like the rest of the core, with named operations for each
+thing a driver does:
+
+=========================  ========================================================================
+In (driver to core)
+``receive_data(data)``     A chunk of a byte stream, as ``recv()`` returned it: the connection
+                           cuts it into lines.  ``b""`` means the peer will send no more.
+``receive_line(line)``     One whole line, from a transport that carries messages (a datagram,
+                           a WebSocket message); a line end is optional.
+``connection_lost(why)``   The transport broke (reset, broken pipe): nothing more can be sent.
+``close(why)``             The driver ends the connection with a goodbye (an ERROR line first).
+Out (core to driver)
+``data_to_send()``         Stream transports: every pending byte; then ``sent(count)`` says how
+                           many the transport took, and the rest waits for the next try.
+``take_lines()``           Message transports: every pending line, without its line end.
+``closing``                The core is done: read no more; close once ``finished`` (nothing left
+                           to send), or after the driver's linger bound if the peer never reads.
+``reading_paused``         Stop reading until the transport's ``resume_reading()`` is called.
+=========================  ========================================================================
+
+The core tells the driver what changed in two ways.  Which connections have output to send is
+told in bulk, because one message makes a hundred of them ready at once: at the end of each core
+call, :attr:`ChatCore.output_ready <tcpchat.core.ChatCore.output_ready>` (a callable the driver
+sets) gets the set of connections whose output went from none to some, or that began closing;
+a driver told once keeps sending until nothing is pending.  What concerns one connection goes
+to its :class:`Transport`, an object the driver hands to
+:meth:`ChatCore.connect <tcpchat.core.ChatCore.connect>`: first ``connection_made``, then
+``pause_reading`` and ``resume_reading`` as the core decides.
+
+Output is one ``bytearray`` of whole CRLF-ended lines (every
+:class:`~tcpchat.encoding.Encoding` writes whole lines), so a stream driver sends slices of it
+and a message driver splits it at CRLF, and the send queue bound (``Config.sendq``) counts the
+same bytes for both.  The chat appends to :attr:`Connection.outbuf` directly on the fan-out path;
+drivers never touch it but through the operations above.
+"""
+
+import logging
+
+from .framing import TOO_LONG, LineFramer
+from .message import MAX_MESSAGE, MAX_TAGS
+
+log = logging.getLogger("tcpchat")
+
+#: The most bytes one input line may take, its line end included: 4096 bytes of IRCv3 tags and
+#: a 512-byte message.  Longer lines are answered with 417, never buffered whole.
+MAX_LINE = MAX_TAGS + MAX_MESSAGE
+#: The most bytes of input held while reading is paused.  A stream driver stops reading, so
+#: one chunk is all it can hold; a datagram peer cannot be stopped, and past this bound it is
+#: disconnected ("Excess Flood", as IRC servers say) rather than held without end.
+MAX_HELD = 1 << 16
+
+
+class Transport:
+    """What the core asks of a driver for one connection.  The defaults do nothing.
+
+    Each method is called from inside a core call (in a threaded driver, under the core's
+    lock) and must not call back into the core.
+    """
+
+    __slots__ = ("conn",)
+
+    def connection_made(self, conn):
+        """The core made *conn* for this transport: the first call, before any other."""
+        self.conn = conn
+
+    def pause_reading(self):
+        """Stop reading from the peer until :meth:`resume_reading`."""
+
+    def resume_reading(self):
+        """Read from the peer again."""
+
+
+class Connection:
+    """One peer's link to the chat: the object a driver holds for each connection."""
+
+    __slots__ = ("core", "transport", "peer", "client", "outbuf", "closing", "reading_paused",
+                 "connected_at", "last_active", "ping_sent", "_framer", "_held", "_held_bytes",
+                 "_line_start")
+
+    def __init__(self, core, transport, peer, now):
+        self.core = core
+        self.transport = transport
+        #: The peer's address as a string, for logs and the user's host.
+        self.peer = peer
+        #: The user speaking over this connection (a :class:`tcpchat.chat.Client`).
+        self.client = None
+        #: Whole CRLF-ended lines waiting to be sent; the chat appends, drivers take.
+        self.outbuf = bytearray()
+        #: The core is done with this connection; no more input is read.
+        self.closing = False
+        self.reading_paused = False
+        # The liveness clock the core's timers read (monotonic seconds).
+        self.connected_at = now
+        self.last_active = now
+        self.ping_sent = None
+        # Made on the first chunk of a stream: message transports never need one.
+        self._framer = None
+        # Lines that arrived while reading was paused, to be handled on resume.
+        self._held = None
+        self._held_bytes = 0
+        # Whether outbuf begins a line (False after a send() that stopped mid-line).
+        self._line_start = True
+
+    def __repr__(self):
+        return repr(self.client) if self.client is not None else f"<Connection {self.peer}>"
+
+    # -- In -------------------------------------------------------------------------------
+
+    def receive_data(self, data):
+        """A chunk of the peer's byte stream; ``b""`` when it closed its sending side."""
+        if self.closing:
+            return
+        if not data:
+            dropped = self._framer.discard() if self._framer is not None else 0
+            if dropped:
+                log.info("%r: dropped %d bytes of a line cut off by the disconnect",
+                         self, dropped)
+            self.core.end_of_input(self)
+            return
+        if self._framer is None:
+            self._framer = LineFramer(MAX_LINE)
+        self.core.lines_received(self, self._framer.feed(data))
+
+    def receive_line(self, line):
+        """One whole line from a message transport; a trailing LF or CRLF is optional."""
+        if self.closing:
+            return
+        if line.endswith(b"\n"):
+            line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+        self.core.lines_received(self, [line])
+
+    def connection_lost(self, reason):
+        """The transport is gone: nothing more can be sent, and the user leaves with *reason*."""
+        self.core.connection_lost(self, reason)
+
+    def close(self, reason):
+        """End the connection with a goodbye: an ERROR line to the peer, the user's QUIT with
+        *reason* to everyone else; the driver closes once that is sent."""
+        self.core.close(self, reason)
+
+    # -- Out ------------------------------------------------------------------------------
+
+    @property
+    def unfinished_input(self):
+        """How many bytes of an unfinished input line are held."""
+        return self._framer.buffered if self._framer is not None else 0
+
+    @property
+    def pending(self):
+        """How many bytes wait to be sent: what the send queue bound counts."""
+        return len(self.outbuf)
+
+    @property
+    def finished(self):
+        """Closing, with everything sent: the driver may close the transport now."""
+        return self.closing and not self.outbuf
+
+    def data_to_send(self):
+        """Every pending byte, for a stream transport; valid until the next core call, so a
+        driver that sends outside the core's lock must copy it."""
+        return self.outbuf
+
+    def sent(self, count):
+        """The transport took the first *count* bytes of :meth:`data_to_send`."""
+        if count:
+            self._line_start = self.outbuf[count - 1] == 0x0A  # ended on a LF
+            del self.outbuf[:count]
+
+    def take_lines(self):
+        """Every pending line without its CRLF, for a transport that sends messages."""
+        if not self.outbuf:
+            return []
+        lines = bytes(self.outbuf).split(b"\r\n")
+        self.outbuf.clear()
+        lines.pop()  # the empty remainder after the last CRLF
+        return lines
+
+    def drop_output(self):
+        """Forget what waits to be sent, except the rest of a line the transport already began
+        sending: what follows must start on a line of its own."""
+        if self._line_start:
+            self.outbuf.clear()
+        else:
+            del self.outbuf[self.outbuf.find(b"\n") + 1:]
+
+    # -- Flow -----------------------------------------------------------------------------
+
+    def pause_reading(self):
+        """Read nothing more from this peer for now (flood control)."""
+        if not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self):
+        """Read again; lines held while paused are handled first, at the end of this core
+        call."""
+        if self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
+            if self._held:
+                self.core.resume_held(self)
+
+    def hold(self, lines):
+        """Keep *lines*, which arrived while paused, for :meth:`resume_reading`; close the
+        connection instead once more than :data:`MAX_HELD` bytes wait."""
+        if self._held is None:
+            self._held = []
+        self._held.extend(lines)
+        self._held_bytes += sum(len(line) for line in lines if line is not TOO_LONG)
+        if self._held_bytes > MAX_HELD:
+            self.take_held()
+            self.close("Excess Flood")
+
+    def take_held(self):
+        """The held lines, oldest first; none are held after this."""
+        held, self._held, self._held_bytes = self._held or [], None, 0
+        return held
