@@ -196,8 +196,8 @@ class Connection:
             self.transport.pause_reading()
 
     def resume_reading(self):
-        """Read again; lines held while paused are handled first, at the end of this core
-        call."""
+        """Read again.  Called from inside a core call (a timer, a command): the lines held
+        while paused are handled, in order, before that call returns."""
         if self.reading_paused:
             self.reading_paused = False
             self.transport.resume_reading()

@@ -14,7 +14,7 @@ from tcpchat.chat import Config
 from tcpchat.core import ChatCore
 from tcpchat.message import parse
 from tcpchat.backends.driver import listen
-from tcpchat.backends.selectloop import SelectLoop, make_selector
+from tcpchat.backends.selectloop import SELECTORS, SelectLoop, make_selector
 from tcpchat.connection import Transport
 
 #: Seconds any one socket wait in a test may take before the test fails.
@@ -184,17 +184,30 @@ def wait_until(condition, timeout=TIMEOUT, interval=0.005):
     return condition()
 
 
+def _select_backend(selector):
+    def start(core):
+        return SelectLoop(core, listen("127.0.0.1", 0), make_selector(selector))
+    return start
+
+
+#: Every driver the scenario suite (test_scenarios.py) runs against: a name, and how to start
+#: it for a core on a free loopback port.  A new driver joins here.
+DRIVERS = {f"select-{name}": _select_backend(name)
+           for name, factory in SELECTORS.items() if factory is not None and name != "auto"}
+
+
 @contextlib.contextmanager
-def running_server(selector="auto", **config):
-    """A select-backend server on a free loopback port, served from a thread."""
+def running_server(driver=None, **config):
+    """A server on a free loopback port, served from a thread: *driver* is a name from
+    :data:`DRIVERS`; by default, the select backend with the system's best selector."""
     core = ChatCore(Config(**config))
-    loop = SelectLoop(core, listen("127.0.0.1", 0), make_selector(selector))
-    thread = threading.Thread(target=loop.serve, name="tcpchat-test-server", daemon=True)
+    server = (DRIVERS[driver] if driver else _select_backend("auto"))(core)
+    thread = threading.Thread(target=server.serve, name="tcpchat-test-server", daemon=True)
     thread.start()
     try:
-        yield loop
+        yield server
     finally:
-        loop.request_stop()
+        server.request_stop()
         thread.join(TIMEOUT)
         assert not thread.is_alive(), "the server did not stop"
 

@@ -1,11 +1,12 @@
-"""The select backend over real loopback sockets, each wait bounded in time."""
+"""What only the select backend does (its selector watch, descriptor exhaustion) and the
+server's command line, over real loopback sockets, each wait bounded in time.  What every
+driver must do is in test_scenarios.py."""
 
 import os
 import re
 import selectors
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -14,149 +15,7 @@ import pytest
 
 from helpers import (TIMEOUT, LineSocket, register_irc, register_plain, running_server,
                      wait_until)
-from tcpchat.backends.selectloop import SELECTORS
 
-AVAILABLE_SELECTORS = [name for name, factory in SELECTORS.items() if factory is not None]
-
-
-@pytest.mark.parametrize("selector", AVAILABLE_SELECTORS)
-def test_irc_and_plain_users_chat_on_every_selector(selector):
-    with running_server(selector) as server:
-        alice = register_irc(server.address, "alice")
-        bob = register_plain(server.address, "bob")
-        alice.expect("JOIN #lobby")
-        bob.send("hi from plain")
-        assert alice.expect("PRIVMSG") == ":bob!bob@127.0.0.1 PRIVMSG #lobby :hi from plain"
-        alice.send("PRIVMSG #lobby :hi from irc")
-        assert bob.expect("alice") == "alice: hi from irc"
-        alice.send("QUIT :done")
-        assert alice.expect("ERROR") == "ERROR :Closing link: Quit: done"
-        assert bob.expect("left") == "* alice left (Quit: done)"
-        bob.send("/quit")
-        bob.expect("Closing link")
-        assert bob.read_all() == []  # and then the server closes the connection
-
-
-def test_many_clients_each_get_every_other_message():
-    count = 40
-    with running_server() as server:
-        peers = [register_irc(server.address, f"user{i}") for i in range(count)]
-        for peer in peers[:-1]:  # wait until everyone has seen the last one join
-            peer.expect(f"user{count - 1}!")
-        for i, peer in enumerate(peers):
-            peer.send(f"PRIVMSG #lobby :from {i}")
-        for i, peer in enumerate(peers):
-            texts = {peer.expect("PRIVMSG").rsplit(":", 1)[1] for _ in range(count - 1)}
-            assert texts == {f"from {j}" for j in range(count) if j != i}
-
-
-def test_input_one_byte_at_a_time_and_utf8_split_between_segments():
-    with running_server() as server:
-        alice = register_irc(server.address, "alice")
-        slow = LineSocket(server.address)
-        slow.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for byte in "NICK slow\r\nUSER s 0 * :S\r\nPRIVMSG #lobby :по байту\r\n".encode():
-            slow.send_bytes(bytes([byte]))
-        assert alice.expect("PRIVMSG").endswith("PRIVMSG #lobby :по байту")
-
-
-def test_thousands_of_lines_in_one_segment():
-    with running_server() as server:
-        alice = register_irc(server.address, "alice")
-        bob = register_irc(server.address, "bob")
-        bob.send_bytes(b"".join(b"PRIVMSG #lobby :%d\r\n" % i for i in range(3000)))
-        for i in range(3000):
-            assert alice.expect("PRIVMSG").endswith(f" :{i}")
-
-
-def test_half_closed_client_still_gets_its_replies():
-    with running_server() as server:
-        alice = register_irc(server.address, "alice")
-        bob = LineSocket(server.address)
-        bob.send("bob", "hello then goodbye")
-        bob.sock.shutdown(socket.SHUT_WR)
-        lines = bob.read_all()
-        assert lines[1].startswith("*** Welcome, bob!")
-        assert lines[-1] == "*** Closing link: Connection closed"
-        assert alice.expect("PRIVMSG").endswith(":hello then goodbye")
-        assert alice.expect("QUIT") == ":bob!bob@127.0.0.1 QUIT :Connection closed"
-
-
-def test_line_cut_by_a_disconnect_is_dropped():
-    with running_server() as server:
-        alice = register_irc(server.address, "alice")
-        bob = register_irc(server.address, "bob")
-        bob.send_bytes(b"PRIVMSG #lobby :whole\r\nPRIVMSG #lobby :cut o")
-        bob.close()
-        assert alice.expect("PRIVMSG").endswith(":whole")
-        assert alice.expect("QUIT").endswith(":Connection closed")
-
-
-def test_client_that_resets_mid_write_does_not_disturb_the_others():
-    with running_server(sendq=4 << 20) as server:
-        alice = register_irc(server.address, "alice")
-        victim = register_irc(server.address, "victim")
-        flooder = register_irc(server.address, "flooder")
-        # The victim stops reading, so the server has output pending for it...
-        victim.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        flooder.send_bytes(b"".join(b"PRIVMSG #lobby :%s\r\n" % (b"z" * 400)
-                                    for _ in range(2000)))
-        for _ in range(2000):
-            alice.expect("PRIVMSG")
-        # ...and then resets the connection (RST instead of FIN).
-        victim.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        victim.close()
-        assert "victim!" in alice.expect("QUIT")
-        flooder.send("PRIVMSG #lobby :still alive")
-        assert alice.expect("PRIVMSG").endswith(":still alive")
-
-
-def test_a_reader_that_never_reads_stalls_nobody_and_is_cut_at_the_send_queue():
-    with running_server(sendq=64 << 10) as server:
-        alice = register_irc(server.address, "alice")
-        sleeper = socket.socket()
-        # A small receive window, set before connecting, keeps the kernel from buffering
-        # megabytes on the sleeper's behalf.
-        sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sleeper.settimeout(TIMEOUT)
-        sleeper.connect(server.address)
-        sleeper.sendall(b"NICK sleeper\r\nUSER s 0 * :S\r\n")
-        talker = register_irc(server.address, "talker")
-        alice.expect("talker!")
-        line = b"PRIVMSG #lobby :" + b"w" * 400 + b"\r\n"
-        # More than the server's send buffer (up to 4 MiB) and the 64 KiB send queue hold.
-        quit_line = None
-        for _ in range(150):
-            talker.send_bytes(line * 100)
-            for _ in range(100):
-                received = alice.expect(lambda line: "PRIVMSG" in line or "QUIT" in line)
-                if "QUIT" in received:
-                    quit_line = received
-                    alice.expect("PRIVMSG")
-            if quit_line:
-                break
-        sleeper.close()
-        assert quit_line == ":sleeper!s@127.0.0.1 QUIT :SendQ exceeded"
-
-
-def test_a_bug_while_serving_one_client_costs_only_that_client(monkeypatch, caplog):
-    import tcpchat.irc
-
-    def broken(chat, client, message):
-        raise RuntimeError("a bug")
-
-    monkeypatch.setitem(tcpchat.irc.COMMANDS, "WHOIS",
-                        tcpchat.irc.COMMANDS["WHOIS"]._replace(handler=broken))
-    with running_server() as server:
-        alice = register_irc(server.address, "alice")
-        bob = register_irc(server.address, "bob")
-        bob.send("WHOIS alice")
-        assert alice.expect("QUIT") == ":bob!bob@127.0.0.1 QUIT :Internal server error"
-        assert bob.read_all() == []  # bob's connection is closed
-        carol = register_irc(server.address, "carol")
-        carol.send("PRIVMSG #lobby :the server lives on")
-        assert alice.expect("PRIVMSG").endswith(":the server lives on")
-    assert "internal error while serving" in caplog.text
 
 
 def test_write_interest_only_while_output_is_pending():
