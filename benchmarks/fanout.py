@@ -29,7 +29,8 @@ from tcpchat.core import ChatCore  # noqa: E402
 
 
 def discard_output(connections):
-    """Take each connection's output as soon as the core says there is some."""
+    """Take each connection's output as soon as the core says there is some (a driver would
+    send it)."""
     for conn in connections:
         conn.sent(conn.pending)
 

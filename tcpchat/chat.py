@@ -59,7 +59,7 @@ class Client:
     """One user: who it says it is, where it is, and what it negotiated."""
 
     __slots__ = (
-        "conn", "host", "dialect", "encoding", "nick", "user", "realname", "mask",
+        "conn", "out", "host", "dialect", "encoding", "nick", "user", "realname", "mask",
         "registered", "cap_negotiating", "caps", "password", "channels", "away", "invisible",
         "signon", "last_spoke", "gone",
     )
@@ -67,6 +67,10 @@ class Client:
     def __init__(self, conn, dialect, now, wall_now):
         #: The :class:`~tcpchat.connection.Connection` this user speaks over.
         self.conn = conn
+        #: Where messages for this user are queued: its connection's output buffer (the same
+        #: object, never rebound), or None once the connection is closing.  One attribute
+        #: answers both "may anything more be queued?" and "where?" on the fan-out path.
+        self.out = conn.outbuf
         self.host = _displayed_host(conn.peer)
         #: A :class:`~tcpchat.encoding.Dialect`; None until the first line says which.
         self.dialect = dialect
@@ -171,33 +175,32 @@ class Chat:
         for recipient in recipients:
             if recipient is skip:
                 continue
-            conn = recipient.conn
-            if conn.closing:
-                continue
+            out = recipient.out
+            if out is None:
+                continue  # closing
             if recipient.encoding is not encoding:
                 encoding = recipient.encoding
                 data = encoded.get(encoding)
                 if data is None:
                     data = encoded[encoding] = encoding.encode(message)
-            if not data:
-                continue
             # What _append does, inlined: this loop runs once per recipient of every message.
-            out = conn.outbuf
+            # (data may be b"", a message plain users are not shown: appending it costs less
+            # than testing for it, and the driver finds nothing to send.)
             if not out:
-                dirty.add(conn)
+                dirty.add(recipient.conn)
             out += data
             if len(out) > sendq:
                 self._overflow(recipient)
 
     def _append(self, client, data):
         """Queue *data* for one client, within its send queue bound."""
-        conn = client.conn
-        if conn.closing:
+        out = client.out
+        if out is None:
             return
-        if not conn.outbuf:
-            self.dirty.add(conn)
-        conn.outbuf += data
-        if len(conn.outbuf) > self.config.sendq:
+        if not out:
+            self.dirty.add(client.conn)
+        out += data
+        if len(out) > self.config.sendq:
             self._overflow(client)
 
     def send(self, client, message):
@@ -228,9 +231,15 @@ class Chat:
         conn = client.conn
         conn.drop_output()
         conn.outbuf += client.encoding.encode(farewell)
-        conn.closing = True
-        self.dirty.add(conn)
+        self._stop_output(client)
         self._overflowed.append(client)
+
+    def _stop_output(self, client):
+        """Mark *client*'s connection closing: nothing more is queued for it, and its driver
+        is told to send what is there and close."""
+        client.conn.closing = True
+        client.out = None
+        self.dirty.add(client.conn)
 
     def reap(self):
         """Announce the quits of clients whose send queue overflowed during the last operation."""
@@ -388,20 +397,16 @@ class Chat:
     def close(self, client, reason):
         """End *client*'s session: an ERROR line to it, a QUIT with *reason* to everyone who
         shares a channel with it.  The driver closes the socket once the ERROR is flushed."""
-        conn = client.conn
-        if conn.closing:
+        if client.out is None:
             return
         self.send(client, Message("ERROR", (f"Closing link: {reason}",)))
-        conn.closing = True
-        self.dirty.add(conn)
+        self._stop_output(client)
         self._leave(client, reason)
 
     def connection_lost(self, client, reason):
         """The transport is gone (reset, or closed by the driver): nothing more can be sent."""
-        conn = client.conn
-        conn.outbuf.clear()
-        conn.closing = True
-        self.dirty.add(conn)  # so the driver sees it closing and lets the socket go
+        client.conn.outbuf.clear()
+        self._stop_output(client)  # so the driver sees it closing and lets the socket go
         self._leave(client, reason)
 
     def _leave(self, client, reason):
@@ -422,9 +427,8 @@ class Chat:
         clients = list(self.clients)
         self.deliver(Message("ERROR", (f"Closing link: {reason}",)), clients)
         for client in clients:
-            client.conn.closing = True
+            self._stop_output(client)
             client.gone = True
-            self.dirty.add(client.conn)
         self.clients.clear()
         self.nicks.clear()
         self.channels.clear()

@@ -88,7 +88,8 @@ class Connection:
         self.peer = peer
         #: The user speaking over this connection (a :class:`tcpchat.chat.Client`).
         self.client = None
-        #: Whole CRLF-ended lines waiting to be sent; the chat appends, drivers take.
+        #: Whole CRLF-ended lines waiting to be sent; the chat appends, drivers take.  Never
+        #: rebound: the user's ``out`` is this same object.
         self.outbuf = bytearray()
         #: The core is done with this connection; no more input is read.
         self.closing = False

@@ -77,7 +77,7 @@ class SelectLoop(Driver):
         self._linger = Linger(self.clock)
         #: Connections to flush at the end of this turn: new output, writable, or a new state.
         self._ready = set()
-        core.output_ready = self._ready.update
+        core.output_ready = self._output_ready
         self._accept_paused_until = None
         # Another thread or a signal handler wakes a select() in progress through this pair.
         self._wake_reader, self._wake_writer = socket.socketpair()
@@ -218,11 +218,17 @@ class SelectLoop(Driver):
 
     # -- Writing --------------------------------------------------------------------------
 
+    def _output_ready(self, connections):
+        # The core gives the set away: keep it rather than copy it, unless some are waiting.
+        if self._ready:
+            self._ready |= connections
+        else:
+            self._ready = connections
+
     def _flush(self):
         """Send each ready connection's output: one send() per socket, then fix its watch."""
         while self._ready:
-            ready = list(self._ready)
-            self._ready.clear()  # the same set: the core holds its update()
+            ready, self._ready = self._ready, set()
             # A lost connection below makes others ready (its QUIT); the loop flushes them too.
             for conn in ready:
                 if conn.transport in self._transports:
