@@ -29,10 +29,9 @@ from tcpchat.core import ChatCore  # noqa: E402
 
 
 def discard_output(connections):
-    """Take each connection's output as soon as the core says there is some (a driver would
-    send it)."""
+    """Stands in for a driver's send, as cheaply as can be, so the figure is the core's."""
     for conn in connections:
-        conn.sent(conn.pending)
+        conn.outbuf.clear()
 
 
 def core_rate(members, messages):
