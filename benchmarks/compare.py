@@ -20,15 +20,16 @@ fastest run is the closest to what the code costs), and after/before.  Run from 
 
 import argparse
 import importlib
+import io
 import os
-import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+import fanout  # beside this file: the loopback measurement, run here on either tree
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = 2000
@@ -39,7 +40,7 @@ def export(revision, into):
     """The package as it was at *revision*, importable as ``tcpchat_before`` from *into*."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "tcpchat"],
                              check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into)
     os.rename(os.path.join(into, "tcpchat"), os.path.join(into, "tcpchat_before"))
 
@@ -102,42 +103,11 @@ def core_rates(modules, members, batch, runs):
         yield 200 * (members - 1) / (time.perf_counter() - start)
 
 
-def loopback_rate(modules, members):
-    core = modules["core"].ChatCore(modules["chat"].Config(sendq=1 << 30))
-    loop = modules["SelectLoop"](core, modules["listen"]("127.0.0.1", 0))
-    server = threading.Thread(target=loop.serve, daemon=True)
-    server.start()
-    readers = []
-    for number in range(members - 1):
-        sock = socket.create_connection(loop.address)
-        sock.sendall(f"NICK r{number}\r\nUSER r 0 * :r\r\n".encode())
-        readers.append(sock)
-    sender = socket.create_connection(loop.address)
-    sender.sendall(b"NICK sender\r\nUSER s 0 * :s\r\n")
-    for sock in readers:
-        seen = b""
-        while b":sender!" not in seen:
-            seen += sock.recv(65536)
-    relayed = len(b":sender!s@127.0.0.1 ") + len(LINE)
-    done = threading.Barrier(len(readers) + 1)
-
-    def read_all(sock):
-        remaining = relayed * MESSAGES
-        while remaining > 0:
-            remaining -= len(sock.recv(1 << 20))
-        done.wait()
-
-    for sock in readers:
-        threading.Thread(target=read_all, args=(sock,), daemon=True).start()
-    start = time.perf_counter()
-    sender.sendall(LINE * MESSAGES)
-    done.wait()
-    rate = MESSAGES * (members - 1) / (time.perf_counter() - start)
-    loop.request_stop()
-    server.join()
-    for sock in readers + [sender]:
-        sock.close()
-    return rate
+def loopback_rates(modules, members, runs):
+    for _ in range(runs):
+        core = modules["core"].ChatCore(modules["chat"].Config(sendq=1 << 30))
+        loop = modules["SelectLoop"](core, modules["listen"]("127.0.0.1", 0))
+        yield fanout.loopback_rate(members, MESSAGES, loop)[0]
 
 
 def main():
@@ -153,16 +123,14 @@ def main():
         print(f"{args.members} channel members, messages of 60 bytes of text; "
               f"{args.revision} (before) against the working tree (after), alternating; "
               f"best runs")
-        def loopback_runs(modules):
-            return (loopback_rate(modules, args.members) for _ in range(args.rounds))
-
         core_runs = args.rounds * 20
         measurements = (
             ("core, 1 message per call",
              lambda modules: core_rates(modules, args.members, 1, core_runs)),
             ("core, 100 messages per call",
              lambda modules: core_rates(modules, args.members, 100, core_runs)),
-            ("loopback, select backend", loopback_runs),
+            ("loopback, select backend",
+             lambda modules: loopback_rates(modules, args.members, args.rounds)),
         )
         for name, runs in measurements:
             rates = {"before": [], "after": []}

@@ -12,8 +12,9 @@ to their drivers when the operation ends.
 Nothing here touches a socket, a selector or a thread: bytes and messages only.
 
 The send queue bound (``Config.sendq``).  A recipient that does not read lets its buffer grow.
-When one append takes it past the bound, its pending output is thrown away, an ``ERROR :SendQ
-exceeded`` line is queued in its place and the client is marked closing; everyone who shares a
+When one append takes it past the bound, its pending output is thrown away (all but the rest of
+a line the kernel already took part of), an ``ERROR :SendQ exceeded`` line is queued in its
+place and the client's connection is marked closing; everyone who shares a
 channel with it sees it quit with that reason.  The quit is announced after the current
 operation ends (:meth:`Chat.reap`), because the overflow happens in the middle of a fan-out loop
 over a channel's members, and that loop must not see the channel change under it.
@@ -170,7 +171,7 @@ class Chat:
         dirty = self.dirty
         encoded = {}
         # Recipients in a row mostly share an Encoding: compare with the last one before
-        # looking it up, which costs a third of this loop's time when done per recipient.
+        # looking it up, which costs a quarter of this loop's time when done per recipient.
         encoding = data = None
         for recipient in recipients:
             if recipient is skip:

@@ -64,7 +64,8 @@ class ChatCore:
 
     def connect(self, peer, transport, dialect=None):
         """A new connection from *peer* (an address string), served through *transport*;
-        returns its :class:`~tcpchat.connection.Connection`.
+        returns its :class:`~tcpchat.connection.Connection`, which *transport* is given first
+        (``connection_made``), before anything is said on it.
 
         *dialect* is None where the first line decides (TCP, UDP): such a connection is first
         greeted with a notice that tells a netcat user what to type.

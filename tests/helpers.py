@@ -156,6 +156,21 @@ class LineSocket:
         self.sock.close()
 
 
+def install_pause_commands(monkeypatch):
+    """HUSH pauses its sender's reading, as flood control will; UNHUSH NICK resumes NICK's,
+    from inside a core call, as flood control's timer will.  For the test's duration only."""
+    from tcpchat import irc
+
+    def pause(chat, client, message):
+        client.conn.pause_reading()
+
+    def resume(chat, client, message):
+        chat.find_user(message.params[0]).conn.resume_reading()
+
+    monkeypatch.setitem(irc.COMMANDS, "HUSH", irc.Command(pause, 0, True))
+    monkeypatch.setitem(irc.COMMANDS, "UNHUSH", irc.Command(resume, 1, True))
+
+
 def register_irc(address, nick, channel_joined=True):
     peer = LineSocket(address)
     peer.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")

@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import Harness
-from tcpchat import irc
+from helpers import Harness, install_pause_commands
 from tcpchat.connection import MAX_HELD
 from tcpchat.encoding import IRC, PLAIN, Dialect, Encoding
 from tcpchat.message import Message
@@ -19,16 +18,7 @@ def chat():
 
 @pytest.fixture
 def hush(monkeypatch):
-    """HUSH pauses its sender's reading, as flood control will; UNHUSH NICK resumes NICK's,
-    from inside a core call as flood control's timer will.  Installed for the test only."""
-    def pause(chat, client, message):
-        client.conn.pause_reading()
-
-    def resume(chat, client, message):
-        chat.find_user(message.params[0]).conn.resume_reading()
-
-    monkeypatch.setitem(irc.COMMANDS, "HUSH", irc.Command(pause, 0, True))
-    monkeypatch.setitem(irc.COMMANDS, "UNHUSH", irc.Command(resume, 1, True))
+    install_pause_commands(monkeypatch)
 
 
 def texts(peer):

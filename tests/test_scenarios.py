@@ -12,9 +12,8 @@ import struct
 
 import pytest
 
-from helpers import (DRIVERS, TIMEOUT, LineSocket, register_irc, register_plain,
-                     running_server)
-from tcpchat import irc
+from helpers import (DRIVERS, TIMEOUT, LineSocket, install_pause_commands, register_irc,
+                     register_plain, running_server)
 
 
 @pytest.fixture(params=sorted(DRIVERS))
@@ -163,17 +162,9 @@ def test_a_bug_while_serving_one_client_costs_only_that_client(serve, monkeypatc
 
 
 def test_a_paused_connection_is_not_read_until_it_resumes(serve, monkeypatch):
-    """HUSH pauses its sender's reading and UNHUSH NICK resumes NICK's, as flood control will
-    (installed for the test only).  While paused, what the peer sends stays in the kernel:
-    read, it would pass the core's bound on held input and cost the peer its connection."""
-    def pause(chat, client, message):
-        client.conn.pause_reading()
-
-    def resume(chat, client, message):
-        chat.find_user(message.params[0]).conn.resume_reading()
-
-    monkeypatch.setitem(irc.COMMANDS, "HUSH", irc.Command(pause, 0, True))
-    monkeypatch.setitem(irc.COMMANDS, "UNHUSH", irc.Command(resume, 1, True))
+    """While paused (HUSH), what the peer sends stays in the kernel: read, it would pass the
+    core's bound on held input and cost the peer its connection."""
+    install_pause_commands(monkeypatch)
     with serve() as server:
         alice = register_irc(server.address, "alice")
         bob = register_irc(server.address, "bob")

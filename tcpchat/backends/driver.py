@@ -1,7 +1,7 @@
 """What every driver shares: how it listens and accepts, when it gives up on a closing
 connection, what it does when descriptors run out, and the order of a shutdown.
 
-A driver subclasses :class:`Driver` and implements its four steps (see the class); the sequence
+A driver subclasses :class:`Driver` and implements its steps (see the class); the sequence
 that calls them, and the policy below, are the same for every driver, so a TCP user cannot tell
 which one serves it.
 """

@@ -46,9 +46,10 @@ def make_selector(name):
 
 
 class SocketTransport(Transport):
-    """One TCP socket in the loop.  Whatever the core says of it (new output, closing, paused,
-    resumed), the answer is the same: flush it at the end of the turn, which sends what is
-    pending and sets the selector watch from the connection's state."""
+    """One TCP socket in the loop.  Whatever the core says of its connection (new output or
+    closing, through ``output_ready``; paused or resumed, here), the answer is the same: flush
+    it at the end of the turn, which sends what is pending and sets the selector watch from the
+    connection's state."""
 
     __slots__ = ("loop", "sock", "events")
 
