@@ -16,6 +16,8 @@ In (driver to core)
 Out (core to driver)
 ``data_to_send()``         Stream transports: every pending byte; then ``sent(count)`` says how
                            many the transport took, and the rest waits for the next try.
+``take_data(limit)``       Stream transports that send outside the core's lock (a writer
+                           thread): up to *limit* bytes, out of the queue before they are sent.
 ``take_lines()``           Message transports: every pending line, without its line end.
 ``closing``                The core is done: read no more; close once ``finished`` (nothing left
                            to send), or after the driver's linger bound if the peer never reads.
@@ -170,6 +172,14 @@ class Connection:
         if count:
             self._line_start = self.outbuf[count - 1] == 0x0A  # ended on a LF
             del self.outbuf[:count]
+
+    def take_data(self, limit):
+        """Up to *limit* pending bytes, taken out of the queue, for a driver that sends them
+        after the core call returns.  What it holds is no longer counted against the send
+        queue, as bytes in the kernel's buffer are not."""
+        data = bytes(self.outbuf[:limit])
+        self.sent(len(data))
+        return data
 
     def take_lines(self):
         """Every pending line without its CRLF, for a transport that sends messages."""

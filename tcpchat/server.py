@@ -11,6 +11,7 @@ from .core import ChatCore
 from .names import channel_problem
 from .backends.driver import listen
 from .backends.selectloop import SELECTORS, SelectLoop, make_selector
+from .backends.threads import ThreadsServer
 
 log = logging.getLogger("tcpchat")
 
@@ -28,12 +29,14 @@ def build_parser():
     parser.add_argument("--name", default="tcpchat",
                         help="the server's name in replies and its network name (default "
                              "tcpchat)")
-    parser.add_argument("--backend", choices=["select"], default="select",
+    parser.add_argument("--backend", choices=["select", "threads"], default="select",
                         help="how connections are served: select (default), one thread with "
-                             "non-blocking sockets")
+                             "non-blocking sockets; threads, a reader and a writer thread per "
+                             "connection with blocking sockets (the classic design, to compare)")
     parser.add_argument("--selector", choices=sorted(SELECTORS), default="auto",
                         help="the readiness API the select backend uses; auto (default) picks "
-                             "the best this system has (epoll on Linux)")
+                             "the best this system has (epoll on Linux); the threads backend "
+                             "has none")
     parser.add_argument("--channel", default="#lobby",
                         help="the default room: every plain-text user is in it, and IRC users "
                              "join it when they connect (default #lobby)")
@@ -88,13 +91,16 @@ def main(argv=None):
     except OSError as exc:
         log.error("cannot listen on %s port %s: %s", args.host, args.port, exc.strerror or exc)
         return 1
-    loop = SelectLoop(ChatCore(config), listener, selector)
+    core = ChatCore(config)
+    if args.backend == "threads":
+        server, how = ThreadsServer(core, listener), "threads backend"
+    else:
+        server, how = SelectLoop(core, listener, selector), f"select backend, {type(selector).__name__}"
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: loop.request_stop())
-    host, port = loop.address[:2]
-    log.info("tcpchat %s listening on %s port %d (%s backend, %s)", __version__, host, port,
-             args.backend, type(selector).__name__)
-    loop.serve()
+        signal.signal(signum, lambda *_: server.request_stop())
+    host, port = server.address[:2]
+    log.info("tcpchat %s listening on %s port %d (%s)", __version__, host, port, how)
+    server.serve()
     log.info("stopped")
     return 0
 

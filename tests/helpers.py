@@ -15,6 +15,7 @@ from tcpchat.core import ChatCore
 from tcpchat.message import parse
 from tcpchat.backends.driver import listen
 from tcpchat.backends.selectloop import SELECTORS, SelectLoop, make_selector
+from tcpchat.backends.threads import ThreadsServer
 from tcpchat.connection import Transport
 
 #: Seconds any one socket wait in a test may take before the test fails.
@@ -157,12 +158,14 @@ class LineSocket:
 
 
 def install_pause_commands(monkeypatch):
-    """HUSH pauses its sender's reading, as flood control will; UNHUSH NICK resumes NICK's,
-    from inside a core call, as flood control's timer will.  For the test's duration only."""
+    """HUSH pauses its sender's reading, as flood control will, and says so to the sender (a
+    test waits for that before going on); UNHUSH NICK resumes NICK's, from inside a core call,
+    as flood control's timer will.  For the test's duration only."""
     from tcpchat import irc
 
     def pause(chat, client, message):
         client.conn.pause_reading()
+        chat.notice(client, "reading paused")
 
     def resume(chat, client, message):
         chat.find_user(message.params[0]).conn.resume_reading()
@@ -209,6 +212,7 @@ def _select_backend(selector):
 #: it for a core on a free loopback port.  A new driver joins here.
 DRIVERS = {f"select-{name}": _select_backend(name)
            for name, factory in SELECTORS.items() if factory is not None and name != "auto"}
+DRIVERS["threads"] = lambda core: ThreadsServer(core, listen("127.0.0.1", 0))
 
 
 @contextlib.contextmanager

@@ -170,6 +170,7 @@ def test_a_paused_connection_is_not_read_until_it_resumes(serve, monkeypatch):
         bob = register_irc(server.address, "bob")
         alice.expect("bob!")
         bob.send("HUSH", "PRIVMSG #lobby :held")
+        bob.expect("reading paused")
         lines = 300
         bob.send_bytes(b"".join(b"PRIVMSG #lobby :%d %s\r\n" % (number, b"p" * 400)
                                 for number in range(lines)))  # 125 KiB, twice the bound
@@ -181,3 +182,13 @@ def test_a_paused_connection_is_not_read_until_it_resumes(serve, monkeypatch):
         assert alice.expect("PRIVMSG").endswith(":held")
         for number in range(lines):
             assert alice.expect("PRIVMSG").endswith(f":{number} " + "p" * 400)
+
+
+def test_timers_fire_a_connection_that_never_registers_is_closed(serve):
+    with serve(registration_timeout=0.3) as server:
+        alice = register_irc(server.address, "alice")
+        idle = LineSocket(server.address)
+        idle.send("NICK idle")  # and nothing more
+        assert idle.read_all()[-1] == "ERROR :Closing link: Registration timed out"
+        alice.send("PING :still served")
+        assert alice.expect("PONG").endswith(":still served")

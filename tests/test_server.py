@@ -72,9 +72,10 @@ def start_server_process(*arguments):
     return process, ("127.0.0.1", port)
 
 
+@pytest.mark.parametrize("backend", ["select", "threads"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_says_goodbye_to_everyone_and_exits_zero(signum):
-    process, address = start_server_process()
+def test_signal_says_goodbye_to_everyone_and_exits_zero(signum, backend):
+    process, address = start_server_process("--backend", backend)
     try:
         alice = register_irc(address, "alice")
         bob = register_plain(address, "bob")

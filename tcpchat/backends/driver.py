@@ -125,6 +125,17 @@ class Driver:
         self.core.shutdown()
 
     @staticmethod
+    def guarded(conn, call, *args):
+        """Run a core call made on *conn*'s behalf; a bug there costs that one connection
+        (or, with no connection, one timer run), never the server."""
+        try:
+            call(*args)
+        except Exception:
+            log.exception("internal error while serving %r", conn)
+            if conn is not None:
+                conn.connection_lost("Internal server error")
+
+    @staticmethod
     def out_of_descriptors(exc):
         """Whether an accept() error means pausing for :data:`ACCEPT_PAUSE` seconds (the
         connection stays in the backlog, so the listener would stay ready) rather than

@@ -141,7 +141,7 @@ class SelectLoop(Driver):
         now = self.clock()
         deadline = self.core.next_deadline()
         if deadline is not None and deadline <= now:
-            self._guarded(None, self.core.run_timers)
+            self.guarded(None, self.core.run_timers)
         self._expire(now)
         self._flush()
 
@@ -205,17 +205,7 @@ class SelectLoop(Driver):
             self._lost(transport, exc)
             return
         # A copy of just the bytes read: the core may keep part of them as an unfinished line.
-        self._guarded(conn, conn.receive_data, self._buffer[:count])
-
-    def _guarded(self, conn, call, *args):
-        """Run a core call made on *conn*'s behalf; a bug there costs that one connection
-        (or, with no connection, one timer run), never the server."""
-        try:
-            call(*args)
-        except Exception:
-            log.exception("internal error while serving %r", conn)
-            if conn is not None:
-                conn.connection_lost("Internal server error")
+        self.guarded(conn, conn.receive_data, self._buffer[:count])
 
     # -- Writing --------------------------------------------------------------------------
 
