@@ -22,18 +22,21 @@ import argparse
 import importlib
 import io
 import os
+import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-import fanout  # beside this file: the loopback measurement, run here on either tree
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tcpchat.bench import core  # noqa: E402  (the measurement; the trees come from load())
+
 MESSAGES = 2000
-LINE = b"PRIVMSG #lobby :" + b"x" * 60 + b"\r\n"
 
 
 def export(revision, into):
@@ -58,56 +61,76 @@ def load(package):
 
 
 def core_sender(modules, members):
-    """A core with *members* registered in #lobby: (feed the first one, empty every buffer
-    the core said has output)."""
-    core = modules["core"].ChatCore(modules["chat"].Config(sendq=1 << 30))
-    registration = "NICK u{0}\r\nUSER u 0 * :u\r\n"
+    """What tcpchat.bench.core measures, for either tree: (feed, drain)."""
     if "Transport" in modules:
-        told = []
-        core.output_ready = told.append
-        connections = [core.connect("127.0.0.1", modules["Transport"]()) for _ in range(members)]
-        for number, conn in enumerate(connections):
-            conn.receive_data(registration.format(number).encode())
-        feed = connections[0].receive_data
+        return core.core_sender(members, modules["core"].ChatCore, modules["chat"].Config,
+                                modules["Transport"])
+    # Before the seam the core handed out Clients and a dirty set.
+    legacy = modules["core"].ChatCore(modules["chat"].Config(sendq=1 << 30))
+    clients = [legacy.connect("127.0.0.1") for _ in range(members)]
+    for number, client in enumerate(clients):
+        legacy.receive(client, f"NICK u{number}\r\nUSER u 0 * :u\r\n".encode())
 
-        def drain():
-            for ready in told:
-                for conn in ready:
-                    conn.outbuf.clear()
-            told.clear()
-    else:
-        clients = [core.connect("127.0.0.1") for _ in range(members)]
-        for number, client in enumerate(clients):
-            core.receive(client, registration.format(number).encode())
+    def feed(data):
+        legacy.receive(clients[0], data)
 
-        def feed(data):
-            core.receive(clients[0], data)
+    def drain():
+        for client in legacy.take_dirty():
+            client.outbuf.clear()
 
-        def drain():
-            for client in core.take_dirty():
-                client.outbuf.clear()
     drain()
     return feed, drain
 
 
 def core_rates(modules, members, batch, runs):
-    """Deliveries per second in each of *runs* runs of 200 messages (a generator: the caller
-    interleaves the two trees' runs)."""
-    feed, drain = core_sender(modules, members)
-    data = LINE * batch
-    for _ in range(runs):
-        start = time.perf_counter()
-        for _ in range(200 // batch):
-            feed(data)
-            drain()
-        yield 200 * (members - 1) / (time.perf_counter() - start)
+    """Deliveries per second in each of *runs* runs (a generator: the caller interleaves the
+    two trees' runs)."""
+    return core.core_rates(members, batch, runs, sender=core_sender(modules, members))
+
+
+def loopback_rate(modules, members):
+    """Deliveries a second through a select loop of that tree, reader threads in this
+    process (which share its GIL with the server: a conservative figure)."""
+    loop = modules["SelectLoop"](modules["core"].ChatCore(modules["chat"].Config(sendq=1 << 30)),
+                                 modules["listen"]("127.0.0.1", 0))
+    server = threading.Thread(target=loop.serve, daemon=True)
+    server.start()
+    readers = []
+    for number in range(members - 1):
+        sock = socket.create_connection(loop.address)
+        sock.sendall(f"NICK r{number}\r\nUSER r 0 * :r\r\n".encode())
+        readers.append(sock)
+    sender = socket.create_connection(loop.address)
+    sender.sendall(b"NICK sender\r\nUSER s 0 * :s\r\n")
+    for sock in readers:  # until each has seen the sender join
+        seen = b""
+        while b":sender!" not in seen:
+            seen += sock.recv(65536)
+    relayed = len(b":sender!s@127.0.0.1 ") + len(core.LINE)
+    done = threading.Barrier(len(readers) + 1)
+
+    def read_all(sock):
+        remaining = relayed * MESSAGES
+        while remaining > 0:
+            remaining -= len(sock.recv(1 << 20))
+        done.wait()
+
+    for sock in readers:
+        threading.Thread(target=read_all, args=(sock,), daemon=True).start()
+    start = time.perf_counter()
+    sender.sendall(core.LINE * MESSAGES)
+    done.wait()
+    rate = MESSAGES * (members - 1) / (time.perf_counter() - start)
+    loop.request_stop()
+    server.join()
+    for sock in readers + [sender]:
+        sock.close()
+    return rate
 
 
 def loopback_rates(modules, members, runs):
     for _ in range(runs):
-        core = modules["core"].ChatCore(modules["chat"].Config(sendq=1 << 30))
-        loop = modules["SelectLoop"](core, modules["listen"]("127.0.0.1", 0))
-        yield fanout.loopback_rate(members, MESSAGES, loop)[0]
+        yield loopback_rate(modules, members)
 
 
 def main():
@@ -118,9 +141,9 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as before_dir:
         export(args.revision, before_dir)
-        sys.path[:0] = [before_dir, str(ROOT)]
+        sys.path.insert(0, before_dir)
         before, after = load("tcpchat_before"), load("tcpchat")
-        print(f"{args.members} channel members, messages of 60 bytes of text; "
+        print(f"{args.members} channel members, messages of 64 bytes of text; "
               f"{args.revision} (before) against the working tree (after), alternating; "
               f"best runs")
         core_runs = args.rounds * 20

@@ -122,6 +122,47 @@ def test_out_of_descriptors_pauses_accepting_and_serves_on(tmp_path):
         process.wait(TIMEOUT)
 
 
+def _many_descriptors():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+
+
+def test_select_selector_refuses_descriptors_it_cannot_watch_and_serves_on(tmp_path):
+    """select() takes descriptors below 1024: a connection past that is told the server is
+    full and closed; the server lives on for everyone it serves."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < 2200:
+        pytest.skip(f"needs 2200 descriptors, the system allows {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2200), hard))
+    log_path = tmp_path / "server.log"
+    with open(log_path, "w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tcpchat.server", "--port", "0", "--selector", "select"],
+            stderr=log_file, cwd=os.path.dirname(os.path.dirname(__file__)),
+            preexec_fn=_many_descriptors)
+    crowd = []
+    try:
+        assert wait_until(lambda: "listening on" in log_path.read_text())
+        port = int(re.search(r"port (\d+)", log_path.read_text()).group(1))
+        address = ("127.0.0.1", port)
+        alice = register_irc(address, "alice")
+        for _ in range(1030):  # past descriptor 1023 in the server
+            crowd.append(socket.create_connection(address, timeout=TIMEOUT))
+        last = LineSocket.__new__(LineSocket)
+        last.sock, last._pending = crowd[-1], b""
+        assert last.read_all()[-1] == "ERROR :Closing link: Server full"
+        alice.send("PING :alive")
+        assert alice.expect("PONG").endswith(":alive")
+        assert process.poll() is None
+    finally:
+        for sock in crowd:
+            sock.close()
+        process.terminate()
+        process.wait(TIMEOUT)
+
+
 def test_help_explains_every_option():
     result = subprocess.run([sys.executable, "-m", "tcpchat.server", "--help"],
                             capture_output=True, text=True, timeout=TIMEOUT,

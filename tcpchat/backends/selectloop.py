@@ -36,6 +36,11 @@ SELECTORS = {
 
 _LISTENER = "listener"
 _WAKER = "waker"
+#: select() takes descriptors below FD_SETSIZE only (1024 wherever Python is built as usual);
+#: SelectSelector.register accepts any, and the next select() would raise for everyone.
+SELECT_LIMIT = 1024
+#: What a connection the loop cannot serve is told before it is closed.
+REFUSAL = b"ERROR :Closing link: Server full\r\n"
 
 
 def make_selector(name):
@@ -182,10 +187,17 @@ class SelectLoop(Driver):
         transport = SocketTransport(self, sock)
         try:
             prepare_accepted(sock, blocking=False)
+            if (isinstance(self.selector, selectors.SelectSelector)
+                    and sock.fileno() >= SELECT_LIMIT):
+                raise ValueError(f"select() cannot watch descriptor {sock.fileno()}; "
+                                 "--selector poll or epoll can")
             self.selector.register(sock, selectors.EVENT_READ, transport)
         except (ValueError, OSError) as exc:
-            # select() cannot watch a descriptor past FD_SETSIZE (1024); poll and epoll can.
             log.error("cannot serve a connection from %s (%s); closing it", host, exc)
+            try:
+                sock.send(REFUSAL)
+            except OSError:
+                pass  # it is being closed anyway
             sock.close()
             return
         self._transports.add(transport)

@@ -1,0 +1,421 @@
+"""``python -m tcpchat.bench``: every design of this chat measured side by side.
+
+Scenarios (``--scenarios``, all by default):
+
+core      The sans-IO core alone, no sockets: deliveries a second into a 100-member room, a
+          core call per message and a read's worth (100 lines) per call.
+fanout    100 clients in one room, 10 senders, at most 8 messages in flight per sender (a
+          message is complete when every other member has it); then 500 clients, 5 senders.
+          Deliveries a second over the measured seconds, after a warm-up; every delivery
+          checked (see :mod:`tcpchat.bench.load`): no loss, no duplicate, order kept.  Also
+          with 128 in flight: at 8, server and generator wait on each other in lock-step and
+          neither is busy, so the deep window is where the server's own rate shows.
+latency   100 clients, 1000 messages a second offered in all, on a fixed schedule (open loop);
+          the time from each message's scheduled send to each receipt: p50, p90, p99, max.
+idle      10 000 registered idle connections: how many stay served (answer a PING), and the
+          server's resident memory per connection.
+slow      The fan-out with one more member that never reads: the others' rate against the
+          plain fan-out, the server's memory meanwhile, and what became of the slow one.
+transports  TCP against UDP, once the UDP mode exists.
+
+Targets (``--targets``): tcpchat with each backend and selector, and the trivial relay that
+calibrates the generator (always run first).  ``--connect HOST:PORT --proto irc|plain`` adds a
+server started elsewhere (ngircd, say).  The server runs pinned to core 0 and the generator to
+the others, when the machine has two cores or more.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+from .core import measured_core
+from .load import IRC, PLAIN, CheckFailed, Load, process_seconds, raise_descriptor_limit
+from .targets import DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, cores
+
+#: A figure at or above this share of the generator's own ceiling may be the generator's.
+NEAR_CEILING = 0.8
+#: Receivers at which latency is measured (the others are read in bulk: see Load.open_loop).
+PROBES = 10
+
+FULL = dict(fanout=[(100, 10), (500, 5)], windows=(8, 128), seconds=10.0, warmup=2.0,
+            latency_clients=100, latency_senders=10, rate=1000, idle=10_000)
+QUICK = dict(fanout=[(20, 4)], windows=(8,), seconds=1.0, warmup=0.3,
+             latency_clients=20, latency_senders=4, rate=200, idle=200)
+
+
+def measured_fanout(target, clients, senders, settings, window, slow=False,
+                    full_check=False):
+    load = Load(target.address, target.proto, clients + (1 if slow else 0), senders)
+    if slow:
+        load.clients[clients].small_window = True
+    try:
+        load.connect()
+        if full_check:
+            for client in load.clients:
+                client.full_check = True
+        receivers = load.clients[:clients]
+        slow_one = load.clients[clients] if slow else None
+        if slow_one is not None:
+            load.stop_reading(slow_one)
+        load.fan_out(settings["warmup"], window, receivers)
+        rss = [target.rss()]
+        cpu, own, start = target.cpu_seconds(), process_seconds(), time.perf_counter()
+        delivered, seconds = 0, 0.0
+        while seconds < settings["seconds"]:  # in slices, to sample the server's memory
+            count, spent = load.fan_out(min(1.0, settings["seconds"] - seconds), window,
+                                        receivers)
+            delivered, seconds = delivered + count, seconds + spent
+            rss.append(target.rss())
+        wall = time.perf_counter() - start
+        result = dict(clients=clients, senders=senders, window=window,
+                      seconds=round(seconds, 2), deliveries=delivered,
+                      rate=delivered / seconds, generator_cpu=(process_seconds() - own) / wall)
+        if cpu is not None:
+            result["server_cpu"] = (target.cpu_seconds() - cpu) / wall
+            result["server_rss_max"] = max(rss)
+        load.drain(receivers)
+        result["check"] = "exact: no loss, no duplicate, order kept"
+        if slow_one is not None:
+            result["slow_reader"] = slow_fate(load, slow_one)
+        return result
+    finally:
+        load.close()
+
+
+def slow_fate(load, client, timeout=10.0):
+    """Read what the slow reader was sent, to its end: was it disconnected, and how."""
+    client.full_check = False
+    load.resume_reading(client)
+    deadline = time.monotonic() + timeout
+    while not client.closed and time.monotonic() < deadline:
+        load.turn(0.2)
+    if not client.closed:
+        return "still connected after the run"
+    goodbye = [line for line in client.lines if line.startswith(("ERROR", "(the connection"))]
+    return "disconnected" + (f"; it read: {goodbye[-1]}" if goodbye else
+                             ", with no goodbye read (none, or sent while it was not reading)")
+
+
+def measured_latency(target, settings):
+    load_senders = settings["latency_senders"]
+    load = Load(target.address, target.proto, settings["latency_clients"], load_senders)
+    try:
+        load.connect()
+        probes = load.clients[load_senders:load_senders + PROBES]
+        load.open_loop(settings["warmup"], settings["rate"], probes)
+        load.drain()  # the warm-up's last messages arrive before the counters start again
+        load.sent = [0] * len(load.senders)
+        for client in load.clients:
+            client.progress = [0] * len(load.senders)
+        cpu, own, start = target.cpu_seconds(), process_seconds(), time.perf_counter()
+        latencies = sorted(load.open_loop(settings["seconds"], settings["rate"], probes))
+        wall = time.perf_counter() - start
+        generator_cpu = (process_seconds() - own) / wall
+        load.drain()
+        result = dict(clients=settings["latency_clients"], senders=load_senders,
+                      offered=settings["rate"], probes=len(probes), samples=len(latencies),
+                      generator_cpu=generator_cpu)
+        for name, share in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+            result[name + "_us"] = latencies[int(share * (len(latencies) - 1))] * 1e6
+        result["max_us"] = latencies[-1] * 1e6
+        if cpu is not None:
+            result["server_cpu"] = (target.cpu_seconds() - cpu) / wall
+        return result
+    finally:
+        load.close()
+
+
+def measured_idle(target, settings):
+    """Register many connections that then do nothing; then every one of them sends a PING
+    at once.  How long each step takes is part of the answer: a design can hold 10 000
+    connections and still take minutes to answer them all."""
+    wanted = settings["idle"]
+    limit = raise_descriptor_limit(wanted + 100)
+    count = min(wanted, limit - 100)
+    notes = [] if count == wanted else [f"this process may open {limit} descriptors"]
+    baseline = target.rss()
+    load = Load(target.address, target.proto, count, 0, join=False)
+    try:
+        start = time.perf_counter()
+        try:
+            load.connect(timeout=120.0)
+        except (TimeoutError, ConnectionError) as exc:
+            notes.append(str(exc))
+        registered = [client for client in load.clients
+                      if client.sock is not None and not client.closed]
+        register_seconds = time.perf_counter() - start
+        rss = target.rss()
+        for client in registered:
+            client.lines.clear()
+            load._queue(client, b"PING :alive\r\n" if load.proto == IRC else b"/who\r\n")
+        mark = ":alive" if load.proto == IRC else "*** In "
+        waiting = set(registered)
+        start = time.perf_counter()
+        deadline = start + 300
+        while waiting and time.perf_counter() < deadline:
+            load.turn(0.2)
+            waiting = {client for client in waiting if not client.closed
+                       and not any(mark in line for line in client.lines)}
+        answered = [client for client in registered
+                    if any(mark in line for line in client.lines)]
+        result = dict(connections=count, registered=len(registered), served=len(answered),
+                      register_seconds=register_seconds,
+                      ping_all_seconds=time.perf_counter() - start)
+        if rss is not None and registered:
+            result["server_rss"] = rss
+            result["rss_per_connection"] = (rss - baseline) / len(registered)
+        if notes:
+            result["note"] = "; ".join(notes)
+        return result
+    finally:
+        load.close()
+
+
+# -- Running targets --------------------------------------------------------------------------
+
+def run(args, settings):
+    results = {}
+    if "core" in args.scenarios:
+        print("... the core alone", file=sys.stderr, flush=True)
+        results["core"] = {"core": measured_core(runs=10 if args.quick else 50)}
+    targets = ["relay"] + [name for name in args.targets if name != "relay"]
+    if args.connect:
+        targets.append("connect")
+    for name in targets:
+        results[name] = {}
+        for scenario in args.scenarios:
+            if scenario == "core":
+                continue
+            print(f"... {name}: {scenario}", file=sys.stderr, flush=True)
+            try:
+                results[name][scenario] = run_scenario(name, scenario, args, settings)
+            except (CheckFailed, OSError, TimeoutError, RuntimeError) as exc:
+                results[name][scenario] = {"error": f"{type(exc).__name__}: {exc}"}
+    return results
+
+
+def run_scenario(name, scenario, args, settings):
+    if scenario == "transports":
+        return {"error": "not measured: the UDP mode does not exist yet"}
+    if name == "connect":
+        host, _, port = args.connect.rpartition(":")
+        target = Target(args.connect, (host.strip("[]"), int(port)), args.proto)
+    else:
+        target = Target.start(name, args.proto, sendq=args.sendq)
+    try:
+        if scenario == "fanout":
+            return [measured_fanout(target, clients, senders, settings, window,
+                                    full_check=args.full_check)
+                    for clients, senders in settings["fanout"] for window in settings["windows"]]
+        if scenario == "slow":
+            clients, senders = settings["fanout"][0]
+            return measured_fanout(target, clients, senders, settings, settings["windows"][-1],
+                                   slow=True)
+        if scenario == "latency":
+            return measured_latency(target, settings)
+        if scenario == "idle":
+            return measured_idle(target, settings)
+        raise ValueError(scenario)
+    finally:
+        target.stop()
+
+
+# -- Reporting --------------------------------------------------------------------------------
+
+def report(results, out=sys.stdout):
+    ceiling = {}
+    relay = results.get("relay", {})
+    for row in relay.get("fanout", []) if isinstance(relay.get("fanout"), list) else []:
+        if "rate" in row:
+            ceiling[(row["clients"], row["senders"], row["window"])] = row["rate"]
+
+    def flag(row):
+        top = ceiling.get((row["clients"], row["senders"], row["window"]))
+        return " (near the generator's ceiling)" if top and row["rate"] >= NEAR_CEILING * top \
+            else ""
+
+    def each(scenario):
+        for name, scenarios in results.items():
+            if scenario in scenarios:
+                yield name, scenarios[scenario]
+
+    if "core" in results:
+        row = results["core"]["core"]
+        print(f"\ncore alone, no sockets, {row['members']} members: "
+              f"{row['per_message'] / 1e6:.2f} M deliveries/s with a core call per message, "
+              f"{row['per_read'] / 1e6:.2f} M/s with a read's worth (100 lines) per call",
+              file=out)
+    print("\nfan-out: deliveries a second (every delivery checked)", file=out)
+    print(f"  {'target':14s} {'clients':>7s} {'senders':>7s} {'window':>6s} {'M/s':>7s} "
+          f"{'server CPU':>10s} {'M/CPU-s':>7s} {'generator CPU':>13s}", file=out)
+    for name, rows in each("fanout"):
+        for row in rows if isinstance(rows, list) else [rows]:
+            if "error" in row:
+                print(f"  {name:14s} {row['error']}", file=out)
+                continue
+            cpu = row.get("server_cpu")
+            per_cpu = f"{row['rate'] / cpu / 1e6:7.2f}" if cpu else f"{'-':>7s}"
+            print(f"  {name:14s} {row['clients']:7d} {row['senders']:7d} {row['window']:6d} "
+                  f"{row['rate'] / 1e6:7.2f} {_share(cpu):>10s} {per_cpu} "
+                  f"{_share(row['generator_cpu']):>13s}{'' if name == 'relay' else flag(row)}",
+                  file=out)
+    print("  (relay: the trivial relay; its figure is the generator's own ceiling.  M/CPU-s: "
+          "millions of deliveries per second of the server's CPU)", file=out)
+
+    print("\nlatency: µs from each message's scheduled send to each receipt (open loop)",
+          file=out)
+    print(f"  {'target':14s} {'offered/s':>9s} {'p50':>8s} {'p90':>8s} {'p99':>8s} "
+          f"{'max':>9s} {'server CPU':>10s}", file=out)
+    for name, row in each("latency"):
+        if "error" in row:
+            print(f"  {name:14s} {row['error']}", file=out)
+            continue
+        print(f"  {name:14s} {row['offered']:9d} {row['p50_us']:8.0f} {row['p90_us']:8.0f} "
+              f"{row['p99_us']:8.0f} {row['max_us']:9.0f} {_share(row.get('server_cpu')):>10s}",
+              file=out)
+
+    print("\nidle: connections that register and then do nothing; then all PING at once",
+          file=out)
+    print(f"  {'target':14s} {'asked':>6s} {'registered':>10s} {'answered':>8s} "
+          f"{'KiB each':>9s} {'register s':>10s} {'PING all s':>10s}", file=out)
+    for name, row in each("idle"):
+        if "error" in row:
+            print(f"  {name:14s} {row['error']}", file=out)
+            continue
+        per = row.get("rss_per_connection")
+        print(f"  {name:14s} {row['connections']:6d} {row['registered']:10d} "
+              f"{row['served']:8d} {per / 1024 if per is not None else float('nan'):9.2f} "
+              f"{row['register_seconds']:10.1f} {row['ping_all_seconds']:10.1f}", file=out)
+        if "note" in row:
+            print(f"  {'':14s} {row['note']}", file=out)
+
+    print("\nslow reader: one member never reads while the others chat", file=out)
+    for name, row in each("slow"):
+        if "error" in row:
+            print(f"  {name:14s} {row['error']}", file=out)
+            continue
+        plain = results[name].get("fanout")
+        same = (row["clients"], row["senders"], row["window"])
+        base = next((other["rate"] for other in (plain if isinstance(plain, list) else ())
+                     if "rate" in other
+                     and (other["clients"], other["senders"], other["window"]) == same), None)
+        held = f"{row['rate'] / base:.2f} of the fan-out without it" if base else ""
+        rss = row.get("server_rss_max")
+        print(f"  {name:14s} others {row['rate'] / 1e6:.2f} M/s {held}; "
+              f"server RSS at most {rss / 2**20 if rss else float('nan'):.1f} MiB; "
+              f"slow one: {row['slow_reader']}", file=out)
+
+    for name, row in each("transports"):
+        print(f"\ntransports: {row.get('error')}", file=out)
+        break
+
+
+def _share(value):
+    return "-" if value is None else f"{value * 100:.0f} %"
+
+
+def plot(results, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as pyplot
+    except ImportError:
+        print("--plot needs matplotlib: pip install 'tcpchat[bench]'", file=sys.stderr)
+        return False
+    names = [name for name in results if isinstance(results[name].get("fanout"), list)
+             and all("rate" in row for row in results[name]["fanout"])]
+    figure, axes = pyplot.subplots(1, 3, figsize=(15, 4.5))
+    sizes = sorted({(row["clients"], row["senders"], row["window"]) for name in names
+                    for row in results[name]["fanout"]})
+    width = 0.8 / max(len(sizes), 1)
+    for offset, size in enumerate(sizes):
+        rates = [next((row["rate"] / 1e6 for row in results[name]["fanout"]
+                       if (row["clients"], row["senders"], row["window"]) == size), 0)
+                 for name in names]
+        axes[0].bar([i + offset * width for i in range(len(names))], rates, width,
+                    label=f"{size[0]} clients, {size[1]} senders, {size[2]} in flight")
+    axes[0].set_xticks([i + width * (len(sizes) - 1) / 2 for i in range(len(names))], names,
+                       rotation=20)
+    axes[0].set_ylabel("million deliveries / s")
+    axes[0].set_title("fan-out")
+    axes[0].legend()
+    latency = [(name, results[name]["latency"]) for name in results
+               if "p50_us" in results[name].get("latency", {})]
+    for offset, key in enumerate(("p50_us", "p99_us")):
+        axes[1].bar([i + offset * 0.4 for i in range(len(latency))],
+                    [row[key] for _, row in latency], 0.4, label=key[:3])
+    axes[1].set_xticks([i + 0.2 for i in range(len(latency))], [n for n, _ in latency],
+                       rotation=20)
+    axes[1].set_ylabel("µs")
+    axes[1].set_title("latency, 1000 messages/s offered")
+    axes[1].legend()
+    idle = [(name, results[name]["idle"]) for name in results
+            if "rss_per_connection" in results[name].get("idle", {})]
+    axes[2].bar(range(len(idle)), [row["rss_per_connection"] / 1024 for _, row in idle])
+    axes[2].set_xticks(range(len(idle)), [n for n, _ in idle], rotation=20)
+    axes[2].set_ylabel("KiB of server RSS")
+    axes[2].set_title("memory per idle connection")
+    figure.tight_layout()
+    figure.savefig(path)
+    return True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m tcpchat.bench", description=__doc__.split("\n")[0],
+        epilog="Scenarios and method: docs/benchmarks.rst.")
+    parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
+                        help=f"servers to start, from {', '.join(TARGETS)} (default: all)")
+    parser.add_argument("--connect", metavar="HOST:PORT",
+                        help="also measure a server already running there")
+    parser.add_argument("--proto", choices=[IRC, PLAIN], default=IRC,
+                        help="how the generator's clients speak (default irc)")
+    parser.add_argument("--scenarios", default="core,fanout,latency,idle,slow,transports",
+                        help="which to run (default: all)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small and short: checks the tool, measures little")
+    parser.add_argument("--full-check", action="store_true",
+                        help="every receiver parses every line (the design the generator "
+                             "measured against; see docs/benchmarks.rst)")
+    parser.add_argument("--sendq", type=int, help="the started tcpchat servers' --sendq")
+    parser.add_argument("--json", default="bench.json", metavar="FILE",
+                        help="where to write the results (default bench.json)")
+    parser.add_argument("--plot", metavar="FILE", help="draw the comparison (PNG or SVG); "
+                        "needs matplotlib: pip install 'tcpchat[bench]'")
+    args = parser.parse_args(argv)
+    args.targets = [name for name in args.targets.split(",") if name]
+    args.scenarios = [name for name in args.scenarios.split(",") if name]
+    unknown = [name for name in args.targets if name not in TARGETS]
+    if unknown:
+        parser.error(f"unknown targets: {', '.join(unknown)}")
+    settings = QUICK if args.quick else FULL
+    available = cores()
+    if len(available) > 1:
+        os.sched_setaffinity(0, set(available) - {SERVER_CORE})
+        placement = (f"server pinned to core {SERVER_CORE}, generator to "
+                     f"{sorted(set(available) - {SERVER_CORE})}")
+    else:
+        placement = "one core: server and generator share it (figures are lower bounds)"
+    print(f"tcpchat.bench: {placement}; generator: one process, batched reads, "
+          f"every delivery checked", file=sys.stderr)
+    results = run(args, settings)
+    meta = dict(placement=placement, quick=args.quick, proto=args.proto,
+                python=sys.version.split()[0], cores=len(available), when=time.time())
+    with open(args.json, "w") as out:
+        json.dump(dict(meta=meta, results=results), out, indent=1)
+    report(results)
+    if args.plot and plot(results, args.plot):
+        print(f"\nplot: {args.plot}")
+    print(f"results: {args.json}")
+    failed = [f"{name} {scenario}" for name, scenarios in results.items()
+              for scenario, row in scenarios.items()
+              if scenario != "transports" and (
+                  "error" in row if isinstance(row, dict) else
+                  any("error" in item for item in row))]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

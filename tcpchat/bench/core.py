@@ -1,0 +1,52 @@
+"""Fan-out through the sans-IO core alone: no sockets, so the figure is Python's cost per
+delivery, the ceiling every driver works under."""
+
+import time
+
+from ..chat import Config
+from ..connection import Transport
+from ..core import ChatCore
+
+LINE = b"PRIVMSG #lobby :" + b"x" * 64 + b"\r\n"
+
+
+def core_sender(members, core_class=ChatCore, config_class=Config, transport_class=Transport):
+    """A core with *members* registered in #lobby; returns (feed the first member, empty the
+    buffers the core said have output).  The classes may come from another tree (see
+    benchmarks/compare.py)."""
+    core = core_class(config_class(sendq=1 << 30))
+    told = []
+    core.output_ready = told.append
+    connections = [core.connect("127.0.0.1", transport_class()) for _ in range(members)]
+    for number, conn in enumerate(connections):
+        conn.receive_data(f"NICK u{number}\r\nUSER u 0 * :u\r\n".encode())
+
+    def drain():
+        # Stands in for a driver's send, as cheaply as can be, so the figure is the core's.
+        for ready in told:
+            for conn in ready:
+                conn.outbuf.clear()
+        told.clear()
+
+    drain()
+    return connections[0].receive_data, drain
+
+
+def core_rates(members, batch, runs, messages=200, sender=None):
+    """Deliveries a second in each of *runs* runs of *messages* messages, *batch* lines per
+    core call (1: a call per message; 100: a read's worth, as the select loop calls it)."""
+    feed, drain = sender or core_sender(members)
+    data = LINE * batch
+    for _ in range(runs):
+        start = time.perf_counter()
+        for _ in range(messages // batch):
+            feed(data)
+            drain()
+        yield messages * (members - 1) / (time.perf_counter() - start)
+
+
+def measured_core(members=100, runs=50):
+    """The best of *runs* short runs (noise on a shared machine only slows a run down)."""
+    return dict(members=members,
+                per_message=max(core_rates(members, 1, runs)),
+                per_read=max(core_rates(members, 100, runs)))

@@ -1,0 +1,112 @@
+"""The servers a benchmark runs against: tcpchat with each backend and selector, the trivial
+relay, or a server someone else started (``--connect``); with what can be read of them from
+outside (resident memory, CPU seconds) when they run on this machine."""
+
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+#: Every target the tool can start: name -> the command line after ``python -m``.
+TARGETS = {
+    "select-epoll": ["tcpchat.server", "--backend", "select", "--selector", "epoll"],
+    "select-poll": ["tcpchat.server", "--backend", "select", "--selector", "poll"],
+    "select-select": ["tcpchat.server", "--backend", "select", "--selector", "select"],
+    "threads": ["tcpchat.server", "--backend", "threads"],
+    "relay": ["tcpchat.bench.relay"],
+}
+DEFAULT_TARGETS = ("relay", "select-epoll", "select-poll", "select-select", "threads")
+#: The core the server is pinned to; the generator takes the others.
+SERVER_CORE = 0
+
+
+def cores():
+    return sorted(os.sched_getaffinity(0))
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _raise_limits():
+    """In the server's process, before it starts: as many descriptors as the system allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Target:
+    """A server to measure, and what can be seen of it."""
+
+    def __init__(self, name, address, proto, process=None):
+        self.name = name
+        self.address = address
+        self.proto = proto
+        self.process = process
+
+    @classmethod
+    def start(cls, name, proto="irc", sendq=None):
+        port = free_port()
+        command = [sys.executable, "-m", *TARGETS[name], "--port", str(port)]
+        if name == "relay":
+            command += ["--proto", proto]
+        else:
+            # IRC users join #bench themselves (no autojoin: 10 000 joins to one room would
+            # be a benchmark of JOIN); plain users are always in the default room.
+            command += ["--channel", "#bench", "--no-autojoin", "--log-level", "WARNING"]
+            if sendq:
+                command += ["--sendq", str(sendq)]
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, preexec_fn=_raise_limits)
+        if len(cores()) > 1:
+            os.sched_setaffinity(process.pid, {SERVER_CORE})
+        target = cls(name, ("127.0.0.1", port), proto, process)
+        target._wait_listening()
+        return target
+
+    def _wait_listening(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited: {self.process.stderr.read().decode()}")
+            try:
+                socket.create_connection(self.address, timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)  # a process starting up: nothing to wait on but time
+        raise TimeoutError(f"{self.name} did not start listening")
+
+    @property
+    def local(self):
+        return self.process is not None
+
+    def rss(self):
+        """Resident memory in bytes, or None for a server not started here."""
+        if not self.local:
+            return None
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return None
+
+    def cpu_seconds(self):
+        if not self.local:
+            return None
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self):
+        if not self.local:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stderr.close()

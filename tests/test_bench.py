@@ -1,0 +1,111 @@
+"""The benchmark tool checks what it measures: its delivery checker catches each kind of wrong
+stream, its generator drives a real server with every delivery checked, and the command runs.
+(Timing itself is the tool's output, never asserted here.)"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from helpers import ROOT, TIMEOUT, running_server
+from tcpchat.bench.load import CheckFailed, Layout, Load
+
+
+def record(sender, seq):
+    return b":s%d!b@127.0.0.1 PRIVMSG #bench :%09d %s\r\n" % (sender, seq, b"x" * 54)
+
+
+@pytest.fixture
+def checker():
+    """A generator client whose socket is one end of a socketpair: the test writes what a
+    server would, and the client's own read path takes it."""
+    load = Load(("127.0.0.1", 9), "irc", 4, 2)
+    load.layout = Layout(record(0, 0)[:-2], "irc")
+    client = load.clients[3]
+    client.full_check = False
+    client.sock, server_end = socket.socketpair()
+    client.sock.setblocking(False)
+    yield load, client, server_end
+    client.sock.close()
+    server_end.close()
+    load.selector.close()
+
+
+def take(load, client, server_end, data):
+    server_end.sendall(data)
+    load._read(client)
+
+
+def test_records_in_order_from_each_sender_are_counted(checker):
+    load, client, server_end = checker
+    take(load, client, server_end, record(0, 0) + record(1, 0) + record(0, 1))
+    take(load, client, server_end, record(1, 1) + record(0, 2))
+    assert client.progress == [3, 2] and load.delivered == 5
+
+
+@pytest.mark.parametrize("stream, complaint", [
+    (record(0, 0) + record(0, 2), "lost, duplicated or out of order"),  # a gap
+    (record(0, 0) + record(0, 0), "lost, duplicated or out of order"),  # a duplicate
+    (record(0, 1) + record(0, 0), "lost, duplicated or out of order"),  # reordered
+    (record(0, 0) + record(5, 0), "from no sender"),                    # a stranger
+])
+def test_a_wrong_stream_fails_the_check(checker, stream, complaint):
+    load, client, server_end = checker
+    with pytest.raises(CheckFailed, match=complaint):
+        take(load, client, server_end, stream)
+
+
+def test_a_full_check_receiver_catches_reordering_inside_one_chunk(checker):
+    load, client, server_end = checker
+    client.full_check = True
+    with pytest.raises(CheckFailed, match="got 1, expected 0"):
+        take(load, client, server_end, record(1, 0) + record(0, 1) + record(0, 0))
+
+
+def test_a_line_that_is_not_a_record_is_answered_and_records_go_on(checker):
+    load, client, server_end = checker
+    take(load, client, server_end, record(0, 0) + b"PING :x\r\n" + record(0, 1) + record(1, 0))
+    assert client.progress == [2, 1]
+    assert server_end.recv(100) == b"PONG :x\r\n"
+    take(load, client, server_end, record(0, 2))  # aligned again: the fast path
+    assert client.progress == [3, 1]
+
+
+def test_the_generator_drives_a_real_server_with_every_delivery_checked():
+    with running_server(default_channel="#bench", autojoin=False) as server:
+        load = Load(server.address, "irc", 12, 3)
+        try:
+            load.connect(timeout=TIMEOUT)
+            delivered, seconds = load.fan_out(0.3, 8)
+            load.drain(timeout=TIMEOUT)
+            assert delivered > 0
+            assert all(client.progress[sender] == load.sent[sender]
+                       for client in load.clients for sender in range(3)
+                       if client.sender != sender)
+        finally:
+            load.close()
+
+
+def test_the_command_runs_quick_and_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "tcpchat.bench", "--quick", "--targets", "select-epoll",
+         "--scenarios", "fanout,idle", "--json", str(out)],
+        capture_output=True, text=True, timeout=60 + TIMEOUT, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "fan-out" in result.stdout and "relay" in result.stdout
+    results = json.loads(out.read_text())["results"]
+    (row,) = results["select-epoll"]["fanout"]
+    assert row["deliveries"] > 0 and row["check"].startswith("exact")
+    assert results["select-epoll"]["idle"]["served"] == results["select-epoll"]["idle"][
+        "connections"]
+
+
+def test_plot_without_matplotlib_says_what_to_install(monkeypatch, capsys):
+    from tcpchat.bench import __main__ as bench
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert bench.plot({}, os.devnull) is False
+    assert "pip install 'tcpchat[bench]'" in capsys.readouterr().err
