@@ -96,14 +96,43 @@ class Driver:
     ``stop_accepting()``       close its listeners;
     ``drain()``                keep sending until every connection has closed, each one given
                                at most :data:`LINGER` seconds after its last output was queued;
-    ``close_everything()``     release whatever is left, even after an error;
-    ``wake()``                 interrupt a wait in ``serve_until_stopped``; safe from any thread
-                               and from a signal handler.
+    ``close_everything()``     release whatever is left, even after an error (and call
+                               :meth:`close_own_sockets`).
+
+    A driver waits on its listener and on :attr:`wake_reader`, the read end of a socket pair
+    that :meth:`wake` writes to, so that a stop request interrupts the wait.
     """
 
-    def __init__(self, core):
+    def __init__(self, core, listener):
         self.core = core
+        self.listener = listener
         self.stop_requested = False
+        # Another thread or a signal handler wakes a wait in progress through this pair.
+        self.wake_reader, self._wake_writer = socket.socketpair()
+        self.wake_reader.setblocking(False)
+        self._wake_writer.setblocking(False)
+
+    @property
+    def address(self):
+        return self.listener.getsockname()
+
+    def wake(self):
+        """Interrupt the driver's wait; safe from any thread and from a signal handler."""
+        try:
+            self._wake_writer.send(b"\0")
+        except OSError:
+            pass  # already woken, or already closed
+
+    def drain_wakeups(self):
+        try:
+            while self.wake_reader.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def close_own_sockets(self):
+        for sock in (self.wake_reader, self._wake_writer, self.listener):
+            sock.close()
 
     def request_stop(self):
         """Ask :meth:`serve` to say goodbye to everyone and return; safe from any thread and

@@ -20,7 +20,6 @@ does not read it (:mod:`tcpchat.backends.driver` holds that policy and the shutd
 
 import logging
 import selectors
-import socket
 
 from ..connection import Transport
 from .driver import ACCEPT_PAUSE, RECV_SIZE, Driver, Linger, failure_reason, prepare_accepted
@@ -41,6 +40,19 @@ _WAKER = "waker"
 SELECT_LIMIT = 1024
 #: What a connection the loop cannot serve is told before it is closed.
 REFUSAL = b"ERROR :Closing link: Server full\r\n"
+
+
+def set_watch(selector, sock, current, wanted, data):
+    """Make *selector* watch *sock* for *wanted* events (0: not at all) instead of *current*,
+    with as few calls as it takes; returns *wanted*."""
+    if wanted != current:
+        if not wanted:
+            selector.unregister(sock)
+        elif not current:
+            selector.register(sock, wanted, data)
+        else:
+            selector.modify(sock, wanted, data)
+    return wanted
 
 
 def make_selector(name):
@@ -74,9 +86,8 @@ class SelectLoop(Driver):
     """Serve the clients of *core* on *listener* until :meth:`request_stop` is called."""
 
     def __init__(self, core, listener, selector=None):
-        super().__init__(core)
+        super().__init__(core, listener)
         self.clock = core.clock
-        self.listener = listener
         self.selector = selector if selector is not None else selectors.DefaultSelector()
         self._buffer = bytearray(RECV_SIZE)
         self._transports = set()
@@ -85,24 +96,10 @@ class SelectLoop(Driver):
         self._ready = set()
         core.output_ready = self._output_ready
         self._accept_paused_until = None
-        # Another thread or a signal handler wakes a select() in progress through this pair.
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._wake_reader.setblocking(False)
-        self._wake_writer.setblocking(False)
         self.selector.register(listener, selectors.EVENT_READ, _LISTENER)
-        self.selector.register(self._wake_reader, selectors.EVENT_READ, _WAKER)
-
-    @property
-    def address(self):
-        return self.listener.getsockname()
+        self.selector.register(self.wake_reader, selectors.EVENT_READ, _WAKER)
 
     # -- The Driver's steps ---------------------------------------------------------------
-
-    def wake(self):
-        try:
-            self._wake_writer.send(b"\0")
-        except OSError:
-            pass  # already woken, or already closed
 
     def serve_until_stopped(self):
         while not self.stop_requested:
@@ -125,8 +122,7 @@ class SelectLoop(Driver):
     def close_everything(self):
         for transport in list(self._transports):
             self._close(transport)
-        for sock in (self._wake_reader, self._wake_writer, self.listener):
-            sock.close()
+        self.close_own_sockets()
         self.selector.close()
 
     # -- One turn -------------------------------------------------------------------------
@@ -137,7 +133,7 @@ class SelectLoop(Driver):
             if tag is _LISTENER:
                 self._accept()
             elif tag is _WAKER:
-                self._drain_wakeups()
+                self.drain_wakeups()
             else:
                 if mask & selectors.EVENT_WRITE:
                     self._ready.add(tag.conn)
@@ -261,15 +257,8 @@ class SelectLoop(Driver):
         self._watch(transport, wanted)
 
     def _watch(self, transport, events):
-        if events == transport.events:
-            return
-        if not events:
-            self.selector.unregister(transport.sock)
-        elif not transport.events:
-            self.selector.register(transport.sock, events, transport)
-        else:
-            self.selector.modify(transport.sock, events, transport)
-        transport.events = events
+        transport.events = set_watch(self.selector, transport.sock, transport.events, events,
+                                     transport)
 
     # -- Closing --------------------------------------------------------------------------
 
@@ -289,9 +278,3 @@ class SelectLoop(Driver):
         transport.sock.close()
         log.debug("closed %r", transport.conn)
 
-    def _drain_wakeups(self):
-        try:
-            while self._wake_reader.recv(4096):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass

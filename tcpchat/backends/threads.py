@@ -66,9 +66,8 @@ class ThreadsServer(Driver):
     """Serve the clients of *core* on *listener*, a thread pair per connection."""
 
     def __init__(self, core, listener):
-        super().__init__(core)
+        super().__init__(core, listener)
         self.clock = core.clock
-        self.listener = listener
         #: Guards the core and every connection's state; never held across a socket call.
         self.lock = threading.Lock()
         self._transports = set()
@@ -79,28 +78,16 @@ class ThreadsServer(Driver):
         self._closed = threading.Condition(self.lock)
         self._timer_thread = None
         self._stopping_timers = False
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._wake_writer.setblocking(False)
         core.output_ready = self._output_ready
 
-    @property
-    def address(self):
-        return self.listener.getsockname()
-
     # -- The Driver's steps ---------------------------------------------------------------
-
-    def wake(self):
-        try:
-            self._wake_writer.send(b"\0")
-        except OSError:
-            pass  # already woken, or already closed
 
     def serve_until_stopped(self):
         self._timer_thread = self._start(self._run_timers, "tcpchat-timers")
         while not self.stop_requested:
-            ready, _, _ = select.select([self.listener, self._wake_reader], [], [])
-            if self._wake_reader in ready:
-                self._wake_reader.recv(4096)
+            ready, _, _ = select.select([self.listener, self.wake_reader], [], [])
+            if self.wake_reader in ready:
+                self.drain_wakeups()
             elif self.listener in ready:
                 self._accept()
 
@@ -128,8 +115,7 @@ class ThreadsServer(Driver):
                                               for t in (transport.reader, transport.writer)]:
             if thread is not None:
                 thread.join(LINGER)
-        for sock in (self._wake_reader, self._wake_writer, self.listener):
-            sock.close()
+        self.close_own_sockets()
 
     # -- Accepting ------------------------------------------------------------------------
 
@@ -140,8 +126,8 @@ class ThreadsServer(Driver):
             return
         except OSError as exc:
             if self.out_of_descriptors(exc):
-                # Wait on the wake-up pipe, so that a stop request is not held up.
-                select.select([self._wake_reader], [], [], ACCEPT_PAUSE)
+                # Wait on the wake-up pair, so that a stop request is not held up.
+                select.select([self.wake_reader], [], [], ACCEPT_PAUSE)
             return  # or that peer gave up before we accepted it (ECONNABORTED)
         transport = ThreadTransport(self, sock)
         try:

@@ -237,9 +237,15 @@ def report(results, out=sys.stdout):
             else ""
 
     def each(scenario):
+        """(target, row) for each measured row of *scenario*; a row that is an error is
+        printed as it comes, in the same column."""
         for name, scenarios in results.items():
-            if scenario in scenarios:
-                yield name, scenarios[scenario]
+            rows = scenarios.get(scenario, [])
+            for row in rows if isinstance(rows, list) else [rows]:
+                if "error" in row:
+                    print(f"  {name:14s} {row['error']}", file=out)
+                else:
+                    yield name, row
 
     if "core" in results:
         row = results["core"]["core"]
@@ -250,17 +256,13 @@ def report(results, out=sys.stdout):
     print("\nfan-out: deliveries a second (every delivery checked)", file=out)
     print(f"  {'target':14s} {'clients':>7s} {'senders':>7s} {'window':>6s} {'M/s':>7s} "
           f"{'server CPU':>10s} {'M/CPU-s':>7s} {'generator CPU':>13s}", file=out)
-    for name, rows in each("fanout"):
-        for row in rows if isinstance(rows, list) else [rows]:
-            if "error" in row:
-                print(f"  {name:14s} {row['error']}", file=out)
-                continue
-            cpu = row.get("server_cpu")
-            per_cpu = f"{row['rate'] / cpu / 1e6:7.2f}" if cpu else f"{'-':>7s}"
-            print(f"  {name:14s} {row['clients']:7d} {row['senders']:7d} {row['window']:6d} "
-                  f"{row['rate'] / 1e6:7.2f} {_share(cpu):>10s} {per_cpu} "
-                  f"{_share(row['generator_cpu']):>13s}{'' if name == 'relay' else flag(row)}",
-                  file=out)
+    for name, row in each("fanout"):
+        cpu = row.get("server_cpu")
+        per_cpu = f"{row['rate'] / cpu / 1e6:7.2f}" if cpu else f"{'-':>7s}"
+        print(f"  {name:14s} {row['clients']:7d} {row['senders']:7d} {row['window']:6d} "
+              f"{row['rate'] / 1e6:7.2f} {_share(cpu):>10s} {per_cpu} "
+              f"{_share(row['generator_cpu']):>13s}{'' if name == 'relay' else flag(row)}",
+              file=out)
     print("  (relay: the trivial relay; its figure is the generator's own ceiling.  M/CPU-s: "
           "millions of deliveries per second of the server's CPU)", file=out)
 
@@ -269,9 +271,6 @@ def report(results, out=sys.stdout):
     print(f"  {'target':14s} {'offered/s':>9s} {'p50':>8s} {'p90':>8s} {'p99':>8s} "
           f"{'max':>9s} {'server CPU':>10s}", file=out)
     for name, row in each("latency"):
-        if "error" in row:
-            print(f"  {name:14s} {row['error']}", file=out)
-            continue
         print(f"  {name:14s} {row['offered']:9d} {row['p50_us']:8.0f} {row['p90_us']:8.0f} "
               f"{row['p99_us']:8.0f} {row['max_us']:9.0f} {_share(row.get('server_cpu')):>10s}",
               file=out)
@@ -281,9 +280,6 @@ def report(results, out=sys.stdout):
     print(f"  {'target':14s} {'asked':>6s} {'registered':>10s} {'answered':>8s} "
           f"{'KiB each':>9s} {'register s':>10s} {'PING all s':>10s}", file=out)
     for name, row in each("idle"):
-        if "error" in row:
-            print(f"  {name:14s} {row['error']}", file=out)
-            continue
         per = row.get("rss_per_connection")
         print(f"  {name:14s} {row['connections']:6d} {row['registered']:10d} "
               f"{row['served']:8d} {per / 1024 if per is not None else float('nan'):9.2f} "
@@ -293,9 +289,6 @@ def report(results, out=sys.stdout):
 
     print("\nslow reader: one member never reads while the others chat", file=out)
     for name, row in each("slow"):
-        if "error" in row:
-            print(f"  {name:14s} {row['error']}", file=out)
-            continue
         plain = results[name].get("fanout")
         same = (row["clients"], row["senders"], row["window"])
         base = next((other["rate"] for other in (plain if isinstance(plain, list) else ())
@@ -307,9 +300,10 @@ def report(results, out=sys.stdout):
               f"server RSS at most {rss / 2**20 if rss else float('nan'):.1f} MiB; "
               f"slow one: {row['slow_reader']}", file=out)
 
-    for name, row in each("transports"):
-        print(f"\ntransports: {row.get('error')}", file=out)
-        break
+    transports = next((scenarios["transports"] for scenarios in results.values()
+                       if "transports" in scenarios), None)
+    if transports:
+        print(f"\ntransports: {transports.get('error', transports)}", file=out)
 
 
 def _share(value):

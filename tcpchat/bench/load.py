@@ -21,6 +21,8 @@ import socket
 import time
 from operator import itemgetter
 
+from ..backends.selectloop import set_watch
+
 IRC, PLAIN = "irc", "plain"
 #: One character names a sender in its nick ("s0" ... "sz"): a one-byte column to count.
 SENDER_SYMBOLS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -313,14 +315,7 @@ class Load:
         del client.out[:sent]
         wanted = (selectors.EVENT_READ if client.reading else 0) | (
             selectors.EVENT_WRITE if client.out else 0)
-        if wanted != client.events:
-            if not wanted:
-                self.selector.unregister(client.sock)
-            elif not client.events:
-                self.selector.register(client.sock, wanted, client)
-            else:
-                self.selector.modify(client.sock, wanted, client)
-            client.events = wanted
+        client.events = set_watch(self.selector, client.sock, client.events, wanted, client)
 
     def stop_reading(self, client):
         """Read nothing more from *client* until :meth:`resume_reading`."""
