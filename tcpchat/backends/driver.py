@@ -97,7 +97,9 @@ class Driver:
     ``drain()``                keep sending until every connection has closed, each one given
                                at most :data:`LINGER` seconds after its last output was queued;
     ``close_everything()``     release whatever is left, even after an error (and call
-                               :meth:`close_own_sockets`).
+                               :meth:`close_own_sockets`);
+    ``pause_accepting()``      stop accepting for :data:`ACCEPT_PAUSE` seconds: descriptors ran
+                               out, and the waiting connection keeps the listener ready.
 
     A driver waits on its listener and on :attr:`wake_reader`, the read end of a socket pair
     that :meth:`wake` writes to, so that a stop request interrupts the wait.
@@ -164,13 +166,23 @@ class Driver:
             if conn is not None:
                 conn.connection_lost("Internal server error")
 
-    @staticmethod
-    def out_of_descriptors(exc):
-        """Whether an accept() error means pausing for :data:`ACCEPT_PAUSE` seconds (the
-        connection stays in the backlog, so the listener would stay ready) rather than
-        skipping one peer that gave up."""
-        if exc.errno in OUT_OF_DESCRIPTORS:
-            log.error("cannot accept connections (%s); pausing %.0f s", exc.strerror,
-                      ACCEPT_PAUSE)
-            return True
-        return False
+    def accept(self):
+        """The next pending connection as (socket, host), or None when there is none now.
+
+        A peer that gave up before it was accepted is skipped.  Out of descriptors, the
+        connection stays in the backlog and the listener ready: the driver pauses accepting
+        rather than spin on it.
+        """
+        while True:
+            try:
+                sock, address = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError as exc:
+                if exc.errno in OUT_OF_DESCRIPTORS:
+                    log.error("cannot accept connections (%s); pausing %.0f s", exc.strerror,
+                              ACCEPT_PAUSE)
+                    self.pause_accepting()
+                    return None
+                continue  # ECONNABORTED, say
+            return sock, address[0]

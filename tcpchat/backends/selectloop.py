@@ -166,18 +166,12 @@ class SelectLoop(Driver):
     # -- Accepting ------------------------------------------------------------------------
 
     def _accept(self):
-        while True:
-            try:
-                sock, address = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if self.out_of_descriptors(exc):
-                    self.selector.unregister(self.listener)
-                    self._accept_paused_until = self.clock() + ACCEPT_PAUSE
-                    return
-                continue  # that peer gave up before we accepted it (ECONNABORTED)
-            self._add(sock, address[0])
+        while (accepted := self.accept()) is not None:
+            self._add(*accepted)
+
+    def pause_accepting(self):
+        self.selector.unregister(self.listener)
+        self._accept_paused_until = self.clock() + ACCEPT_PAUSE
 
     def _add(self, sock, host):
         transport = SocketTransport(self, sock)

@@ -119,26 +119,25 @@ class ThreadsServer(Driver):
 
     # -- Accepting ------------------------------------------------------------------------
 
+    def pause_accepting(self):
+        # Wait on the wake-up pair, so that a stop request is not held up.
+        select.select([self.wake_reader], [], [], ACCEPT_PAUSE)
+
     def _accept(self):
-        try:
-            sock, address = self.listener.accept()
-        except (BlockingIOError, InterruptedError):
+        accepted = self.accept()
+        if accepted is None:
             return
-        except OSError as exc:
-            if self.out_of_descriptors(exc):
-                # Wait on the wake-up pair, so that a stop request is not held up.
-                select.select([self.wake_reader], [], [], ACCEPT_PAUSE)
-            return  # or that peer gave up before we accepted it (ECONNABORTED)
+        sock, host = accepted
         transport = ThreadTransport(self, sock)
         try:
             prepare_accepted(sock, blocking=True)
         except OSError as exc:
-            log.error("cannot serve a connection from %s (%s); closing it", address[0], exc)
+            log.error("cannot serve a connection from %s (%s); closing it", host, exc)
             sock.close()
             return
         with self.lock:
             self._transports.add(transport)
-            self.core.connect(address[0], transport)
+            self.core.connect(host, transport)
             self._timers_changed.notify()  # its registration deadline may be the soonest
         try:
             transport.reader = self._start(self._read, "tcpchat-reader", transport)
