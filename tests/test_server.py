@@ -149,16 +149,14 @@ def test_select_selector_refuses_descriptors_it_cannot_watch_and_serves_on(tmp_p
         address = ("127.0.0.1", port)
         alice = register_irc(address, "alice")
         for _ in range(1030):  # past descriptor 1023 in the server
-            crowd.append(socket.create_connection(address, timeout=TIMEOUT))
-        last = LineSocket.__new__(LineSocket)
-        last.sock, last._pending = crowd[-1], b""
-        assert last.read_all()[-1] == "ERROR :Closing link: Server full"
+            crowd.append(LineSocket(address))
+        assert crowd[-1].read_all() == ["ERROR :Closing link: Server full"]
         alice.send("PING :alive")
         assert alice.expect("PONG").endswith(":alive")
         assert process.poll() is None
     finally:
-        for sock in crowd:
-            sock.close()
+        for peer in crowd:
+            peer.close()
         process.terminate()
         process.wait(TIMEOUT)
 

@@ -107,7 +107,6 @@ class Load:
         self.senders = []
         self.layout = None
         self.sent = [0] * senders
-        self.completed = [0] * senders
         #: Records received by everyone since the counter was last reset.
         self.delivered = 0
         self.latencies = None
@@ -168,10 +167,9 @@ class Load:
         return " 366 " if self.join else " 001 "
 
     def sync(self, clients, timeout=60.0):
-        token = "sync"
         for client in clients:
             self._queue(client, b"PING :sync\r\n" if self.proto == IRC else b"/who\r\n")
-        self._wait_lines(clients, f":{token}" if self.proto == IRC else "*** In ", timeout)
+        self._wait_lines(clients, ":sync" if self.proto == IRC else "*** In ", timeout)
         for client in clients:
             client.lines.clear()
 
@@ -352,7 +350,6 @@ class Load:
             for sender, client in enumerate(self.senders):
                 progress, column = others[sender]
                 done = min(map(column, progress))
-                self.completed[sender] = done
                 room = done + window - self.sent[sender]
                 if room > 0:
                     self._queue(client, b"".join(self.message(sender) for _ in range(room)))
