@@ -69,9 +69,6 @@ class Linger:
         self.clock = clock
         self._deadlines = {}
 
-    def __bool__(self):
-        return bool(self._deadlines)
-
     def start(self, conn):
         """*conn* is closing with output left; its linger starts now, if not already."""
         self._deadlines.setdefault(conn, self.clock() + LINGER)

@@ -17,17 +17,18 @@ import signal
 import socket
 
 from ..backends.driver import listen
+from ..backends.selectloop import set_watch
 
 
 class Peer:
-    __slots__ = ("sock", "prefix", "pending", "out", "writing")
+    __slots__ = ("sock", "prefix", "pending", "out", "events")
 
     def __init__(self, sock):
         self.sock = sock
         self.prefix = None
         self.pending = b""
         self.out = bytearray()
-        self.writing = False
+        self.events = selectors.EVENT_READ
 
 
 class Relay:
@@ -142,10 +143,8 @@ class Relay:
             self._drop(peer)
             return
         del peer.out[:sent]
-        if bool(peer.out) != peer.writing:
-            peer.writing = bool(peer.out)
-            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if peer.writing else 0)
-            self.selector.modify(peer.sock, events, peer)
+        wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if peer.out else 0)
+        peer.events = set_watch(self.selector, peer.sock, peer.events, wanted, peer)
 
 
 def main(argv=None):
