@@ -52,6 +52,10 @@ class Config:
     ping_interval: float = 120.0
     #: Seconds after that PING before the client is dropped with "Ping timeout".
     pong_timeout: float = 60.0
+    #: Seconds of silence from a plain user on a transport that cannot tell when its peer is
+    #: gone (UDP) before it is asked to press Enter; pong_timeout later it is dropped with
+    #: "Idle timeout".  Plain TCP users are never asked: keepalive finds the dead ones.
+    idle_interval: float = 300.0
     #: Set by the server when it starts; shown in 003.
     created: float = field(default_factory=time.time)
 

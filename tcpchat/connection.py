@@ -9,8 +9,9 @@ thing a driver does:
 In (driver to core)
 ``receive_data(data)``     A chunk of a byte stream, as ``recv()`` returned it: the connection
                            cuts it into lines.  ``b""`` means the peer will send no more.
-``receive_line(line)``     One whole line, from a transport that carries messages (a datagram,
-                           a WebSocket message); a line end is optional.
+``receive_line(line)``     One whole line, from a transport that carries messages (a WebSocket
+                           message); a line end is optional.
+``receive_datagram(data)`` A datagram: one or more lines, the last one's line end optional.
 ``connection_lost(why)``   The transport broke (reset, broken pipe): nothing more can be sent.
 ``close(why)``             The driver ends the connection with a goodbye (an ERROR line first).
 Out (core to driver)
@@ -42,7 +43,7 @@ drivers never touch it but through the operations above.
 
 import logging
 
-from .framing import TOO_LONG, LineFramer
+from .framing import TOO_LONG, LineFramer, split_datagram
 from .message import MAX_MESSAGE, MAX_TAGS
 
 log = logging.getLogger("tcpchat")
@@ -57,13 +58,27 @@ MAX_HELD = 1 << 16
 
 
 class Transport:
-    """What the core asks of a driver for one connection.  The defaults do nothing.
+    """What the core asks of a driver for one connection, and what it needs to know of the
+    transport.  The defaults are a TCP socket's: the methods do nothing.
 
     Each method is called from inside a core call (in a threaded driver, under the core's
     lock) and must not call back into the core.
     """
 
     __slots__ = ("conn",)
+
+    #: The peer is connected before it says anything (TCP), so a connection whose dialect is
+    #: not known yet is greeted with a line telling a netcat user what to type.  Over datagrams
+    #: the first datagram has already said it, and an unasked-for greeting to a source address
+    #: that may be forged would only help someone aim traffic at a stranger.
+    greets = True
+    #: The transport finds out by itself when its peer is gone (TCP: a reset, keepalive).
+    #: Where it cannot (UDP), a plain user who falls silent is asked whether it is still there
+    #: and dropped with "Idle timeout" if it does not answer; IRC users are pinged either way.
+    notices_vanished_peer = True
+    #: IRC capabilities this transport implements on top of the chat's own, offered in CAP LS
+    #: on its connections only (UDP numbers its datagrams for clients that ask).
+    capabilities = ()
 
     def connection_made(self, conn):
         """The core made *conn* for this transport: the first call, before any other."""
@@ -111,6 +126,16 @@ class Connection:
     def __repr__(self):
         return repr(self.client) if self.client is not None else f"<Connection {self.peer}>"
 
+    @property
+    def registered(self):
+        """The peer has registered (IRC) or chosen its name (plain): it is a user of the chat."""
+        return self.client.registered
+
+    @property
+    def caps(self):
+        """The IRC capabilities the peer enabled, for a transport that implements some."""
+        return self.client.caps
+
     # -- In -------------------------------------------------------------------------------
 
     def receive_data(self, data):
@@ -135,6 +160,13 @@ class Connection:
         if line.endswith(b"\n"):
             line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
         self.core.lines_received(self, [line])
+
+    def receive_datagram(self, data):
+        """A datagram: its lines, each ended by a LF (and an optional CR), the last one's line
+        end optional.  Even an empty datagram says the peer is still there."""
+        if self.closing:
+            return
+        self.core.lines_received(self, split_datagram(data))
 
     def connection_lost(self, reason):
         """The transport is gone: nothing more can be sent, and the user leaves with *reason*."""

@@ -67,14 +67,15 @@ class ChatCore:
         returns its :class:`~tcpchat.connection.Connection`, which *transport* is given first
         (``connection_made``), before anything is said on it.
 
-        *dialect* is None where the first line decides (TCP, UDP): such a connection is first
-        greeted with a notice that tells a netcat user what to type.
+        *dialect* is None where the first line decides (TCP, UDP): over a transport that
+        ``greets``, such a connection is first sent a notice that tells a netcat user what to
+        type.
         """
         now = self.clock()
         conn = Connection(self, transport, peer, now)
         transport.connection_made(conn)
         client = self.chat.add_client(conn, dialect)
-        if dialect is None:
+        if dialect is None and transport.greets:
             # No source: plain users see a readable line; IRC clients take it as from the server.
             self.chat.send(client, Message("NOTICE", ("*", WELCOME)))
         self._schedule(conn, now + self.config.registration_timeout)
@@ -186,22 +187,35 @@ class ChatCore:
                 self.chat.close(client, "Registration timed out")
             else:
                 self._schedule(conn, deadline)
-        elif client.plain:
+        elif client.plain and conn.transport.notices_vanished_peer:
             return  # netcat cannot answer PING; TCP keepalive finds dead plain peers
         elif conn.ping_sent is not None:
             deadline = conn.ping_sent + config.pong_timeout
             if now >= deadline:
                 silent = int(now - conn.last_active)
-                self.chat.close(client, f"Ping timeout: {silent} seconds")
+                what = "Idle" if client.plain else "Ping"
+                self.chat.close(client, f"{what} timeout: {silent} seconds")
             else:
                 self._schedule(conn, deadline)
-        elif now >= conn.last_active + config.ping_interval:
-            conn.ping_sent = now
+        else:
+            # A plain user over a transport that cannot tell when it is gone (UDP) is asked
+            # in words, at its own (longer) interval, to answer with any line at all.
+            interval = config.idle_interval if client.plain else config.ping_interval
+            if now >= conn.last_active + interval:
+                conn.ping_sent = now
+                self._ping(client)
+                self._schedule(conn, now + config.pong_timeout)
+            else:
+                self._schedule(conn, conn.last_active + interval)
+
+    def _ping(self, client):
+        config = self.config
+        if client.plain:
+            self.chat.send_text(client, f"*** Still there? Press Enter within "
+                                        f"{config.pong_timeout:.0f} seconds to stay.")
+        else:
             server = config.server_name
             self.chat.send(client, Message("PING", (server,), server))
-            self._schedule(conn, now + config.pong_timeout)
-        else:
-            self._schedule(conn, conn.last_active + config.ping_interval)
 
 
 def _ignore(connections):

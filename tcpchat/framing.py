@@ -11,6 +11,9 @@ the next line.  So the buffer never grows past ``max_line`` bytes, whatever the 
 
 Lines come out as bytes: decoding is the caller's job, per whole line, so a UTF-8 character
 split across two ``recv()`` calls is reassembled before anyone decodes it.
+
+A datagram needs no framer: it arrives whole, and :func:`split_datagram` cuts it at the same
+line ends.
 """
 
 
@@ -88,3 +91,13 @@ class LineFramer:
         self._partial.clear()
         self._skipping = False
         return size
+
+
+def split_datagram(data):
+    """The lines of one whole datagram, cut as :class:`LineFramer` cuts a stream; its last line
+    needs no line end.  Lines are not checked against a limit here: the datagram is already
+    read, and the core answers a line over the IRC limits with 417."""
+    lines = bytes(data).split(b"\n")
+    if not lines[-1]:
+        lines.pop()  # the datagram ended with its line end, or was empty
+    return [line[:-1] if line.endswith(b"\r") else line for line in lines]

@@ -62,14 +62,15 @@ def _cap(chat, client, message):
     if subcommand == "LS":
         # Registration waits for CAP END from here on, so the client can finish negotiating.
         client.cap_negotiating = not client.registered
-        chat.send(client, _server(chat, "CAP", target, "LS", " ".join(CAPABILITIES)))
+        chat.send(client, _server(chat, "CAP", target, "LS", " ".join(_offered(client))))
     elif subcommand == "LIST":
         chat.send(client, _server(chat, "CAP", target, "LIST", " ".join(sorted(client.caps))))
     elif subcommand == "REQ":
         client.cap_negotiating = not client.registered
         request = message.params[1] if len(message.params) > 1 else ""
         names = request.split()
-        if names and all(name.lstrip("-") in CAPABILITIES for name in names):
+        offered = _offered(client)
+        if names and all(name.lstrip("-") in offered for name in names):
             caps = set(client.caps)
             for name in names:
                 if name.startswith("-"):
@@ -87,6 +88,11 @@ def _cap(chat, client, message):
             _try_to_register(chat, client)
     else:
         chat.reply(client, rpl.ERR_INVALIDCAPCMD, message.params[0], "Invalid CAP command")
+
+
+def _offered(client):
+    """The capabilities this client may enable: the chat's, and its transport's own."""
+    return CAPABILITIES + client.conn.transport.capabilities
 
 
 def _pass(chat, client, message):

@@ -9,7 +9,8 @@ from . import __version__
 from .chat import Config
 from .core import ChatCore
 from .names import channel_problem
-from .backends.driver import listen
+from .backends.datagram import MAX_UNREGISTERED
+from .backends.driver import bind_datagram, listen
 from .backends.selectloop import SELECTORS, SelectLoop, make_selector
 from .backends.threads import ThreadsServer
 
@@ -25,7 +26,18 @@ def build_parser():
                         help="address to listen on: 127.0.0.1 (default, this machine only), "
                              "0.0.0.0 (every IPv4 interface) or :: (IPv6 and IPv4)")
     parser.add_argument("--port", type=int, default=6667,
-                        help="TCP port (default 6667, IRC's; 0 picks a free one)")
+                        help="TCP port (default 6667, IRC's; 0 picks a free one), and the UDP "
+                             "port with --udp")
+    parser.add_argument("--udp", action="store_true",
+                        help="serve the chat over UDP as well, on the same port number: "
+                             "`nc -u HOST PORT` users and `tcpchat.client --udp` (select "
+                             "backend)")
+    parser.add_argument("--udp-only", action="store_true",
+                        help="serve the chat over UDP alone")
+    parser.add_argument("--udp-max-unregistered", type=int, default=MAX_UNREGISTERED,
+                        metavar="N",
+                        help="UDP source addresses held at once before they register; past "
+                             f"it the oldest is dropped (default {MAX_UNREGISTERED})")
     parser.add_argument("--name", default="tcpchat",
                         help="the server's name in replies and its network name (default "
                              "tcpchat)")
@@ -77,6 +89,21 @@ def config_from(args, parser):
                   sendq=args.sendq)
 
 
+def open_sockets(host, port, tcp=True, udp=False):
+    """The TCP listener and the UDP socket asked for (None where not), on one port number:
+    with port 0, UDP takes the port TCP was given."""
+    listener = listen(host, port) if tcp else None
+    try:
+        datagram_socket = None
+        if udp:
+            datagram_socket = bind_datagram(host, listener.getsockname()[1] if tcp else port)
+    except BaseException:
+        if listener is not None:
+            listener.close()
+        raise
+    return listener, datagram_socket
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -86,8 +113,15 @@ def main(argv=None):
         selector = make_selector(args.selector)
     except ValueError as exc:
         parser.error(f"--selector: {exc}")
+    udp = args.udp or args.udp_only
+    if udp and args.backend == "threads":
+        parser.error("--udp is served by the select backend's event loop: drop --backend "
+                     "threads")
+    if args.udp_max_unregistered < 1:
+        parser.error("--udp-max-unregistered must be at least 1")
     try:
-        listener = listen(args.host, args.port)
+        listener, datagram_socket = open_sockets(args.host, args.port, tcp=not args.udp_only,
+                                                 udp=udp)
     except OSError as exc:
         log.error("cannot listen on %s port %s: %s", args.host, args.port, exc.strerror or exc)
         return 1
@@ -95,11 +129,16 @@ def main(argv=None):
     if args.backend == "threads":
         server, how = ThreadsServer(core, listener), "threads backend"
     else:
-        server, how = SelectLoop(core, listener, selector), f"select backend, {type(selector).__name__}"
+        server = SelectLoop(core, listener, selector, datagram_socket,
+                            max_unregistered=args.udp_max_unregistered)
+        how = f"select backend, {type(selector).__name__}"
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: server.request_stop())
-    host, port = server.address[:2]
-    log.info("tcpchat %s listening on %s port %d (%s)", __version__, host, port, how)
+    host, port = (listener or datagram_socket).getsockname()[:2]
+    protocols = " and ".join(name for name, sock in (("TCP", listener), ("UDP", datagram_socket))
+                             if sock is not None)
+    log.info("tcpchat %s listening on %s port %d (%s; %s)", __version__, host, port, protocols,
+             how)
     server.serve()
     log.info("stopped")
     return 0

@@ -19,6 +19,9 @@ LINGER = 2.0
 #: Seconds to stop accepting after running out of file descriptors, instead of spinning.
 ACCEPT_PAUSE = 1.0
 
+#: Bytes asked for each UDP socket buffer, each way.
+DATAGRAM_BUFFER = 1 << 20
+
 #: accept() errors that mean "no descriptor or memory for one more", not "that peer gave up".
 OUT_OF_DESCRIPTORS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
 
@@ -28,19 +31,43 @@ def listen(host, port, backlog=socket.SOMAXCONN):
 
     On ``::`` it accepts IPv4 as well where the system allows dual-stack sockets.
     """
-    family, _, _, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = _bound(host, port, socket.SOCK_STREAM)
     try:
-        # A restarted server can bind again at once, despite connections in TIME_WAIT.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_datagram(host, port):
+    """A non-blocking UDP socket bound to *host*:*port*, as :func:`listen` binds TCP."""
+    sock = _bound(host, port, socket.SOCK_DGRAM)
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            # Room for bursts: what does not fit is dropped, by the kernel on the way in and by
+            # the driver on the way out.  The kernel caps this at its own limit (rmem_max).
+            sock.setsockopt(socket.SOL_SOCKET, option, DATAGRAM_BUFFER)
+        except OSError:
+            pass
+    return sock
+
+
+def _bound(host, port, kind):
+    family, _, _, _, address = socket.getaddrinfo(
+        host, port, type=kind, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind)
+    try:
+        if kind == socket.SOCK_STREAM:
+            # A restarted server can bind again at once, despite connections in TIME_WAIT.
+            # (Not for UDP, where it would let a second server share the port.)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6 and address[0] == "::":
             try:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             except OSError:
                 pass
         sock.bind(address)
-        sock.listen(backlog)
         sock.setblocking(False)
     except BaseException:
         sock.close()
@@ -104,6 +131,7 @@ class Driver:
 
     def __init__(self, core, listener):
         self.core = core
+        #: The listening TCP socket, or None for a driver that serves datagrams alone.
         self.listener = listener
         self.stop_requested = False
         # Another thread or a signal handler wakes a wait in progress through this pair.
@@ -113,7 +141,8 @@ class Driver:
 
     @property
     def address(self):
-        return self.listener.getsockname()
+        """The TCP address served, or None."""
+        return self.listener.getsockname() if self.listener is not None else None
 
     def wake(self):
         """Interrupt the driver's wait; safe from any thread and from a signal handler."""
@@ -131,7 +160,8 @@ class Driver:
 
     def close_own_sockets(self):
         for sock in (self.wake_reader, self._wake_writer, self.listener):
-            sock.close()
+            if sock is not None:
+                sock.close()
 
     def request_stop(self):
         """Ask :meth:`serve` to say goodbye to everyone and return; safe from any thread and

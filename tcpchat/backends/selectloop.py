@@ -16,12 +16,17 @@ One turn of the loop:
 A socket is watched for EVENT_READ unless its connection is closing or paused.  A closing
 connection is closed as soon as its output is flushed, or after the linger bound if the peer
 does not read it (:mod:`tcpchat.backends.driver` holds that policy and the shutdown sequence).
+
+With a UDP socket (``--udp``), the same loop reads it when it is readable and flushes its peers
+in the same step 4, each line a datagram (:mod:`tcpchat.backends.datagram`).  With no listener
+(``--udp-only``) the loop serves UDP alone.
 """
 
 import logging
 import selectors
 
 from ..connection import Transport
+from .datagram import DatagramEndpoint
 from .driver import ACCEPT_PAUSE, RECV_SIZE, Driver, Linger, failure_reason, prepare_accepted
 
 log = logging.getLogger("tcpchat")
@@ -35,6 +40,7 @@ SELECTORS = {
 
 _LISTENER = "listener"
 _WAKER = "waker"
+_DATAGRAMS = "datagrams"
 #: select() takes descriptors below FD_SETSIZE only (1024 wherever Python is built as usual);
 #: SelectSelector.register accepts any, and the next select() would raise for everyone.
 SELECT_LIMIT = 1024
@@ -81,11 +87,16 @@ class SocketTransport(Transport):
 
     resume_reading = pause_reading  # and the flush adds it back
 
+    def flush(self):
+        if self in self.loop._transports:  # not closed already
+            self.loop._send(self)
+
 
 class SelectLoop(Driver):
-    """Serve the clients of *core* on *listener* until :meth:`request_stop` is called."""
+    """Serve the clients of *core* on *listener* (TCP) and *datagram_socket* (UDP), either of
+    them None, until :meth:`request_stop` is called."""
 
-    def __init__(self, core, listener, selector=None):
+    def __init__(self, core, listener, selector=None, datagram_socket=None, **datagram_options):
         super().__init__(core, listener)
         self.clock = core.clock
         self.selector = selector if selector is not None else selectors.DefaultSelector()
@@ -96,8 +107,19 @@ class SelectLoop(Driver):
         self._ready = set()
         core.output_ready = self._output_ready
         self._accept_paused_until = None
-        self.selector.register(listener, selectors.EVENT_READ, _LISTENER)
+        if listener is not None:
+            self.selector.register(listener, selectors.EVENT_READ, _LISTENER)
         self.selector.register(self.wake_reader, selectors.EVENT_READ, _WAKER)
+        #: The UDP side, or None.
+        self.datagrams = None
+        if datagram_socket is not None:
+            self.datagrams = DatagramEndpoint(core, datagram_socket, self.clock,
+                                              **datagram_options)
+            self.datagrams.register(self.selector, _DATAGRAMS)
+
+    @property
+    def udp_address(self):
+        return self.datagrams.address if self.datagrams is not None else None
 
     # -- The Driver's steps ---------------------------------------------------------------
 
@@ -106,6 +128,10 @@ class SelectLoop(Driver):
             self._turn()
 
     def stop_accepting(self):
+        if self.datagrams is not None:
+            self.datagrams.accepting = False  # its socket stays open for the goodbyes
+        if self.listener is None:
+            return
         if self._accept_paused_until is None:
             self.selector.unregister(self.listener)
         self._accept_paused_until = None  # so _expire never watches the closed listener
@@ -116,12 +142,14 @@ class SelectLoop(Driver):
         self._flush()
 
     def drain(self):
-        while self._transports:
+        while self._transports or (self.datagrams is not None and self.datagrams.peers):
             self._turn()
 
     def close_everything(self):
         for transport in list(self._transports):
             self._close(transport)
+        if self.datagrams is not None:
+            self.datagrams.close()
         self.close_own_sockets()
         self.selector.close()
 
@@ -134,6 +162,8 @@ class SelectLoop(Driver):
                 self._accept()
             elif tag is _WAKER:
                 self.drain_wakeups()
+            elif tag is _DATAGRAMS:
+                self.datagrams.read()
             else:
                 if mask & selectors.EVENT_WRITE:
                     self._ready.add(tag.conn)
@@ -224,8 +254,7 @@ class SelectLoop(Driver):
             ready, self._ready = self._ready, set()
             # A lost connection below makes others ready (its QUIT); the loop flushes them too.
             for conn in ready:
-                if conn.transport in self._transports:
-                    self._send(conn.transport)
+                conn.transport.flush()
 
     def _send(self, transport):
         conn = transport.conn
