@@ -14,6 +14,7 @@ from tcpchat.chat import Config
 from tcpchat.core import ChatCore
 from tcpchat.message import parse
 from tcpchat.backends.driver import listen
+from tcpchat.server import open_sockets
 from tcpchat.backends.selectloop import SELECTORS, SelectLoop, make_selector
 from tcpchat.backends.threads import ThreadsServer
 from tcpchat.connection import Transport
@@ -111,7 +112,48 @@ class Peer:
         return [message.command for message in self.messages()]
 
 
-class LineSocket:
+class LineReader:
+    """What a test peer does with the lines it reads (``read_line``, one at a time)."""
+
+    def expect(self, wanted):
+        """Read lines until one contains *wanted* (or satisfies it, if callable); return it."""
+        seen = []
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            line = self.read_line()
+            if (wanted(line) if callable(wanted) else wanted in line):
+                return line
+            seen.append(line)
+        raise AssertionError(f"no line with {wanted!r}; saw {seen}")
+
+
+class DatagramPeer(LineReader):
+    """A loopback UDP peer: each ``send`` line goes in a datagram of its own, and each datagram
+    received is one line; every wait is bounded by :data:`TIMEOUT`."""
+
+    def __init__(self, address, timeout=TIMEOUT):
+        self.address = address[:2]
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(timeout)
+
+    def send(self, *lines):
+        for line in lines:
+            self.send_bytes(line.encode() + b"\r\n")
+
+    def send_bytes(self, data):
+        self.sock.sendto(data, self.address)
+
+    def read_line(self):
+        data, _ = self.sock.recvfrom(65536)
+        assert data.endswith(b"\r\n") and data.count(b"\n") == 1, data  # one line each
+        return data[:-2].decode()
+
+    def close(self):
+        self.sock.close()
+
+
+class LineSocket(LineReader):
     """A loopback client that reads whole lines, every wait bounded by :data:`TIMEOUT`."""
 
     def __init__(self, address, timeout=TIMEOUT):
@@ -133,19 +175,8 @@ class LineSocket:
         line, _, self._pending = self._pending.partition(b"\n")
         return line.rstrip(b"\r").decode()
 
-    def expect(self, wanted):
-        """Read lines until one contains *wanted* (or satisfies it, if callable); return it."""
-        seen = []
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            line = self.read_line()
-            if (wanted(line) if callable(wanted) else wanted in line):
-                return line
-            seen.append(line)
-        raise AssertionError(f"no line with {wanted!r}; saw {seen}")
-
     def read_all(self):
-        """Every line until the server closes the connection."""
+        """Every line until the server closes the connection (TCP)."""
         lines = []
         while True:
             try:
@@ -183,9 +214,23 @@ def register_irc(address, nick, channel_joined=True):
     return peer
 
 
-def register_plain(address, name):
-    peer = LineSocket(address)
-    peer.expect("NOTICE")
+def register_irc_udp(address, nick, caps=()):
+    """A registered UDP IRC peer, in #lobby; its registration in one datagram."""
+    peer = DatagramPeer(address)
+    lines = [f"CAP REQ :{' '.join(caps)}"] if caps else []
+    lines += [f"NICK {nick}", f"USER {nick} 0 * :{nick}"] + (["CAP END"] if caps else [])
+    peer.send_bytes(b"".join(line.encode() + b"\r\n" for line in lines))
+    peer.expect(" 001 ")
+    peer.expect(" 366 ")
+    return peer
+
+
+def register_plain(address, name, udp=False):
+    if udp:
+        peer = DatagramPeer(address)  # no greeting over UDP: the first datagram is the name
+    else:
+        peer = LineSocket(address)
+        peer.expect("NOTICE")
     peer.send(name)
     peer.expect("Welcome, ")
     peer.expect("/help")
@@ -202,10 +247,17 @@ def wait_until(condition, timeout=TIMEOUT, interval=0.005):
     return condition()
 
 
-def _select_backend(selector):
+def _select_backend(selector, tcp=True, udp=False, **options):
     def start(core):
-        return SelectLoop(core, listen("127.0.0.1", 0), make_selector(selector))
+        listener, datagram_socket = open_sockets("127.0.0.1", 0, tcp=tcp, udp=udp)
+        return SelectLoop(core, listener, make_selector(selector), datagram_socket, **options)
     return start
+
+
+def udp_backend(selector="auto", tcp=True, **options):
+    """A select backend serving UDP (and TCP on the same port number, unless *tcp* is
+    False), for :func:`running_server`'s *start*."""
+    return _select_backend(selector, tcp=tcp, udp=True, **options)
 
 
 #: Every driver the scenario suite (test_scenarios.py) runs against: a name, and how to start
@@ -216,11 +268,15 @@ DRIVERS["threads"] = lambda core: ThreadsServer(core, listen("127.0.0.1", 0))
 
 
 @contextlib.contextmanager
-def running_server(driver=None, **config):
+def running_server(driver=None, start=None, clock=None, **config):
     """A server on a free loopback port, served from a thread: *driver* is a name from
-    :data:`DRIVERS`; by default, the select backend with the system's best selector."""
-    core = ChatCore(Config(**config))
-    server = (DRIVERS[driver] if driver else _select_backend("auto"))(core)
+    :data:`DRIVERS` (or *start* a function that makes a driver for a core); by default, the
+    select backend with the system's best selector.  *clock*: the core's, if not the real one.
+    """
+    core = ChatCore(Config(**config), **({"clock": clock} if clock else {}))
+    if start is None:
+        start = DRIVERS[driver] if driver else _select_backend("auto")
+    server = start(core)
     thread = threading.Thread(target=server.serve, name="tcpchat-test-server", daemon=True)
     thread.start()
     try:
