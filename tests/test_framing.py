@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tcpchat.framing import TOO_LONG, LineFramer
+from tcpchat.framing import TOO_LONG, LineFramer, split_datagram
 
 
 def feed_all(framer, chunks):
@@ -89,3 +89,16 @@ def test_lines_come_out_as_they_went_in(lines):
     data = b"".join(line + b"\n" for line in lines)
     expected = [line[:-1] if line.endswith(b"\r") else line for line in lines]
     assert LineFramer(64).feed(data) == expected
+
+
+def test_a_datagram_is_cut_at_the_same_line_ends_and_its_last_line_needs_none():
+    assert split_datagram(b"one\r\ntwo\nthree") == [b"one", b"two", b"three"]
+    assert split_datagram(b"hello\n") == [b"hello"]
+    assert split_datagram(b"") == []
+    assert split_datagram(b"\n\n") == [b"", b""]  # empty lines, which the core ignores
+
+
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=20))
+def test_a_datagram_gives_the_lines_a_stream_of_the_same_bytes_gives(lines):
+    data = b"".join(line + b"\n" for line in lines)
+    assert split_datagram(data) == LineFramer(1000).feed(data)

@@ -1,6 +1,6 @@
 """Registration timeout, PING after idle and ping timeout, on a hand-moved clock."""
 
-from helpers import Harness
+from helpers import Harness, Peer, RecordingTransport
 
 
 def test_registration_times_out():
@@ -51,6 +51,41 @@ def test_plain_clients_are_not_pinged():
     chat.clock.advance(10_000)
     chat.run_timers()
     assert carol.lines() == [] and not carol.conn.closing
+
+
+class DatagramLikeTransport(RecordingTransport):
+    """A transport that cannot tell when its peer is gone, as UDP cannot."""
+
+    __slots__ = ()
+    greets = False
+    notices_vanished_peer = False
+
+
+def test_plain_clients_of_a_transport_that_cannot_see_them_go_are_asked_then_dropped():
+    chat = Harness()
+    config = chat.core.config
+    alice = chat.plain("alice")
+    carol = Peer(chat.core.connect("192.0.2.7", DatagramLikeTransport()))
+    assert carol.lines() == []  # no greeting: her first datagram already said what she speaks
+    carol.send("carol")
+    carol.lines()
+    chat.clock.advance(config.idle_interval - 1)
+    chat.run_timers()
+    assert carol.lines() == []
+    chat.clock.advance(1)
+    chat.run_timers()
+    assert carol.lines() == ["*** Still there? Press Enter within 60 seconds to stay."]
+    carol.send("")
+    chat.clock.advance(config.pong_timeout)
+    chat.run_timers()
+    assert carol.lines() == [] and not carol.conn.closing
+    chat.clock.advance(config.idle_interval)
+    chat.run_timers()
+    chat.clock.advance(config.pong_timeout)
+    chat.run_timers()
+    assert carol.lines()[-1] == "*** Closing link: Idle timeout: 360 seconds"
+    assert alice.lines()[-1] == "* carol left (Idle timeout: 360 seconds)"
+    assert not alice.conn.closing  # the plain TCP user was never asked
 
 
 def test_no_timers_left_for_closed_clients():
