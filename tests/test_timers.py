@@ -79,8 +79,9 @@ def test_plain_clients_of_a_transport_that_cannot_see_them_go_are_asked_then_dro
     chat.clock.advance(config.pong_timeout)
     chat.run_timers()
     assert carol.lines() == [] and not carol.conn.closing
-    chat.clock.advance(config.idle_interval)
+    chat.clock.advance(config.idle_interval - config.pong_timeout)  # idle since her answer
     chat.run_timers()
+    assert carol.lines() == ["*** Still there? Press Enter within 60 seconds to stay."]
     chat.clock.advance(config.pong_timeout)
     chat.run_timers()
     assert carol.lines()[-1] == "*** Closing link: Idle timeout: 360 seconds"
