@@ -14,6 +14,12 @@ Ending, from either side: ``/quit``, ``exit``, ``выход``, Ctrl-D and Ctrl-C
 briefly for the server's goodbye and exit 0.  When the server closes or vanishes, the receiver
 wakes the main thread out of its read with a SIGINT aimed at it, and the client exits 1 with the
 reason on one line.
+
+``--udp`` talks to a server started with ``--udp``, over a connected UDP socket: what the
+session queues goes out in datagrams of whole lines, each datagram read is handed over whole,
+and the server numbers what it sends so that the screen can show what went missing.  With no
+connection to lean on, the receiver also keeps time: it sends the registration again while
+nothing has come back, gives up when nothing does, and sends a PING after a spell of silence.
 """
 
 import argparse
@@ -35,6 +41,18 @@ CONNECT_TIMEOUT = 10.0
 TIMESTAMPED = frozenset((MESSAGE, PRIVATE))
 #: Seconds between the receiver's attempts to wake the main thread (see ChatClient._wake_main).
 WAKE_RETRY = 0.2
+
+# Over UDP:
+#: The most bytes of lines packed in one datagram: under a typical path's MTU, so that no
+#: datagram is cut into IP fragments (losing any fragment would lose it all).
+DATAGRAM_SIZE = 1200
+#: Seconds between the receiver's looks at the clock.
+TICK = 0.5
+#: Seconds to wait for a first answer before sending the registration again, and in all.
+RESEND_AFTER = 2.0
+ANSWER_WAIT = CONNECT_TIMEOUT
+#: Seconds of our own silence before a PING keeps the way open (NATs forget UDP flows fast).
+KEEPALIVE = 30.0
 
 
 class Screen:
@@ -89,11 +107,29 @@ class Screen:
         return self.read_line(question)
 
 
+def packed_datagrams(data, size=DATAGRAM_SIZE):
+    """Whole lines of *data* packed into datagrams of at most *size* bytes (a longer line
+    goes alone)."""
+    datagrams, current = [], b""
+    for line in data.splitlines(keepends=True):
+        if current and len(current) + len(line) > size:
+            datagrams.append(current)
+            current = b""
+        current += line
+    if current:
+        datagrams.append(current)
+    return datagrams
+
+
 class ChatClient:
-    def __init__(self, sock, session, screen):
+    def __init__(self, sock, session, screen, datagrams=False):
         self.sock = sock
         self.session = session
         self.screen = screen
+        #: Over UDP: the socket is a connected UDP socket (see the module's doc).
+        self.datagrams = datagrams
+        self._started = self._last_sent = time.monotonic()
+        self._closing = False  # the main thread is done: a datagram receiver stops
         self._lock = threading.Lock()  # guards self.session and writes to self.sock
         self._events = queue.Queue()  # registration news for the main thread
         self._finished = threading.Event()  # the receiver has stopped
@@ -109,8 +145,16 @@ class ChatClient:
             result = method(*args)
             data = self.session.take_outgoing()
             if data:
-                self.sock.sendall(data)
+                self._write(data)
         return result
+
+    def _write(self, data):
+        if not self.datagrams:
+            self.sock.sendall(data)
+            return
+        for datagram in packed_datagrams(data):
+            self.sock.send(datagram)
+        self._last_sent = time.monotonic()
 
     # -- Main thread ----------------------------------------------------------------------
 
@@ -170,6 +214,7 @@ class ChatClient:
                 pass
         # The server answers QUIT with ERROR and closes; the receiver stops then.
         self._finished.wait(QUIT_WAIT)
+        self._closing = True
         try:
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes the receiver if it still waits
         except OSError:
@@ -190,12 +235,19 @@ class ChatClient:
         if hasattr(signal, "pthread_sigmask"):
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         reason = None
+        receive = self.session.receive_datagram if self.datagrams else self.session.receive
         try:
-            while True:
-                data = self.sock.recv(65536)
-                if not data:
+            while not self._closing:
+                try:
+                    data = self.sock.recv(65536)
+                except TimeoutError:  # over UDP only: a TICK without a datagram
+                    reason = self._tick()
+                    if reason is not None:
+                        break
+                    continue
+                if not data and not self.datagrams:
                     break
-                for event in self._call(self.session.receive, data):
+                for event in self._call(receive, data):
                     if isinstance(event, Show):
                         self.screen.show(*event)
                     elif isinstance(event, Closed):
@@ -203,6 +255,11 @@ class ChatClient:
                         self.screen.show(SERVER, event.reason)
                     else:
                         self._events.put(event)
+                if reason is not None and self.datagrams:
+                    break  # the goodbye: over UDP no end of stream follows
+        except ConnectionRefusedError as exc:
+            hint = " (no UDP server there: is it running with --udp?)" if self.datagrams else ""
+            reason = reason or exc.strerror + hint
         except OSError as exc:
             reason = reason or exc.strerror or str(exc)
         finally:
@@ -212,6 +269,20 @@ class ChatClient:
             self._events.put(Closed(reason))
             if self._lost is not None:
                 self._wake_main()
+
+    def _tick(self):
+        """Over UDP, with nothing received for a TICK: send the registration again while
+        nothing has come back, keep the way open while registered; return why to stop, if
+        it is time to."""
+        now = time.monotonic()
+        if not self.session.heard:
+            if now >= self._started + ANSWER_WAIT:
+                return "no answer over UDP: is the server running with --udp?"
+            if now >= self._last_sent + RESEND_AFTER:
+                self._call(self.session.restart)
+        elif self.session.registered and now >= self._last_sent + KEEPALIVE:
+            self._call(self.session.keepalive)
+        return None
 
     def _wake_main(self):
         """Break the main thread out of its wait for input, the connection being gone.
@@ -239,6 +310,9 @@ def build_parser():
     parser.add_argument("--port", type=int, default=6667, help="the server's port (6667)")
     parser.add_argument("--name", help="your nickname (asked for on a terminal)")
     parser.add_argument("--channel", default="#lobby", help="the room to join (#lobby)")
+    parser.add_argument("--udp", action="store_true",
+                        help="talk over UDP to a server started with --udp, and show what "
+                             "the network lost or reordered")
     return parser
 
 
@@ -263,14 +337,34 @@ def main(argv=None):
         parser.error("--name is needed when standard input is not a terminal")
     host = host.strip() or "localhost"
     try:
-        sock = socket.create_connection((host, args.port), timeout=CONNECT_TIMEOUT)
+        sock = connect_udp(host, args.port) if args.udp else connect_tcp(host, args.port)
     except OSError as exc:
         print(f"tcpchat-client: cannot connect to {host} port {args.port}: "
               f"{exc.strerror or exc}", file=sys.stderr)
         return 1
+    session = ClientSession(name, args.channel, numbered=args.udp)
+    return ChatClient(sock, session, screen, datagrams=args.udp).run()
+
+
+def connect_tcp(host, port):
+    sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
     sock.settimeout(None)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return ChatClient(sock, ClientSession(name, args.channel), screen).run()
+    return sock
+
+
+def connect_udp(host, port):
+    """A UDP socket connected to the server: it sends there by default, takes datagrams from
+    there only, and hears of an ICMP "port unreachable" as ConnectionRefusedError."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.connect(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.settimeout(TICK)
+    return sock
 
 
 if __name__ == "__main__":

@@ -14,14 +14,20 @@ for the screen.  Bytes to send collect in :meth:`ClientSession.take_outgoing`; t
     Registered and in the channel (or told why not): the user may type.
 ``Closed(reason)``
     The server sent ERROR: it is closing the connection.
+
+Over UDP (``numbered=True``) the session asks for numbered datagrams
+(:data:`~tcpchat.sequence.SEQ_CAP`), takes each datagram with :meth:`receive_datagram`, and
+reports what the numbers reveal as error lines: ``[3 messages lost]``, ``[1 out of order]``
+(the message itself is shown), ``[1 duplicate ignored]`` (it is not shown twice).
 """
 
 from collections import namedtuple
 
 from .display import ERROR, EVENT, PRIVATE, QUIT_WORDS, SERVER, clean, describe, nick_of
-from .framing import TOO_LONG, LineFramer
+from .framing import TOO_LONG, LineFramer, split_datagram
 from .message import MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8
 from .names import fold, is_channel
+from .sequence import DUPLICATE, LATE, LOST, SEQ_CAP, SequenceCheck, sequence_number
 
 Show = namedtuple("Show", "kind text")
 NeedNick = namedtuple("NeedNick", "reason")
@@ -56,7 +62,7 @@ _JOIN_ERRORS = frozenset(("403", "405", "471", "473", "474", "475", "476", "477"
 
 
 class ClientSession:
-    def __init__(self, nick, channel, realname=None):
+    def __init__(self, nick, channel, realname=None, numbered=False):
         self.nick = nick
         self.wanted_channel = channel
         self.realname = realname or nick
@@ -68,6 +74,10 @@ class ClientSession:
         self._framer = LineFramer(MAX_SERVER_LINE)
         self._outgoing = bytearray()
         self._names = {}  # channel -> names gathered from 353 until 366
+        #: What the datagrams' numbers revealed so far, when they are numbered (UDP).
+        self.sequence = SequenceCheck() if numbered else None
+        #: Whether anything at all came from the server yet.
+        self.heard = False
 
     @property
     def current(self):
@@ -84,10 +94,29 @@ class ClientSession:
         return data
 
     def start(self):
-        """Queue the registration: capabilities first, so servers that have them wait for END."""
-        self._send("CAP", "LS", "302")
+        """Queue the registration: capabilities first, so servers that have them wait for END.
+
+        Numbered (over UDP), the whole registration goes in one go, asking for the numbering
+        directly and ending negotiation at once: sent as one datagram, it either all arrives
+        or none of it does, and can simply be sent again (see :meth:`restart`).
+        """
+        if self.sequence is not None:
+            self._send("CAP", "REQ", SEQ_CAP)
+        else:
+            self._send("CAP", "LS", "302")
         self._send("NICK", self.nick)
         self._send("USER", self.nick, "0", "*", self.realname)
+        if self.sequence is not None:
+            self._send("CAP", "END")
+
+    def restart(self):
+        """Queue the registration again: nothing came back, so nothing of it arrived."""
+        self._outgoing.clear()
+        self.start()
+
+    def keepalive(self):
+        """Queue a PING: over UDP, silence lets a NAT forget the way back to us."""
+        self._send("PING", "keepalive")
 
     def choose_nick(self, nick):
         self.nick = nick
@@ -178,9 +207,17 @@ class ClientSession:
     # -- What the server sends ------------------------------------------------------------
 
     def receive(self, data):
-        """Bytes from the server; returns the events they bring."""
+        """Bytes of the server's stream; returns the events they bring."""
+        return self._lines(self._framer.feed(data))
+
+    def receive_datagram(self, data):
+        """One datagram from the server; returns the events it brings."""
+        return self._lines(split_datagram(data))
+
+    def _lines(self, lines):
+        self.heard = True
         events = []
-        for raw in self._framer.feed(data):
+        for raw in lines:
             if raw is TOO_LONG:
                 events.append(Show(ERROR, "The server sent a line too long to read; skipped"))
                 continue
@@ -188,8 +225,29 @@ class ClientSession:
                 message = parse(raw.decode("utf-8", errors="replace"))
             except MalformedMessage:
                 continue
+            if self.sequence is not None and not self._in_sequence(message, events):
+                continue
             events.extend(self._handle(message))
         return events
+
+    def _in_sequence(self, message, events):
+        """Check *message*'s number, adding what it reveals to *events*; False for a
+        duplicate, which is not to be shown again."""
+        number = sequence_number(message.tags)
+        if number is None:
+            return True
+        verdict = self.sequence.see(number)
+        if verdict is None:
+            return True
+        kind, count = verdict
+        if kind == LOST:
+            events.append(Show(ERROR, f"[{count} message{'s' if count > 1 else ''} lost]"))
+        elif kind == LATE:
+            events.append(Show(ERROR, "[1 out of order]"))
+        elif kind == DUPLICATE:
+            events.append(Show(ERROR, "[1 duplicate ignored]"))
+            return False
+        return True
 
     def _is_me(self, message):
         return fold(nick_of(message.source)) == fold(self.nick)

@@ -346,14 +346,15 @@ class ClientProcess:
                 pass
 
 
-def conversation(address, channel="#lobby"):
-    """Two reference clients chat both ways on the server at *address*; both quit cleanly."""
+def conversation(address, channel="#lobby", alice_options=(), bob_options=()):
+    """Two reference clients chat both ways on the server at *address*; both quit cleanly.
+    Each one's options go on its command line (``--udp``, say)."""
     stamp = r"^\d\d:\d\d "
-    alice = ClientProcess(address, "--name", "alice", "--channel", channel)
+    alice = ClientProcess(address, "--name", "alice", "--channel", channel, *alice_options)
     bob = None
     try:
         alice.expect(f"You joined {channel}")
-        bob = ClientProcess(address, "--name", "bob", "--channel", channel)
+        bob = ClientProcess(address, "--name", "bob", "--channel", channel, *bob_options)
         bob.expect(f"You joined {channel}")
         alice.expect("bob joined")
         bob.send("hello alice")

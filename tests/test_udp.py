@@ -10,8 +10,9 @@ import pytest
 
 from helpers import (TIMEOUT, DatagramPeer, FakeClock, Harness, LineSocket, register_irc,
                      register_irc_udp, register_plain, running_server, udp_backend, wait_until)
-from tcpchat.backends.datagram import SEQ_CAP, DatagramEndpoint
+from tcpchat.backends.datagram import DatagramEndpoint
 from tcpchat.backends.selectloop import SELECTORS
+from tcpchat.sequence import SEQ_CAP
 
 
 @pytest.fixture(params=sorted(name for name, factory in SELECTORS.items()

@@ -13,11 +13,10 @@ chat cannot tell a UDP user from a TCP one; the differences are all here:
 - **Out.**  Every pending line goes out as a datagram of its own, with ``sendto``, in the turn's
   flush.  Nothing waits: a send the kernel refuses (its buffer full) drops that datagram and
   counts it.  UDP has no backpressure to honour, so the send queue bound never comes into play.
-- **Numbered, on request.**  A client that enables the capability :data:`SEQ_CAP` gets every
-  datagram tagged ``@tcpchat.invalid/seq=N``, N counting from 1 for that peer, so it can tell
-  lost, reordered and duplicated datagrams apart (the reference client shows the gaps).  The
-  name is under ``.invalid`` (RFC 2606) because vendor capabilities must be named after a
-  domain their vendor controls, and tcpchat has none.
+- **Numbered, on request.**  A client that enables the capability
+  :data:`~tcpchat.sequence.SEQ_CAP` gets every datagram tagged ``@tcpchat.invalid/seq=N``, N
+  counting from 1 for that peer, so it can tell lost, reordered and duplicated datagrams apart
+  (:mod:`tcpchat.sequence`; the reference client shows the gaps).
 - **Alive.**  There is no connection to break.  IRC peers are pinged like TCP ones; plain peers
   are asked to press Enter after ``Config.idle_interval`` of silence and dropped with
   "Idle timeout" if they do not (the core's timers; see ``Transport.notices_vanished_peer``).
@@ -32,12 +31,12 @@ import logging
 import selectors
 
 from ..connection import Transport
+from ..sequence import SEQ_CAP
 from .driver import Driver
 
 log = logging.getLogger("tcpchat")
 
-#: The capability that asks for numbered datagrams, and the tag that carries the number.
-SEQ_CAP = "tcpchat.invalid/seq"
+SEQ_TAG = SEQ_CAP.encode()
 #: Read buffer: the largest UDP payload there is, so no datagram is ever cut short.
 MAX_DATAGRAM = 65535
 #: Datagrams read per turn at most, so UDP peers cannot starve the TCP ones.
@@ -160,7 +159,7 @@ class DatagramEndpoint:
         for line in lines:
             if numbered:
                 transport.numbered += 1
-                tag = b"@%s=%d" % (SEQ_CAP.encode(), transport.numbered)
+                tag = b"@%s=%d" % (SEQ_TAG, transport.numbered)
                 # Merged into the line's own tags, if it has some.
                 line = tag + b";" + line[1:] if line[:1] == b"@" else tag + b" " + line
             try:
