@@ -16,7 +16,10 @@ idle      10 000 registered idle connections: how many stay served (answer a PIN
           server's resident memory per connection.
 slow      The fan-out with one more member that never reads: the others' rate against the
           plain fan-out, the server's memory meanwhile, and what became of the slow one.
-transports  TCP against UDP, once the UDP mode exists.
+transports  TCP against UDP on one server started with ``--udp``: one sender, k receivers, the
+          same stream over each at rising offered rates, and once with slow receivers;
+          delivered %, reordered, duplicated, latency p50/p99, server CPU per 1000
+          deliveries (see :mod:`tcpchat.bench.transports`).
 
 Targets (``--targets``): tcpchat with each backend and selector, and the trivial relay that
 calibrates the generator (always run first).  ``--connect HOST:PORT --proto irc|plain`` adds a
@@ -33,6 +36,7 @@ import time
 from .core import measured_core
 from .load import IRC, PLAIN, CheckFailed, Load, process_seconds, raise_descriptor_limit
 from .targets import DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, cores
+from .transports import measured_run
 
 #: A figure at or above this share of the generator's own ceiling may be the generator's.
 NEAR_CEILING = 0.8
@@ -40,9 +44,13 @@ NEAR_CEILING = 0.8
 PROBES = 10
 
 FULL = dict(fanout=[(100, 10), (500, 5)], windows=(8, 128), seconds=10.0, warmup=2.0,
-            latency_clients=100, latency_senders=10, rate=1000, idle=10_000)
+            latency_clients=100, latency_senders=10, rate=1000, idle=10_000,
+            transports=dict(receivers=10, slow=3, rates=(1000, 4000, 16000, 64000),
+                            slow_rate=4000, seconds=2.0))
 QUICK = dict(fanout=[(20, 4)], windows=(8,), seconds=1.0, warmup=0.3,
-             latency_clients=20, latency_senders=4, rate=200, idle=200)
+             latency_clients=20, latency_senders=4, rate=200, idle=200,
+             transports=dict(receivers=4, slow=1, rates=(200, 1000), slow_rate=200,
+                             seconds=0.3))
 
 
 def measured_fanout(target, clients, senders, settings, window, slow=False,
@@ -175,18 +183,42 @@ def measured_idle(target, settings):
 
 # -- Running targets --------------------------------------------------------------------------
 
+def measured_transports(args, settings):
+    """Every run of the transports scenario, on the first select target asked for."""
+    name = next((name for name in args.targets if name.startswith("select")), "select-epoll")
+    plan = settings["transports"]
+    target = Target.start(name, IRC, extra=["--udp"])
+    runs = []
+    try:
+        for transport in ("tcp", "udp"):
+            steps = [(rate, 0) for rate in plan["rates"]] + [(plan["slow_rate"], plan["slow"])]
+            for rate, slow in steps:
+                print(f"... transports: {transport}, {rate}/s{', slow readers' if slow else ''}",
+                      file=sys.stderr, flush=True)
+                runs.append(measured_run(target, transport, plan["receivers"], slow, rate,
+                                         plan["seconds"], len(runs), process_seconds))
+    finally:
+        target.stop()
+    return dict(target=name, runs=runs)
+
+
 def run(args, settings):
     results = {}
     if "core" in args.scenarios:
         print("... the core alone", file=sys.stderr, flush=True)
         results["core"] = {"core": measured_core(runs=10 if args.quick else 50)}
+    if "transports" in args.scenarios:
+        try:
+            results["transports"] = {"transports": measured_transports(args, settings)}
+        except (OSError, TimeoutError, RuntimeError) as exc:
+            results["transports"] = {"transports": {"error": f"{type(exc).__name__}: {exc}"}}
     targets = ["relay"] + [name for name in args.targets if name != "relay"]
     if args.connect:
         targets.append("connect")
     for name in targets:
         results[name] = {}
         for scenario in args.scenarios:
-            if scenario == "core":
+            if scenario in ("core", "transports"):
                 continue
             print(f"... {name}: {scenario}", file=sys.stderr, flush=True)
             try:
@@ -197,8 +229,6 @@ def run(args, settings):
 
 
 def run_scenario(name, scenario, args, settings):
-    if scenario == "transports":
-        return {"error": "not measured: the UDP mode does not exist yet"}
     if name == "connect":
         host, _, port = args.connect.rpartition(":")
         target = Target(args.connect, (host.strip("[]"), int(port)), args.proto)
@@ -300,10 +330,41 @@ def report(results, out=sys.stdout):
               f"server RSS at most {rss / 2**20 if rss else float('nan'):.1f} MiB; "
               f"slow one: {row['slow_reader']}", file=out)
 
-    transports = next((scenarios["transports"] for scenarios in results.values()
-                       if "transports" in scenarios), None)
+    transports = results.get("transports", {}).get("transports")
     if transports:
-        print(f"\ntransports: {transports.get('error', transports)}", file=out)
+        report_transports(transports, out)
+
+
+def report_transports(transports, out):
+    if "error" in transports:
+        print(f"\ntransports: {transports['error']}", file=out)
+        return
+    runs = transports["runs"]
+    first = runs[0]
+    print(f"\ntransports: one sender, {first['normal']['receivers']} receivers, the same "
+          f"stream over TCP and over UDP ({transports['target']} --udp; {first['seconds']:g} s "
+          "at each offered rate)", file=out)
+    print(f"  {'':4s} {'offered/s':>9s} {'readers':>8s} {'delivered':>9s} {'reordered':>9s} "
+          f"{'duplicated':>10s} {'cut':>4s} {'p50 ms':>8s} {'p99 ms':>8s} "
+          f"{'CPU ms/1000':>11s} {'generator':>9s}", file=out)
+    for row in runs:
+        groups = [("all", row["normal"])] if not row["slow"] else [
+            ("normal", row["normal"]), ("slow", row["slow_group"])]
+        for readers, group in groups:
+            cost = row.get("server_cpu_per_1000")
+            print(f"  {row['transport']:4s} {row['rate']:9d} {readers:>8s} "
+                  f"{group['delivered_share'] * 100:8.1f}% {group['reordered']:9d} "
+                  f"{group['duplicated']:10d} {group['cut']:4d} {_ms(group['p50_ms'])} "
+                  f"{_ms(group['p99_ms'])} "
+                  f"{cost * 1000 if cost is not None else float('nan'):11.2f} "
+                  f"{_share(row['generator_cpu']):>9s}", file=out)
+    print("  (delivered: distinct messages received / offered x receivers; cut: receivers the "
+          "server disconnected; CPU ms/1000: server CPU per thousand deliveries; generator: "
+          "this process's CPU, near 100 % it is the limit)", file=out)
+
+
+def _ms(value):
+    return f"{value:8.2f}" if value is not None else f"{'-':>8s}"
 
 
 def _share(value):
@@ -405,8 +466,7 @@ def main(argv=None):
     print(f"results: {args.json}")
     failed = [f"{name} {scenario}" for name, scenarios in results.items()
               for scenario, row in scenarios.items()
-              if scenario != "transports" and (
-                  "error" in row if isinstance(row, dict) else
+              if ("error" in row if isinstance(row, dict) else
                   any("error" in item for item in row))]
     return 1 if failed else 0
 

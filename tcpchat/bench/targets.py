@@ -48,9 +48,9 @@ class Target:
         self.process = process
 
     @classmethod
-    def start(cls, name, proto="irc", sendq=None):
+    def start(cls, name, proto="irc", sendq=None, extra=()):
         port = free_port()
-        command = [sys.executable, "-m", *TARGETS[name], "--port", str(port)]
+        command = [sys.executable, "-m", *TARGETS[name], "--port", str(port), *extra]
         if name == "relay":
             command += ["--proto", proto]
         else:
