@@ -32,6 +32,7 @@ import time
 
 from .clientsession import ClientSession, Closed, Ready, Show
 from .display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
+from .framing import pack_lines
 
 #: Seconds to wait for the server's goodbye after sending QUIT.
 QUIT_WAIT = 3.0
@@ -43,8 +44,7 @@ TIMESTAMPED = frozenset((MESSAGE, PRIVATE))
 WAKE_RETRY = 0.2
 
 # Over UDP:
-#: The most bytes of lines packed in one datagram: under a typical path's MTU, so that no
-#: datagram is cut into IP fragments (losing any fragment would lose it all).
+#: The most bytes of lines packed in one datagram (as the server does; see DATAGRAM_SIZE there).
 DATAGRAM_SIZE = 1200
 #: Seconds between the receiver's looks at the clock.
 TICK = 0.5
@@ -107,20 +107,6 @@ class Screen:
         return self.read_line(question)
 
 
-def packed_datagrams(data, size=DATAGRAM_SIZE):
-    """Whole lines of *data* packed into datagrams of at most *size* bytes (a longer line
-    goes alone)."""
-    datagrams, current = [], b""
-    for line in data.splitlines(keepends=True):
-        if current and len(current) + len(line) > size:
-            datagrams.append(current)
-            current = b""
-        current += line
-    if current:
-        datagrams.append(current)
-    return datagrams
-
-
 class ChatClient:
     def __init__(self, sock, session, screen, datagrams=False):
         self.sock = sock
@@ -152,7 +138,7 @@ class ChatClient:
         if not self.datagrams:
             self.sock.sendall(data)
             return
-        for datagram in packed_datagrams(data):
+        for datagram in pack_lines(data, DATAGRAM_SIZE):
             self.sock.send(datagram)
         self._last_sent = time.monotonic()
 

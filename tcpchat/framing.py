@@ -13,7 +13,7 @@ Lines come out as bytes: decoding is the caller's job, per whole line, so a UTF-
 split across two ``recv()`` calls is reassembled before anyone decodes it.
 
 A datagram needs no framer: it arrives whole, and :func:`split_datagram` cuts it at the same
-line ends.
+line ends; :func:`pack_lines` fills datagrams with whole lines on the way out.
 """
 
 
@@ -101,3 +101,19 @@ def split_datagram(data):
     if not lines[-1]:
         lines.pop()  # the datagram ended with its line end, or was empty
     return [line[:-1] if line.endswith(b"\r") else line for line in lines]
+
+
+def pack_lines(data, size):
+    """Whole CRLF-ended lines of *data* packed into datagrams of at most *size* bytes, in
+    order (a line longer than *size* goes alone)."""
+    datagrams, start, end = [], 0, len(data)
+    while start < end:
+        if end - start <= size:
+            cut = end
+        else:
+            cut = data.rfind(b"\n", start, start + size) + 1
+            if cut <= start:  # one line longer than size: alone, whole
+                cut = data.find(b"\n", start) + 1 or end
+        datagrams.append(bytes(data[start:cut]))
+        start = cut
+    return datagrams

@@ -128,14 +128,17 @@ class LineReader:
 
 
 class DatagramPeer(LineReader):
-    """A loopback UDP peer: each ``send`` line goes in a datagram of its own, and each datagram
-    received is one line; every wait is bounded by :data:`TIMEOUT`."""
+    """A loopback UDP peer: each ``send`` line goes in a datagram of its own; each datagram
+    received holds whole lines; every wait is bounded by :data:`TIMEOUT`."""
 
     def __init__(self, address, timeout=TIMEOUT):
         self.address = address[:2]
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(timeout)
+        self._lines = []
+        #: The size of each datagram received.
+        self.sizes = []
 
     def send(self, *lines):
         for line in lines:
@@ -145,9 +148,12 @@ class DatagramPeer(LineReader):
         self.sock.sendto(data, self.address)
 
     def read_line(self):
-        data, _ = self.sock.recvfrom(65536)
-        assert data.endswith(b"\r\n") and data.count(b"\n") == 1, data  # one line each
-        return data[:-2].decode()
+        while not self._lines:
+            data, _ = self.sock.recvfrom(65536)
+            assert data.endswith(b"\r\n"), data  # whole lines only
+            self.sizes.append(len(data))
+            self._lines = data.decode().split("\r\n")[:-1]
+        return self._lines.pop(0)
 
     def close(self):
         self.sock.close()

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import (TIMEOUT, DatagramPeer, FakeClock, Harness, LineSocket, register_irc,
                      register_irc_udp, register_plain, running_server, udp_backend, wait_until)
-from tcpchat.backends.datagram import DatagramEndpoint
+from tcpchat.backends.datagram import DATAGRAM_SIZE, DatagramEndpoint
 from tcpchat.backends.selectloop import SELECTORS
 from tcpchat.sequence import SEQ_CAP
 
@@ -164,6 +164,20 @@ def test_numbered_datagrams_for_a_client_that_asks_and_plain_lines_for_the_rest(
         assert bare.expect("PRIVMSG") == ":numbered!numbered@127.0.0.1 PRIVMSG #lobby :hello"
 
 
+def test_a_burst_goes_out_packed_in_datagrams_of_whole_lines_under_the_mtu(serve):
+    with serve() as server:
+        alice = register_irc(server.address, "alice")
+        bob = register_irc_udp(server.address, "bob", caps=[SEQ_CAP])
+        alice.expect("bob!")
+        alice.send(*(f"PRIVMSG #lobby :{i:04d} {'x' * 60}" for i in range(300)))
+        before = len(bob.sizes)
+        for i in range(300):
+            assert f"PRIVMSG #lobby :{i:04d} " in bob.expect("PRIVMSG")
+        sizes = bob.sizes[before:]
+        assert max(sizes) <= DATAGRAM_SIZE
+        assert len(sizes) < 300 / 5  # many lines a datagram, not one each
+
+
 def test_the_capability_is_offered_over_udp_only():
     with running_server(start=udp_backend()) as server:
         over_tcp = LineSocket(server.address)
@@ -227,12 +241,13 @@ def test_a_full_send_buffer_drops_the_datagram_counts_it_and_logs_at_a_rate(capl
     harness.core.output_ready = lambda ready: [conn.transport.flush() for conn in ready]
     transport = endpoint._admit(("192.0.2.1", 4000))
     with caplog.at_level(logging.WARNING, logger="tcpchat"):
-        transport.conn.receive_datagram(b"bob\n")  # the greeting: two lines, both dropped
-        transport.conn.receive_datagram(b"/help\n")  # more, within the same ten seconds
-    assert endpoint.dropped > 2 and endpoint.sent == 0
+        transport.conn.receive_datagram(b"bob\n")  # the greeting: a datagram, dropped
+        transport.conn.receive_datagram(b"/help\n")  # another, within the same ten seconds
+    assert endpoint.dropped == 2 and endpoint.sent == 0
     assert caplog.text.count("datagrams dropped") == 1
     clock.advance(10)
     with caplog.at_level(logging.WARNING, logger="tcpchat"):
         transport.conn.receive_datagram(b"/help\n")
+    assert endpoint.dropped == 3
     assert caplog.text.count("datagrams dropped") == 2
     assert transport.conn.client.registered  # dropped output does not end the user

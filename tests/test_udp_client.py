@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from helpers import (ROOT, TIMEOUT, ClientProcess, conversation, register_irc, running_server,
                      udp_backend)
-from tcpchat.client import packed_datagrams
+from tcpchat.framing import pack_lines
 from tcpchat.clientsession import ClientSession, Ready, Show
 from tcpchat.display import ERROR, MESSAGE
 from tcpchat.sequence import DUPLICATE, LATE, LOST, SEQ_CAP, WINDOW, SequenceCheck
@@ -102,11 +102,13 @@ def test_registration_can_be_sent_again_whole_and_keepalive_is_a_ping():
 
 def test_datagrams_hold_whole_lines_within_the_size():
     lines = b"".join(b"PRIVMSG #lobby :%s\r\n" % (b"x" * 100) for _ in range(30))
-    datagrams = packed_datagrams(lines, size=1200)
+    datagrams = pack_lines(lines, 1200)
     assert b"".join(datagrams) == lines
     assert all(len(d) <= 1200 and d.endswith(b"\r\n") for d in datagrams)
     assert len(datagrams) == 3  # ten lines of 118 bytes in each
-    assert packed_datagrams(b"x" * 2000 + b"\r\n", size=1200) == [b"x" * 2000 + b"\r\n"]
+    assert pack_lines(b"a\r\n" + b"x" * 2000 + b"\r\nb\r\n", 1200) == [
+        b"a\r\n", b"x" * 2000 + b"\r\n", b"b\r\n"]  # a line too long goes alone, whole
+    assert pack_lines(b"", 1200) == []
 
 
 # -- The client process ------------------------------------------------------------------------
@@ -193,7 +195,10 @@ def test_the_client_shows_what_the_network_lost_reordered_and_duplicated():
             bob = register_irc(server.address, "bob")
             client.expect("bob joined")
             for text in ("drop-me 1", "drop-me 2", "late", "after", "twice", "last"):
-                bob.send(f"PRIVMSG #lobby :{text}")
+                # The server packs what a turn queues for one peer into one datagram: the
+                # PONG says this message had a turn, so a datagram, of its own.
+                bob.send(f"PRIVMSG #lobby :{text}", f"PING :{text[:4]}")
+                bob.expect("PONG")
             client.expect(r"^! \[3 messages lost\]$")
             client.expect(stamp + "bob: after$")
             client.expect(r"^! \[1 out of order\]$")

@@ -10,9 +10,11 @@ chat cannot tell a UDP user from a TCP one; the differences are all here:
   ended by a LF, and the last one's line end is optional (``nc -u`` sends ``hello\\n``; a
   program may send ``hello``).  A line over the IRC limits gets 417, garbage gets the same
   errors as over TCP: it all goes through the core's checks.
-- **Out.**  Every pending line goes out as a datagram of its own, with ``sendto``, in the turn's
-  flush.  Nothing waits: a send the kernel refuses (its buffer full) drops that datagram and
-  counts it.  UDP has no backpressure to honour, so the send queue bound never comes into play.
+- **Out.**  In the turn's flush, a peer's pending lines go out with ``sendto``, packed whole
+  into datagrams of at most :data:`DATAGRAM_SIZE` bytes: one datagram per peer per turn at a
+  chat's usual pace, as TCP gets one ``send()``, rather than a system call per line.  Nothing
+  waits: a send the kernel refuses (its buffer full) drops that datagram and counts it.  UDP
+  has no backpressure to honour, so the send queue bound never comes into play.
 - **Numbered, on request.**  A client that enables the capability
   :data:`~tcpchat.sequence.SEQ_CAP` gets every datagram tagged ``@tcpchat.invalid/seq=N``, N
   counting from 1 for that peer, so it can tell lost, reordered and duplicated datagrams apart
@@ -31,12 +33,17 @@ import logging
 import selectors
 
 from ..connection import Transport
+from ..framing import pack_lines
 from ..sequence import SEQ_CAP
 from .driver import Driver
 
 log = logging.getLogger("tcpchat")
 
 SEQ_TAG = SEQ_CAP.encode()
+#: The most bytes of whole lines sent in one datagram: under the smallest MTU a path is likely
+#: to have (IPv6 guarantees 1280 bytes with headers), so that no datagram is cut into IP
+#: fragments, of which losing any one loses it all.
+DATAGRAM_SIZE = 1200
 #: Read buffer: the largest UDP payload there is, so no datagram is ever cut short.
 MAX_DATAGRAM = 65535
 #: Datagrams read per turn at most, so UDP peers cannot starve the TCP ones.
@@ -150,27 +157,32 @@ class DatagramEndpoint:
     # -- Out ------------------------------------------------------------------------------
 
     def send(self, transport):
-        """Send each of the peer's pending lines as a datagram; forget it once closing."""
+        """Send the peer's pending lines, packed into datagrams; forget it once closing."""
         if self.peers.get(transport.address) is not transport:
             return  # forgotten already
         conn = transport.conn
-        lines = conn.take_lines()
-        numbered = bool(lines) and SEQ_CAP in conn.caps
-        for line in lines:
-            if numbered:
-                transport.numbered += 1
-                tag = b"@%s=%d" % (SEQ_TAG, transport.numbered)
-                # Merged into the line's own tags, if it has some.
-                line = tag + b";" + line[1:] if line[:1] == b"@" else tag + b" " + line
-            try:
-                self.sock.sendto(line + b"\r\n", transport.address)
-            except OSError as exc:
-                # Full socket buffer (BlockingIOError) above all: UDP cannot wait, so drop it.
-                self._drop(exc)
+        if conn.pending:
+            if SEQ_CAP in conn.caps:
+                data = b"".join(self._numbered(transport, line) for line in conn.take_lines())
             else:
-                self.sent += 1
+                data = conn.take_data(conn.pending)
+            for datagram in pack_lines(data, DATAGRAM_SIZE):
+                try:
+                    self.sock.sendto(datagram, transport.address)
+                except OSError as exc:
+                    # Full socket buffer (BlockingIOError) above all: UDP cannot wait.
+                    self._drop(exc)
+                else:
+                    self.sent += 1
         if conn.closing:
             self._forget(transport)
+
+    @staticmethod
+    def _numbered(transport, line):
+        """*line* tagged with the peer's next number (merged into its own tags, if any)."""
+        transport.numbered += 1
+        tag = b"@%s=%d" % (SEQ_TAG, transport.numbered)
+        return (tag + b";" + line[1:] if line[:1] == b"@" else tag + b" " + line) + b"\r\n"
 
     def _drop(self, exc):
         self.dropped += 1
