@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import ROOT, TIMEOUT, running_server
+from helpers import ROOT, TIMEOUT, running_server, udp_backend
 from tcpchat.bench.load import CheckFailed, Layout, Load
 
 
@@ -87,6 +87,23 @@ def test_the_generator_drives_a_real_server_with_every_delivery_checked():
                        if client.sender != sender)
         finally:
             load.close()
+
+
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+def test_the_transports_run_counts_every_arrival_over_each_transport(transport):
+    from tcpchat.bench.load import process_seconds
+    from tcpchat.bench.targets import Target
+    from tcpchat.bench.transports import measured_run
+    with running_server(start=udp_backend(), autojoin=False) as server:
+        target = Target("in-process", server.address, "irc")  # no process: no CPU figure
+        row = measured_run(target, transport, 3, 1, 200, 0.3, 0, process_seconds)
+    assert row["offered"] == row["sent"] == 60
+    assert row["relayed_share"] == 1.0  # a slow trickle on loopback: nothing lost on the way in
+    for group in (row["normal"], row["slow_group"]):
+        assert group["delivered_share"] == 1.0
+        assert group["duplicated"] == group["reordered"] == group["cut"] == 0
+        assert 0 < group["p50_ms"] <= group["p99_ms"]
+    assert "server_cpu_per_1000" not in row
 
 
 def test_the_command_runs_quick_and_writes_json(tmp_path):

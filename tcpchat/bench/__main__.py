@@ -283,6 +283,25 @@ def report(results, out=sys.stdout):
               f"{row['per_message'] / 1e6:.2f} M deliveries/s with a core call per message, "
               f"{row['per_read'] / 1e6:.2f} M/s with a read's worth (100 lines) per call",
               file=out)
+
+    def measured(scenario):
+        return any(scenario in scenarios for name, scenarios in results.items()
+                   if name not in ("core", "transports"))
+
+    if measured("fanout"):
+        report_fanout(each, flag, out)
+    if measured("latency"):
+        report_latency(each, out)
+    if measured("idle"):
+        report_idle(each, out)
+    if measured("slow"):
+        report_slow(each, results, out)
+    transports = results.get("transports", {}).get("transports")
+    if transports:
+        report_transports(transports, out)
+
+
+def report_fanout(each, flag, out):
     print("\nfan-out: deliveries a second (every delivery checked)", file=out)
     print(f"  {'target':14s} {'clients':>7s} {'senders':>7s} {'window':>6s} {'M/s':>7s} "
           f"{'server CPU':>10s} {'M/CPU-s':>7s} {'generator CPU':>13s}", file=out)
@@ -296,6 +315,8 @@ def report(results, out=sys.stdout):
     print("  (relay: the trivial relay; its figure is the generator's own ceiling.  M/CPU-s: "
           "millions of deliveries per second of the server's CPU)", file=out)
 
+
+def report_latency(each, out):
     print("\nlatency: µs from each message's scheduled send to each receipt (open loop)",
           file=out)
     print(f"  {'target':14s} {'offered/s':>9s} {'p50':>8s} {'p90':>8s} {'p99':>8s} "
@@ -305,6 +326,8 @@ def report(results, out=sys.stdout):
               f"{row['p99_us']:8.0f} {row['max_us']:9.0f} {_share(row.get('server_cpu')):>10s}",
               file=out)
 
+
+def report_idle(each, out):
     print("\nidle: connections that register and then do nothing; then all PING at once",
           file=out)
     print(f"  {'target':14s} {'asked':>6s} {'registered':>10s} {'answered':>8s} "
@@ -317,6 +340,8 @@ def report(results, out=sys.stdout):
         if "note" in row:
             print(f"  {'':14s} {row['note']}", file=out)
 
+
+def report_slow(each, results, out):
     print("\nslow reader: one member never reads while the others chat", file=out)
     for name, row in each("slow"):
         plain = results[name].get("fanout")
@@ -330,10 +355,6 @@ def report(results, out=sys.stdout):
               f"server RSS at most {rss / 2**20 if rss else float('nan'):.1f} MiB; "
               f"slow one: {row['slow_reader']}", file=out)
 
-    transports = results.get("transports", {}).get("transports")
-    if transports:
-        report_transports(transports, out)
-
 
 def report_transports(transports, out):
     if "error" in transports:
@@ -344,7 +365,8 @@ def report_transports(transports, out):
     print(f"\ntransports: one sender, {first['normal']['receivers']} receivers, the same "
           f"stream over TCP and over UDP ({transports['target']} --udp; {first['seconds']:g} s "
           "at each offered rate)", file=out)
-    print(f"  {'':4s} {'offered/s':>9s} {'readers':>8s} {'delivered':>9s} {'reordered':>9s} "
+    print(f"  {'':4s} {'offered/s':>9s} {'readers':>8s} {'relayed':>8s} {'delivered':>9s} "
+          f"{'reordered':>9s} "
           f"{'duplicated':>10s} {'cut':>4s} {'p50 ms':>8s} {'p99 ms':>8s} "
           f"{'CPU ms/1000':>11s} {'generator':>9s}", file=out)
     for row in runs:
@@ -353,12 +375,14 @@ def report_transports(transports, out):
         for readers, group in groups:
             cost = row.get("server_cpu_per_1000")
             print(f"  {row['transport']:4s} {row['rate']:9d} {readers:>8s} "
+                  f"{row['relayed_share'] * 100:7.1f}% "
                   f"{group['delivered_share'] * 100:8.1f}% {group['reordered']:9d} "
                   f"{group['duplicated']:10d} {group['cut']:4d} {_ms(group['p50_ms'])} "
                   f"{_ms(group['p99_ms'])} "
                   f"{cost * 1000 if cost is not None else float('nan'):11.2f} "
                   f"{_share(row['generator_cpu']):>9s}", file=out)
-    print("  (delivered: distinct messages received / offered x receivers; cut: receivers the "
+    print("  (relayed: messages at least one receiver got, so the server read them; delivered: "
+          "distinct messages received / offered x receivers; cut: receivers the "
           "server disconnected; CPU ms/1000: server CPU per thousand deliveries; generator: "
           "this process's CPU, near 100 % it is the limit)", file=out)
 

@@ -253,8 +253,11 @@ def measured_run(target, transport, receivers, slow, rate, seconds, run_number,
         wall = time.perf_counter() - start
         server_cpu = target.cpu_seconds() - cpu if cpu is not None else None
         delivered = run.arrivals
+        # A message some receiver got went through the server: the rest were lost on the way
+        # in (over UDP, when the server's socket buffer overflowed).
+        relayed = len(set().union(*(r.seen for r in run.receivers)))
         result = dict(transport=transport, rate=rate, seconds=seconds, offered=offered,
-                      sent=sent, slow=slow, wall=wall,
+                      sent=sent, slow=slow, wall=wall, relayed_share=relayed / offered,
                       generator_cpu=(process_seconds() - own) / wall,
                       normal=_group([r for r in run.receivers if not r.slow], offered))
         if slow:
