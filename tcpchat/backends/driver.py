@@ -31,13 +31,7 @@ def listen(host, port, backlog=socket.SOMAXCONN):
 
     On ``::`` it accepts IPv4 as well where the system allows dual-stack sockets.
     """
-    sock = _bound(host, port, socket.SOCK_STREAM)
-    try:
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
+    return _bound(host, port, socket.SOCK_STREAM, backlog)
 
 
 def bind_datagram(host, port):
@@ -53,7 +47,8 @@ def bind_datagram(host, port):
     return sock
 
 
-def _bound(host, port, kind):
+def _bound(host, port, kind, backlog=None):
+    """A non-blocking socket of *kind* bound to *host*:*port*, listening if it is TCP."""
     family, _, _, _, address = socket.getaddrinfo(
         host, port, type=kind, flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind)
@@ -68,6 +63,8 @@ def _bound(host, port, kind):
             except OSError:
                 pass
         sock.bind(address)
+        if backlog is not None:
+            sock.listen(backlog)
         sock.setblocking(False)
     except BaseException:
         sock.close()
