@@ -1,9 +1,9 @@
 """The seam between the chat and the drivers that carry it: one :class:`Connection` per peer.
 
-A driver (the select loop today; threads, UDP, TLS and WebSocket drivers to come) owns a socket,
-or an address on a shared one, and moves bytes.  The core owns everything said over it.  Between
-them stands a Connection, sans-IO like the rest of the core, with named operations for each
-thing a driver does:
+A driver (the select loop with its TCP and UDP sockets, the threads backend; TLS and WebSocket
+drivers to come) owns a socket, or an address on a shared one, and moves bytes.  The core owns
+everything said over it.  Between them stands a Connection, sans-IO like the rest of the core,
+with named operations for each thing a driver does:
 
 =========================  ========================================================================
 In (driver to core)

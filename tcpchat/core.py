@@ -2,9 +2,9 @@
 
 :class:`ChatCore` is what every driver talks to.  A driver calls :meth:`~ChatCore.connect` for
 each new peer, with a :class:`~tcpchat.connection.Transport` of its own, and gets back the
-:class:`~tcpchat.connection.Connection` it then feeds (``receive_data`` or ``receive_line``) and
-takes output from; see :mod:`tcpchat.connection` for the whole seam.  Besides, it calls
-:meth:`~ChatCore.run_timers` when :meth:`~ChatCore.next_deadline` comes, and
+:class:`~tcpchat.connection.Connection` it then feeds (``receive_data``, ``receive_datagram`` or
+``receive_line``) and takes output from; see :mod:`tcpchat.connection` for the whole seam.
+Besides, it calls :meth:`~ChatCore.run_timers` when :meth:`~ChatCore.next_deadline` comes, and
 :meth:`~ChatCore.shutdown` to say goodbye to everyone.  Every core call ends by handing the
 driver, through :attr:`~ChatCore.output_ready`, the connections it must now flush.
 

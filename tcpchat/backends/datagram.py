@@ -66,7 +66,7 @@ class DatagramTransport(Transport):
     def __init__(self, endpoint, address):
         self.endpoint = endpoint
         self.address = address
-        #: How many datagrams were numbered for this peer so far.
+        #: The last number a line sent to this peer carried (0: none yet).
         self.numbered = 0
 
     def flush(self):
