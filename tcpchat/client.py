@@ -241,8 +241,10 @@ class ChatClient:
                         self.screen.show(SERVER, event.reason)
                     else:
                         self._events.put(event)
-                if reason is not None and self.datagrams:
-                    break  # the goodbye: over UDP no end of stream follows
+                if self.datagrams:
+                    if reason is not None:
+                        break  # the goodbye: over UDP no end of stream follows
+                    self._tick()  # a busy room must not keep the keepalive from being sent
         except ConnectionRefusedError as exc:
             hint = " (no UDP server there: is it running with --udp?)" if self.datagrams else ""
             reason = reason or exc.strerror + hint
@@ -257,9 +259,9 @@ class ChatClient:
                 self._wake_main()
 
     def _tick(self):
-        """Over UDP, with nothing received for a TICK: send the registration again while
-        nothing has come back, keep the way open while registered; return why to stop, if
-        it is time to."""
+        """Over UDP, after each datagram and each TICK without one: send the registration
+        again while nothing has come back, keep the way open while registered; return why to
+        stop, if it is time to."""
         now = time.monotonic()
         if not self.session.heard:
             if now >= self._started + ANSWER_WAIT:

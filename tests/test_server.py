@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from helpers import (TIMEOUT, LineSocket, register_irc, register_plain, running_server,
+from helpers import (TIMEOUT, DatagramPeer, LineSocket, register_irc, register_plain, running_server,
                      wait_until)
 
 
@@ -167,7 +167,8 @@ def test_help_explains_every_option():
                             cwd=os.path.dirname(os.path.dirname(__file__)))
     assert result.returncode == 0
     for option in ("--host", "--port", "--name", "--backend", "--selector", "--channel",
-                   "--no-autojoin", "--password", "--motd", "--log-level"):
+                   "--no-autojoin", "--password", "--motd", "--log-level", "--udp",
+                   "--udp-only", "--udp-max-unregistered"):
         assert option in result.stdout
 
 
@@ -175,6 +176,8 @@ def test_help_explains_every_option():
     (["--channel", "lobby"], "--channel"),
     (["--name", "bad name"], "--name"),
     (["--motd", "/nonexistent/motd"], "--motd"),
+    (["--udp", "--backend", "threads"], "--udp is served by the select backend"),
+    (["--udp", "--udp-max-unregistered", "0"], "--udp-max-unregistered"),
 ])
 def test_bad_options_are_refused_clearly(arguments, complaint):
     result = subprocess.run([sys.executable, "-m", "tcpchat.server", *arguments],
@@ -182,6 +185,44 @@ def test_bad_options_are_refused_clearly(arguments, complaint):
                             cwd=os.path.dirname(os.path.dirname(__file__)))
     assert result.returncode == 2
     assert complaint in result.stderr
+
+
+def test_udp_port_in_use_is_a_one_line_error():
+    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    holder.bind(("127.0.0.1", 0))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "tcpchat.server", "--udp-only", "--port",
+             str(holder.getsockname()[1])],
+            capture_output=True, text=True, timeout=TIMEOUT,
+            cwd=os.path.dirname(os.path.dirname(__file__)))
+    finally:
+        holder.close()
+    assert result.returncode == 1
+    assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--udp", "--udp-only"])
+def test_udp_from_the_command_line_and_its_summary_at_shutdown(option):
+    process, address = start_server_process(option)
+    try:
+        bob = DatagramPeer(address)
+        bob.send("bob")
+        bob.expect("Welcome, bob!")
+        if option == "--udp":
+            alice = register_irc(address, "alice", channel_joined=False)  # TCP, same port
+            assert "bob" in alice.expect(" 353 ")
+            bob.expect("alice joined")
+        else:
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(address, timeout=TIMEOUT)
+        process.send_signal(signal.SIGTERM)
+        assert bob.expect("Closing link") == "*** Closing link: Server shutting down"
+        assert process.wait(TIMEOUT) == 0
+        assert "UDP: 1 datagrams received" in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_port_in_use_is_a_one_line_error():

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import (ROOT, TIMEOUT, ClientProcess, conversation, register_irc, running_server,
-                     udp_backend)
+                     udp_backend, wait_until)
 from tcpchat.framing import pack_lines
 from tcpchat.clientsession import ClientSession, Ready, Show
 from tcpchat.display import ERROR, MESSAGE
@@ -134,6 +134,29 @@ def test_no_udp_server_is_a_one_line_error():
                              "there: is it running with --udp?)\n")
 
 
+def test_unanswered_registration_is_sent_again_then_the_client_gives_up():
+    black_hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # takes all, answers nothing
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.settimeout(TIMEOUT)
+    port = black_hole.getsockname()[1]
+    # Shorter waits than the real ones (2 s, then 10 s in all), to keep the test short.
+    script = ("import sys, tcpchat.client as c; c.RESEND_AFTER = 0.3; c.ANSWER_WAIT = 1.0; "
+              f"sys.exit(c.main(['127.0.0.1', '--port', '{port}', '--name', 'x', '--udp']))")
+    try:
+        process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   cwd=ROOT)
+        first = black_hole.recv(65536)
+        assert black_hole.recv(65536) == first  # the whole registration, again
+        assert b"NICK x\r\n" in first and first.endswith(b"CAP END\r\n")
+        _, errors = process.communicate(timeout=TIMEOUT)
+    finally:
+        black_hole.close()
+    assert process.returncode == 1
+    assert errors == ("tcpchat-client: disconnected: no answer over UDP: is the server "
+                      "running with --udp?\n")
+
+
 class LossyRelay:
     """Stands between one UDP client and the server, and does to the server's datagrams what a
     bad network might: drops those holding ``drop-me``, holds back one holding ``late`` until
@@ -147,6 +170,8 @@ class LossyRelay:
         self.address = self.front.getsockname()
         self._client = None
         self._held = None
+        #: Every datagram the client sent, in order.
+        self.from_client = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -168,6 +193,7 @@ class LossyRelay:
                 for key, _ in selector.select(0.05):
                     if key.fileobj is self.front:
                         data, self._client = self.front.recvfrom(65536)
+                        self.from_client.append(data)
                         self.back.send(data)
                     else:
                         self._from_server(self.back.recv(65536))
@@ -212,3 +238,23 @@ def test_the_client_shows_what_the_network_lost_reordered_and_duplicated():
             assert client.wait()[0] == 0
         finally:
             client.kill()
+
+
+def test_a_quiet_client_sends_a_keepalive_ping():
+    with running_server(start=udp_backend()) as server, LossyRelay(server.udp_address) as relay:
+        # A shorter silence than the real one (30 s), to keep the test short.
+        script = ("import sys, tcpchat.client as c; c.KEEPALIVE = 0.5; "
+                  f"sys.exit(c.main(['127.0.0.1', '--port', '{relay.address[1]}', "
+                  "'--name', 'quiet', '--udp']))")
+        process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+        try:
+            assert wait_until(lambda: b"PING keepalive\r\n" in relay.from_client)
+            process.stdin.close()  # Ctrl-D: QUIT, and the client exits
+            assert process.wait(TIMEOUT) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            process.stdout.close()
+            process.stderr.close()
