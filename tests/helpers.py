@@ -298,14 +298,12 @@ def running_server(driver=None, start=None, clock=None, **config):
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class ClientProcess:
-    """``python -m tcpchat.client`` driven through pipes; every read bounded by TIMEOUT."""
+class LineProcess:
+    """A program driven through pipes, a line at a time; every read bounded by TIMEOUT."""
 
-    def __init__(self, address, *arguments):
-        host, port = address[:2]
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tcpchat.client", host, "--port", str(port), *arguments],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    def __init__(self, command):
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, cwd=ROOT)
         self._pending = b""
         self.seen = []
 
@@ -323,7 +321,7 @@ class ClientProcess:
         while True:
             while b"\n" in self._pending:
                 line, _, self._pending = self._pending.partition(b"\n")
-                text = line.decode()
+                text = line.decode().removesuffix("\r")
                 self.seen.append(text)
                 if re.search(wanted, text):
                     return text
@@ -350,6 +348,15 @@ class ClientProcess:
                 pipe.close()
             except (OSError, ValueError):
                 pass
+
+
+class ClientProcess(LineProcess):
+    """``python -m tcpchat.client`` with *arguments*, on the server at *address*."""
+
+    def __init__(self, address, *arguments):
+        host, port = address[:2]
+        super().__init__([sys.executable, "-m", "tcpchat.client", host, "--port", str(port),
+                          *arguments])
 
 
 def conversation(address, channel="#lobby", alice_options=(), bob_options=()):

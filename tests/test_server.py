@@ -187,21 +187,6 @@ def test_bad_options_are_refused_clearly(arguments, complaint):
     assert complaint in result.stderr
 
 
-def test_udp_port_in_use_is_a_one_line_error():
-    holder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    holder.bind(("127.0.0.1", 0))
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "tcpchat.server", "--udp-only", "--port",
-             str(holder.getsockname()[1])],
-            capture_output=True, text=True, timeout=TIMEOUT,
-            cwd=os.path.dirname(os.path.dirname(__file__)))
-    finally:
-        holder.close()
-    assert result.returncode == 1
-    assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
-
-
 @pytest.mark.parametrize("option", ["--udp", "--udp-only"])
 def test_udp_from_the_command_line_and_its_summary_at_shutdown(option):
     process, address = start_server_process(option)
@@ -225,13 +210,17 @@ def test_udp_from_the_command_line_and_its_summary_at_shutdown(option):
         process.wait()
 
 
-def test_port_in_use_is_a_one_line_error():
-    holder = socket.socket()
+@pytest.mark.parametrize("kind, options", [(socket.SOCK_STREAM, []),
+                                           (socket.SOCK_DGRAM, ["--udp-only"])])
+def test_port_in_use_is_a_one_line_error(kind, options):
+    holder = socket.socket(socket.AF_INET, kind)
     holder.bind(("127.0.0.1", 0))
-    holder.listen()
+    if kind == socket.SOCK_STREAM:
+        holder.listen()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "tcpchat.server", "--port", str(holder.getsockname()[1])],
+            [sys.executable, "-m", "tcpchat.server", *options, "--port",
+             str(holder.getsockname()[1])],
             capture_output=True, text=True, timeout=TIMEOUT,
             cwd=os.path.dirname(os.path.dirname(__file__)))
     finally:
