@@ -44,8 +44,6 @@ TIMESTAMPED = frozenset((MESSAGE, PRIVATE))
 WAKE_RETRY = 0.2
 
 # Over UDP:
-#: The most bytes of lines packed in one datagram (as the server does; see DATAGRAM_SIZE there).
-DATAGRAM_SIZE = 1200
 #: Seconds between the receiver's looks at the clock.
 TICK = 0.5
 #: Seconds to wait for a first answer before sending the registration again, and in all.
@@ -138,7 +136,7 @@ class ChatClient:
         if not self.datagrams:
             self.sock.sendall(data)
             return
-        for datagram in pack_lines(data, DATAGRAM_SIZE):
+        for datagram in pack_lines(data):
             self.sock.send(datagram)
         self._last_sent = time.monotonic()
 

@@ -103,7 +103,13 @@ def split_datagram(data):
     return [line[:-1] if line.endswith(b"\r") else line for line in lines]
 
 
-def pack_lines(data, size):
+#: The most bytes of whole lines sent in one datagram, by the server and the reference client
+#: alike: under the smallest MTU a path is likely to have (IPv6 guarantees 1280 bytes with
+#: headers), so that no datagram is cut into IP fragments, of which losing any one loses it all.
+DATAGRAM_SIZE = 1200
+
+
+def pack_lines(data, size=DATAGRAM_SIZE):
     """Whole CRLF-ended lines of *data* packed into datagrams of at most *size* bytes, in
     order (a line longer than *size* goes alone)."""
     datagrams, start, end = [], 0, len(data)

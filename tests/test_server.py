@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from helpers import (TIMEOUT, DatagramPeer, LineSocket, register_irc, register_plain, running_server,
-                     wait_until)
+from helpers import (TIMEOUT, DatagramPeer, LineSocket, register_irc, register_plain,
+                     running_server, wait_until)
 
 
 

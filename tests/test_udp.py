@@ -10,7 +10,8 @@ import pytest
 
 from helpers import (TIMEOUT, DatagramPeer, FakeClock, Harness, LineSocket, register_irc,
                      register_irc_udp, register_plain, running_server, udp_backend, wait_until)
-from tcpchat.backends.datagram import DATAGRAM_SIZE, DatagramEndpoint
+from tcpchat.backends.datagram import DatagramEndpoint
+from tcpchat.framing import DATAGRAM_SIZE
 from tcpchat.backends.selectloop import SELECTORS
 from tcpchat.sequence import SEQ_CAP
 

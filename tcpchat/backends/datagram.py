@@ -11,8 +11,9 @@ chat cannot tell a UDP user from a TCP one; the differences are all here:
   program may send ``hello``).  A line over the IRC limits gets 417, garbage gets the same
   errors as over TCP: it all goes through the core's checks.
 - **Out.**  In the turn's flush, a peer's pending lines go out with ``sendto``, packed whole
-  into datagrams of at most :data:`DATAGRAM_SIZE` bytes: one datagram per peer per turn at a
-  chat's usual pace, as TCP gets one ``send()``, rather than a system call per line.  Nothing
+  into datagrams of at most :data:`~tcpchat.framing.DATAGRAM_SIZE` bytes (1200): one
+  datagram per peer per turn at a chat's usual pace, as TCP gets one ``send()``, rather than a
+  system call per line.  Nothing
   waits: a send the kernel refuses (its buffer full) drops that datagram and counts it.  UDP
   has no backpressure to honour, so the send queue bound never comes into play.
 - **Numbered, on request.**  A client that enables the capability
@@ -40,10 +41,6 @@ from .driver import Driver
 log = logging.getLogger("tcpchat")
 
 SEQ_TAG = SEQ_CAP.encode()
-#: The most bytes of whole lines sent in one datagram: under the smallest MTU a path is likely
-#: to have (IPv6 guarantees 1280 bytes with headers), so that no datagram is cut into IP
-#: fragments, of which losing any one loses it all.
-DATAGRAM_SIZE = 1200
 #: Read buffer: the largest UDP payload there is, so no datagram is ever cut short.
 MAX_DATAGRAM = 65535
 #: Datagrams read per turn at most, so UDP peers cannot starve the TCP ones.
@@ -166,7 +163,7 @@ class DatagramEndpoint:
                 data = b"".join(self._numbered(transport, line) for line in conn.take_lines())
             else:
                 data = conn.take_data(conn.pending)
-            for datagram in pack_lines(data, DATAGRAM_SIZE):
+            for datagram in pack_lines(data):
                 try:
                     self.sock.sendto(datagram, transport.address)
                 except OSError as exc:

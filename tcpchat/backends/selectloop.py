@@ -18,8 +18,8 @@ connection is closed as soon as its output is flushed, or after the linger bound
 does not read it (:mod:`tcpchat.backends.driver` holds that policy and the shutdown sequence).
 
 With a UDP socket (``--udp``), the same loop reads it when it is readable and flushes its peers
-in the same step 4, their lines packed into datagrams (:mod:`tcpchat.backends.datagram`).  With no listener
-(``--udp-only``) the loop serves UDP alone.
+in the same step 4, their lines packed into datagrams (:mod:`tcpchat.backends.datagram`).  With
+no listener (``--udp-only``) the loop serves UDP alone.
 """
 
 import logging

@@ -22,6 +22,8 @@ import selectors
 import socket
 import time
 
+from ..framing import split_datagram
+
 #: Message text: "<seq> <due, ns>" padded to 64 bytes, as in the other scenarios.
 TEXT_WIDTH = 64
 #: Slow receivers: bytes read per tick, the tick in seconds, and their socket buffer.
@@ -136,7 +138,7 @@ class TransportRun:
             taken += len(data)
             now = time.perf_counter_ns()
             if receiver.udp:
-                lines = data.split(b"\r\n")[:-1] if data.endswith(b"\n") else [data]
+                lines = split_datagram(data)
             else:
                 lines = (receiver.pending + data).split(b"\r\n")
                 receiver.pending = lines.pop()
