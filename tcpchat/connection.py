@@ -1,7 +1,7 @@
 """The seam between the chat and the drivers that carry it: one :class:`Connection` per peer.
 
-A driver (the select loop with its TCP and UDP sockets, the threads backend; TLS and WebSocket
-drivers to come) owns a socket, or an address on a shared one, and moves bytes.  The core owns
+A driver (the select loop with its TCP, TLS and UDP sockets, the threads backend; a WebSocket
+driver to come) owns a socket, or an address on a shared one, and moves bytes.  The core owns
 everything said over it.  Between them stands a Connection, sans-IO like the rest of the core,
 with named operations for each thing a driver does:
 
@@ -79,6 +79,9 @@ class Transport:
     #: IRC capabilities this transport implements on top of the chat's own, offered in CAP LS
     #: on its connections only (UDP numbers its datagrams for clients that ask).
     capabilities = ()
+    #: The transport encrypts what it carries (TLS): WHOIS tells others so (671), and so does
+    #: a plain user's ``/who``.
+    secure = False
 
     def connection_made(self, conn):
         """The core made *conn* for this transport: the first call, before any other."""
@@ -130,6 +133,11 @@ class Connection:
     def registered(self):
         """The peer has registered (IRC) or chosen its name (plain): it is a user of the chat."""
         return self.client.registered
+
+    @property
+    def secure(self):
+        """The peer's link to the server is encrypted."""
+        return self.transport.secure
 
     @property
     def caps(self):

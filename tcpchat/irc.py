@@ -346,6 +346,8 @@ def _whois(chat, client, message):
         _reply_list(chat, client, rpl.RPL_WHOISCHANNELS, (user.nick,), channels)
     chat.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,
                f"{VERSION}, a small chat server")
+    if user.conn.secure:
+        chat.reply(client, rpl.RPL_WHOISSECURE, user.nick, "is using a secure connection")
     if user.away is not None:
         chat.reply(client, rpl.RPL_AWAY, user.nick, user.away)
     idle = int(chat.clock() - user.last_spoke)

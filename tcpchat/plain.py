@@ -19,7 +19,7 @@ HELP = (
     "***   /msg NAME text   a private message to NAME",
     "***   /me action       tell the room what you do (* alice waves)",
     "***   /nick NAME       change your name",
-    "***   /who             who is in the room",
+    "***   /who             who is in the room ((TLS): connected over TLS)",
     "***   /quit [reason]   leave (so do 'exit' and 'выход')",
     "***   //text           send text that starts with /",
 )
@@ -122,7 +122,8 @@ def _nick(chat, client, argument):
 
 def _who(chat, client, argument):
     for channel in client.channels.values():
-        names = ", ".join(channel.prefixed(member) for member in channel.members)
+        names = ", ".join(channel.prefixed(member) + (" (TLS)" if member.conn.secure else "")
+                          for member in channel.members)
         chat.send_text(client, f"*** In {channel.name}: {names}")
 
 

@@ -13,6 +13,7 @@ from .backends.datagram import MAX_UNREGISTERED
 from .backends.driver import bind_datagram, listen
 from .backends.selectloop import SELECTORS, SelectLoop, make_selector
 from .backends.threads import ThreadsServer
+from .tls import Certificates, TlsSetupError
 
 log = logging.getLogger("tcpchat")
 
@@ -28,6 +29,17 @@ def build_parser():
     parser.add_argument("--port", type=int, default=6667,
                         help="TCP port (default 6667, IRC's; 0 picks a free one), and the UDP "
                              "port with --udp")
+    parser.add_argument("--tls-cert", metavar="FILE",
+                        help="serve TLS too, on --tls-port, with the certificate chain in "
+                             "FILE (PEM: the server's certificate first); SIGHUP reads it "
+                             "again")
+    parser.add_argument("--tls-key", metavar="FILE",
+                        help="the certificate's private key (PEM, no passphrase; default: "
+                             "in the --tls-cert file)")
+    parser.add_argument("--tls-port", type=int, default=6697,
+                        help="TLS port (default 6697, IRC's; 0 picks a free one)")
+    parser.add_argument("--no-plaintext", action="store_true",
+                        help="serve TLS alone: nothing listens on --port")
     parser.add_argument("--udp", action="store_true",
                         help="serve the chat over UDP as well, on the same port number: "
                              "`nc -u HOST PORT` users and `tcpchat.client --udp` (select "
@@ -89,19 +101,54 @@ def config_from(args, parser):
                   sendq=args.sendq)
 
 
-def open_sockets(host, port, tcp=True, udp=False):
-    """The TCP listener and the UDP socket asked for (None where not), on one port number:
-    with port 0, UDP takes the port TCP was given."""
-    listener = listen(host, port) if tcp else None
+def open_sockets(host, port, tcp=True, udp=False, tls_port=None):
+    """The TCP listener, the UDP socket and the TLS listener asked for (None where not): TCP
+    and UDP on one port number (with port 0, UDP takes the port TCP was given), TLS on
+    *tls_port* if it is not None."""
+    listener = datagram_socket = tls_listener = None
     try:
-        datagram_socket = None
+        if tcp:
+            listener = listen(host, port)
         if udp:
             datagram_socket = bind_datagram(host, listener.getsockname()[1] if tcp else port)
+        if tls_port is not None:
+            tls_listener = listen(host, tls_port)
     except BaseException:
-        if listener is not None:
-            listener.close()
+        for sock in (listener, datagram_socket):
+            if sock is not None:
+                sock.close()
         raise
-    return listener, datagram_socket
+    return listener, datagram_socket, tls_listener
+
+
+def tls_options(args, parser):
+    """The certificates to serve TLS with (None without --tls-cert), loaded now so that a bad
+    file stops the server before anything listens."""
+    if args.tls_cert is None:
+        for given, option in ((args.tls_key, "--tls-key"), (args.no_plaintext,
+                                                            "--no-plaintext")):
+            if given:
+                parser.error(f"{option} needs --tls-cert")
+        return None
+    if args.no_plaintext and (args.udp or args.udp_only):
+        parser.error("--no-plaintext serves TLS alone: drop --udp")
+    try:
+        return Certificates(args.tls_cert, args.tls_key or args.tls_cert)
+    except TlsSetupError as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
+
+
+def describe_sockets(listener, datagram_socket, tls_listener):
+    """``127.0.0.1 port 6667 (TCP and UDP), port 6697 (TLS)``, for the log."""
+    plaintext = " and ".join(name for name, sock in (("TCP", listener),
+                                                     ("UDP", datagram_socket)) if sock)
+    ports = []
+    if plaintext:
+        ports.append(f"port {(listener or datagram_socket).getsockname()[1]} ({plaintext})")
+    if tls_listener is not None:
+        ports.append(f"port {tls_listener.getsockname()[1]} (TLS)")
+    host = (listener or datagram_socket or tls_listener).getsockname()[0]
+    return f"{host} {', '.join(ports)}"
 
 
 def main(argv=None):
@@ -119,26 +166,30 @@ def main(argv=None):
                      "threads")
     if args.udp_max_unregistered < 1:
         parser.error("--udp-max-unregistered must be at least 1")
+    certificates = tls_options(args, parser)
+    tls_port = args.tls_port if certificates is not None else None
     try:
-        listener, datagram_socket = open_sockets(args.host, args.port, tcp=not args.udp_only,
-                                                 udp=udp)
+        listener, datagram_socket, tls_listener = open_sockets(
+            args.host, args.port, tcp=not (args.udp_only or args.no_plaintext), udp=udp,
+            tls_port=tls_port)
     except OSError as exc:
-        log.error("cannot listen on %s port %s: %s", args.host, args.port, exc.strerror or exc)
+        port = args.port if tls_port is None else f"{args.port} or {tls_port}"
+        log.error("cannot listen on %s port %s: %s", args.host, port, exc.strerror or exc)
         return 1
     core = ChatCore(config)
     if args.backend == "threads":
-        server, how = ThreadsServer(core, listener), "threads backend"
+        server = ThreadsServer(core, listener, tls_listener, certificates)
+        how = "threads backend"
     else:
-        server = SelectLoop(core, listener, selector, datagram_socket,
-                            max_unregistered=args.udp_max_unregistered)
+        server = SelectLoop(core, listener, selector, datagram_socket, tls_listener,
+                            certificates, max_unregistered=args.udp_max_unregistered)
         how = f"select backend, {type(selector).__name__}"
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: server.request_stop())
-    host, port = (listener or datagram_socket).getsockname()[:2]
-    protocols = " and ".join(name for name, sock in (("TCP", listener), ("UDP", datagram_socket))
-                             if sock is not None)
-    log.info("tcpchat %s listening on %s port %d (%s; %s)", __version__, host, port, protocols,
-             how)
+    if certificates is not None and hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: server.request_reload())
+    log.info("tcpchat %s listening on %s; %s", __version__,
+             describe_sockets(listener, datagram_socket, tls_listener), how)
     server.serve()
     log.info("stopped")
     return 0

@@ -1,12 +1,14 @@
 """Test helpers: drive the core with no sockets, or a real server over loopback."""
 
 import contextlib
+import functools
 import os
 import re
 import select
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -18,6 +20,7 @@ from tcpchat.server import open_sockets
 from tcpchat.backends.selectloop import SELECTORS, SelectLoop, make_selector
 from tcpchat.backends.threads import ThreadsServer
 from tcpchat.connection import Transport
+from tcpchat.tls import Certificates, client_context
 
 #: Seconds any one socket wait in a test may take before the test fails.
 TIMEOUT = 10.0
@@ -159,11 +162,77 @@ class DatagramPeer(LineReader):
         self.sock.close()
 
 
-class LineSocket(LineReader):
-    """A loopback client that reads whole lines, every wait bounded by :data:`TIMEOUT`."""
+# -- TLS ----------------------------------------------------------------------------------
 
-    def __init__(self, address, timeout=TIMEOUT):
-        self.sock = socket.create_connection(address[:2], timeout=timeout)
+class TestCertificates:
+    """A CA made for this test run, a certificate it issued for ``localhost`` and
+    ``127.0.0.1``, and the files that hold them (in a folder removed at exit)."""
+
+    def __init__(self, folder, names=("localhost", "127.0.0.1")):
+        import trustme
+        self.ca = trustme.CA()
+        issued = self.ca.issue_cert(*names)
+        self.cert_file = os.path.join(folder, "cert.pem")
+        self.key_file = os.path.join(folder, "key.pem")
+        self.ca_file = os.path.join(folder, "ca.pem")
+        for number, pem in enumerate(issued.cert_chain_pems):  # the server's, then the CA's
+            pem.write_to_path(self.cert_file, append=number > 0)
+        issued.private_key_pem.write_to_path(self.key_file)
+        self.ca.cert_pem.write_to_path(self.ca_file)
+
+    def certificates(self):
+        """What a driver serves TLS with."""
+        return Certificates(self.cert_file, self.key_file)
+
+    def client_context(self):
+        """A client's context that trusts this CA alone."""
+        return client_context(self.ca_file)
+
+
+@functools.cache
+def test_tls():
+    """The run's :class:`TestCertificates` (made once: making keys takes a moment)."""
+    folder = tempfile.TemporaryDirectory(prefix="tcpchat-tls-")
+    test_tls.folder = folder  # kept alive, and so the folder, until the run ends
+    return TestCertificates(folder.name)
+
+
+class TlsAddress(tuple):
+    """A TLS server's (host, port): a :class:`LineSocket` connects to it over TLS, trusting
+    the test CA."""
+
+
+def tls_connect(address, timeout=TIMEOUT, context=None):
+    """A TLS client socket (an ``ssl.SSLSocket``) connected to *address*, its handshake done."""
+    sock = socket.create_connection(address[:2], timeout=timeout)
+    context = context or test_tls().client_context()
+    try:
+        return context.wrap_socket(sock, server_hostname="localhost")
+    except BaseException:
+        sock.close()
+        raise
+
+
+class LineSocket(LineReader):
+    """A loopback client that reads whole lines, every wait bounded by :data:`TIMEOUT`; over
+    TLS if *address* is a :class:`TlsAddress`.  *receive_buffer* sets SO_RCVBUF before it
+    connects (a small one keeps the kernel from reading much on behalf of a test peer that
+    does not read)."""
+
+    def __init__(self, address, timeout=TIMEOUT, receive_buffer=None):
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if receive_buffer:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            self.sock.settimeout(timeout)
+            self.sock.connect(address[:2])
+            if isinstance(address, TlsAddress):
+                self.sock = test_tls().client_context().wrap_socket(
+                    self.sock, server_hostname="localhost")
+        except BaseException:
+            self.sock.close()
+            raise
         self._pending = b""
 
     def send(self, *lines):
@@ -180,6 +249,11 @@ class LineSocket(LineReader):
             self._pending += chunk
         line, _, self._pending = self._pending.partition(b"\n")
         return line.rstrip(b"\r").decode()
+
+    def shut_write(self):
+        """Send no more (a FIN), and read on.  Over TLS too: the raw socket is shut, without a
+        close_notify, as by a client that half-closes its TCP connection."""
+        socket.socket.shutdown(self.sock, socket.SHUT_WR)
 
     def read_all(self):
         """Every line until the server closes the connection (TCP)."""
@@ -253,10 +327,24 @@ def wait_until(condition, timeout=TIMEOUT, interval=0.005):
     return condition()
 
 
-def _select_backend(selector, tcp=True, udp=False, **options):
+def _select_backend(selector, tcp=True, udp=False, tls=False, **options):
     def start(core):
-        listener, datagram_socket = open_sockets("127.0.0.1", 0, tcp=tcp, udp=udp)
-        return SelectLoop(core, listener, make_selector(selector), datagram_socket, **options)
+        listener, datagram_socket, tls_listener = open_sockets(
+            "127.0.0.1", 0, tcp=tcp, udp=udp, tls_port=0 if tls else None)
+        return SelectLoop(core, listener, make_selector(selector), datagram_socket,
+                          tls_listener, test_tls().certificates() if tls else None, **options)
+    return start
+
+
+def tls_backend(backend="select", tcp=True):
+    """A server with a TLS listener (and a plaintext one, unless *tcp* is False), for
+    :func:`running_server`'s *start*: *backend* is ``select`` or ``threads``."""
+    if backend == "select":
+        return _select_backend("auto", tcp=tcp, tls=True)
+
+    def start(core):
+        return ThreadsServer(core, listen("127.0.0.1", 0) if tcp else None,
+                             listen("127.0.0.1", 0), test_tls().certificates())
     return start
 
 
@@ -271,6 +359,15 @@ def udp_backend(selector="auto", tcp=True, **options):
 DRIVERS = {f"select-{name}": _select_backend(name)
            for name, factory in SELECTORS.items() if factory is not None and name != "auto"}
 DRIVERS["threads"] = lambda core: ThreadsServer(core, listen("127.0.0.1", 0))
+#: TLS alone: the scenario suite talks to them through :func:`served_address`.
+DRIVERS["tls-select"] = tls_backend("select", tcp=False)
+DRIVERS["tls-threads"] = tls_backend("threads", tcp=False)
+
+
+def served_address(server):
+    """Where a client of *server* connects: its plaintext address, or its TLS one if it
+    serves TLS alone."""
+    return server.address if server.address is not None else TlsAddress(server.tls_address)
 
 
 @contextlib.contextmanager

@@ -1,25 +1,31 @@
 """The scenario suite: what every driver must do for its users, over real loopback sockets.
 
-Each test runs once against every driver in ``helpers.DRIVERS`` (the select backend with each
-selector the system has).  A new transport's driver joins DRIVERS and passes all of it; what
+Each test runs once against every driver in ``helpers.DRIVERS``: the select backend with each
+selector the system has, the threads backend, and both of them serving TLS alone.  A new transport's driver joins DRIVERS and passes all of it; what
 only one driver does (its selector watch, its command line) is tested in that driver's own
 file.  Every wait is bounded in time.
 """
 
-import functools
+import contextlib
 import socket
 import struct
+from types import SimpleNamespace
 
 import pytest
 
-from helpers import (DRIVERS, TIMEOUT, LineSocket, install_pause_commands, register_irc,
-                     register_plain, running_server)
+from helpers import (DRIVERS, LineSocket, install_pause_commands, register_irc, register_plain,
+                     running_server, served_address)
 
 
 @pytest.fixture(params=sorted(DRIVERS))
 def serve(request):
-    """``serve(**config)``: a context manager running this test's driver on a free port."""
-    return functools.partial(running_server, request.param)
+    """``serve(**config)``: a context manager running this test's driver on a free port; what
+    it yields has the ``address`` a client connects to (a TLS one for the TLS drivers)."""
+    @contextlib.contextmanager
+    def serve(**config):
+        with running_server(request.param, **config) as server:
+            yield SimpleNamespace(address=served_address(server))
+    return serve
 
 
 def test_irc_and_plain_users_chat(serve):
@@ -76,7 +82,7 @@ def test_half_closed_client_still_gets_its_replies(serve):
         alice = register_irc(server.address, "alice")
         bob = LineSocket(server.address)
         bob.send("bob", "hello then goodbye")
-        bob.sock.shutdown(socket.SHUT_WR)
+        bob.shut_write()
         lines = bob.read_all()
         assert lines[1].startswith("*** Welcome, bob!")
         assert lines[-1] == "*** Closing link: Connection closed"
@@ -116,13 +122,9 @@ def test_client_that_resets_mid_write_does_not_disturb_the_others(serve):
 def test_a_reader_that_never_reads_stalls_nobody_and_is_cut_at_the_send_queue(serve):
     with serve(sendq=64 << 10) as server:
         alice = register_irc(server.address, "alice")
-        sleeper = socket.socket()
-        # A small receive window, set before connecting, keeps the kernel from buffering
-        # megabytes on the sleeper's behalf.
-        sleeper.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sleeper.settimeout(TIMEOUT)
-        sleeper.connect(server.address)
-        sleeper.sendall(b"NICK sleeper\r\nUSER s 0 * :S\r\n")
+        # A small receive window keeps the kernel from buffering megabytes for the sleeper.
+        sleeper = LineSocket(server.address, receive_buffer=4096)
+        sleeper.send("NICK sleeper", "USER s 0 * :S")
         talker = register_irc(server.address, "talker")
         alice.expect("talker!")
         line = b"PRIVMSG #lobby :" + b"w" * 400 + b"\r\n"

@@ -9,6 +9,9 @@ which one serves it.
 import errno
 import logging
 import socket
+import ssl
+
+from ..tls import not_tls_reply
 
 log = logging.getLogger("tcpchat")
 
@@ -82,20 +85,27 @@ def prepare_accepted(sock, blocking):
 
 
 def failure_reason(exc):
-    """What a user's QUIT says for a transport error: the kernel's words."""
+    """What a user's QUIT says for a transport error: the kernel's words, or OpenSSL's."""
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or type(exc).__name__}"
     return exc.strerror or type(exc).__name__
 
 
-class Linger:
-    """Closing connections whose last output is not sent yet, each with when to give up."""
+class Deadlines:
+    """Connections that must be done with something by a deadline: each one's linger (its
+    last output sent), or its TLS handshake."""
 
-    def __init__(self, clock):
+    def __init__(self, clock, seconds):
         self.clock = clock
+        self.seconds = seconds
         self._deadlines = {}
 
+    def __iter__(self):
+        return iter(list(self._deadlines))
+
     def start(self, conn):
-        """*conn* is closing with output left; its linger starts now, if not already."""
-        self._deadlines.setdefault(conn, self.clock() + LINGER)
+        """*conn*'s time starts now, if it has not already."""
+        self._deadlines.setdefault(conn, self.clock() + self.seconds)
 
     def end(self, conn):
         self._deadlines.pop(conn, None)
@@ -104,7 +114,7 @@ class Linger:
         return min(self._deadlines.values(), default=None)
 
     def expired(self, now):
-        """The connections whose linger is over, to be closed with what they did not read."""
+        """The connections whose time is up."""
         return [conn for conn, deadline in self._deadlines.items() if now >= deadline]
 
 
@@ -122,15 +132,23 @@ class Driver:
     ``pause_accepting()``      stop accepting for :data:`ACCEPT_PAUSE` seconds: descriptors ran
                                out, and the waiting connection keeps the listener ready.
 
-    A driver waits on its listener and on :attr:`wake_reader`, the read end of a socket pair
-    that :meth:`wake` writes to, so that a stop request interrupts the wait.
+    A driver waits on its listeners and on :attr:`wake_reader`, the read end of a socket pair
+    that :meth:`wake` writes to, so that a stop or reload request interrupts the wait.
+
+    With *tls_listener*, connections accepted there speak TLS with the context *certificates*
+    (a :class:`tcpchat.tls.Certificates`) holds when they arrive; they join the chat once
+    their handshake is done, within :data:`tcpchat.tls.HANDSHAKE_TIMEOUT` seconds.
     """
 
-    def __init__(self, core, listener):
+    def __init__(self, core, listener, tls_listener=None, certificates=None):
         self.core = core
-        #: The listening TCP socket, or None for a driver that serves datagrams alone.
+        #: The listening TCP socket, or None (TLS alone, or datagrams alone).
         self.listener = listener
+        #: The listening TLS socket, or None.
+        self.tls_listener = tls_listener
+        self.certificates = certificates
         self.stop_requested = False
+        self.reload_requested = False
         # Another thread or a signal handler wakes a wait in progress through this pair.
         self.wake_reader, self._wake_writer = socket.socketpair()
         self.wake_reader.setblocking(False)
@@ -138,8 +156,17 @@ class Driver:
 
     @property
     def address(self):
-        """The TCP address served, or None."""
+        """The plaintext TCP address served, or None."""
         return self.listener.getsockname() if self.listener is not None else None
+
+    @property
+    def tls_address(self):
+        """The TLS address served, or None."""
+        return self.tls_listener.getsockname() if self.tls_listener is not None else None
+
+    @property
+    def listeners(self):
+        return [sock for sock in (self.listener, self.tls_listener) if sock is not None]
 
     def wake(self):
         """Interrupt the driver's wait; safe from any thread and from a signal handler."""
@@ -156,15 +183,30 @@ class Driver:
             pass
 
     def close_own_sockets(self):
-        for sock in (self.wake_reader, self._wake_writer, self.listener):
-            if sock is not None:
-                sock.close()
+        for sock in [self.wake_reader, self._wake_writer] + self.listeners:
+            sock.close()
 
     def request_stop(self):
         """Ask :meth:`serve` to say goodbye to everyone and return; safe from any thread and
         from a signal handler."""
         self.stop_requested = True
         self.wake()
+
+    def request_reload(self):
+        """Ask the driver to read its certificate files again (SIGHUP); safe from any thread
+        and from a signal handler."""
+        self.reload_requested = True
+        self.wake()
+
+    def woken(self):
+        """The driver's wait was interrupted through :attr:`wake_reader`: do what was asked."""
+        self.drain_wakeups()
+        if self.reload_requested:
+            self.reload_requested = False
+            if self.certificates is not None:
+                self.certificates.reload()
+            else:
+                log.info("reload asked for, but there is nothing to reload: no TLS")
 
     def serve(self):
         try:
@@ -180,6 +222,21 @@ class Driver:
         self.core.shutdown()
 
     @staticmethod
+    def tls_broken(conn, exc):
+        """*conn*'s peer broke TLS after the handshake: it leaves, and its QUIT says why."""
+        reason = failure_reason(exc)
+        log.info("%r: %s", conn, reason)
+        conn.connection_lost(reason)
+
+    def tls_goodbye(self, tls):
+        """What a peer whose TLS failed is sent before it is closed: OpenSSL's alert, so its
+        client can say what went wrong; or to a peer that spoke plaintext (nc, an IRC client
+        without TLS), a line it can read."""
+        if tls.spoke_tls:
+            return tls.take_outgoing()
+        return not_tls_reply(self.address[1] if self.listener is not None else None)
+
+    @staticmethod
     def guarded(conn, call, *args):
         """Run a core call made on *conn*'s behalf; a bug there costs that one connection
         (or, with no connection, one timer run), never the server."""
@@ -190,8 +247,9 @@ class Driver:
             if conn is not None:
                 conn.connection_lost("Internal server error")
 
-    def accept(self):
-        """The next pending connection as (socket, host), or None when there is none now.
+    def accept(self, listener):
+        """The next connection pending on *listener* as (socket, host), or None when there is
+        none now.
 
         A peer that gave up before it was accepted is skipped.  Out of descriptors, the
         connection stays in the backlog and the listener ready: the driver pauses accepting
@@ -199,7 +257,7 @@ class Driver:
         """
         while True:
             try:
-                sock, address = self.listener.accept()
+                sock, address = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return None
             except OSError as exc:

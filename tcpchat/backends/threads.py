@@ -15,6 +15,11 @@ So a reader that never reads blocks only its own writer, never a sender, never t
 - A timer thread runs the core's timers, and ends the linger of a closing connection whose
   peer does not read: it shuts that socket down, which wakes the writer blocked in ``send``.
 - The thread that calls :meth:`~tcpchat.backends.driver.Driver.serve` accepts connections.
+- A TLS connection's reader thread first runs the handshake, alone with its socket and bounded
+  by :data:`~tcpchat.tls.HANDSHAKE_TIMEOUT`; only then does the connection join the core and
+  get its writer.  Its :class:`~tcpchat.tls.TlsStream` is touched under the lock, like the
+  connection: the reader decrypts what it received, the writer encrypts what it takes, and
+  neither holds the lock while its socket call blocks.
 
 What the two backends share (the accept set-up, the linger bound, the pause when descriptors
 run out, the shutdown order, the guard around core calls) is in
@@ -24,10 +29,13 @@ run out, the shutdown order, the guard around core calls) is in
 import logging
 import select
 import socket
+import ssl
 import threading
+import time
 
 from ..connection import Transport
-from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, Driver, Linger, failure_reason,
+from ..tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
+from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, Deadlines, Driver, failure_reason,
                      prepare_accepted)
 
 log = logging.getLogger("tcpchat")
@@ -38,16 +46,22 @@ THREAD_STACK = 512 << 10
 
 
 class ThreadTransport(Transport):
-    """One TCP socket with its reader and writer threads."""
+    """One TCP socket with its reader and writer threads, and its TlsStream if it has one."""
 
-    __slots__ = ("sock", "wake", "reader", "writer")
+    __slots__ = ("sock", "host", "tls", "wake", "reader", "writer")
 
-    def __init__(self, server, sock):
+    def __init__(self, server, sock, host, tls=None):
         self.sock = sock
+        self.host = host
+        self.tls = tls
         #: Notified (under the core's lock) when the connection has output, began closing, or
         #: resumed reading: its reader and its writer wait on it.
         self.wake = threading.Condition(server.lock)
         self.reader = self.writer = None
+
+    @property
+    def secure(self):
+        return self.tls is not None
 
     def resume_reading(self):
         self.wake.notify_all()
@@ -65,13 +79,16 @@ class ThreadTransport(Transport):
 class ThreadsServer(Driver):
     """Serve the clients of *core* on *listener*, a thread pair per connection."""
 
-    def __init__(self, core, listener):
-        super().__init__(core, listener)
+    def __init__(self, core, listener, tls_listener=None, certificates=None):
+        super().__init__(core, listener, tls_listener, certificates)
         self.clock = core.clock
         #: Guards the core and every connection's state; never held across a socket call.
         self.lock = threading.Lock()
         self._transports = set()
-        self._linger = Linger(self.clock)
+        #: TLS connections still in their handshake (not in the core yet).
+        self._handshaking = set()
+        self._accepting = True
+        self._linger = Deadlines(self.clock, LINGER)
         #: Notified when a timer may be due sooner than the timer thread thinks, or at stop.
         self._timers_changed = threading.Condition(self.lock)
         #: Notified when a connection is gone, for drain().
@@ -85,14 +102,21 @@ class ThreadsServer(Driver):
     def serve_until_stopped(self):
         self._timer_thread = self._start(self._run_timers, "tcpchat-timers")
         while not self.stop_requested:
-            ready, _, _ = select.select([self.listener, self.wake_reader], [], [])
+            ready, _, _ = select.select(self.listeners + [self.wake_reader], [], [])
             if self.wake_reader in ready:
-                self.drain_wakeups()
-            elif self.listener in ready:
-                self._accept()
+                self.woken()
+                continue
+            for listener in ready:
+                self._accept(listener, tls=listener is self.tls_listener)
 
     def stop_accepting(self):
-        self.listener.close()
+        for listener in self.listeners:
+            listener.close()
+        with self.lock:
+            self._accepting = False
+            handshaking = list(self._handshaking)
+        for transport in handshaking:  # not users yet: nobody to say goodbye to
+            transport.abort()
 
     def say_goodbye(self):
         with self.lock:
@@ -106,7 +130,7 @@ class ThreadsServer(Driver):
 
     def close_everything(self):
         with self.lock:
-            transports = list(self._transports)
+            transports = list(self._transports) + list(self._handshaking)
             self._stopping_timers = True
             self._timers_changed.notify()
         for transport in transports:
@@ -123,24 +147,49 @@ class ThreadsServer(Driver):
         # Wait on the wake-up pair, so that a stop request is not held up.
         select.select([self.wake_reader], [], [], ACCEPT_PAUSE)
 
-    def _accept(self):
-        accepted = self.accept()
+    def _accept(self, listener, tls=False):
+        accepted = self.accept(listener)
         if accepted is None:
             return
         sock, host = accepted
-        transport = ThreadTransport(self, sock)
+        transport = ThreadTransport(self, sock, host,
+                                    TlsStream(self.certificates.context) if tls else None)
         try:
             prepare_accepted(sock, blocking=True)
         except OSError as exc:
             log.error("cannot serve a connection from %s (%s); closing it", host, exc)
             sock.close()
             return
+        if not tls:
+            self._join(transport)
+            return
         with self.lock:
-            self._transports.add(transport)
-            self.core.connect(host, transport)
-            self._timers_changed.notify()  # its registration deadline may be the soonest
+            self._handshaking.add(transport)
         try:
-            transport.reader = self._start(self._read, "tcpchat-reader", transport)
+            transport.reader = self._start(self._handshake_then_read, "tcpchat-tls", transport)
+        except RuntimeError as exc:
+            log.error("cannot start a thread for a connection from %s (%s); closing it", host,
+                      exc)
+            with self.lock:
+                self._handshaking.discard(transport)
+            sock.close()
+
+    def _join(self, transport, plaintext=b""):
+        """Make *transport* a connection of the chat, with *plaintext* already received, and
+        start its threads (the reader's own, if it is not the reader calling)."""
+        with self.lock:
+            self._handshaking.discard(transport)
+            if not self._accepting:  # the server stopped during the handshake
+                transport.sock.close()
+                return
+            self._transports.add(transport)
+            self.core.connect(transport.host, transport)
+            self._timers_changed.notify()  # its registration deadline may be the soonest
+            if plaintext:
+                self.guarded(transport.conn, transport.conn.receive_data, plaintext)
+        try:
+            if transport.reader is None:
+                transport.reader = self._start(self._read, "tcpchat-reader", transport)
             transport.writer = self._start(self._write, "tcpchat-writer", transport)
         except RuntimeError as exc:  # the system will not give us another thread
             log.error("cannot start threads for %r (%s); closing it", transport.conn, exc)
@@ -148,9 +197,12 @@ class ThreadsServer(Driver):
                 transport.conn.connection_lost("Server out of threads")
             transport.abort()
             if transport.writer is None:  # else the writer closes it, as always
-                if transport.reader is not None:
+                if transport.reader not in (None, threading.current_thread()):
                     transport.reader.join()
                 self._forget(transport)
+            return
+        if transport.reader is threading.current_thread():
+            self._read(transport)
 
     @staticmethod
     def _start(target, name, *args):
@@ -164,6 +216,35 @@ class ThreadsServer(Driver):
         return thread
 
     # -- Each connection's threads --------------------------------------------------------
+
+    def _handshake_then_read(self, transport):
+        sock, tls = transport.sock, transport.tls
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT
+        plaintext = b""
+        try:
+            # Alone with its socket until the connection joins: no lock needed.
+            while not tls.handshaken:
+                sock.settimeout(max(0.0, deadline - time.monotonic()))
+                plaintext = tls.receive(sock.recv(RECV_SIZE))
+                if tls.wants_to_send:
+                    sock.sendall(tls.take_outgoing())
+            sock.settimeout(None)
+        except ssl.SSLError as exc:
+            log.info("TLS handshake with %s failed: %s", transport.host, failure_reason(exc))
+            try:
+                sock.sendall(self.tls_goodbye(tls))
+            except OSError:
+                pass
+        except TimeoutError:
+            log.info("TLS handshake with %s timed out", transport.host)
+        except OSError as exc:
+            log.info("TLS handshake with %s: %s", transport.host, failure_reason(exc))
+        if tls.handshaken:
+            self._join(transport, plaintext)
+            return
+        with self.lock:
+            self._handshaking.discard(transport)
+        sock.close()
 
     def _read(self, transport):
         conn, sock = transport.conn, transport.sock
@@ -182,18 +263,41 @@ class ThreadsServer(Driver):
                         conn.connection_lost(reason)
                 return
             with self.lock:
-                self.guarded(conn, conn.receive_data, data)
+                if transport.tls is None:
+                    self.guarded(conn, conn.receive_data, data)
+                else:
+                    self._receive_tls(transport, data)
             if not data:
                 return
 
+    def _receive_tls(self, transport, data):
+        conn, tls = transport.conn, transport.tls
+        try:
+            plaintext = tls.receive(data)
+        except ssl.SSLError as exc:
+            self.tls_broken(conn, exc)
+            return
+        if plaintext:
+            self.guarded(conn, conn.receive_data, plaintext)
+        if tls.ended:
+            self.guarded(conn, conn.receive_data, b"")
+        if tls.wants_to_send:  # the writer sends it
+            transport.wake.notify_all()
+
     def _write(self, transport):
-        conn, sock = transport.conn, transport.sock
+        conn, sock, tls = transport.conn, transport.sock, transport.tls
         while True:
             with self.lock:
-                transport.wake.wait_for(lambda: conn.pending or conn.closing)
-                if conn.finished:
-                    break
-                data = conn.take_data(RECV_SIZE)
+                transport.wake.wait_for(lambda: conn.pending or conn.closing
+                                        or (tls is not None and tls.wants_to_send))
+                if tls is None:
+                    if conn.finished:
+                        break
+                    data = conn.take_data(RECV_SIZE)
+                else:
+                    data = self._encrypt(transport)
+                    if not data and conn.finished:
+                        break
             try:
                 sock.sendall(data)
             except OSError as exc:
@@ -206,6 +310,19 @@ class ThreadsServer(Driver):
         if transport.reader is not None and transport.reader is not threading.current_thread():
             transport.reader.join()
         self._forget(transport)
+
+    def _encrypt(self, transport):
+        """The records to send next (under the lock): the next chunk of output, or after the
+        last line a close_notify."""
+        conn, tls = transport.conn, transport.tls
+        try:
+            if conn.pending:
+                tls.send(conn.take_data(ENCRYPT_CHUNK))
+            elif conn.closing:
+                tls.close()
+        except ssl.SSLError as exc:
+            self.tls_broken(conn, exc)
+        return tls.take_outgoing()
 
     def _forget(self, transport):
         transport.sock.close()

@@ -1,0 +1,237 @@
+"""TLS for the drivers and the reference client: the ``ssl`` module's TLS as a sans-IO stream.
+
+A :class:`TlsStream` is one TLS connection held in memory (an ``ssl.SSLObject`` between two
+``ssl.MemoryBIO`` buffers).  The driver hands it the bytes it read from the socket and gets
+plaintext back; it hands it plaintext and gets back the bytes to write.  The stream never
+touches a socket, so one object serves the select loop (non-blocking), the threads backend and
+the client (blocking), and what TLS wants of the socket is always in plain sight:
+
+- a read that needs a write (handshake messages, a TLS 1.3 session ticket or key update):
+  :attr:`TlsStream.wants_to_send` is true after :meth:`TlsStream.receive`;
+- plaintext already decrypted inside TLS that no selector event would announce: there is
+  none, because :meth:`~TlsStream.receive` returns all the plaintext its bytes complete;
+- a close that needs a ``close_notify``: :meth:`~TlsStream.close` queues it, to be sent like
+  any other output.
+
+It is also the one way to use TLS from two threads (the client's reader and writer, the
+threads backend's): an ``ssl.SSLSocket`` must not be read in one thread while written in
+another, but a TlsStream is only ever touched under its owner's lock, and the socket calls are
+made outside it.
+
+Modern defaults only: TLS 1.2 and up, the ``ssl`` module's default ciphers, no renegotiation.
+"""
+
+import logging
+import ssl
+
+log = logging.getLogger("tcpchat")
+
+MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
+#: Seconds a new connection has to finish its TLS handshake before it is dropped.
+HANDSHAKE_TIMEOUT = 10.0
+#: Plaintext encrypted at a time.  A driver encrypts more only once what it encrypted before is
+#: in the kernel's hands, so a slow reader's output waits as plaintext, counted by the send
+#: queue bound, and at most this much (plus TLS's overhead) waits encrypted.
+ENCRYPT_CHUNK = 1 << 16
+#: Every TLS connection begins with a handshake record (type 22).
+_HANDSHAKE_RECORD = 0x16
+
+
+class TlsSetupError(Exception):
+    """A certificate, key or CA file that cannot be used; the message is one line for the
+    command line."""
+
+
+def _harden(context):
+    context.minimum_version = MINIMUM_VERSION
+    # Renegotiation (TLS 1.2) lets a client make the server redo costly handshake work at
+    # will, and nothing here needs it.
+    context.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
+    # A peer that ends its stream without a close_notify (most IRC clients, a TCP half-close)
+    # is at its end of input, as over plain TCP: what it sent is read and it may still be
+    # answered.  Without this, OpenSSL 3 fails the whole connection, replies and all.  (A cut
+    # made at a line's end could pass for a whole conversation either way: a reset does that.)
+    context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+
+
+def server_context(cert_file, key_file):
+    """A server-side context with the certificate chain in *cert_file* and its private key in
+    *key_file* (PEM files; one file may hold both).  Raises :class:`TlsSetupError`."""
+    for option, path, marker, what in (
+            ("--tls-cert", cert_file, "-----BEGIN CERTIFICATE-----", "PEM certificate"),
+            ("--tls-key", key_file, "PRIVATE KEY-----", "PEM private key")):
+        try:
+            with open(path, encoding="ascii", errors="replace") as file:
+                text = file.read()
+        except OSError as exc:
+            raise TlsSetupError(f"{option} {path}: {exc.strerror}") from None
+        if marker not in text:
+            raise TlsSetupError(f"{option} {path}: there is no {what} in it")
+
+    def no_passphrase():
+        raise TlsSetupError(f"--tls-key {key_file}: the key is encrypted; give one without a "
+                            "passphrase (openssl pkey -in KEY -out PLAIN_KEY)")
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _harden(context)
+    try:
+        context.load_cert_chain(cert_file, key_file, password=no_passphrase)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise TlsSetupError(f"--tls-key {key_file}: not the key of the certificate in "
+                                f"--tls-cert {cert_file}") from None
+        raise TlsSetupError(f"--tls-cert {cert_file}, --tls-key {key_file}: OpenSSL cannot "
+                            f"load them ({exc})") from None
+    return context
+
+
+def client_context(ca_file=None, insecure=False):
+    """A client-side context: it trusts the system's CAs, or those in *ca_file*; with
+    *insecure*, it checks nothing (for a test server's self-signed certificate).  Raises
+    :class:`TlsSetupError`."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "reason", None) or exc.strerror or exc
+        raise TlsSetupError(f"--ca {ca_file}: {reason}") from None
+    _harden(context)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Certificates:
+    """The server's certificate and key files, and the context made from them.  Drivers take
+    :attr:`context` for each new connection, so after :meth:`reload` new connections get the
+    new certificate while those already open keep theirs."""
+
+    def __init__(self, cert_file, key_file):
+        self.cert_file = cert_file
+        self.key_file = key_file
+        self.context = server_context(cert_file, key_file)
+
+    def reload(self):
+        """Read the files again (a renewed certificate, say); if they are not usable, keep
+        the context in use and say why.  Returns whether the new files took effect."""
+        try:
+            self.context = server_context(self.cert_file, self.key_file)
+        except TlsSetupError as exc:
+            log.error("certificate not reloaded, the one in use stays: %s", exc)
+            return False
+        log.info("certificate reloaded from %s", self.cert_file)
+        return True
+
+
+def not_tls_reply(plaintext_port):
+    """What a client that spoke plaintext to a TLS port is told, in plaintext."""
+    where = f"; plaintext is on port {plaintext_port}" if plaintext_port else ""
+    return f"ERROR :Closing link: this port speaks TLS{where}\r\n".encode()
+
+
+class TlsStream:
+    """One TLS connection in memory: ciphertext in and out, plaintext in and out.
+
+    *server_hostname* None makes the server side; a name makes the client side, which checks
+    the server's certificate for it (as *context* says).
+    """
+
+    __slots__ = ("_incoming", "_outgoing", "_tls", "handshaken", "ended", "_closed",
+                 "_first_byte")
+
+    def __init__(self, context, server_hostname=None):
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing,
+                                     server_side=server_hostname is None,
+                                     server_hostname=server_hostname)
+        #: The handshake is done: plaintext may flow both ways.
+        self.handshaken = False
+        #: The peer will send nothing more (its close_notify, or the end of its stream).
+        self.ended = False
+        self._closed = False
+        self._first_byte = None
+
+    def __repr__(self):
+        state = f"{self.version} {self.cipher}" if self.handshaken else "handshaking"
+        return f"<TlsStream {state}>"
+
+    @property
+    def version(self):
+        return self._tls.version()
+
+    @property
+    def cipher(self):
+        return self._tls.cipher()[0] if self.handshaken else None
+
+    @property
+    def spoke_tls(self):
+        """Whether what the peer sent first could begin a TLS handshake (a plaintext IRC or
+        HTTP client sends letters)."""
+        return self._first_byte in (None, _HANDSHAKE_RECORD)
+
+    def start(self):
+        """Client side: begin the handshake (the ClientHello is then in the output)."""
+        self._handshake()
+
+    def receive(self, data):
+        """Bytes read from the socket (``b""`` at the end of its stream); return the plaintext
+        they complete, ``b""`` if none.  Raises ``ssl.SSLError`` if the peer does not speak
+        TLS, fails the handshake or breaks the stream; ``ssl.SSLEOFError`` if the stream ends
+        before the handshake does."""
+        if data:
+            if self._first_byte is None:
+                self._first_byte = data[0]
+            self._incoming.write(data)
+        else:
+            self._incoming.write_eof()
+        if not self.handshaken and not self._handshake():
+            return b""
+        chunks = []
+        while not self.ended:
+            try:
+                chunk = self._tls.read(ENCRYPT_CHUNK)
+            except ssl.SSLWantReadError:
+                break  # the rest of a record is still on its way
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                chunk = b""
+            if not chunk:
+                # A close_notify, or a stream cut short without one: either way, the end.
+                # What a cut-off record held is lost, as the rest of a cut TCP line is.
+                self.ended = True
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _handshake(self):
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            return False
+        self.handshaken = True
+        return True
+
+    def send(self, plaintext):
+        """Encrypt *plaintext* (after the handshake); the records wait in the output."""
+        self._tls.write(plaintext)
+
+    @property
+    def wants_to_send(self):
+        return self._outgoing.pending > 0
+
+    def take_outgoing(self):
+        """Every encrypted byte waiting to be written to the socket."""
+        return self._outgoing.read()
+
+    def close(self):
+        """Queue a close_notify, once.  The peer's answer is not waited for: once it is sent,
+        the driver closes the socket."""
+        if self._closed or not self.handshaken:
+            return
+        self._closed = True
+        try:
+            self._tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass  # it would wait for the peer's close_notify; ours is in the output
+        except ssl.SSLError:
+            pass  # the stream is broken already: there is nothing to say goodbye over
