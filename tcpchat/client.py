@@ -15,6 +15,10 @@ briefly for the server's goodbye and exit 0.  When the server closes or vanishes
 wakes the main thread out of its read with a SIGINT aimed at it, and the client exits 1 with the
 reason on one line.
 
+``--tls`` speaks TLS, checking the server's certificate against the system's trust store (or
+``--ca FILE``).  The TLS is a :class:`~tcpchat.tls.TlsStream` touched under the same lock as the
+session: an ``ssl.SSLSocket`` must not be read by one thread while another writes to it.
+
 ``--udp`` talks to a server started with ``--udp``, over a connected UDP socket: what the
 session queues goes out in datagrams of whole lines, each datagram read is handed over whole,
 and the server numbers what it sends so that the screen can show what went missing.  With no
@@ -26,6 +30,7 @@ import argparse
 import queue
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -33,6 +38,7 @@ import time
 from .clientsession import ClientSession, Closed, Ready, Show
 from .display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
 from .framing import pack_lines
+from .tls import TlsSetupError, TlsStream, client_context
 
 #: Seconds to wait for the server's goodbye after sending QUIT.
 QUIT_WAIT = 3.0
@@ -106,12 +112,16 @@ class Screen:
 
 
 class ChatClient:
-    def __init__(self, sock, session, screen, datagrams=False):
+    def __init__(self, sock, session, screen, datagrams=False, tls=None, received=b""):
         self.sock = sock
         self.session = session
         self.screen = screen
         #: Over UDP: the socket is a connected UDP socket (see the module's doc).
         self.datagrams = datagrams
+        #: Over TLS: the connection's TlsStream, its handshake done (see :func:`connect_tls`).
+        self.tls = tls
+        #: What arrived with the end of the handshake, for the receiver to begin with.
+        self._received = received
         self._started = self._last_sent = time.monotonic()
         self._closing = False  # the main thread is done: a datagram receiver stops
         self._lock = threading.Lock()  # guards self.session and writes to self.sock
@@ -133,6 +143,9 @@ class ChatClient:
         return result
 
     def _write(self, data):
+        if self.tls is not None:
+            self.tls.send(data)
+            data = self.tls.take_outgoing()
         if not self.datagrams:
             self.sock.sendall(data)
             return
@@ -199,6 +212,11 @@ class ChatClient:
         # The server answers QUIT with ERROR and closes; the receiver stops then.
         self._finished.wait(QUIT_WAIT)
         self._closing = True
+        if self.tls is not None:
+            try:
+                self._call(self._say_tls_goodbye)
+            except OSError:
+                pass
         try:
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes the receiver if it still waits
         except OSError:
@@ -222,14 +240,21 @@ class ChatClient:
         receive = self.session.receive_datagram if self.datagrams else self.session.receive
         try:
             while not self._closing:
-                try:
-                    data = self.sock.recv(65536)
-                except TimeoutError:  # over UDP only: a TICK without a datagram
-                    reason = self._tick()
-                    if reason is not None:
-                        break
-                    continue
-                if not data and not self.datagrams:
+                if self._received:
+                    data, self._received = self._received, b""
+                else:
+                    try:
+                        data = self.sock.recv(65536)
+                    except TimeoutError:  # over UDP only: a TICK without a datagram
+                        reason = self._tick()
+                        if reason is not None:
+                            break
+                        continue
+                ended = not data and not self.datagrams
+                if self.tls is not None:
+                    data = self._call(self._decrypt, data)
+                    ended = self.tls.ended
+                if ended and not data:
                     break
                 for event in self._call(receive, data):
                     if isinstance(event, Show):
@@ -239,6 +264,8 @@ class ChatClient:
                         self.screen.show(SERVER, event.reason)
                     else:
                         self._events.put(event)
+                if ended:
+                    break
                 if self.datagrams:
                     if reason is not None:
                         break  # the goodbye: over UDP no end of stream follows
@@ -255,6 +282,17 @@ class ChatClient:
             self._events.put(Closed(reason))
             if self._lost is not None:
                 self._wake_main()
+
+    def _decrypt(self, data):
+        """The plaintext in *data* (under the lock); what TLS answers by itself is sent."""
+        plaintext = self.tls.receive(data)
+        if self.tls.wants_to_send:
+            self.sock.sendall(self.tls.take_outgoing())
+        return plaintext
+
+    def _say_tls_goodbye(self):
+        self.tls.close()
+        self.sock.sendall(self.tls.take_outgoing())
 
     def _tick(self):
         """Over UDP, after each datagram and each TICK without one: send the registration
@@ -293,18 +331,29 @@ def build_parser():
     parser.add_argument("host", nargs="?",
                         help="the server's address (asked for on a terminal; default "
                              "localhost)")
-    parser.add_argument("--port", type=int, default=6667, help="the server's port (6667)")
+    parser.add_argument("--port", type=int,
+                        help="the server's port (6667; 6697 with --tls)")
     parser.add_argument("--name", help="your nickname (asked for on a terminal)")
     parser.add_argument("--channel", default="#lobby", help="the room to join (#lobby)")
     parser.add_argument("--udp", action="store_true",
                         help="talk over UDP to a server started with --udp, and show what "
                              "the network lost or reordered")
+    parser.add_argument("--tls", action="store_true",
+                        help="encrypt with TLS, checking the server's certificate against the "
+                             "system's trusted CAs")
+    parser.add_argument("--ca", metavar="FILE",
+                        help="with --tls: trust the CA certificates in FILE instead (a test "
+                             "or LAN server's own CA)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="with --tls: check nothing (a self-signed test server); anyone "
+                             "on the way could read and change the chat")
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    context = tls_options(args, parser)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     screen = Screen(interactive)
     host, name = args.host, args.name
@@ -322,14 +371,53 @@ def main(argv=None):
     if not name:
         parser.error("--name is needed when standard input is not a terminal")
     host = host.strip() or "localhost"
+    port = args.port or (6697 if args.tls else 6667)
+    tls, received = None, b""
     try:
-        sock = connect_udp(host, args.port) if args.udp else connect_tcp(host, args.port)
+        if args.udp:
+            sock = connect_udp(host, port)
+        elif context is not None:
+            sock, tls, received = connect_tls(host, port, context)
+        else:
+            sock = connect_tcp(host, port)
     except OSError as exc:
-        print(f"tcpchat-client: cannot connect to {host} port {args.port}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
+        print(f"tcpchat-client: cannot connect to {host} port {port}: {connect_failure(exc)}",
+              file=sys.stderr)
         return 1
+    if args.insecure:
+        screen.show(ERROR, "--insecure: the server's certificate is not checked, so anyone "
+                           "on the way could read and change this chat")
     session = ClientSession(name, args.channel, numbered=args.udp)
-    return ChatClient(sock, session, screen, datagrams=args.udp).run()
+    return ChatClient(sock, session, screen, datagrams=args.udp, tls=tls,
+                      received=received).run()
+
+
+def tls_options(args, parser):
+    """The TLS context the options ask for, or None."""
+    if not args.tls:
+        for given, option in ((args.ca, "--ca"), (args.insecure, "--insecure")):
+            if given:
+                parser.error(f"{option} goes with --tls")
+        return None
+    if args.udp:
+        parser.error("--tls is over TCP: drop --udp")
+    if args.ca and args.insecure:
+        parser.error("--ca or --insecure, not both")
+    try:
+        return client_context(args.ca, args.insecure)
+    except TlsSetupError as exc:
+        parser.exit(2, f"{parser.prog}: {exc}\n")
+
+
+def connect_failure(exc):
+    """Why a connection could not be made, in words for the user."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"the server's certificate is not trusted ({exc.verify_message}); --ca FILE "
+                "trusts the CA that signed it, --insecure trusts anything")
+    if isinstance(exc, ssl.SSLError):
+        hint = " (is that a TLS port?)" if exc.reason == "WRONG_VERSION_NUMBER" else ""
+        return f"TLS error: {exc.reason or exc}{hint}"
+    return exc.strerror or str(exc)
 
 
 def connect_tcp(host, port):
@@ -337,6 +425,40 @@ def connect_tcp(host, port):
     sock.settimeout(None)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
+
+
+def connect_tls(host, port, context):
+    """A TCP socket to the server, its TLS handshake done: (socket, its TlsStream, any
+    plaintext that came with the handshake's end).  Raises ssl.SSLError (an untrusted
+    certificate: ssl.SSLCertVerificationError) or OSError."""
+    sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        tls = TlsStream(context, server_hostname=host)
+        tls.start()
+        received = b""
+        while True:
+            if tls.wants_to_send:
+                sock.sendall(tls.take_outgoing())
+            if tls.handshaken:
+                break
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionResetError("the server closed the connection during the TLS "
+                                           "handshake")
+            received = tls.receive(data)
+        sock.settimeout(None)
+    except ssl.SSLError:
+        try:
+            sock.sendall(tls.take_outgoing())  # TLS's alert: the server can log why
+        except OSError:
+            pass
+        sock.close()
+        raise
+    except BaseException:
+        sock.close()
+        raise
+    return sock, tls, received
 
 
 def connect_udp(host, port):

@@ -164,7 +164,7 @@ class DatagramPeer(LineReader):
 
 # -- TLS ----------------------------------------------------------------------------------
 
-class TestCertificates:
+class TlsFiles:
     """A CA made for this test run, a certificate it issued for ``localhost`` and
     ``127.0.0.1``, and the files that hold them (in a folder removed at exit)."""
 
@@ -190,11 +190,11 @@ class TestCertificates:
 
 
 @functools.cache
-def test_tls():
-    """The run's :class:`TestCertificates` (made once: making keys takes a moment)."""
+def tls_files():
+    """The run's :class:`TlsFiles` (made once: making keys takes a moment)."""
     folder = tempfile.TemporaryDirectory(prefix="tcpchat-tls-")
-    test_tls.folder = folder  # kept alive, and so the folder, until the run ends
-    return TestCertificates(folder.name)
+    tls_files.folder = folder  # kept alive, and so the folder, until the run ends
+    return TlsFiles(folder.name)
 
 
 class TlsAddress(tuple):
@@ -205,7 +205,7 @@ class TlsAddress(tuple):
 def tls_connect(address, timeout=TIMEOUT, context=None):
     """A TLS client socket (an ``ssl.SSLSocket``) connected to *address*, its handshake done."""
     sock = socket.create_connection(address[:2], timeout=timeout)
-    context = context or test_tls().client_context()
+    context = context or tls_files().client_context()
     try:
         return context.wrap_socket(sock, server_hostname="localhost")
     except BaseException:
@@ -228,8 +228,8 @@ class LineSocket(LineReader):
             self.sock.settimeout(timeout)
             self.sock.connect(address[:2])
             if isinstance(address, TlsAddress):
-                self.sock = test_tls().client_context().wrap_socket(
-                    self.sock, server_hostname="localhost")
+                self.sock = tls_files().client_context().wrap_socket(
+                    self.sock, server_hostname="localhost")  # the handshake, done here
         except BaseException:
             self.sock.close()
             raise
@@ -331,8 +331,9 @@ def _select_backend(selector, tcp=True, udp=False, tls=False, **options):
     def start(core):
         listener, datagram_socket, tls_listener = open_sockets(
             "127.0.0.1", 0, tcp=tcp, udp=udp, tls_port=0 if tls else None)
+        certificates = tls_files().certificates() if tls else None
         return SelectLoop(core, listener, make_selector(selector), datagram_socket,
-                          tls_listener, test_tls().certificates() if tls else None, **options)
+                          tls_listener, certificates, **options)
     return start
 
 
@@ -344,7 +345,7 @@ def tls_backend(backend="select", tcp=True):
 
     def start(core):
         return ThreadsServer(core, listen("127.0.0.1", 0) if tcp else None,
-                             listen("127.0.0.1", 0), test_tls().certificates())
+                             listen("127.0.0.1", 0), tls_files().certificates())
     return start
 
 

@@ -1,9 +1,9 @@
 """The scenario suite: what every driver must do for its users, over real loopback sockets.
 
 Each test runs once against every driver in ``helpers.DRIVERS``: the select backend with each
-selector the system has, the threads backend, and both of them serving TLS alone.  A new transport's driver joins DRIVERS and passes all of it; what
-only one driver does (its selector watch, its command line) is tested in that driver's own
-file.  Every wait is bounded in time.
+selector the system has, the threads backend, and both of them serving TLS alone.  A new
+transport's driver joins DRIVERS and passes all of it; what only one driver does (its selector
+watch, its command line) is tested in that driver's own file.  Every wait is bounded in time.
 """
 
 import contextlib
