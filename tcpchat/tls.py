@@ -123,6 +123,15 @@ class Certificates:
         return True
 
 
+def error_reason(exc):
+    """An ``ssl.SSLError`` in a few words, for a log line or a QUIT: OpenSSL's name for it."""
+    if exc.reason:
+        return exc.reason
+    if isinstance(exc, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
+        return "the peer closed the connection"
+    return type(exc).__name__
+
+
 def not_tls_reply(plaintext_port):
     """What a client that spoke plaintext to a TLS port is told, in plaintext."""
     where = f"; plaintext is on port {plaintext_port}" if plaintext_port else ""
@@ -177,8 +186,8 @@ class TlsStream:
     def receive(self, data):
         """Bytes read from the socket (``b""`` at the end of its stream); return the plaintext
         they complete, ``b""`` if none.  Raises ``ssl.SSLError`` if the peer does not speak
-        TLS, fails the handshake or breaks the stream; ``ssl.SSLEOFError`` if the stream ends
-        before the handshake does."""
+        TLS, fails the handshake (or ends its stream before the handshake is done) or breaks
+        the stream."""
         if data:
             if self._first_byte is None:
                 self._first_byte = data[0]

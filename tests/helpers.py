@@ -448,6 +448,28 @@ class LineProcess:
                 pass
 
 
+def start_server_process(*arguments):
+    """``python -m tcpchat.server --port 0`` with *arguments*, once it listens: (the process,
+    the address it serves).  Its log is on its stderr pipe."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tcpchat.server", "--port", "0", *arguments],
+        stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    port = None
+    deadline = time.monotonic() + TIMEOUT
+    log = []
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        log.append(line)
+        found = re.search(r"listening on \S+ port (\d+)", line)
+        if found:
+            port = int(found.group(1))
+            break
+    if port is None:
+        process.kill()
+        raise AssertionError(f"the server did not start: {log}")
+    return process, ("127.0.0.1", port)
+
+
 class ClientProcess(LineProcess):
     """``python -m tcpchat.client`` with *arguments*, on the server at *address*."""
 

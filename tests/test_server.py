@@ -9,12 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 
 from helpers import (TIMEOUT, DatagramPeer, LineSocket, register_irc, register_plain,
-                     running_server, wait_until)
+                     running_server, start_server_process, wait_until)
 
 
 
@@ -51,26 +50,6 @@ def test_ipv6_any_address_takes_ipv4_too():
 
 
 # -- The command line --------------------------------------------------------------------
-
-def start_server_process(*arguments):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tcpchat.server", "--port", "0", *arguments],
-        stderr=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
-    port = None
-    deadline = time.monotonic() + TIMEOUT
-    log = []
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        log.append(line)
-        found = re.search(r"listening on \S+ port (\d+)", line)
-        if found:
-            port = int(found.group(1))
-            break
-    if port is None:
-        process.kill()
-        raise AssertionError(f"the server did not start: {log}")
-    return process, ("127.0.0.1", port)
-
 
 @pytest.mark.parametrize("backend", ["select", "threads"])
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])

@@ -4,14 +4,18 @@ close_notify, a certificate reload.  (The whole scenario suite also runs over TL
 helpers.DRIVERS.)  Every wait is bounded in time."""
 
 import logging
+import re
 import shutil
+import signal
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 
 import pytest
 
-from helpers import (TIMEOUT, LineSocket, TlsFiles, TlsAddress, register_irc,
+from helpers import (ROOT, TIMEOUT, LineSocket, TlsFiles, TlsAddress, register_irc,
                      register_plain, running_server, tls_backend, tls_connect, tls_files,
                      wait_until)
 from tcpchat.backends import selectloop, threads
@@ -312,3 +316,87 @@ def test_reload_without_tls_says_there_is_nothing_to_reload(caplog):
         server.request_reload()
         assert wait_until(lambda: "nothing to reload" in caplog.text)
         register_irc(server.address, "alice").send("QUIT")
+
+
+# -- The command line ------------------------------------------------------------------------
+
+def run_server(*arguments):
+    return subprocess.run([sys.executable, "-m", "tcpchat.server", "--port", "0", *arguments],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=TIMEOUT, cwd=ROOT)
+
+
+def test_unusable_certificate_files_stop_the_server_with_one_line(tmp_path):
+    files = tls_files()
+    other = TlsFiles(str(tmp_path))
+    (tmp_path / "empty.pem").write_text("")
+    for arguments, message in [
+            (["--tls-cert", str(tmp_path / "missing.pem")],
+             f"--tls-cert {tmp_path / 'missing.pem'}: No such file or directory"),
+            (["--tls-cert", str(tmp_path / "empty.pem"), "--tls-key", files.key_file],
+             f"--tls-cert {tmp_path / 'empty.pem'}: there is no PEM certificate in it"),
+            (["--tls-cert", files.cert_file],  # the key is not in the certificate's file
+             f"--tls-key {files.cert_file}: there is no PEM private key in it"),
+            (["--tls-cert", files.cert_file, "--tls-key", other.key_file],
+             f"--tls-key {other.key_file}: not the key of the certificate in --tls-cert "
+             f"{files.cert_file}")]:
+        result = run_server(*arguments)
+        assert result.returncode == 2
+        assert result.stderr == f"tcpchat-server: {message}\n"  # before anything listens
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--tls-key", "key.pem"], "--tls-key needs --tls-cert"),
+    (["--no-plaintext"], "--no-plaintext needs --tls-cert"),
+    (["--no-plaintext", "--udp", "--tls-cert", "cert.pem"],
+     "--no-plaintext serves TLS alone: drop --udp"),
+])
+def test_tls_options_that_do_not_go_together(arguments, message):
+    result = run_server(*arguments)
+    assert result.returncode == 2 and result.stderr.endswith(f"error: {message}\n")
+
+
+def start_logging_server(log_path, *arguments):
+    """The server with *arguments*, its log in *log_path*, once it listens: (the process,
+    {"TCP": port, "TLS": port} for those it listens on)."""
+    with open(log_path, "w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tcpchat.server", "--port", "0", "--tls-port", "0",
+             "--tls-cert", tls_files().cert_file, "--tls-key", tls_files().key_file,
+             *arguments], stderr=log_file, cwd=ROOT)
+    if not wait_until(lambda: "listening on" in log_path.read_text()):
+        process.kill()
+        raise AssertionError(f"the server did not start: {log_path.read_text()}")
+    ports = re.findall(r"port (\d+) \((TCP|TLS)\)", log_path.read_text())
+    return process, {kind: int(port) for port, kind in ports}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tls_alone_from_the_command_line_and_a_reload_on_sighup(backend, tmp_path):
+    log_path = tmp_path / "server.log"
+    process, ports = start_logging_server(log_path, "--backend", backend, "--no-plaintext")
+    try:
+        assert list(ports) == ["TLS"]  # nothing listens in plaintext
+        address = TlsAddress(("127.0.0.1", ports["TLS"]))
+        alice = register_irc(address, "alice")
+        process.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "certificate reloaded" in log_path.read_text())
+        bob = register_irc(address, "bob")  # served on, with the certificate read again
+        bob.send("PRIVMSG #lobby :after the reload")
+        assert alice.expect("PRIVMSG").endswith(":after the reload")
+    finally:
+        process.terminate()
+        process.wait(TIMEOUT)
+    assert process.returncode == 0
+
+
+def test_both_ports_from_the_command_line(tmp_path):
+    process, ports = start_logging_server(tmp_path / "server.log")
+    try:
+        alice = register_irc(TlsAddress(("127.0.0.1", ports["TLS"])), "alice")
+        bob = register_plain(("127.0.0.1", ports["TCP"]), "bob")
+        bob.send("hello TLS")
+        assert alice.expect("PRIVMSG").endswith(":hello TLS")
+    finally:
+        process.terminate()
+        process.wait(TIMEOUT)

@@ -11,7 +11,7 @@ import logging
 import socket
 import ssl
 
-from ..tls import not_tls_reply
+from ..tls import error_reason, not_tls_reply
 
 log = logging.getLogger("tcpchat")
 
@@ -87,7 +87,7 @@ def prepare_accepted(sock, blocking):
 def failure_reason(exc):
     """What a user's QUIT says for a transport error: the kernel's words, or OpenSSL's."""
     if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or type(exc).__name__}"
+        return f"TLS error: {error_reason(exc)}"
     return exc.strerror or type(exc).__name__
 
 
