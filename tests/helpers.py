@@ -175,7 +175,7 @@ class TlsFiles:
         self.cert_file = os.path.join(folder, "cert.pem")
         self.key_file = os.path.join(folder, "key.pem")
         self.ca_file = os.path.join(folder, "ca.pem")
-        for number, pem in enumerate(issued.cert_chain_pems):  # the server's, then the CA's
+        for number, pem in enumerate(issued.cert_chain_pems):  # the server's, intermediates
             pem.write_to_path(self.cert_file, append=number > 0)
         issued.private_key_pem.write_to_path(self.key_file)
         self.ca.cert_pem.write_to_path(self.ca_file)

@@ -1,0 +1,77 @@
+"""A real IRC client from Debian, WeeChat (headless), on our server over TLS: it checks our
+certificate against the test CA, registers, posts and reads, and WHOIS shows it on TLS.
+
+WeeChat is driven through its FIFO (``weechat_fifo_PID`` in its home directory) and read
+through its logger's files.  .ci/run installs ``weechat-headless``; elsewhere the test is
+skipped when it is missing (under CI, a missing WeeChat is a failure).
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from helpers import TIMEOUT, register_irc, running_server, tls_backend, tls_files, wait_until
+
+WEECHAT = shutil.which("weechat-headless")
+pytestmark = pytest.mark.skipif(WEECHAT is None and os.environ.get("CI") != "true",
+                                reason="WeeChat is not installed (apt-get install "
+                                       "weechat-headless)")
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except FileNotFoundError:
+        return ""
+
+
+def tls_word():
+    """WeeChat 4 renamed its ``ssl`` options ``tls``."""
+    version = subprocess.run([WEECHAT, "--version"], capture_output=True, text=True,
+                             timeout=TIMEOUT).stdout
+    return "tls" if int(re.match(r"\d+", version).group()) >= 4 else "ssl"
+
+
+@pytest.mark.parametrize("backend", ["select", "threads"])
+def test_weechat_over_tls_checks_the_certificate_and_chats(tmp_path, backend):
+    assert WEECHAT is not None, "WeeChat must be installed in CI"
+    tls = tls_word()
+    with running_server(start=tls_backend(backend)) as server:
+        alice = register_irc(server.address, "alice")  # plaintext, in the same room
+        commands = (f'/set weechat.network.gnutls_ca_user "{tls_files().ca_file}"; '
+                    "/set logger.file.flush_delay 0; "
+                    f"/server add tc 127.0.0.1/{server.tls_address[1]} -{tls} "
+                    f"-{tls}_verify -nicks=weebot -username=weebot; /connect tc")
+        weechat = subprocess.Popen([WEECHAT, "--dir", str(tmp_path), "-r", commands],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            assert alice.expect("JOIN") == ":weebot!weebot@127.0.0.1 JOIN #lobby"
+            server_log = tmp_path / "logs" / "irc.server.tc.weechatlog"
+            assert wait_until(lambda: "peer's certificate is trusted" in read(server_log))
+
+            fifo = glob.glob(str(tmp_path / "weechat_fifo_*"))[0]
+            with open(fifo, "w") as commands_in:
+                commands_in.write("irc.server.tc */msg #lobby hello over TLS\n")
+            assert alice.expect("PRIVMSG") == (":weebot!weebot@127.0.0.1 PRIVMSG #lobby "
+                                               ":hello over TLS")
+            alice.send("WHOIS weebot")
+            assert alice.expect(" 671 ") == ":tcpchat 671 alice weebot :is using a secure " \
+                                            "connection"
+
+            alice.send("PRIVMSG #lobby :hello, WeeChat")
+            lobby_log = tmp_path / "logs" / "irc.tc.#lobby.weechatlog"
+            assert wait_until(lambda: "alice\thello, WeeChat" in read(lobby_log)), \
+                read(lobby_log)
+
+            with open(fifo, "w") as commands_in:
+                commands_in.write("irc.server.tc */quit bye\n")
+            assert alice.expect("QUIT") == ":weebot!weebot@127.0.0.1 QUIT :Quit: bye"
+        finally:
+            weechat.terminate()
+            weechat.wait(TIMEOUT)
