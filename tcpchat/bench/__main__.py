@@ -16,8 +16,9 @@ idle      10 000 registered idle connections: how many stay served (answer a PIN
           server's resident memory per connection.
 slow      The fan-out with one more member that never reads: the others' rate against the
           plain fan-out, the server's memory meanwhile, and what became of the slow one.
-transports  TCP against UDP on one server started with ``--udp``: one sender, k receivers, the
-          same stream over each at rising offered rates, and once with slow receivers;
+transports  TCP against UDP and TLS on one server started with ``--udp`` and ``--tls-cert``:
+          one sender, k receivers, the same stream over each at rising offered rates, and
+          once with slow receivers;
           delivered %, reordered, duplicated, latency p50/p99, server CPU per 1000
           deliveries (see :mod:`tcpchat.bench.transports`).
 
@@ -35,8 +36,8 @@ import time
 
 from .core import measured_core
 from .load import IRC, PLAIN, CheckFailed, Load, process_seconds, raise_descriptor_limit
-from .targets import DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, cores
-from .transports import measured_run
+from .targets import DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, cores, free_port
+from .transports import certificate_files, measured_handshakes, measured_run
 
 #: A figure at or above this share of the generator's own ceiling may be the generator's.
 NEAR_CEILING = 0.8
@@ -46,11 +47,11 @@ PROBES = 10
 FULL = dict(fanout=[(100, 10), (500, 5)], windows=(8, 128), seconds=10.0, warmup=2.0,
             latency_clients=100, latency_senders=10, rate=1000, idle=10_000,
             transports=dict(receivers=10, slow=3, rates=(1000, 4000, 16000, 64000),
-                            slow_rate=4000, seconds=2.0))
+                            slow_rate=4000, seconds=2.0, handshakes=500))
 QUICK = dict(fanout=[(20, 4)], windows=(8,), seconds=1.0, warmup=0.3,
              latency_clients=20, latency_senders=4, rate=200, idle=200,
              transports=dict(receivers=4, slow=1, rates=(200, 1000), slow_rate=200,
-                             seconds=0.3))
+                             seconds=0.3, handshakes=20))
 
 
 def measured_fanout(target, clients, senders, settings, window, slow=False,
@@ -187,19 +188,40 @@ def measured_transports(args, settings):
     """Every run of the transports scenario, on the first select target asked for."""
     name = next((name for name in args.targets if name.startswith("select")), "select-epoll")
     plan = settings["transports"]
-    target = Target.start(name, IRC, extra=["--udp"])
+    transports, extra, skipped, folder = ["tcp", "udp"], ["--udp"], None, None
+    handshakes = None
+    try:
+        cert_file, key_file, folder = certificate_files()
+    except ImportError:
+        skipped = "TLS not measured: it needs trustme for a certificate (pip install trustme)"
+        print(skipped, file=sys.stderr)
+    else:
+        tls_port = free_port()
+        transports.append("tls")
+        extra += ["--tls-cert", cert_file, "--tls-key", key_file, "--tls-port", str(tls_port)]
     runs = []
     try:
-        for transport in ("tcp", "udp"):
-            steps = [(rate, 0) for rate in plan["rates"]] + [(plan["slow_rate"], plan["slow"])]
-            for rate, slow in steps:
-                print(f"... transports: {transport}, {rate}/s{', slow readers' if slow else ''}",
-                      file=sys.stderr, flush=True)
-                runs.append(measured_run(target, transport, plan["receivers"], slow, rate,
-                                         plan["seconds"], len(runs), process_seconds))
+        target = Target.start(name, IRC, extra=extra)
+        try:
+            for transport in transports:
+                address = ("127.0.0.1", tls_port) if transport == "tls" else None
+                steps = [(rate, 0) for rate in plan["rates"]]
+                for rate, slow in steps + [(plan["slow_rate"], plan["slow"])]:
+                    print(f"... transports: {transport}, {rate}/s"
+                          f"{', slow readers' if slow else ''}", file=sys.stderr, flush=True)
+                    runs.append(measured_run(target, transport, plan["receivers"], slow, rate,
+                                             plan["seconds"], len(runs), process_seconds,
+                                             address))
+            if "tls" in transports:
+                print("... transports: TLS handshakes", file=sys.stderr, flush=True)
+                handshakes = measured_handshakes(target, ("127.0.0.1", tls_port),
+                                                 plan["handshakes"])
+        finally:
+            target.stop()
     finally:
-        target.stop()
-    return dict(target=name, runs=runs)
+        if folder is not None:
+            folder.cleanup()
+    return dict(target=name, runs=runs, skipped=skipped, handshakes=handshakes)
 
 
 def run(args, settings):
@@ -362,9 +384,13 @@ def report_transports(transports, out):
         return
     runs = transports["runs"]
     first = runs[0]
+    names = list(dict.fromkeys(row["transport"].upper() for row in runs))
+    over = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
     print(f"\ntransports: one sender, {first['normal']['receivers']} receivers, the same "
-          f"stream over TCP and over UDP ({transports['target']} --udp; {first['seconds']:g} s "
-          "at each offered rate)", file=out)
+          f"stream over {over} ({transports['target']} --udp --tls-cert; "
+          f"{first['seconds']:g} s at each offered rate)", file=out)
+    if transports.get("skipped"):
+        print(f"  {transports['skipped']}", file=out)
     print(f"  {'':4s} {'offered/s':>9s} {'readers':>8s} {'relayed':>8s} {'delivered':>9s} "
           f"{'reordered':>9s} "
           f"{'duplicated':>10s} {'cut':>4s} {'p50 ms':>8s} {'p99 ms':>8s} "
@@ -385,6 +411,12 @@ def report_transports(transports, out):
           "distinct messages received / offered x receivers; cut: receivers the "
           "server disconnected; CPU ms/1000: server CPU per thousand deliveries; generator: "
           "this process's CPU, near 100 % it is the limit)", file=out)
+    handshakes = transports.get("handshakes")
+    if handshakes:
+        cpu = handshakes.get("server_cpu_ms")
+        print(f"  TLS handshakes, {handshakes['count']} one after another: "
+              f"{handshakes['wall_ms']:.2f} ms each as the client saw it, server CPU "
+              f"{cpu if cpu is not None else float('nan'):.2f} ms each", file=out)
 
 
 def _ms(value):

@@ -1,7 +1,8 @@
-"""TCP against UDP: the same message stream to the same receivers over each, and what arrives.
+"""TCP against UDP and TLS: the same message stream to the same receivers over each, and what
+arrives.
 
-One sender and *k* receivers join a room of their own on one server (``--udp`` serves both
-transports), all over TCP or all over UDP.  The sender offers messages on a fixed schedule
+One sender and *k* receivers join a room of their own on one server (``--udp`` and
+``--tls-cert`` serve all three transports), all over TCP, all over UDP or all over TLS.  The sender offers messages on a fixed schedule
 (open loop, so a server that falls behind cannot slow the offer down), each carrying its
 sequence number and the time it was due to be sent.  Each receiver records every arrival:
 which numbers came (delivered %), which came after a higher one (reordered), which came twice
@@ -13,13 +14,20 @@ Slow receivers, in the runs that have them, read at most :data:`SLOW_BYTES` ever
 the server keeps what they cannot take yet (up to its send queue bound); over UDP, what does
 not fit in their socket buffer is dropped by the kernel.
 
+Over TLS the generator's clients are ``ssl.SSLSocket`` objects (non-blocking once their
+handshake is done), so the generator pays for decryption too: its CPU share says when that,
+and not the server, was the limit.
+
 Unlike the fan-out generator (:mod:`tcpchat.bench.load`), every line is parsed: the rates here
 are tens of thousands of deliveries a second, and the generator's own CPU is reported so that a
 reader can see when it, and not the server, was the limit.
 """
 
+import os
 import selectors
 import socket
+import ssl
+import tempfile
 import time
 
 from ..framing import split_datagram
@@ -57,12 +65,13 @@ class Receiver:
 
 
 class TransportRun:
-    """One run: *receivers* (*slow* of them slow) and a sender over *transport* ("tcp" or
-    "udp") in *channel* on the server at *address*."""
+    """One run: *receivers* (*slow* of them slow) and a sender over *transport* ("tcp", "udp"
+    or "tls") in *channel* on the server at *address*."""
 
     def __init__(self, address, transport, receivers, slow, channel):
         self.address = address[:2]
         self.udp = transport == "udp"
+        self.tls = transport == "tls"
         self.channel = channel
         self.selector = selectors.DefaultSelector()
         self.receivers = [self._open(f"r{i}", slow=i < slow) for i in range(receivers)]
@@ -78,6 +87,10 @@ class TransportRun:
         sock.connect(self.address)
         if not self.udp:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls:
+            sock.settimeout(REGISTER_TIMEOUT)
+            sock = _UNCHECKED.wrap_socket(sock)  # the handshake, blocking
+            sock.settimeout(None)
         nick = f"{name}{self.channel[1:]}"
         sock.send(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN {self.channel}\r\n"
                   .encode())
@@ -125,7 +138,7 @@ class TransportRun:
             size = 65536 if budget is None or receiver.udp else budget - taken
             try:
                 data = receiver.sock.recv(size)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
                 return
             except OSError:
                 receiver.cut = True
@@ -206,7 +219,8 @@ class TransportRun:
             if out:
                 try:
                     del out[:sender.sock.send(out)]
-                except (BlockingIOError, InterruptedError):
+                except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError,
+                        ssl.SSLWantReadError):
                     pass
             if time.monotonic() >= next_tick:
                 self._slow_tick()
@@ -226,6 +240,42 @@ class TransportRun:
             self._slow_tick()
 
 
+#: The generator's TLS: on loopback, to a server whose certificate was made for the run.
+_UNCHECKED = ssl.create_default_context()
+_UNCHECKED.check_hostname = False
+_UNCHECKED.verify_mode = ssl.CERT_NONE
+
+
+def certificate_files():
+    """A certificate and its key for the run's TLS server, made with trustme in a temporary
+    folder: (cert file, key file, the folder to clean up).  Raises ImportError without
+    trustme."""
+    import trustme
+    issued = trustme.CA().issue_cert("localhost", "127.0.0.1")
+    folder = tempfile.TemporaryDirectory(prefix="tcpchat-bench-")
+    cert_file = os.path.join(folder.name, "cert.pem")
+    key_file = os.path.join(folder.name, "key.pem")
+    for number, pem in enumerate(issued.cert_chain_pems):
+        pem.write_to_path(cert_file, append=number > 0)
+    issued.private_key_pem.write_to_path(key_file)
+    return cert_file, key_file, folder
+
+
+def measured_handshakes(target, address, count):
+    """*count* TLS handshakes one after another (connect, handshake, close): the server's CPU
+    per handshake, and the wall time of each as the client saw it."""
+    cpu, start = target.cpu_seconds(), time.perf_counter()
+    for _ in range(count):
+        with socket.create_connection(address, timeout=REGISTER_TIMEOUT) as raw:
+            with _UNCHECKED.wrap_socket(raw):
+                pass
+    wall = time.perf_counter() - start
+    result = dict(count=count, wall_ms=wall / count * 1000)
+    if cpu is not None:
+        result["server_cpu_ms"] = (target.cpu_seconds() - cpu) / count * 1000
+    return result
+
+
 def _percentile(ordered, share):
     return ordered[int(share * (len(ordered) - 1))] if ordered else None
 
@@ -243,9 +293,10 @@ def _group(receivers, sent):
 
 
 def measured_run(target, transport, receivers, slow, rate, seconds, run_number,
-                 process_seconds):
-    """One run's figures (see the module's doc)."""
-    run = TransportRun(target.address, transport, receivers, slow, f"#t{run_number}")
+                 process_seconds, address=None):
+    """One run's figures (see the module's doc), at *address* (the target's, by default)."""
+    run = TransportRun(address or target.address, transport, receivers, slow,
+                       f"#t{run_number}")
     try:
         run.wait_joined()
         cpu, own, start = target.cpu_seconds(), process_seconds(), time.perf_counter()
