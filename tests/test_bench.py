@@ -89,14 +89,15 @@ def test_the_generator_drives_a_real_server_with_every_delivery_checked():
             load.close()
 
 
-@pytest.mark.parametrize("transport", ["tcp", "udp"])
+@pytest.mark.parametrize("transport", ["tcp", "udp", "tls"])
 def test_the_transports_run_counts_every_arrival_over_each_transport(transport):
     from tcpchat.bench.load import process_seconds
     from tcpchat.bench.targets import Target
     from tcpchat.bench.transports import measured_run
-    with running_server(start=udp_backend(), autojoin=False) as server:
+    with running_server(start=udp_backend(tls=True), autojoin=False) as server:
         target = Target("in-process", server.address, "irc")  # no process: no CPU figure
-        row = measured_run(target, transport, 3, 1, 200, 0.3, 0, process_seconds)
+        address = server.tls_address if transport == "tls" else None
+        row = measured_run(target, transport, 3, 1, 200, 0.3, 0, process_seconds, address)
     assert row["offered"] == row["sent"] == 60
     assert row["relayed_share"] == 1.0  # a slow trickle on loopback: nothing lost on the way in
     for group in (row["normal"], row["slow_group"]):
@@ -104,6 +105,15 @@ def test_the_transports_run_counts_every_arrival_over_each_transport(transport):
         assert group["duplicated"] == group["reordered"] == group["cut"] == 0
         assert 0 < group["p50_ms"] <= group["p99_ms"]
     assert "server_cpu_per_1000" not in row
+
+
+def test_tls_handshakes_are_counted():
+    from tcpchat.bench.targets import Target
+    from tcpchat.bench.transports import measured_handshakes
+    with running_server(start=udp_backend(tls=True)) as server:
+        target = Target("in-process", server.address, "irc")
+        result = measured_handshakes(target, server.tls_address, 5)
+    assert result["count"] == 5 and result["wall_ms"] > 0 and "server_cpu_ms" not in result
 
 
 def test_the_command_runs_quick_and_writes_json(tmp_path):
