@@ -54,6 +54,10 @@ def test_weechat_over_tls_checks_the_certificate_and_chats(tmp_path, backend):
             assert alice.expect("JOIN") == ":weebot!weebot@127.0.0.1 JOIN #lobby"
             server_log = tmp_path / "logs" / "irc.server.tc.weechatlog"
             assert wait_until(lambda: "peer's certificate is trusted" in read(server_log))
+            # WeeChat takes commands for the server once it has handled its own JOIN (the
+            # room's buffer, and so its log, exist then), not merely once it was sent.
+            lobby_log = tmp_path / "logs" / "irc.tc.#lobby.weechatlog"
+            assert wait_until(lambda: "weebot" in read(lobby_log))
 
             fifo = glob.glob(str(tmp_path / "weechat_fifo_*"))[0]
             with open(fifo, "w") as commands_in:
@@ -65,7 +69,6 @@ def test_weechat_over_tls_checks_the_certificate_and_chats(tmp_path, backend):
                                             "connection"
 
             alice.send("PRIVMSG #lobby :hello, WeeChat")
-            lobby_log = tmp_path / "logs" / "irc.tc.#lobby.weechatlog"
             assert wait_until(lambda: "alice\thello, WeeChat" in read(lobby_log)), \
                 read(lobby_log)
 
