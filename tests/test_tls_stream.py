@@ -129,6 +129,7 @@ def test_an_untrusted_server_fails_the_clients_handshake(tmp_path):
         server.receive(stranger.take_outgoing())  # the alert it sent says why
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
 def test_old_protocol_versions_are_refused():
     files = tls_files()
     server = TlsStream(server_context(files.cert_file, files.key_file))
