@@ -317,6 +317,16 @@ def register_plain(address, name, udp=False):
     return peer
 
 
+def read_text(path):
+    """What the file at *path* holds so far ("" until it exists): a log another program
+    writes."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except FileNotFoundError:
+        return ""
+
+
 def wait_until(condition, timeout=TIMEOUT, interval=0.005):
     """Poll *condition* until it is true or *timeout* passes; return whether it became true."""
     deadline = time.monotonic() + timeout

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from helpers import TIMEOUT, register_irc, running_server, wait_until
+from helpers import TIMEOUT, read_text, register_irc, running_server, wait_until
 
 II = shutil.which("ii")
 pytestmark = pytest.mark.skipif(II is None and os.environ.get("CI") != "true",
@@ -25,14 +25,6 @@ def write_fifo(path, text):
         os.write(fd, text.encode() + b"\n")
     finally:
         os.close(fd)
-
-
-def read(path):
-    try:
-        with open(path, encoding="utf-8") as file:
-            return file.read()
-    except FileNotFoundError:
-        return ""
 
 
 def test_ii_registers_joins_posts_and_reads(tmp_path):
@@ -49,14 +41,14 @@ def test_ii_registers_joins_posts_and_reads(tmp_path):
             # Registered and put in the default room: ii made the channel's FIFO.
             assert alice.expect("JOIN") == f":iibot!iibot@{host} JOIN #lobby"
             assert wait_until(lambda: (lobby / "in").exists())
-            assert "Welcome to the tcpchat Network, iibot!" in read(server_dir / "out")
+            assert "Welcome to the tcpchat Network, iibot!" in read_text(server_dir / "out")
 
             write_fifo(lobby / "in", "hello from ii")
             assert alice.expect("PRIVMSG") == f":iibot!iibot@{host} PRIVMSG #lobby :hello from ii"
 
             alice.send("PRIVMSG #lobby :hello, ii")
-            assert wait_until(lambda: "<alice> hello, ii" in read(lobby / "out")), \
-                read(lobby / "out")
+            assert wait_until(lambda: "<alice> hello, ii" in read_text(lobby / "out")), \
+                read_text(lobby / "out")
 
             write_fifo(server_dir / "in", "/j #second")
             assert wait_until(lambda: (server_dir / "#second" / "in").exists())

@@ -14,20 +14,13 @@ import subprocess
 
 import pytest
 
-from helpers import TIMEOUT, register_irc, running_server, tls_backend, tls_files, wait_until
+from helpers import (TIMEOUT, read_text, register_irc, running_server, tls_backend, tls_files,
+                     wait_until)
 
 WEECHAT = shutil.which("weechat-headless")
 pytestmark = pytest.mark.skipif(WEECHAT is None and os.environ.get("CI") != "true",
                                 reason="WeeChat is not installed (apt-get install "
                                        "weechat-headless)")
-
-
-def read(path):
-    try:
-        with open(path, encoding="utf-8") as file:
-            return file.read()
-    except FileNotFoundError:
-        return ""
 
 
 def tls_word():
@@ -53,11 +46,11 @@ def test_weechat_over_tls_checks_the_certificate_and_chats(tmp_path, backend):
         try:
             assert alice.expect("JOIN") == ":weebot!weebot@127.0.0.1 JOIN #lobby"
             server_log = tmp_path / "logs" / "irc.server.tc.weechatlog"
-            assert wait_until(lambda: "peer's certificate is trusted" in read(server_log))
+            assert wait_until(lambda: "peer's certificate is trusted" in read_text(server_log))
             # WeeChat takes commands for the server once it has handled its own JOIN (the
             # room's buffer, and so its log, exist then), not merely once it was sent.
             lobby_log = tmp_path / "logs" / "irc.tc.#lobby.weechatlog"
-            assert wait_until(lambda: "weebot" in read(lobby_log))
+            assert wait_until(lambda: "weebot" in read_text(lobby_log))
 
             fifo = glob.glob(str(tmp_path / "weechat_fifo_*"))[0]
             with open(fifo, "w") as commands_in:
@@ -69,8 +62,8 @@ def test_weechat_over_tls_checks_the_certificate_and_chats(tmp_path, backend):
                                             "connection"
 
             alice.send("PRIVMSG #lobby :hello, WeeChat")
-            assert wait_until(lambda: "alice\thello, WeeChat" in read(lobby_log)), \
-                read(lobby_log)
+            assert wait_until(lambda: "alice\thello, WeeChat" in read_text(lobby_log)), \
+                read_text(lobby_log)
 
             with open(fifo, "w") as commands_in:
                 commands_in.write("irc.server.tc */quit bye\n")

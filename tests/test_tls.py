@@ -55,10 +55,19 @@ class RecordPeer:
                 self._incoming.write(self.sock.recv(65536))
         self.sock.sendall(self._outgoing.read())
 
-    def records(self, *lines):
-        """The records that carry *lines*, encrypted, not sent."""
-        self.tls.write(b"".join(line.encode() + b"\r\n" for line in lines))
+    def register(self, nick, watcher):
+        """Register as *nick*, and wait until *watcher* (in #lobby) has seen it join."""
+        self.sock.sendall(self.records(f"NICK {nick}", f"USER {nick} 0 * :{nick}"))
+        watcher.expect(f"{nick}!")
+
+    def encrypt(self, data):
+        """The records that carry *data*, not sent."""
+        self.tls.write(data)
         return self._outgoing.read()
+
+    def records(self, *lines):
+        """The records that carry *lines*, not sent."""
+        return self.encrypt(b"".join(line.encode() + b"\r\n" for line in lines))
 
 
 def record_lengths(data):
@@ -212,8 +221,7 @@ def test_many_messages_in_one_record(backend):
     with serve_tls(backend) as server:
         alice = register_irc(tls_address(server), "alice")
         bob = RecordPeer(server.tls_address)
-        bob.sock.sendall(bob.records("NICK bob", "USER bob 0 * :Bob"))
-        alice.expect("bob!")
+        bob.register("bob", alice)
         data = bob.records(*(f"PRIVMSG #lobby :{number}" for number in range(300)))
         assert len(record_lengths(data)) == 1  # 300 lines, one record
         bob.sock.sendall(data)
@@ -226,15 +234,12 @@ def test_one_message_across_many_segments_and_records(backend):
         alice = register_irc(tls_address(server), "alice")
         bob = RecordPeer(server.tls_address)
         bob.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        bob.sock.sendall(bob.records("NICK bob", "USER bob 0 * :Bob"))
-        alice.expect("bob!")
-        line = "PRIVMSG #lobby :по записи".encode()
+        bob.register("bob", alice)
+        line = "PRIVMSG #lobby :по записи\r\n".encode()
         for start in range(0, len(line), 5):  # a record per 5 bytes, a UTF-8 letter split
-            bob.tls.write(line[start:start + 5])
-            data = bob._outgoing.read()
+            data = bob.encrypt(line[start:start + 5])
             for byte in range(0, len(data), 7):  # and each record across segments
                 bob.sock.sendall(data[byte:byte + 7])
-        bob.sock.sendall(bob.records(""))  # the line end
         assert alice.expect("PRIVMSG").endswith(":по записи")
 
 
@@ -261,8 +266,7 @@ def test_a_broken_record_after_the_handshake_costs_only_that_user(backend):
     with serve_tls(backend) as server:
         alice = register_irc(tls_address(server), "alice")
         bob = RecordPeer(server.tls_address)
-        bob.sock.sendall(bob.records("NICK bob", "USER bob 0 * :Bob"))
-        alice.expect("bob!")
+        bob.register("bob", alice)
         data = bytearray(bob.records("PRIVMSG #lobby :tampered"))
         data[-3] ^= 0xFF  # the record's authentication tag no longer matches
         bob.sock.sendall(data)

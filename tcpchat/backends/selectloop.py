@@ -300,30 +300,34 @@ class SelectLoop(Driver):
 
     # -- Reading --------------------------------------------------------------------------
 
+    def _recv(self, transport):
+        """Read once from *transport*'s socket into the shared buffer: how many bytes (0 at
+        the end of its stream), or None for nothing (a spurious wake-up, or a broken
+        connection, lost by then)."""
+        try:
+            return transport.sock.recv_into(self._buffer)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:
+            self._lost(transport, exc)
+            return None
+
     def _read(self, transport):
         conn = transport.conn
         if conn.closing or conn.reading_paused:
             return  # an event from before this turn's flush changed the watch
-        try:
-            count = transport.sock.recv_into(self._buffer)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._lost(transport, exc)
-            return
-        # A copy of just the bytes read: the core may keep part of them as an unfinished line.
-        self.guarded(conn, conn.receive_data, self._buffer[:count])
+        count = self._recv(transport)
+        if count is not None:
+            # A copy of just the bytes read: the core may keep part of them as an unfinished
+            # line.
+            self.guarded(conn, conn.receive_data, self._buffer[:count])
 
     def _read_tls(self, transport):
         conn, tls = transport.conn, transport.tls
         if conn is not None and (conn.closing or conn.reading_paused):
             return
-        try:
-            count = transport.sock.recv_into(self._buffer)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self._lost(transport, exc)
+        count = self._recv(transport)
+        if count is None:
             return
         try:
             # Everything these bytes complete, so nothing waits decrypted inside TLS.
