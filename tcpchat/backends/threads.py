@@ -224,7 +224,10 @@ class ThreadsServer(Driver):
         try:
             # Alone with its socket until the connection joins: no lock needed.
             while not tls.handshaken:
-                sock.settimeout(max(0.0, deadline - time.monotonic()))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                sock.settimeout(left)
                 plaintext = tls.receive(sock.recv(RECV_SIZE))
                 if tls.wants_to_send:
                     sock.sendall(tls.take_outgoing())
@@ -239,7 +242,7 @@ class ThreadsServer(Driver):
             log.info("TLS handshake with %s timed out", transport.host)
         except OSError as exc:
             log.info("TLS handshake with %s: %s", transport.host, failure_reason(exc))
-        if tls.handshaken:
+        else:
             self._join(transport, plaintext)
             return
         with self.lock:
