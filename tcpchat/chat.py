@@ -56,6 +56,11 @@ class Config:
     #: gone (UDP) before it is asked to press Enter; pong_timeout later it is dropped with
     #: "Idle timeout".  Plain TCP users are never asked: keepalive finds the dead ones.
     idle_interval: float = 300.0
+    #: IRCv3 strict transport security: with a duration (seconds), CAP LS 302 tells plaintext
+    #: clients to come back over TLS on *sts_port*, and TLS clients to remember that for the
+    #: duration.  None: not advertised.
+    sts_duration: int = None
+    sts_port: int = None
     #: Set by the server when it starts; shown in 003.
     created: float = field(default_factory=time.time)
 

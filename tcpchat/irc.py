@@ -62,7 +62,11 @@ def _cap(chat, client, message):
     if subcommand == "LS":
         # Registration waits for CAP END from here on, so the client can finish negotiating.
         client.cap_negotiating = not client.registered
-        chat.send(client, _server(chat, "CAP", target, "LS", " ".join(_offered(client))))
+        listed = list(_offered(client))
+        policy = _sts_policy(chat, client, message)
+        if policy:
+            listed.append(policy)
+        chat.send(client, _server(chat, "CAP", target, "LS", " ".join(listed)))
     elif subcommand == "LIST":
         chat.send(client, _server(chat, "CAP", target, "LIST", " ".join(sorted(client.caps))))
     elif subcommand == "REQ":
@@ -88,6 +92,18 @@ def _cap(chat, client, message):
             _try_to_register(chat, client)
     else:
         chat.reply(client, rpl.ERR_INVALIDCAPCMD, message.params[0], "Invalid CAP command")
+
+
+def _sts_policy(chat, client, message):
+    """The ``sts`` capability with its value, for a CAP LS that can carry values (302), if the
+    server advertises one.  It is listed, never offered: a client cannot request it."""
+    config = chat.config
+    version = message.params[1] if len(message.params) > 1 else ""
+    if config.sts_duration is None or not version.isdigit() or int(version) < 302:
+        return None
+    if client.conn.secure:
+        return f"sts=duration={config.sts_duration}"
+    return f"sts=port={config.sts_port}"
 
 
 def _offered(client):

@@ -40,6 +40,10 @@ def build_parser():
                         help="TLS port (default 6697, IRC's; 0 picks a free one)")
     parser.add_argument("--no-plaintext", action="store_true",
                         help="serve TLS alone: nothing listens on --port")
+    parser.add_argument("--sts-duration", type=int, metavar="SECONDS",
+                        help="advertise IRCv3 strict transport security: IRC clients that "
+                             "know it move to the TLS port and keep to TLS for SECONDS (only "
+                             "with a certificate clients trust; 0 withdraws the policy)")
     parser.add_argument("--udp", action="store_true",
                         help="serve the chat over UDP as well, on the same port number: "
                              "`nc -u HOST PORT` users and `tcpchat.client --udp` (select "
@@ -125,11 +129,13 @@ def tls_options(args, parser):
     """The certificates to serve TLS with (None without --tls-cert), loaded now so that a bad
     file stops the server before anything listens."""
     if args.tls_cert is None:
-        for given, option in ((args.tls_key, "--tls-key"), (args.no_plaintext,
-                                                            "--no-plaintext")):
+        for given, option in ((args.tls_key, "--tls-key"), (args.no_plaintext, "--no-plaintext"),
+                              (args.sts_duration is not None, "--sts-duration")):
             if given:
                 parser.error(f"{option} needs --tls-cert")
         return None
+    if args.sts_duration is not None and args.sts_duration < 0:
+        parser.error("--sts-duration cannot be negative")
     if args.no_plaintext and (args.udp or args.udp_only):
         parser.error("--no-plaintext serves TLS alone: drop --udp")
     try:
@@ -176,6 +182,9 @@ def main(argv=None):
         port = args.port if tls_port is None else f"{args.port} or {tls_port}"
         log.error("cannot listen on %s port %s: %s", args.host, port, exc.strerror or exc)
         return 1
+    if args.sts_duration is not None:
+        config.sts_duration = args.sts_duration
+        config.sts_port = tls_listener.getsockname()[1]
     core = ChatCore(config)
     if args.backend == "threads":
         server = ThreadsServer(core, listener, tls_listener, certificates)

@@ -275,6 +275,29 @@ def test_a_broken_record_after_the_handshake_costs_only_that_user(backend):
         assert alice.expect("PONG").endswith(":after")
 
 
+# -- Strict transport security ----------------------------------------------------------------
+
+def test_sts_tells_plaintext_clients_where_tls_is_and_tls_clients_for_how_long(backend):
+    with serve_tls(backend, sts_duration=300, sts_port=6697) as server:
+        plain = LineSocket(server.address)
+        plain.send("CAP LS 302")
+        assert plain.expect(" LS ").endswith(" LS :multi-prefix sts=port=6697")
+        plain.send("CAP LS")  # a client that cannot read values is not told
+        assert plain.expect(" LS ").endswith(" LS :multi-prefix")
+        plain.send("CAP REQ :sts")  # listed, never requested
+        assert plain.expect(" NAK ").endswith(" NAK :sts")
+        secure = LineSocket(tls_address(server))
+        secure.send("CAP LS 302")
+        assert secure.expect(" LS ").endswith(" LS :multi-prefix sts=duration=300")
+
+
+def test_no_sts_unless_the_server_is_told_to(backend):
+    with serve_tls(backend) as server:
+        plain = LineSocket(server.address)
+        plain.send("CAP LS 302")
+        assert plain.expect(" LS ").endswith(" LS :multi-prefix")
+
+
 # -- Certificates ----------------------------------------------------------------------------
 
 def test_a_reloaded_certificate_serves_new_connections(backend, tmp_path, caplog):
@@ -352,6 +375,8 @@ def test_unusable_certificate_files_stop_the_server_with_one_line(tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (["--tls-key", "key.pem"], "--tls-key needs --tls-cert"),
     (["--no-plaintext"], "--no-plaintext needs --tls-cert"),
+    (["--sts-duration", "60"], "--sts-duration needs --tls-cert"),
+    (["--sts-duration", "-1", "--tls-cert", "cert.pem"], "--sts-duration cannot be negative"),
     (["--no-plaintext", "--udp", "--tls-cert", "cert.pem"],
      "--no-plaintext serves TLS alone: drop --udp"),
 ])
@@ -394,13 +419,16 @@ def test_tls_alone_from_the_command_line_and_a_reload_on_sighup(backend, tmp_pat
     assert process.returncode == 0
 
 
-def test_both_ports_from_the_command_line(tmp_path):
-    process, ports = start_logging_server(tmp_path / "server.log")
+def test_both_ports_from_the_command_line_and_sts_pointing_at_tls(tmp_path):
+    process, ports = start_logging_server(tmp_path / "server.log", "--sts-duration", "86400")
     try:
         alice = register_irc(TlsAddress(("127.0.0.1", ports["TLS"])), "alice")
         bob = register_plain(("127.0.0.1", ports["TCP"]), "bob")
         bob.send("hello TLS")
         assert alice.expect("PRIVMSG").endswith(":hello TLS")
+        carol = LineSocket(("127.0.0.1", ports["TCP"]))
+        carol.send("CAP LS 302")
+        assert carol.expect(" LS ").endswith(f" sts=port={ports['TLS']}")
     finally:
         process.terminate()
         process.wait(TIMEOUT)
