@@ -228,13 +228,18 @@ class Driver:
         log.info("%r: %s", conn, reason)
         conn.connection_lost(reason)
 
-    def tls_goodbye(self, tls):
-        """What a peer whose TLS failed is sent before it is closed: OpenSSL's alert, so its
-        client can say what went wrong; or to a peer that spoke plaintext (nc, an IRC client
-        without TLS), a line it can read."""
+    def send_tls_goodbye(self, sock, tls):
+        """Before a peer whose TLS failed is closed, send it what it can read, if its socket
+        takes it: OpenSSL's alert, so its client can say what went wrong; or to a peer that
+        spoke plaintext (nc, an IRC client without TLS), a line."""
         if tls.spoke_tls:
-            return tls.take_outgoing()
-        return not_tls_reply(self.address[1] if self.listener is not None else None)
+            goodbye = tls.take_outgoing()
+        else:
+            goodbye = not_tls_reply(self.address[1] if self.listener is not None else None)
+        try:
+            sock.send(goodbye)
+        except OSError:
+            pass  # it is being closed anyway
 
     @staticmethod
     def guarded(conn, call, *args):

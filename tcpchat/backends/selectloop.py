@@ -357,10 +357,7 @@ class SelectLoop(Driver):
         else:
             log.info("TLS handshake with %s failed: %s", transport.host, failure_reason(exc))
         if not transport.records:  # else it would land inside a record half sent
-            try:
-                transport.sock.send(self.tls_goodbye(transport.tls))
-            except OSError:
-                pass  # it is being closed anyway
+            self.send_tls_goodbye(transport.sock, transport.tls)
         self._close(transport)
 
     # -- Writing --------------------------------------------------------------------------

@@ -87,7 +87,6 @@ class ThreadsServer(Driver):
         self._transports = set()
         #: TLS connections still in their handshake (not in the core yet).
         self._handshaking = set()
-        self._accepting = True
         self._linger = Deadlines(self.clock, LINGER)
         #: Notified when a timer may be due sooner than the timer thread thinks, or at stop.
         self._timers_changed = threading.Condition(self.lock)
@@ -113,7 +112,6 @@ class ThreadsServer(Driver):
         for listener in self.listeners:
             listener.close()
         with self.lock:
-            self._accepting = False
             handshaking = list(self._handshaking)
         for transport in handshaking:  # not users yet: nobody to say goodbye to
             transport.abort()
@@ -179,7 +177,7 @@ class ThreadsServer(Driver):
         start its threads (the reader's own, if it is not the reader calling)."""
         with self.lock:
             self._handshaking.discard(transport)
-            if not self._accepting:  # the server stopped during the handshake
+            if self.stop_requested:  # the server is stopping: no new users, no goodbye owed
                 transport.sock.close()
                 return
             self._transports.add(transport)
@@ -234,10 +232,7 @@ class ThreadsServer(Driver):
             sock.settimeout(None)
         except ssl.SSLError as exc:
             log.info("TLS handshake with %s failed: %s", transport.host, failure_reason(exc))
-            try:
-                sock.sendall(self.tls_goodbye(tls))
-            except OSError:
-                pass
+            self.send_tls_goodbye(sock, tls)
         except TimeoutError:
             log.info("TLS handshake with %s timed out", transport.host)
         except OSError as exc:
