@@ -239,10 +239,10 @@ class ChatClient:
         reason = None
         receive = self.session.receive_datagram if self.datagrams else self.session.receive
         try:
+            # Plaintext that came with the end of the TLS handshake is read first.
+            data, self._received = self._received, b""
             while not self._closing:
-                if self._received:
-                    data, self._received = self._received, b""
-                else:
+                if not data:
                     try:
                         data = self.sock.recv(65536)
                     except TimeoutError:  # over UDP only: a TICK without a datagram
@@ -250,10 +250,10 @@ class ChatClient:
                         if reason is not None:
                             break
                         continue
-                ended = not data and not self.datagrams
-                if self.tls is not None:
-                    data = self._call(self._decrypt, data)
-                    ended = self.tls.ended
+                    if self.tls is not None:
+                        data = self._call(self._decrypt, data)
+                ended = self.tls.ended if self.tls is not None else (
+                    not data and not self.datagrams)
                 if ended and not data:
                     break
                 for event in self._call(receive, data):
@@ -264,6 +264,7 @@ class ChatClient:
                         self.screen.show(SERVER, event.reason)
                     else:
                         self._events.put(event)
+                data = b""
                 if ended:
                     break
                 if self.datagrams:
@@ -431,9 +432,9 @@ def connect_tls(host, port, context):
     """A TCP socket to the server, its TLS handshake done: (socket, its TlsStream, any
     plaintext that came with the handshake's end).  Raises ssl.SSLError (an untrusted
     certificate: ssl.SSLCertVerificationError) or OSError."""
-    sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+    sock = connect_tcp(host, port)
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(CONNECT_TIMEOUT)  # for the handshake too
         tls = TlsStream(context, server_hostname=host)
         tls.start()
         received = b""

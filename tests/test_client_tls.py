@@ -1,6 +1,7 @@
 """The reference client over TLS (``--tls``, ``--ca``, ``--insecure``) as a subprocess against
 a real server on loopback, each wait bounded in time."""
 
+import ssl
 import subprocess
 import sys
 
@@ -84,3 +85,23 @@ def test_tls_to_a_plaintext_port_is_one_line():
 def test_tls_options_that_cannot_work(arguments, message):
     result = run_client(("127.0.0.1", 9), *arguments)  # nothing is connected to
     assert result.returncode == 2 and result.stderr.endswith(message)
+
+
+def test_what_arrives_with_the_end_of_a_tls_1_2_handshake_is_shown():
+    """Over TLS 1.2 the server's last handshake message and its first line (the greeting)
+    can come in one read: the client must take that line as the plaintext it is."""
+    def start(core):
+        server = tls_backend()(core)
+        server.certificates.context.maximum_version = ssl.TLSVersion.TLSv1_2
+        return server
+
+    with running_server(start=start) as server:
+        client = ClientProcess(server.tls_address, "--name", "alice", "--tls", "--ca",
+                               tls_files().ca_file)
+        try:
+            client.expect(r"^\*\*\* Welcome to tcpchat")
+            client.expect("You joined #lobby")
+            client.send("exit")
+            assert client.wait() == (0, "")
+        finally:
+            client.kill()
