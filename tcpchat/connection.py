@@ -162,12 +162,13 @@ class Connection:
         self.core.lines_received(self, self._framer.feed(data))
 
     def receive_line(self, line):
-        """One whole line from a message transport; a trailing LF or CRLF is optional."""
+        """One message of a message transport (a WebSocket): one line, a trailing LF or CRLF
+        optional, or TOO_LONG for one the transport dropped as too long.  A message that holds
+        more lines than one is taken as those lines, as a TCP stream would be cut: no
+        transport lets a line end into a line."""
         if self.closing:
             return
-        if line.endswith(b"\n"):
-            line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
-        self.core.lines_received(self, [line])
+        self.core.lines_received(self, [line] if line is TOO_LONG else split_datagram(line))
 
     def receive_datagram(self, data):
         """A datagram: its lines, each ended by a LF (and an optional CR), the last one's line
@@ -221,12 +222,17 @@ class Connection:
         self.sent(len(data))
         return data
 
-    def take_lines(self):
-        """Every pending line without its CRLF, for a transport that sends messages."""
-        if not self.outbuf:
+    def take_lines(self, limit=None):
+        """Pending lines without their CRLF, oldest first, for a transport that sends
+        messages: all of them, or whole lines of at most *limit* bytes in all (at least one)."""
+        outbuf = self.outbuf
+        if not outbuf:
             return []
-        lines = bytes(self.outbuf).split(b"\r\n")
-        self.outbuf.clear()
+        cut = len(outbuf)
+        if limit is not None and cut > limit:
+            cut = outbuf.rfind(b"\n", 0, limit) + 1 or outbuf.find(b"\n") + 1
+        lines = bytes(outbuf[:cut]).split(b"\r\n")
+        del outbuf[:cut]
         lines.pop()  # the empty remainder after the last CRLF
         return lines
 

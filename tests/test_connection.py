@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from helpers import Harness, install_pause_commands
 from tcpchat.connection import MAX_HELD
 from tcpchat.encoding import IRC, PLAIN, Dialect, Encoding
+from tcpchat.framing import TOO_LONG
 from tcpchat.message import Message
 
 
@@ -177,6 +178,30 @@ def test_held_input_is_bounded(chat, hush):
 
 
 # -- Dialects and encodings ----------------------------------------------------------------
+
+def test_a_message_that_holds_two_lines_is_taken_as_two_never_as_one(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    # Were the LF kept inside one line, it would reach alice as a line of bob's choosing.
+    bob.conn.receive_line(b"PRIVMSG #lobby :one\r\nPRIVMSG #lobby :two")
+    assert texts(alice) == ["one", "two"]
+
+
+def test_a_message_the_transport_dropped_as_too_long_gets_417(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    bob.conn.receive_line(TOO_LONG)
+    assert bob.commands() == ["417"] and alice.lines() == []
+
+
+def test_take_lines_takes_whole_lines_up_to_a_limit_and_at_least_one(chat):
+    peer = chat.irc("alice")
+    peer.lines()
+    peer.conn.outbuf += b"a" * 10 + b"\r\n" + b"b" * 10 + b"\r\n" + b"c" * 30 + b"\r\n"
+    assert peer.conn.take_lines(25) == [b"a" * 10, b"b" * 10]
+    assert peer.conn.take_lines(25) == [b"c" * 30]  # longer than the limit: alone, whole
+    assert peer.conn.take_lines(25) == [] and peer.conn.pending == 0
+
 
 def test_a_transport_that_fixes_the_dialect_is_not_sniffed(chat):
     peer = chat.core.connect("127.0.0.1", type(chat.connect().conn.transport)(),

@@ -22,6 +22,12 @@ LINGER = 2.0
 #: Seconds to stop accepting after running out of file descriptors, instead of spinning.
 ACCEPT_PAUSE = 1.0
 
+#: What a browser that sent plain HTTP to the web port, served over TLS, is told.
+_NOT_HTTPS = b"This port speaks HTTPS: use an https:// address.\n"
+NOT_HTTPS_REPLY = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                   b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                   % (len(_NOT_HTTPS), _NOT_HTTPS))
+
 #: Bytes asked for each UDP socket buffer, each way.
 DATAGRAM_BUFFER = 1 << 20
 
@@ -140,13 +146,15 @@ class Driver:
     their handshake is done, within :data:`tcpchat.tls.HANDSHAKE_TIMEOUT` seconds.
     """
 
-    def __init__(self, core, listener, tls_listener=None, certificates=None):
+    def __init__(self, core, listener, tls_listener=None, certificates=None, web_listener=None):
         self.core = core
         #: The listening TCP socket, or None (TLS alone, or datagrams alone).
         self.listener = listener
         #: The listening TLS socket, or None.
         self.tls_listener = tls_listener
         self.certificates = certificates
+        #: The listening socket of the web gateway (HTTP or HTTPS), or None.
+        self.web_listener = web_listener
         self.stop_requested = False
         self.reload_requested = False
         # Another thread or a signal handler wakes a wait in progress through this pair.
@@ -165,8 +173,14 @@ class Driver:
         return self.tls_listener.getsockname() if self.tls_listener is not None else None
 
     @property
+    def web_address(self):
+        """The web gateway's address, or None."""
+        return self.web_listener.getsockname() if self.web_listener is not None else None
+
+    @property
     def listeners(self):
-        return [sock for sock in (self.listener, self.tls_listener) if sock is not None]
+        return [sock for sock in (self.listener, self.tls_listener, self.web_listener)
+                if sock is not None]
 
     def wake(self):
         """Interrupt the driver's wait; safe from any thread and from a signal handler."""
@@ -228,12 +242,15 @@ class Driver:
         log.info("%r: %s", conn, reason)
         conn.connection_lost(reason)
 
-    def send_tls_goodbye(self, sock, tls):
+    def send_tls_goodbye(self, sock, tls, web=False):
         """Before a peer whose TLS failed is closed, send it what it can read, if its socket
         takes it: OpenSSL's alert, so its client can say what went wrong; or to a peer that
-        spoke plaintext (nc, an IRC client without TLS), a line."""
+        spoke plaintext (nc, an IRC client without TLS), a line; on the web port, an HTTP
+        answer."""
         if tls.spoke_tls:
             goodbye = tls.take_outgoing()
+        elif web:
+            goodbye = NOT_HTTPS_REPLY
         else:
             goodbye = not_tls_reply(self.address[1] if self.listener is not None else None)
         try:

@@ -35,6 +35,7 @@ import selectors
 import ssl
 
 from ..connection import Transport
+from ..encoding import Dialect
 from ..tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
 from .datagram import DatagramEndpoint
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, Deadlines, Driver, failure_reason,
@@ -51,6 +52,7 @@ SELECTORS = {
 
 _LISTENER = "listener"
 _TLS_LISTENER = "TLS listener"
+_WEB_LISTENER = "web listener"
 _WAKER = "waker"
 _DATAGRAMS = "datagrams"
 #: select() takes descriptors below FD_SETSIZE only (1024 wherever Python is built as usual);
@@ -84,15 +86,33 @@ class SocketTransport(Transport):
     """One TCP socket in the loop.  Whatever the core says of its connection (new output or
     closing, through ``output_ready``; paused or resumed, here), the answer is the same: flush
     it at the end of the turn, which sends what is pending and sets the selector watch from the
-    connection's state."""
+    connection's state.
 
-    __slots__ = ("loop", "sock", "events")
+    The loop reads into and sends from the transport's :attr:`stream`: the connection itself,
+    or on the web port a :class:`~tcpchat.web.WebStream` in front of it, which has the same
+    stream operations.  Until the core knows the connection (a TLS handshake, an HTTP
+    request), :attr:`conn` is None.
+    """
 
-    def __init__(self, loop, sock):
+    __slots__ = ("loop", "sock", "host", "web", "events", "stream")
+
+    def __init__(self, loop, sock, host, web=False):
         self.loop = loop
         self.sock = sock
+        self.host = host
+        #: Accepted on the web port: the stream is a WebStream.
+        self.web = web
         #: What the selector watches this socket for now.
         self.events = selectors.EVENT_READ
+        #: What the socket's bytes go to and come from; None until the transport is open.
+        self.stream = None
+        self.conn = None
+
+    def connection_made(self, conn):
+        super().connection_made(conn)
+        if self.stream is None:
+            self.stream = conn
+        self.loop._arrivals.end(self)  # a user of the chat now
 
     def pause_reading(self):
         self.loop._ready.add(self.conn)  # the flush drops EVENT_READ
@@ -103,7 +123,10 @@ class SocketTransport(Transport):
         self.loop._read(self)
 
     def writable(self):
-        self.loop._ready.add(self.conn)
+        if self.conn is None:
+            self.flush()  # not a user yet: a TLS handshake's output, or an HTTP answer
+        else:
+            self.loop._ready.add(self.conn)
 
     def flush(self):
         if self in self.loop._transports:  # not closed already
@@ -112,27 +135,18 @@ class SocketTransport(Transport):
 
 class TlsTransport(SocketTransport):
     """One TLS socket in the loop: its :class:`~tcpchat.tls.TlsStream`, and the encrypted
-    records not yet sent.  Until the handshake is done, :attr:`conn` is None: the core does not
-    know the connection yet."""
+    records not yet sent.  Until the handshake is done, :attr:`stream` is None."""
 
-    __slots__ = ("tls", "host", "records")
+    __slots__ = ("tls", "records")
     secure = True
 
-    def __init__(self, loop, sock, tls, host):
-        super().__init__(loop, sock)
+    def __init__(self, loop, sock, host, tls, web=False):
+        super().__init__(loop, sock, host, web)
         self.tls = tls
-        self.host = host
         self.records = bytearray()
-        self.conn = None
 
     def readable(self):
         self.loop._read_tls(self)
-
-    def writable(self):
-        if self.conn is None:
-            self.loop._send_tls(self)  # the handshake's own output
-        else:
-            self.loop._ready.add(self.conn)
 
     def flush(self):
         if self in self.loop._transports:
@@ -141,26 +155,31 @@ class TlsTransport(SocketTransport):
 
 class SelectLoop(Driver):
     """Serve the clients of *core* on *listener* (TCP), *tls_listener* (TLS, with
-    *certificates*) and *datagram_socket* (UDP), any of them None, until :meth:`request_stop`
-    is called."""
+    *certificates*), *datagram_socket* (UDP) and *web_listener* (the page and IRC over
+    WebSocket, through the :class:`~tcpchat.web.WebGateway` *web*), any of them None, until
+    :meth:`request_stop` is called.  The web port speaks TLS when *web_tls* is true."""
 
     def __init__(self, core, listener, selector=None, datagram_socket=None, tls_listener=None,
-                 certificates=None, **datagram_options):
-        super().__init__(core, listener, tls_listener, certificates)
+                 certificates=None, web_listener=None, web=None, web_tls=False,
+                 **datagram_options):
+        super().__init__(core, listener, tls_listener, certificates, web_listener)
+        self.web = web
+        self.web_tls = web_tls
         self.clock = core.clock
         self.selector = selector if selector is not None else selectors.DefaultSelector()
         self._buffer = bytearray(RECV_SIZE)
         self._view = memoryview(self._buffer)
         self._transports = set()
         self._linger = Deadlines(self.clock, LINGER)
-        #: TLS connections whose handshake is not done yet.
-        self._handshakes = Deadlines(self.clock, HANDSHAKE_TIMEOUT)
+        #: Connections the core does not know yet: a TLS handshake or an HTTP request is due.
+        self._arrivals = Deadlines(self.clock, HANDSHAKE_TIMEOUT)
         #: Connections to flush at the end of this turn: new output, writable, or a new state.
         self._ready = set()
         core.output_ready = self._output_ready
         self._accept_paused_until = None
         self._listening = [(sock, tag) for sock, tag in ((listener, _LISTENER),
-                                                         (tls_listener, _TLS_LISTENER))
+                                                         (tls_listener, _TLS_LISTENER),
+                                                         (web_listener, _WEB_LISTENER))
                            if sock is not None]
         self._watch_listeners(True)
         self.selector.register(self.wake_reader, selectors.EVENT_READ, _WAKER)
@@ -189,7 +208,7 @@ class SelectLoop(Driver):
         self._accept_paused_until = None  # so _expire never watches the closed listeners
         for sock in self.listeners:
             sock.close()
-        for transport in self._handshakes:  # not users yet: nobody to say goodbye to
+        for transport in self._arrivals:  # not users yet: nobody to say goodbye to
             self._close(transport)
 
     def say_goodbye(self):
@@ -217,6 +236,8 @@ class SelectLoop(Driver):
                 self._accept(self.listener)
             elif tag is _TLS_LISTENER:
                 self._accept(self.tls_listener, tls=True)
+            elif tag is _WEB_LISTENER:
+                self._accept(self.web_listener, tls=self.web_tls, web=True)
             elif tag is _WAKER:
                 self.woken()
             elif tag is _DATAGRAMS:
@@ -237,7 +258,7 @@ class SelectLoop(Driver):
         deadlines = [deadline for deadline in (self.core.next_deadline(),
                                                self._accept_paused_until,
                                                self._linger.next_deadline(),
-                                               self._handshakes.next_deadline())
+                                               self._arrivals.next_deadline())
                      if deadline is not None]
         if not deadlines:
             return None
@@ -248,17 +269,19 @@ class SelectLoop(Driver):
             self._accept_paused_until = None
             self._watch_listeners(True)
         for transport in self._linger.expired(now):
-            log.info("%r: closing with %d bytes unsent", transport.conn, transport.conn.pending)
+            log.info("%r: closing with %d bytes unsent", transport.conn or transport.stream,
+                     transport.stream.pending)
             self._close(transport)
-        for transport in self._handshakes.expired(now):
-            log.info("TLS handshake with %s timed out", transport.host)
+        for transport in self._arrivals.expired(now):
+            log.info("%s with %s timed out", "TLS handshake" if transport.stream is None
+                     else "HTTP exchange", transport.host)
             self._close(transport)
 
     # -- Accepting ------------------------------------------------------------------------
 
-    def _accept(self, listener, tls=False):
+    def _accept(self, listener, tls=False, web=False):
         while (accepted := self.accept(listener)) is not None:
-            self._add(*accepted, tls)
+            self._add(*accepted, tls, web)
 
     def pause_accepting(self):
         self._watch_listeners(False)
@@ -271,11 +294,11 @@ class SelectLoop(Driver):
             else:
                 self.selector.unregister(sock)
 
-    def _add(self, sock, host, tls=False):
+    def _add(self, sock, host, tls=False, web=False):
         if tls:
-            transport = TlsTransport(self, sock, TlsStream(self.certificates.context), host)
+            transport = TlsTransport(self, sock, host, TlsStream(self.certificates.context), web)
         else:
-            transport = SocketTransport(self, sock)
+            transport = SocketTransport(self, sock, host, web)
         try:
             prepare_accepted(sock, blocking=False)
             if (isinstance(self.selector, selectors.SelectSelector)
@@ -293,10 +316,19 @@ class SelectLoop(Driver):
             sock.close()
             return
         self._transports.add(transport)
-        if tls:
-            self._handshakes.start(transport)  # the core hears of it once it is done
+        if tls or web:
+            self._arrivals.start(transport)  # ended when the core hears of it
+        if not tls:
+            self._open(transport)
+
+    def _open(self, transport):
+        """Give *transport* its stream: a connection of the core, or on the web port the
+        gateway's HTTP, which connects once a WebSocket is opened."""
+        if transport.web:
+            transport.stream = self.web.stream(
+                lambda: self.core.connect(transport.host, transport, Dialect.IRC))
         else:
-            self.core.connect(host, transport)
+            self.core.connect(transport.host, transport)
 
     # -- Reading --------------------------------------------------------------------------
 
@@ -313,18 +345,27 @@ class SelectLoop(Driver):
             return None
 
     def _read(self, transport):
-        conn = transport.conn
-        if conn.closing or conn.reading_paused:
+        stream = transport.stream
+        if stream.closing or stream.reading_paused:
             return  # an event from before this turn's flush changed the watch
         count = self._recv(transport)
         if count is not None:
             # A copy of just the bytes read: the core may keep part of them as an unfinished
             # line.
-            self.guarded(conn, conn.receive_data, self._buffer[:count])
+            self._received(transport, self._buffer[:count])
+
+    def _received(self, transport, data):
+        """Hand *data* (``b""``: the end of input) to *transport*'s stream."""
+        stream = transport.stream
+        self.guarded(transport.conn, stream.receive_data, data)
+        if stream is not transport.conn and stream.pending:
+            # A web stream answers some input itself (HTTP, the upgrade, a pong, a close):
+            # no core call tells the loop so.
+            transport.flush()
 
     def _read_tls(self, transport):
-        conn, tls = transport.conn, transport.tls
-        if conn is not None and (conn.closing or conn.reading_paused):
+        stream, tls = transport.stream, transport.tls
+        if stream is not None and (stream.closing or stream.reading_paused):
             return
         count = self._recv(transport)
         if count is None:
@@ -335,29 +376,28 @@ class SelectLoop(Driver):
         except ssl.SSLError as exc:
             self._tls_failed(transport, exc)
             return
-        if conn is None:
+        if stream is None:
             if not tls.handshaken:
                 self._send_tls(transport)  # the handshake's next message
                 return
-            self._handshakes.end(transport)
             log.debug("%s: %r", transport.host, tls)
-            self.core.connect(transport.host, transport)
-            conn = transport.conn
+            self._open(transport)
         if plaintext:
-            self.guarded(conn, conn.receive_data, plaintext)
+            self._received(transport, plaintext)
         if tls.ended:
-            self.guarded(conn, conn.receive_data, b"")
+            self._received(transport, b"")
         if tls.wants_to_send:  # a session ticket after the handshake, say
-            self._ready.add(conn)
+            transport.flush()
 
     def _tls_failed(self, transport, exc):
         """The peer broke TLS, or never spoke it: tell it what can be told, and close."""
         if transport.conn is not None:
             self.tls_broken(transport.conn, exc)
         else:
-            log.info("TLS handshake with %s failed: %s", transport.host, failure_reason(exc))
+            log.info("%s with %s failed: %s", "TLS handshake" if transport.stream is None
+                     else "TLS", transport.host, failure_reason(exc))
         if not transport.records:  # else it would land inside a record half sent
-            self.send_tls_goodbye(transport.sock, transport.tls)
+            self.send_tls_goodbye(transport.sock, transport.tls, transport.web)
         self._close(transport)
 
     # -- Writing --------------------------------------------------------------------------
@@ -378,34 +418,34 @@ class SelectLoop(Driver):
                 conn.transport.flush()
 
     def _send(self, transport):
-        conn = transport.conn
-        if conn.pending:
+        stream = transport.stream
+        if stream.pending:
             try:
-                sent = transport.sock.send(conn.data_to_send())
+                sent = transport.sock.send(stream.data_to_send())
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
                 self._lost(transport, exc)
                 return
-            conn.sent(sent)
-        self._settle(transport, conn.pending)
+            stream.sent(sent)
+        self._settle(transport, stream.pending)
 
     def _send_tls(self, transport):
         """Encrypt and send what the socket takes, a chunk at a time; then a close_notify
         once the connection is closing and everything else is sent."""
-        conn, tls, records = transport.conn, transport.tls, transport.records
+        stream, tls, records = transport.stream, transport.tls, transport.records
         while True:
-            if conn is not None and not records:
-                if conn.pending:
-                    data = conn.data_to_send()
+            if stream is not None and not records:
+                if stream.pending:
+                    data = stream.data_to_send()
                     count = min(len(data), ENCRYPT_CHUNK)
                     try:
                         tls.send(data if count == len(data) else data[:count])
                     except ssl.SSLError as exc:
                         self._tls_failed(transport, exc)
                         return
-                    conn.sent(count)
-                elif conn.closing:
+                    stream.sent(count)
+                elif stream.closing:
                     tls.close()
             if tls.wants_to_send:
                 records += tls.take_outgoing()
@@ -421,24 +461,24 @@ class SelectLoop(Driver):
             del records[:sent]
             if records:
                 break  # the kernel's buffer is full: the rest when the socket is writable
-        if conn is None:  # handshaking
+        if stream is None:  # handshaking
             self._watch(transport, selectors.EVENT_READ | (selectors.EVENT_WRITE if records
                                                            else 0))
             return
-        self._settle(transport, len(records) + conn.pending)
+        self._settle(transport, len(records) + stream.pending)
 
     def _settle(self, transport, unsent):
         """After a send: close a connection that is done, or watch its socket for what it
         waits for now."""
-        conn = transport.conn
-        if conn.closing:
+        stream = transport.stream
+        if stream.closing:
             if not unsent:
                 self._close(transport)
                 return
             self._linger.start(transport)
             wanted = selectors.EVENT_WRITE
         else:
-            wanted = 0 if conn.reading_paused else selectors.EVENT_READ
+            wanted = 0 if stream.reading_paused else selectors.EVENT_READ
             if unsent:
                 wanted |= selectors.EVENT_WRITE
         self._watch(transport, wanted)
@@ -452,7 +492,7 @@ class SelectLoop(Driver):
     def _lost(self, transport, exc):
         reason = failure_reason(exc)
         if transport.conn is None:
-            log.info("TLS handshake with %s: %s", transport.host, reason)
+            log.info("%s, before joining: %s", transport.host, reason)
         else:
             log.info("%r: %s", transport.conn, reason)
             transport.conn.connection_lost(reason)
@@ -463,7 +503,7 @@ class SelectLoop(Driver):
             return
         self._transports.discard(transport)
         self._linger.end(transport)
-        self._handshakes.end(transport)
+        self._arrivals.end(transport)
         if transport.events:
             self.selector.unregister(transport.sock)  # before close(): it needs the fileno
         transport.sock.close()
