@@ -44,6 +44,16 @@ def build_parser():
                         help="advertise IRCv3 strict transport security: IRC clients that "
                              "know it move to the TLS port and keep to TLS for SECONDS (only "
                              "with a certificate clients trust; 0 withdraws the policy)")
+    parser.add_argument("--web", type=int, metavar="PORT",
+                        help="serve the chat page and IRC over WebSocket on PORT, for "
+                             "browsers (select backend; needs `pip install 'tcpchat[web]'`)")
+    parser.add_argument("--web-tls", action="store_true",
+                        help="serve --web over TLS (HTTPS, wss://) with the --tls-cert "
+                             "certificate")
+    parser.add_argument("--web-origin", action="append", metavar="ORIGIN",
+                        help="a page origin (https://chat.example.org) whose scripts may "
+                             "open a chat connection; repeat for more, * for any (default: "
+                             "the page's own host only)")
     parser.add_argument("--udp", action="store_true",
                         help="serve the chat over UDP as well, on the same port number: "
                              "`nc -u HOST PORT` users and `tcpchat.client --udp` (select "
@@ -105,11 +115,11 @@ def config_from(args, parser):
                   sendq=args.sendq)
 
 
-def open_sockets(host, port, tcp=True, udp=False, tls_port=None):
-    """The TCP listener, the UDP socket and the TLS listener asked for (None where not): TCP
-    and UDP on one port number (with port 0, UDP takes the port TCP was given), TLS on
-    *tls_port* if it is not None."""
-    listener = datagram_socket = tls_listener = None
+def open_sockets(host, port, tcp=True, udp=False, tls_port=None, web_port=None):
+    """The TCP listener, the UDP socket, the TLS listener and the web listener asked for (None
+    where not): TCP and UDP on one port number (with port 0, UDP takes the port TCP was
+    given), TLS on *tls_port* and the web on *web_port* if they are not None."""
+    listener = datagram_socket = tls_listener = web_listener = None
     try:
         if tcp:
             listener = listen(host, port)
@@ -117,12 +127,14 @@ def open_sockets(host, port, tcp=True, udp=False, tls_port=None):
             datagram_socket = bind_datagram(host, listener.getsockname()[1] if tcp else port)
         if tls_port is not None:
             tls_listener = listen(host, tls_port)
+        if web_port is not None:
+            web_listener = listen(host, web_port)
     except BaseException:
-        for sock in (listener, datagram_socket):
+        for sock in (listener, datagram_socket, tls_listener):
             if sock is not None:
                 sock.close()
         raise
-    return listener, datagram_socket, tls_listener
+    return listener, datagram_socket, tls_listener, web_listener
 
 
 def tls_options(args, parser):
@@ -144,8 +156,36 @@ def tls_options(args, parser):
         parser.exit(2, f"{parser.prog}: {exc}\n")
 
 
-def describe_sockets(listener, datagram_socket, tls_listener):
-    """``127.0.0.1 port 6667 (TCP and UDP), port 6697 (TLS)``, for the log."""
+def web_options(args, parser):
+    """The web gateway (None without --web), with the page loaded now; or one line saying
+    what is missing."""
+    if args.web is None:
+        for given, option in ((args.web_tls, "--web-tls"), (args.web_origin, "--web-origin")):
+            if given:
+                parser.error(f"{option} needs --web")
+        return None
+    if args.backend == "threads":
+        parser.error("--web is served by the select backend's event loop: drop --backend "
+                     "threads")
+    if args.web_tls and args.tls_cert is None:
+        parser.error("--web-tls needs --tls-cert")
+    if args.no_plaintext and not args.web_tls:
+        parser.error("--no-plaintext: the web port would serve plaintext; add --web-tls")
+    try:
+        from .web import WebGateway
+    except ImportError as exc:
+        parser.exit(2, f"{parser.prog}: --web needs wsproto and h11 ({exc.name} is missing): "
+                       f"pip install 'tcpchat[web]'\n")
+    try:
+        return WebGateway(args.web_origin)
+    except ValueError as exc:
+        parser.error(f"--web-origin {exc}")
+
+
+def describe_sockets(listener, datagram_socket, tls_listener, web_listener=None,
+                     web_tls=False):
+    """``127.0.0.1 port 6667 (TCP and UDP), port 6697 (TLS), port 8080 (web)``, for the
+    log."""
     plaintext = " and ".join(name for name, sock in (("TCP", listener),
                                                      ("UDP", datagram_socket)) if sock)
     ports = []
@@ -153,7 +193,10 @@ def describe_sockets(listener, datagram_socket, tls_listener):
         ports.append(f"port {(listener or datagram_socket).getsockname()[1]} ({plaintext})")
     if tls_listener is not None:
         ports.append(f"port {tls_listener.getsockname()[1]} (TLS)")
-    host = (listener or datagram_socket or tls_listener).getsockname()[0]
+    if web_listener is not None:
+        ports.append(f"port {web_listener.getsockname()[1]} "
+                     f"({'web over TLS' if web_tls else 'web'})")
+    host = (listener or datagram_socket or tls_listener or web_listener).getsockname()[0]
     return f"{host} {', '.join(ports)}"
 
 
@@ -173,14 +216,16 @@ def main(argv=None):
     if args.udp_max_unregistered < 1:
         parser.error("--udp-max-unregistered must be at least 1")
     certificates = tls_options(args, parser)
+    web = web_options(args, parser)
     tls_port = args.tls_port if certificates is not None else None
     try:
-        listener, datagram_socket, tls_listener = open_sockets(
+        listener, datagram_socket, tls_listener, web_listener = open_sockets(
             args.host, args.port, tcp=not (args.udp_only or args.no_plaintext), udp=udp,
-            tls_port=tls_port)
+            tls_port=tls_port, web_port=args.web)
     except OSError as exc:
-        port = args.port if tls_port is None else f"{args.port} or {tls_port}"
-        log.error("cannot listen on %s port %s: %s", args.host, port, exc.strerror or exc)
+        ports = " or ".join(str(port) for port in (args.port, tls_port, args.web)
+                            if port is not None)
+        log.error("cannot listen on %s port %s: %s", args.host, ports, exc.strerror or exc)
         return 1
     if args.sts_duration is not None:
         config.sts_duration = args.sts_duration
@@ -191,14 +236,16 @@ def main(argv=None):
         how = "threads backend"
     else:
         server = SelectLoop(core, listener, selector, datagram_socket, tls_listener,
-                            certificates, max_unregistered=args.udp_max_unregistered)
+                            certificates, web_listener, web, args.web_tls,
+                            max_unregistered=args.udp_max_unregistered)
         how = f"select backend, {type(selector).__name__}"
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: server.request_stop())
     if certificates is not None and hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: server.request_reload())
     log.info("tcpchat %s listening on %s; %s", __version__,
-             describe_sockets(listener, datagram_socket, tls_listener), how)
+             describe_sockets(listener, datagram_socket, tls_listener, web_listener,
+                              args.web_tls), how)
     server.serve()
     log.info("stopped")
     return 0

@@ -268,6 +268,75 @@ class LineSocket(LineReader):
         self.sock.close()
 
 
+class WebPeer(LineReader):
+    """A loopback WebSocket client of the web gateway (wsproto's client side), one IRC line
+    per message; over TLS if *address* is a :class:`TlsAddress`.  Every wait is bounded by
+    :data:`TIMEOUT`.  :attr:`accepted` is wsproto's AcceptConnection, or its RejectConnection
+    for a refused upgrade; :attr:`closed`, the server's CloseConnection once one came."""
+
+    def __init__(self, address, subprotocols=("text.ircv3.net",), origin=None,
+                 receive_buffer=None):
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import Request
+        self.lines = LineSocket(address, receive_buffer=receive_buffer)  # the socket, TLS or not
+        self.sock = self.lines.sock
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.closed = None
+        self._messages = []
+        self._message = ""
+        headers = [("Origin", origin)] if origin else []
+        self.sock.sendall(self.ws.send(Request(
+            host=f"{address[0]}:{address[1]}", target="/irc", subprotocols=list(subprotocols),
+            extra_headers=headers)))
+        self.accepted = None
+        while self.accepted is None:
+            self._pump()
+
+    def _pump(self):
+        from wsproto.events import (AcceptConnection, CloseConnection, Message, Ping,
+                                    RejectConnection)
+        data = self.sock.recv(65536)
+        self.ws.receive_data(data or None)
+        for event in self.ws.events():
+            if isinstance(event, (AcceptConnection, RejectConnection)):
+                self.accepted = event
+            elif isinstance(event, Message):
+                self._message += (event.data if isinstance(event.data, str)
+                                  else event.data.decode())
+                if event.message_finished:
+                    self._messages.append(self._message)
+                    self._message = ""
+            elif isinstance(event, Ping):
+                self.sock.sendall(self.ws.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                self.closed = event
+        if not data and self.accepted is None:
+            raise EOFError("connection closed before the upgrade was answered")
+
+    def send(self, *lines):
+        from wsproto.events import TextMessage
+        self.sock.sendall(b"".join(self.ws.send(TextMessage(line)) for line in lines))
+
+    def read_line(self):
+        while not self._messages:
+            if self.closed is not None:
+                raise EOFError(f"closed by the server: {self.closed}")
+            self._pump()
+        return self._messages.pop(0)
+
+    def read_all(self):
+        """Every line until the server's close frame."""
+        lines = []
+        while True:
+            try:
+                lines.append(self.read_line())
+            except EOFError:
+                return lines
+
+    def close(self):
+        self.sock.close()
+
+
 def install_pause_commands(monkeypatch):
     """HUSH pauses its sender's reading, as flood control will, and says so to the sender (a
     test waits for that before going on); UNHUSH NICK resumes NICK's, from inside a core call,
@@ -339,12 +408,29 @@ def wait_until(condition, timeout=TIMEOUT, interval=0.005):
 
 def _select_backend(selector, tcp=True, udp=False, tls=False, **options):
     def start(core):
-        listener, datagram_socket, tls_listener = open_sockets(
+        listener, datagram_socket, tls_listener, _ = open_sockets(
             "127.0.0.1", 0, tcp=tcp, udp=udp, tls_port=0 if tls else None)
         certificates = tls_files().certificates() if tls else None
         return SelectLoop(core, listener, make_selector(selector), datagram_socket,
                           tls_listener, certificates, **options)
     return start
+
+
+def web_backend(tls=False, origins=None):
+    """A select backend with the web gateway on a port of its own (over TLS if *tls*), beside
+    a plaintext TCP port, for :func:`running_server`'s *start*."""
+    def start(core):
+        from tcpchat.web import WebGateway
+        certificates = tls_files().certificates() if tls else None
+        return SelectLoop(core, listen("127.0.0.1", 0), web_listener=listen("127.0.0.1", 0),
+                          web=WebGateway(origins), web_tls=tls, certificates=certificates)
+    return start
+
+
+def web_address(server):
+    """Where a browser of *server* connects."""
+    address = server.web_address
+    return TlsAddress(address) if server.web_tls else address
 
 
 def tls_backend(backend="select", tcp=True):
@@ -473,11 +559,19 @@ def start_server_process(*arguments):
         found = re.search(r"listening on \S+ port (\d+)", line)
         if found:
             port = int(found.group(1))
+            process.listening = line  # the log line that names every port
             break
     if port is None:
         process.kill()
         raise AssertionError(f"the server did not start: {log}")
     return process, ("127.0.0.1", port)
+
+
+def run_server(*arguments):
+    """``python -m tcpchat.server --port 0`` with *arguments*, to its end (a bad option, say)."""
+    return subprocess.run([sys.executable, "-m", "tcpchat.server", "--port", "0", *arguments],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=TIMEOUT, cwd=ROOT)
 
 
 class ClientProcess(LineProcess):

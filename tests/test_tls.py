@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from helpers import (ROOT, TIMEOUT, LineSocket, TlsFiles, TlsAddress, register_irc,
-                     register_plain, running_server, tls_backend, tls_connect, tls_files,
+                     register_plain, run_server, running_server, tls_backend, tls_connect, tls_files,
                      wait_until)
 from tcpchat.backends import selectloop, threads
 
@@ -346,12 +346,6 @@ def test_reload_without_tls_says_there_is_nothing_to_reload(caplog):
 
 
 # -- The command line ------------------------------------------------------------------------
-
-def run_server(*arguments):
-    return subprocess.run([sys.executable, "-m", "tcpchat.server", "--port", "0", *arguments],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=TIMEOUT, cwd=ROOT)
-
 
 def test_unusable_certificate_files_stop_the_server_with_one_line(tmp_path):
     files = tls_files()

@@ -1,0 +1,526 @@
+// tcpchat's page: a small IRC client over WebSocket (IRCv3 "text.ircv3.net": one IRC line per
+// message, no line ends), served by the chat server itself.
+//
+// Everything a peer sends is put on the page as text (textContent, text nodes), never as
+// markup, so no message can add an element or a script to anyone's page.
+"use strict";
+
+const SUBPROTOCOL = "text.ircv3.net";
+const SERVER_VIEW = "*server*";
+const RECONNECT_DELAYS = [1, 2, 4, 8, 15, 30];  // seconds, the last one repeated
+const HELP = [
+  "/join #room · /part [reason] · /msg name text · /query name · /me does something",
+  "/nick newname · /topic [text] · /quit [reason] · any other /command goes to the server " +
+    "as IRC (/whois name, /list, /away text)",
+  "Alt+1…9: go to a tab",
+];
+
+const $ = (id) => document.getElementById(id);
+
+// -- IRC lines ------------------------------------------------------------------------------
+
+// A line as {tags, source, nick, command, params}, per modern IRC's message format.
+function parse(line) {
+  const message = {tags: {}, source: "", nick: "", command: "", params: []};
+  let rest = line;
+  if (rest.startsWith("@")) {
+    const end = rest.indexOf(" ");
+    for (const tag of rest.slice(1, end).split(";")) {
+      const eq = tag.indexOf("=");
+      if (eq < 0) message.tags[tag] = "";
+      else message.tags[tag.slice(0, eq)] = tag.slice(eq + 1);
+    }
+    rest = rest.slice(end + 1).trimStart();
+  }
+  if (rest.startsWith(":")) {
+    const end = rest.indexOf(" ");
+    message.source = rest.slice(1, end < 0 ? undefined : end);
+    message.nick = message.source.split("!")[0];
+    rest = end < 0 ? "" : rest.slice(end + 1).trimStart();
+  }
+  while (rest) {
+    if (rest.startsWith(":")) { message.params.push(rest.slice(1)); break; }
+    const end = rest.indexOf(" ");
+    message.params.push(end < 0 ? rest : rest.slice(0, end));
+    rest = end < 0 ? "" : rest.slice(end + 1).trimStart();
+  }
+  message.command = (message.params.shift() || "").toUpperCase();
+  return message;
+}
+
+// Names and rooms compared as the server compares them (CASEMAPPING=rfc8265: case-folded).
+const fold = (name) => name.toLowerCase();
+const isChannel = (name) => /^[#&]/.test(name);
+const PREFIXES = "~&@%+";
+const bareNick = (name) => name.replace(new RegExp(`^[${PREFIXES}]+`), "");
+
+// -- What the page shows --------------------------------------------------------------------
+
+class View {
+  constructor(name, kind) {
+    this.name = name;
+    this.kind = kind;  // "server", "channel" or "query"
+    this.members = new Map();  // folded nick -> shown name (with its prefix)
+    this.topic = "";
+    this.log = document.createElement("ol");
+    this.log.className = "log";
+    this.log.setAttribute("role", "log");
+    this.log.hidden = true;
+    $("views").append(this.log);
+    this.tab = document.createElement("button");
+    this.tab.type = "button";
+    this.tab.setAttribute("role", "tab");
+    this.tab.textContent = kind === "server" ? "Server" : name;
+    this.tab.addEventListener("click", () => chat.show(this));
+    $("tabs").append(this.tab);
+  }
+
+  add(kind, text, nick, time) {
+    const item = document.createElement("li");
+    item.className = kind;
+    const stamp = document.createElement("time");
+    stamp.dateTime = time.toISOString();
+    stamp.textContent = time.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    item.append(stamp);
+    if (nick) {
+      const who = document.createElement("span");
+      who.className = "nick";
+      who.textContent = nick;
+      item.append(who);
+    }
+    item.append(document.createTextNode(text));
+    const log = this.log;
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    log.append(item);
+    while (log.childElementCount > 2000) log.firstElementChild.remove();
+    if (atBottom) log.scrollTop = log.scrollHeight;
+    if (chat.active !== this && kind !== "event") this.tab.classList.add("unread");
+  }
+
+  remove() {
+    this.log.remove();
+    this.tab.remove();
+  }
+}
+
+class Chat {
+  constructor() {
+    this.views = new Map();  // folded name -> View
+    this.active = null;
+    this.me = "";            // our nick once registered
+    this.wanted = "";        // the nick asked for
+    this.password = "";
+    this.registered = false;
+    this.quitting = false;
+    this.socket = null;
+    this.attempt = 0;
+    this.pendingNames = new Map();  // folded channel -> names gathered from 353
+  }
+
+  view(name, kind) {
+    const key = kind === "server" ? SERVER_VIEW : fold(name);
+    let view = this.views.get(key);
+    if (!view && kind) {
+      view = new View(name, kind);
+      this.views.set(key, view);
+      if (!this.active || kind === "channel" && this.active.kind === "server") this.show(view);
+    }
+    return view;
+  }
+
+  show(view) {
+    for (const other of this.views.values()) {
+      const selected = other === view;
+      other.log.hidden = !selected;
+      other.tab.setAttribute("aria-selected", String(selected));
+      other.tab.tabIndex = selected ? 0 : -1;
+    }
+    this.active = view;
+    view.tab.classList.remove("unread");
+    view.log.scrollTop = view.log.scrollHeight;
+    $("topic").textContent = view.topic;
+    this.showMembers();
+  }
+
+  showMembers() {
+    const view = this.active;
+    const members = $("members");
+    members.replaceChildren();
+    const names = view && view.kind === "channel" ? [...view.members.values()] : [];
+    names.sort((a, b) => rank(a) - rank(b) || fold(bareNick(a)).localeCompare(fold(bareNick(b))));
+    for (const name of names) {
+      const item = document.createElement("li");
+      item.textContent = name;
+      members.append(item);
+    }
+    $("people-count").textContent = names.length ? `(${names.length})` : "";
+    $("people").hidden = !view || view.kind !== "channel";
+  }
+
+  // Where a line about the current situation goes: the active view, or the server's.
+  get here() {
+    return this.active || this.view("", "server");
+  }
+
+  // -- The connection -----------------------------------------------------------------------
+
+  connect() {
+    const url = new URL("irc", location.href);
+    url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    status(this.attempt ? "Reconnecting…" : "Connecting…");
+    const socket = new WebSocket(url.href, [SUBPROTOCOL]);
+    this.socket = socket;
+    socket.addEventListener("open", () => {
+      this.attempt = 0;
+      status("Connected", false);
+      if (this.wanted) this.register();
+    });
+    socket.addEventListener("message", (event) => this.receive(String(event.data)));
+    socket.addEventListener("close", () => {
+      if (socket !== this.socket) return;
+      this.socket = null;
+      this.registered = false;
+      if (this.quitting) {
+        status("You left the chat. Reload the page to come back.", true);
+        return;
+      }
+      const delay = RECONNECT_DELAYS[Math.min(this.attempt, RECONNECT_DELAYS.length - 1)];
+      this.attempt += 1;
+      status(`Connection lost. Reconnecting in ${delay} s…`, true);
+      for (const view of this.views.values()) {
+        if (view.kind !== "server") view.add("error", "Connection lost; reconnecting…", "",
+                                             new Date());
+      }
+      setTimeout(() => this.connect(), delay * 1000);
+    });
+  }
+
+  send(line) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(line);
+      return true;
+    }
+    this.here.add("error", "Not connected: this was not sent.", "", new Date());
+    return false;
+  }
+
+  register() {
+    if (this.password) this.send(`PASS :${this.password}`);
+    this.send(`NICK ${this.wanted}`);
+    this.send(`USER ${this.wanted.replace(/[^A-Za-z0-9]/g, "") || "web"} 0 * :web user`);
+  }
+
+  receive(line) {
+    const message = parse(line);
+    const stamped = new Date(message.tags.time || NaN);  // server-time, if the server sends it
+    const time = Number.isNaN(stamped.getTime()) ? new Date() : stamped;
+    const handler = HANDLERS[message.command];
+    if (handler) handler.call(this, message, time);
+    else if (/^[45]\d\d$/.test(message.command)) {
+      this.here.add("error", message.params.slice(1).join(" "), "", time);
+    } else if (/^\d\d\d$/.test(message.command)) {
+      this.view("", "server").add("notice", message.params.slice(1).join(" "), "", time);
+    }
+  }
+
+  // -- What the user types ------------------------------------------------------------------
+
+  say(text) {
+    if (!text.startsWith("/") || text.startsWith("//")) {
+      this.message(this.active, text.startsWith("//") ? text.slice(1) : text);
+      return;
+    }
+    const space = text.indexOf(" ");
+    const command = (space < 0 ? text.slice(1) : text.slice(1, space)).toLowerCase();
+    const rest = space < 0 ? "" : text.slice(space + 1).trim();
+    const target = this.active && this.active.kind !== "server" ? this.active.name : "";
+    switch (command) {
+      case "help":
+        for (const line of HELP) this.here.add("notice", line, "", new Date());
+        break;
+      case "me":
+        if (target && rest) this.message(this.active, `\x01ACTION ${rest}\x01`);
+        break;
+      case "join": case "j":
+        if (rest) this.send(`JOIN ${rest}`);
+        break;
+      case "part": case "leave":
+        if (this.active.kind === "channel") this.send(`PART ${target} :${rest}`);
+        else if (this.active.kind === "query") this.close(this.active);
+        break;
+      case "msg": case "query": {
+        const [nick, ...words] = rest.split(" ");
+        if (!nick) break;
+        const view = this.view(nick, isChannel(nick) ? "channel" : "query");
+        this.show(view);
+        if (command === "msg" && words.length) this.message(view, words.join(" "));
+        break;
+      }
+      case "nick":
+        if (rest) this.send(`NICK ${rest}`);
+        break;
+      case "topic":
+        if (this.active.kind === "channel") {
+          this.send(rest ? `TOPIC ${target} :${rest}` : `TOPIC ${target}`);
+        }
+        break;
+      case "quit":
+        this.quitting = true;
+        this.send(`QUIT :${rest || "Leaving"}`);
+        break;
+      default:  // as IRC clients do: the rest goes to the server as it is
+        this.send(`${command.toUpperCase()}${rest ? " " + rest : ""}`);
+    }
+  }
+
+  message(view, text) {
+    if (!view || view.kind === "server") {
+      this.here.add("error", "Choose a room or a person first (/join #room).", "", new Date());
+      return;
+    }
+    if (!text || !this.send(`PRIVMSG ${view.name} :${text}`)) return;
+    this.show(view);
+    this.shown(view, this.me, text, "mine", new Date());
+  }
+
+  shown(view, nick, text, kind, time) {
+    const action = /^\x01ACTION (.*)\x01?$/.exec(text);
+    if (action) view.add(`${kind} action`, `* ${nick} ${action[1].replace(/\x01$/, "")}`, "", time);
+    else view.add(kind, text, nick, time);
+  }
+
+  close(view) {
+    this.views.delete(view.kind === "server" ? SERVER_VIEW : fold(view.name));
+    view.remove();
+    if (this.active === view) {
+      const next = [...this.views.values()].pop();
+      if (next) this.show(next);
+    }
+  }
+}
+
+const rank = (name) => {
+  const index = PREFIXES.indexOf(name[0]);
+  return index < 0 ? PREFIXES.length : index;
+};
+
+// -- What the server says -------------------------------------------------------------------
+
+function note(view, text, time) {
+  view.add("event", text, "", time);
+}
+
+const HANDLERS = {
+  PING(message) {
+    this.send(`PONG :${message.params[0] || ""}`);
+  },
+  "001"(message, time) {  // welcome: we are in
+    this.me = message.params[0];
+    this.registered = true;
+    $("login").hidden = true;
+    $("chat").hidden = false;
+    status(`Connected as ${this.me}`, false);
+    this.view("", "server").add("notice", message.params[1] || "Welcome", "", time);
+    // After a reconnection: back into the rooms we were in.
+    const rooms = [...this.views.values()].filter((view) => view.kind === "channel");
+    if (rooms.length) this.send(`JOIN ${rooms.map((view) => view.name).join(",")}`);
+    $("line").focus();
+  },
+  "432"(message) {  // erroneous nickname
+    this.nameProblem(`“${message.params[1]}” cannot be a name here: ${message.params[2]}`);
+  },
+  "433"(message) {  // in use
+    if (!this.registered && this.me) {
+      // Back after a dropped connection, whose user the server may not have let go yet.
+      this.send(`NICK ${message.params[1]}_`);
+      return;
+    }
+    this.nameProblem(`“${message.params[1]}” is taken. Choose another name.`);
+  },
+  "464"() {  // password needed or wrong
+    $("password").hidden = $("password").labels[0].hidden = false;
+    this.nameProblem("This server needs a password.");
+  },
+  "332"(message) {  // the topic, on joining
+    const view = this.view(message.params[1]);
+    if (view) this.setTopic(view, message.params[2]);
+  },
+  "353"(message) {  // names
+    const key = fold(message.params[2]);
+    const names = this.pendingNames.get(key) || [];
+    names.push(...message.params[3].split(" ").filter(Boolean));
+    this.pendingNames.set(key, names);
+  },
+  "366"(message) {  // end of names
+    const key = fold(message.params[1]);
+    const view = this.view(message.params[1]);
+    const names = this.pendingNames.get(key) || [];
+    this.pendingNames.delete(key);
+    if (!view) return;
+    view.members = new Map(names.map((name) => [fold(bareNick(name)), name]));
+    if (view === this.active) this.showMembers();
+  },
+  JOIN(message, time) {
+    const name = message.params[0];
+    const view = this.view(name, "channel");
+    if (fold(message.nick) === fold(this.me)) {
+      this.show(view);
+      note(view, `You joined ${name}`, time);
+      return;
+    }
+    view.members.set(fold(message.nick), message.nick);
+    note(view, `→ ${message.nick} joined`, time);
+    if (view === this.active) this.showMembers();
+  },
+  PART(message, time) {
+    const view = this.view(message.params[0]);
+    if (!view) return;
+    if (fold(message.nick) === fold(this.me)) {
+      this.close(view);
+      return;
+    }
+    view.members.delete(fold(message.nick));
+    const why = message.params[1] ? ` (${message.params[1]})` : "";
+    note(view, `← ${message.nick} left${why}`, time);
+    if (view === this.active) this.showMembers();
+  },
+  KICK(message, time) {
+    const [channel, nick, reason] = message.params;
+    const view = this.view(channel);
+    if (!view) return;
+    view.members.delete(fold(nick));
+    const whom = fold(nick) === fold(this.me) ? "you" : nick;
+    note(view, `${message.nick} removed ${whom} from ${channel}${reason ? `: ${reason}` : ""}`,
+          time);
+    if (whom === "you") view.members.clear();
+    if (view === this.active) this.showMembers();
+  },
+  QUIT(message, time) {
+    const why = message.params[0] ? ` (${message.params[0]})` : "";
+    for (const view of this.views.values()) {
+      if (view.members.delete(fold(message.nick)) ||
+          view.kind === "query" && fold(view.name) === fold(message.nick)) {
+        note(view, `← ${message.nick} left the chat${why}`, time);
+      }
+    }
+    this.showMembers();
+  },
+  NICK(message, time) {
+    const [old, now] = [message.nick, message.params[0]];
+    if (fold(old) === fold(this.me)) {
+      this.me = now;
+      status(`Connected as ${now}`, false);
+    }
+    for (const view of this.views.values()) {
+      const shown = view.members.get(fold(old));
+      const isQuery = view.kind === "query" && fold(view.name) === fold(old);
+      if (shown !== undefined) {
+        view.members.delete(fold(old));
+        view.members.set(fold(now), shown.replace(old, now));
+      }
+      if (isQuery) {
+        this.views.delete(fold(old));
+        view.name = view.tab.textContent = now;
+        this.views.set(fold(now), view);
+      }
+      if (shown !== undefined || isQuery) note(view, `${old} is now known as ${now}`, time);
+    }
+    this.showMembers();
+  },
+  TOPIC(message, time) {
+    const view = this.view(message.params[0]);
+    if (!view) return;
+    this.setTopic(view, message.params[1] || "");
+    note(view, `${message.nick} set the topic: ${message.params[1] || "(none)"}`, time);
+  },
+  PRIVMSG(message, time) {
+    this.incoming(message, time, "");
+  },
+  NOTICE(message, time) {
+    this.incoming(message, time, "notice");
+  },
+  ERROR(message, time) {
+    const text = message.params[0] || "The server closed the connection";
+    for (const view of this.views.values()) view.add("error", text, "", time);
+    if (!this.registered) this.nameProblem(text);
+  },
+};
+
+Object.assign(Chat.prototype, {
+  incoming(message, time, kind) {
+    const [target, text = ""] = message.params;
+    const fromServer = !message.nick || !message.source.includes("!");
+    let view;
+    if (isChannel(target)) view = this.view(target, "channel");
+    else if (fromServer || !this.registered) view = this.view("", "server");
+    else view = this.view(message.nick, "query");
+    if (fromServer) view.add("notice", text, "", time);
+    else this.shown(view, message.nick, text, kind, time);
+  },
+
+  setTopic(view, topic) {
+    view.topic = topic;
+    if (view === this.active) $("topic").textContent = topic;
+  },
+
+  nameProblem(text) {
+    if (this.registered) {
+      this.here.add("error", text, "", new Date());
+      return;
+    }
+    $("login-error").textContent = text;
+    $("login").hidden = false;
+    $("join").disabled = false;
+    $("name").focus();
+    $("name").select();
+  },
+});
+
+function status(text, trouble) {
+  const line = $("status");
+  line.textContent = text;
+  line.classList.toggle("trouble", Boolean(trouble));
+}
+
+// -- Start ----------------------------------------------------------------------------------
+
+const chat = new Chat();
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login").addEventListener("submit", (submitted) => {
+    submitted.preventDefault();
+    const name = $("name").value.trim();
+    if (!name) return;
+    $("login-error").textContent = "";
+    chat.wanted = name;
+    chat.password = $("password").value;
+    $("join").disabled = true;
+    if (chat.socket && chat.socket.readyState === WebSocket.OPEN) chat.register();
+    else if (!chat.socket) chat.connect();  // registers once open
+  });
+  $("say").addEventListener("submit", (submitted) => {
+    submitted.preventDefault();
+    const text = $("line").value;
+    if (!text.trim()) return;
+    $("line").value = "";
+    chat.say(text);
+  });
+  $("people-toggle").addEventListener("click", () => {
+    const toggle = $("people-toggle");
+    toggle.setAttribute("aria-expanded",
+                        String(toggle.getAttribute("aria-expanded") !== "true"));
+  });
+  document.addEventListener("keydown", (key) => {
+    if (!key.altKey || !/^[1-9]$/.test(key.key)) return;
+    const view = [...chat.views.values()][Number(key.key) - 1];
+    if (view) {
+      key.preventDefault();
+      chat.show(view);
+      $("line").focus();
+    }
+  });
+  if (matchMedia("(min-width: 40.01em)").matches) {
+    $("people-toggle").setAttribute("aria-expanded", "true");
+  }
+  status("Choose a name to join.", false);
+});
