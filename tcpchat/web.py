@@ -56,6 +56,7 @@ PAGE_FILES = (
     (b"/index.html", "index.html", "text/html; charset=utf-8"),
     (b"/chat.js", "chat.js", "text/javascript; charset=utf-8"),
     (b"/chat.css", "chat.css", "text/css; charset=utf-8"),
+    (b"/favicon.svg", "favicon.svg", "image/svg+xml"),
 )
 
 #: Sent with every HTTP response.  The policy lets the page run its own script and connect to

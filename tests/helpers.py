@@ -416,13 +416,13 @@ def _select_backend(selector, tcp=True, udp=False, tls=False, **options):
     return start
 
 
-def web_backend(tls=False, origins=None):
-    """A select backend with the web gateway on a port of its own (over TLS if *tls*), beside
-    a plaintext TCP port, for :func:`running_server`'s *start*."""
+def web_backend(tls=False, origins=None, port=0):
+    """A select backend with the web gateway on a port of its own (*port*; over TLS if
+    *tls*), beside a plaintext TCP port, for :func:`running_server`'s *start*."""
     def start(core):
         from tcpchat.web import WebGateway
         certificates = tls_files().certificates() if tls else None
-        return SelectLoop(core, listen("127.0.0.1", 0), web_listener=listen("127.0.0.1", 0),
+        return SelectLoop(core, listen("127.0.0.1", 0), web_listener=listen("127.0.0.1", port),
                           web=WebGateway(origins), web_tls=tls, certificates=certificates)
     return start
 

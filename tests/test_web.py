@@ -43,7 +43,8 @@ def test_the_page_and_its_files_are_served():
         status, headers, body = fetch(server.web_address)
         assert status == 200 and b'<script src="chat.js"' in body
         assert "script-src 'self'" in headers["Content-Security-Policy"]
-        for path, kind in (("/chat.js", "text/javascript"), ("/chat.css", "text/css")):
+        for path, kind in (("/chat.js", "text/javascript"), ("/chat.css", "text/css"),
+                           ("/favicon.svg", "image/svg+xml")):
             status, headers, body = fetch(server.web_address, path)
             assert status == 200 and headers["Content-Type"].startswith(kind) and body
         with pytest.raises(urllib.error.HTTPError, match="404"):

@@ -71,7 +71,10 @@ class View {
     this.tab.type = "button";
     this.tab.setAttribute("role", "tab");
     this.tab.textContent = kind === "server" ? "Server" : name;
-    this.tab.addEventListener("click", () => chat.show(this));
+    this.tab.addEventListener("click", () => {
+      chat.show(this);
+      $("line").focus();  // ready to write there, mouse or keyboard
+    });
     $("tabs").append(this.tab);
   }
 
@@ -205,6 +208,11 @@ class Chat {
   }
 
   register() {
+    if (this.socket.introduced) {  // another name, after the first was refused
+      this.send(`NICK ${this.wanted}`);
+      return;
+    }
+    this.socket.introduced = true;
     if (this.password) this.send(`PASS :${this.password}`);
     this.send(`NICK ${this.wanted}`);
     this.send(`USER ${this.wanted.replace(/[^A-Za-z0-9]/g, "") || "web"} 0 * :web user`);

@@ -1,0 +1,177 @@
+"""The chat page in a real browser: headless Chromium (Debian's ``chromium`` and
+``chromium-driver``) driven with Selenium, beside a TCP user, as people would use it.
+
+Skipped, with the reason, where Selenium or the browser is missing; ``.ci/run`` installs them.
+With ``TCPCHAT_SCREENSHOT=FILE`` set, the conversation test saves the page as FILE (PNG): that
+is how docs/web.png is made.
+"""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from helpers import TIMEOUT, register_irc, running_server, web_backend
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="no browser: apt-get install chromium chromium-driver (Debian)")
+
+#: What a message from a hostile user holds: were it taken as markup, the page's title changes.
+HOSTILE = """<img src=x onerror="document.title='pwned'"><b>bold?</b>"""
+
+
+class Page:
+    """One person's browser tab on the chat page."""
+
+    def __init__(self, address, width=1000, height=640):
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        self.profile = tempfile.TemporaryDirectory(prefix="tcpchat-chromium-")
+        # A machine with no network: Chromium's own background traffic is turned off.
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                     "--disable-dev-shm-usage", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--disable-quic", f"--window-size={width},{height}",
+                     f"--user-data-dir={self.profile.name}"):
+            options.add_argument(flag)
+        self.driver = webdriver.Chrome(options=options,
+                                       service=webdriver.ChromeService(CHROMEDRIVER))
+        self.driver.set_page_load_timeout(TIMEOUT)
+        self.driver.get(f"http://{address[0]}:{address[1]}/")
+
+    def wait(self, condition, what):
+        return WebDriverWait(self.driver, TIMEOUT).until(lambda _: condition(), message=what)
+
+    def type(self, text):
+        """Keys into whatever has the focus, then Enter: the keyboard alone."""
+        self.driver.switch_to.active_element.send_keys(text, Keys.ENTER)
+
+    def log(self):
+        """The text of the messages shown now (the active tab's)."""
+        return self.driver.execute_script(
+            "const log = document.querySelector('.log:not([hidden])');"
+            "return log ? log.innerText : '';")
+
+    def sees(self, text):
+        return self.wait(lambda: text in self.log(), f"{text!r} on the page")
+
+    def join(self, name):
+        self.wait(lambda: self.driver.find_element(By.ID, "name").is_displayed(), "the form")
+        assert not self.driver.find_element(By.ID, "line").is_displayed()
+        self.type(name)
+        self.wait(lambda: not self.driver.find_element(By.ID, "name").is_displayed(),
+                  "the form gone")
+        assert self.driver.find_element(By.ID, "line").is_displayed()
+        self.sees("You joined #lobby")
+
+    def text(self, element_id):
+        return self.driver.find_element(By.ID, element_id).text
+
+    def close(self):
+        self.driver.quit()
+        self.profile.cleanup()
+
+
+@pytest.fixture
+def pages():
+    opened = []
+
+    def open_page(address, **size):
+        opened.append(Page(address, **size))
+        return opened[-1]
+    yield open_page
+    for page in opened:
+        page.close()
+
+
+def test_two_browser_users_and_a_tcp_user_chat(pages):
+    with running_server(start=web_backend()) as server:
+        ann = pages(server.web_address)
+        ann.join("ann")
+        bea = pages(server.web_address)
+        bea.join("bea")
+        carl = register_irc(server.address, "carl")
+        ann.sees("carl joined")
+
+        ann.type("hello from ann's browser")
+        bea.sees("hello from ann's browser")
+        assert carl.expect("PRIVMSG") == ":ann!ann@127.0.0.1 PRIVMSG #lobby :hello from ann's browser"
+        carl.send("PRIVMSG #lobby :hi browsers, carl here over TCP")
+        ann.sees("hi browsers, carl here over TCP")
+        bea.sees("hi browsers, carl here over TCP")
+        assert bea.driver.execute_script(
+            "return [...document.querySelectorAll('#members li')].map(li => li.textContent)"
+        ) == ["@ann", "bea", "carl"]
+
+        bea.type("/me waves")
+        ann.sees("* bea waves")
+        assert carl.expect("PRIVMSG") == ":bea!bea@127.0.0.1 PRIVMSG #lobby :\x01ACTION waves\x01"
+
+        # A taken name is refused on the page, which asks again.
+        late = pages(server.web_address)
+        late.wait(lambda: late.driver.find_element(By.ID, "name").is_displayed(), "the form")
+        late.type("ann")
+        late.wait(lambda: "is taken" in late.text("login-error"), "the name is taken")
+        late.type("cat")  # over the refused name, which the page selected
+        late.sees("You joined #lobby")
+        ann.sees("cat joined")
+
+        # Text is text: markup from another user is shown, never run.
+        carl.send(f"PRIVMSG #lobby :{HOSTILE}")
+        for page in (ann, bea, late):
+            page.sees(HOSTILE)
+            assert page.driver.execute_script(
+                "return document.querySelectorAll('#views img, #views b').length") == 0
+            assert page.driver.title == "tcpchat"
+
+        # A private message opens its own tab.
+        carl.send("PRIVMSG ann :just between us")
+        ann.wait(lambda: ann.driver.find_elements(By.XPATH, "//nav[@id='tabs']/button"
+                                                            "[text()='carl']"), "carl's tab")
+        assert "just between us" not in ann.log()  # #lobby stays in front
+        ann.driver.find_element(By.XPATH, "//nav[@id='tabs']/button[text()='carl']").click()
+        ann.sees("just between us")
+        ann.type("and back")
+        assert carl.expect("PRIVMSG carl") == ":ann!ann@127.0.0.1 PRIVMSG carl :and back"
+        ann.driver.find_element(By.XPATH, "//nav[@id='tabs']/button[text()='#lobby']").click()
+        if os.environ.get("TCPCHAT_SCREENSHOT"):
+            ann.driver.save_screenshot(os.environ["TCPCHAT_SCREENSHOT"])
+
+        bea.type("/quit off for lunch")
+        ann.sees("bea left the chat (Quit: off for lunch)")
+
+
+def test_the_page_reconnects_by_itself_and_says_so(pages):
+    with running_server(start=web_backend()) as server:
+        address = server.web_address
+        ann = pages(address)
+        ann.join("ann")
+    # The server is gone: the page says so, and keeps trying.
+    ann.wait(lambda: "Reconnecting" in ann.text("status"), "the page noticing")
+    with running_server(start=web_backend(port=address[1])) as server:
+        ann.wait(lambda: ann.text("status") == "Connected as ann", "the page back")
+        ann.sees("You joined #lobby")
+        carl = register_irc(server.address, "carl")
+        ann.type("back again")
+        assert carl.expect("PRIVMSG").endswith(":back again")
+
+
+def test_a_phone_width_page_folds_the_people_list(pages):
+    with running_server(start=web_backend()) as server:
+        phone = pages(server.web_address, width=390, height=800)
+        phone.join("pat")
+        members = phone.driver.find_element(By.ID, "members")
+        assert not members.is_displayed()
+        phone.driver.find_element(By.ID, "people-toggle").click()
+        assert members.is_displayed() and members.text == "@pat"
+        line = phone.driver.find_element(By.ID, "line")
+        assert line.is_displayed() and line.size["width"] > 200
