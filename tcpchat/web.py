@@ -47,6 +47,8 @@ TEXT = "text.ircv3.net"
 MAX_REQUEST = 16 << 10
 #: Bytes of output lines framed at a time, ahead of the socket.
 ENCODE_CHUNK = 64 << 10
+#: Frames kept for reuse (each set is emptied when it grows past this).
+FRAME_CACHE = 4096
 
 _HTTP_VERSION = re.compile(rb" HTTP/1\.[01]\r?$")
 
@@ -96,6 +98,10 @@ class WebGateway:
         self.origins = None if origins is None else frozenset(
             origin if origin == "*" else _origin(origin) for origin in origins)
         self.files = load_page() if files is None else files
+        #: Frames made lately, by line, for text and for binary peers: a message to a room is
+        #: framed once, not once per member.  A server's frame depends on the line alone (it
+        #: is not masked, and no extension is used), so any peer may be sent it.
+        self.frames = {True: {}, False: {}}
 
     def allows(self, origin, host):
         """Whether a page from *origin* (the header's bytes) may open a WebSocket to *host*."""
@@ -339,9 +345,16 @@ class WebStream:
         if conn.pending:
             lines = conn.take_lines(ENCODE_CHUNK)
             if ws.state is ConnectionState.OPEN:
+                frames = self._gateway.frames[self._text]
                 for line in lines:
-                    self._out += ws.send(TextMessage(line.decode(errors="replace"))
-                                         if self._text else BytesMessage(line))
+                    frame = frames.get(line)
+                    if frame is None:
+                        frame = frames[line] = ws.send(
+                            TextMessage(line.decode(errors="replace")) if self._text
+                            else BytesMessage(line))
+                    self._out += frame
+                if len(frames) > FRAME_CACHE:
+                    frames.clear()
             # Else the peer sent its close frame: nothing may follow it but ours.
         if conn.closing and not conn.pending and ws.state in _CAN_SEND_CLOSE:
             self._out += ws.send(CloseConnection(code=1000))

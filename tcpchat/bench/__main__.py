@@ -29,6 +29,7 @@ the others, when the machine has two cores or more.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -199,12 +200,22 @@ def measured_transports(args, settings):
         tls_port = free_port()
         transports.append("tls")
         extra += ["--tls-cert", cert_file, "--tls-key", key_file, "--tls-port", str(tls_port)]
+    if not all(importlib.util.find_spec(name) for name in ("wsproto", "h11")):
+        no_web = "web not measured: it needs wsproto and h11 (pip install '.[web]')"
+        skipped = f"{skipped}; {no_web}" if skipped else no_web
+        print(no_web, file=sys.stderr)
+    else:
+        web_port = free_port()
+        transports.append("web")
+        extra += ["--web", str(web_port)]
+    ports = {"tls": ("127.0.0.1", tls_port) if "tls" in transports else None,
+             "web": ("127.0.0.1", web_port) if "web" in transports else None}
     runs = []
     try:
         target = Target.start(name, IRC, extra=extra)
         try:
             for transport in transports:
-                address = ("127.0.0.1", tls_port) if transport == "tls" else None
+                address = ports.get(transport)
                 steps = [(rate, 0) for rate in plan["rates"]]
                 for rate, slow in steps + [(plan["slow_rate"], plan["slow"])]:
                     print(f"... transports: {transport}, {rate}/s"
@@ -387,7 +398,7 @@ def report_transports(transports, out):
     names = list(dict.fromkeys(row["transport"].upper() for row in runs))
     over = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
     print(f"\ntransports: one sender, {first['normal']['receivers']} receivers, the same "
-          f"stream over {over} ({transports['target']} --udp --tls-cert; "
+          f"stream over {over} ({transports['target']} --udp --tls-cert --web; "
           f"{first['seconds']:g} s at each offered rate)", file=out)
     if transports.get("skipped"):
         print(f"  {transports['skipped']}", file=out)

@@ -14,6 +14,9 @@ Slow receivers, in the runs that have them, read at most :data:`SLOW_BYTES` ever
 the server keeps what they cannot take yet (up to its send queue bound); over UDP, what does
 not fit in their socket buffer is dropped by the kernel.
 
+Over the web gateway (``--web``, with wsproto installed) each client is a WebSocket speaking
+IRC (:class:`WebSocketLines`), one line per message.
+
 Over TLS the generator's clients are ``ssl.SSLSocket`` objects (non-blocking once their
 handshake is done), so the generator pays for decryption too: its CPU share says when that,
 and not the server, was the limit.
@@ -65,13 +68,14 @@ class Receiver:
 
 
 class TransportRun:
-    """One run: *receivers* (*slow* of them slow) and a sender over *transport* ("tcp", "udp"
-    or "tls") in *channel* on the server at *address*."""
+    """One run: *receivers* (*slow* of them slow) and a sender over *transport* ("tcp", "udp",
+    "tls" or "web") in *channel* on the server at *address*."""
 
     def __init__(self, address, transport, receivers, slow, channel):
         self.address = address[:2]
         self.udp = transport == "udp"
         self.tls = transport == "tls"
+        self.web = transport == "web"
         self.channel = channel
         self.selector = selectors.DefaultSelector()
         self.receivers = [self._open(f"r{i}", slow=i < slow) for i in range(receivers)]
@@ -91,6 +95,8 @@ class TransportRun:
             sock.settimeout(REGISTER_TIMEOUT)
             sock = _UNCHECKED.wrap_socket(sock)  # the handshake, blocking
             sock.settimeout(None)
+        if self.web:
+            sock = WebSocketLines(sock, self.address)
         nick = f"{name}{self.channel[1:]}"
         sock.send(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN {self.channel}\r\n"
                   .encode())
@@ -238,6 +244,66 @@ class TransportRun:
                 return
             self._poll(SLOW_TICK)
             self._slow_tick()
+
+
+class WebSocketLines:
+    """A WebSocket client of the web gateway that the generator uses as it uses a socket:
+    ``send`` takes CRLF-ended IRC lines and sends each as a message (blocking until the kernel
+    took them, as a browser's send() queues them), ``recv`` gives the lines that whole
+    messages carried, CRLF-ended, or raises BlockingIOError when a read completed none."""
+
+    def __init__(self, sock, address):
+        from wsproto import ConnectionType, WSConnection
+        from wsproto.events import AcceptConnection, Request
+        self.sock = sock
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self._message = ""
+        sock.settimeout(REGISTER_TIMEOUT)
+        sock.sendall(self.ws.send(Request(host=f"{address[0]}:{address[1]}", target="/irc",
+                                          subprotocols=["text.ircv3.net"])))
+        while not any(isinstance(event, AcceptConnection) for event in self.ws.events()):
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("the web gateway refused the upgrade")
+            self.ws.receive_data(data)
+        sock.settimeout(None)
+
+    def __getattr__(self, name):  # fileno, setsockopt, setblocking, close: the socket's
+        return getattr(self.sock, name)
+
+    def send(self, data):
+        from wsproto.connection import ConnectionState
+        from wsproto.events import TextMessage
+        if self.ws.state is not ConnectionState.OPEN:
+            raise ConnectionResetError("the server closed the WebSocket")
+        frames = b"".join(self.ws.send(TextMessage(line.decode()))
+                          for line in bytes(data).split(b"\r\n") if line)
+        blocking = self.sock.getblocking()
+        self.sock.setblocking(True)
+        try:
+            self.sock.sendall(frames)
+        finally:
+            self.sock.setblocking(blocking)
+        return len(data)
+
+    def recv(self, size):
+        from wsproto.events import Ping, TextMessage
+        data = self.sock.recv(size)
+        if not data:
+            return b""
+        self.ws.receive_data(data)
+        lines = []
+        for event in self.ws.events():
+            if isinstance(event, TextMessage):
+                self._message += event.data
+                if event.message_finished:
+                    lines.append(self._message.encode() + b"\r\n")
+                    self._message = ""
+            elif isinstance(event, Ping):
+                self.sock.sendall(self.ws.send(event.response()))
+        if not lines:
+            raise BlockingIOError("no whole message yet")
+        return b"".join(lines)
 
 
 #: The generator's TLS: on loopback, to a server whose certificate was made for the run.
