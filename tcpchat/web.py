@@ -180,7 +180,7 @@ class WebStream:
         if self._ended:
             return
         if self._ws is not None:
-            self._receive_websocket(data)
+            self._receive_websocket(data, ended=not data)
         else:
             self._receive_http(data)
 
@@ -295,10 +295,9 @@ class WebStream:
 
     # -- WebSocket -----------------------------------------------------------------------
 
-    def _receive_websocket(self, data, ended=None):
+    def _receive_websocket(self, data, ended):
+        """Frames from the peer; *ended*: its stream ended (``data`` is empty then)."""
         ws, conn = self._ws, self.conn
-        if ended is None:
-            ended = not data
         if ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING):
             ws.receive_data(bytes(data) if not ended else None)
         lines, closed = [], None

@@ -129,6 +129,15 @@ class LineReader:
             seen.append(line)
         raise AssertionError(f"no line with {wanted!r}; saw {seen}")
 
+    def read_all(self):
+        """Every line until the server ends the connection (its FIN, or its close frame)."""
+        lines = []
+        while True:
+            try:
+                lines.append(self.read_line())
+            except EOFError:
+                return lines
+
 
 class DatagramPeer(LineReader):
     """A loopback UDP peer: each ``send`` line goes in a datagram of its own; each datagram
@@ -255,15 +264,6 @@ class LineSocket(LineReader):
         close_notify, as by a client that half-closes its TCP connection."""
         socket.socket.shutdown(self.sock, socket.SHUT_WR)
 
-    def read_all(self):
-        """Every line until the server closes the connection (TCP)."""
-        lines = []
-        while True:
-            try:
-                lines.append(self.read_line())
-            except EOFError:
-                return lines
-
     def close(self):
         self.sock.close()
 
@@ -324,15 +324,6 @@ class WebPeer(LineReader):
             self._pump()
         return self._messages.pop(0)
 
-    def read_all(self):
-        """Every line until the server's close frame."""
-        lines = []
-        while True:
-            try:
-                lines.append(self.read_line())
-            except EOFError:
-                return lines
-
     def close(self):
         self.sock.close()
 
@@ -352,6 +343,23 @@ def install_pause_commands(monkeypatch):
 
     monkeypatch.setitem(irc.COMMANDS, "HUSH", irc.Command(pause, 0, True))
     monkeypatch.setitem(irc.COMMANDS, "UNHUSH", irc.Command(resume, 1, True))
+
+
+def flood_until_quit(talker, watcher, rounds=150):
+    """*talker* floods the room with long lines, a hundred at a time, while *watcher* reads
+    them all, until *watcher* sees someone quit: that QUIT line (None after *rounds*)."""
+    line = b"PRIVMSG #lobby :" + b"w" * 400 + b"\r\n"
+    quit_line = None
+    for _ in range(rounds):
+        talker.send_bytes(line * 100)
+        for _ in range(100):
+            received = watcher.expect(lambda line: "PRIVMSG" in line or "QUIT" in line)
+            if "QUIT" in received:
+                quit_line = received
+                watcher.expect("PRIVMSG")
+        if quit_line:
+            return quit_line
+    return None
 
 
 def register_irc(address, nick, channel_joined=True):

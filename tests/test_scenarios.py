@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from helpers import (DRIVERS, LineSocket, install_pause_commands, register_irc, register_plain,
-                     running_server, served_address)
+from helpers import (DRIVERS, LineSocket, flood_until_quit, install_pause_commands,
+                     register_irc, register_plain, running_server, served_address)
 
 
 @pytest.fixture(params=sorted(DRIVERS))
@@ -127,18 +127,8 @@ def test_a_reader_that_never_reads_stalls_nobody_and_is_cut_at_the_send_queue(se
         sleeper.send("NICK sleeper", "USER s 0 * :S")
         talker = register_irc(server.address, "talker")
         alice.expect("talker!")
-        line = b"PRIVMSG #lobby :" + b"w" * 400 + b"\r\n"
         # More than the server's send buffer (up to 4 MiB) and the 64 KiB send queue hold.
-        quit_line = None
-        for _ in range(150):
-            talker.send_bytes(line * 100)
-            for _ in range(100):
-                received = alice.expect(lambda line: "PRIVMSG" in line or "QUIT" in line)
-                if "QUIT" in received:
-                    quit_line = received
-                    alice.expect("PRIVMSG")
-            if quit_line:
-                break
+        quit_line = flood_until_quit(talker, alice)
         sleeper.close()
         assert quit_line == ":sleeper!s@127.0.0.1 QUIT :SendQ exceeded"
 

@@ -16,8 +16,8 @@ import sys
 import pytest
 
 from helpers import (ROOT, TIMEOUT, LineSocket, TlsFiles, TlsAddress, register_irc,
-                     register_plain, run_server, running_server, tls_backend, tls_connect, tls_files,
-                     wait_until)
+                     register_plain, run_server, running_server, tls_backend, tls_connect,
+                     tls_files, wait_until)
 from tcpchat.backends import selectloop, threads
 
 BACKENDS = ["select", "threads"]

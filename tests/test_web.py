@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from helpers import (ROOT, TIMEOUT, LineSocket, WebPeer, register_irc, run_server,
+from helpers import (ROOT, TIMEOUT, LineSocket, WebPeer, flood_until_quit, register_irc, run_server,
                      running_server, start_server_process, tls_files, wait_until, web_address,
                      web_backend)
 from tcpchat.backends import selectloop
@@ -88,17 +88,7 @@ def test_a_browser_that_stops_reading_is_cut_at_the_send_queue_and_stalls_nobody
         sleeper = register_web(server.web_address, "sleeper", receive_buffer=4096)
         talker = register_irc(server.address, "talker")
         alice.expect("talker!")
-        line = b"PRIVMSG #lobby :" + b"w" * 400 + b"\r\n"
-        quit_line = None
-        for _ in range(150):
-            talker.send_bytes(line * 100)
-            for _ in range(100):
-                received = alice.expect(lambda line: "PRIVMSG" in line or "QUIT" in line)
-                if "QUIT" in received:
-                    quit_line = received
-                    alice.expect("PRIVMSG")
-            if quit_line:
-                break
+        quit_line = flood_until_quit(talker, alice)
         sleeper.close()
         assert quit_line == ":sleeper!sleeper@127.0.0.1 QUIT :SendQ exceeded"
 

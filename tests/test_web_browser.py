@@ -104,7 +104,8 @@ def test_two_browser_users_and_a_tcp_user_chat(pages):
 
         ann.type("hello from ann's browser")
         bea.sees("hello from ann's browser")
-        assert carl.expect("PRIVMSG") == ":ann!ann@127.0.0.1 PRIVMSG #lobby :hello from ann's browser"
+        assert carl.expect("PRIVMSG") == (
+            ":ann!ann@127.0.0.1 PRIVMSG #lobby :hello from ann's browser")
         carl.send("PRIVMSG #lobby :hi browsers, carl here over TCP")
         ann.sees("hi browsers, carl here over TCP")
         bea.sees("hi browsers, carl here over TCP")

@@ -1,10 +1,11 @@
-"""TCP against UDP and TLS: the same message stream to the same receivers over each, and what
-arrives.
+"""TCP against UDP, TLS and the web gateway: the same message stream to the same receivers
+over each, and what arrives.
 
-One sender and *k* receivers join a room of their own on one server (``--udp`` and
-``--tls-cert`` serve all three transports), all over TCP, all over UDP or all over TLS.  The
-sender offers messages on a fixed schedule (open loop, so a server that falls behind cannot
-slow the offer down), each carrying its sequence number and the time it was due to be sent.  Each receiver records every arrival:
+One sender and *k* receivers join a room of their own on one server (``--udp``, ``--tls-cert``
+and ``--web`` serve all four transports), all over TCP, UDP, TLS or WebSocket.  The sender
+offers messages on a fixed schedule (open loop, so a server that falls behind cannot slow the
+offer down), each carrying its sequence number and the time it was due to be sent.  Each
+receiver records every arrival:
 which numbers came (delivered %), which came after a higher one (reordered), which came twice
 (duplicated), and how long after they were due (latency).  The server's CPU time over the run,
 divided by what was delivered, gives its cost per thousand deliveries.
