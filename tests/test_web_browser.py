@@ -147,8 +147,19 @@ def test_two_browser_users_and_a_tcp_user_chat(pages):
         if os.environ.get("TCPCHAT_SCREENSHOT"):
             ann.driver.save_screenshot(os.environ["TCPCHAT_SCREENSHOT"])
 
+        # Rooms, topics and names from the message box.
+        ann.type("/join #games")
+        ann.sees("You joined #games")
+        ann.type("/topic chess at five")
+        ann.wait(lambda: ann.text("topic") == "chess at five", "the topic shown")
+        ann.type("/part")
+        ann.wait(lambda: not ann.driver.find_elements(
+            By.XPATH, "//nav[@id='tabs']/button[text()='#games']"), "#games closed")
+        bea.type("/nick bee")
+        ann.sees("bea is now known as bee")  # in #lobby, in front again
+
         bea.type("/quit off for lunch")
-        ann.sees("bea left the chat (Quit: off for lunch)")
+        ann.sees("bee left the chat (Quit: off for lunch)")
 
 
 def test_the_page_reconnects_by_itself_and_says_so(pages):

@@ -300,8 +300,9 @@ class Chat {
   close(view) {
     this.views.delete(view.kind === "server" ? SERVER_VIEW : fold(view.name));
     view.remove();
-    if (this.active === view) {
-      const next = [...this.views.values()].pop();
+    if (this.active === view) {  // to a room still open, else to whatever is left
+      const views = [...this.views.values()];
+      const next = views.find((other) => other.kind === "channel") || views.pop();
       if (next) this.show(next);
     }
   }
