@@ -31,13 +31,7 @@ class Browser:
         self.stream.receive_data(data)
 
     def output(self):
-        """Every byte the stream has to send now."""
-        data = bytearray()
-        while self.stream.pending:
-            chunk = bytes(self.stream.data_to_send())
-            self.stream.sent(len(chunk))
-            data += chunk
-        return bytes(data)
+        return drain(self.stream)
 
     def events(self):
         self.ws.receive_data(self.output())
@@ -65,18 +59,25 @@ class Browser:
         return self
 
 
+def drain(stream):
+    """Every byte *stream* has to send now, as a driver takes them."""
+    data = bytearray()
+    while stream.pending:
+        chunk = bytes(stream.data_to_send())
+        stream.sent(len(chunk))
+        data += chunk
+    return bytes(data)
+
+
 def http(stream, request):
     """Feed *request* (bytes) to *stream*; its answer, parsed: (status, headers, body)."""
     stream.receive_data(request)
-    answer = bytearray()
-    while stream.pending:
-        answer += stream.data_to_send()
-        stream.sent(len(stream.data_to_send()))
+    answer = drain(stream)
     assert stream.closing  # the HTTP exchange is over: the driver closes once it is sent
     client = h11.Connection(h11.CLIENT)
     client.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
     client.send(h11.EndOfMessage())
-    client.receive_data(bytes(answer))
+    client.receive_data(answer)
     response = client.next_event()
     body = b""
     while isinstance(event := client.next_event(), h11.Data):

@@ -297,6 +297,34 @@ class Chat {
     else view.add(kind, text, nick, time);
   }
 
+  incoming(message, time, kind) {
+    const [target, text = ""] = message.params;
+    const fromServer = !message.nick || !message.source.includes("!");
+    let view;
+    if (isChannel(target)) view = this.view(target, "channel");
+    else if (fromServer || !this.registered) view = this.view("", "server");
+    else view = this.view(message.nick, "query");
+    if (fromServer) view.add("notice", text, "", time);
+    else this.shown(view, message.nick, text, kind, time);
+  }
+
+  setTopic(view, topic) {
+    view.topic = topic;
+    if (view === this.active) $("topic").textContent = topic;
+  }
+
+  nameProblem(text) {
+    if (this.registered) {
+      this.here.add("error", text, "", new Date());
+      return;
+    }
+    $("login-error").textContent = text;
+    $("login").hidden = false;
+    $("join").disabled = false;
+    $("name").focus();
+    $("name").select();
+  }
+
   close(view) {
     this.views.delete(view.kind === "server" ? SERVER_VIEW : fold(view.name));
     view.remove();
@@ -454,36 +482,6 @@ const HANDLERS = {
     if (!this.registered) this.nameProblem(text);
   },
 };
-
-Object.assign(Chat.prototype, {
-  incoming(message, time, kind) {
-    const [target, text = ""] = message.params;
-    const fromServer = !message.nick || !message.source.includes("!");
-    let view;
-    if (isChannel(target)) view = this.view(target, "channel");
-    else if (fromServer || !this.registered) view = this.view("", "server");
-    else view = this.view(message.nick, "query");
-    if (fromServer) view.add("notice", text, "", time);
-    else this.shown(view, message.nick, text, kind, time);
-  },
-
-  setTopic(view, topic) {
-    view.topic = topic;
-    if (view === this.active) $("topic").textContent = topic;
-  },
-
-  nameProblem(text) {
-    if (this.registered) {
-      this.here.add("error", text, "", new Date());
-      return;
-    }
-    $("login-error").textContent = text;
-    $("login").hidden = false;
-    $("join").disabled = false;
-    $("name").focus();
-    $("name").select();
-  },
-});
 
 function status(text, trouble) {
   const line = $("status");
