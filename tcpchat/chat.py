@@ -12,12 +12,16 @@ to their drivers when the operation ends.
 Nothing here touches a socket, a selector or a thread: bytes and messages only.
 
 The send queue bound (``Config.sendq``).  A recipient that does not read lets its buffer grow.
-When one append takes it past the bound, its pending output is thrown away (all but the rest of
-a line the kernel already took part of), an ``ERROR :SendQ exceeded`` line is queued in its
-place and the client's connection is marked closing; everyone who shares a
-channel with it sees it quit with that reason.  The quit is announced after the current
-operation ends (:meth:`Chat.reap`), because the overflow happens in the middle of a fan-out loop
-over a channel's members, and that loop must not see the channel change under it.
+The bound counts what the client failed to read: what still waits after its driver has sent
+what the socket would take (``Connection.flushed``), not what one busy turn queued, so a member
+that keeps reading is never cut because others all spoke at once.  Within a turn, the buffer
+may grow to twice the bound (``Chat.hard_sendq``), which bounds memory.  Past either, the
+client's pending output is thrown away (all but the rest of a line the kernel already took part
+of), an ``ERROR :SendQ exceeded`` line is queued in its place and the client's connection is
+marked closing; everyone who shares a channel with it sees it quit with that reason.  The quit
+is announced after the current operation ends (:meth:`Chat.reap`), because the overflow happens
+in the middle of a fan-out loop over a channel's members, and that loop must not see the channel
+change under it.
 """
 
 import logging
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 
 from . import numerics as rpl
 from .encoding import Dialect, encoding_for
+from .flood import FloodPolicy
 from .message import Message, utf8_prefix
 from .names import fold, is_channel, nick_problem, normalize
 
@@ -47,7 +52,11 @@ class Config:
     #: Bytes of output that may wait for one client before it is disconnected (see module doc).
     sendq: int = 1 << 20
     #: Seconds a new connection has to register (IRC) or choose a name (plain mode).
-    registration_timeout: float = 120.0
+    registration_timeout: float = 60.0
+    #: Connections that may be registering at once; past it, the oldest is let go.
+    max_unregistered: int = 256
+    #: How fast one connection's lines are handled (:mod:`tcpchat.flood`); None: no limit.
+    flood: FloodPolicy = field(default_factory=FloodPolicy)
     #: Seconds of silence from a registered IRC client before the server sends it a PING.
     ping_interval: float = 120.0
     #: Seconds after that PING before the client is dropped with "Ping timeout".
@@ -157,6 +166,8 @@ class Chat:
         self.clock = clock
         self.wall_clock = wall_clock
         self.clients = set()
+        #: Clients that have not registered yet, oldest first (a dict kept as an ordered set).
+        self.registering = {}
         #: fold(nick) -> Client, for registered clients and for those that claimed a nick
         #: while registering, so two registering clients cannot end up with one nick.
         self.nicks = {}
@@ -168,6 +179,11 @@ class Chat:
         self.dirty = set()
         self._overflowed = []
 
+    @property
+    def hard_sendq(self):
+        """How far one client's output may grow within one operation (see the module doc)."""
+        return 2 * self.config.sendq
+
     # -- Delivery -------------------------------------------------------------------------
 
     def deliver(self, message, recipients, skip=None):
@@ -176,7 +192,7 @@ class Chat:
         The message is encoded at most once per Encoding; each recipient that shares one gets
         the same bytes object appended to its connection's buffer.
         """
-        sendq = self.config.sendq
+        sendq = self.hard_sendq
         dirty = self.dirty
         encoded = {}
         # Recipients in a row mostly share an Encoding: compare with the last one before
@@ -210,7 +226,7 @@ class Chat:
         if not out:
             self.dirty.add(client.conn)
         out += data
-        if len(out) > self.config.sendq:
+        if len(out) > self.hard_sendq:
             self._overflow(client)
 
     def send(self, client, message):
@@ -235,6 +251,11 @@ class Chat:
         """A line of plain text, for a plain-mode client (prompts, help, lists)."""
         self._append(client, text.encode() + b"\r\n")
 
+    def check_sendq(self, client):
+        """After a flush: cut *client* if more than the send queue bound still waits."""
+        if client.out is not None and len(client.out) > self.config.sendq:
+            self._overflow(client)
+
     def _overflow(self, client):
         log.warning("%r: send queue over %d bytes, disconnecting", client, self.config.sendq)
         farewell = Message("ERROR", ("Closing link: SendQ exceeded",))
@@ -247,7 +268,7 @@ class Chat:
     def _stop_output(self, client):
         """Mark *client*'s connection closing: nothing more is queued for it, and its driver
         is told to send what is there and close."""
-        client.conn.closing = True
+        client.conn.stop()
         client.out = None
         self.dirty.add(client.conn)
 
@@ -263,6 +284,7 @@ class Chat:
         client = Client(conn, dialect, self.clock(), self.wall_clock())
         conn.client = client
         self.clients.add(client)
+        self.registering[client] = None
         return client
 
     def find_user(self, nick):
@@ -286,6 +308,7 @@ class Chat:
         client.realname = realname
         client.mask = f"{client.nick}!{user}@{client.host}"
         client.registered = True
+        del self.registering[client]
         client.signon = self.wall_clock()
         log.info("%s registered from %s (%s)", client.nick, client.host,
                  "plain" if client.plain else "IRC")
@@ -315,7 +338,7 @@ class Chat:
         message = Message("NICK", (new_nick,), client.mask)
         del self.nicks[fold(client.nick)]
         self.nicks[fold(new_nick)] = client
-        log.info("%s is now known as %s", client.nick, new_nick)
+        log.debug("%s is now known as %s", client.nick, new_nick)
         client.nick = new_nick
         client.mask = f"{new_nick}!{client.user}@{client.host}"
         self.deliver(message, self.neighbours(client, include_self=True))
@@ -342,7 +365,7 @@ class Chat:
         else:
             channel.members[client] = False
         client.channels[key] = channel
-        log.info("%s joined %s", client.nick, channel.name)
+        log.debug("%s joined %s", client.nick, channel.name)
         # A plain client is told where it is in words (see plain.greet), not by its own JOIN.
         self.deliver(Message("JOIN", (channel.name,), client.mask), channel.members,
                      skip=client if client.plain else None)
@@ -351,7 +374,7 @@ class Chat:
     def part(self, client, channel, reason=""):
         params = (channel.name, reason) if reason else (channel.name,)
         self.deliver(Message("PART", params, client.mask), channel.members)
-        log.info("%s left %s", client.nick, channel.name)
+        log.debug("%s left %s", client.nick, channel.name)
         self._remove_member(client, channel)
 
     def _remove_member(self, client, channel):
@@ -420,17 +443,21 @@ class Chat:
         self._leave(client, reason)
 
     def _leave(self, client, reason):
+        """Take *client* out of the chat, then tell those who shared a channel with it: so
+        that whatever goes wrong while telling them, no ghost member or held nick is left."""
         if client.gone:
             return
         client.gone = True
         self.clients.discard(client)
-        if client.registered:
-            log.info("%s quit (%s)", client.nick, reason)
-            self.deliver(Message("QUIT", (reason,), client.mask), self.neighbours(client))
-            for channel in list(client.channels.values()):
-                self._remove_member(client, channel)
+        self.registering.pop(client, None)
         if client.nick is not None and self.nicks.get(fold(client.nick)) is client:
             del self.nicks[fold(client.nick)]
+        if client.registered:
+            log.info("%s quit (%s)", client.nick, reason)
+            neighbours = self.neighbours(client)
+            for channel in list(client.channels.values()):
+                self._remove_member(client, channel)
+            self.deliver(Message("QUIT", (reason,), client.mask), neighbours)
 
     def shutdown(self, reason):
         """Say goodbye to everyone at once: an ERROR line each, no QUIT storm."""
@@ -440,5 +467,6 @@ class Chat:
             self._stop_output(client)
             client.gone = True
         self.clients.clear()
+        self.registering.clear()
         self.nicks.clear()
         self.channels.clear()

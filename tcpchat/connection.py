@@ -98,8 +98,8 @@ class Connection:
     """One peer's link to the chat: the object a driver holds for each connection."""
 
     __slots__ = ("core", "transport", "peer", "client", "outbuf", "closing", "reading_paused",
-                 "connected_at", "last_active", "ping_sent", "_framer", "_held", "_held_bytes",
-                 "_line_start")
+                 "connected_at", "last_active", "ping_sent", "flood", "timer", "resume_timer",
+                 "_framer", "_held", "_held_bytes", "_line_start")
 
     def __init__(self, core, transport, peer, now):
         self.core = core
@@ -118,6 +118,11 @@ class Connection:
         self.connected_at = now
         self.last_active = now
         self.ping_sent = None
+        #: Its :class:`~tcpchat.flood.FloodBucket`, or None without flood control.
+        self.flood = None
+        # The core's timer entries for this connection (its liveness check, and the end of a
+        # flood pause), so that they can be cancelled when it closes.
+        self.timer = self.resume_timer = None
         # Made on the first chunk of a stream: message transports never need one.
         self._framer = None
         # Lines that arrived while reading was paused, to be handled on resume.
@@ -159,7 +164,7 @@ class Connection:
             return
         if self._framer is None:
             self._framer = LineFramer(MAX_LINE)
-        self.core.lines_received(self, self._framer.feed(data))
+        self.core.lines_received(self, self._framer.feed(data), alive=False)
 
     def receive_line(self, line):
         """One message of a message transport (a WebSocket): one line, a trailing LF or CRLF
@@ -214,6 +219,14 @@ class Connection:
             self._line_start = self.outbuf[count - 1] == 0x0A  # ended on a LF
             del self.outbuf[:count]
 
+    def flushed(self):
+        """The driver has sent what the transport would take for now (the end of a loop
+        turn, a writer thread's send): output still waiting past the send queue bound is what
+        the peer failed to read, and it is cut with ``SendQ exceeded``.  A core call, guarded
+        like the others, but only when over the bound."""
+        if len(self.outbuf) > self.core.config.sendq and not self.closing:
+            self.core.flushed(self)
+
     def take_data(self, limit):
         """Up to *limit* pending bytes, taken out of the queue, for a driver that sends them
         after the core call returns.  What it holds is no longer counted against the send
@@ -261,16 +274,34 @@ class Connection:
             if self._held:
                 self.core.resume_held(self)
 
-    def hold(self, lines):
+    def hold(self, lines, limit=MAX_HELD):
         """Keep *lines*, which arrived while paused, for :meth:`resume_reading`; close the
-        connection instead once more than :data:`MAX_HELD` bytes wait."""
+        connection instead once more than *limit* bytes wait."""
         if self._held is None:
             self._held = []
         self._held.extend(lines)
-        self._held_bytes += sum(len(line) for line in lines if line is not TOO_LONG)
-        if self._held_bytes > MAX_HELD:
+        self._held_bytes += sum(MAX_LINE if line is TOO_LONG else len(line) for line in lines)
+        if self._held_bytes > limit:
             self.take_held()
             self.close("Excess Flood")
+
+    def abandon(self):
+        """Cut this connection off without the chat's help (the chat failed while letting it
+        go): nothing more is queued or sent, and the driver is told to close it."""
+        self.stop()
+        self.outbuf.clear()
+        if self.client is not None:
+            self.client.out = None
+
+    def stop(self):
+        """The core is done with this connection: read no more, and let go of what it held
+        (its held lines, its timers) now rather than when a timer would have come up."""
+        self.closing = True
+        self._held, self._held_bytes = None, 0
+        for entry in (self.timer, self.resume_timer):
+            if entry is not None:
+                entry[2] = None  # the core skips an entry whose connection is gone
+        self.timer = self.resume_timer = None
 
     def take_held(self):
         """The held lines, oldest first; none are held after this."""

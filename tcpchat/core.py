@@ -14,10 +14,21 @@ fix the dialect, the first line decides whether it speaks IRC or plain text; the
 to :mod:`tcpchat.irc` or :mod:`tcpchat.plain`.  A paused connection's lines wait, in order, until
 it resumes.
 
-Timers live on one heap, one entry per connection, keyed by when that connection next needs a
-look: its registration deadline, when it is due a PING, or when its PONG is overdue.  Activity
-does not touch the heap; when an entry comes up, the check reads the connection's clock fields
-and pushes the next entry.  The clock is injected so tests can move time by hand.
+Flood control (:mod:`tcpchat.flood`) sits before the line handlers: a line that does not fit
+its connection's bucket pauses that connection, and the lines already read wait until a timer
+resumes it.
+
+Timers live on one heap.  Each connection has one entry keyed by when it next needs a look (its
+registration deadline, when it is due a PING, or when its PONG is overdue), and while flood
+control pauses it, a second one for when it may resume.  Activity does not touch the heap; when
+an entry comes up, the check reads the connection's clock fields and pushes the next entry.  A
+connection that closes cancels its entries (they stay in the heap, holding nothing), so a closed
+connection and its buffers are freed at once.  The clock is injected so tests can move time by
+hand.
+
+Connections that have not registered yet are bounded in time (``Config.registration_timeout``)
+and in number (``Config.max_unregistered``): past the number, the oldest of them is let go to
+make room, so a crowd that opens connections and never registers cannot shut real users out.
 """
 
 import heapq
@@ -28,8 +39,9 @@ import time
 from . import irc, plain
 from . import numerics as rpl
 from .chat import Chat
-from .connection import Connection
+from .connection import MAX_HELD, MAX_LINE, Connection
 from .encoding import Dialect
+from .flood import FloodBucket
 from .framing import TOO_LONG
 from .message import MAX_MESSAGE, MAX_TAGS, Message
 
@@ -51,6 +63,8 @@ class ChatCore:
         self.clock = clock
         self.chat = Chat(config, clock, wall_clock)
         self._timers = []
+        #: Bytes of lines a paused connection may have waiting before it is cut.
+        self._backlog = config.flood.backlog if config.flood is not None else MAX_HELD
         self._timer_order = itertools.count()
         #: Connections that resumed reading with lines held, to handle before a call returns.
         self._resumed = []
@@ -72,27 +86,40 @@ class ChatCore:
         type.
         """
         now = self.clock()
+        config = self.config
         conn = Connection(self, transport, peer, now)
+        if config.flood is not None:
+            conn.flood = FloodBucket(config.flood, now)
         transport.connection_made(conn)
-        client = self.chat.add_client(conn, dialect)
+        chat = self.chat
+        client = chat.add_client(conn, dialect)
         if dialect is None and transport.greets:
             # No source: plain users see a readable line; IRC clients take it as from the server.
-            self.chat.send(client, Message("NOTICE", ("*", WELCOME)))
-        self._schedule(conn, now + self.config.registration_timeout)
-        log.info("connection from %s", peer)
+            chat.send(client, Message("NOTICE", ("*", WELCOME)))
+        conn.timer = self._schedule(conn, now + config.registration_timeout, self._check)
+        log.debug("connection from %s", peer)
+        if len(chat.registering) > config.max_unregistered:
+            oldest = next(iter(chat.registering))
+            log.debug("%d connections registering: letting the oldest (%s) go",
+                     len(chat.registering), oldest.host)
+            chat.close(oldest, "Too many connections registering; try again")
         self._finish()
         return conn
 
     def next_deadline(self):
         """When :meth:`run_timers` next has work, on the injected clock; None if never."""
-        return self._timers[0][0] if self._timers else None
+        timers = self._timers
+        while timers and timers[0][2] is None:
+            heapq.heappop(timers)  # cancelled: its connection closed
+        return timers[0][0] if timers else None
 
     def run_timers(self):
         now = self.clock()
         timers = self._timers
         while timers and timers[0][0] <= now:
-            _, _, conn = heapq.heappop(timers)
-            self._check(conn, now)
+            _, _, conn, check = heapq.heappop(timers)
+            if conn is not None:
+                check(conn, now)
         self._finish()
 
     def shutdown(self, reason="Server shutting down"):
@@ -102,11 +129,17 @@ class ChatCore:
 
     # -- What a Connection calls on its driver's behalf ---------------------------------
 
-    def lines_received(self, conn, lines):
-        """Lines (bytes without line ends, or TOO_LONG) from *conn*'s peer, in order."""
-        conn.last_active = self.clock()
-        conn.ping_sent = None
-        self._handle(conn, lines)
+    def lines_received(self, conn, lines, alive=True):
+        """Lines (bytes without line ends, or TOO_LONG) from *conn*'s peer, in order.  A
+        datagram says the peer is there even when empty (*alive*); a byte stream's bytes do
+        only once they end a line, so a client cannot dribble bytes to dodge the ping."""
+        if lines or alive:
+            conn.last_active = self.clock()
+            conn.ping_sent = None
+        if lines:
+            if conn.flood is not None:
+                conn.flood.refill(conn.last_active)
+            self._handle(conn, lines)
         self._finish()
 
     def end_of_input(self, conn):
@@ -124,18 +157,42 @@ class ChatCore:
         self.chat.close(conn.client, reason)
         self._finish()
 
+    def flushed(self, conn):
+        """*conn*'s driver sent what its transport took: is its send queue over the bound?"""
+        self.chat.check_sendq(conn.client)
+        self._finish()
+
     def resume_held(self, conn):
         """*conn* resumed with lines held: handle them before this core call returns."""
         self._resumed.append(conn)
 
     def _handle(self, conn, lines):
+        flood = conn.flood
         for index, line in enumerate(lines):
             if conn.closing:
                 return
             if conn.reading_paused:
-                conn.hold(lines[index:])
+                conn.hold(lines[index:], self._backlog)
                 return
+            if flood is not None:
+                size = MAX_LINE if line is TOO_LONG else len(line)
+                if not flood.take(size):
+                    self._flood_pause(conn, lines[index:], flood.wait(size))
+                    return
             self._line(conn.client, line)
+
+    def _flood_pause(self, conn, lines, seconds):
+        """*conn* sent faster than its bucket allows: stop reading it for *seconds*, keeping
+        *lines* (read already) for then, or cut it if it has piled up too much."""
+        conn.pause_reading()
+        conn.hold(lines, self._backlog)
+        if not conn.closing and conn.resume_timer is None:
+            conn.resume_timer = self._schedule(conn, self.clock() + seconds, self._resume)
+
+    def _resume(self, conn, now):
+        conn.resume_timer = None
+        conn.flood.refill(now)
+        conn.resume_reading()
 
     def _finish(self):
         """End a core call: handle what resumed, announce send-queue casualties, then tell
@@ -173,40 +230,50 @@ class ChatCore:
 
     # -- Timers ---------------------------------------------------------------------------
 
-    def _schedule(self, conn, when):
-        heapq.heappush(self._timers, (when, next(self._timer_order), conn))
+    def _schedule(self, conn, when, check):
+        """Call *check(conn, now)* once *when* comes; returns the heap entry, for cancelling."""
+        entry = [when, next(self._timer_order), conn, check]
+        heapq.heappush(self._timers, entry)
+        return entry
 
     def _check(self, conn, now):
+        """*conn*'s liveness entry came up: act on its registration or ping deadline, and
+        schedule the next look."""
+        conn.timer = None
+        when = self._liveness(conn, now)
+        if when is not None and not conn.closing:
+            conn.timer = self._schedule(conn, when, self._check)
+
+    def _liveness(self, conn, now):
+        """Enforce *conn*'s registration or ping deadline; when to look next, or None."""
         config = self.config
         client = conn.client
         if conn.closing:
-            return
+            return None
         if not client.registered:
             deadline = conn.connected_at + config.registration_timeout
             if now >= deadline:
                 self.chat.close(client, "Registration timed out")
-            else:
-                self._schedule(conn, deadline)
-        elif client.plain and conn.transport.notices_vanished_peer:
-            return  # netcat cannot answer PING; TCP keepalive finds dead plain peers
-        elif conn.ping_sent is not None:
+                return None
+            return deadline
+        if client.plain and conn.transport.notices_vanished_peer:
+            return None  # netcat cannot answer PING; TCP keepalive finds dead plain peers
+        if conn.ping_sent is not None:
             deadline = conn.ping_sent + config.pong_timeout
             if now >= deadline:
                 silent = int(now - conn.last_active)
                 what = "Idle" if client.plain else "Ping"
                 self.chat.close(client, f"{what} timeout: {silent} seconds")
-            else:
-                self._schedule(conn, deadline)
-        else:
-            # A plain user over a transport that cannot tell when it is gone (UDP) is asked
-            # in words, at its own (longer) interval, to answer with any line at all.
-            interval = config.idle_interval if client.plain else config.ping_interval
-            if now >= conn.last_active + interval:
-                conn.ping_sent = now
-                self._ping(client)
-                self._schedule(conn, now + config.pong_timeout)
-            else:
-                self._schedule(conn, conn.last_active + interval)
+                return None
+            return deadline
+        # A plain user over a transport that cannot tell when it is gone (UDP) is asked in
+        # words, at its own (longer) interval, to answer with any line at all.
+        interval = config.idle_interval if client.plain else config.ping_interval
+        if now >= conn.last_active + interval:
+            conn.ping_sent = now
+            self._ping(client)
+            return now + config.pong_timeout
+        return conn.last_active + interval
 
     def _ping(self, client):
         config = self.config

@@ -10,7 +10,9 @@ from .chat import Config
 from .core import ChatCore
 from .names import channel_problem
 from .backends.datagram import MAX_UNREGISTERED
-from .backends.driver import bind_datagram, listen
+from .backends.driver import (AdmissionPolicy, bind_datagram, listen,
+                              raise_descriptor_limit)
+from .flood import FloodPolicy
 from .backends.selectloop import SELECTORS, SelectLoop, make_selector
 from .backends.threads import ThreadsServer
 from .tls import Certificates, TlsSetupError
@@ -84,13 +86,41 @@ def build_parser():
                         help="a password everyone must give (IRC: PASS; plain: asked for)")
     parser.add_argument("--motd", metavar="FILE",
                         help="a text file whose lines are the message of the day")
-    parser.add_argument("--sendq", type=int, default=Config.sendq, metavar="BYTES",
-                        help="output that may wait for one client before it is disconnected "
-                             f"as too slow (default {Config.sendq})")
+    limits = parser.add_argument_group(
+        "limits", "what one client, one address or a crowd may take (docs/operations.rst); "
+                  "0 means no limit")
+    limits.add_argument("--sendq", type=int, default=Config.sendq, metavar="BYTES",
+                        help="output a client may leave unread before it is disconnected as "
+                             f"too slow (default {Config.sendq})")
+    limits.add_argument("--max-clients", type=int, default=AdmissionPolicy.max_clients,
+                        metavar="N", help="connections held at once; past it newcomers are "
+                                          f"told the server is full (default "
+                                          f"{AdmissionPolicy.max_clients})")
+    limits.add_argument("--max-per-ip", type=int, default=AdmissionPolicy.max_per_ip,
+                        metavar="N", help="connections from one IPv4 address or IPv6 /64 "
+                                          f"(default {AdmissionPolicy.max_per_ip})")
+    limits.add_argument("--max-unregistered", type=int, default=Config.max_unregistered,
+                        metavar="N", help="connections that have not registered yet; past it "
+                                          "the oldest is let go (default "
+                                          f"{Config.max_unregistered})")
+    limits.add_argument("--registration-timeout", type=float,
+                        default=Config.registration_timeout, metavar="SECONDS",
+                        help="time to register or choose a name (default "
+                             f"{Config.registration_timeout:.0f})")
+    limits.add_argument("--no-flood-control", action="store_true",
+                        help="handle every line as fast as it comes (benchmarks, trusted "
+                             "networks); by default a client may send "
+                             f"{FloodPolicy.burst_lines} lines at once, then "
+                             f"{FloodPolicy.lines_per_second:g} a second")
+    limits.add_argument("--keepalive", default=":".join(map(str, AdmissionPolicy.keepalive)),
+                        metavar="IDLE:INTERVAL:COUNT",
+                        help="TCP keepalive: probe a silent peer after IDLE seconds, every "
+                             "INTERVAL seconds, COUNT times (default %(default)s)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="INFO (default) logs connections, registrations, joins and "
-                             "quits; DEBUG adds message text")
+                        help="INFO (default) logs registrations, quits and refusals; DEBUG "
+                             "adds connections, joins, parts, nick changes and message "
+                             "text")
     parser.add_argument("--version", action="version", version=f"tcpchat {__version__}")
     return parser
 
@@ -103,6 +133,13 @@ def config_from(args, parser):
         parser.error(f"--channel {args.channel!r}: {problem}")
     if args.sendq < 4096:
         parser.error("--sendq must be at least 4096 bytes")
+    for option in ("max_clients", "max_per_ip"):
+        if getattr(args, option) < 0:
+            parser.error(f"--{option.replace('_', '-')} cannot be negative")
+    if args.max_unregistered < 1:
+        parser.error("--max-unregistered must be at least 1")
+    if args.registration_timeout <= 0:
+        parser.error("--registration-timeout must be more than 0")
     motd = None
     if args.motd:
         try:
@@ -112,7 +149,20 @@ def config_from(args, parser):
             parser.error(f"--motd: cannot read {args.motd}: {exc}")
     return Config(server_name=args.name, default_channel=args.channel,
                   autojoin=not args.no_autojoin, password=args.password, motd=motd,
-                  sendq=args.sendq)
+                  sendq=args.sendq, max_unregistered=args.max_unregistered,
+                  registration_timeout=args.registration_timeout,
+                  flood=None if args.no_flood_control else FloodPolicy())
+
+
+def admission_policy(args, parser):
+    try:
+        keepalive = tuple(int(part) for part in args.keepalive.split(":"))
+    except ValueError:
+        keepalive = ()
+    if len(keepalive) != 3 or min(keepalive) < 1:
+        parser.error(f"--keepalive {args.keepalive!r}: three whole numbers of at least 1, "
+                     "IDLE:INTERVAL:COUNT")
+    return AdmissionPolicy(args.max_clients, args.max_per_ip, keepalive)
 
 
 def open_sockets(host, port, tcp=True, udp=False, tls_port=None, web_port=None):
@@ -205,6 +255,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     config = config_from(args, parser)
+    policy = admission_policy(args, parser)
     try:
         selector = make_selector(args.selector)
     except ValueError as exc:
@@ -231,14 +282,21 @@ def main(argv=None):
         config.sts_duration = args.sts_duration
         config.sts_port = tls_listener.getsockname()[1]
     core = ChatCore(config)
+    descriptors = raise_descriptor_limit()
+    if descriptors is not None and policy.max_clients and descriptors < policy.max_clients + 32:
+        log.warning("this process may open %d descriptors: fewer than --max-clients %d "
+                    "needs; past them, newcomers are told the server is full", descriptors,
+                    policy.max_clients)
     if args.backend == "threads":
-        server = ThreadsServer(core, listener, tls_listener, certificates)
+        server = ThreadsServer(core, listener, tls_listener, certificates, policy)
         how = "threads backend"
     else:
         server = SelectLoop(core, listener, selector, datagram_socket, tls_listener,
-                            certificates, web_listener, web, args.web_tls,
+                            certificates, web_listener, web, args.web_tls, policy,
                             max_unregistered=args.udp_max_unregistered)
         how = f"select backend, {type(selector).__name__}"
+    if config.flood is None:
+        how += ", no flood control"
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: server.request_stop())
     if certificates is not None and hasattr(signal, "SIGHUP"):

@@ -53,17 +53,31 @@ class RecordingTransport(Transport):
 
 
 class Harness:
-    """A :class:`ChatCore` with a hand-moved clock; peers are fed bytes directly."""
+    """A :class:`ChatCore` with a hand-moved clock; peers are fed bytes directly.
+
+    It plays a driver whose sockets take nothing until a test reads a peer's output: after
+    each call, every connection with output waiting is told it was flushed
+    (``Connection.flushed``), which is where the send queue bound is checked.  A driver told
+    once keeps a connection until its output is gone, and so does this one."""
 
     def __init__(self, **config):
         self.clock = FakeClock()
         self.core = ChatCore(Config(**config), clock=self.clock,
                              wall_clock=lambda: 1_700_000_000.0)
+        self._waiting = set()
+        self.core.output_ready = self._waiting.update
 
     def connect(self, host="127.0.0.1", dialect=None):
-        peer = Peer(self.core.connect(host, RecordingTransport(), dialect))
+        peer = Peer(self.core.connect(host, RecordingTransport(), dialect), self)
         peer.lines()  # the welcome notice
         return peer
+
+    def end_turn(self):
+        for conn in list(self._waiting):
+            if conn.pending and not conn.closing:
+                conn.flushed()
+            else:
+                self._waiting.discard(conn)
 
     def irc(self, nick, *, caps=False):
         """A registered IRC peer, its registration output already read."""
@@ -84,14 +98,16 @@ class Harness:
 
     def run_timers(self):
         self.core.run_timers()
+        self.end_turn()
 
 
 class Peer:
     """One connection to a :class:`Harness`, read and written as a stream transport would."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, harness=None):
         self.conn = conn
         self.client = conn.client
+        self.harness = harness
 
     def send(self, *lines):
         """Feed each line with CRLF, as one chunk."""
@@ -99,6 +115,8 @@ class Peer:
 
     def send_bytes(self, data):
         self.conn.receive_data(data)
+        if self.harness is not None:
+            self.harness.end_turn()
 
     def output(self):
         data = bytes(self.conn.data_to_send())

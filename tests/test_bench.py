@@ -75,7 +75,8 @@ def test_a_line_that_is_not_a_record_is_answered_and_records_go_on(checker):
 
 
 def test_the_generator_drives_a_real_server_with_every_delivery_checked():
-    with running_server(default_channel="#bench", autojoin=False) as server:
+    # As the bench runs its servers: with --no-flood-control.
+    with running_server(default_channel="#bench", autojoin=False, flood=None) as server:
         load = Load(server.address, "irc", 12, 3)
         try:
             load.connect(timeout=TIMEOUT)
@@ -94,7 +95,7 @@ def test_the_transports_run_counts_every_arrival_over_each_transport(transport):
     from tcpchat.bench.load import process_seconds
     from tcpchat.bench.targets import Target
     from tcpchat.bench.transports import measured_run
-    with running_server(start=udp_backend(tls=True), autojoin=False) as server:
+    with running_server(start=udp_backend(tls=True), autojoin=False, flood=None) as server:
         target = Target("in-process", server.address, "irc")  # no process: no CPU figure
         address = server.tls_address if transport == "tls" else None
         row = measured_run(target, transport, 3, 1, 200, 0.3, 0, process_seconds, address)

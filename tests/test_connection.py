@@ -87,7 +87,7 @@ def test_take_lines_gives_the_same_lines_as_the_byte_stream(chat):
 
 
 def test_the_send_queue_bound_counts_the_same_for_streams_and_messages():
-    chat = Harness(sendq=8192)
+    chat = Harness(sendq=8192, flood=None)
     talker, stream, messages = chat.irc("talker"), chat.irc("stream"), chat.irc("messages")
     cut_at = {}
     for number in range(200):

@@ -69,7 +69,7 @@ def test_input_one_byte_at_a_time_and_utf8_split_between_segments(serve):
 
 
 def test_thousands_of_lines_in_one_segment(serve):
-    with serve() as server:
+    with serve(flood=None) as server:
         alice = register_irc(server.address, "alice")
         bob = register_irc(server.address, "bob")
         bob.send_bytes(b"".join(b"PRIVMSG #lobby :%d\r\n" % i for i in range(3000)))
@@ -101,7 +101,7 @@ def test_line_cut_by_a_disconnect_is_dropped(serve):
 
 
 def test_client_that_resets_mid_write_does_not_disturb_the_others(serve):
-    with serve(sendq=4 << 20) as server:
+    with serve(sendq=4 << 20, flood=None) as server:
         alice = register_irc(server.address, "alice")
         victim = register_irc(server.address, "victim")
         flooder = register_irc(server.address, "flooder")
@@ -120,7 +120,7 @@ def test_client_that_resets_mid_write_does_not_disturb_the_others(serve):
 
 
 def test_a_reader_that_never_reads_stalls_nobody_and_is_cut_at_the_send_queue(serve):
-    with serve(sendq=64 << 10) as server:
+    with serve(sendq=64 << 10, flood=None) as server:
         alice = register_irc(server.address, "alice")
         # A small receive window keeps the kernel from buffering megabytes for the sleeper.
         sleeper = LineSocket(server.address, receive_buffer=4096)
@@ -157,7 +157,7 @@ def test_a_paused_connection_is_not_read_until_it_resumes(serve, monkeypatch):
     """While paused (HUSH), what the peer sends stays in the kernel: read, it would pass the
     core's bound on held input and cost the peer its connection."""
     install_pause_commands(monkeypatch)
-    with serve() as server:
+    with serve(flood=None) as server:
         alice = register_irc(server.address, "alice")
         bob = register_irc(server.address, "bob")
         alice.expect("bob!")

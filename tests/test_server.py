@@ -75,9 +75,10 @@ def _few_descriptors():
     resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
 
 
-def test_out_of_descriptors_pauses_accepting_and_serves_on(tmp_path):
-    """EMFILE from accept(): the server stops watching the listener for a second instead of
-    spinning on it, keeps serving who is connected, and accepts the waiting ones later."""
+def test_out_of_descriptors_the_server_says_it_is_full_and_serves_on(tmp_path):
+    """EMFILE from accept(): the server spends its spare descriptor on telling the waiting
+    connection it is full, closes it, and keeps serving who is connected; once descriptors
+    are free again, newcomers get in."""
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log_file:
         process = subprocess.Popen(
@@ -89,13 +90,19 @@ def test_out_of_descriptors_pauses_accepting_and_serves_on(tmp_path):
         address = ("127.0.0.1", port)
         alice = register_irc(address, "alice")
         crowd = [LineSocket(address) for _ in range(30)]  # far more than 24 descriptors allow
-        assert wait_until(lambda: "cannot accept connections" in log_path.read_text())
+        first_lines = [peer.read_line() for peer in crowd]
+        served = [peer for peer, line in zip(crowd, first_lines) if "Welcome" in line]
+        refused = [line for line in first_lines if "Welcome" not in line]
+        assert served and refused
+        assert set(refused) == {"ERROR :Closing link: Server full"}
+        assert "out of descriptors" in log_path.read_text()
         alice.send("PING :alive")
         assert alice.expect("PONG").endswith(":alive")
-        for peer in crowd[:15]:
+        for peer in served:
             peer.close()
-        # The listener is watched again after a second, and the last one waiting gets in.
-        assert crowd[-1].expect("NOTICE").startswith("NOTICE * :*** Welcome")
+        late = register_irc(address, "late")
+        late.send("PING :in")
+        assert late.expect("PONG").endswith(":in")
     finally:
         process.terminate()
         process.wait(TIMEOUT)
@@ -118,7 +125,8 @@ def test_select_selector_refuses_descriptors_it_cannot_watch_and_serves_on(tmp_p
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tcpchat.server", "--port", "0", "--selector", "select"],
+            [sys.executable, "-m", "tcpchat.server", "--port", "0", "--selector", "select",
+             "--max-clients", "0", "--max-per-ip", "0"],
             stderr=log_file, cwd=os.path.dirname(os.path.dirname(__file__)),
             preexec_fn=_many_descriptors)
     crowd = []

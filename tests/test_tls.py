@@ -218,7 +218,7 @@ def test_a_client_that_does_not_trust_the_certificate_leaves_a_reason_in_the_log
 # -- Records ---------------------------------------------------------------------------------
 
 def test_many_messages_in_one_record(backend):
-    with serve_tls(backend) as server:
+    with serve_tls(backend, flood=None) as server:
         alice = register_irc(tls_address(server), "alice")
         bob = RecordPeer(server.tls_address)
         bob.register("bob", alice)

@@ -65,7 +65,7 @@ def test_irc_registration_in_separate_datagrams_and_unregistered_gets_only_repli
 
 
 def test_oversize_garbage_and_empty_datagrams_get_errors_and_disturb_nobody(serve):
-    with serve() as server:
+    with serve(flood=None) as server:
         alice = register_irc(server.address, "alice")
         bob = register_irc_udp(server.address, "bob")
         bob.send_bytes(b"PRIVMSG #lobby :" + b"x" * 5000)  # over the line limit
@@ -166,7 +166,7 @@ def test_numbered_datagrams_for_a_client_that_asks_and_plain_lines_for_the_rest(
 
 
 def test_a_burst_goes_out_packed_in_datagrams_of_whole_lines_under_the_mtu(serve):
-    with serve() as server:
+    with serve(flood=None) as server:
         alice = register_irc(server.address, "alice")
         bob = register_irc_udp(server.address, "bob", caps=[SEQ_CAP])
         alice.expect("bob!")

@@ -73,7 +73,7 @@ def test_web_and_tcp_users_share_the_room():
 
 
 def test_thousands_of_messages_in_one_read_all_arrive_in_order():
-    with running_server(start=web_backend()) as server:
+    with running_server(start=web_backend(), flood=None) as server:
         alice = register_irc(server.address, "alice")
         webby = register_web(server.web_address, "webby")
         webby.send(*(f"PRIVMSG #lobby :{number}" for number in range(2000)))
@@ -82,7 +82,7 @@ def test_thousands_of_messages_in_one_read_all_arrive_in_order():
 
 
 def test_a_browser_that_stops_reading_is_cut_at_the_send_queue_and_stalls_nobody():
-    with running_server(start=web_backend(), sendq=64 << 10) as server:
+    with running_server(start=web_backend(), sendq=64 << 10, flood=None) as server:
         alice = register_irc(server.address, "alice")
         # A small receive window keeps the kernel from buffering megabytes for the sleeper.
         sleeper = register_web(server.web_address, "sleeper", receive_buffer=4096)

@@ -1,5 +1,5 @@
-"""What every driver shares: how it listens and accepts, when it gives up on a closing
-connection, what it does when descriptors run out, and the order of a shutdown.
+"""What every driver shares: how it listens and accepts, whom it lets in, when it gives up on
+a closing connection, what it does when descriptors run out, and the order of a shutdown.
 
 A driver subclasses :class:`Driver` and implements its steps (see the class); the sequence
 that calls them, and the policy below, are the same for every driver, so a TCP user cannot tell
@@ -7,9 +7,12 @@ which one serves it.
 """
 
 import errno
+import ipaddress
 import logging
+import os
 import socket
 import ssl
+from dataclasses import dataclass
 
 from ..tls import error_reason, not_tls_reply
 
@@ -33,6 +36,88 @@ DATAGRAM_BUFFER = 1 << 20
 
 #: accept() errors that mean "no descriptor or memory for one more", not "that peer gave up".
 OUT_OF_DESCRIPTORS = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
+
+
+@dataclass(frozen=True)
+class AdmissionPolicy:
+    """Whom a driver lets in, and how it watches their sockets.  0 means no limit."""
+
+    #: Connections held at once, users or not yet (TLS handshakes, web requests).
+    max_clients: int = 1024
+    #: Connections from one IPv4 address, or one IPv6 /64 (what one host usually has).
+    max_per_ip: int = 64
+    #: TCP keepalive: probe a silent peer after *idle* seconds, every *interval* seconds,
+    #: *count* times before the kernel gives up on it: a vanished peer is found in
+    #: idle + interval * count seconds (two minutes), not the system's two hours.
+    keepalive: tuple = (60, 10, 6)
+
+
+#: What the drivers' constructors assume when given no policy: no limits (tests, embedding);
+#: ``python -m tcpchat.server`` passes the defaults above, or what its options say.
+UNLIMITED = AdmissionPolicy(max_clients=0, max_per_ip=0)
+
+
+def address_key(host):
+    """What --max-per-ip counts *host* (an address string) as: an IPv4 address (also when
+    mapped into IPv6), or an IPv6 address's /64."""
+    try:
+        address = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return host
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+class Admission:
+    """Counts the connections a driver holds, by address, against an
+    :class:`AdmissionPolicy`.  A connection over a limit is refused before anything is kept
+    for it; every admitted connection is released exactly once, when its socket is closed."""
+
+    def __init__(self, policy):
+        self.policy = policy
+        self.count = 0
+        self._per_key = {}
+
+    def admit(self, host):
+        """Count a connection from *host*; or, over a limit, the reason it is refused."""
+        policy = self.policy
+        if policy.max_clients and self.count >= policy.max_clients:
+            return "Server full"
+        key = address_key(host)
+        held = self._per_key.get(key, 0)
+        if policy.max_per_ip and held >= policy.max_per_ip:
+            return "Too many connections from your address"
+        self._per_key[key] = held + 1
+        self.count += 1
+        return None
+
+    def release(self, host):
+        key = address_key(host)
+        held = self._per_key.pop(key) - 1
+        if held:
+            self._per_key[key] = held
+        self.count -= 1
+
+
+def raise_descriptor_limit():
+    """Raise this process's limit on open descriptors to its hard limit, as far as the system
+    lets it; returns the limit now in force (None where there is no such limit)."""
+    try:
+        import resource
+    except ImportError:  # not on this system (Windows)
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ValueError, OSError):
+        return soft
+    return wanted
 
 
 def listen(host, port, backlog=socket.SOMAXCONN):
@@ -81,13 +166,46 @@ def _bound(host, port, kind, backlog=None):
     return sock
 
 
-def prepare_accepted(sock, blocking):
+#: The socket options that set keepalive's idle time, interval and count, where the system
+#: has them (macOS calls the first TCP_KEEPALIVE).
+_KEEPALIVE_OPTIONS = tuple(getattr(socket, name, None) for name in (
+    "TCP_KEEPIDLE" if hasattr(socket, "TCP_KEEPIDLE") else "TCP_KEEPALIVE",
+    "TCP_KEEPINTVL", "TCP_KEEPCNT"))
+
+
+def prepare_accepted(sock, blocking, keepalive=AdmissionPolicy.keepalive):
     """Set up a socket ``accept()`` returned.  Raises OSError if its peer is already gone."""
     sock.setblocking(blocking)
     # Lines are sent whole as they are ready: no waiting to fill a segment (Nagle).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     # netcat users cannot answer PING: keepalive is how a dead one is found.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in zip(_KEEPALIVE_OPTIONS, keepalive):
+        if option is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+def refuse(sock, reason, tls=False, web=False):
+    """Tell a connection just accepted why it cannot be served, if it can read it, and close
+    it: an ERROR line, or on the web port an HTTP 503.  A TLS peer is closed unanswered: it
+    could read nothing before a handshake the server will not spend on it."""
+    try:
+        sock.setblocking(False)
+        if not tls:
+            if web:
+                body = f"{reason}: try again later.\n".encode()
+                sock.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; "
+                          b"charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n"
+                          b"\r\n%s" % (len(body), body))
+            else:
+                sock.send(f"ERROR :Closing link: {reason}\r\n".encode())
+            # Closing with unread input would send a reset, and the peer's kernel would throw
+            # the line away unread: end our side, and read what it already sent.
+            sock.shutdown(socket.SHUT_WR)
+            sock.recv(RECV_SIZE)
+    except OSError:
+        pass  # it is being closed anyway
+    sock.close()
 
 
 def failure_reason(exc):
@@ -144,10 +262,20 @@ class Driver:
     With *tls_listener*, connections accepted there speak TLS with the context *certificates*
     (a :class:`tcpchat.tls.Certificates`) holds when they arrive; they join the chat once
     their handshake is done, within :data:`tcpchat.tls.HANDSHAKE_TIMEOUT` seconds.
+
+    Every accepted connection passes :attr:`admission` (the limits of *policy*, an
+    :class:`AdmissionPolicy`) before anything is kept for it, and a driver calls
+    :meth:`released` when it closes an admitted socket.  One descriptor is kept spare, so that
+    even when the process has none left the driver can accept a connection, tell it the server
+    is full, and close it, rather than leave it waiting in the backlog.
     """
 
-    def __init__(self, core, listener, tls_listener=None, certificates=None, web_listener=None):
+    def __init__(self, core, listener, tls_listener=None, certificates=None, web_listener=None,
+                 policy=UNLIMITED):
         self.core = core
+        self.policy = policy
+        self.admission = Admission(policy)
+        self._spare = _spare_descriptor()
         #: The listening TCP socket, or None (TLS alone, or datagrams alone).
         self.listener = listener
         #: The listening TLS socket, or None.
@@ -199,6 +327,23 @@ class Driver:
     def close_own_sockets(self):
         for sock in [self.wake_reader, self._wake_writer] + self.listeners:
             sock.close()
+        if self._spare is not None:
+            os.close(self._spare)
+            self._spare = None
+
+    def admit(self, sock, host, tls=False, web=False):
+        """Whether the connection just accepted on *sock* may be served; if not, it has been
+        told why and closed."""
+        refusal = self.admission.admit(host)
+        if refusal is None:
+            return True
+        log.warning("refused a connection from %s: %s", host, refusal)
+        refuse(sock, refusal, tls, web)
+        return False
+
+    def released(self, host):
+        """An admitted connection's socket from *host* was closed."""
+        self.admission.release(host)
 
     def request_stop(self):
         """Ask :meth:`serve` to say goodbye to everyone and return; safe from any thread and
@@ -267,7 +412,31 @@ class Driver:
         except Exception:
             log.exception("internal error while serving %r", conn)
             if conn is not None:
-                conn.connection_lost("Internal server error")
+                Driver.drop(conn)
+
+    @staticmethod
+    def drop(conn):
+        """Let *conn* go after an internal error: it leaves the chat ("Internal server
+        error"), or if even that fails, it is cut off from the driver's side; either way its
+        driver is told to close it."""
+        try:
+            conn.connection_lost("Internal server error")
+        except Exception:
+            log.exception("internal error while dropping %r", conn)
+            conn.abandon()
+        conn.core.output_ready({conn})
+
+    def connect(self, transport, dialect=None):
+        """``core.connect`` for *transport*, guarded: True if the core now knows it; if not,
+        whatever was made of it is being dropped."""
+        try:
+            self.core.connect(transport.host, transport, dialect)
+        except Exception:
+            log.exception("internal error while connecting %s", transport.host)
+            if transport.conn is not None:
+                self.drop(transport.conn)
+            return False
+        return True
 
     def accept(self, listener):
         """The next connection pending on *listener* as (socket, host), or None when there is
@@ -283,10 +452,36 @@ class Driver:
             except (BlockingIOError, InterruptedError):
                 return None
             except OSError as exc:
-                if exc.errno in OUT_OF_DESCRIPTORS:
-                    log.error("cannot accept connections (%s); pausing %.0f s", exc.strerror,
-                              ACCEPT_PAUSE)
-                    self.pause_accepting()
-                    return None
-                continue  # ECONNABORTED, say
+                if exc.errno not in OUT_OF_DESCRIPTORS:
+                    continue  # ECONNABORTED, say
+                if self._turn_away(listener):
+                    continue
+                log.error("cannot accept connections (%s); pausing %.0f s", exc.strerror,
+                          ACCEPT_PAUSE)
+                self.pause_accepting()
+                return None
             return sock, address[0]
+
+    def _turn_away(self, listener):
+        """Out of descriptors: spend the spare one on accepting the waiting connection, tell
+        it the server is full, close it, and take the spare back.  False if that failed."""
+        if self._spare is None:
+            return False
+        os.close(self._spare)
+        try:
+            sock, address = listener.accept()
+        except OSError:
+            sock = None
+        else:
+            log.warning("refused a connection from %s: out of descriptors", address[0])
+            refuse(sock, "Server full", tls=listener is self.tls_listener,
+                   web=listener is self.web_listener)
+        self._spare = _spare_descriptor()
+        return sock is not None and self._spare is not None
+
+
+def _spare_descriptor():
+    try:
+        return os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return None

@@ -13,9 +13,16 @@ One turn of the loop:
    watched for EVENT_WRITE; once it drains the watch is dropped, so the loop never spins on an
    always-writable socket.
 
-A socket is watched for EVENT_READ unless its connection is closing or paused.  A closing
-connection is closed as soon as its output is flushed, or after the linger bound if the peer
-does not read it (:mod:`tcpchat.backends.driver` holds that policy and the shutdown sequence).
+After its flush, a connection with more output waiting than the send queue bound is cut
+(``Connection.flushed``): the bound counts what the peer failed to read, never what one turn
+queued.
+
+A socket is watched for EVENT_READ unless its connection is closing or paused.  Once a closing
+connection's output is all sent, the loop shuts down its sending side and reads (and throws
+away) what the peer still sends, and closes once nothing is left unread: closing a socket that
+has unread input would send a reset, and the peer's kernel would throw away the goodbye it had
+not read yet.  The linger bound ends either wait if the peer does not read or keeps sending
+(:mod:`tcpchat.backends.driver` holds that policy and the shutdown sequence).
 
 A TLS connection (``--tls-cert``) is a :class:`TlsTransport`: the loop moves its socket's bytes
 through a :class:`~tcpchat.tls.TlsStream`, decrypting everything each read brings (so no
@@ -32,14 +39,15 @@ no listener (``--udp-only``) the loop serves UDP alone.
 
 import logging
 import selectors
+import socket
 import ssl
 
 from ..connection import Transport
 from ..encoding import Dialect
 from ..tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
 from .datagram import DatagramEndpoint
-from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, Deadlines, Driver, failure_reason,
-                     prepare_accepted)
+from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
+                     failure_reason, prepare_accepted, refuse)
 
 log = logging.getLogger("tcpchat")
 
@@ -58,8 +66,6 @@ _DATAGRAMS = "datagrams"
 #: select() takes descriptors below FD_SETSIZE only (1024 wherever Python is built as usual);
 #: SelectSelector.register accepts any, and the next select() would raise for everyone.
 SELECT_LIMIT = 1024
-#: What a connection the loop cannot serve is told before it is closed.
-REFUSAL = b"ERROR :Closing link: Server full\r\n"
 
 
 def set_watch(selector, sock, current, wanted, data):
@@ -94,7 +100,7 @@ class SocketTransport(Transport):
     request), :attr:`conn` is None.
     """
 
-    __slots__ = ("loop", "sock", "host", "web", "events", "stream")
+    __slots__ = ("loop", "sock", "host", "web", "events", "stream", "draining")
 
     def __init__(self, loop, sock, host, web=False):
         self.loop = loop
@@ -107,6 +113,8 @@ class SocketTransport(Transport):
         #: What the socket's bytes go to and come from; None until the transport is open.
         self.stream = None
         self.conn = None
+        #: Everything is sent and our side shut down: what the peer sends is read and dropped.
+        self.draining = False
 
     def connection_made(self, conn):
         super().connection_made(conn)
@@ -161,8 +169,8 @@ class SelectLoop(Driver):
 
     def __init__(self, core, listener, selector=None, datagram_socket=None, tls_listener=None,
                  certificates=None, web_listener=None, web=None, web_tls=False,
-                 **datagram_options):
-        super().__init__(core, listener, tls_listener, certificates, web_listener)
+                 policy=UNLIMITED, **datagram_options):
+        super().__init__(core, listener, tls_listener, certificates, web_listener, policy)
         self.web = web
         self.web_tls = web_tls
         self.clock = core.clock
@@ -269,8 +277,9 @@ class SelectLoop(Driver):
             self._accept_paused_until = None
             self._watch_listeners(True)
         for transport in self._linger.expired(now):
-            log.info("%r: closing with %d bytes unsent", transport.conn or transport.stream,
-                     transport.stream.pending)
+            if not transport.draining:
+                log.info("%r: closing with %d bytes unsent", transport.conn or transport.stream,
+                         transport.stream.pending)
             self._close(transport)
         for transport in self._arrivals.expired(now):
             log.info("%s with %s timed out", "TLS handshake" if transport.stream is None
@@ -295,12 +304,14 @@ class SelectLoop(Driver):
                 self.selector.unregister(sock)
 
     def _add(self, sock, host, tls=False, web=False):
+        if not self.admit(sock, host, tls, web):
+            return
         if tls:
             transport = TlsTransport(self, sock, host, TlsStream(self.certificates.context), web)
         else:
             transport = SocketTransport(self, sock, host, web)
         try:
-            prepare_accepted(sock, blocking=False)
+            prepare_accepted(sock, blocking=False, keepalive=self.policy.keepalive)
             if (isinstance(self.selector, selectors.SelectSelector)
                     and sock.fileno() >= SELECT_LIMIT):
                 raise ValueError(f"select() cannot watch descriptor {sock.fileno()}; "
@@ -308,12 +319,8 @@ class SelectLoop(Driver):
             self.selector.register(sock, selectors.EVENT_READ, transport)
         except (ValueError, OSError) as exc:
             log.error("cannot serve a connection from %s (%s); closing it", host, exc)
-            if not tls:  # a TLS client could not read it
-                try:
-                    sock.send(REFUSAL)
-                except OSError:
-                    pass  # it is being closed anyway
-            sock.close()
+            self.released(host)
+            refuse(sock, "Server full", tls, web)
             return
         self._transports.add(transport)
         if tls or web:
@@ -327,8 +334,9 @@ class SelectLoop(Driver):
         if transport.web:
             transport.stream = self.web.stream(
                 lambda: self.core.connect(transport.host, transport, Dialect.IRC))
-        else:
-            self.core.connect(transport.host, transport)
+            return
+        if not self.connect(transport) and transport.conn is None:
+            self._close(transport)
 
     # -- Reading --------------------------------------------------------------------------
 
@@ -345,6 +353,9 @@ class SelectLoop(Driver):
             return None
 
     def _read(self, transport):
+        if transport.draining:
+            self._discard(transport)
+            return
         stream = transport.stream
         if stream.closing or stream.reading_paused:
             return  # an event from before this turn's flush changed the watch
@@ -363,7 +374,20 @@ class SelectLoop(Driver):
             # no core call tells the loop so.
             transport.flush()
 
+    def _discard(self, transport):
+        """Read what a peer sends after the goodbye, and drop it; close once nothing is left
+        unread (then closing sends no reset)."""
+        try:
+            if transport.sock.recv_into(self._buffer):
+                return
+        except OSError:
+            pass  # nothing waiting (BlockingIOError), or the peer is gone
+        self._close(transport)
+
     def _read_tls(self, transport):
+        if transport.draining:
+            self._discard(transport)  # after our close_notify, nothing it says matters
+            return
         stream, tls = transport.stream, transport.tls
         if stream is not None and (stream.closing or stream.reading_paused):
             return
@@ -468,20 +492,37 @@ class SelectLoop(Driver):
         self._settle(transport, len(records) + stream.pending)
 
     def _settle(self, transport, unsent):
-        """After a send: close a connection that is done, or watch its socket for what it
-        waits for now."""
+        """After a send: cut a connection that fails to read its output, end one that is done,
+        or watch its socket for what it waits for now."""
         stream = transport.stream
+        conn = transport.conn
+        if conn is not None and not stream.closing:
+            self.guarded(conn, conn.flushed)
         if stream.closing:
-            if not unsent:
-                self._close(transport)
-                return
             self._linger.start(transport)
+            if not unsent:
+                self._shut_down(transport)
+                return
             wanted = selectors.EVENT_WRITE
         else:
             wanted = 0 if stream.reading_paused else selectors.EVENT_READ
             if unsent:
                 wanted |= selectors.EVENT_WRITE
         self._watch(transport, wanted)
+
+    def _shut_down(self, transport):
+        """All is sent: end our side, so that the peer reads to the end, and wait for it to
+        end its own (see the module doc), within the linger bound."""
+        if transport.draining:
+            return
+        transport.draining = True
+        try:
+            transport.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(transport)  # the peer is gone: nothing to wait for
+            return
+        self._watch(transport, selectors.EVENT_READ)
+        self._discard(transport)  # closes at once if nothing is unread
 
     def _watch(self, transport, events):
         transport.events = set_watch(self.selector, transport.sock, transport.events, events,
@@ -495,7 +536,7 @@ class SelectLoop(Driver):
             log.info("%s, before joining: %s", transport.host, reason)
         else:
             log.info("%r: %s", transport.conn, reason)
-            transport.conn.connection_lost(reason)
+            self.guarded(transport.conn, transport.conn.connection_lost, reason)
         self._close(transport)
 
     def _close(self, transport):
@@ -507,5 +548,6 @@ class SelectLoop(Driver):
         if transport.events:
             self.selector.unregister(transport.sock)  # before close(): it needs the fileno
         transport.sock.close()
+        self.released(transport.host)
         log.debug("closed %r", transport.conn)
 

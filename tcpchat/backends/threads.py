@@ -6,12 +6,15 @@ every core call, and every look at a connection, is made holding it; no socket c
 So a reader that never reads blocks only its own writer, never a sender, never the lock.
 
 - The reader waits (on its connection's condition, which shares the core's lock) while the
-  core has paused it, and stops once the connection is closing.
+  core has paused it.  Once the connection is closing it reads on, dropping what it reads,
+  until the peer closes (or the linger bound is reached): closing a socket with unread input
+  would send a reset, and the peer's kernel would throw away the goodbye it had not read.
 - The writer sleeps until the core says its connection has output (``ChatCore.output_ready``
   notifies the same condition), takes it out of the queue (``take_data``) and sends it with the
-  lock released.  The send queue bound counts what waits in the queue, as in the select
-  backend.  Once the connection is closing and everything is sent, the writer shuts the socket
-  down, waits for its reader, and closes it.
+  lock released.  The send queue bound counts what waits in the queue once the writer has taken
+  its next chunk (``Connection.flushed``), as the select backend counts it after a flush.  Once
+  the connection is closing and everything is sent, the writer shuts down the sending side,
+  waits for its reader to see the peer's end, and closes the socket.
 - A timer thread runs the core's timers, and ends the linger of a closing connection whose
   peer does not read: it shuts that socket down, which wakes the writer blocked in ``send``.
 - The thread that calls :meth:`~tcpchat.backends.driver.Driver.serve` accepts connections.
@@ -35,8 +38,8 @@ import time
 
 from ..connection import Transport
 from ..tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
-from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, Deadlines, Driver, failure_reason,
-                     prepare_accepted)
+from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
+                     failure_reason, prepare_accepted)
 
 log = logging.getLogger("tcpchat")
 
@@ -79,8 +82,8 @@ class ThreadTransport(Transport):
 class ThreadsServer(Driver):
     """Serve the clients of *core* on *listener*, a thread pair per connection."""
 
-    def __init__(self, core, listener, tls_listener=None, certificates=None):
-        super().__init__(core, listener, tls_listener, certificates)
+    def __init__(self, core, listener, tls_listener=None, certificates=None, policy=UNLIMITED):
+        super().__init__(core, listener, tls_listener, certificates, policy=policy)
         self.clock = core.clock
         #: Guards the core and every connection's state; never held across a socket call.
         self.lock = threading.Lock()
@@ -150,13 +153,16 @@ class ThreadsServer(Driver):
         if accepted is None:
             return
         sock, host = accepted
+        with self.lock:
+            if not self.admit(sock, host, tls):
+                return
         transport = ThreadTransport(self, sock, host,
                                     TlsStream(self.certificates.context) if tls else None)
         try:
-            prepare_accepted(sock, blocking=True)
+            prepare_accepted(sock, blocking=True, keepalive=self.policy.keepalive)
         except OSError as exc:
             log.error("cannot serve a connection from %s (%s); closing it", host, exc)
-            sock.close()
+            self._close_unjoined(transport)
             return
         if not tls:
             self._join(transport)
@@ -168,20 +174,22 @@ class ThreadsServer(Driver):
         except RuntimeError as exc:
             log.error("cannot start a thread for a connection from %s (%s); closing it", host,
                       exc)
-            with self.lock:
-                self._handshaking.discard(transport)
-            sock.close()
+            self._close_unjoined(transport)
 
     def _join(self, transport, plaintext=b""):
         """Make *transport* a connection of the chat, with *plaintext* already received, and
         start its threads (the reader's own, if it is not the reader calling)."""
         with self.lock:
-            self._handshaking.discard(transport)
             if self.stop_requested:  # the server is stopping: no new users, no goodbye owed
-                transport.sock.close()
+                self._close_unjoined(transport)
                 return
+            self._handshaking.discard(transport)
+            if not self.connect(transport):
+                if transport.conn is None:
+                    self._close_unjoined(transport)
+                    return
+                # Else it is dropped (closing): its writer says goodbye and closes it.
             self._transports.add(transport)
-            self.core.connect(transport.host, transport)
             self._timers_changed.notify()  # its registration deadline may be the soonest
             if plaintext:
                 self.guarded(transport.conn, transport.conn.receive_data, plaintext)
@@ -240,17 +248,24 @@ class ThreadsServer(Driver):
         else:
             self._join(transport, plaintext)
             return
+        self._close_unjoined(transport)
+
+    def _close_unjoined(self, transport):
+        """Close an admitted socket that never became a connection of the chat."""
         with self.lock:
             self._handshaking.discard(transport)
-        sock.close()
+            self.released(transport.host)
+        transport.sock.close()
 
     def _read(self, transport):
         conn, sock = transport.conn, transport.sock
         while True:
             with self.lock:
                 transport.wake.wait_for(lambda: not conn.reading_paused or conn.closing)
-                if conn.closing:
-                    return
+                closing = conn.closing
+            if closing:
+                self._discard(sock)
+                return
             try:
                 data = sock.recv(RECV_SIZE)
             except OSError as exc:
@@ -268,6 +283,16 @@ class ThreadsServer(Driver):
             if not data:
                 return
 
+    @staticmethod
+    def _discard(sock):
+        """Read and drop what the peer sends after the goodbye, until it closes; the timer
+        thread shuts the socket down at the linger bound if it never does."""
+        try:
+            while sock.recv(RECV_SIZE):
+                pass
+        except OSError:
+            pass
+
     def _receive_tls(self, transport, data):
         conn, tls = transport.conn, transport.tls
         try:
@@ -284,18 +309,19 @@ class ThreadsServer(Driver):
 
     def _write(self, transport):
         conn, sock, tls = transport.conn, transport.sock, transport.tls
-        while True:
+        finished = False
+        while not finished:
             with self.lock:
                 transport.wake.wait_for(lambda: conn.pending or conn.closing
                                         or (tls is not None and tls.wants_to_send))
                 if tls is None:
-                    if conn.finished:
-                        break
-                    data = conn.take_data(RECV_SIZE)
+                    finished = conn.finished
+                    data = b"" if finished else conn.take_data(RECV_SIZE)
                 else:
-                    data = self._encrypt(transport)
-                    if not data and conn.finished:
-                        break
+                    data = self._encrypt(transport)  # after the last line, a close_notify
+                    finished = not data and conn.finished
+                if not finished:
+                    self.guarded(conn, conn.flushed)
             try:
                 sock.sendall(data)
             except OSError as exc:
@@ -303,8 +329,16 @@ class ThreadsServer(Driver):
                     if not conn.finished:
                         log.info("%r: %s", conn, failure_reason(exc))
                     conn.connection_lost(failure_reason(exc))
+                transport.abort()
                 break
-        transport.abort()
+        if finished:
+            try:
+                sock.shutdown(socket.SHUT_WR)
+                # The goodbye is sent.  With input unread, the reader reads it to the peer's
+                # end (or the linger bound); with none, closing now sends no reset.
+                sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except OSError:  # none waiting (BlockingIOError), or the peer is gone
+                transport.abort()
         if transport.reader is not None and transport.reader is not threading.current_thread():
             transport.reader.join()
         self._forget(transport)
@@ -325,6 +359,7 @@ class ThreadsServer(Driver):
     def _forget(self, transport):
         transport.sock.close()
         with self.lock:
+            self.released(transport.host)
             self._transports.discard(transport)
             self._linger.end(transport)
             self._closed.notify_all()

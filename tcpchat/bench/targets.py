@@ -56,7 +56,10 @@ class Target:
         else:
             # IRC users join #bench themselves (no autojoin: 10 000 joins to one room would
             # be a benchmark of JOIN); plain users are always in the default room.
-            command += ["--channel", "#bench", "--no-autojoin", "--log-level", "WARNING"]
+            # Many clients from one address, each sending as fast as it may: the limits a
+            # public server needs would measure themselves, not the server.
+            command += ["--channel", "#bench", "--no-autojoin", "--log-level", "WARNING",
+                        "--no-flood-control", "--max-clients", "0", "--max-per-ip", "0"]
             if sendq:
                 command += ["--sendq", str(sendq)]
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL,

@@ -1,0 +1,151 @@
+"""Flood control and the other bounds of the core, driven with the hand-moved clock."""
+
+import pytest
+
+from helpers import Harness
+from tcpchat.flood import FloodBucket, FloodPolicy
+
+POLICY = FloodPolicy()
+
+
+def said(peer):
+    """The texts of the PRIVMSGs *peer* received."""
+    return [message.params[1] for message in peer.messages() if message.command == "PRIVMSG"]
+
+
+@pytest.fixture
+def chat():
+    return Harness()
+
+
+def test_a_twenty_line_paste_goes_through_at_once(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    alice.send(*(f"PRIVMSG #lobby :line {n} " + "p" * 400 for n in range(20)))
+    assert said(bob) == [f"line {n} " + "p" * 400 for n in range(20)]
+    assert not alice.conn.reading_paused
+
+
+def test_a_plain_user_pastes_twenty_lines_at_once(chat):
+    alice, bob = chat.plain("alice"), chat.irc("bob")
+    bob.lines()
+    alice.send(*(f"paste {n}" for n in range(20)))
+    assert said(bob) == [f"paste {n}" for n in range(20)]
+
+
+def test_past_the_burst_the_flooder_waits_and_nothing_is_lost(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    alice.send(*(f"PRIVMSG #lobby :{n}" for n in range(60)))
+    first = said(bob)
+    # Registration and the join spent a few lines of the burst; the rest went through.
+    assert 15 < len(first) < POLICY.burst_lines
+    assert first == [str(n) for n in range(len(first))]
+    assert alice.conn.reading_paused
+    assert alice.conn.transport.paused == 1
+    # Meanwhile bob is served at once.
+    bob.send("PRIVMSG #lobby :not held up")
+    assert said(alice) == ["not held up"]
+    received = first
+    for _ in range(60):
+        chat.clock.advance(chat.core.next_deadline() - chat.clock())
+        chat.run_timers()
+        received += said(bob)
+        if not alice.conn.reading_paused:
+            break
+    assert received == [str(n) for n in range(60)]
+    # About four lines a second once the burst is spent: the 60 lines took their time.
+    assert chat.clock() - 1000.0 >= (60 - POLICY.burst_lines) / POLICY.lines_per_second
+    assert alice.conn.transport.resumed >= 1
+
+
+def test_long_lines_spend_the_byte_bucket():
+    chat = Harness(flood=FloodPolicy(burst_bytes=2000, bytes_per_second=500))
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    chat.clock.advance(10)  # refill what registering spent
+    alice.send(*(f"PRIVMSG #lobby :{n} " + "b" * 390 for n in range(8)))
+    assert len(said(bob)) == 4  # 2000 bytes hold four lines of 408 bytes
+    assert alice.conn.reading_paused
+    chat.clock.advance(chat.core.next_deadline() - chat.clock())
+    chat.run_timers()
+    assert len(said(bob)) == 1  # one more line's worth came in
+
+
+def test_piling_up_past_the_backlog_is_excess_flood(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    line = "PRIVMSG #lobby :" + "f" * 100
+    alice.send(*[line] * (POLICY.backlog // len(line) + POLICY.burst_lines + 10))
+    assert alice.lines()[-1] == "ERROR :Closing link: Excess Flood"
+    assert alice.conn.closing
+    assert bob.lines()[-1] == ":alice!alice@127.0.0.1 QUIT :Excess Flood"
+
+
+def test_without_flood_control_nothing_is_held():
+    chat = Harness(flood=None)
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    alice.send(*(f"PRIVMSG #lobby :{n}" for n in range(3000)))
+    assert len(said(bob)) == 3000
+    assert not alice.conn.reading_paused
+
+
+def test_the_bucket_refills_at_its_rate_up_to_its_burst():
+    bucket = FloodBucket(FloodPolicy(lines_per_second=2, burst_lines=3), now=0.0)
+    assert [bucket.take(10) for _ in range(4)] == [True, True, True, False]
+    assert bucket.wait(10) == pytest.approx(0.5)
+    bucket.refill(0.5)
+    assert bucket.take(10) and not bucket.take(10)
+    bucket.refill(100.0)
+    assert bucket.lines == 3
+
+
+def test_bytes_without_a_line_end_do_not_keep_a_client_alive(chat):
+    alice = chat.irc("alice")
+    for _ in range(200):  # a byte a second, never a whole line
+        chat.clock.advance(1)
+        alice.send_bytes(b"x")
+        chat.run_timers()
+    assert alice.conn.closing
+    assert alice.lines()[-1] == "ERROR :Closing link: Ping timeout: 180 seconds"
+
+
+def test_a_closed_connection_is_not_held_by_the_timers(chat):
+    alice = chat.irc("alice")
+    alice.send(*(f"PRIVMSG #lobby :{n}" for n in range(60)))  # paused: a resume timer too
+    assert alice.conn.reading_paused
+    alice.send_bytes(b"")
+    assert alice.conn.closing
+    assert all(entry[2] is not alice.conn for entry in chat.core._timers)
+
+
+def test_past_the_bound_on_registering_connections_the_oldest_goes():
+    chat = Harness(max_unregistered=3)
+    user = chat.irc("user")
+    waiting = [chat.connect() for _ in range(3)]
+    newest = chat.connect()
+    assert waiting[0].lines() == ["ERROR :Closing link: Too many connections registering; "
+                                  "try again"]
+    assert [peer.conn.closing for peer in waiting + [newest]] == [True, False, False, False]
+    newest.send("NICK late", "USER late 0 * :Late")
+    assert "001" in newest.commands()
+    assert not user.conn.closing
+
+
+def test_a_quit_that_fails_midway_leaves_no_ghost(chat, monkeypatch):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    real_deliver = chat.core.chat.deliver
+
+    def deliver(message, recipients, skip=None):
+        if message.command == "QUIT":
+            raise RuntimeError("injected")
+        real_deliver(message, recipients, skip)
+
+    monkeypatch.setattr(chat.core.chat, "deliver", deliver)
+    with pytest.raises(RuntimeError):
+        alice.conn.close("bye")
+    lobby = chat.core.chat.channels["#lobby"]
+    assert alice.client not in lobby.members
+    assert not chat.core.chat.nick_in_use("alice")
+    assert bob.client in lobby.members
