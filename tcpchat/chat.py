@@ -229,6 +229,13 @@ class Chat:
         if len(out) > self.hard_sendq:
             self._overflow(client)
 
+    def has_room(self, client):
+        """Whether a reply that grows with the server (LIST, WHO, NAMES) may go on: *client*
+        is not closing, and its queue is under half the send queue bound.  A reply that stops
+        here ends as usual, with a notice that it was cut, so that asking for it never costs
+        a client that reads its connection."""
+        return client.out is not None and len(client.out) <= self.config.sendq // 2
+
     def send(self, client, message):
         self.deliver(message, (client,))
 
@@ -447,17 +454,22 @@ class Chat:
         that whatever goes wrong while telling them, no ghost member or held nick is left."""
         if client.gone:
             return
+        neighbours = self.neighbours(client) if client.registered else ()
+        self.forget(client)
+        if client.registered:
+            log.info("%s quit (%s)", client.nick, reason)
+            self.deliver(Message("QUIT", (reason,), client.mask), neighbours)
+
+    def forget(self, client):
+        """Take *client* out of the chat without a word to anyone: its nick, its channels,
+        its place in every table.  (What a failure that left it half gone falls back on.)"""
         client.gone = True
         self.clients.discard(client)
         self.registering.pop(client, None)
         if client.nick is not None and self.nicks.get(fold(client.nick)) is client:
             del self.nicks[fold(client.nick)]
-        if client.registered:
-            log.info("%s quit (%s)", client.nick, reason)
-            neighbours = self.neighbours(client)
-            for channel in list(client.channels.values()):
-                self._remove_member(client, channel)
-            self.deliver(Message("QUIT", (reason,), client.mask), neighbours)
+        for channel in list(client.channels.values()):
+            self._remove_member(client, channel)
 
     def shutdown(self, reason):
         """Say goodbye to everyone at once: an ERROR line each, no QUIT storm."""

@@ -286,12 +286,18 @@ class Connection:
             self.close("Excess Flood")
 
     def abandon(self):
-        """Cut this connection off without the chat's help (the chat failed while letting it
-        go): nothing more is queued or sent, and the driver is told to close it."""
+        """Cut this connection off when the chat failed to let it go: nothing more is queued
+        or sent, its user is taken out of every table without a word to anyone, and the
+        driver closes it."""
         self.stop()
         self.outbuf.clear()
-        if self.client is not None:
-            self.client.out = None
+        client = self.client
+        if client is not None:
+            client.out = None
+            try:
+                self.core.chat.forget(client)
+            except Exception:
+                log.exception("internal error while forgetting %r", client)
 
     def stop(self):
         """The core is done with this connection: read no more, and let go of what it held

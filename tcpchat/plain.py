@@ -10,6 +10,8 @@ What plain users see comes from :mod:`tcpchat.display`, cleaned of control chara
 user cannot send terminal escape sequences to another.
 """
 
+import itertools
+
 from . import numerics as rpl
 from .display import QUIT_WORDS, clean, describe, prefixed
 from .names import nick_problem
@@ -120,10 +122,18 @@ def _nick(chat, client, argument):
         chat.send_text(client, "! Usage: /nick NAME")
 
 
+#: The most names /who lists for a room: a line a person can read, not the whole crowd.
+WHO_NAMES = 100
+
+
 def _who(chat, client, argument):
     for channel in client.channels.values():
+        members = itertools.islice(channel.members, WHO_NAMES)
         names = ", ".join(channel.prefixed(member) + (" (TLS)" if member.conn.secure else "")
-                          for member in channel.members)
+                          for member in members)
+        more = len(channel.members) - WHO_NAMES
+        if more > 0:
+            names += f" and {more} more"
         chat.send_text(client, f"*** In {channel.name}: {names}")
 
 

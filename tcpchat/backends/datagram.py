@@ -135,6 +135,8 @@ class DatagramEndpoint:
             self.core.connect(address[0], transport)
         except Exception:
             log.exception("internal error while admitting UDP peer %s", address)
+            if transport.conn is not None:
+                Driver.drop(transport.conn)
             return None
         self.peers[address] = transport
         self._unregistered[address] = transport

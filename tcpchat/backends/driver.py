@@ -371,21 +371,23 @@ class Driver:
         try:
             self.serve_until_stopped()
             self.stop_accepting()
-            self.say_goodbye()
-            self.drain()
+            if self.say_goodbye():
+                self.drain()
+            # Else nobody is closing, and draining would never end: close everything now.
         finally:
             self.close_everything()
 
     def say_goodbye(self):
-        """Queue the shutdown ERROR line for everyone (a threaded driver takes its lock)."""
-        self.core.shutdown()
+        """Queue the shutdown ERROR line for everyone (a threaded driver takes its lock);
+        False if the core failed to."""
+        return self.guarded(None, self.core.shutdown)
 
-    @staticmethod
-    def tls_broken(conn, exc):
+    @classmethod
+    def tls_broken(cls, conn, exc):
         """*conn*'s peer broke TLS after the handshake: it leaves, and its QUIT says why."""
         reason = failure_reason(exc)
         log.info("%r: %s", conn, reason)
-        conn.connection_lost(reason)
+        cls.guarded(conn, conn.connection_lost, reason)
 
     def send_tls_goodbye(self, sock, tls, web=False):
         """Before a peer whose TLS failed is closed, send it what it can read, if its socket
@@ -406,13 +408,15 @@ class Driver:
     @staticmethod
     def guarded(conn, call, *args):
         """Run a core call made on *conn*'s behalf; a bug there costs that one connection
-        (or, with no connection, one timer run), never the server."""
+        (or, with no connection, one timer run), never the server.  False if it failed."""
         try:
             call(*args)
         except Exception:
             log.exception("internal error while serving %r", conn)
             if conn is not None:
                 Driver.drop(conn)
+            return False
+        return True
 
     @staticmethod
     def drop(conn):

@@ -220,8 +220,9 @@ class SelectLoop(Driver):
             self._close(transport)
 
     def say_goodbye(self):
-        super().say_goodbye()
+        said = super().say_goodbye()
         self._flush()
+        return said
 
     def drain(self):
         while self._transports or (self.datagrams is not None and self.datagrams.peers):

@@ -51,7 +51,7 @@ THREAD_STACK = 512 << 10
 class ThreadTransport(Transport):
     """One TCP socket with its reader and writer threads, and its TlsStream if it has one."""
 
-    __slots__ = ("sock", "host", "tls", "wake", "reader", "writer")
+    __slots__ = ("sock", "host", "tls", "wake", "timers_changed", "reader", "writer")
 
     def __init__(self, server, sock, host, tls=None):
         self.sock = sock
@@ -60,6 +60,7 @@ class ThreadTransport(Transport):
         #: Notified (under the core's lock) when the connection has output, began closing, or
         #: resumed reading: its reader and its writer wait on it.
         self.wake = threading.Condition(server.lock)
+        self.timers_changed = server._timers_changed
         self.reader = self.writer = None
 
     @property
@@ -69,7 +70,10 @@ class ThreadTransport(Transport):
     def resume_reading(self):
         self.wake.notify_all()
 
-    # pause_reading needs nothing: the reader looks at reading_paused before each recv().
+    def pause_reading(self):
+        # The reader looks at reading_paused before each recv(); but the core paused it until
+        # a timer resumes it, which may be sooner than the timer thread is waiting for.
+        self.timers_changed.notify()
 
     def abort(self):
         """Wake whatever thread is blocked on the socket; each then sees the connection closing."""
@@ -121,7 +125,7 @@ class ThreadsServer(Driver):
 
     def say_goodbye(self):
         with self.lock:
-            super().say_goodbye()
+            return super().say_goodbye()
 
     def drain(self):
         with self.lock:
@@ -180,19 +184,22 @@ class ThreadsServer(Driver):
         """Make *transport* a connection of the chat, with *plaintext* already received, and
         start its threads (the reader's own, if it is not the reader calling)."""
         with self.lock:
-            if self.stop_requested:  # the server is stopping: no new users, no goodbye owed
-                self._close_unjoined(transport)
-                return
-            self._handshaking.discard(transport)
-            if not self.connect(transport):
-                if transport.conn is None:
-                    self._close_unjoined(transport)
-                    return
-                # Else it is dropped (closing): its writer says goodbye and closes it.
-            self._transports.add(transport)
-            self._timers_changed.notify()  # its registration deadline may be the soonest
-            if plaintext:
-                self.guarded(transport.conn, transport.conn.receive_data, plaintext)
+            # Not if the server is stopping: no new users, no goodbye owed.
+            joined = not self.stop_requested
+            if joined:
+                self._handshaking.discard(transport)
+                self._transports.add(transport)
+                # If the core failed it but knows it, it is closing: its writer says goodbye.
+                joined = self.connect(transport) or transport.conn is not None
+                if not joined:
+                    self._transports.discard(transport)
+            if joined:
+                self._timers_changed.notify()  # its registration deadline may be the soonest
+                if plaintext:
+                    self.guarded(transport.conn, transport.conn.receive_data, plaintext)
+        if not joined:
+            self._close_unjoined(transport)
+            return
         try:
             if transport.reader is None:
                 transport.reader = self._start(self._read, "tcpchat-reader", transport)
@@ -200,7 +207,8 @@ class ThreadsServer(Driver):
         except RuntimeError as exc:  # the system will not give us another thread
             log.error("cannot start threads for %r (%s); closing it", transport.conn, exc)
             with self.lock:
-                transport.conn.connection_lost("Server out of threads")
+                self.guarded(transport.conn, transport.conn.connection_lost,
+                             "Server out of threads")
             transport.abort()
             if transport.writer is None:  # else the writer closes it, as always
                 if transport.reader not in (None, threading.current_thread()):
@@ -273,7 +281,7 @@ class ThreadsServer(Driver):
                     if not conn.closing:
                         reason = failure_reason(exc)
                         log.info("%r: %s", conn, reason)
-                        conn.connection_lost(reason)
+                        self.guarded(conn, conn.connection_lost, reason)
                 return
             with self.lock:
                 if transport.tls is None:
@@ -328,7 +336,7 @@ class ThreadsServer(Driver):
                 with self.lock:
                     if not conn.finished:
                         log.info("%r: %s", conn, failure_reason(exc))
-                    conn.connection_lost(failure_reason(exc))
+                    self.guarded(conn, conn.connection_lost, failure_reason(exc))
                 transport.abort()
                 break
         if finished:

@@ -1,4 +1,4 @@
-"""Flood control and the other bounds of the core, driven with the hand-moved clock."""
+"""The core's bounds: flood control, registration, replies, timers, driven by hand-moved clock."""
 
 import pytest
 
@@ -149,3 +149,56 @@ def test_a_quit_that_fails_midway_leaves_no_ghost(chat, monkeypatch):
     assert alice.client not in lobby.members
     assert not chat.core.chat.nick_in_use("alice")
     assert bob.client in lobby.members
+
+
+def test_a_list_of_many_channels_stops_before_the_send_queue():
+    chat = Harness(sendq=8192, flood=None, autojoin=False)
+    asker = chat.irc("asker")
+    for n in range(300):  # more channels than one user may join: 300 users, a room each
+        chat.irc(f"u{n}").send(f"JOIN #many{n:03}")
+    asker.lines()
+    asker.send("LIST")
+    lines = asker.lines()
+    assert not asker.conn.closing
+    assert len("\r\n".join(lines)) <= 8192
+    assert "cut short" in lines[-2] and " 323 " in lines[-1]
+    assert sum(" 322 " in line for line in lines) < 300
+
+
+def test_who_on_a_crowded_channel_stops_before_the_send_queue():
+    chat = Harness(sendq=8192, flood=None)
+    members = [chat.irc("asker")]
+    for n in range(200):
+        members.append(chat.irc(f"member{n}"))
+        for member in members:
+            member.output()  # everyone reads the joins
+    asker = members[0]
+    asker.send("WHO #lobby")
+    lines = asker.lines()
+    assert not asker.conn.closing
+    assert "cut short" in lines[-2] and " 315 " in lines[-1]
+    assert 10 < sum(" 352 " in line for line in lines) < 200
+
+
+def test_replies_are_not_built_for_a_client_already_closing(chat):
+    asker = chat.irc("asker")
+    for n in range(50):
+        chat.irc(f"member{n}")
+    asker.client.conn.close("going")
+    before = len(asker.conn.outbuf)
+    from tcpchat import irc
+    irc.handle_line(chat.core.chat, asker.client, "WHO #lobby")
+    irc.handle_line(chat.core.chat, asker.client, "LIST")
+    assert len(asker.conn.outbuf) == before
+
+
+def test_a_plain_who_names_a_hundred_and_counts_the_rest():
+    chat = Harness(flood=None)
+    carol = chat.plain("carol")
+    for n in range(150):
+        chat.plain(f"p{n}")
+    carol.lines()
+    carol.send("/who")
+    [line] = carol.lines()
+    assert line.endswith("and 51 more")
+    assert line.count(",") == 99
