@@ -1,6 +1,8 @@
 """The core's bounds: flood control, registration, replies, timers, driven by hand-moved clock."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from helpers import Harness
 from tcpchat.flood import FloodBucket, FloodPolicy
@@ -202,3 +204,30 @@ def test_a_plain_who_names_a_hundred_and_counts_the_rest():
     [line] = carol.lines()
     assert line.endswith("and 51 more")
     assert line.count(",") == 99
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.binary(max_size=3000),
+                          st.floats(0, 0.5)), max_size=12))
+def test_flood_control_never_loses_a_paused_connection(chunks):
+    """Random chunks at random intervals from three peers: a paused connection always has a
+    timer to resume it, and every held line is handled or dropped with its connection."""
+    chat = Harness(sendq=64 << 10)
+    peers = [chat.connect() for _ in range(3)]
+    for index, chunk, pause in chunks:
+        conn = peers[index].conn
+        if not (conn.closing or conn.reading_paused):  # a driver reads no paused peer
+            peers[index].send_bytes(chunk)
+        chat.clock.advance(pause)
+        chat.run_timers()
+        for peer in peers:
+            assert not peer.conn.reading_paused or peer.conn.closing or peer.conn.resume_timer
+    for _ in range(10000):
+        for peer in peers:
+            if not (peer.conn.closing or peer.conn.reading_paused):
+                peer.send_bytes(b"")  # every peer ends its stream once it is read again
+        if all(peer.conn.closing for peer in peers):
+            break
+        chat.clock.now = chat.core.next_deadline()
+        chat.run_timers()
+    assert all(peer.conn.closing for peer in peers)
