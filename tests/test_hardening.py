@@ -329,3 +329,15 @@ def test_an_internal_error_in_the_timers_or_the_shutdown_stops_nothing_else(monk
         monkeypatch.setattr(Chat, "shutdown", lambda *args: 1 / 0)
     # running_server asserts the server thread ended: the failed goodbye did not hang it.
     assert alice.read_all() == []
+
+
+def test_the_soak_script_runs_and_finds_nothing_left_over():
+    """``python -m tcpchat.soak`` itself is run by hand for minutes; here, a short run."""
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-m", "tcpchat.soak", "--rounds", "4",
+                             "--clients", "40"], capture_output=True, text=True,
+                            timeout=6 * TIMEOUT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: no leak" in result.stdout
+    assert result.stdout.count(" 40 ") >= 4  # every round registered all its users
