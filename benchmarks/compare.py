@@ -66,7 +66,7 @@ def core_sender(modules, members):
         return core.core_sender(members, modules["core"].ChatCore, modules["chat"].Config,
                                 modules["Transport"])
     # Before the seam the core handed out Clients and a dirty set.
-    legacy = modules["core"].ChatCore(modules["chat"].Config(sendq=1 << 30))
+    legacy = modules["core"].ChatCore(core.bench_config(modules["chat"].Config))
     clients = [legacy.connect("127.0.0.1") for _ in range(members)]
     for number, client in enumerate(clients):
         legacy.receive(client, f"NICK u{number}\r\nUSER u 0 * :u\r\n".encode())
@@ -91,8 +91,8 @@ def core_rates(modules, members, batch, runs):
 def loopback_rate(modules, members):
     """Deliveries a second through a select loop of that tree, reader threads in this
     process (which share its GIL with the server: a conservative figure)."""
-    loop = modules["SelectLoop"](modules["core"].ChatCore(modules["chat"].Config(sendq=1 << 30)),
-                                 modules["listen"]("127.0.0.1", 0))
+    chat_core = modules["core"].ChatCore(core.bench_config(modules["chat"].Config))
+    loop = modules["SelectLoop"](chat_core, modules["listen"]("127.0.0.1", 0))
     server = threading.Thread(target=loop.serve, daemon=True)
     server.start()
     readers = []

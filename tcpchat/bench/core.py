@@ -10,11 +10,20 @@ from ..core import ChatCore
 LINE = b"PRIVMSG #lobby :" + b"x" * 64 + b"\r\n"
 
 
+def bench_config(config_class=Config):
+    """A config for measuring: a send queue no run fills, and no flood control (as the bench's
+    servers run with --no-flood-control), in trees that have it."""
+    config = config_class(sendq=1 << 30)
+    if hasattr(config, "flood"):
+        config.flood = None
+    return config
+
+
 def core_sender(members, core_class=ChatCore, config_class=Config, transport_class=Transport):
     """A core with *members* registered in #lobby; returns (feed the first member, empty the
     buffers the core said have output).  The classes may come from another tree (see
     benchmarks/compare.py)."""
-    core = core_class(config_class(sendq=1 << 30))
+    core = core_class(bench_config(config_class))
     told = []
     core.output_ready = told.append
     connections = [core.connect("127.0.0.1", transport_class()) for _ in range(members)]
