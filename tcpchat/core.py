@@ -101,7 +101,7 @@ class ChatCore:
         if len(chat.registering) > config.max_unregistered:
             oldest = next(iter(chat.registering))
             log.debug("%d connections registering: letting the oldest (%s) go",
-                     len(chat.registering), oldest.host)
+                      len(chat.registering), oldest.host)
             chat.close(oldest, "Too many connections registering; try again")
         self._finish()
         return conn
