@@ -178,11 +178,8 @@ class Chat:
         #: keeps sending until nothing is pending, so later appends need not tell it again.
         self.dirty = set()
         self._overflowed = []
-
-    @property
-    def hard_sendq(self):
-        """How far one client's output may grow within one operation (see the module doc)."""
-        return 2 * self.config.sendq
+        #: How far one client's output may grow within one operation (see the module doc).
+        self.hard_sendq = 2 * config.sendq
 
     # -- Delivery -------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ class Connection:
 
     __slots__ = ("core", "transport", "peer", "client", "outbuf", "closing", "reading_paused",
                  "connected_at", "last_active", "ping_sent", "flood", "timer", "resume_timer",
-                 "_framer", "_held", "_held_bytes", "_line_start")
+                 "sendq", "_framer", "_held", "_held_bytes", "_line_start")
 
     def __init__(self, core, transport, peer, now):
         self.core = core
@@ -114,6 +114,8 @@ class Connection:
         #: The core is done with this connection; no more input is read.
         self.closing = False
         self.reading_paused = False
+        #: The send queue bound (``Config.sendq``): output past it after a flush is cut.
+        self.sendq = core.config.sendq
         # The liveness clock the core's timers read (monotonic seconds).
         self.connected_at = now
         self.last_active = now
@@ -221,10 +223,11 @@ class Connection:
 
     def flushed(self):
         """The driver has sent what the transport would take for now (the end of a loop
-        turn, a writer thread's send): output still waiting past the send queue bound is what
-        the peer failed to read, and it is cut with ``SendQ exceeded``.  A core call, guarded
-        like the others, but only when over the bound."""
-        if len(self.outbuf) > self.core.config.sendq and not self.closing:
+        turn, a writer thread's send): output still waiting past :attr:`sendq` is what the
+        peer failed to read, and it is cut with ``SendQ exceeded``.  A core call, guarded like
+        the others; a driver skips it when it has no more than :attr:`sendq` bytes unsent,
+        which is every time for a peer that reads."""
+        if len(self.outbuf) > self.sendq and not self.closing:
             self.core.flushed(self)
 
     def take_data(self, limit):
@@ -274,7 +277,7 @@ class Connection:
             if self._held:
                 self.core.resume_held(self)
 
-    def hold(self, lines, limit=MAX_HELD):
+    def hold(self, lines, limit):
         """Keep *lines*, which arrived while paused, for :meth:`resume_reading`; close the
         connection instead once more than *limit* bytes wait."""
         if self._held is None:

@@ -313,10 +313,10 @@ def _list(chat, client, message):
 
 
 def _cut_short(chat, client):
-    """A reply that grows with the server stops here (see ``Chat.has_room``)."""
-    if client.out is not None:
-        chat.notice(client, "The reply was cut short: it would not fit your send queue; "
-                            "ask for less (a channel, a mask)")
+    """A reply that grows with the server stops here (see ``Chat.has_room``); a closing
+    client is told nothing, as ever."""
+    chat.notice(client, "The reply was cut short: it would not fit your send queue; "
+                        "ask for less (a channel, a mask)")
 
 
 # -- Talking --------------------------------------------------------------------------------

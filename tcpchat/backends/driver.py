@@ -337,9 +337,14 @@ class Driver:
         refusal = self.admission.admit(host)
         if refusal is None:
             return True
+        self.turn_away(sock, host, refusal, tls, web)
+        return False
+
+    @staticmethod
+    def turn_away(sock, host, refusal, tls=False, web=False):
+        """Refuse the connection just accepted on *sock*: log it, tell it, close it."""
         log.warning("refused a connection from %s: %s", host, refusal)
         refuse(sock, refusal, tls, web)
-        return False
 
     def released(self, host):
         """An admitted connection's socket from *host* was closed."""

@@ -497,7 +497,7 @@ class SelectLoop(Driver):
         or watch its socket for what it waits for now."""
         stream = transport.stream
         conn = transport.conn
-        if conn is not None and not stream.closing:
+        if conn is not None and unsent > conn.sendq and not stream.closing:
             self.guarded(conn, conn.flushed)
         if stream.closing:
             self._linger.start(transport)

@@ -158,8 +158,10 @@ class ThreadsServer(Driver):
             return
         sock, host = accepted
         with self.lock:
-            if not self.admit(sock, host, tls):
-                return
+            refusal = self.admission.admit(host)
+        if refusal is not None:
+            self.turn_away(sock, host, refusal, tls)  # a socket call: not under the lock
+            return
         transport = ThreadTransport(self, sock, host,
                                     TlsStream(self.certificates.context) if tls else None)
         try:
@@ -328,7 +330,7 @@ class ThreadsServer(Driver):
                 else:
                     data = self._encrypt(transport)  # after the last line, a close_notify
                     finished = not data and conn.finished
-                if not finished:
+                if not finished and conn.pending > conn.sendq:
                     self.guarded(conn, conn.flushed)
             try:
                 sock.sendall(data)
