@@ -9,6 +9,16 @@ connection: encoded once per :class:`~tcpchat.encoding.Encoding` in use, whateve
 recipients.  Connections whose output grew are collected in ``Chat.dirty``; the core hands them
 to their drivers when the operation ends.
 
+Channel messages in a row go out together (the fan-out's fast path).  A read of one socket may
+bring many lines to the same channel; rather than append each to every member's buffer, the chat
+keeps a *batch*: consecutive messages to one channel from one sender, encoded and joined once
+per Encoding when the batch is flushed, and appended once per member.  Each recipient still gets
+every message once, in order, its own left out, because the batch is flushed before anything else
+is queued for anyone (any other message, a numeric, a line of text), before the channel's
+members change, and when the sender's lines of this core call are handled
+(:meth:`Chat.flush`, which the core calls).  ``Config.batch`` turns it off, to measure or test
+the plain path against it.
+
 Nothing here touches a socket, a selector or a thread: bytes and messages only.
 
 The send queue bound (``Config.sendq``).  A recipient that does not read lets its buffer grow.
@@ -70,6 +80,9 @@ class Config:
     #: duration.  None: not advertised.
     sts_duration: int = None
     sts_port: int = None
+    #: Channel messages in a row go out as one append per member (see the module doc); off
+    #: only to measure or test the one-message-at-a-time path against it.
+    batch: bool = True
     #: Set by the server when it starts; shown in 003.
     created: float = field(default_factory=time.time)
 
@@ -180,14 +193,48 @@ class Chat:
         self._overflowed = []
         #: How far one client's output may grow within one operation (see the module doc).
         self.hard_sendq = 2 * config.sendq
+        # The batch (see the module doc): its messages, their channel and their sender.
+        self._batch = []
+        self._batch_channel = self._batch_sender = None
 
     # -- Delivery -------------------------------------------------------------------------
 
     def deliver(self, message, recipients, skip=None):
-        """Queue *message* for each of *recipients* except *skip*: the hot path of fan-out.
+        """Queue *message* for each of *recipients* except *skip*, after the batch."""
+        if self._batch:
+            self.flush()
+        self._fan_out(recipients, skip, _encode_one, message)
 
-        The message is encoded at most once per Encoding; each recipient that shares one gets
-        the same bytes object appended to its connection's buffer.
+    def relay(self, message, channel, sender):
+        """Queue *message* from *sender* for the other members of *channel*: in the batch, if
+        the batch holds that sender's messages to that channel, else in a new one."""
+        if not self.config.batch:
+            self.deliver(message, channel.members, skip=sender)
+            return
+        if self._batch and (channel is not self._batch_channel
+                            or sender is not self._batch_sender):
+            self.flush()
+        self._batch_channel, self._batch_sender = channel, sender
+        self._batch.append(message)
+
+    def flush(self):
+        """Queue the batch for the members of its channel: each Encoding in use writes the
+        batch's messages once, joined, and each member gets them in one append."""
+        messages = self._batch
+        if messages:
+            self._batch = []
+            channel, sender = self._batch_channel, self._batch_sender
+            self._batch_channel = self._batch_sender = None
+            if len(messages) == 1:
+                self._fan_out(channel.members, sender, _encode_one, messages[0])
+            else:
+                self._fan_out(channel.members, sender, _encode_all, messages)
+
+    def _fan_out(self, recipients, skip, encode, what):
+        """The hot path: queue *encode(encoding, what)* for each of *recipients* but *skip*.
+
+        Encoded at most once per Encoding; each recipient that shares one gets the same bytes
+        object appended to its connection's buffer.
         """
         sendq = self.hard_sendq
         dirty = self.dirty
@@ -205,7 +252,7 @@ class Chat:
                 encoding = recipient.encoding
                 data = encoded.get(encoding)
                 if data is None:
-                    data = encoded[encoding] = encoding.encode(message)
+                    data = encoded[encoding] = encode(encoding, what)
             # What _append does, inlined: this loop runs once per recipient of every message.
             # (data may be b"", a message plain users are not shown: appending it costs less
             # than testing for it, and the driver finds nothing to send.)
@@ -216,7 +263,9 @@ class Chat:
                 self._overflow(recipient)
 
     def _append(self, client, data):
-        """Queue *data* for one client, within its send queue bound."""
+        """Queue *data* for one client, within its send queue bound, after the batch."""
+        if self._batch:
+            self.flush()
         out = client.out
         if out is None:
             return
@@ -231,6 +280,8 @@ class Chat:
         is not closing, and its queue is under half the send queue bound.  A reply that stops
         here ends as usual, with a notice that it was cut, so that asking for it never costs
         a client that reads its connection."""
+        if self._batch:
+            self.flush()
         return client.out is not None and len(client.out) <= self.config.sendq // 2
 
     def send(self, client, message):
@@ -257,6 +308,7 @@ class Chat:
 
     def check_sendq(self, client):
         """After a flush: cut *client* if more than the send queue bound still waits."""
+        self.flush()
         if client.out is not None and len(client.out) > self.config.sendq:
             self._overflow(client)
 
@@ -361,6 +413,8 @@ class Chat:
     def join(self, client, name):
         """Put *client* in channel *name* (creating it, with *client* as its operator); return
         the channel.  Every member sees the JOIN, the joiner too (IRC clients rely on it)."""
+        if self._batch:
+            self.flush()  # before the members change: the joiner did not see what came before
         key = fold(name)
         channel = self.channels.get(key)
         if channel is None:
@@ -382,6 +436,8 @@ class Chat:
         self._remove_member(client, channel)
 
     def _remove_member(self, client, channel):
+        if self._batch:
+            self.flush()
         del channel.members[client]
         del client.channels[fold(channel.name)]
         if not channel.members:
@@ -414,8 +470,7 @@ class Chat:
                 return False
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s -> %s: %s", client.nick, channel.name, text)
-            self.deliver(Message(command, (channel.name, text), client.mask), channel.members,
-                         skip=client)
+            self.relay(Message(command, (channel.name, text), client.mask), channel, client)
         else:
             recipient = self.find_user(target)
             if recipient is None:
@@ -479,3 +534,11 @@ class Chat:
         self.registering.clear()
         self.nicks.clear()
         self.channels.clear()
+
+
+def _encode_one(encoding, message):
+    return encoding.encode(message)
+
+
+def _encode_all(encoding, messages):
+    return b"".join(map(encoding.encode, messages))

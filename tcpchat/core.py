@@ -197,13 +197,16 @@ class ChatCore:
     def _finish(self):
         """End a core call: handle what resumed, announce send-queue casualties, then tell
         the driver which connections to flush."""
+        chat = self.chat
+        chat.flush()
         while self._resumed:
             conn = self._resumed.pop(0)
             self._handle(conn, conn.take_held())
-        self.chat.reap()
-        dirty = self.chat.dirty
+            chat.flush()  # a batch holds one sender's messages (see tcpchat.chat)
+        chat.reap()
+        dirty = chat.dirty
         if dirty:
-            self.chat.dirty = set()
+            chat.dirty = set()
             self.output_ready(dirty)
 
     # -- Lines ----------------------------------------------------------------------------

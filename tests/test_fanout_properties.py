@@ -1,0 +1,182 @@
+"""The fan-out's fast path against a model and against the plain path.
+
+Channel messages in a row go out as one batch per member (``Config.batch``, see
+:mod:`tcpchat.chat`).  Here random reads (several lines in one chunk, as a socket read brings
+them) from IRC and plain users mix channel messages, private messages, actions, joins, parts,
+nick changes and quits.  Every recipient's stream is checked against a simple model (each
+message once, in order, never to its sender, none after leaving a channel), with the fast path
+and without it; and the two runs must give every connection the same bytes.
+"""
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import Harness
+from tcpchat.flood import FloodPolicy
+from tcpchat.names import fold
+
+IRC_SLOTS = 4
+PLAIN_SLOTS = 2
+SLOTS = IRC_SLOTS + PLAIN_SLOTS
+LOBBY = "#lobby"
+CHANNELS = [LOBBY, "#a", "#B", "#b"]  # "#B" and "#b" are one channel
+NICKS = ["ann", "Bob", "bob", "cy", "Дарья"]
+
+irc_action = st.one_of(
+    st.tuples(st.just("say"), st.sampled_from(CHANNELS)),
+    st.tuples(st.just("notice"), st.sampled_from(CHANNELS)),
+    st.tuples(st.just("msg"), st.integers(0, SLOTS - 1)),
+    st.tuples(st.just("join"), st.sampled_from(CHANNELS)),
+    st.tuples(st.just("part"), st.sampled_from(CHANNELS)),
+    st.tuples(st.just("nick"), st.sampled_from(NICKS)),
+)
+plain_action = st.one_of(
+    st.tuples(st.just("say"), st.just(LOBBY)),
+    st.tuples(st.just("me"), st.just(LOBBY)),
+    st.tuples(st.just("msg"), st.integers(0, SLOTS - 1)),
+    st.tuples(st.just("nick"), st.sampled_from(NICKS)),
+)
+# One step: a read from one user (its lines in one chunk), or that user quitting and a new
+# user taking its slot, or (for a run with flood control) time passing.
+step = st.one_of(
+    st.integers(0, SLOTS - 1).flatmap(lambda slot: st.one_of(
+        st.tuples(st.just(slot), st.lists(irc_action if slot < IRC_SLOTS else plain_action,
+                                          min_size=1, max_size=8)),
+        st.tuples(st.just(slot), st.just("quit")),
+    )),
+    st.tuples(st.just(None), st.just("tick")),
+)
+#: Tight enough that a few reads pause a user, and one timer call resumes several at once,
+#: each with lines held: the batch must not mix their messages.
+TIGHT = FloodPolicy(lines_per_second=4.0, burst_lines=4, backlog=1 << 20)
+
+MESSAGE_TEXT = re.compile(r"\bm\d+\b")
+
+
+class Run:
+    """One chat, its users, the model of who is where, and what each slot received."""
+
+    def __init__(self, batch, flood=None):
+        self.harness = Harness(batch=batch, flood=flood)
+        self.generation = [0] * SLOTS
+        self.peers = [self._connect(slot) for slot in range(SLOTS)]
+        self.streams = {slot: [] for slot in range(SLOTS)}  # every byte, per slot
+        self.expected = {slot: [] for slot in range(SLOTS)}
+        self.received = {slot: [] for slot in range(SLOTS)}
+        self.members = {fold(LOBBY): set(range(SLOTS))}  # the model: fold(channel) -> slots
+        self.counter = 0
+        self.sender = {}  # text -> the slot that sent it
+        self.collect()
+
+    def _connect(self, slot):
+        name = f"u{slot}g{self.generation[slot]}"
+        return self.harness.irc(name) if slot < IRC_SLOTS else self.harness.plain(name)
+
+    def play(self, slot, actions):
+        if actions == "tick":
+            self.harness.clock.advance(0.5)
+            self.harness.run_timers()
+        elif actions == "quit":
+            self.peers[slot].send("QUIT :gone" if slot < IRC_SLOTS else "/quit")
+            for room in self.members.values():
+                room.discard(slot)
+            self.collect()
+            self.generation[slot] += 1
+            self.peers[slot] = self._connect(slot)
+            self.members[fold(LOBBY)].add(slot)
+        else:
+            self.peers[slot].send(*(self._line(slot, *action) for action in actions))
+        self.collect()
+
+    def _line(self, slot, action, argument):
+        plain = slot >= IRC_SLOTS
+        if action in ("say", "notice", "me"):
+            text = self._text(slot)
+            room = self.members.get(fold(argument), set())
+            if slot in room:
+                self._expect(room - {slot}, text)
+            if plain:
+                return f"/me {text}" if action == "me" else text
+            return f"{action.upper().replace('SAY', 'PRIVMSG')} {argument} :{text}"
+        if action == "msg":
+            if argument == slot:
+                return "/who" if plain else "PING x"
+            text = self._text(slot)
+            # The recipient's nick now: only its own reads change it.
+            self._expect({argument}, text)
+            nick = self.peers[argument].client.nick
+            return f"/msg {nick} {text}" if plain else f"PRIVMSG {nick} :{text}"
+        if action == "join":
+            self.members.setdefault(fold(argument), set()).add(slot)
+            return f"JOIN {argument}"
+        if action == "part":
+            self.members.get(fold(argument), set()).discard(slot)
+            return f"PART {argument} :bye"
+        return f"/nick {argument}" if plain else f"NICK {argument}"
+
+    def _text(self, slot):
+        self.counter += 1
+        text = f"m{self.counter}"
+        self.sender[text] = slot
+        return text
+
+    def _expect(self, slots, text):
+        for slot in slots:
+            self.expected[slot].append(text)
+
+    def collect(self):
+        for slot, peer in enumerate(self.peers):
+            data = peer.output()
+            self.streams[slot].append(data)
+            for line in data.decode().split("\r\n"):
+                if line.startswith("[private] ->"):
+                    continue  # a plain user's own private message, shown back to it
+                if slot < IRC_SLOTS and not re.match(r":\S+ (PRIVMSG|NOTICE) ", line):
+                    continue
+                self.received[slot].extend(MESSAGE_TEXT.findall(line))
+
+
+def play(steps, batch, flood=None):
+    run = Run(batch, flood)
+    for slot, actions in steps:
+        run.play(slot, actions)
+    return run
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(step, max_size=25))
+def test_every_recipient_gets_each_message_once_in_order_with_and_without_batching(steps):
+    batched, one_by_one = play(steps, batch=True), play(steps, batch=False)
+    for run in (batched, one_by_one):
+        assert run.received == run.expected
+    assert batched.streams == one_by_one.streams
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(step, max_size=25))
+def test_lines_held_by_flood_control_go_out_alike_with_and_without_batching(steps):
+    """Held lines are handled later, when the model no longer knows who is where; so here
+    the plain path is the model, and no one ever gets a message twice or its own."""
+    batched, one_by_one = play(steps, True, TIGHT), play(steps, False, TIGHT)
+    assert batched.streams == one_by_one.streams
+    for slot, texts in batched.received.items():
+        assert len(texts) == len(set(texts))
+        assert not any(batched.sender[text] == slot for text in texts)
+
+
+def test_a_read_of_many_channel_lines_is_one_append_per_member():
+    """The fast path is taken: a read of 50 lines to a channel is one pass over its
+    members, not 50."""
+    harness = Harness(flood=None)
+    sender, *others = [harness.irc(f"u{number}") for number in range(5)]
+    for peer in others:
+        peer.output()  # the later ones' JOINs
+    calls = []
+    fan_out = harness.core.chat._fan_out
+    harness.core.chat._fan_out = lambda *args: calls.append(args) or fan_out(*args)
+    sender.send(*(f"PRIVMSG #lobby :line {number}" for number in range(50)))
+    assert len(calls) == 1
+    for peer in others:
+        assert [m.params[1] for m in peer.messages()] == [f"line {n}" for n in range(50)]
