@@ -67,7 +67,8 @@ class Run:
         self.received = {slot: [] for slot in range(SLOTS)}
         self.members = {fold(LOBBY): set(range(SLOTS))}  # the model: fold(channel) -> slots
         self.counter = 0
-        self.sender = {}  # text -> the slot that sent it
+        self.sender = {}  # text -> (slot, generation) of the user who sent it
+        self.received_by = {}  # (slot, generation) -> texts, for each user who held the slot
         self.collect()
 
     def _connect(self, slot):
@@ -119,7 +120,7 @@ class Run:
     def _text(self, slot):
         self.counter += 1
         text = f"m{self.counter}"
-        self.sender[text] = slot
+        self.sender[text] = (slot, self.generation[slot])
         return text
 
     def _expect(self, slots, text):
@@ -135,7 +136,9 @@ class Run:
                     continue  # a plain user's own private message, shown back to it
                 if slot < IRC_SLOTS and not re.match(r":\S+ (PRIVMSG|NOTICE) ", line):
                     continue
-                self.received[slot].extend(MESSAGE_TEXT.findall(line))
+                texts = MESSAGE_TEXT.findall(line)
+                self.received[slot].extend(texts)
+                self.received_by.setdefault((slot, self.generation[slot]), []).extend(texts)
 
 
 def play(steps, batch, flood=None):
@@ -161,9 +164,9 @@ def test_lines_held_by_flood_control_go_out_alike_with_and_without_batching(step
     the plain path is the model, and no one ever gets a message twice or its own."""
     batched, one_by_one = play(steps, True, TIGHT), play(steps, False, TIGHT)
     assert batched.streams == one_by_one.streams
-    for slot, texts in batched.received.items():
+    for user, texts in batched.received_by.items():
         assert len(texts) == len(set(texts))
-        assert not any(batched.sender[text] == slot for text in texts)
+        assert not any(batched.sender[text] == user for text in texts)
 
 
 def test_a_read_of_many_channel_lines_is_one_append_per_member():
