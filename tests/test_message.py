@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tcpchat.message import (MAX_MESSAGE, MalformedMessage, Message, encode_line,
+from tcpchat.message import (MAX_MESSAGE, MalformedMessage, Message, _parse_any, encode_line,
                              encode_text_lines, parse, serialize, split_utf8, utf8_prefix)
 
 
@@ -90,3 +90,16 @@ messages = st.builds(
 @given(messages)
 def test_parse_of_serialize_is_identity(message):
     assert parse(serialize(message)) == message
+
+
+@given(st.text(st.sampled_from(" :@!#aZ0\t"), max_size=30))
+def test_the_usual_line_fast_path_parses_as_the_general_parser_does(line):
+    """parse() takes a shorter way for a line with no tags and no source; on any line made
+    of the characters the grammar cares about, both ways agree (or both refuse it)."""
+    try:
+        expected = _parse_any(line)
+    except MalformedMessage:
+        with pytest.raises(MalformedMessage):
+            parse(line)
+    else:
+        assert parse(line) == expected
