@@ -85,8 +85,7 @@ def _register_step(chat, client, text):
 def _complete_registration(chat, client):
     chat.register(client, client.nick, client.nick)
     room = chat.join(client, chat.config.default_channel)
-    others = [room.prefixed(member) for member in room.members if member is not client]
-    company = "with " + ", ".join(others) if others else "on your own for now"
+    company = "with " + _names(room, client) if len(room.members) > 1 else "on your own for now"
     chat.send_text(client, f"*** Welcome, {client.nick}! You are in {room.name} {company}.")
     chat.send_text(client, "*** Type a line and press Enter to talk; /help lists the commands.")
 
@@ -128,13 +127,19 @@ WHO_NAMES = 100
 
 def _who(chat, client, argument):
     for channel in client.channels.values():
-        members = itertools.islice(channel.members, WHO_NAMES)
-        names = ", ".join(channel.prefixed(member) + (" (TLS)" if member.conn.secure else "")
-                          for member in members)
-        more = len(channel.members) - WHO_NAMES
-        if more > 0:
-            names += f" and {more} more"
-        chat.send_text(client, f"*** In {channel.name}: {names}")
+        chat.send_text(client, f"*** In {channel.name}: {_names(channel, tls=True)}")
+
+
+def _names(channel, leave_out=None, tls=False):
+    """Who is in *channel* (but *leave_out*), for a person to read: the first
+    :data:`WHO_NAMES`, then how many more, so that a line never grows with the room."""
+    members = [member for member in itertools.islice(channel.members, WHO_NAMES + 1)
+               if member is not leave_out][:WHO_NAMES]
+    names = ", ".join(channel.prefixed(member) + (" (TLS)" if tls and member.conn.secure else "")
+                      for member in members)
+    others = len(channel.members) - (1 if leave_out in channel.members else 0)
+    more = others - len(members)
+    return f"{names} and {more} more" if more > 0 else names
 
 
 def _quit(chat, client, argument):

@@ -206,6 +206,21 @@ def test_a_plain_who_names_a_hundred_and_counts_the_rest():
     assert line.count(",") == 99
 
 
+def test_a_plain_welcome_to_a_crowded_room_names_a_hundred_and_counts_the_rest():
+    """The welcome line says who else is there: in a room of thousands it must not grow
+    with the room (it did: registering n users cost n² bytes of welcomes)."""
+    chat = Harness(flood=None)
+    for n in range(150):
+        chat.plain(f"p{n}")
+    newcomer = chat.connect()
+    newcomer.send("zed")
+    welcome = next(line for line in newcomer.lines() if line.startswith("*** Welcome"))
+    assert welcome.startswith("*** Welcome, zed! You are in #lobby with @p0, p1, ")
+    assert welcome.endswith(" and 50 more.")
+    names = welcome.split(" with ", 1)[1]
+    assert names.count(",") == 99 and "zed" not in names
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2), st.binary(max_size=3000),
                           st.floats(0, 0.5)), max_size=12))
