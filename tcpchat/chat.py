@@ -48,6 +48,8 @@ log = logging.getLogger("tcpchat")
 
 TOPICLEN = 390
 AWAYLEN = 200
+#: What a client that negotiated nothing has enabled.
+NO_CAPS = frozenset()
 #: How many channels one user may be in at once (CHANLIMIT): bounds the work of a QUIT.
 CHANLIMIT = 20
 
@@ -115,7 +117,9 @@ class Client:
         self.mask = None
         self.registered = False
         self.cap_negotiating = False
-        self.caps = set()
+        #: The IRCv3 capabilities it enabled: one shared empty set until it asks for any
+        #: (a set of its own would cost each idle connection 216 bytes).
+        self.caps = NO_CAPS
         self.password = None
         #: fold(channel name) -> Channel, for the channels this client is in.
         self.channels = {}
