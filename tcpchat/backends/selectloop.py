@@ -444,16 +444,21 @@ class SelectLoop(Driver):
 
     def _send(self, transport):
         stream = transport.stream
-        if stream.pending:
+        data = stream.data_to_send()
+        if data:
             try:
-                sent = transport.sock.send(stream.data_to_send())
+                sent = transport.sock.send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
                 self._lost(transport, exc)
                 return
             stream.sent(sent)
-        self._settle(transport, stream.pending)
+        unsent = stream.pending
+        if (not unsent and transport.events == selectors.EVENT_READ and not stream.closing
+                and not stream.reading_paused):
+            return  # the usual case, once per member per turn: all sent, the watch stays
+        self._settle(transport, unsent)
 
     def _send_tls(self, transport):
         """Encrypt and send what the socket takes, a chunk at a time; then a close_notify

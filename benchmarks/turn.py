@@ -1,0 +1,108 @@
+"""What one message to a room costs the select loop, against the send() calls it cannot avoid.
+
+At a moderate rate every message is a loop turn of its own: read one line, fan it out, send it
+to each member's socket.  The last member to get it waits for the whole turn, so the turn's
+length is the server's share of the latency.  This measures, in one process on loopback:
+
+turn           one ``SelectLoop`` turn: a member's line read, handled and sent to the N-1
+               others, each its own ``send()``.
+bare sends     N-1 ``send()`` calls of the same bytes on the same server sockets, and nothing
+               else: the kernel's part, which no server design on one thread avoids.
+
+Each is run ROUNDS times, the members' sockets read empty between runs (outside the timing);
+it prints the median and the 10th percentile of each, and their difference: the Python work
+per recipient.  Run from the repository:
+
+    python benchmarks/turn.py [--members 100] [--rounds 300]
+"""
+
+import argparse
+import socket
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tcpchat.backends.driver import listen  # noqa: E402
+from tcpchat.backends.selectloop import SelectLoop  # noqa: E402
+from tcpchat.bench.core import LINE, bench_config  # noqa: E402
+from tcpchat.core import ChatCore  # noqa: E402
+
+
+def read_empty(sockets):
+    for sock in sockets:
+        try:
+            while sock.recv(1 << 20):
+                pass
+        except BlockingIOError:
+            pass
+
+
+def members_of(loop, count):
+    """*count* client sockets registered in #lobby through *loop* (non-blocking)."""
+    clients = []
+    for number in range(count):
+        clients.append(socket.create_connection(loop.address))
+        clients[-1].sendall(f"NICK u{number}\r\nUSER u 0 * :u\r\n".encode())
+    deadline = time.monotonic() + 30
+    channels = loop.core.chat.channels
+    while "#lobby" not in channels or len(channels["#lobby"].members) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the members did not all register")
+        loop._turn()
+    for sock in clients:
+        sock.setblocking(False)
+    read_empty(clients)
+    return clients
+
+
+def summary(seconds):
+    seconds = sorted(seconds)
+    return statistics.median(seconds) * 1e6, seconds[len(seconds) // 10] * 1e6
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=300)
+    args = parser.parse_args()
+    loop = SelectLoop(ChatCore(bench_config()), listen("127.0.0.1", 0))
+    loop._timeout = lambda: 0.05  # a turn with nothing to do must not wait for a timer
+    clients = members_of(loop, args.members)
+    sender, others = clients[0], clients[1:]
+
+    turns = []
+    for _ in range(args.rounds):
+        sender.send(LINE)
+        start = time.perf_counter()
+        loop._turn()
+        turns.append(time.perf_counter() - start)
+        read_empty(others)
+
+    relayed = b":u0!u@127.0.0.1 " + LINE
+    server_side = [transport.sock for transport in loop._transports
+                   if transport.conn.client.nick != "u0"]
+    sends = []
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        for sock in server_side:
+            sock.send(relayed)
+        sends.append(time.perf_counter() - start)
+        read_empty(others)
+
+    recipients = args.members - 1
+    (turn, turn_low), (bare, bare_low) = summary(turns), summary(sends)
+    print(f"one message to {recipients} members, {args.rounds} rounds (µs: median, 10th pct)")
+    print(f"  turn        {turn:7.0f}  {turn_low:7.0f}")
+    print(f"  bare sends  {bare:7.0f}  {bare_low:7.0f}")
+    print(f"  the loop's own work: {(turn - bare) / recipients:.2f} µs per recipient "
+          f"(median), the kernel's: {bare / recipients:.2f} µs per send()")
+    loop.request_stop()
+    for sock in clients:
+        sock.close()
+
+
+if __name__ == "__main__":
+    main()
