@@ -137,3 +137,25 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert bench.plot({}, os.devnull) is False
     assert "pip install 'tcpchat[bench]'" in capsys.readouterr().err
+
+
+def test_the_plain_relay_answers_a_command_among_lines_read_at_once():
+    """Its fast path (one replace prefixes a whole read) once relayed "/who" as a message
+    when it came in one read with others, and ``--proto plain`` broke on it."""
+    from tcpchat.backends.driver import listen
+    from tcpchat.bench.relay import Peer, Relay
+    relay = Relay(listen("127.0.0.1", 0), "plain")
+    try:
+        alice, bob = Peer(None), Peer(None)
+        relay._take(alice, b"alice\n")
+        relay._take(bob, b"bob\n")
+        alice.out.clear()
+        bob.out.clear()
+        relay._take(alice, b"hi\n/who\nthere\n")
+        assert alice.out == b"*** In #bench: everyone\r\n"
+        assert bob.out == b"alice: hi\r\nalice: there\r\n"
+        relay._take(alice, b"one\r\ntwo\r\n")  # the fast path, still
+        assert bob.out.endswith(b"alice: one\r\nalice: two\r\n")
+    finally:
+        relay.selector.close()
+        relay.listener.close()

@@ -88,9 +88,12 @@ class Relay:
         if not lines:
             return
         if peer.prefix is not None:
-            command = b"PRIVMSG " if self.proto == "irc" else b""
-            if self.proto == "plain" or (lines.startswith(command) and lines.count(b"\n") ==
-                                         lines.count(b"\n" + command) + 1):
+            if self.proto == "plain":  # a line that starts with "/" is a command (/who)
+                messages_only = not lines.startswith(b"/") and b"\n/" not in lines
+            else:
+                messages_only = (lines.startswith(b"PRIVMSG ") and lines.count(b"\n") ==
+                                 lines.count(b"\nPRIVMSG ") + 1)
+            if messages_only:
                 # Every line is a message: one replace prefixes them all.
                 relayed = peer.prefix + lines[:-1].replace(b"\n", b"\n" + peer.prefix) + b"\n"
                 self._broadcast(peer, relayed)
