@@ -16,8 +16,8 @@ per Encoding when the batch is flushed, and appended once per member.  Each reci
 every message once, in order, its own left out, because the batch is flushed before anything else
 is queued for anyone (any other message, a numeric, a line of text), before the channel's
 members change, and when the sender's lines of this core call are handled
-(:meth:`Chat.flush`, which the core calls).  ``Config.batch`` turns it off, to measure or test
-the plain path against it.
+(:meth:`Chat.flush_batch`, which the core calls).  ``Config.batch`` turns it off, to measure or
+test the plain path against it.
 
 Nothing here touches a socket, a selector or a thread: bytes and messages only.
 
@@ -206,7 +206,7 @@ class Chat:
     def deliver(self, message, recipients, skip=None):
         """Queue *message* for each of *recipients* except *skip*, after the batch."""
         if self._batch:
-            self.flush()
+            self.flush_batch()
         self._fan_out(recipients, skip, _encode_one, message)
 
     def relay(self, message, channel, sender):
@@ -217,11 +217,11 @@ class Chat:
             return
         if self._batch and (channel is not self._batch_channel
                             or sender is not self._batch_sender):
-            self.flush()
+            self.flush_batch()
         self._batch_channel, self._batch_sender = channel, sender
         self._batch.append(message)
 
-    def flush(self):
+    def flush_batch(self):
         """Queue the batch for the members of its channel: each Encoding in use writes the
         batch's messages once, joined, and each member gets them in one append."""
         messages = self._batch
@@ -257,7 +257,8 @@ class Chat:
                 data = encoded.get(encoding)
                 if data is None:
                     data = encoded[encoding] = encode(encoding, what)
-            # What _append does, inlined: this loop runs once per recipient of every message.
+            # What _append does, inlined: this loop runs once per recipient of every message
+            # or batch.
             # (data may be b"", a message plain users are not shown: appending it costs less
             # than testing for it, and the driver finds nothing to send.)
             if not out:
@@ -269,7 +270,7 @@ class Chat:
     def _append(self, client, data):
         """Queue *data* for one client, within its send queue bound, after the batch."""
         if self._batch:
-            self.flush()
+            self.flush_batch()
         out = client.out
         if out is None:
             return
@@ -285,7 +286,7 @@ class Chat:
         here ends as usual, with a notice that it was cut, so that asking for it never costs
         a client that reads its connection."""
         if self._batch:
-            self.flush()
+            self.flush_batch()
         return client.out is not None and len(client.out) <= self.config.sendq // 2
 
     def send(self, client, message):
@@ -312,7 +313,7 @@ class Chat:
 
     def check_sendq(self, client):
         """After a flush: cut *client* if more than the send queue bound still waits."""
-        self.flush()
+        self.flush_batch()
         if client.out is not None and len(client.out) > self.config.sendq:
             self._overflow(client)
 
@@ -418,7 +419,7 @@ class Chat:
         """Put *client* in channel *name* (creating it, with *client* as its operator); return
         the channel.  Every member sees the JOIN, the joiner too (IRC clients rely on it)."""
         if self._batch:
-            self.flush()  # before the members change: the joiner did not see what came before
+            self.flush_batch()  # before the members change: the joiner did not see what came before
         key = fold(name)
         channel = self.channels.get(key)
         if channel is None:
@@ -441,7 +442,7 @@ class Chat:
 
     def _remove_member(self, client, channel):
         if self._batch:
-            self.flush()
+            self.flush_batch()
         del channel.members[client]
         del client.channels[fold(channel.name)]
         if not channel.members:

@@ -198,11 +198,11 @@ class ChatCore:
         """End a core call: handle what resumed, announce send-queue casualties, then tell
         the driver which connections to flush."""
         chat = self.chat
-        chat.flush()
+        chat.flush_batch()
         while self._resumed:
             conn = self._resumed.pop(0)
             self._handle(conn, conn.take_held())
-            chat.flush()  # a batch holds one sender's messages (see tcpchat.chat)
+            chat.flush_batch()  # a batch holds one sender's messages (see tcpchat.chat)
         chat.reap()
         dirty = chat.dirty
         if dirty:
