@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -157,5 +158,65 @@ def test_the_plain_relay_answers_a_command_among_lines_read_at_once():
         relay._take(alice, b"one\r\ntwo\r\n")  # the fast path, still
         assert bob.out.endswith(b"alice: one\r\nalice: two\r\n")
     finally:
+        relay.selector.close()
+        relay.listener.close()
+
+
+# -- The generator in C (--generator c) --------------------------------------------------------
+
+def c_generator():
+    from tcpchat.bench import cgenerator
+    try:
+        cgenerator.binary()
+    except cgenerator.NoCompiler:
+        pytest.skip("no C compiler")
+    return cgenerator
+
+
+def test_the_c_generator_drives_a_real_server_with_every_delivery_checked():
+    cgenerator = c_generator()
+    from tcpchat.bench.targets import Target
+    with running_server(default_channel="#bench", autojoin=False, flood=None) as server:
+        target = Target("tcpchat", server.address, "irc")
+        delivered, seconds, generator_cpu, server_cpu = cgenerator.fan_out(
+            target, 12, 3, 8, 0.2, 0.3)
+    assert delivered > 0 and seconds > 0 and server_cpu is None
+
+
+@pytest.mark.parametrize("fault", ["drop", "repeat"])
+def test_the_c_generator_fails_on_a_lost_or_repeated_message(fault):
+    """Against the trivial relay made to lose (or repeat) one message to one client, the
+    generator stops with an error that says which client and sequence number."""
+    cgenerator = c_generator()
+    from tcpchat.backends.driver import listen
+    from tcpchat.bench.load import CheckFailed
+    from tcpchat.bench.relay import Relay
+    from tcpchat.bench.targets import Target
+    relay = Relay(listen("127.0.0.1", 0), "irc")
+    broadcast, count = relay._broadcast, [0]
+
+    def faulty(sender, data):
+        count[0] += 1
+        if count[0] == 20 and data.count(b"\n") == 1:
+            victim = next(peer for peer in relay.peers if peer is not sender)
+            if fault == "drop":
+                relay.peers.remove(victim)
+                broadcast(sender, data)
+                relay.peers.append(victim)
+                return
+            victim.out += data
+        broadcast(sender, data)
+
+    relay._broadcast = faulty
+    thread = threading.Thread(target=relay.serve, daemon=True)
+    thread.start()
+    try:
+        target = Target("relay", relay.listener.getsockname(), "irc")
+        complaint = "never reached every client" if fault == "drop" else "got .*, expected"
+        with pytest.raises(CheckFailed, match=complaint):
+            cgenerator.fan_out(target, 6, 2, 1, 0.2, 5.0)
+    finally:
+        relay.running = False
+        thread.join(TIMEOUT)
         relay.selector.close()
         relay.listener.close()

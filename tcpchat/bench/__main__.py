@@ -35,6 +35,7 @@ import os
 import sys
 import time
 
+from . import cgenerator
 from .core import measured_core
 from .load import IRC, PLAIN, CheckFailed, Load, process_seconds, raise_descriptor_limit
 from .targets import DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, cores, free_port
@@ -92,6 +93,18 @@ def measured_fanout(target, clients, senders, settings, window, slow=False,
         return result
     finally:
         load.close()
+
+
+def measured_fanout_c(target, clients, senders, settings, window):
+    """The fan-out driven by the generator in C (``--generator c``, :mod:`.cgenerator`)."""
+    delivered, seconds, generator_cpu, server_cpu = cgenerator.fan_out(
+        target, clients, senders, window, settings["warmup"], settings["seconds"])
+    result = dict(clients=clients, senders=senders, window=window, seconds=round(seconds, 2),
+                  deliveries=delivered, rate=delivered / seconds, generator_cpu=generator_cpu,
+                  check="exact: no loss, no duplicate, order kept (generator in C)")
+    if server_cpu is not None:
+        result["server_cpu"] = server_cpu
+    return result
 
 
 def slow_fate(load, client, timeout=10.0):
@@ -269,6 +282,10 @@ def run_scenario(name, scenario, args, settings):
         target = Target.start(name, args.proto, sendq=args.sendq)
     try:
         if scenario == "fanout":
+            if args.generator == "c":
+                return [measured_fanout_c(target, clients, senders, settings, window)
+                        for clients, senders in settings["fanout"]
+                        for window in settings["windows"]]
             return [measured_fanout(target, clients, senders, settings, window,
                                     full_check=args.full_check)
                     for clients, senders in settings["fanout"] for window in settings["windows"]]
@@ -501,6 +518,10 @@ def main(argv=None):
     parser.add_argument("--full-check", action="store_true",
                         help="every receiver parses every line (the design the generator "
                              "measured against; see docs/benchmarks.rst)")
+    parser.add_argument("--generator", choices=["python", "c"], default="python",
+                        help="what drives the fan-out scenario: this process, or a generator "
+                             "in C built with the system's compiler, for servers faster than "
+                             "the Python one can measure (default python)")
     parser.add_argument("--sendq", type=int, help="the started tcpchat servers' --sendq")
     parser.add_argument("--json", default="bench.json", metavar="FILE",
                         help="where to write the results (default bench.json)")
@@ -520,8 +541,15 @@ def main(argv=None):
                      f"{sorted(set(available) - {SERVER_CORE})}")
     else:
         placement = "one core: server and generator share it (figures are lower bounds)"
-    print(f"tcpchat.bench: {placement}; generator: one process, batched reads, "
-          f"every delivery checked", file=sys.stderr)
+    if args.generator == "c" and "fanout" in args.scenarios:
+        try:
+            cgenerator.binary()
+        except cgenerator.NoCompiler as exc:
+            parser.error(str(exc))
+    generator = ("one process, batched reads" if args.generator == "python" else
+                 "in C for the fan-out, one process, batched reads for the rest")
+    print(f"tcpchat.bench: {placement}; generator: {generator}, every delivery checked",
+          file=sys.stderr)
     results = run(args, settings)
     meta = dict(placement=placement, quick=args.quick, proto=args.proto,
                 python=sys.version.split()[0], cores=len(available), when=time.time())

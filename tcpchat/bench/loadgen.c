@@ -1,0 +1,269 @@
+/* The fan-out load generator in C, for ``python -m tcpchat.bench --generator c``.
+ *
+ * The Python generator (load.py) is the limit of what it can measure: against the trivial
+ * relay it tops out near 3 M deliveries a second, and the server waits for it half the time.
+ * This one does the same fan-out from one thread with epoll, at a few tens of nanoseconds a
+ * delivery, so that the server is what runs out first.
+ *
+ *   loadgen HOST PORT PROTO CLIENTS SENDERS WINDOW WARMUP SECONDS
+ *
+ * PROTO is irc or plain.  Every client registers (IRC: NICK, USER, JOIN #bench; plain: its
+ * name, which puts it in the server's default room); the first SENDERS clients send, each
+ * keeping at most WINDOW messages in flight: a message is complete once every other client
+ * has it.  Every message's text carries "~#SSSS:QQQQQQQQQ" (sender, sequence), so any server
+ * and either protocol can be checked the same way: each receiver must see each other sender's
+ * sequence numbers exactly in order, none lost, none twice.  After WARMUP seconds it counts
+ * deliveries for SECONDS.  It prints a line of JSON when the counting starts,
+ * {"measuring": true}, and one when it ends, {"deliveries": N, "seconds": S}; or
+ * {"error": "..."} as soon as anything is wrong (exit status 1): a message out of order, one
+ * received twice, or one that never reaches every client.  Lines that are not messages (JOINs,
+ * numerics) are skipped; a PING is answered.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_SIZE (256 * 1024)
+#define MAX_SENDERS 64
+#define TEXT_PAD 40 /* "~#SSSS:QQQQQQQQQ " and padding: about 64 bytes of text */
+/* A message not at every receiver this long after the last one completed is lost: a window
+ * that never opens again would otherwise look like a slow server, not a wrong one. */
+#define STALL_SECONDS 2.0
+
+struct client {
+    int fd;
+    char *in;          /* an unfinished line */
+    size_t in_len;
+    char *out;         /* what the socket has not taken yet */
+    size_t out_len, out_cap;
+    int registered;    /* saw the end of NAMES (IRC) or the welcome (plain) */
+    long expected[MAX_SENDERS]; /* next sequence number due from each sender */
+};
+
+static struct client *clients;
+static int nclients, nsenders, plain;
+static long sent[MAX_SENDERS];
+static long delivered; /* counted only while measuring */
+static int measuring;
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static void fail(const char *what) {
+    printf("{\"error\": \"%s\"}\n", what);
+    exit(1);
+}
+
+static void queue(struct client *c, const char *data, size_t len) {
+    if (c->out_len + len > c->out_cap) {
+        c->out_cap = (c->out_len + len) * 2;
+        c->out = realloc(c->out, c->out_cap);
+        if (!c->out) fail("out of memory");
+    }
+    memcpy(c->out + c->out_len, data, len);
+    c->out_len += len;
+}
+
+static void flush_out(struct client *c) {
+    while (c->out_len) {
+        ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) return;
+            fail("send failed");
+        }
+        memmove(c->out, c->out + n, c->out_len - n);
+        c->out_len -= n;
+    }
+}
+
+static void line(struct client *c, int index, const char *s, size_t len) {
+    const char *mark = memmem(s, len, "~#", 2);
+    if (mark && (size_t)(mark - s) + 16 <= len && mark[6] == ':') {
+        int sender = atoi(mark + 2);
+        long seq = atol(mark + 7);
+        if (sender < 0 || sender >= nsenders || sender == index) fail("a record from nobody");
+        if (seq != c->expected[sender]) {
+            static char why[160];
+            snprintf(why, sizeof why, "client %d got %ld from sender %d, expected %ld",
+                     index, seq, sender, c->expected[sender]);
+            fail(why);
+        }
+        c->expected[sender] = seq + 1;
+        if (measuring) delivered++;
+        return;
+    }
+    if (len >= 5 && memcmp(s, "PING ", 5) == 0) {
+        queue(c, "PONG ", 5);
+        queue(c, s + 5, len - 5);
+        queue(c, "\r\n", 2);
+        return;
+    }
+    if (!c->registered) {
+        /* IRC: the end of NAMES for #bench; plain: the first "***" line after the name (the
+         * greeting before it is a NOTICE). */
+        if (plain ? (len >= 4 && memcmp(s, "*** ", 4) == 0)
+                  : (memmem(s, len, " 366 ", 5) != NULL))
+            c->registered = 1;
+        if (len >= 6 && memcmp(s, "ERROR ", 6) == 0) fail("a client was refused");
+    }
+}
+
+static void readable(struct client *c, int index, char *buffer) {
+    for (;;) {
+        ssize_t n = recv(c->fd, buffer, READ_SIZE, 0);
+        if (n == 0) fail("the server closed a connection");
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) return;
+            fail("recv failed");
+        }
+        char *start = buffer, *end = buffer + n, *nl;
+        if (c->in_len) { /* finish the line the last read cut */
+            nl = memchr(start, '\n', end - start);
+            size_t take = nl ? (size_t)(nl - start + 1) : (size_t)(end - start);
+            c->in = realloc(c->in, c->in_len + take);
+            memcpy(c->in + c->in_len, start, take);
+            c->in_len += take;
+            if (!nl) continue;
+            line(c, index, c->in, c->in_len);
+            c->in_len = 0;
+            start = nl + 1;
+        }
+        while (start < end && (nl = memchr(start, '\n', end - start))) {
+            line(c, index, start, nl - start);
+            start = nl + 1;
+        }
+        if (start < end) {
+            c->in = realloc(c->in, end - start);
+            memcpy(c->in, start, end - start);
+            c->in_len = end - start;
+        }
+        if (n < READ_SIZE) return;
+    }
+}
+
+static void send_message(int sender) {
+    char text[128];
+    int len = plain
+        ? snprintf(text, sizeof text, "~#%04d:%09ld %.*s\r\n", sender, sent[sender], TEXT_PAD,
+                   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
+        : snprintf(text, sizeof text, "PRIVMSG #bench :~#%04d:%09ld %.*s\r\n", sender,
+                   sent[sender], TEXT_PAD, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    queue(&clients[sender], text, len);
+    sent[sender]++;
+}
+
+static long completed(int sender) {
+    long least = sent[sender];
+    for (int i = 0; i < nclients; i++)
+        if (i != sender && clients[i].expected[sender] < least) least = clients[i].expected[sender];
+    return least;
+}
+
+static int set_nonblocking(int fd) {
+    int flags = fcntl(fd, F_GETFL, 0);
+    return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+/* Keep every sender's window full, send what is queued, read what arrived; count deliveries
+ * once the warm-up is over. */
+static int run(int epoll, char *buffer, long window, double warmup, double seconds) {
+    struct epoll_event *events = malloc(sizeof *events * nclients);
+    double measure_from = now() + warmup, stop = measure_from + seconds, started = 0;
+    long done_before[MAX_SENDERS] = {0};
+    double progress_at[MAX_SENDERS];
+    for (int s = 0; s < nsenders; s++) progress_at[s] = now();
+    for (;;) {
+        double t = now();
+        if (!measuring && t >= measure_from) {
+            measuring = 1;
+            started = t;
+            printf("{\"measuring\": true}\n"); /* the caller starts its CPU clocks */
+            fflush(stdout);
+        }
+        if (t >= stop) break;
+        int waiting = 0;
+        for (int s = 0; s < nsenders; s++) {
+            long done = completed(s);
+            if (done > done_before[s]) {
+                done_before[s] = done;
+                progress_at[s] = t;
+            } else if (done < sent[s] && t - progress_at[s] > STALL_SECONDS) {
+                static char why[160];
+                snprintf(why, sizeof why, "message %ld of sender %d never reached every client "
+                         "(waited %.0f s)", done, s, STALL_SECONDS);
+                fail(why);
+            }
+            while (sent[s] - done < window) send_message(s);
+        }
+        for (int i = 0; i < nclients; i++) {
+            if (clients[i].out_len) flush_out(&clients[i]);
+            waiting |= clients[i].out_len != 0;
+        }
+        /* A sender the server is not reading yet is tried again in a millisecond. */
+        int n = epoll_wait(epoll, events, nclients, waiting ? 1 : 100);
+        for (int k = 0; k < n; k++) {
+            int i = events[k].data.u32;
+            readable(&clients[i], i, buffer);
+        }
+    }
+    printf("{\"deliveries\": %ld, \"seconds\": %.6f}\n", delivered, now() - started);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 9) {
+        fprintf(stderr, "usage: loadgen HOST PORT irc|plain CLIENTS SENDERS WINDOW WARMUP "
+                        "SECONDS\n");
+        return 2;
+    }
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
+    if (inet_pton(AF_INET, argv[1], &address.sin_addr) != 1) fail("not an IPv4 address");
+    plain = strcmp(argv[3], "plain") == 0;
+    nclients = atoi(argv[4]);
+    nsenders = atoi(argv[5]);
+    long window = atol(argv[6]);
+    double warmup = atof(argv[7]), seconds = atof(argv[8]);
+    if (nsenders > MAX_SENDERS || nsenders >= nclients) fail("too many senders");
+    clients = calloc(nclients, sizeof *clients);
+    char *buffer = malloc(READ_SIZE);
+    int epoll = epoll_create1(0);
+
+    for (int i = 0; i < nclients; i++) {
+        struct client *c = &clients[i];
+        c->fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(c->fd, (struct sockaddr *)&address, sizeof address) < 0)
+            fail("cannot connect");
+        int one = 1;
+        setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        char hello[128];
+        int len = plain ? snprintf(hello, sizeof hello, "c%05d\r\n", i)
+                        : snprintf(hello, sizeof hello,
+                                   "NICK c%05d\r\nUSER c 0 * :c\r\nJOIN #bench\r\n", i);
+        if (send(c->fd, hello, len, 0) != len) fail("cannot register");
+        struct epoll_event event = {.events = EPOLLIN, .data.u32 = i};
+        if (epoll_ctl(epoll, EPOLL_CTL_ADD, c->fd, &event) < 0) fail("epoll_ctl");
+        /* Blocking until it is registered (one at a time keeps it simple), then not. */
+        struct timeval second = {.tv_sec = 1};
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &second, sizeof second);
+        double deadline = now() + 10;
+        while (!c->registered) {
+            if (now() > deadline) fail("a client was not registered within 10 seconds");
+            readable(c, i, buffer);
+        }
+        if (set_nonblocking(c->fd) < 0) fail("cannot make a socket non-blocking");
+    }
+    return run(epoll, buffer, window, warmup, seconds);
+}
