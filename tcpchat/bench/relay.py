@@ -60,9 +60,10 @@ class Relay:
                         self._drop(peer)
                         continue
                     self._take(peer, peer.pending + bytes(buffer[:count]))
-            for peer in self.ready:
-                self._send(peer)
-            self.ready.clear()
+            ready, self.ready = self.ready, set()
+            for peer in ready:  # a send that fails drops its peer, and leaves this set alone
+                if peer.sock.fileno() != -1:
+                    self._send(peer)
 
     def _accept(self):
         try:
