@@ -241,6 +241,9 @@ int main(int argc, char **argv) {
     char *buffer = malloc(READ_SIZE);
     int epoll = epoll_create1(0);
 
+    /* Nicks of this run's own, 8 characters (ngircd's limit is 9): a server may not have
+     * let the last run's clients go yet, and a nick in use would never register. */
+    char tag[3] = {'a' + getpid() % 26, 'a' + getpid() / 26 % 26, 0};
     for (int i = 0; i < nclients; i++) {
         struct client *c = &clients[i];
         c->fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -249,9 +252,9 @@ int main(int argc, char **argv) {
         int one = 1;
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         char hello[128];
-        int len = plain ? snprintf(hello, sizeof hello, "c%05d\r\n", i)
+        int len = plain ? snprintf(hello, sizeof hello, "%s%05d\r\n", tag, i)
                         : snprintf(hello, sizeof hello,
-                                   "NICK c%05d\r\nUSER c 0 * :c\r\nJOIN #bench\r\n", i);
+                                   "NICK %s%05d\r\nUSER c 0 * :c\r\nJOIN #bench\r\n", tag, i);
         if (send(c->fd, hello, len, 0) != len) fail("cannot register");
         struct epoll_event event = {.events = EPOLLIN, .data.u32 = i};
         if (epoll_ctl(epoll, EPOLL_CTL_ADD, c->fd, &event) < 0) fail("epoll_ctl");
