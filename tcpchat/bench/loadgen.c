@@ -10,9 +10,9 @@
  * PROTO is irc or plain.  Every client registers (IRC: NICK, USER, JOIN #bench; plain: its
  * name, which puts it in the server's default room); the first SENDERS clients send, each
  * keeping at most WINDOW messages in flight: a message is complete once every other client
- * has it.  Every message's text carries "~#SSSS:QQQQQQQQQ" (sender, sequence), so any server
- * and either protocol can be checked the same way: each receiver must see each other sender's
- * sequence numbers exactly in order, none lost, none twice.  After WARMUP seconds it counts
+ * has it.  Every message's text carries "~#TTSSSS:QQQQQQQQQ" (run, sender, sequence), so
+ * any server and either protocol can be checked the same way: each receiver must see each
+ * other sender's sequence numbers exactly in order, none lost, none twice.  After WARMUP seconds it counts
  * deliveries for SECONDS.  It prints a line of JSON when the counting starts,
  * {"measuring": true}, and one when it ends, {"deliveries": N, "seconds": S}; or
  * {"error": "..."} as soon as anything is wrong (exit status 1): a message out of order, one
@@ -35,7 +35,7 @@
 
 #define READ_SIZE (256 * 1024)
 #define MAX_SENDERS 64
-#define TEXT_PAD 40 /* "~#SSSS:QQQQQQQQQ " and padding: about 64 bytes of text */
+#define TEXT_PAD 40 /* "~#TTSSSS:QQQQQQQQQ " and padding: about 64 bytes of text */
 /* A message not at every receiver this long after the last one completed is lost: a window
  * that never opens again would otherwise look like a slow server, not a wrong one. */
 #define STALL_SECONDS 2.0
@@ -54,6 +54,9 @@ static struct client *clients;
 static int nclients, nsenders, plain;
 static long sent[MAX_SENDERS];
 static long delivered; /* counted only while measuring */
+/* This run's own, in its nicks and its records: a server may still hold the last run's
+ * clients (a nick in use would never register) and relay their last messages. */
+static char tag[3];
 static int measuring;
 
 static double now(void) {
@@ -91,9 +94,10 @@ static void flush_out(struct client *c) {
 
 static void line(struct client *c, int index, const char *s, size_t len) {
     const char *mark = memmem(s, len, "~#", 2);
-    if (mark && (size_t)(mark - s) + 16 <= len && mark[6] == ':') {
-        int sender = atoi(mark + 2);
-        long seq = atol(mark + 7);
+    if (mark && (size_t)(mark - s) + 18 <= len && mark[8] == ':') {
+        if (memcmp(mark + 2, tag, 2) != 0) return; /* the last run's */
+        int sender = atoi(mark + 4);
+        long seq = atol(mark + 9);
         if (sender < 0 || sender >= nsenders || sender == index) fail("a record from nobody");
         if (seq != c->expected[sender]) {
             static char why[160];
@@ -155,12 +159,13 @@ static void readable(struct client *c, int index, char *buffer) {
 }
 
 static void send_message(int sender) {
+    static const char pad[] = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
     char text[128];
     int len = plain
-        ? snprintf(text, sizeof text, "~#%04d:%09ld %.*s\r\n", sender, sent[sender], TEXT_PAD,
-                   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
-        : snprintf(text, sizeof text, "PRIVMSG #bench :~#%04d:%09ld %.*s\r\n", sender,
-                   sent[sender], TEXT_PAD, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        ? snprintf(text, sizeof text, "~#%s%04d:%09ld %.*s\r\n", tag, sender, sent[sender],
+                   TEXT_PAD, pad)
+        : snprintf(text, sizeof text, "PRIVMSG #bench :~#%s%04d:%09ld %.*s\r\n", tag, sender,
+                   sent[sender], TEXT_PAD, pad);
     queue(&clients[sender], text, len);
     sent[sender]++;
 }
@@ -241,9 +246,8 @@ int main(int argc, char **argv) {
     char *buffer = malloc(READ_SIZE);
     int epoll = epoll_create1(0);
 
-    /* Nicks of this run's own, 8 characters (ngircd's limit is 9): a server may not have
-     * let the last run's clients go yet, and a nick in use would never register. */
-    char tag[3] = {'a' + getpid() % 26, 'a' + getpid() / 26 % 26, 0};
+    tag[0] = 'a' + getpid() % 26; /* nicks of 8 characters: ngircd allows 9 */
+    tag[1] = 'a' + getpid() / 26 % 26;
     for (int i = 0; i < nclients; i++) {
         struct client *c = &clients[i];
         c->fd = socket(AF_INET, SOCK_STREAM, 0);
