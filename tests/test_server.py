@@ -125,8 +125,10 @@ def test_select_selector_refuses_descriptors_it_cannot_watch_and_serves_on(tmp_p
     log_path = tmp_path / "server.log"
     with open(log_path, "w") as log_file:
         process = subprocess.Popen(
+            # No limit frees a descriptor meanwhile: a crowd past --max-unregistered would
+            # have its oldest let go, and the last one would get a descriptor below 1024.
             [sys.executable, "-m", "tcpchat.server", "--port", "0", "--selector", "select",
-             "--max-clients", "0", "--max-per-ip", "0"],
+             "--max-clients", "0", "--max-per-ip", "0", "--max-unregistered", "2000"],
             stderr=log_file, cwd=os.path.dirname(os.path.dirname(__file__)),
             preexec_fn=_many_descriptors)
     crowd = []
