@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from .load import CheckFailed
+from .targets import process_cpu_seconds
 
 SOURCE = Path(__file__).with_name("loadgen.c")
 
@@ -29,7 +30,8 @@ class NoCompiler(RuntimeError):
 def binary():
     """The built generator, made once per version of its source."""
     source = SOURCE.read_bytes()
-    built = Path(tempfile.gettempdir()) / f"tcpchat-loadgen-{hashlib.sha1(source).hexdigest()[:12]}"
+    version = hashlib.sha1(source).hexdigest()[:12]
+    built = Path(tempfile.gettempdir()) / f"tcpchat-loadgen-{version}"
     if built.exists():
         return built
     compiler = shutil.which("cc") or shutil.which("gcc")
@@ -40,12 +42,6 @@ def binary():
                    capture_output=True)
     os.replace(partial, built)
     return built
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def fan_out(target, clients, senders, window, warmup, seconds):
@@ -59,12 +55,12 @@ def fan_out(target, clients, senders, window, warmup, seconds):
             start = json.loads(process.stdout.readline() or '{"error": "it ended"}')
             if "error" in start:
                 raise CheckFailed(f"the C generator: {start['error']}")
-            own, server = cpu_seconds(process.pid), target.cpu_seconds()
+            own, server = process_cpu_seconds(process.pid), target.cpu_seconds()
             end = json.loads(process.stdout.readline() or '{"error": "it ended"}')
             if "error" in end:
                 raise CheckFailed(f"the C generator: {end['error']}")
             spent = end["seconds"]
-            generator_cpu = (cpu_seconds(process.pid) - own) / spent
+            generator_cpu = (process_cpu_seconds(process.pid) - own) / spent
             server_cpu = (target.cpu_seconds() - server) / spent if server is not None else None
         finally:
             process.kill()

@@ -97,11 +97,7 @@ class Target:
         return None
 
     def cpu_seconds(self):
-        if not self.local:
-            return None
-        with open(f"/proc/{self.process.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.process.pid) if self.local else None
 
     def stop(self):
         if not self.local:
@@ -113,3 +109,10 @@ class Target:
             self.process.kill()
             self.process.wait()
         self.process.stderr.close()
+
+
+def process_cpu_seconds(pid):
+    """CPU seconds (user and system) that process *pid* has used."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
