@@ -128,6 +128,10 @@ def _user(chat, client, message):
     if client.registered or client.user is not None:
         chat.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
         return
+    if not message.params[3]:
+        chat.reply(client, rpl.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters: the real "
+                                                          "name is empty")
+        return
     # The username shows in nick!user@host; keep it short and free of what would break a mask.
     username = "".join(c for c in message.params[0] if c.isalnum() or c in "-_.")[:10]
     client.user = username or "user"

@@ -452,3 +452,13 @@ def test_user_host_is_the_peer_address_made_safe_for_masks(chat, address, host):
     peer = chat.connect(address)
     peer.send("NICK x", "USER x 0 * :X")
     assert peer.client.mask == f"x!x@{host}"
+
+
+def test_user_with_an_empty_real_name_is_refused_with_461_and_may_be_sent_again():
+    chat = Harness()
+    peer = chat.connect()
+    peer.send("NICK ann", "USER ann 0 * :")
+    assert peer.lines() == [":tcpchat 461 ann USER :Not enough parameters: the real name is empty"]
+    assert not peer.client.registered
+    peer.send("USER ann 0 * :Ann")
+    assert peer.client.registered and peer.client.realname == "Ann"
