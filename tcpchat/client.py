@@ -325,13 +325,32 @@ class ChatClient:
             self._main_done.wait(WAKE_RETRY)
 
 
+def split_address(text):
+    """``(host, port)`` from what a user types for the server: ``host``, ``host:port``,
+    ``[v6addr]:port`` or a bare IPv6 address; the port is None where none is given."""
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"cannot read the address {text!r}: write [v6addr] or [v6addr]:port")
+        port = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        return text, None  # a name, an IPv4 address, or an IPv6 address without a port
+    if not port:
+        return host, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"cannot read the address {text!r}: {port!r} is not a port number")
+    return host, int(port)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tcpchat-client",
         description="Chat on a tcpchat (or any IRC) server from a terminal or a script.")
     parser.add_argument("host", nargs="?",
-                        help="the server's address (asked for on a terminal; default "
-                             "localhost)")
+                        help="the server's address, HOST or HOST:PORT ([v6addr]:PORT for "
+                             "IPv6; asked for on a terminal; default localhost)")
     parser.add_argument("--port", type=int,
                         help="the server's port (6667; 6697 with --tls)")
     parser.add_argument("--name", help="your nickname (asked for on a terminal)")
@@ -360,7 +379,8 @@ def main(argv=None):
     host, name = args.host, args.name
     try:
         if host is None:
-            host = (screen.ask("Server address [localhost]: ") if interactive else "") or ""
+            host = (screen.ask("Server address (host or host:port) [localhost]: ")
+                    if interactive else "") or ""
         while interactive and not name:
             name = screen.ask("Your name: ")
             if name is None:
@@ -371,8 +391,11 @@ def main(argv=None):
         return 0
     if not name:
         parser.error("--name is needed when standard input is not a terminal")
-    host = host.strip() or "localhost"
-    port = args.port or (6697 if args.tls else 6667)
+    try:
+        host, port = split_address(host.strip() or "localhost")
+    except ValueError as exc:
+        parser.error(str(exc))
+    port = port or args.port or (6697 if args.tls else 6667)
     tls, received = None, b""
     try:
         if args.udp:

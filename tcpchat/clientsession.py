@@ -227,7 +227,13 @@ class ClientSession:
                 continue
             if self.sequence is not None and not self._in_sequence(message, events):
                 continue
-            events.extend(self._handle(message))
+            try:
+                events.extend(self._handle(message))
+            except IndexError:
+                # Fewer parameters than the command has (a short 353 from some server): shown
+                # as it came, and the client reads on.
+                line = raw.decode("utf-8", errors="replace")
+                events.append(Show(SERVER, f"(a line this client cannot read: {line})"))
         return events
 
     def _in_sequence(self, message, events):
@@ -263,6 +269,10 @@ class ClientSession:
             return []
         if command == "ERROR":
             return [Closed(params[0] if params else "Closing link")]
+        if command == "NOTICE" and message.source is None and not self.registered:
+            # tcpchat's greeting to a connection that has not said yet whether it speaks IRC:
+            # it tells netcat users what to type, which is nothing for a user of this client.
+            return []
         if command == "001":
             self.registered = True
             self.nick = params[0]

@@ -63,7 +63,7 @@ def channel_problem(name):
 
 
 def is_channel(target):
-    return target[:1] in CHANTYPES
+    return bool(target) and target[0] in CHANTYPES  # "" is in every string
 
 
 def _describe(char):

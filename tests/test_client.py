@@ -18,6 +18,7 @@ import pytest
 
 from helpers import (ROOT, TIMEOUT, ClientProcess, conversation, register_irc,
                      running_server, wait_until)
+from tcpchat.client import split_address
 
 
 def test_two_clients_chat_both_ways():
@@ -193,10 +194,11 @@ class Terminal:
 def test_terminal_asks_for_address_and_name_and_redraws_what_is_typed():
     with running_server() as server:
         alice = register_irc(server.address, "alice")
-        terminal = Terminal("--port", str(server.address[1]))
+        terminal = Terminal()
         try:
-            terminal.wait_for(r"Server address \[localhost\]: ")
-            terminal.type("127.0.0.1\r")
+            # host:port, as a new user types it (it was once taken for a host name).
+            terminal.wait_for(r"Server address \(host or host:port\) \[localhost\]: ")
+            terminal.type(f"127.0.0.1:{server.address[1]}\r")
             terminal.wait_for(r"Your name: ")
             terminal.type("carol\r")
             terminal.wait_for(r"\[#lobby\] ")
@@ -245,3 +247,21 @@ def test_server_shutdown_wakes_a_terminal_client_mid_typing():
             assert "Traceback" not in terminal.screen
         finally:
             terminal.close()
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("example.org", ("example.org", None)),
+    ("127.0.0.1:16667", ("127.0.0.1", 16667)),
+    ("localhost:", ("localhost", None)),
+    ("::1", ("::1", None)),
+    ("[::1]:6697", ("::1", 6697)),
+    ("[fe80::1]", ("fe80::1", None)),
+])
+def test_the_server_address_may_carry_a_port(typed, expected):
+    assert split_address(typed) == expected
+
+
+@pytest.mark.parametrize("typed", ["host:http", "host:70000", "[::1", "[::1]6697", "host:0"])
+def test_an_address_that_cannot_be_read_says_why(typed):
+    with pytest.raises(ValueError, match="cannot read the address"):
+        split_address(typed)

@@ -166,3 +166,40 @@ def test_any_bytes_from_the_server_give_events_never_an_exception(data):
     session.start()
     for event in session.receive(data):
         assert isinstance(event, (Show, NeedNick, Ready, Closed))
+
+
+_COMMANDS = ["001", "332", "353", "366", "403", "432", "433", "JOIN", "PART", "NICK", "TOPIC",
+             "QUIT", "PRIVMSG", "NOTICE", "ERROR", "CAP", "PING", "MODE", "KICK"]
+
+
+@given(st.sampled_from(_COMMANDS), st.lists(st.sampled_from(["alice", "#lobby", "x", "LS"]),
+                                            max_size=3),
+       st.sampled_from([":bob!b@h ", ":srv ", ""]))
+def test_a_command_with_too_few_parameters_leaves_the_client_reading(command, params, source):
+    """Any line from any server leaves the client running: a short 353 once killed its
+    receiver with IndexError."""
+    session = ClientSession("alice", "#lobby")
+    session.start()
+    feed(session, ":srv 001 alice :Welcome", ":alice!a@h JOIN #lobby")
+    feed(session, f"{source}{command} {' '.join(params)}".rstrip())
+    events = feed(session, ":bob!b@h PRIVMSG #lobby :still here")
+    assert events[-1:] == [Show(MESSAGE, "bob: still here")]
+
+
+def test_a_short_numeric_is_shown_as_it_came(session):
+    assert feed(session, ":srv 353 alice") == [
+        Show(SERVER, "(a line this client cannot read: :srv 353 alice)")]
+
+
+def test_the_greeting_for_netcat_users_is_not_shown():
+    session = ClientSession("alice", "#lobby")
+    session.start()
+    greeting = "NOTICE * :*** Welcome to tcpchat. IRC clients: register as usual."
+    assert feed(session, greeting) == []
+    assert feed(session, ":srv NOTICE * :*** Looking up your hostname") == [
+        Show(SERVER, "Looking up your hostname")]
+
+
+def test_join_with_no_room_is_a_usage_hint_not_a_join(session):
+    assert session.handle_input("/join") == [Show(ERROR, "Usage: /join #room")]
+    assert sent(session) == []
