@@ -162,6 +162,8 @@ def utf8_prefix(text, max_bytes):
     encoded = text.encode()
     if len(encoded) <= max_bytes:
         return text
+    if max_bytes <= 0:
+        return ""
     # Back off over UTF-8 continuation bytes (0b10xxxxxx) to the start of a character.
     end = max_bytes
     while end > 0 and encoded[end] & 0xC0 == 0x80:
@@ -190,17 +192,32 @@ def split_utf8(text, max_bytes):
 
 
 def encode_line(message):
-    """*message* as bytes ready to send (CRLF included), its trailing parameter shortened at a
-    character boundary if the line would be over :data:`MAX_MESSAGE` bytes."""
-    line = serialize(message)
-    encoded = line.encode() + b"\r\n"
-    if len(encoded) <= MAX_MESSAGE:
-        return encoded
-    last = message.params[-1]
-    room = MAX_MESSAGE - (len(encoded) - len(last.encode()))
-    shortened = Message(message.command, message.params[:-1] + (utf8_prefix(last, room),),
-                        message.source)
-    return serialize(shortened).encode() + b"\r\n"
+    """*message* as bytes ready to send (CRLF included), within :data:`MAX_MESSAGE` bytes
+    (its tags aside), cut at character boundaries: its trailing parameter first, then, should
+    the others alone be too long (numerics echo what a client sent), the longest of them,
+    each kept at least a character long so that the line still parses the same way."""
+    params = list(message.params)
+    while True:
+        body = serialize(Message(message.command, tuple(params), message.source))
+        excess = len(body.encode()) + 2 - MAX_MESSAGE
+        if excess <= 0 or not params:
+            break
+        last = params[-1]
+        if last:
+            params[-1] = utf8_prefix(last, max(0, len(last.encode()) - excess))
+        elif len(params) > 1:
+            longest = max(range(len(params) - 1), key=lambda index: len(params[index].encode()))
+            middle = params[longest]
+            params[longest] = (utf8_prefix(middle, max(0, len(middle.encode()) - excess))
+                               or middle[:1])
+            if params[longest] == middle:
+                break  # one character each already: nothing left to cut
+        else:
+            break
+    if message.tags:
+        return serialize(Message(message.command, tuple(params), message.source,
+                                 message.tags)).encode() + b"\r\n"
+    return body.encode() + b"\r\n"
 
 
 def encode_text_lines(message):

@@ -462,3 +462,24 @@ def test_user_with_an_empty_real_name_is_refused_with_461_and_may_be_sent_again(
     assert not peer.client.registered
     peer.send("USER ann 0 * :Ann")
     assert peer.client.registered and peer.client.realname == "Ann"
+
+
+def test_who_with_long_four_byte_nicks_and_channel_answers_within_512_bytes():
+    """It once raised UnicodeDecodeError and cost the asker its connection: the middle
+    parameters of a 352 alone passed 512 bytes."""
+    chat = Harness()
+    letter = "\U0001d504"  # four bytes in UTF-8
+    channel = "#" + letter * 49
+    asker, other = chat.irc(letter * 30), chat.irc(letter * 29 + "b")
+    for peer in (asker, other):
+        peer.send(f"JOIN {channel}")
+    asker.output()
+    asker.send(f"WHO {channel}", f"NAMES {channel},{channel}", "X" * 508)
+    data = asker.output()
+    assert not asker.conn.closing
+    lines = data.split(b"\r\n")[:-1]
+    assert [line.split(b" ")[1] for line in lines].count(b"352") == 2
+    assert all(len(line) + 2 <= 512 for line in lines)
+    assert all(line.decode("utf-8") for line in lines)
+    assert b" 421 " in data
+    assert b" 366 " in data

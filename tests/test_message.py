@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tcpchat.message import (MAX_MESSAGE, MalformedMessage, Message, _parse_any, encode_line,
@@ -103,3 +103,30 @@ def test_the_usual_line_fast_path_parses_as_the_general_parser_does(line):
             parse(line)
     else:
         assert parse(line) == expected
+
+
+_wide = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\0 ")
+_middle = st.text(_wide, min_size=1, max_size=300).filter(lambda text: text[0] != ":")
+
+
+@example(command="421", middles=["alice", "X" * 508], last="Unknown command", source="srv")
+@example(command="352", middles=["alice", "#" + "\U0001d504" * 49, "\U0001d504" * 10, "h",
+                                 "srv", "\U0001d504" * 30, "H"],
+         last="0 " + "\U0001d504" * 100, source="srv")
+@example(command="366", middles=["alice", "#a," * 200], last="End of /NAMES list", source="srv")
+@given(command=st.sampled_from(["352", "366", "421", "PRIVMSG", "NOTICE", "TOPIC", "KICK"]),
+       middles=st.lists(_middle, max_size=6),
+       last=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\0"),
+                    max_size=600),
+       source=st.one_of(st.none(), _middle))
+def test_any_message_the_server_builds_is_one_line_of_at_most_512_bytes_of_utf8(
+        command, middles, last, source):
+    """Numerics echo what clients send (a 508-byte command in 421, a long NAMES argument in
+    366), and WHO replies carry long 4-byte-letter nicks: the middle parameters alone may
+    pass 512 bytes.  The line still fits, is valid UTF-8, and parses to as many parameters."""
+    message = Message(command, (*middles, last), source)
+    encoded = encode_line(message)
+    assert len(encoded) <= MAX_MESSAGE and encoded.endswith(b"\r\n")
+    assert encoded.count(b"\n") == 1
+    again = parse(encoded[:-2].decode("utf-8"))
+    assert again.command == command and len(again.params) == len(message.params)
