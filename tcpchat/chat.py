@@ -48,6 +48,9 @@ log = logging.getLogger("tcpchat")
 
 TOPICLEN = 390
 AWAYLEN = 200
+#: The most bytes of what a client sent that a numeric echoes in one parameter: a channel name
+#: of 50 four-byte letters.
+ECHO_BYTES = 200
 #: What a client that negotiated nothing has enabled.
 NO_CAPS = frozenset()
 #: How many channels one user may be in at once (CHANLIMIT): bounds the work of a QUIT.
@@ -296,10 +299,12 @@ class Chat:
         """Send numeric *numeric* to *client*; its nick (or ``*``) goes first, as always.
 
         Numerics echo what the client sent (a bad nick, an unknown command); an echo that could
-        not stand as a middle parameter (empty, holding a space, starting with ":") becomes "*".
+        not stand as a middle parameter (empty, holding a space, starting with ":") becomes "*",
+        and a long one is cut to :data:`ECHO_BYTES`, so that the text after it still fits.
         """
         *middle, last = params
-        middle = [p if p and " " not in p and p[0] != ":" else "*" for p in middle]
+        middle = [utf8_prefix(p, ECHO_BYTES) if p and " " not in p and p[0] != ":" else "*"
+                  for p in middle]
         self.deliver(Message(numeric, (client.target, *middle, last), self.config.server_name),
                      (client,))
 

@@ -483,3 +483,11 @@ def test_who_with_long_four_byte_nicks_and_channel_answers_within_512_bytes():
     assert all(line.decode("utf-8") for line in lines)
     assert b" 421 " in data
     assert b" 366 " in data
+
+
+def test_a_numeric_echoing_a_long_command_cuts_the_echo_and_keeps_its_text():
+    chat = Harness()
+    peer = chat.irc("ann")
+    peer.send("X" * 508)
+    [line] = peer.lines()
+    assert line == f":tcpchat 421 ann {'X' * 200} :Unknown command"
