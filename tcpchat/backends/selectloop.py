@@ -454,11 +454,7 @@ class SelectLoop(Driver):
                 self._lost(transport, exc)
                 return
             stream.sent(sent)
-        unsent = stream.pending
-        if (not unsent and transport.events == selectors.EVENT_READ and not stream.closing
-                and not stream.reading_paused):
-            return  # the usual case, once per member per turn: all sent, the watch stays
-        self._settle(transport, unsent)
+        self._settle(transport, stream.pending)
 
     def _send_tls(self, transport):
         """Encrypt and send what the socket takes, a chunk at a time; then a close_notify
@@ -501,6 +497,9 @@ class SelectLoop(Driver):
         """After a send: cut a connection that fails to read its output, end one that is done,
         or watch its socket for what it waits for now."""
         stream = transport.stream
+        if (not unsent and not stream.closing
+                and transport.events == (0 if stream.reading_paused else selectors.EVENT_READ)):
+            return  # the usual case, once per member per turn: all sent, the watch stays
         conn = transport.conn
         if conn is not None and unsent > conn.sendq and not stream.closing:
             self.guarded(conn, conn.flushed)
