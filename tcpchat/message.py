@@ -197,9 +197,10 @@ def encode_line(message):
     the others alone be too long (numerics echo what a client sent), the longest of them,
     each kept at least a character long so that the line still parses the same way."""
     params = list(message.params)
+    bare = Message(message.command, message.params, message.source) if message.tags else message
     while True:
-        body = serialize(Message(message.command, tuple(params), message.source))
-        excess = len(body.encode()) + 2 - MAX_MESSAGE
+        body = serialize(bare).encode() + b"\r\n"
+        excess = len(body) - MAX_MESSAGE
         if excess <= 0 or not params:
             break
         last = params[-1]
@@ -214,10 +215,11 @@ def encode_line(message):
                 break  # one character each already: nothing left to cut
         else:
             break
+        bare = Message(message.command, tuple(params), message.source)
     if message.tags:
         return serialize(Message(message.command, tuple(params), message.source,
                                  message.tags)).encode() + b"\r\n"
-    return body.encode() + b"\r\n"
+    return body
 
 
 def encode_text_lines(message):
