@@ -131,12 +131,7 @@ class DatagramEndpoint:
         if len(self._unregistered) >= self.max_unregistered:
             self._evict_oldest()
         transport = DatagramTransport(self, address)
-        try:
-            self.core.connect(address[0], transport)
-        except Exception:
-            log.exception("internal error while admitting UDP peer %s", address)
-            if transport.conn is not None:
-                Driver.drop(transport.conn)
+        if not Driver.connect(self.core, address[0], transport):
             return None
         self.peers[address] = transport
         self._unregistered[address] = transport

@@ -435,15 +435,17 @@ class Driver:
             conn.abandon()
         conn.core.output_ready({conn})
 
-    def connect(self, transport, dialect=None):
-        """``core.connect`` for *transport*, guarded: True if the core now knows it; if not,
-        whatever was made of it is being dropped."""
+    @classmethod
+    def connect(cls, core, peer, transport, dialect=None):
+        """``core.connect`` for *transport*, guarded (for every driver, the UDP endpoint
+        too): True if the core now knows it; if not, whatever was made of it is being
+        dropped."""
         try:
-            self.core.connect(transport.host, transport, dialect)
+            core.connect(peer, transport, dialect)
         except Exception:
-            log.exception("internal error while connecting %s", transport.host)
+            log.exception("internal error while connecting %s", peer)
             if transport.conn is not None:
-                self.drop(transport.conn)
+                cls.drop(transport.conn)
             return False
         return True
 

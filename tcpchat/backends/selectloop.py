@@ -336,7 +336,7 @@ class SelectLoop(Driver):
             transport.stream = self.web.stream(
                 lambda: self.core.connect(transport.host, transport, Dialect.IRC))
             return
-        if not self.connect(transport) and transport.conn is None:
+        if not self.connect(self.core, transport.host, transport) and transport.conn is None:
             self._close(transport)
 
     # -- Reading --------------------------------------------------------------------------

@@ -192,7 +192,8 @@ class ThreadsServer(Driver):
                 self._handshaking.discard(transport)
                 self._transports.add(transport)
                 # If the core failed it but knows it, it is closing: its writer says goodbye.
-                joined = self.connect(transport) or transport.conn is not None
+                joined = (self.connect(self.core, transport.host, transport)
+                          or transport.conn is not None)
                 if not joined:
                     self._transports.discard(transport)
             if joined:
