@@ -292,8 +292,7 @@ def _reply_list(chat, client, numeric, head, items):
         if line and size + cost > MAX_MESSAGE:
             chat.reply(client, numeric, *head, " ".join(line))
             line, size = [], fixed
-            if not chat.has_room(client):
-                _cut_short(chat, client)
+            if not _room_left(chat, client):
                 return
         line.append(item)
         size += cost
@@ -309,18 +308,21 @@ def _list(chat, client, message):
         channels = list(chat.channels.values())
     chat.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
     for channel in channels:
-        if not chat.has_room(client):
-            _cut_short(chat, client)
+        if not _room_left(chat, client):
             break
         chat.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
     chat.reply(client, rpl.RPL_LISTEND, "End of /LIST")
 
 
-def _cut_short(chat, client):
-    """A reply that grows with the server stops here (see ``Chat.has_room``); a closing
-    client is told nothing, as ever."""
+def _room_left(chat, client):
+    """Whether a reply that grows with the server (LIST, WHO, NAMES) may go on (see
+    ``Chat.has_room``); if not, the client is told it was cut short (a closing client is told
+    nothing, as ever) and the reply ends as usual."""
+    if chat.has_room(client):
+        return True
     chat.notice(client, "The reply was cut short: it would not fit your send queue; "
                         "ask for less (a channel, a mask)")
+    return False
 
 
 # -- Talking --------------------------------------------------------------------------------
@@ -356,8 +358,7 @@ def _who(chat, client, message):
         user = chat.find_user(mask)
         rows = [("*", user, False)] if user else []
     for channel_name, user, is_op in rows:
-        if not chat.has_room(client):
-            _cut_short(chat, client)
+        if not _room_left(chat, client):
             break
         flags = ("G" if user.away is not None else "H") + ("@" if is_op else "")
         chat.reply(client, rpl.RPL_WHOREPLY, channel_name, user.user, user.host, server,
