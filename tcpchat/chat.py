@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 from . import numerics as rpl
 from .encoding import Dialect, encoding_for
+from .moderation import NEW_CHANNEL_MODES, speech_refusal
 from .flood import FloodPolicy
 from .message import Message, utf8_prefix
 from .names import fold, is_channel, nick_problem, normalize
@@ -98,7 +99,7 @@ class Client:
     __slots__ = (
         "conn", "out", "host", "dialect", "encoding", "nick", "user", "realname", "mask",
         "registered", "cap_negotiating", "caps", "password", "channels", "away", "invisible",
-        "signon", "last_spoke", "gone",
+        "signon", "last_spoke", "gone", "invites", "oper",
     )
 
     def __init__(self, conn, dialect, now, wall_now):
@@ -132,6 +133,11 @@ class Client:
         self.last_spoke = now
         #: Removed from the chat: its nick is free and nobody can reach it.
         self.gone = False
+        #: Channel -> None for the channels it was invited to and has not joined since
+        #: (:func:`tcpchat.moderation.invite`); None until the first invitation.
+        self.invites = None
+        #: A server operator: may moderate any channel.
+        self.oper = False
 
     def __repr__(self):
         return f"<Client {self.nick or '*'} from {self.host}>"
@@ -163,19 +169,40 @@ def _displayed_host(address):
 
 
 class Channel:
-    __slots__ = ("name", "members", "topic", "topic_by", "topic_at", "created")
+    """A channel and its rules (see :mod:`tcpchat.moderation`, which changes them)."""
+
+    __slots__ = ("name", "members", "topic", "topic_by", "topic_at", "created", "modes", "key",
+                 "limit", "bans", "ban_pattern", "gated")
 
     def __init__(self, name, wall_now):
         self.name = name
-        #: Client -> True when that member is a channel operator; kept in joining order.
+        #: Client -> its prefixes, highest first: "@" operator, "+" voiced, "@+", or "".
+        #: Kept in joining order.
         self.members = {}
         self.topic = ""
         self.topic_by = ""
         self.topic_at = 0
         self.created = int(wall_now)
+        #: The flag modes set (letters of ``moderation.FLAG_MODES``).
+        self.modes = set(NEW_CHANNEL_MODES)
+        self.key = None
+        self.limit = None
+        #: :class:`~tcpchat.moderation.Ban` entries, oldest first, and one compiled pattern
+        #: matching them all (None when there are none).
+        self.bans = []
+        self.ban_pattern = None
+        #: Whether a rule (``+m``, a ban) could stop a member without a prefix from talking:
+        #: while false, such a member's message is relayed with no further check.
+        self.gated = False
 
-    def prefixed(self, client):
-        return "@" + client.nick if self.members[client] else client.nick
+    def prefixed(self, client, every_prefix=False):
+        """*client*'s nick after its highest prefix, or all of them (IRCv3 multi-prefix)."""
+        rank = self.members[client]
+        return (rank if every_prefix else rank[:1]) + client.nick
+
+    @property
+    def secret(self):
+        return "s" in self.modes
 
 
 class Chat:
@@ -429,9 +456,9 @@ class Chat:
         channel = self.channels.get(key)
         if channel is None:
             channel = self.channels[key] = Channel(normalize(name), self.wall_clock())
-            channel.members[client] = True
+            channel.members[client] = "@"
         else:
-            channel.members[client] = False
+            channel.members[client] = ""
         client.channels[key] = channel
         log.debug("%s joined %s", client.nick, channel.name)
         # A plain client is told where it is in words (see plain.greet), not by its own JOIN.
@@ -444,6 +471,13 @@ class Chat:
         self.deliver(Message("PART", params, client.mask), channel.members)
         log.debug("%s left %s", client.nick, channel.name)
         self._remove_member(client, channel)
+
+    def kick(self, client, channel, user, reason):
+        """*client* puts *user* out of *channel*; every member sees the KICK, *user* too."""
+        self.deliver(Message("KICK", (channel.name, user.nick, reason), client.mask),
+                     channel.members)
+        log.debug("%s kicked %s from %s", client.nick, user.nick, channel.name)
+        self._remove_member(user, channel)
 
     def _remove_member(self, client, channel):
         if self._batch:
@@ -474,10 +508,13 @@ class Chat:
             if channel is None:
                 quiet or self.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
                 return False
-            if client not in channel.members:
-                quiet or self.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name,
-                                    "Cannot send to channel")
-                return False
+            rank = channel.members.get(client)
+            if not rank and (rank is None or channel.gated):  # else nothing can stop it
+                refusal = speech_refusal(channel, client)
+                if refusal:
+                    quiet or self.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name,
+                                        f"Cannot send to channel: {refusal}")
+                    return False
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s -> %s: %s", client.nick, channel.name, text)
             self.relay(Message(command, (channel.name, text), client.mask), channel, client)

@@ -295,7 +295,11 @@ class ClientSession:
         elif command == "JOIN" and self._is_me(message):
             return self._joined(params[0])
         elif command == "PART" and self._is_me(message):
-            return self._parted(params[0])
+            return self._parted(params[0], f"* You left {params[0]}")
+        elif command == "KICK" and params[1:] and self.nick and fold(params[1]) == fold(self.nick):
+            because = f" ({params[2]})" if params[2:] and params[2] else ""
+            return self._parted(params[0], f"* {nick_of(message.source)} removed you from "
+                                           f"{params[0]}{because}")
         elif command == "NICK" and self._is_me(message):
             self.nick = params[0]
             return [Show(EVENT, f"* You are now known as {params[0]}")]
@@ -311,10 +315,10 @@ class ClientSession:
             events.append(Ready())
         return events
 
-    def _parted(self, channel):
+    def _parted(self, channel, saying):
         self.channels = [c for c in self.channels if fold(c) != fold(channel)]
         where = f"; now in {self.current}" if self.current else ""
-        return [Show(EVENT, f"* You left {channel}{where}")]
+        return [Show(EVENT, saying + where)]
 
 
 _COMMANDS = {

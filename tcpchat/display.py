@@ -69,7 +69,14 @@ def describe(message):
             return EVENT, f"* {nick} set the topic of {params[0]}: {params[1]}"
         return EVENT, f"* {nick} cleared the topic of {params[0]}"
     if command == "MODE":
+        if is_channel(params[0]) and len(params) > 1:
+            return EVENT, f"* {nick} " + "; ".join(mode_phrases(params[0], params[1], params[2:]))
         return EVENT, f"* {nick} sets mode {' '.join(params[1:])} on {params[0]}"
+    if command == "KICK" and len(params) > 1:
+        because = f" ({params[2]})" if len(params) > 2 and params[2] else ""
+        return EVENT, f"* {nick} removed {params[1]} from {params[0]}{because}"
+    if command == "INVITE" and len(params) > 1:
+        return EVENT, f"* {nick} invites you to {params[1]}"
     if command == "ERROR":
         return SERVER, params[0] if params else "Disconnected"
     if command.isdigit() and params:
@@ -79,6 +86,42 @@ def describe(message):
         text = f"{about}: {params[-1]}" if about else params[-1]
         return (ERROR if command[0] in "45" else SERVER), text
     return None
+
+
+#: What each channel mode change does, as a phrase: (on, off).  "{}" is its argument, "{c}" the
+#: channel.
+_MODE_PHRASES = {
+    "o": ("made {} an operator of {c}", "took operator status in {c} from {}"),
+    "v": ("gave {} a voice in {c}", "took the voice in {c} from {}"),
+    "b": ("banned {} from {c}", "lifted the ban on {} in {c}"),
+    "k": ("set a key on {c}: joining takes the key {}", "removed the key of {c}"),
+    "l": ("limited {c} to {} members", "removed the member limit of {c}"),
+    "i": ("made {c} invite only", "opened {c} to all (no invitation needed)"),
+    "m": ("made {c} moderated: only operators and voiced members may talk",
+          "let everyone in {c} talk"),
+    "n": ("closed {c} to messages from outside", "opened {c} to messages from outside"),
+    "s": ("made {c} secret", "made {c} public"),
+    "t": ("let only operators set the topic of {c}", "let anyone in {c} set the topic"),
+}
+#: Modes that take an argument: b, k, o, v always, l when set (as on every server).
+_MODES_WITH_ARGUMENT = "bkov"
+
+
+def mode_phrases(channel, letters, arguments):
+    """What a channel MODE line did, a phrase per change (``made bob an operator of #c``)."""
+    arguments = list(arguments)
+    phrases, adding = [], True
+    for char in letters:
+        if char in "+-":
+            adding = char == "+"
+            continue
+        argument = ""
+        if (char in _MODES_WITH_ARGUMENT or (char == "l" and adding)) and arguments:
+            argument = arguments.pop(0)
+        on, off = _MODE_PHRASES.get(char, ("set mode +" + char + " {} on {c}",
+                                           "set mode -" + char + " {} on {c}"))
+        phrases.append((on if adding else off).format(argument, c=channel).replace("  ", " "))
+    return phrases
 
 
 def prefixed(kind, text):

@@ -10,14 +10,14 @@ everyone else sees to the chat's operations.  Reply formats follow https://moder
 import time
 from collections import namedtuple
 
-from . import __version__
+from . import __version__, moderation
 from . import numerics as rpl
 from .chat import AWAYLEN, CHANLIMIT, TOPICLEN
 from .message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
 from .names import CHANNELLEN, CHANTYPES, NICKLEN, channel_problem, fold, is_channel
 
 VERSION = f"tcpchat-{__version__}"
-#: Capabilities offered in CAP LS.  multi-prefix costs nothing: @ is the only prefix there is.
+#: Capabilities offered in CAP LS.
 CAPABILITIES = ("multi-prefix",)
 #: PRIVMSG and NOTICE take at most this many comma-separated targets (TARGMAX).
 MAX_TARGETS = 4
@@ -26,12 +26,17 @@ ISUPPORT = (
     f"AWAYLEN={AWAYLEN}",
     "CASEMAPPING=rfc8265",
     f"CHANLIMIT={CHANTYPES}:{CHANLIMIT}",
-    "CHANMODES=,,,n",
+    f"CHANMODES={moderation.CHANMODES}",
     f"CHANNELLEN={CHANNELLEN}",
     f"CHANTYPES={CHANTYPES}",
+    f"KEYLEN={moderation.KEYLEN}",
+    f"KICKLEN={moderation.KICKLEN}",
+    f"MAXLIST=b:{moderation.MAXBANS}",
+    f"MODES={moderation.MAX_PARAM_MODES}",
     f"NICKLEN={NICKLEN}",
-    "PREFIX=(o)@",
-    f"TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},WHOIS:1",
+    "PREFIX=(" + "".join(moderation.PREFIXES) + ")" + "".join(moderation.PREFIXES.values()),
+    f"TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},WHOIS:1,"
+    f"KICK:{moderation.MAX_KICKS}",
     f"TOPICLEN={TOPICLEN}",
     "UTF8ONLY",
 )
@@ -159,7 +164,7 @@ def _welcome(chat, client):
     chat.reply(client, rpl.RPL_WELCOME, f"Welcome to the {server} Network, {client.mask}")
     chat.reply(client, rpl.RPL_YOURHOST, f"Your host is {server}, running version {VERSION}")
     chat.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
-    chat.reply(client, rpl.RPL_MYINFO, server, VERSION, "i", "no", "o")
+    chat.reply(client, rpl.RPL_MYINFO, server, VERSION, "i", "biklmnostv", "bklov")
     tokens = ISUPPORT + (f"NETWORK={server}",)
     for start in range(0, len(tokens), 13):  # at most 13 tokens a line
         chat.reply(client, rpl.RPL_ISUPPORT, *tokens[start:start + 13],
@@ -201,12 +206,13 @@ def _join(chat, client, message):
         for channel in list(client.channels.values()):
             chat.part(client, channel)
         return
-    for name in message.params[0].split(","):
+    keys = message.params[1].split(",") if len(message.params) > 1 else []
+    for index, name in enumerate(message.params[0].split(",")):
         if name:
-            _join_channel(chat, client, name)
+            _join_channel(chat, client, name, keys[index] if index < len(keys) else None)
 
 
-def _join_channel(chat, client, name):
+def _join_channel(chat, client, name, key=None):
     problem = channel_problem(name)
     if problem:
         chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, f"No such channel: {problem}")
@@ -216,6 +222,13 @@ def _join_channel(chat, client, name):
     if len(client.channels) >= CHANLIMIT:
         chat.reply(client, rpl.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
         return
+    channel = chat.channels.get(fold(name))
+    if channel is not None:
+        refusal = moderation.join_refusal(channel, client, key)
+        if refusal:
+            chat.reply(client, refusal[0], channel.name, refusal[1])
+            return
+        moderation.joined(channel, client)
     channel = chat.join(client, name)
     if channel.topic:
         _send_topic(chat, client, channel)
@@ -255,7 +268,7 @@ def _topic(chat, client, message):
         return
     channel = _member_channel(chat, client, name)
     if channel is not None:
-        chat.set_topic(client, channel, message.params[1])
+        moderation.set_topic(chat, client, channel, message.params[1])
 
 
 def _send_topic(chat, client, channel):
@@ -269,16 +282,28 @@ def _names_command(chat, client, message):
         chat.reply(client, rpl.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
     for name in message.params[0].split(","):
-        channel = chat.channels.get(fold(name))
+        channel = _visible_channel(chat, client, name)
         if channel is None:
             chat.reply(client, rpl.RPL_ENDOFNAMES, name, "End of /NAMES list")
         else:
             _send_names(chat, client, channel)
 
 
+def _visible_channel(chat, client, name):
+    """The channel *name*, unless there is none or it is secret (+s) and *client* is not in
+    it: to those outside, a secret channel does not exist."""
+    channel = chat.channels.get(fold(name))
+    if channel is None or (channel.secret and client not in channel.members
+                           and not client.oper):
+        return None
+    return channel
+
+
 def _send_names(chat, client, channel):
-    names = [channel.prefixed(member) for member in channel.members]
-    _reply_list(chat, client, rpl.RPL_NAMREPLY, ("=", channel.name), names)
+    every_prefix = "multi-prefix" in client.caps
+    names = [channel.prefixed(member, every_prefix) for member in channel.members]
+    symbol = "@" if channel.secret else "="
+    _reply_list(chat, client, rpl.RPL_NAMREPLY, (symbol, channel.name), names)
     chat.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
 
 
@@ -302,10 +327,11 @@ def _reply_list(chat, client, numeric, head, items):
 
 def _list(chat, client, message):
     if message.params:
-        channels = filter(None, (chat.channels.get(fold(name))
+        channels = filter(None, (_visible_channel(chat, client, name)
                                  for name in message.params[0].split(",")))
     else:
-        channels = list(chat.channels.values())
+        channels = [channel for channel in chat.channels.values()
+                    if not channel.secret or client in channel.members or client.oper]
     chat.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
     for channel in channels:
         if not _room_left(chat, client):
@@ -350,17 +376,19 @@ def _privmsg(chat, client, message):
 def _who(chat, client, message):
     mask = message.params[0] if message.params else "*"
     server = chat.config.server_name
+    every_prefix = "multi-prefix" in client.caps
     if is_channel(mask):
-        channel = chat.channels.get(fold(mask))
+        channel = _visible_channel(chat, client, mask)
         members = channel.members.items() if channel else ()
-        rows = [(channel.name, member, is_op) for member, is_op in members]
+        rows = [(channel.name, member, rank if every_prefix else rank[:1])
+                for member, rank in members]
     else:
         user = chat.find_user(mask)
-        rows = [("*", user, False)] if user else []
-    for channel_name, user, is_op in rows:
+        rows = [("*", user, "")] if user else []
+    for channel_name, user, prefixes in rows:
         if not _room_left(chat, client):
             break
-        flags = ("G" if user.away is not None else "H") + ("@" if is_op else "")
+        flags = ("G" if user.away is not None else "H") + prefixes
         chat.reply(client, rpl.RPL_WHOREPLY, channel_name, user.user, user.host, server,
                    user.nick, flags, f"0 {user.realname}")
     chat.reply(client, rpl.RPL_ENDOFWHO, mask, "End of WHO list")
@@ -377,8 +405,8 @@ def _whois(chat, client, message):
         chat.reply(client, rpl.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
         return
     chat.reply(client, rpl.RPL_WHOISUSER, user.nick, user.user, user.host, "*", user.realname)
-    channels = [("@" if channel.members[user] else "") + channel.name
-                for channel in user.channels.values()]
+    channels = [channel.members[user][:1] + channel.name for channel in user.channels.values()
+                if not channel.secret or client in channel.members or client.oper]
     if channels:
         _reply_list(chat, client, rpl.RPL_WHOISCHANNELS, (user.nick,), channels)
     chat.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,
@@ -457,42 +485,19 @@ def _channel_mode(chat, client, name, changes):
     channel = chat.channels.get(fold(name))
     if channel is None:
         chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
-        return
-    if not changes:
-        chat.reply(client, rpl.RPL_CHANNELMODEIS, channel.name, "+n")
-        chat.reply(client, rpl.RPL_CREATIONTIME, channel.name, str(channel.created))
-        return
-    modes, arguments = changes[0], list(changes[1:])
-    if modes.lstrip("+") == "b" and not arguments:  # clients ask for the ban list on join
-        chat.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
-        return
-    adding = True
-    for char in modes:
-        if char in "+-":
-            adding = char == "+"
-        elif char == "n":
-            pass  # every channel is +n (no messages from outside) and stays so
-        elif char == "o":
-            if arguments:
-                _set_operator(chat, client, channel, arguments.pop(0), adding)
-        else:
-            chat.reply(client, rpl.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
+    elif not changes:
+        moderation.show_modes(chat, client, channel)
+    else:
+        moderation.change_modes(chat, client, channel, changes[0], changes[1:])
 
 
-def _set_operator(chat, client, channel, nick, adding):
-    if not channel.members.get(client):
-        chat.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
-        return
-    user = chat.find_user(nick)
-    if user is None:
-        chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
-    elif user not in channel.members:
-        chat.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
-                   "They aren't on that channel")
-    elif channel.members[user] != adding:
-        channel.members[user] = adding
-        chat.deliver(Message("MODE", (channel.name, ("+o" if adding else "-o"), user.nick),
-                             client.mask), channel.members)
+def _kick(chat, client, message):
+    reason = message.params[2] if len(message.params) > 2 else ""
+    moderation.kick(chat, client, message.params[0], message.params[1], reason)
+
+
+def _invite(chat, client, message):
+    moderation.invite(chat, client, message.params[0], message.params[1])
 
 
 def _server(chat, command, *params):
@@ -522,5 +527,7 @@ COMMANDS = {
     "USERHOST": Command(_userhost, 1, True),
     "AWAY": Command(_away, 0, True),
     "MODE": Command(_mode, 1, True),
+    "KICK": Command(_kick, 2, True),
+    "INVITE": Command(_invite, 2, True),
     "MOTD": Command(_motd, 0, True),
 }

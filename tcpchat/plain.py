@@ -12,9 +12,10 @@ user cannot send terminal escape sequences to another.
 
 import itertools
 
+from . import moderation
 from . import numerics as rpl
 from .display import QUIT_WORDS, clean, describe, prefixed
-from .names import nick_problem
+from .names import fold, nick_problem
 
 HELP = (
     "*** Type a line and press Enter to talk to the room. Commands:",
@@ -22,8 +23,17 @@ HELP = (
     "***   /me action       tell the room what you do (* alice waves)",
     "***   /nick NAME       change your name",
     "***   /who             who is in the room ((TLS): connected over TLS)",
+    "***   /topic [text]    show the room's topic, or set it",
+    "***   /join [key]      come back to the room after leaving it or being removed",
     "***   /quit [reason]   leave (so do 'exit' and 'выход')",
     "***   //text           send text that starts with /",
+    "*** For the room's operators (@ in /who):",
+    "***   /kick NAME [reason]     put NAME out of the room",
+    "***   /op NAME, /deop NAME    make NAME an operator, or no longer",
+    "***   /voice NAME, /devoice NAME   let NAME talk when the room is moderated, or not",
+    "***   /invite NAME     let NAME into an invite-only room",
+    "***   /mode +m|-m, +i, +t, +n, +s, +k KEY, +l NUMBER, +b MASK, ...   change the room's",
+    "***                    rules, as IRC's MODE does; /mode alone shows them",
 )
 
 
@@ -84,10 +94,23 @@ def _register_step(chat, client, text):
 
 def _complete_registration(chat, client):
     chat.register(client, client.nick, client.nick)
-    room = chat.join(client, chat.config.default_channel)
+    room = chat.channels.get(fold(_room(chat)))
+    refusal = room and moderation.join_refusal(room, client, None)
+    if refusal:
+        chat.send_text(client, f"*** Welcome, {client.nick}!")
+        chat.reply(client, refusal[0], room.name, refusal[1])
+        chat.send_text(client, "*** /join [key] tries again; /help lists the commands.")
+        return
+    _welcome(chat, client, chat.join(client, _room(chat)), first=True)
+
+
+def _welcome(chat, client, room, first=False):
     company = "with " + _names(room, client) if len(room.members) > 1 else "on your own for now"
-    chat.send_text(client, f"*** Welcome, {client.nick}! You are in {room.name} {company}.")
-    chat.send_text(client, "*** Type a line and press Enter to talk; /help lists the commands.")
+    greeting = f"Welcome, {client.nick}! " if first else ""
+    chat.send_text(client, f"*** {greeting}You are in {room.name} {company}.")
+    if first:
+        chat.send_text(client, "*** Type a line and press Enter to talk; /help lists the "
+                               "commands.")
 
 
 def _room(chat):
@@ -95,8 +118,17 @@ def _room(chat):
 
 
 def _say(chat, client, text):
-    if text.strip():
+    if not text.strip():
+        return
+    if fold(_room(chat)) not in client.channels and "n" in _room_modes(chat):
+        chat.send_text(client, f"! You are not in {_room(chat)}: /join comes back")
+    else:
         chat.message(client, "PRIVMSG", _room(chat), text)
+
+
+def _room_modes(chat):
+    channel = chat.channels.get(fold(_room(chat)))
+    return channel.modes if channel is not None else ()
 
 
 def _msg(chat, client, argument):
@@ -142,6 +174,73 @@ def _names(channel, leave_out=None, tls=False):
     return f"{names} and {more} more" if more > 0 else names
 
 
+def _topic(chat, client, argument):
+    channel = chat.channels.get(fold(_room(chat)))
+    if channel is None or client not in channel.members:
+        chat.send_text(client, f"! You are not in {_room(chat)}: /join comes back")
+    elif argument:
+        moderation.set_topic(chat, client, channel, argument)
+    elif channel.topic:
+        chat.send_text(client, f"*** The topic of {channel.name}: {clean(channel.topic)} "
+                               f"(set by {channel.topic_by})")
+    else:
+        chat.send_text(client, f"*** {channel.name} has no topic")
+
+
+def _join(chat, client, argument):
+    name = _room(chat)
+    if fold(name) in client.channels:
+        chat.send_text(client, f"! You are in {name} already")
+        return
+    channel = chat.channels.get(fold(name))
+    if channel is not None:
+        refusal = moderation.join_refusal(channel, client, argument or None)
+        if refusal:
+            chat.reply(client, refusal[0], channel.name, refusal[1])
+            return
+        moderation.joined(channel, client)
+    _welcome(chat, client, chat.join(client, name))
+
+
+def _kick(chat, client, argument):
+    name, _, reason = argument.partition(" ")
+    if name:
+        moderation.kick(chat, client, _room(chat), name, reason.strip())
+    else:
+        chat.send_text(client, "! Usage: /kick NAME [reason]")
+
+
+def _mode(chat, client, argument):
+    """/mode passes its words to IRC's MODE for the room."""
+    channel = chat.channels.get(fold(_room(chat)))
+    words = argument.split()
+    if channel is None:
+        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, _room(chat), "No such channel")
+    elif not words:
+        moderation.show_modes(chat, client, channel)
+    else:
+        moderation.change_modes(chat, client, channel, words[0], words[1:])
+
+
+def _rank_command(change):
+    def command(chat, client, argument):
+        if argument and " " not in argument:
+            _mode(chat, client, f"{change} {argument}")
+        else:
+            chat.send_text(client, f"! Usage: /{_RANK_COMMANDS[change]} NAME")
+    return command
+
+
+_RANK_COMMANDS = {"+o": "op", "-o": "deop", "+v": "voice", "-v": "devoice"}
+
+
+def _invite(chat, client, argument):
+    if argument and " " not in argument:
+        moderation.invite(chat, client, argument, _room(chat))
+    else:
+        chat.send_text(client, "! Usage: /invite NAME")
+
+
 def _quit(chat, client, argument):
     chat.close(client, f"Quit: {argument}" if argument else "Quit")
 
@@ -151,4 +250,6 @@ def _help(chat, client, argument):
         chat.send_text(client, line)
 
 
-_COMMANDS = {"msg": _msg, "me": _me, "nick": _nick, "who": _who, "quit": _quit, "help": _help}
+_COMMANDS = {"msg": _msg, "me": _me, "nick": _nick, "who": _who, "quit": _quit, "help": _help,
+             "topic": _topic, "join": _join, "kick": _kick, "mode": _mode, "invite": _invite,
+             **{name: _rank_command(change) for change, name in _RANK_COMMANDS.items()}}

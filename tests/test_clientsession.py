@@ -138,6 +138,19 @@ def test_join_and_part_switch_the_current_room(session):
     assert session.current == "#lobby"
 
 
+def test_being_kicked_leaves_the_room_and_says_who_did_it(session):
+    feed(session, ":alice!a@h JOIN #games")
+    assert session.current == "#games"
+    assert feed(session, ":op!o@h KICK #games bob :calm down",
+                ":op!o@h KICK #games alice :enough") == [
+        Show(EVENT, "* op removed bob from #games (calm down)"),
+        Show(EVENT, "* op removed you from #games (enough); now in #lobby")]
+    assert session.current == "#lobby"
+    assert feed(session, ":op!o@h MODE #lobby +vk alice key") == [
+        Show(EVENT, "* op gave alice a voice in #lobby; set a key on #lobby: joining takes "
+                    "the key key")]
+
+
 @pytest.mark.parametrize("line, expected", [("/quit", "QUIT"), ("/quit gone fishing",
                                             "QUIT :gone fishing"), ("exit", "QUIT"),
                                             ("выход", "QUIT")])

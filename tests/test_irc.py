@@ -27,7 +27,8 @@ def test_registration_burst(chat):
     assert messages[3].params[1:4] == ("tcpchat", "tcpchat-0.1.0", "i")
     isupport = " ".join(p for m in messages if m.command == "005" for p in m.params[1:-1])
     for token in ("CASEMAPPING=rfc8265", "CHANTYPES=#", "NICKLEN=30", "CHANNELLEN=50",
-                  "PREFIX=(o)@", "NETWORK=tcpchat", "TARGMAX=", "UTF8ONLY"):
+                  "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst", "MODES=4", "MAXLIST=b:64",
+                  "NETWORK=tcpchat", "TARGMAX=", "UTF8ONLY"):
         assert token in isupport
     assert all(len(m.params) <= 15 for m in messages if m.command == "005")
     assert "422" in commands  # no MOTD file given
@@ -260,11 +261,11 @@ def test_join_zero_parts_everything(chat):
 
 def test_names_who_list_topic(chat):
     alice = chat.irc("alice")
-    bob = chat.irc("bob")
+    chat.irc("bob")
     alice.lines()
     alice.send("TOPIC #lobby")
     assert numerics(alice) == [("331", ("alice", "#lobby", "No topic is set"))]
-    bob.send("TOPIC #lobby :hello all")
+    alice.send("TOPIC #lobby :hello all")
     assert numerics(alice) == [("TOPIC", ("#lobby", "hello all"))]
     alice.send("NAMES #lobby,#none")
     assert numerics(alice) == [("353", ("alice", "=", "#lobby", "@alice bob")),
@@ -306,7 +307,7 @@ def test_mode_queries(chat):
     alice = chat.irc("alice")
     alice.send("MODE #lobby", "MODE #lobby b", "MODE alice", "MODE alice +i", "MODE alice")
     assert numerics(alice) == [
-        ("324", ("alice", "#lobby", "+n")),
+        ("324", ("alice", "#lobby", "+nt")),
         ("329", ("alice", "#lobby", "1700000000")),
         ("368", ("alice", "#lobby", "End of channel ban list")),
         ("221", ("alice", "+")),
@@ -416,10 +417,11 @@ def test_ping_pong(chat):
 
 def test_unknown_command_and_missing_parameters(chat):
     peer = chat.irc("a")
-    peer.send("FROBNICATE x", "JOIN", "KICK #lobby a")
+    peer.send("FROBNICATE x", "JOIN", "KICK #lobby", "KNOCK #lobby")
     assert numerics(peer) == [("421", ("a", "FROBNICATE", "Unknown command")),
                               ("461", ("a", "JOIN", "Not enough parameters")),
-                              ("421", ("a", "KICK", "Unknown command"))]
+                              ("461", ("a", "KICK", "Not enough parameters")),
+                              ("421", ("a", "KNOCK", "Unknown command"))]
 
 
 def test_quit_sends_error_and_others_see_the_quit(chat):

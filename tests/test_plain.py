@@ -55,13 +55,12 @@ def test_plain_and_irc_users_talk_both_ways(chat):
 def test_plain_users_see_human_event_lines(chat):
     watcher = chat.plain("watcher")
     carol = chat.irc("carol")
-    carol.send("NICK caro", "TOPIC #lobby :news", "JOIN #other", "PART #lobby :later")
+    carol.send("NICK caro", "JOIN #other", "PART #lobby :later")
     dave = chat.irc("dave")
     dave.send("QUIT :bye")
     assert watcher.lines() == [
         "* carol joined #lobby",
         "* carol is now known as caro",
-        "* caro set the topic of #lobby: news",
         "* caro left #lobby (later)",
         "* dave joined #lobby",
         "* dave left (Quit: bye)",

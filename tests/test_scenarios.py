@@ -184,3 +184,32 @@ def test_timers_fire_a_connection_that_never_registers_is_closed(serve):
         assert idle.read_all()[-1] == "ERROR :Closing link: Registration timed out"
         alice.send("PING :still served")
         assert alice.expect("PONG").endswith(":still served")
+
+
+def test_an_operator_keeps_order_and_everyone_sees_each_step(serve):
+    """The moderation flow over real sockets: an operator bans, kicks, sets +m and voices a
+    user; an IRC member and a plain member see every step, and the rules hold."""
+    with serve() as server:
+        op = register_irc(server.address, "op")
+        talker = register_irc(server.address, "talker")
+        rowdy = register_irc(server.address, "rowdy")
+        watcher = register_plain(server.address, "watcher")
+        for peer in (op, talker, rowdy):
+            peer.expect("JOIN #lobby" if peer is rowdy else "watcher!")
+        op.send("MODE #lobby +b rowdy!*@*")
+        talker.expect("MODE #lobby +b rowdy!*@*")
+        assert watcher.expect("banned") == "* op banned rowdy!*@* from #lobby"
+        op.send("KICK #lobby rowdy :calm down")
+        assert rowdy.expect("KICK") == ":op!op@127.0.0.1 KICK #lobby rowdy :calm down"
+        assert watcher.expect("removed") == "* op removed rowdy from #lobby (calm down)"
+        rowdy.send("JOIN #lobby")
+        assert " 474 rowdy #lobby :" in rowdy.expect(" 474 ")
+        op.send("MODE #lobby +m")
+        assert watcher.expect("moderated").startswith("* op made #lobby moderated")
+        talker.send("PRIVMSG #lobby :may I?")
+        assert " 404 talker #lobby :" in talker.expect(" 404 ")
+        op.send("MODE #lobby +v talker")
+        assert watcher.expect("voice") == "* op gave talker a voice in #lobby"
+        talker.send("PRIVMSG #lobby :thank you")
+        assert watcher.expect("talker:") == "talker: thank you"
+        assert op.expect("PRIVMSG") == ":talker!talker@127.0.0.1 PRIVMSG #lobby :thank you"

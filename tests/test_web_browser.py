@@ -157,6 +157,9 @@ def test_two_browser_users_and_a_tcp_user_chat(pages):
             By.XPATH, "//nav[@id='tabs']/button[text()='#games']"), "#games closed")
         bea.type("/nick bee")
         ann.sees("bea is now known as bee")  # in #lobby, in front again
+        ann.type("/mode #lobby +v bee")  # any other command goes to the server as it is
+        ann.sees("ann sets mode +v bee")
+        ann.wait(lambda: "+bee" in ann.text("members").split(), "bee's voice in the list")
 
         bea.type("/quit off for lunch")
         ann.sees("bee left the chat (Quit: off for lunch)")

@@ -432,6 +432,14 @@ const HANDLERS = {
     if (whom === "you") view.members.clear();
     if (view === this.active) this.showMembers();
   },
+  MODE(message, time) {
+    const [target, letters = "", ...args] = message.params;
+    const view = this.view(target);
+    if (!view || view.kind !== "channel") return;
+    note(view, `${message.nick} sets mode ${[letters, ...args].join(" ")}`, time);
+    // A member's prefix changed (+o, -v...): the server's NAMES says what each one has now.
+    if (/[ov]/.test(letters)) this.send(`NAMES ${target}`);
+  },
   QUIT(message, time) {
     const why = message.params[0] ? ` (${message.params[0]})` : "";
     for (const view of this.views.values()) {

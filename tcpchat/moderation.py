@@ -1,0 +1,405 @@
+"""Keeping order in a channel: its modes, its ban list, who may join and talk, KICK and INVITE.
+
+A channel's operators (``@``, mode ``o``) moderate it; voiced members (``+``, mode ``v``) may talk
+when it is moderated.  The first member of a new channel is its operator, and a new channel is
+``+nt``: no messages from outside, topic set by operators only, as on most networks.  A server
+operator (after OPER) may do whatever a channel operator may, anywhere.
+
+The modes, as 005 announces them (``CHANMODES=b,k,l,imnst``, ``PREFIX=(ov)@+``):
+
+====  ===========================================================================
+b     ban a ``nick!user@host`` mask (``*`` and ``?`` match); a list, 367/368
+k     key: JOIN must give it (475)
+l     member limit (471)
+i     invite only: JOIN needs an INVITE (473)
+m     moderated: only operators and voiced members talk (404)
+n     no messages from outside the channel (404)
+s     secret: not in LIST, NAMES, WHO or WHOIS for those outside it
+t     topic settable by operators only (482)
+o, v  give or take operator status, a voice (441 if the nick is not in the channel)
+====  ===========================================================================
+
+An INVITE lets its invitee past ``+i``, ``+k`` and ``+l`` once, but not past a ban: an operator
+who wants a banned user in lifts the ban.  A banned member stays, but cannot talk unless voiced.
+
+Everything here is shared by IRC and plain users: replies go out as numerics through
+:meth:`Chat.reply <tcpchat.chat.Chat.reply>` (plain users read them as sentences) and what
+members see (MODE, KICK) through the chat's delivery.  Sans-IO, like the rest of the core.
+"""
+
+import re
+
+from . import numerics as rpl
+from .message import Message, utf8_prefix
+from .names import fold
+
+#: Mode letter -> the prefix it gives a member, highest first (ISUPPORT PREFIX).
+PREFIXES = {"o": "@", "v": "+"}
+PREFIX_ORDER = "@+"
+#: Modes with no parameter, each on or off.
+FLAG_MODES = "imnst"
+CHANMODES = f"b,k,l,{FLAG_MODES}"
+#: Modes a new channel starts with.
+NEW_CHANNEL_MODES = frozenset("nt")
+#: How many modes with a parameter one MODE line may change (ISUPPORT MODES); more are ignored.
+MAX_PARAM_MODES = 4
+#: The most bans one channel holds (ISUPPORT MAXLIST).
+MAXBANS = 64
+MASKLEN = 100
+KEYLEN = 32
+KICKLEN = 255
+MAX_LIMIT = 100_000
+#: The most channels one user holds an unused invitation to; the oldest goes first.
+MAX_INVITES = 32
+#: KICK takes at most this many comma-separated nicks (TARGMAX).
+MAX_KICKS = 4
+
+_KNOWN = frozenset("bklov" + FLAG_MODES)
+
+
+def may_moderate(client, channel):
+    """Whether *client* may act as an operator of *channel*."""
+    return client.oper or "@" in channel.members.get(client, "")
+
+
+def _ranked(rank, prefix, adding):
+    chars = set(rank) | {prefix} if adding else set(rank) - {prefix}
+    return "".join(char for char in PREFIX_ORDER if char in chars)
+
+
+# -- Bans -----------------------------------------------------------------------------------
+
+def ban_mask(text):
+    """*text* as a full ``nick!user@host`` mask (``bob`` bans ``bob!*@*``, ``*@host``
+    ``*!*@host``), or None if it cannot be one."""
+    if not text or len(text) > MASKLEN or text[0] == ":" or "," in text:
+        return None
+    if "!" not in text and "@" not in text:
+        return f"{text}!*@*"
+    if "!" not in text:
+        return f"*!{text}"
+    if "@" not in text:
+        return f"{text}@*"
+    return text
+
+
+def _pattern(masks):
+    """One regular expression matching a folded ``nick!user@host`` against any of *masks*."""
+    if not masks:
+        return None
+    alternatives = ("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                            for c in fold(mask)) for mask in masks)
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.DOTALL)
+
+
+def is_banned(channel, client):
+    return channel.ban_pattern is not None and bool(
+        channel.ban_pattern.fullmatch(fold(client.mask)))
+
+
+# -- Who may join, who may talk -------------------------------------------------------------
+
+def join_refusal(channel, client, key):
+    """Why *client* may not join *channel* with *key*, as ``(numeric, text)``; None if it may."""
+    if client.oper:
+        return None
+    if is_banned(channel, client):
+        return rpl.ERR_BANNEDFROMCHAN, "Cannot join channel (+b): you are banned"
+    if client.invites and channel in client.invites:
+        return None
+    if "i" in channel.modes:
+        return rpl.ERR_INVITEONLYCHAN, "Cannot join channel (+i): it is invite only"
+    if channel.key is not None and key != channel.key:
+        return rpl.ERR_BADCHANNELKEY, "Cannot join channel (+k): wrong key"
+    if channel.limit is not None and len(channel.members) >= channel.limit:
+        return rpl.ERR_CHANNELISFULL, "Cannot join channel (+l): it is full"
+    return None
+
+
+def joined(channel, client):
+    """*client* joined *channel*: an invitation to it is used up."""
+    if client.invites:
+        client.invites.pop(channel, None)
+
+
+def speech_refusal(channel, client):
+    """Why *client* may not talk in *channel*, in a few words; None if it may.
+
+    The chat asks only for non-members and for members with no prefix in a channel with a
+    rule that could stop them (``Channel.gated``): the rest of the time it costs nothing.
+    """
+    rank = channel.members.get(client)
+    if rank or client.oper:
+        return None
+    if rank is None and "n" in channel.modes:
+        return "you are not in it (+n)"
+    if "m" in channel.modes:
+        return "it is moderated (+m) and you have no voice"
+    if is_banned(channel, client):
+        return "you are banned (+b)"
+    return None
+
+
+# -- MODE -----------------------------------------------------------------------------------
+
+def show_modes(chat, client, channel):
+    """324 and 329: the channel's modes (its key only to members) and when it was made."""
+    letters = "".join(sorted(channel.modes))
+    params = []
+    if channel.key is not None:
+        letters += "k"
+        params.append(channel.key if client in channel.members else "*")
+    if channel.limit is not None:
+        letters += "l"
+        params.append(str(channel.limit))
+    chat.reply(client, rpl.RPL_CHANNELMODEIS, channel.name, "+" + letters, *params)
+    chat.reply(client, rpl.RPL_CREATIONTIME, channel.name, str(channel.created))
+
+
+def change_modes(chat, client, channel, modes, arguments):
+    """``MODE #channel modes arguments...``: apply each change *client* may make, and tell the
+    members what changed in one MODE line.  ``+b`` with no mask lists the bans, for anyone."""
+    arguments = list(arguments)
+    applied = []
+    adding = True
+    param_modes = 0
+    refused = False
+    for char in modes:
+        if char in "+-":
+            adding = char == "+"
+            continue
+        if char not in _KNOWN:
+            chat.reply(client, rpl.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
+            continue
+        argument = None
+        if char in "bovk" or (char == "l" and adding):
+            if not arguments:
+                if char == "b":
+                    _list_bans(chat, client, channel)
+                elif char != "k" or adding:  # -k needs no key: there is only one
+                    chat.reply(client, rpl.ERR_NEEDMOREPARAMS, "MODE",
+                               f"Not enough parameters: {'+' if adding else '-'}{char} "
+                               "needs one")
+                    continue
+                if char == "b":
+                    continue
+            else:
+                param_modes += 1
+                if param_modes > MAX_PARAM_MODES:
+                    break
+                argument = arguments.pop(0)
+        if not may_moderate(client, channel):
+            if not refused:
+                chat.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name,
+                           "You're not channel operator")
+                refused = True
+            continue
+        change = _apply(chat, client, channel, char, adding, argument)
+        if change is not _UNCHANGED:
+            applied.append((adding, char, change))
+    if applied:
+        _regate(channel)
+        chat.deliver(Message("MODE", (channel.name, *_mode_line(applied)), client.mask),
+                     channel.members)
+
+
+_UNCHANGED = object()
+
+
+def _apply(chat, client, channel, char, adding, argument):
+    """Make one change; its argument as the MODE line shows it (None: it has none), or
+    _UNCHANGED when nothing changed (already so, or refused with a numeric)."""
+    if char in PREFIXES:
+        return _set_rank(chat, client, channel, PREFIXES[char], adding, argument)
+    if char == "b":
+        return _set_ban(chat, client, channel, adding, argument)
+    if char == "k":
+        return _set_key(chat, client, channel, adding, argument)
+    if char == "l":
+        return _set_limit(chat, client, channel, adding, argument)
+    if (char in channel.modes) == adding:
+        return _UNCHANGED
+    if adding:
+        channel.modes.add(char)
+    else:
+        channel.modes.discard(char)
+    return None
+
+
+def _set_rank(chat, client, channel, prefix, adding, nick):
+    user = chat.find_user(nick)
+    if user is None:
+        chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return _UNCHANGED
+    rank = channel.members.get(user)
+    if rank is None:
+        chat.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
+                   "They aren't on that channel")
+        return _UNCHANGED
+    new_rank = _ranked(rank, prefix, adding)
+    if new_rank == rank:
+        return _UNCHANGED
+    channel.members[user] = new_rank
+    return user.nick
+
+
+def _set_ban(chat, client, channel, adding, text):
+    mask = ban_mask(text)
+    if mask is None:
+        _invalid(chat, client, channel, "b", text, "not a nick!user@host mask")
+        return _UNCHANGED
+    folded = [fold(ban.mask) for ban in channel.bans]
+    if adding:
+        if fold(mask) in folded:
+            return _UNCHANGED
+        if len(channel.bans) >= MAXBANS:
+            chat.reply(client, rpl.ERR_BANLISTFULL, channel.name, "b",
+                       f"Channel ban list is full ({MAXBANS})")
+            return _UNCHANGED
+        channel.bans.append(Ban(mask, client.nick, int(chat.wall_clock())))
+    else:
+        if fold(mask) not in folded:
+            return _UNCHANGED
+        del channel.bans[folded.index(fold(mask))]
+    channel.ban_pattern = _pattern([ban.mask for ban in channel.bans])
+    return mask
+
+
+def _set_key(chat, client, channel, adding, key):
+    if not adding:
+        if channel.key is None:
+            return _UNCHANGED
+        channel.key = None
+        return "*"
+    if not key or len(key) > KEYLEN or key[0] == ":" or "," in key:
+        _invalid(chat, client, channel, "k", key,
+                 f"a key is 1 to {KEYLEN} characters, with no comma")
+        return _UNCHANGED
+    if channel.key is not None:
+        if key != channel.key:
+            chat.reply(client, rpl.ERR_KEYSET, channel.name,
+                       "Channel key already set: remove it first (-k)")
+        return _UNCHANGED
+    channel.key = key
+    return key
+
+
+def _set_limit(chat, client, channel, adding, text):
+    if not adding:
+        if channel.limit is None:
+            return _UNCHANGED
+        channel.limit = None
+        return None
+    if not text.isdigit() or not 0 < int(text) <= MAX_LIMIT:
+        _invalid(chat, client, channel, "l", text, f"a limit is a number from 1 to {MAX_LIMIT}")
+        return _UNCHANGED
+    if int(text) == channel.limit:
+        return _UNCHANGED
+    channel.limit = int(text)
+    return str(channel.limit)
+
+
+def _invalid(chat, client, channel, char, parameter, why):
+    chat.reply(client, rpl.ERR_INVALIDMODEPARAM, channel.name, char, parameter or "*",
+               f"Invalid mode parameter: {why}")
+
+
+def _regate(channel):
+    """Keep ``Channel.gated`` true while a rule could stop a member without a prefix talking."""
+    channel.gated = "m" in channel.modes or bool(channel.bans)
+
+
+def _mode_line(applied):
+    """``+ov-k`` and its arguments, for changes as ``(adding, char, argument)``."""
+    letters, arguments, sign = "", [], None
+    for adding, char, argument in applied:
+        if adding != sign:
+            letters += "+" if adding else "-"
+            sign = adding
+        letters += char
+        if argument is not None:
+            arguments.append(argument)
+    return (letters, *arguments)
+
+
+def _list_bans(chat, client, channel):
+    for ban in channel.bans:
+        chat.reply(client, rpl.RPL_BANLIST, channel.name, ban.mask, ban.by, str(ban.at))
+    chat.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+
+
+class Ban:
+    __slots__ = ("mask", "by", "at")
+
+    def __init__(self, mask, by, at):
+        self.mask, self.by, self.at = mask, by, at
+
+
+# -- KICK, INVITE, TOPIC --------------------------------------------------------------------
+
+def operated_channel(chat, client, name):
+    """The channel *name*, if *client* may moderate it; otherwise None, and the client told
+    why (403, 442 or 482)."""
+    channel = chat.channels.get(fold(name))
+    if channel is None:
+        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+    elif client not in channel.members and not client.oper:
+        chat.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+    elif not may_moderate(client, channel):
+        chat.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+    else:
+        return channel
+    return None
+
+
+def kick(chat, client, name, nicks, reason):
+    """``KICK #channel nick[,nick...] [reason]``, by an operator."""
+    channel = operated_channel(chat, client, name)
+    if channel is None:
+        return
+    reason = utf8_prefix(reason or client.nick, KICKLEN)
+    for nick in [nick for nick in nicks.split(",") if nick][:MAX_KICKS]:
+        user = chat.find_user(nick)
+        if user is None:
+            chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        elif user not in channel.members:
+            chat.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
+                       "They aren't on that channel")
+        else:
+            chat.kick(client, channel, user, reason)
+
+
+def invite(chat, client, nick, name):
+    """``INVITE nick #channel``: any member may invite to an open channel, only an operator to
+    an invite-only one."""
+    user = chat.find_user(nick)
+    if user is None:
+        chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        return
+    channel = chat.channels.get(fold(name))
+    if channel is None:
+        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+    elif client not in channel.members and not client.oper:
+        chat.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+    elif "i" in channel.modes and not may_moderate(client, channel):
+        chat.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+    elif user in channel.members:
+        chat.reply(client, rpl.ERR_USERONCHANNEL, user.nick, channel.name,
+                   "is already on channel")
+    else:
+        if user.invites is None:
+            user.invites = {}
+        user.invites.pop(channel, None)
+        user.invites[channel] = None
+        if len(user.invites) > MAX_INVITES:
+            del user.invites[next(iter(user.invites))]
+        chat.reply(client, rpl.RPL_INVITING, user.nick, channel.name)
+        chat.send(user, Message("INVITE", (user.nick, channel.name), client.mask))
+
+
+def set_topic(chat, client, channel, text):
+    """TOPIC with a text, from a member: anyone's to set, unless the channel is ``+t``."""
+    if "t" in channel.modes and not may_moderate(client, channel):
+        chat.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+    else:
+        chat.set_topic(client, channel, text)
