@@ -42,7 +42,7 @@ from . import numerics as rpl
 from .encoding import Dialect, encoding_for
 from .moderation import NEW_CHANNEL_MODES, speech_refusal
 from .flood import FloodPolicy
-from .message import Message, utf8_prefix
+from .message import MAX_MESSAGE, Message, text_room, utf8_prefix
 from .names import fold, is_channel, nick_problem, normalize
 
 log = logging.getLogger("tcpchat")
@@ -339,6 +339,11 @@ class Chat:
         """A notice from the server: how the server tells a client about a dropped line."""
         self.send(client, Message("NOTICE", (client.target, text), self.config.server_name))
 
+    def standard_reply(self, client, kind, command, code, text):
+        """An IRCv3 standard reply (``FAIL``, ``WARN`` or ``NOTE``) about *command*: for errors
+        no numeric names.  Plain users read it as an error line."""
+        self.send(client, Message(kind, (command, code, text), self.config.server_name))
+
     def send_text(self, client, text):
         """A line of plain text, for a plain-mode client (prompts, help, lists)."""
         self._append(client, text.encode() + b"\r\n")
@@ -515,6 +520,8 @@ class Chat:
                     quiet or self.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name,
                                         f"Cannot send to channel: {refusal}")
                     return False
+            if not quiet and not self._fits(client, command, channel.name, text):
+                return False
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s -> %s: %s", client.nick, channel.name, text)
             self.relay(Message(command, (channel.name, text), client.mask), channel, client)
@@ -523,6 +530,8 @@ class Chat:
             if recipient is None:
                 quiet or self.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
                 return False
+            if not quiet and not self._fits(client, command, recipient.nick, text):
+                return False
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s -> %s: %s", client.nick, recipient.nick, text)
             self.deliver(Message(command, (recipient.nick, text), client.mask), (recipient,))
@@ -530,6 +539,24 @@ class Chat:
                 self.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
         client.last_spoke = self.clock()
         return True
+
+    def _fits(self, client, command, target, text):
+        """Whether PRIVMSG *text* reaches each recipient as one line once the sender's
+        ``nick!user@host`` is put before it; if not, 417 tells the sender how much fits.
+
+        What one recipient gets for one message is one line: a message too long is refused,
+        never split (a recipient would see two) nor cut (the sender would not know).  Clients
+        split long text on the sending side, as irssi, WeeChat and tcpchat's own client do, and
+        so does plain mode for its users.  (NOTICE is cut instead: it never gets an error.)
+        """
+        if 4 * (len(text) + len(client.mask) + len(target)) + 16 <= MAX_MESSAGE:
+            return True  # the usual case: fits however many bytes each character takes
+        room = text_room(client.mask, command, target)
+        if len(text.encode()) <= room:
+            return True
+        self.reply(client, rpl.ERR_INPUTTOOLONG, f"Input line was too long: with your "
+                   f"nick!user@host before it, a message to {target} fits {room} bytes of text")
+        return False
 
     # -- Leaving --------------------------------------------------------------------------
 

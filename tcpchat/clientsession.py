@@ -25,7 +25,8 @@ from collections import namedtuple
 
 from .display import ERROR, EVENT, PRIVATE, QUIT_WORDS, SERVER, clean, describe, nick_of
 from .framing import TOO_LONG, LineFramer, split_datagram
-from .message import MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8
+from .message import (MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8,
+                      text_room)
 from .names import fold, is_channel
 from .sequence import DUPLICATE, LATE, LOST, SEQ_CAP, SequenceCheck, sequence_number
 
@@ -61,9 +62,15 @@ _QUIET_NUMERICS = frozenset((
 _JOIN_ERRORS = frozenset(("403", "405", "471", "473", "474", "475", "476", "477"))
 
 
+#: A user@host as long as servers make them (a 10-character username, a 63-character host).
+_LONGEST_USERHOST = "u" * 10 + "@" + "h" * 63
+
+
 class ClientSession:
     def __init__(self, nick, channel, realname=None, numbered=False):
         self.nick = nick
+        #: The "user@host" the server shows after our nick, once our own JOIN shows it.
+        self.userhost = None
         self.wanted_channel = channel
         self.realname = realname or nick
         #: Channels we are in, in the order we joined them; the last one is the current one.
@@ -152,9 +159,11 @@ class ClientSession:
         target = target or self.current
         if target is None:
             return [Show(ERROR, NOT_IN_A_ROOM)]
-        # Each piece must fit the 512 bytes of "PRIVMSG <target> :<piece>\r\n".
-        room = MAX_MESSAGE - len(f"PRIVMSG {target} :\r\n".encode())
-        for piece in split_utf8(text, room):
+        # Each piece must fit the 512 bytes of ":nick!user@host PRIVMSG <target> :<piece>\r\n"
+        # as the server relays it (a longer one would be refused with 417).  Until our own JOIN
+        # shows our user@host, assume the longest usual one.
+        source = f"{self.nick}!{self.userhost or _LONGEST_USERHOST}"
+        for piece in split_utf8(text, text_room(source, "PRIVMSG", target)):
             self._send("PRIVMSG", target, piece)
         return []
 
@@ -293,6 +302,7 @@ class ClientSession:
         elif command in _QUIET_NUMERICS:
             return []
         elif command == "JOIN" and self._is_me(message):
+            self.userhost = (message.source or "").partition("!")[2] or None
             return self._joined(params[0])
         elif command == "PART" and self._is_me(message):
             return self._parted(params[0], f"* You left {params[0]}")

@@ -43,7 +43,7 @@ from .connection import MAX_HELD, MAX_LINE, Connection
 from .encoding import Dialect
 from .flood import FloodBucket
 from .framing import TOO_LONG
-from .message import MAX_MESSAGE, MAX_TAGS, Message
+from .message import MAX_MESSAGE, MAX_TAGS, MalformedMessage, Message, parse
 
 log = logging.getLogger("tcpchat")
 
@@ -219,16 +219,26 @@ class ChatCore:
         if not raw:
             return  # empty lines are ignored, as modern IRC asks
         try:
-            text = raw.decode("utf-8")
+            text, valid = raw.decode("utf-8"), True
         except UnicodeDecodeError:
-            chat.notice(client, "Line dropped: it is not valid UTF-8")
-            return
+            text, valid = raw.decode("utf-8", errors="replace"), False
+            if client.registered:
+                chat.standard_reply(client, "FAIL", _command_of(text), "INVALID_UTF8",
+                                    "Line dropped: it is not valid UTF-8")
+                return
         if "\0" in text or "\r" in text:
             chat.notice(client, "Line dropped: it holds a NUL or CR character")
             return
         if client.dialect is None:
             client.set_dialect(Dialect.IRC if _looks_like_irc(text) else Dialect.PLAIN)
             log.debug("%r speaks %s", client, client.dialect.value)
+        if not valid:
+            # Registering (an old client's Latin-1 real name, a name typed in netcat from a
+            # terminal that is not UTF-8): go on with the bad bytes replaced, and say so,
+            # rather than leave the client waiting for an answer to a line it never got.
+            chat.standard_reply(client, "WARN", _command_of(text), "INVALID_UTF8",
+                                "The line was not valid UTF-8: its bad bytes were replaced "
+                                "with U+FFFD")
         LINE_HANDLERS[client.dialect](chat, client, text)
 
     # -- Timers ---------------------------------------------------------------------------
@@ -300,6 +310,15 @@ def _too_long(raw):
         if len(tags) + 1 > MAX_TAGS:
             return True
     return len(body) + 2 > MAX_MESSAGE
+
+
+def _command_of(text):
+    """The command a line starts with, for a standard reply about it; ``*`` if none."""
+    try:
+        command = parse(text).command
+    except MalformedMessage:
+        return "*"
+    return command if command.isascii() and command.isalnum() and len(command) <= 20 else "*"
 
 
 def _looks_like_irc(text):

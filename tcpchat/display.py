@@ -77,6 +77,9 @@ def describe(message):
         return EVENT, f"* {nick} removed {params[1]} from {params[0]}{because}"
     if command == "INVITE" and len(params) > 1:
         return EVENT, f"* {nick} invites you to {params[1]}"
+    if command in ("FAIL", "WARN", "NOTE") and params:
+        # IRCv3 standard replies: the command, a code, maybe context, then the text.
+        return (SERVER if command == "NOTE" else ERROR), params[-1]
     if command == "ERROR":
         return SERVER, params[0] if params else "Disconnected"
     if command.isdigit() and params:

@@ -15,7 +15,7 @@ message transports line by line.
 
 import enum
 
-from .message import encode_line, encode_text_lines
+from .message import encode_line
 from .plain import render as render_plain
 
 
@@ -37,13 +37,7 @@ class Encoding:
         return f"<Encoding {self.name}>"
 
 
-def _encode_irc(message):
-    if message.command in ("PRIVMSG", "NOTICE"):
-        return encode_text_lines(message)  # text too long for one line goes on in another
-    return encode_line(message)
-
-
-IRC = Encoding("IRC", _encode_irc)
+IRC = Encoding("IRC", encode_line)
 PLAIN = Encoding("plain text", render_plain)
 
 

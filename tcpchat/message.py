@@ -22,7 +22,8 @@ MAX_TAGS = 4096
 #: and so does the last parameter of every numeric.  Parsers must not care, but simple clients
 #: find the text by looking for " :".  (Modern IRC, "Parameters"; ergo and ngircd do the same.)
 TEXT_POSITION = {"PRIVMSG": 2, "NOTICE": 2, "PART": 2, "TOPIC": 2, "QUIT": 1, "ERROR": 1,
-                 "AWAY": 1, "PONG": 2, "CAP": 3, "USER": 4, "KICK": 3}
+                 "AWAY": 1, "PONG": 2, "CAP": 3, "USER": 4, "KICK": 3,
+                 "FAIL": 3, "WARN": 3, "NOTE": 3}
 
 _TAG_ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
@@ -222,17 +223,7 @@ def encode_line(message):
     return body
 
 
-def encode_text_lines(message):
-    """Like :func:`encode_line`, but a trailing parameter too long for one line is carried on in
-    more lines of the same message instead of being cut: for PRIVMSG and NOTICE, where every
-    word the sender typed must arrive."""
-    encoded = serialize(message).encode() + b"\r\n"
-    if len(encoded) <= MAX_MESSAGE:
-        return encoded
-    *head, text = message.params
-    # Every piece goes out as "<source> <command> <head...> :<piece>\r\n".
-    fixed = len(serialize(Message(message.command, (*head, " "), message.source)).encode()) - 1
-    room = MAX_MESSAGE - 2 - fixed
-    return b"".join(
-        serialize(Message(message.command, (*head, piece), message.source)).encode() + b"\r\n"
-        for piece in split_utf8(text, room))
+def text_room(source, command, target):
+    """How many bytes of text fit in ``:source command target :text`` within
+    :data:`MAX_MESSAGE`: what a relayed PRIVMSG's sender may say in one line."""
+    return MAX_MESSAGE - len(f":{source} {command} {target} :\r\n".encode())

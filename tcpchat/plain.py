@@ -15,6 +15,7 @@ import itertools
 from . import moderation
 from . import numerics as rpl
 from .display import QUIT_WORDS, clean, describe, prefixed
+from .message import split_utf8, text_room
 from .names import fold, nick_problem
 
 HELP = (
@@ -123,7 +124,14 @@ def _say(chat, client, text):
     if fold(_room(chat)) not in client.channels and "n" in _room_modes(chat):
         chat.send_text(client, f"! You are not in {_room(chat)}: /join comes back")
     else:
-        chat.message(client, "PRIVMSG", _room(chat), text)
+        for piece in _pieces(client, _room(chat), text):
+            chat.message(client, "PRIVMSG", _room(chat), piece)
+
+
+def _pieces(client, target, text, wrapping=""):
+    """*text* in pieces that each go out as one line to *target*: the server is a plain
+    user's IRC client, so it splits long lines on the sending side, as IRC clients do."""
+    return split_utf8(text, text_room(client.mask, "PRIVMSG", target) - len(wrapping.encode()))
 
 
 def _room_modes(chat):
@@ -133,15 +141,21 @@ def _room_modes(chat):
 
 def _msg(chat, client, argument):
     name, _, text = argument.partition(" ")
+    recipient = chat.find_user(name) if name else None
     if not name or not text.strip():
         chat.send_text(client, "! Usage: /msg NAME text")
-    elif chat.message(client, "PRIVMSG", name, text):
+    elif recipient is None:
+        chat.message(client, "PRIVMSG", name, text)  # which says there is no such name
+    else:
+        for piece in _pieces(client, recipient.nick, text):
+            chat.message(client, "PRIVMSG", recipient.nick, piece)
         chat.send_text(client, f"[private] -> {name}: {clean(text)}")
 
 
 def _me(chat, client, argument):
     if argument:
-        chat.message(client, "PRIVMSG", _room(chat), f"\x01ACTION {argument}\x01")
+        for piece in _pieces(client, _room(chat), argument, "\x01ACTION \x01"):
+            chat.message(client, "PRIVMSG", _room(chat), f"\x01ACTION {piece}\x01")
     else:
         chat.send_text(client, "! Usage: /me action")
 

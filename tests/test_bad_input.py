@@ -34,11 +34,13 @@ def test_overlong_line_gets_417_once_and_the_next_line_works(room):
 def test_line_just_over_512_bytes_gets_417(room):
     alice, bob = room
     body = "PRIVMSG #lobby :" + "y" * (MAX_MESSAGE - 2 - 16)
-    alice.send(body)
-    # Relayed with alice's prefix it no longer fits one line: it comes in two, nothing lost.
-    assert "".join(m.params[1] for m in bob.messages()) == "y" * (MAX_MESSAGE - 2 - 16)
     alice.send(body + "y")
-    assert alice.commands() == ["417"]
+    assert [m.params[-1] for m in alice.messages()] == ["Input line was too long"]
+    assert bob.lines() == []
+    # 512 bytes in, but not once relayed with alice's prefix: refused by another 417, which
+    # says how much fits (see test_irc), and nothing goes to anyone.
+    alice.send(body)
+    assert [m.params[-1][:26] for m in alice.messages()] == ["Input line was too long: w"]
     assert bob.lines() == []
 
 
@@ -57,12 +59,41 @@ def test_overlong_line_in_plain_mode_gets_a_plain_error(chat):
     assert carol.lines() == ["! Input line was too long"]
 
 
-def test_invalid_utf8_is_dropped_with_a_notice_and_never_relayed(room):
+def test_invalid_utf8_is_dropped_with_a_standard_reply_and_never_relayed(room):
     alice, bob = room
-    alice.send_bytes(b"PRIVMSG #lobby :caf\xe9\r\nPRIVMSG #lobby :caf\xc3\xa9\r\n")
-    assert [(m.command, m.params) for m in alice.messages()] == [
-        ("NOTICE", ("alice", "Line dropped: it is not valid UTF-8"))]
+    alice.send_bytes(b"PRIVMSG #lobby :caf\xe9\r\nPRIVMSG #lobby :caf\xc3\xa9\r\n"
+                     b"\xff\xfe\r\n@t=\xe9 :src\xe9 topic\xe9 #lobby\r\n")
+    assert alice.lines() == [":tcpchat FAIL PRIVMSG INVALID_UTF8 :Line dropped: it is not "
+                             "valid UTF-8",
+                             ":tcpchat FAIL * INVALID_UTF8 :Line dropped: it is not valid UTF-8",
+                             ":tcpchat FAIL * INVALID_UTF8 :Line dropped: it is not valid UTF-8"]
     assert [m.params for m in bob.messages()] == [("#lobby", "café")]
+
+
+def test_a_registering_client_with_a_latin1_real_name_gets_in_warned(chat):
+    """Its USER line is taken with the bad bytes replaced, and a WARN says so: it is never left
+    waiting for an answer to a line it thinks it sent."""
+    peer = chat.connect()
+    peer.send_bytes(b"NICK old\r\nUSER old 0 * :Ren\xe9 Dupont\r\n")
+    lines = peer.lines()
+    assert lines[0] == (":tcpchat WARN USER INVALID_UTF8 :The line was not valid UTF-8: its bad "
+                        "bytes were replaced with U+FFFD")
+    assert lines[1].startswith(":tcpchat 001 old ")
+    assert peer.client.realname == "Ren\ufffd Dupont"
+
+
+def test_a_name_that_is_not_utf8_gets_a_clear_error_in_either_dialect(chat):
+    irc, plain = chat.connect(), chat.connect()
+    irc.send_bytes(b"NICK caf\xe9\r\n")
+    assert [m.command for m in irc.messages()] == ["WARN", "432"]
+    plain.send_bytes(b"Ren\xe9\r\n")
+    lines = plain.lines()
+    assert lines[0] == "! The line was not valid UTF-8: its bad bytes were replaced with U+FFFD"
+    assert lines[1].startswith("! 'Ren\ufffd' cannot be a name")
+    plain.send("rene")
+    assert plain.lines()[0] == "*** Welcome, rene! You are in #lobby on your own for now."
+    plain.send_bytes(b"caf\xe9\r\n")
+    assert plain.lines() == ["! Line dropped: it is not valid UTF-8"]
 
 
 def test_nul_and_stray_cr_are_dropped(room):

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from helpers import Harness
 from tcpchat.clientsession import ClientSession, Closed, NeedNick, Ready, Show
 from tcpchat.display import ERROR, EVENT, MESSAGE, PRIVATE, SERVER
 from tcpchat.message import MAX_MESSAGE
@@ -160,11 +161,45 @@ def test_ways_to_quit(session, line, expected):
     assert sent(session) == [expected]
 
 
-def test_long_lines_are_sent_in_pieces_that_fit(session):
-    text = "слово " * 200
-    session.handle_input(text)
+@pytest.mark.parametrize("userhost", [None, "a@127.0.0.1", "longuser10@" + "h" * 63])
+def test_long_lines_are_sent_in_pieces_that_fit_once_relayed(userhost):
+    """Each piece fits the server's relayed line, with our nick!user@host before it: as soon
+    as our JOIN shows it, or, before that, the longest a server makes."""
+    session = ClientSession("alice", "#lobby")
+    session.start()
+    feed(session, ":srv 001 alice :Welcome", ":srv 366 alice #lobby :End")
+    if userhost:
+        feed(session, f":alice!{userhost} JOIN #lobby")
+    session.take_outgoing()
+    text = "слово " * 200 + "end"
+    session.handle_input("/msg #lobby " + text)
     lines = session.take_outgoing().split(b"\r\n")[:-1]
-    assert len(lines) > 1 and all(len(line) + 2 <= MAX_MESSAGE for line in lines)
+    relayed = [f":alice!{userhost or 'u' * 10 + '@' + 'h' * 63} ".encode() + line
+               for line in lines]
+    assert len(lines) > 1 and all(len(line) + 2 <= MAX_MESSAGE for line in relayed)
+    assert "".join(line.decode().split(" :", 1)[1] for line in lines) == text
+
+
+def test_the_client_and_the_server_agree_on_what_fits():
+    """The reference client's long line, through the server's core, reaches another user
+    whole, in lines of at most 512 bytes, with no 417."""
+    harness = Harness()
+    bob = harness.irc("bob")
+    session = ClientSession("alice", "#lobby")
+    session.start()
+    server_side = harness.connect(host="2001:db8::" + "abcd:" * 3 + "1")
+    server_side.send_bytes(session.take_outgoing())
+    session.receive(server_side.output())
+    server_side.send_bytes(session.take_outgoing())
+    session.receive(server_side.output())
+    bob.lines()
+    text = "Ж" * 250 + " the end"
+    session.handle_input(text)
+    server_side.send_bytes(session.take_outgoing())
+    assert b" 417 " not in server_side.output()
+    data = bob.output()
+    lines = data.split(b"\r\n")[:-1]
+    assert len(lines) == 2 and all(len(line) + 2 <= MAX_MESSAGE for line in lines)
     assert "".join(line.decode().split(" :", 1)[1] for line in lines) == text
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from helpers import Harness
-from tcpchat.message import MAX_MESSAGE
+from tcpchat.message import MAX_MESSAGE, parse
 
 
 @pytest.fixture
@@ -436,15 +436,53 @@ def test_quit_sends_error_and_others_see_the_quit(chat):
     assert alice.lines() == []
 
 
-def test_long_relayed_text_is_split_not_cut(chat):
+def test_a_message_too_long_once_relayed_is_refused_with_417_never_split(chat):
+    """What one recipient gets for one message is one line: a PRIVMSG that would not fit once
+    the sender's nick!user@host is put before it is refused, and its sender told how much
+    fits; one that fits exactly goes out as one line of 512 bytes."""
     alice, bob = chat.irc("alice"), chat.irc("bob")
     alice.lines()
-    text = "Ж" * 240  # 480 bytes: fits the input limit, not the relayed line with its prefix
-    bob.send(f"PRIVMSG #lobby :{text}")
-    data = alice.output()
-    lines = data.split(b"\r\n")[:-1]
-    assert len(lines) == 2 and all(len(line) + 2 <= MAX_MESSAGE for line in lines)
-    assert "".join(line.decode().split(" :", 1)[1] for line in lines) == text
+    room = MAX_MESSAGE - len(":bob!bob@127.0.0.1 PRIVMSG #lobby :\r\n")
+    for target in ("#lobby", "alice"):
+        bob.send(f"PRIVMSG {target} :" + "Ж" * (room // 2 + 2))
+        assert alice.lines() == []
+        (refusal,) = bob.messages()
+        assert refusal.command == "417"
+        assert refusal.params[-1].startswith(f"Input line was too long: with your "
+                                             f"nick!user@host before it, a message to {target}")
+    bob.send("PRIVMSG #lobby :" + "x" * room)
+    (line,) = alice.output().split(b"\r\n")[:-1]
+    assert len(line) + 2 == MAX_MESSAGE and bob.lines() == []
+
+
+def test_a_notice_too_long_is_cut_to_one_line_and_never_answered(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    bob.send("NOTICE #lobby :" + "Ж" * 240)
+    (line,) = alice.output().split(b"\r\n")[:-1]
+    assert len(line) + 2 <= MAX_MESSAGE and line.decode().endswith("Ж")
+    assert bob.lines() == []
+
+
+def test_a_plain_users_long_line_goes_out_whole_in_lines_that_fit(chat):
+    """The server is a plain user's client: it splits a long line before relaying it, so
+    every word goes out, and each recipient gets lines of at most 512 bytes."""
+    alice, bob = chat.irc("alice"), chat.plain("bob")
+    watcher = chat.plain("watcher")
+    alice.lines(), bob.lines()
+    # Each line typed is under the 512 bytes a line may take, but not once relayed.
+    for typed, wrap in ((f"{'слово ' * 44}end", ("", "")),
+                        (f"/me {'пишет ' * 44}end", ("\x01ACTION ", "\x01")),
+                        (f"/msg alice {'тихо ' * 54}end", ("", ""))):
+        bob.send(typed)
+        text = typed.removeprefix("/msg alice ").removeprefix("/me ")
+        lines = alice.output().split(b"\r\n")[:-1]
+        assert len(lines) >= 2 and all(len(line) + 2 <= MAX_MESSAGE for line in lines)
+        pieces = [parse(line.decode()).params[1] for line in lines]
+        assert all(p.startswith(wrap[0]) and p.endswith(wrap[1]) for p in pieces)
+        assert "".join(p.removeprefix(wrap[0]).removesuffix(wrap[1]) for p in pieces) == text
+        assert "417" not in " ".join(bob.lines())
+    assert len(watcher.lines()) == 4  # the room's pieces: two lines, two actions
 
 
 @pytest.mark.parametrize("address, host", [("127.0.0.1", "127.0.0.1"), ("::1", "0::1"),

@@ -3,7 +3,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tcpchat.message import (MAX_MESSAGE, MalformedMessage, Message, _parse_any, encode_line,
-                             encode_text_lines, parse, serialize, split_utf8, utf8_prefix)
+                             parse, serialize, split_utf8, text_room, utf8_prefix)
 
 
 def test_parse_full_message():
@@ -52,13 +52,13 @@ def test_encode_line_shortens_an_overlong_trailing_at_a_character():
     line.decode()  # no half character
 
 
-def test_long_text_is_carried_on_in_more_lines_not_cut():
-    text = "слово " * 150
-    data = encode_text_lines(Message("PRIVMSG", ("#chan", text), "nick!user@host"))
-    lines = data.split(b"\r\n")[:-1]
-    assert len(lines) > 1
-    assert all(len(line) + 2 <= MAX_MESSAGE for line in lines)
-    assert "".join(parse(line.decode()).params[1] for line in lines) == text
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=40),
+       st.sampled_from(["#c", "#каналы", "nick"]))
+def test_text_room_is_exactly_what_fits_in_one_relayed_line(source, target):
+    source = "n!u@" + source.replace(" ", "").replace("\r", "").replace("\n", "")
+    room = text_room(source, "PRIVMSG", target)
+    line = serialize(Message("PRIVMSG", (target, "x" * room), source)).encode() + b"\r\n"
+    assert len(line) == MAX_MESSAGE
 
 
 @given(st.text(max_size=300), st.integers(min_value=4, max_value=100))

@@ -73,7 +73,8 @@ def test_oversize_garbage_and_empty_datagrams_get_errors_and_disturb_nobody(serv
         bob.send_bytes(b"x" * 65000)  # near the largest datagram there is
         assert " 417 bob " in bob.expect(" 417 ")
         bob.send_bytes(b"PRIVMSG #lobby :\xff\xfe\x00")
-        assert "not valid UTF-8" in bob.expect("NOTICE")
+        assert bob.expect("INVALID_UTF8") == (":tcpchat FAIL PRIVMSG INVALID_UTF8 :Line dropped: "
+                                              "it is not valid UTF-8")
         bob.send_bytes(b"")  # an empty datagram: nothing to answer, nothing breaks
         bob.send_bytes(bytes(range(256)))
         bob.send("PRIVMSG #lobby :still here")
