@@ -14,7 +14,7 @@ from . import __version__, moderation
 from . import numerics as rpl
 from .chat import AWAYLEN, CHANLIMIT, TOPICLEN
 from .message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
-from .names import CHANNELLEN, CHANTYPES, NICKLEN, channel_problem, fold, is_channel
+from .names import CHANNELLEN, CHANTYPES, NICKLEN, channel_problem, fold, is_channel, wildcards
 
 VERSION = f"tcpchat-{__version__}"
 #: Capabilities offered in CAP LS.
@@ -39,6 +39,7 @@ ISUPPORT = (
     f"KICK:{moderation.MAX_KICKS}",
     f"TOPICLEN={TOPICLEN}",
     "UTF8ONLY",
+    "WHOX",
 )
 
 
@@ -374,24 +375,60 @@ def _privmsg(chat, client, message):
 # -- Who is who -----------------------------------------------------------------------------
 
 def _who(chat, client, message):
+    """``WHO mask [o][%fields[,token]]``: a channel's members, or the users whose nick (or
+    host, or ``nick!user@host`` when the mask has ``!`` or ``@``) matches, ``*`` and ``?`` as
+    wildcards; ``o`` keeps only server operators.  With ``%fields`` (WHOX), one 354 per user
+    with just those fields, in WHOX's order."""
     mask = message.params[0] if message.params else "*"
-    server = chat.config.server_name
+    flags, _, fields = (message.params[1] if len(message.params) > 1 else "").partition("%")
+    fields, _, token = fields.partition(",")
     every_prefix = "multi-prefix" in client.caps
     if is_channel(mask):
         channel = _visible_channel(chat, client, mask)
         members = channel.members.items() if channel else ()
-        rows = [(channel.name, member, rank if every_prefix else rank[:1])
-                for member, rank in members]
+        rows = ((channel.name, member, rank if every_prefix else rank[:1])
+                for member, rank in members)
     else:
-        user = chat.find_user(mask)
-        rows = [("*", user, "")] if user else []
+        rows = (("*", user, "") for user in _users_matching(chat, client, mask))
+    server = chat.config.server_name
     for channel_name, user, prefixes in rows:
+        if "o" in flags and not user.oper:
+            continue
         if not _room_left(chat, client):
             break
-        flags = ("G" if user.away is not None else "H") + prefixes
-        chat.reply(client, rpl.RPL_WHOREPLY, channel_name, user.user, user.host, server,
-                   user.nick, flags, f"0 {user.realname}")
+        status = ("G" if user.away is not None else "H") + ("*" if user.oper else "") + prefixes
+        if fields:
+            values = {"t": token[:3] or "0", "c": channel_name, "u": user.user, "i": user.host,
+                      "h": user.host, "s": server, "n": user.nick, "f": status, "d": "0",
+                      "l": str(int(chat.clock() - user.last_spoke)), "a": "0", "o": "n/a",
+                      "r": user.realname}
+            chat.reply(client, rpl.RPL_WHOSPCRPL,
+                       *(values[field] for field in WHOX_FIELDS if field in fields))
+        else:
+            chat.reply(client, rpl.RPL_WHOREPLY, channel_name, user.user, user.host, server,
+                       user.nick, status, f"0 {user.realname}")
     chat.reply(client, rpl.RPL_ENDOFWHO, mask, "End of WHO list")
+
+
+#: The fields WHOX may ask for, in the order a 354 reply gives them.
+WHOX_FIELDS = "tcuihsnfdlaor"
+
+
+def _users_matching(chat, client, mask):
+    """The registered users *mask* names, as WHO shows them: a nick names its user; a mask
+    with wildcards names every match the asker may see (a ``+i`` user only to those who share
+    a channel with it)."""
+    if not any(char in mask for char in "*?!@") and mask != "0":
+        user = chat.find_user(mask)
+        return [user] if user else []
+    pattern = wildcards("*" if mask == "0" else mask)
+    full = "!" in mask or "@" in mask
+    shared = set(chat.neighbours(client, include_self=True)) if not client.oper else None
+    return [user for user in list(chat.nicks.values())
+            if user.registered
+            and (pattern.fullmatch(fold(user.mask)) if full
+                 else pattern.fullmatch(fold(user.nick)) or pattern.fullmatch(fold(user.host)))
+            and (shared is None or not user.invisible or user in shared)]
 
 
 def _whois(chat, client, message):

@@ -27,11 +27,9 @@ Everything here is shared by IRC and plain users: replies go out as numerics thr
 members see (MODE, KICK) through the chat's delivery.  Sans-IO, like the rest of the core.
 """
 
-import re
-
 from . import numerics as rpl
 from .message import Message, utf8_prefix
-from .names import fold
+from .names import fold, wildcards
 
 #: Mode letter -> the prefix it gives a member, highest first (ISUPPORT PREFIX).
 PREFIXES = {"o": "@", "v": "+"}
@@ -81,15 +79,6 @@ def ban_mask(text):
     if "@" not in text:
         return f"{text}@*"
     return text
-
-
-def _pattern(masks):
-    """One regular expression matching a folded ``nick!user@host`` against any of *masks*."""
-    if not masks:
-        return None
-    alternatives = ("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
-                            for c in fold(mask)) for mask in masks)
-    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.DOTALL)
 
 
 def is_banned(channel, client):
@@ -261,7 +250,7 @@ def _set_ban(chat, client, channel, adding, text):
         if fold(mask) not in folded:
             return _UNCHANGED
         del channel.bans[folded.index(fold(mask))]
-    channel.ban_pattern = _pattern([ban.mask for ban in channel.bans])
+    channel.ban_pattern = wildcards(*(ban.mask for ban in channel.bans)) if channel.bans else None
     return mask
 
 

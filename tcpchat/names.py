@@ -10,6 +10,7 @@ Two names are the same when their :func:`fold` is: Unicode NFC normalisation, th
 ``Alice``, ``ALICE`` and ``alice`` are one nick, and so are ``Алиса`` and ``АЛИСА``.
 """
 
+import re
 import unicodedata
 
 NICKLEN = 30
@@ -25,7 +26,8 @@ def fold(name):
 
 
 def normalize(name):
-    """The form in which a name is stored and shown: NFC, so composed and decomposed ``é`` match."""
+    """The form in which a name is stored and shown: NFC, so composed and decomposed ``é``
+    match."""
     return unicodedata.normalize("NFC", name)
 
 
@@ -60,6 +62,14 @@ def channel_problem(name):
         if char in " ,:" or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Zs"):
             return f"it holds {_describe(char)}"
     return None
+
+
+def wildcards(*masks):
+    """A compiled pattern that matches a folded name (or ``nick!user@host``) against any of
+    *masks*, where ``*`` matches any run of characters and ``?`` any one, in any case."""
+    alternatives = ("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
+                            for c in fold(mask)) for mask in masks)
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.DOTALL)
 
 
 def is_channel(target):

@@ -531,3 +531,53 @@ def test_a_numeric_echoing_a_long_command_cuts_the_echo_and_keeps_its_text():
     peer.send("X" * 508)
     [line] = peer.lines()
     assert line == f":tcpchat 421 ann {'X' * 200} :Unknown command"
+
+
+# -- WHO masks and WHOX ---------------------------------------------------------------------
+
+def who_rows(peer):
+    return [(m.command, m.params[1:]) for m in peer.messages()]
+
+
+def test_who_takes_a_nick_a_mask_a_channel_or_everyone(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    chat.irc("alina")
+    bob.send("AWAY :lunch")
+    alice.lines()
+    alice.send("WHO ali*", "WHO BOB", "WHO *", "WHO nobody*", "WHO b?b!*@127.*")
+    rows = who_rows(alice)
+    nicks = [params[4] for command, params in rows if command == "352"]
+    assert nicks == ["alice", "alina", "bob", "alice", "bob", "alina", "bob"]
+    assert [params[0] for command, params in rows if command == "315"] == [
+        "ali*", "BOB", "*", "nobody*", "b?b!*@127.*"]
+    assert rows[0][1][5] == "H"
+    assert rows[3] == ("352", ("*", "bob", "127.0.0.1", "tcpchat", "bob", "G", "0 bob Real"))
+
+
+def test_who_hides_invisible_users_from_those_who_share_no_channel(chat):
+    alice, shy = chat.irc("alice"), chat.irc("shy")
+    shy.send("MODE shy +i", "PART #lobby")
+    alice.lines()
+    alice.send("WHO s*", "WHO shy")  # a mask skips it; its exact nick still finds it
+    assert [c for c, _ in who_rows(alice)] == ["315", "352", "315"]
+
+
+def test_whox_gives_the_fields_asked_for_in_its_order_with_the_token(chat):
+    alice, _ = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    alice.send("WHO #lobby %tnfcuhrsa,42", "WHO bob %n", "WHO #lobby %tn,toolong")
+    assert who_rows(alice) == [
+        ("354", ("42", "#lobby", "alice", "127.0.0.1", "tcpchat", "alice", "H@", "0",
+                 "alice Real")),
+        ("354", ("42", "#lobby", "bob", "127.0.0.1", "tcpchat", "bob", "H", "0", "bob Real")),
+        ("315", ("#lobby", "End of WHO list")),
+        ("354", ("bob",)),
+        ("315", ("bob", "End of WHO list")),
+        ("354", ("too", "alice")), ("354", ("too", "bob")),
+        ("315", ("#lobby", "End of WHO list"))]
+
+
+def test_whox_is_announced(chat):
+    peer = chat.connect()
+    peer.send("NICK a", "USER a 0 * :A")
+    assert "WHOX" in [p for m in peer.messages() if m.command == "005" for p in m.params]
