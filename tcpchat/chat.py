@@ -36,6 +36,7 @@ change under it.
 
 import logging
 import time
+from collections import deque, namedtuple
 from dataclasses import dataclass, field
 
 from . import numerics as rpl
@@ -56,6 +57,15 @@ ECHO_BYTES = 200
 NO_CAPS = frozenset()
 #: How many channels one user may be in at once (CHANLIMIT): bounds the work of a QUIT.
 CHANLIMIT = 20
+#: How many nicks one user may watch with MONITOR (ISUPPORT MONITOR).
+MONITOR_LIMIT = 100
+#: The server makes at most OPER_CHECKS password checks (OPER) in OPER_WINDOW seconds, all
+#: users together: each costs tens of milliseconds of the thread that serves everyone.
+OPER_CHECKS = 4
+OPER_WINDOW = 2.0
+
+#: Who a nick was, for WHOWAS: kept when its user quits or changes nick.
+Departed = namedtuple("Departed", "nick user host realname when")
 
 
 @dataclass
@@ -89,6 +99,12 @@ class Config:
     #: Channel messages in a row go out as one append per member (see the module doc); off
     #: only to measure or test the one-message-at-a-time path against it.
     batch: bool = True
+    #: Server operators: name -> scrypt hash (:mod:`tcpchat.opers`); empty: OPER is refused.
+    opers: dict = field(default_factory=dict)
+    #: How many departed nicks WHOWAS remembers, newest first; the oldest are forgotten.
+    whowas_length: int = 1000
+    #: Shown by ADMIN (259), if given.
+    admin_email: str = None
     #: Set by the server when it starts; shown in 003.
     created: float = field(default_factory=time.time)
 
@@ -99,7 +115,7 @@ class Client:
     __slots__ = (
         "conn", "out", "host", "dialect", "encoding", "nick", "user", "realname", "mask",
         "registered", "cap_negotiating", "caps", "password", "channels", "away", "invisible",
-        "signon", "last_spoke", "gone", "invites", "oper",
+        "signon", "last_spoke", "gone", "invites", "oper", "wallops", "monitoring",
     )
 
     def __init__(self, conn, dialect, now, wall_now):
@@ -136,8 +152,12 @@ class Client:
         #: Channel -> None for the channels it was invited to and has not joined since
         #: (:func:`tcpchat.moderation.invite`); None until the first invitation.
         self.invites = None
-        #: A server operator: may moderate any channel.
+        #: A server operator (after OPER): may moderate any channel, KILL and WALLOPS.
         self.oper = False
+        #: User mode +w: receives WALLOPS.
+        self.wallops = False
+        #: fold(nick) for each nick it watches with MONITOR; None until it watches any.
+        self.monitoring = None
 
     def __repr__(self):
         return f"<Client {self.nick or '*'} from {self.host}>"
@@ -230,6 +250,16 @@ class Chat:
         # The batch (see the module doc): its messages, their channel and their sender.
         self._batch = []
         self._batch_channel = self._batch_sender = None
+        #: Who left or changed nick, newest last, for WHOWAS (bounded).
+        self.whowas = deque(maxlen=config.whowas_length)
+        #: fold(nick) -> the clients watching it with MONITOR.
+        self.monitors = {}
+        #: For LUSERS, kept as users come and go rather than counted on each asking (every
+        #: registration asks): registered users, of them invisible, and server operators,
+        #: and the most registered users there have been at once.
+        self.user_count = self.invisible_count = self.oper_count = self.max_users = 0
+        #: When the last OPER_CHECKS password checks were made.
+        self.oper_checks = deque(maxlen=OPER_CHECKS)
 
     # -- Delivery -------------------------------------------------------------------------
 
@@ -408,6 +438,9 @@ class Chat:
         client.registered = True
         del self.registering[client]
         client.signon = self.wall_clock()
+        self.user_count += 1
+        self.max_users = max(self.max_users, self.user_count)
+        self._tell_monitors(client.nick, client.mask)
         log.info("%s registered from %s (%s)", client.nick, client.host,
                  "plain" if client.plain else "IRC")
 
@@ -437,9 +470,64 @@ class Chat:
         del self.nicks[fold(client.nick)]
         self.nicks[fold(new_nick)] = client
         log.debug("%s is now known as %s", client.nick, new_nick)
+        self._remember(client)
+        old_nick = client.nick
         client.nick = new_nick
         client.mask = f"{new_nick}!{client.user}@{client.host}"
         self.deliver(message, self.neighbours(client, include_self=True))
+        if fold(old_nick) != fold(new_nick):
+            self._tell_monitors(old_nick, None)
+            self._tell_monitors(new_nick, client.mask)
+
+    def _remember(self, client):
+        """Keep who *client* is now, for WHOWAS."""
+        self.whowas.append(Departed(client.nick, client.user, client.host, client.realname,
+                                    int(self.wall_clock())))
+
+    def set_invisible(self, client, invisible):
+        if client.invisible != invisible:
+            client.invisible = invisible
+            if client.registered:
+                self.invisible_count += 1 if invisible else -1
+
+    def set_oper(self, client, oper):
+        if client.oper != oper:
+            client.oper = oper
+            self.oper_count += 1 if oper else -1
+
+    # -- MONITOR --------------------------------------------------------------------------
+
+    def monitor(self, client, nick):
+        """*client* watches *nick*; False if its list is full."""
+        key = fold(nick)
+        if client.monitoring is None:
+            client.monitoring = set()
+        if key not in client.monitoring:
+            if len(client.monitoring) >= MONITOR_LIMIT:
+                return False
+            client.monitoring.add(key)
+            self.monitors.setdefault(key, set()).add(client)
+        return True
+
+    def unmonitor(self, client, nick):
+        key = fold(nick)
+        if client.monitoring and key in client.monitoring:
+            client.monitoring.discard(key)
+            watchers = self.monitors[key]
+            watchers.discard(client)
+            if not watchers:
+                del self.monitors[key]
+
+    def _tell_monitors(self, nick, mask):
+        """Those watching *nick* learn it came online (*mask*) or went offline (None)."""
+        watchers = self.monitors.get(fold(nick))
+        if watchers:
+            if mask is None:
+                numeric, what = rpl.RPL_MONOFFLINE, nick
+            else:
+                numeric, what = rpl.RPL_MONONLINE, mask
+            for watcher in list(watchers):
+                self.reply(watcher, numeric, what)
 
     def neighbours(self, client, include_self=False):
         """Everyone who shares a channel with *client*, each once, in a stable order."""
@@ -585,13 +673,22 @@ class Chat:
         if client.registered:
             log.info("%s quit (%s)", client.nick, reason)
             self.deliver(Message("QUIT", (reason,), client.mask), neighbours)
+            self._tell_monitors(client.nick, None)
 
     def forget(self, client):
         """Take *client* out of the chat without a word to anyone: its nick, its channels,
         its place in every table.  (What a failure that left it half gone falls back on.)"""
+        counted = client.registered and not client.gone  # once, however often it is called
         client.gone = True
         self.clients.discard(client)
         self.registering.pop(client, None)
+        if counted:
+            self._remember(client)
+            self.user_count -= 1
+            self.invisible_count -= client.invisible
+            self.oper_count -= client.oper
+        for nick in list(client.monitoring or ()):
+            self.unmonitor(client, nick)
         if client.nick is not None and self.nicks.get(fold(client.nick)) is client:
             del self.nicks[fold(client.nick)]
         for channel in list(client.channels.values()):

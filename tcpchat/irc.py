@@ -10,13 +10,13 @@ everyone else sees to the chat's operations.  Reply formats follow https://moder
 import time
 from collections import namedtuple
 
-from . import __version__, moderation
+from . import ircserver, moderation
 from . import numerics as rpl
-from .chat import AWAYLEN, CHANLIMIT, TOPICLEN
+from .chat import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
+from .ircserver import VERSION
 from .message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
 from .names import CHANNELLEN, CHANTYPES, NICKLEN, channel_problem, fold, is_channel, wildcards
 
-VERSION = f"tcpchat-{__version__}"
 #: Capabilities offered in CAP LS.
 CAPABILITIES = ("multi-prefix",)
 #: PRIVMSG and NOTICE take at most this many comma-separated targets (TARGMAX).
@@ -33,6 +33,7 @@ ISUPPORT = (
     f"KICKLEN={moderation.KICKLEN}",
     f"MAXLIST=b:{moderation.MAXBANS}",
     f"MODES={moderation.MAX_PARAM_MODES}",
+    f"MONITOR={MONITOR_LIMIT}",
     f"NICKLEN={NICKLEN}",
     "PREFIX=(" + "".join(moderation.PREFIXES) + ")" + "".join(moderation.PREFIXES.values()),
     f"TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},WHOIS:1,"
@@ -165,12 +166,22 @@ def _welcome(chat, client):
     chat.reply(client, rpl.RPL_WELCOME, f"Welcome to the {server} Network, {client.mask}")
     chat.reply(client, rpl.RPL_YOURHOST, f"Your host is {server}, running version {VERSION}")
     chat.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
-    chat.reply(client, rpl.RPL_MYINFO, server, VERSION, "i", "biklmnostv", "bklov")
-    tokens = ISUPPORT + (f"NETWORK={server}",)
+    chat.reply(client, rpl.RPL_MYINFO, server, VERSION, "iow", "biklmnostv", "bklov")
+    _isupport(chat, client)
+    ircserver.lusers(chat, client)
+    _motd(chat, client, None)
+
+
+def _isupport(chat, client):
+    tokens = ISUPPORT + (f"NETWORK={chat.config.server_name}",)
     for start in range(0, len(tokens), 13):  # at most 13 tokens a line
         chat.reply(client, rpl.RPL_ISUPPORT, *tokens[start:start + 13],
                    "are supported by this server")
-    _motd(chat, client, None)
+
+
+def _version(chat, client, message):
+    chat.reply(client, rpl.RPL_VERSION, VERSION, chat.config.server_name, "a small chat server")
+    _isupport(chat, client)
 
 
 def _motd(chat, client, message):
@@ -502,20 +513,32 @@ def _user_mode(chat, client, nick, changes):
         chat.reply(client, rpl.ERR_USERSDONTMATCH, "Cant change mode for other users")
         return
     if not changes:
-        chat.reply(client, rpl.RPL_UMODEIS, "+i" if client.invisible else "+")
+        chat.reply(client, rpl.RPL_UMODEIS, "+" + _user_modes(client))
         return
-    adding, applied = True, ""
+    adding, applied = True, []
     for char in changes[0]:
         if char in "+-":
             adding = char == "+"
-        elif char == "i":
-            if client.invisible != adding:
-                client.invisible = adding
-                applied += ("+" if adding else "-") + "i"
-        else:
+            continue
+        if char == "i" and client.invisible != adding:
+            chat.set_invisible(client, adding)
+        elif char == "w" and client.wallops != adding:
+            client.wallops = adding
+        elif char == "o" and client.oper and not adding:  # +o only through OPER
+            chat.set_oper(client, False)
+        elif char not in "iwo":
             chat.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+            continue
+        else:
+            continue  # already so, or +o asked for
+        applied.append(("+" if adding else "-") + char)
     if applied:
-        chat.send(client, Message("MODE", (client.nick, applied), client.mask))
+        chat.send(client, Message("MODE", (client.nick, "".join(applied)), client.mask))
+
+
+def _user_modes(client):
+    return ("i" if client.invisible else "") + ("o" if client.oper else "") + (
+        "w" if client.wallops else "")
 
 
 def _channel_mode(chat, client, name, changes):
@@ -567,4 +590,7 @@ COMMANDS = {
     "KICK": Command(_kick, 2, True),
     "INVITE": Command(_invite, 2, True),
     "MOTD": Command(_motd, 0, True),
+    "VERSION": Command(_version, 0, True),
+    **{name: Command(handler, min_params, True)
+       for name, (handler, min_params) in ircserver.COMMANDS.items()},
 }

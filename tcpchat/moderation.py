@@ -188,8 +188,9 @@ def change_modes(chat, client, channel, modes, arguments):
             applied.append((adding, char, change))
     if applied:
         _regate(channel)
-        chat.deliver(Message("MODE", (channel.name, *_mode_line(applied)), client.mask),
-                     channel.members)
+        # A server operator may change a channel it is not in: it sees the result too.
+        told = channel.members if client in channel.members else [*channel.members, client]
+        chat.deliver(Message("MODE", (channel.name, *_mode_line(applied)), client.mask), told)
 
 
 _UNCHANGED = object()

@@ -1,6 +1,7 @@
 """``python -m tcpchat.server``: start the chat server from the command line."""
 
 import argparse
+import getpass
 import logging
 import signal
 import sys
@@ -9,6 +10,7 @@ from . import __version__
 from .chat import Config
 from .core import ChatCore
 from .names import channel_problem
+from .opers import hash_password, parse_oper_file
 from .backends.datagram import MAX_UNREGISTERED
 from .backends.driver import (AdmissionPolicy, bind_datagram, listen,
                               raise_descriptor_limit)
@@ -86,6 +88,14 @@ def build_parser():
                         help="a password everyone must give (IRC: PASS; plain: asked for)")
     parser.add_argument("--motd", metavar="FILE",
                         help="a text file whose lines are the message of the day")
+    parser.add_argument("--oper-file", metavar="FILE",
+                        help="server operators for OPER: one 'name hash' a line, each hash "
+                             "from --hash-password")
+    parser.add_argument("--hash-password", action="store_true",
+                        help="read a password (twice, unseen, on a terminal; else one line "
+                             "of standard input), print its hash for --oper-file, and exit")
+    parser.add_argument("--admin-email", metavar="ADDRESS",
+                        help="a contact address, which ADMIN shows")
     limits = parser.add_argument_group(
         "limits", "what one client, one address or a crowd may take (docs/operations.rst); "
                   "0 means no limit")
@@ -147,8 +157,16 @@ def config_from(args, parser):
                 motd = motd_file.read().splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             parser.error(f"--motd: cannot read {args.motd}: {exc}")
+    opers = {}
+    if args.oper_file:
+        try:
+            with open(args.oper_file, encoding="utf-8") as oper_file:
+                opers = parse_oper_file(oper_file.read())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            parser.error(f"--oper-file: cannot read {args.oper_file}: {exc}")
     return Config(server_name=args.name, default_channel=args.channel,
                   autojoin=not args.no_autojoin, password=args.password, motd=motd,
+                  opers=opers, admin_email=args.admin_email,
                   sendq=args.sendq, max_unregistered=args.max_unregistered,
                   registration_timeout=args.registration_timeout,
                   flood=None if args.no_flood_control else FloodPolicy())
@@ -250,9 +268,27 @@ def describe_sockets(listener, datagram_socket, tls_listener, web_listener=None,
     return f"{host} {', '.join(ports)}"
 
 
+def print_password_hash():
+    """--hash-password: the hash of a password read without echo (or from a pipe)."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("The two passwords differ; nothing printed.", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("An empty password cannot be used.", file=sys.stderr)
+        return 1
+    print(hash_password(password))
+    return 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.hash_password:
+        return print_password_hash()
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
     config = config_from(args, parser)
     policy = admission_policy(args, parser)

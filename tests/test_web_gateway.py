@@ -275,7 +275,8 @@ def test_a_message_holding_a_line_end_cannot_smuggle_a_line_to_others(harness):
     alice.lines()
     web.send("PRIVMSG #lobby :hi\r\n:server.example KILL alice :fake")
     assert alice.lines() == [":webby!webby@127.0.0.1 PRIVMSG #lobby :hi"]
-    assert " 421 " in web.lines()[0]  # ":server.example" is no command
+    # The second line is webby's own, its source ignored: a KILL webby may not send.
+    assert " 481 webby " in web.lines()[0] and not alice.conn.closing
 
 
 @pytest.mark.parametrize("fragments", [1, 20])

@@ -1,0 +1,209 @@
+"""The IRC commands about the server and its users as a whole, and its operators.
+
+``LUSERS``, ``TIME``, ``VERSION``, ``INFO`` and ``ADMIN`` describe the server; ``WHOWAS`` looks
+up who has left; ``MONITOR`` keeps a client told when nicks come and go; ``OPER`` makes a user
+a server operator (passwords checked as :mod:`tcpchat.opers` says), who may then ``KILL``,
+send ``WALLOPS`` to users with mode ``+w``, and moderate any channel as its operators may
+(:func:`tcpchat.moderation.may_moderate`).  Replies follow https://modern.ircdocs.horse.
+
+Handlers take ``(chat, client, message)``, like those of :mod:`tcpchat.irc`, whose COMMANDS
+table lists them.
+"""
+
+import time
+
+from . import __version__
+from . import numerics as rpl
+from .chat import MONITOR_LIMIT, OPER_WINDOW
+from .message import Message, utf8_prefix
+from .names import fold
+from .opers import check_password, check_unknown
+
+VERSION = f"tcpchat-{__version__}"
+KILLLEN = 200
+INFO = (
+    f"{VERSION}: a small chat server in Python, standard library only.",
+    "It speaks the IRC client protocol (https://modern.ircdocs.horse) and plain text,",
+    "for netcat users, over TCP, TLS, UDP and WebSocket.",
+)
+
+
+# -- About the server -----------------------------------------------------------------------
+
+def lusers(chat, client, message=None):
+    """251 to 255, 265 and 266: how many users, invisible, operators, unregistered
+    connections and channels; sent in the welcome burst too, as other servers do."""
+    users, invisible = chat.user_count, chat.invisible_count
+    chat.reply(client, rpl.RPL_LUSERCLIENT,
+               f"There are {users - invisible} users and {invisible} invisible on 1 servers")
+    chat.reply(client, rpl.RPL_LUSEROP, str(chat.oper_count), "operator(s) online")
+    chat.reply(client, rpl.RPL_LUSERUNKNOWN, str(len(chat.registering)),
+               "unknown connection(s)")
+    chat.reply(client, rpl.RPL_LUSERCHANNELS, str(len(chat.channels)), "channels formed")
+    chat.reply(client, rpl.RPL_LUSERME, f"I have {users} clients and 0 servers")
+    for numeric, scope in ((rpl.RPL_LOCALUSERS, "local"), (rpl.RPL_GLOBALUSERS, "global")):
+        chat.reply(client, numeric, str(users), str(chat.max_users),
+                   f"Current {scope} users {users}, max {chat.max_users}")
+
+
+def _time(chat, client, message):
+    now = chat.wall_clock()
+    chat.reply(client, rpl.RPL_TIME, chat.config.server_name, str(int(now)),
+               time.strftime("%A %B %d %Y -- %H:%M:%S UTC", time.gmtime(now)))
+
+
+def _info(chat, client, message):
+    for line in INFO:
+        chat.reply(client, rpl.RPL_INFO, line)
+    chat.reply(client, rpl.RPL_ENDOFINFO, "End of INFO list")
+
+
+def _admin(chat, client, message):
+    config = chat.config
+    chat.reply(client, rpl.RPL_ADMINME, config.server_name, "Administrative info")
+    chat.reply(client, rpl.RPL_ADMINLOC1, f"{config.server_name}, a tcpchat server")
+    chat.reply(client, rpl.RPL_ADMINLOC2, "Ask the person who runs it")
+    chat.reply(client, rpl.RPL_ADMINEMAIL, config.admin_email or "No contact address given")
+
+
+# -- Who was, who is ------------------------------------------------------------------------
+
+def _whowas(chat, client, message):
+    """``WHOWAS nick [count]``: who had that nick, newest first (the history is bounded)."""
+    nick = message.params[0].split(",")[0]
+    count = message.params[1] if len(message.params) > 1 else ""
+    limit = int(count) if count.isdigit() and int(count) > 0 else len(chat.whowas)
+    key = fold(nick)
+    found = [gone for gone in reversed(chat.whowas) if fold(gone.nick) == key][:limit]
+    if not found:
+        chat.reply(client, rpl.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+    for gone in found:
+        chat.reply(client, rpl.RPL_WHOWASUSER, gone.nick, gone.user, gone.host, "*",
+                   gone.realname)
+        chat.reply(client, rpl.RPL_WHOISSERVER, gone.nick, chat.config.server_name,
+                   time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(gone.when)))
+    chat.reply(client, rpl.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+
+
+def _monitor(chat, client, message):
+    """``MONITOR + nicks``, ``- nicks``, ``C`` (clear), ``L`` (list), ``S`` (status)."""
+    action = message.params[0]
+    nicks = [nick for nick in (message.params[1] if len(message.params) > 1 else "").split(",")
+             if nick]
+    if action == "+":
+        online, offline = [], []
+        for index, nick in enumerate(nicks):
+            if not chat.monitor(client, nick):
+                chat.reply(client, rpl.ERR_MONLISTFULL, str(MONITOR_LIMIT),
+                           ",".join(nicks[index:]), "Monitor list is full.")
+                break
+            user = chat.find_user(nick)
+            (online if user else offline).append(user.mask if user else nick)
+        _status(chat, client, online, offline)
+    elif action == "-":
+        for nick in nicks:
+            chat.unmonitor(client, nick)
+    elif action.upper() == "C":
+        for nick in list(client.monitoring or ()):
+            chat.unmonitor(client, nick)
+    elif action.upper() == "L":
+        _list_in_lines(chat, client, rpl.RPL_MONLIST, _watched(chat, client))
+        chat.reply(client, rpl.RPL_ENDOFMONLIST, "End of MONITOR list")
+    elif action.upper() == "S":
+        users = [(nick, chat.find_user(nick)) for nick in _watched(chat, client)]
+        _status(chat, client, [user.mask for _, user in users if user],
+                [nick for nick, user in users if not user])
+    else:
+        chat.reply(client, rpl.ERR_UNKNOWNCOMMAND, "MONITOR", f"Unknown MONITOR action "
+                                                              f"{utf8_prefix(action, 20)!r}")
+
+
+def _watched(chat, client):
+    return sorted(client.monitoring or ())
+
+
+def _status(chat, client, online, offline):
+    if online:
+        _list_in_lines(chat, client, rpl.RPL_MONONLINE, online)
+    if offline:
+        _list_in_lines(chat, client, rpl.RPL_MONOFFLINE, offline)
+
+
+def _list_in_lines(chat, client, numeric, items):
+    """*items* comma-separated, in as many *numeric* lines as fit."""
+    line = []
+    for item in items:
+        if line and len(",".join(line + [item]).encode()) > 400:
+            chat.reply(client, numeric, ",".join(line))
+            line = []
+        line.append(item)
+    if line:
+        chat.reply(client, numeric, ",".join(line))
+
+
+# -- Operators ------------------------------------------------------------------------------
+
+def _oper(chat, client, message):
+    name, password = message.params[0], message.params[1]
+    opers = chat.config.opers
+    if not opers:
+        chat.reply(client, rpl.ERR_NOOPERHOST, "No operators on this server")
+        return
+    now = chat.clock()
+    checks = chat.oper_checks
+    if len(checks) == checks.maxlen and now - checks[0] < OPER_WINDOW:
+        chat.standard_reply(client, "FAIL", "OPER", "TRY_AGAIN",
+                            "Too many OPER attempts on this server just now; try again soon")
+        return
+    checks.append(now)
+    if name in opers:
+        accepted = check_password(password, opers[name])
+    else:
+        check_unknown(password)  # the same cost and answer as a wrong password
+        accepted = False
+    if not accepted:
+        chat.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
+        return
+    if not client.oper:
+        chat.set_oper(client, True)
+        chat.send(client, Message("MODE", (client.nick, "+o"), client.mask))
+    chat.reply(client, rpl.RPL_YOUREOPER, "You are now an IRC operator")
+
+
+def _need_oper(chat, client):
+    if client.oper:
+        return True
+    chat.reply(client, rpl.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+    return False
+
+
+def _kill(chat, client, message):
+    if not _need_oper(chat, client):
+        return
+    user = chat.find_user(message.params[0])
+    if user is None:
+        chat.reply(client, rpl.ERR_NOSUCHNICK, message.params[0], "No such nick/channel")
+        return
+    reason = utf8_prefix(message.params[1] if len(message.params) > 1 else "", KILLLEN)
+    chat.close(user, f"Killed ({client.nick} ({reason or 'no reason given'}))")
+
+
+def _wallops(chat, client, message):
+    if not _need_oper(chat, client):
+        return
+    chat.deliver(Message("WALLOPS", (message.params[0],), client.mask),
+                 [user for user in chat.clients if user.wallops or user is client])
+
+
+COMMANDS = {
+    # name: (handler, min_params); all need registration
+    "LUSERS": (lusers, 0),
+    "TIME": (_time, 0),
+    "INFO": (_info, 0),
+    "ADMIN": (_admin, 0),
+    "WHOWAS": (_whowas, 1),
+    "MONITOR": (_monitor, 1),
+    "OPER": (_oper, 2),
+    "KILL": (_kill, 1),
+    "WALLOPS": (_wallops, 1),
+}
