@@ -36,6 +36,22 @@ def descriptors(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def settled_descriptors(pid, address):
+    """The server's descriptors once it is all set up: after it has answered a PING (it may
+    accept connections before it has opened everything else) and that connection is gone."""
+    with socket.create_connection(address, timeout=TIMEOUT) as sock:
+        sock.sendall(b"PING :ready\r\n")
+        read_until(sock, b"ready")
+    deadline = time.monotonic() + TIMEOUT
+    count = descriptors(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.05)  # the server closing its side: polled until the count holds, bounded
+        count, last = descriptors(pid), count
+        if count == last:
+            break
+    return count
+
+
 def drain(sock):
     """Read whatever *sock* has waiting, without waiting; False once it is closed."""
     sock.setblocking(False)
@@ -151,7 +167,7 @@ def main(argv=None):
     target = Target(f"tcpchat ({args.backend})", ("127.0.0.1", port), "irc", process)
     try:
         target._wait_listening()
-        idle_descriptors = descriptors(process.pid)
+        idle_descriptors = settled_descriptors(process.pid, target.address)
         print(f"soak: {args.rounds} rounds of {args.clients} users against {target.name}, "
               f"pid {process.pid}; after each round, once every user has left:")
         print(f"{'round':>5} {'registered':>10} {'seconds':>8} {'RSS KiB':>9} "
