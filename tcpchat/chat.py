@@ -36,11 +36,12 @@ change under it.
 
 import logging
 import time
-from collections import deque, namedtuple
+from collections import Counter, deque, namedtuple
 from dataclasses import dataclass, field
 
 from . import numerics as rpl
 from .encoding import Dialect, encoding_for
+from .ircv3 import client_tags, timestamp
 from .moderation import NEW_CHANNEL_MODES, speech_refusal
 from .flood import FloodPolicy
 from .message import MAX_MESSAGE, Message, text_room, utf8_prefix
@@ -249,7 +250,12 @@ class Chat:
         self.hard_sendq = 2 * config.sendq
         # The batch (see the module doc): its messages, their channel and their sender.
         self._batch = []
-        self._batch_channel = self._batch_sender = None
+        self._batch_channel = self._batch_sender = self._batch_skip = None
+        #: How many clients enabled each capability: while nobody has server-time, no
+        #: message is stamped; while nobody has extended-join, a JOIN is made one way only.
+        self.cap_users = Counter()
+        #: Whether anyone has server-time (read on every message, so kept ready).
+        self.stamping = False
         #: Who left or changed nick, newest last, for WHOWAS (bounded).
         self.whowas = deque(maxlen=config.whowas_length)
         #: fold(nick) -> the clients watching it with MONITOR.
@@ -267,18 +273,30 @@ class Chat:
         """Queue *message* for each of *recipients* except *skip*, after the batch."""
         if self._batch:
             self.flush_batch()
+        if self.stamping:
+            self._stamp(message)
         self._fan_out(recipients, skip, _encode_one, message)
 
-    def relay(self, message, channel, sender):
-        """Queue *message* from *sender* for the other members of *channel*: in the batch, if
-        the batch holds that sender's messages to that channel, else in a new one."""
+    def _stamp(self, message):
+        """Give *message* its server-time ``time`` tag (the Encodings of those who did not ask
+        for server-time leave it out)."""
+        if "time" not in message.tags:
+            message.tags["time"] = timestamp(self.wall_clock())
+
+    def relay(self, message, channel, sender, echo=False):
+        """Queue *message* from *sender* for the other members of *channel* (and *sender*, if
+        *echo*: IRCv3 echo-message): in the batch, if the batch holds that sender's messages
+        to that channel, else in a new one."""
+        skip = None if echo else sender
+        if self.stamping:
+            self._stamp(message)
         if not self.config.batch:
-            self.deliver(message, channel.members, skip=sender)
+            self.deliver(message, channel.members, skip)
             return
         if self._batch and (channel is not self._batch_channel
                             or sender is not self._batch_sender):
             self.flush_batch()
-        self._batch_channel, self._batch_sender = channel, sender
+        self._batch_channel, self._batch_sender, self._batch_skip = channel, sender, skip
         self._batch.append(message)
 
     def flush_batch(self):
@@ -287,12 +305,12 @@ class Chat:
         messages = self._batch
         if messages:
             self._batch = []
-            channel, sender = self._batch_channel, self._batch_sender
-            self._batch_channel = self._batch_sender = None
+            channel, skip = self._batch_channel, self._batch_skip
+            self._batch_channel = self._batch_sender = self._batch_skip = None
             if len(messages) == 1:
-                self._fan_out(channel.members, sender, _encode_one, messages[0])
+                self._fan_out(channel.members, skip, _encode_one, messages[0])
             else:
-                self._fan_out(channel.members, sender, _encode_all, messages)
+                self._fan_out(channel.members, skip, _encode_all, messages)
 
     def _fan_out(self, recipients, skip, encode, what):
         """The hot path: queue *encode(encoding, what)* for each of *recipients* but *skip*.
@@ -373,6 +391,34 @@ class Chat:
         """An IRCv3 standard reply (``FAIL``, ``WARN`` or ``NOTE``) about *command*: for errors
         no numeric names.  Plain users read it as an error line."""
         self.send(client, Message(kind, (command, code, text), self.config.server_name))
+
+    def set_caps(self, client, caps):
+        """*client* enabled *caps* (a set): its Encoding may change, so the batch, encoded at
+        its flush, is flushed first."""
+        self.flush_batch()
+        self.cap_users.subtract(client.caps)
+        self.cap_users.update(caps)
+        self.stamping = self.cap_users["server-time"] > 0
+        client.set_caps(frozenset(caps))
+
+    def _with_cap(self, cap, clients):
+        """Those of *clients* that enabled *cap*."""
+        return [client for client in clients if cap in client.caps]
+
+    def set_away(self, client, text):
+        """AWAY: set (*text*) or unset (None); those sharing a channel with away-notify are
+        told."""
+        client.away = text
+        if self.cap_users["away-notify"] and client.registered:
+            self.deliver(Message("AWAY", (text,) if text else (), client.mask),
+                         self._with_cap("away-notify", self.neighbours(client)))
+
+    def set_realname(self, client, realname):
+        """SETNAME: those sharing a channel with the setname capability are told, and so is
+        *client* itself if it has it (its confirmation)."""
+        client.realname = realname
+        self.deliver(Message("SETNAME", (realname,), client.mask),
+                     self._with_cap("setname", self.neighbours(client, include_self=True)))
 
     def send_text(self, client, text):
         """A line of plain text, for a plain-mode client (prompts, help, lists)."""
@@ -555,8 +601,18 @@ class Chat:
         client.channels[key] = channel
         log.debug("%s joined %s", client.nick, channel.name)
         # A plain client is told where it is in words (see plain.greet), not by its own JOIN.
-        self.deliver(Message("JOIN", (channel.name,), client.mask), channel.members,
-                     skip=client if client.plain else None)
+        skip = client if client.plain else None
+        joined = Message("JOIN", (channel.name,), client.mask)
+        if self.cap_users["extended-join"]:  # the account ("*": none) and real name too
+            extended = Message("JOIN", (channel.name, "*", client.realname), client.mask)
+            members = list(channel.members)
+            self.deliver(extended, self._with_cap("extended-join", members), skip)
+            self.deliver(joined, [m for m in members if "extended-join" not in m.caps], skip)
+        else:
+            self.deliver(joined, channel.members, skip)
+        if client.away is not None and self.cap_users["away-notify"]:
+            self.deliver(Message("AWAY", (client.away,), client.mask),
+                         self._with_cap("away-notify", channel.members), skip=client)
         return channel
 
     def part(self, client, channel, reason=""):
@@ -589,13 +645,17 @@ class Chat:
 
     # -- Talking --------------------------------------------------------------------------
 
-    def message(self, client, command, target, text):
-        """Relay PRIVMSG or NOTICE *text* from *client* to a channel or a nick.
+    def message(self, client, command, target, text, tags=None):
+        """Relay PRIVMSG or NOTICE *text* (or a TAGMSG, *text* None) from *client* to a channel
+        or a nick, with the client-only tags among *tags*; the sender gets it back too if it
+        enabled echo-message.
 
         Returns True when it went somewhere.  Errors go back as numerics, except for NOTICE,
         which never gets an error reply (so that bots cannot loop on each other's errors).
         """
         quiet = command == "NOTICE"
+        echo = "echo-message" in client.caps
+        tags = client_tags(tags)
         if is_channel(target):
             channel = self.channels.get(fold(target))
             if channel is None:
@@ -608,22 +668,28 @@ class Chat:
                     quiet or self.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name,
                                         f"Cannot send to channel: {refusal}")
                     return False
-            if not quiet and not self._fits(client, command, channel.name, text):
+            if not quiet and text is not None and not self._fits(client, command, channel.name,
+                                                                 text):
                 return False
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s -> %s: %s", client.nick, channel.name, text)
-            self.relay(Message(command, (channel.name, text), client.mask), channel, client)
+            relayed = Message(command, _text_params(channel.name, text), client.mask, tags)
+            self.relay(relayed, channel, client, echo)
+            if echo and rank is None:  # from outside the channel (-n): not among its members
+                self.send(client, relayed)
         else:
             recipient = self.find_user(target)
             if recipient is None:
                 quiet or self.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
                 return False
-            if not quiet and not self._fits(client, command, recipient.nick, text):
+            if not quiet and text is not None and not self._fits(client, command,
+                                                                 recipient.nick, text):
                 return False
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s -> %s: %s", client.nick, recipient.nick, text)
-            self.deliver(Message(command, (recipient.nick, text), client.mask), (recipient,))
-            if recipient.away is not None and not quiet:
+            self.deliver(Message(command, _text_params(recipient.nick, text), client.mask, tags),
+                         dict.fromkeys((recipient, client)) if echo else (recipient,))
+            if recipient.away is not None and command == "PRIVMSG":
                 self.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
         client.last_spoke = self.clock()
         return True
@@ -679,6 +745,9 @@ class Chat:
         """Take *client* out of the chat without a word to anyone: its nick, its channels,
         its place in every table.  (What a failure that left it half gone falls back on.)"""
         counted = client.registered and not client.gone  # once, however often it is called
+        if not client.gone:
+            self.cap_users.subtract(client.caps)
+            self.stamping = self.cap_users["server-time"] > 0
         client.gone = True
         self.clients.discard(client)
         self.registering.pop(client, None)
@@ -705,6 +774,10 @@ class Chat:
         self.registering.clear()
         self.nicks.clear()
         self.channels.clear()
+
+
+def _text_params(target, text):
+    return (target,) if text is None else (target, text)
 
 
 def _encode_one(encoding, message):

@@ -3,7 +3,7 @@
 A user speaks a :class:`Dialect`, decided by the first line of a connection that could carry
 either (TCP, UDP) or fixed by the transport (IRC over WebSocket).  What it receives is written by
 an :class:`Encoding`, which follows from the dialect and, for IRC, from the capabilities the user
-negotiated that change how a line is written (IRCv3 ``server-time`` and ``message-tags`` will).
+negotiated that change how a line is written (IRCv3 ``server-time`` and ``message-tags``).
 Users that want the same form share one Encoding object, so
 :meth:`Chat.deliver <tcpchat.chat.Chat.deliver>` encodes each message once per Encoding in use
 and appends the same bytes to everyone who shares it.
@@ -15,7 +15,7 @@ message transports line by line.
 
 import enum
 
-from .message import encode_line
+from .message import Message, encode_line
 from .plain import render as render_plain
 
 
@@ -37,16 +37,51 @@ class Encoding:
         return f"<Encoding {self.name}>"
 
 
-IRC = Encoding("IRC", encode_line)
+#: The capabilities that change how a line is written: the tags a recipient is given.
+TAG_CAPABILITIES = frozenset(("server-time", "message-tags"))
+
+
+def _irc_encoder(caps):
+    """An encoder that keeps the tags *caps* (a subset of TAG_CAPABILITIES) ask for: ``time``
+    for server-time; the client-only tags (``+name``) for message-tags, which is also what lets
+    TAGMSG through at all."""
+    keep_time = "server-time" in caps
+    keep_client_tags = "message-tags" in caps
+
+    def encode(message):
+        if message.command == "TAGMSG" and not keep_client_tags:
+            return b""  # tags are all a TAGMSG carries
+        tags = message.tags
+        if tags:
+            kept = {name: value for name, value in tags.items()
+                    if (name[0] == "+" and keep_client_tags) or (name == "time" and keep_time)}
+            if len(kept) != len(tags):
+                message = Message(message.command, message.params, message.source, kept)
+        return encode_line(message)
+    return encode
+
+
+def _make_irc_encodings():
+    combinations = [frozenset(), frozenset(["server-time"]), frozenset(["message-tags"]),
+                    TAG_CAPABILITIES]
+    return {caps: Encoding("IRC" + "".join(f"+{cap}" for cap in sorted(caps)),
+                           _irc_encoder(caps))
+            for caps in combinations}
+
+
+_IRC_ENCODINGS = _make_irc_encodings()
+IRC = _IRC_ENCODINGS[frozenset()]
 PLAIN = Encoding("plain text", render_plain)
 
 
 def encoding_for(dialect, caps):
     """The Encoding for a user of *dialect* (None: not known yet) who negotiated *caps*.
 
-    The one place that decides it.  No capability offered today changes how a line is written
-    (``multi-prefix`` changes what a NAMES reply holds, which is built per user), so every IRC
-    user shares :data:`IRC`; a capability that does will map each set of such capabilities to
-    an Encoding of its own here, made once and shared.
+    The one place that decides it.  Plain users share :data:`PLAIN`.  IRC users share one of
+    four Encodings, by which of ``server-time`` and ``message-tags`` they enabled, so a message
+    is still encoded at most once per Encoding whatever the number of recipients: users who
+    asked for neither (most of them) get the same bytes as before tags existed.
     """
-    return PLAIN if dialect is Dialect.PLAIN else IRC
+    if dialect is Dialect.PLAIN:
+        return PLAIN
+    return _IRC_ENCODINGS[TAG_CAPABILITIES.intersection(caps)]

@@ -10,15 +10,14 @@ everyone else sees to the chat's operations.  Reply formats follow https://moder
 import time
 from collections import namedtuple
 
-from . import ircserver, moderation
+from . import ircserver, ircv3, moderation
 from . import numerics as rpl
 from .chat import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
 from .ircserver import VERSION
 from .message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
 from .names import CHANNELLEN, CHANTYPES, NICKLEN, channel_problem, fold, is_channel, wildcards
 
-#: Capabilities offered in CAP LS.
-CAPABILITIES = ("multi-prefix",)
+CAPABILITIES = ircv3.CAPABILITIES
 #: PRIVMSG and NOTICE take at most this many comma-separated targets (TARGMAX).
 MAX_TARGETS = 4
 
@@ -34,6 +33,7 @@ ISUPPORT = (
     f"MAXLIST=b:{moderation.MAXBANS}",
     f"MODES={moderation.MAX_PARAM_MODES}",
     f"MONITOR={MONITOR_LIMIT}",
+    f"NAMELEN={ircv3.NAMELEN}",
     f"NICKLEN={NICKLEN}",
     "PREFIX=(" + "".join(moderation.PREFIXES) + ")" + "".join(moderation.PREFIXES.values()),
     f"TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},WHOIS:1,"
@@ -50,6 +50,13 @@ def handle_line(chat, client, text):
         message = parse(text)
     except MalformedMessage:
         return  # a line of spaces, or a bare tag or source: nothing to answer
+    start = ircv3.start_labeled(chat, client, message)
+    _dispatch(chat, client, message)
+    if start is not None:
+        ircv3.finish_labeled(chat, client, start, message.tags["label"])
+
+
+def _dispatch(chat, client, message):
     command = COMMANDS.get(message.command)
     if command is None:
         chat.reply(client, rpl.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
@@ -69,6 +76,9 @@ def _cap(chat, client, message):
     if subcommand == "LS":
         # Registration waits for CAP END from here on, so the client can finish negotiating.
         client.cap_negotiating = not client.registered
+        version = message.params[1] if len(message.params) > 1 else ""
+        if version.isdigit() and int(version) >= 302 and "cap-notify" not in client.caps:
+            chat.set_caps(client, client.caps | {"cap-notify"})  # implied by 302, as specified
         listed = list(_offered(client))
         policy = _sts_policy(chat, client, message)
         if policy:
@@ -88,7 +98,7 @@ def _cap(chat, client, message):
                     caps.discard(name[1:])
                 else:
                     caps.add(name)
-            client.set_caps(caps)
+            chat.set_caps(client, caps)
             chat.send(client, _server(chat, "CAP", target, "ACK", request))
         else:
             # All or nothing, as the spec says: one unknown name refuses the whole request.
@@ -313,7 +323,11 @@ def _visible_channel(chat, client, name):
 
 def _send_names(chat, client, channel):
     every_prefix = "multi-prefix" in client.caps
-    names = [channel.prefixed(member, every_prefix) for member in channel.members]
+    if "userhost-in-names" in client.caps:
+        names = [channel.prefixed(member, every_prefix) + member.mask[len(member.nick):]
+                 for member in channel.members]
+    else:
+        names = [channel.prefixed(member, every_prefix) for member in channel.members]
     symbol = "@" if channel.secret else "="
     _reply_list(chat, client, rpl.RPL_NAMREPLY, (symbol, channel.name), names)
     chat.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
@@ -380,7 +394,25 @@ def _privmsg(chat, client, message):
                             f"Too many recipients: at most {MAX_TARGETS}")
         return
     for target in targets:
-        chat.message(client, message.command, target, message.params[1])
+        chat.message(client, message.command, target, message.params[1], message.tags)
+
+
+def _tagmsg(chat, client, message):
+    """TAGMSG: client-only tags and nothing else, for those with message-tags."""
+    for target in [target for target in message.params[0].split(",") if target][:MAX_TARGETS]:
+        chat.message(client, "TAGMSG", target, None, message.tags)
+
+
+def _setname(chat, client, message):
+    realname = message.params[0]
+    if "setname" not in client.caps:
+        chat.reply(client, rpl.ERR_UNKNOWNCOMMAND, "SETNAME", "Unknown command: enable the "
+                                                              "setname capability first")
+    elif not realname or len(realname.encode()) > ircv3.NAMELEN:
+        chat.standard_reply(client, "FAIL", "SETNAME", "INVALID_REALNAME",
+                            f"A real name is 1 to {ircv3.NAMELEN} bytes")
+    else:
+        chat.set_realname(client, realname)
 
 
 # -- Who is who -----------------------------------------------------------------------------
@@ -488,10 +520,10 @@ def _userhost(chat, client, message):
 def _away(chat, client, message):
     text = message.params[0] if message.params else ""
     if text:
-        client.away = utf8_prefix(text, AWAYLEN)
+        chat.set_away(client, utf8_prefix(text, AWAYLEN))
         chat.reply(client, rpl.RPL_NOWAWAY, "You have been marked as being away")
     else:
-        client.away = None
+        chat.set_away(client, None)
         chat.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
 
 
@@ -581,6 +613,8 @@ COMMANDS = {
     "LIST": Command(_list, 0, True),
     "PRIVMSG": Command(_privmsg, 0, True),
     "NOTICE": Command(_privmsg, 0, True),
+    "TAGMSG": Command(_tagmsg, 1, True),
+    "SETNAME": Command(_setname, 1, True),
     "WHO": Command(_who, 0, True),
     "WHOIS": Command(_whois, 0, True),
     "ISON": Command(_ison, 1, True),

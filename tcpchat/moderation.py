@@ -384,7 +384,13 @@ def invite(chat, client, nick, name):
         if len(user.invites) > MAX_INVITES:
             del user.invites[next(iter(user.invites))]
         chat.reply(client, rpl.RPL_INVITING, user.nick, channel.name)
-        chat.send(user, Message("INVITE", (user.nick, channel.name), client.mask))
+        invitation = Message("INVITE", (user.nick, channel.name), client.mask)
+        chat.send(user, invitation)
+        # IRCv3 invite-notify: the channel's members who asked see it too.
+        notified = [member for member in channel.members
+                    if "invite-notify" in member.caps and member is not client]
+        if notified:
+            chat.deliver(invitation, notified)
 
 
 def set_topic(chat, client, channel, text):

@@ -5,7 +5,9 @@ Channel messages in a row go out as one batch per member (``Config.batch``, see
 them) from IRC and plain users mix channel messages, private messages, actions, joins, parts,
 nick changes and quits.  Every recipient's stream is checked against a simple model (each
 message once, in order, never to its sender, none after leaving a channel), with the fast path
-and without it; and the two runs must give every connection the same bytes.
+and without it; and the two runs must give every connection the same bytes.  One IRC user has
+echo-message (its own messages come back to it, in their place), another server-time and
+message-tags (its lines carry tags, from an Encoding of their own).
 """
 
 import re
@@ -23,6 +25,9 @@ SLOTS = IRC_SLOTS + PLAIN_SLOTS
 LOBBY = "#lobby"
 CHANNELS = [LOBBY, "#a", "#B", "#b"]  # "#B" and "#b" are one channel
 NICKS = ["ann", "Bob", "bob", "cy", "Дарья"]
+#: The IRC slot whose user enables echo-message, and the one whose user enables tags.
+ECHO_SLOT, TAGGED_SLOT = 1, 2
+CAPS = {ECHO_SLOT: "echo-message", TAGGED_SLOT: "server-time message-tags"}
 
 irc_action = st.one_of(
     st.tuples(st.just("say"), st.sampled_from(CHANNELS)),
@@ -73,6 +78,12 @@ class Run:
 
     def _connect(self, slot):
         name = f"u{slot}g{self.generation[slot]}"
+        if slot in CAPS:
+            peer = self.harness.connect()
+            peer.send(f"CAP REQ :{CAPS[slot]}", f"NICK {name}", f"USER {name} 0 * :R",
+                      "CAP END")
+            peer.lines()
+            return peer
         return self.harness.irc(name) if slot < IRC_SLOTS else self.harness.plain(name)
 
     def play(self, slot, actions):
@@ -97,7 +108,7 @@ class Run:
             text = self._text(slot)
             room = self.members.get(fold(argument), set())
             if slot in room:
-                self._expect(room - {slot}, text)
+                self._expect(room - {slot} | self._echo(slot), text)
             if plain:
                 return f"/me {text}" if action == "me" else text
             return f"{action.upper().replace('SAY', 'PRIVMSG')} {argument} :{text}"
@@ -106,7 +117,7 @@ class Run:
                 return "/who" if plain else "PING x"
             text = self._text(slot)
             # The recipient's nick now: only its own reads change it.
-            self._expect({argument}, text)
+            self._expect({argument} | self._echo(slot), text)
             nick = self.peers[argument].client.nick
             return f"/msg {nick} {text}" if plain else f"PRIVMSG {nick} :{text}"
         if action == "join":
@@ -116,6 +127,10 @@ class Run:
             self.members.get(fold(argument), set()).discard(slot)
             return f"PART {argument} :bye"
         return f"/nick {argument}" if plain else f"NICK {argument}"
+
+    @staticmethod
+    def _echo(slot):
+        return {slot} if slot == ECHO_SLOT else set()
 
     def _text(self, slot):
         self.counter += 1
@@ -134,7 +149,7 @@ class Run:
             for line in data.decode().split("\r\n"):
                 if line.startswith("[private] ->"):
                     continue  # a plain user's own private message, shown back to it
-                if slot < IRC_SLOTS and not re.match(r":\S+ (PRIVMSG|NOTICE) ", line):
+                if slot < IRC_SLOTS and not re.match(r"(@\S+ )?:\S+ (PRIVMSG|NOTICE) ", line):
                     continue
                 texts = MESSAGE_TEXT.findall(line)
                 self.received[slot].extend(texts)
@@ -166,7 +181,8 @@ def test_lines_held_by_flood_control_go_out_alike_with_and_without_batching(step
     assert batched.streams == one_by_one.streams
     for user, texts in batched.received_by.items():
         assert len(texts) == len(set(texts))
-        assert not any(batched.sender[text] == user for text in texts)
+        assert not any(batched.sender[text] == user for text in texts
+                       if user[0] != ECHO_SLOT)
 
 
 def test_a_read_of_many_channel_lines_is_one_append_per_member():

@@ -1,0 +1,194 @@
+"""The IRCv3 capabilities, through the sans-IO core with the injected clock."""
+
+import pytest
+
+from helpers import Harness
+from tcpchat import encoding
+from tcpchat.message import parse
+
+STAMP = "2023-11-14T22:13:20.000Z"  # the harness's wall clock, 1_700_000_000
+
+
+@pytest.fixture
+def chat():
+    return Harness()
+
+
+def with_caps(chat, nick, *caps):
+    """A registered IRC peer that enabled *caps*, in #lobby, its output read."""
+    peer = chat.connect()
+    peer.send(f"CAP REQ :{' '.join(caps)}", f"NICK {nick}", f"USER {nick} 0 * :{nick} Real",
+              "CAP END")
+    peer.lines()
+    return peer
+
+
+def read_all(*peers):
+    for peer in peers:
+        peer.lines()
+
+
+# -- server-time and message-tags: tags per recipient, encoded once per Encoding ------------
+
+def test_server_time_stamps_what_its_users_get_and_nobody_else(chat):
+    timed = with_caps(chat, "timed", "server-time")
+    bare, plain = chat.irc("bare"), chat.plain("plain")
+    read_all(timed, bare)
+    bare.send("PRIVMSG #lobby :hello", "FROB")
+    assert timed.lines() == [f"@time={STAMP} :bare!bare@127.0.0.1 PRIVMSG #lobby :hello"]
+    assert plain.lines() == ["bare: hello"]
+    assert bare.lines() == [":tcpchat 421 bare FROB :Unknown command"]
+    timed.send("FROB")
+    assert timed.lines() == [f"@time={STAMP} :tcpchat 421 timed FROB :Unknown command"]
+
+
+def test_client_only_tags_reach_message_tags_users_and_tagmsg_only_them(chat):
+    tagged = with_caps(chat, "tagged", "message-tags")
+    both = with_caps(chat, "both", "message-tags", "server-time")
+    bare, plain = chat.irc("bare"), chat.plain("plain")
+    read_all(tagged, both)
+    bare.send("@+draft/react=\\s:);server-only=x;+typing=active PRIVMSG #lobby :hi",
+              "@+typing=active TAGMSG #lobby")
+    assert tagged.lines() == [
+        "@+draft/react=\\s:);+typing=active :bare!bare@127.0.0.1 PRIVMSG #lobby :hi",
+        "@+typing=active :bare!bare@127.0.0.1 TAGMSG #lobby"]
+    assert [parse(line).tags for line in both.lines()] == [
+        {"+draft/react": " :)", "+typing": "active", "time": STAMP},
+        {"+typing": "active", "time": STAMP}]
+    assert plain.lines() == ["bare: hi"]
+    read_all(tagged, bare)
+    tagged.send("@+typing=paused TAGMSG bare,both")
+    assert bare.lines() == [] and plain.lines() == []
+    assert [parse(line).tags["+typing"] for line in both.lines()] == ["paused"]
+
+
+def test_bare_tags_never_reach_anyone_and_tagmsg_to_nobody_is_an_error(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    read_all(alice)
+    bob.send("@+x=1 PRIVMSG #lobby :plain", "TAGMSG #nowhere")
+    assert alice.lines() == [":bob!bob@127.0.0.1 PRIVMSG #lobby :plain"]
+    assert [m.command for m in bob.messages()] == ["401"]
+
+
+def test_a_message_is_encoded_once_per_encoding_whatever_the_recipients(chat, monkeypatch):
+    """Forty recipients over four Encodings: four encodings of the message, not forty."""
+    kinds = [(), ("server-time",), ("message-tags",), ("server-time", "message-tags")]
+    peers = [with_caps(chat, f"u{i}k{k}", *caps) for i in range(10)
+             for k, caps in enumerate(kinds)]
+    sender = chat.irc("sender")
+    read_all(*peers)
+    calls = []
+    original = encoding.encode_line
+    monkeypatch.setattr(encoding, "encode_line", lambda m: calls.append(m) or original(m))
+    sender.send("@+x=1 PRIVMSG #lobby :once per encoding")
+    assert len(calls) == 4
+    assert len({peer.output() for peer in peers}) == 4  # and each got the message
+
+
+# -- echo-message and labeled-response ------------------------------------------------------
+
+def test_echo_message_sends_the_sender_its_own_messages_in_order(chat):
+    echo = with_caps(chat, "echo", "echo-message", "message-tags")
+    bob = chat.irc("bob")
+    read_all(echo)
+    echo.send("PRIVMSG #lobby :one", "@+x=y PRIVMSG #lobby :two", "NOTICE bob :three",
+              "PRIVMSG bob :four", "@+t=1 TAGMSG #lobby")
+    assert echo.lines() == [":echo!echo@127.0.0.1 PRIVMSG #lobby :one",
+                            "@+x=y :echo!echo@127.0.0.1 PRIVMSG #lobby :two",
+                            ":echo!echo@127.0.0.1 NOTICE bob :three",
+                            ":echo!echo@127.0.0.1 PRIVMSG bob :four",
+                            "@+t=1 :echo!echo@127.0.0.1 TAGMSG #lobby"]
+    assert [parse(line).params[-1] for line in bob.lines()] == ["one", "two", "three", "four"]
+    bob.send("PRIVMSG #lobby :not echoed to bob")
+    assert bob.lines() == []
+
+
+def test_labeled_responses_ack_label_or_batch(chat):
+    peer = with_caps(chat, "lab", "labeled-response", "batch", "echo-message")
+    chat.irc("bob")
+    read_all(peer)
+    peer.send("@label=a1 PING :x", "@label=a2 PRIVMSG #lobby :hi", "@label=a3 AWAY",
+              "@label=a4 WHO #lobby", "@label=a5 MODE #lobby +v bob")
+    lines = peer.lines()
+    assert lines[0] == "@label=a1 :tcpchat PONG tcpchat :x"
+    assert lines[1] == "@label=a2 :lab!lab@127.0.0.1 PRIVMSG #lobby :hi"
+    assert lines[2] == "@label=a3 :tcpchat 305 lab :You are no longer marked as being away"
+    start = parse(lines[3])
+    assert (start.tags, start.params[1]) == ({"label": "a4"}, "labeled-response")
+    batch = start.params[0][1:]
+    assert [parse(line).tags for line in lines[4:7]] == [{"batch": batch}] * 3
+    assert lines[7] == f":tcpchat BATCH -{batch}"
+    assert lines[8].startswith("@label=a5 :lab!lab@127.0.0.1 MODE #lobby +v bob")
+    peer.send("@label=a6 PRIVMSG bob :nothing comes back", "@label=a7 PING :y")
+    assert peer.lines()[-1] == "@label=a7 :tcpchat PONG tcpchat :y"
+
+
+def test_a_label_with_nothing_to_answer_gets_an_ack_and_one_without_batch_labels_one_line(chat):
+    peer = with_caps(chat, "lab", "labeled-response")
+    read_all(peer)
+    peer.send("@label=q PRIVMSG #lobby :nobody hears", "@label=w WHO #lobby",
+              "@label=x;y PONG :z")
+    lines = peer.lines()
+    assert lines[0] == "@label=q :tcpchat ACK"
+    assert lines[1].startswith("@label=w :tcpchat 352 lab #lobby ")
+    assert lines[2].startswith(":tcpchat 315 lab #lobby ")
+    assert lines[3] == "@label=x :tcpchat ACK"
+
+
+# -- away-notify, invite-notify, userhost-in-names, extended-join, setname, cap-notify ------
+
+def test_away_notify_tells_those_sharing_a_channel_and_on_join(chat):
+    watcher = with_caps(chat, "watcher", "away-notify")
+    bare, bob = chat.irc("bare"), chat.irc("bob")
+    read_all(watcher, bare)
+    bob.send("AWAY :lunch", "AWAY")
+    assert watcher.lines() == [":bob!bob@127.0.0.1 AWAY :lunch", ":bob!bob@127.0.0.1 AWAY"]
+    assert bare.lines() == []
+    bob.send("AWAY :gone", "PART #lobby", "JOIN #lobby")
+    assert watcher.lines()[-2:] == [":bob!bob@127.0.0.1 JOIN #lobby",
+                                    ":bob!bob@127.0.0.1 AWAY :gone"]
+    assert bare.lines()[-1] == ":bob!bob@127.0.0.1 JOIN #lobby"
+
+
+def test_invite_notify_tells_the_channels_members_who_asked(chat):
+    op = chat.irc("op")
+    watcher = with_caps(chat, "watcher", "invite-notify")
+    guest = chat.irc("guest")
+    guest.send("PART #lobby")
+    read_all(op, watcher, guest)
+    op.send("INVITE guest #lobby")
+    assert watcher.lines() == [":op!op@127.0.0.1 INVITE guest #lobby"]
+    assert guest.lines() == [":op!op@127.0.0.1 INVITE guest #lobby"]
+
+
+def test_userhost_in_names_and_extended_join(chat):
+    asker = with_caps(chat, "asker", "userhost-in-names", "multi-prefix", "extended-join")
+    bare = chat.irc("bare")
+    read_all(asker)
+    asker.send("NAMES #lobby")
+    assert parse(asker.lines()[0]).params[-1] == "@asker!asker@127.0.0.1 bare!bare@127.0.0.1"
+    chat.irc("carol")
+    assert asker.lines() == [":carol!carol@127.0.0.1 JOIN #lobby * :carol Real"]
+    assert bare.lines()[0] == ":carol!carol@127.0.0.1 JOIN #lobby"
+
+
+def test_setname_changes_the_real_name_for_those_who_asked(chat):
+    named = with_caps(chat, "named", "setname")
+    watcher = with_caps(chat, "watcher", "setname")
+    bare = chat.irc("bare")
+    read_all(named, watcher)
+    named.send("SETNAME :Named Anew", "SETNAME :" + "x" * 201)
+    assert named.lines() == [
+        ":named!named@127.0.0.1 SETNAME :Named Anew",
+        ":tcpchat FAIL SETNAME INVALID_REALNAME :A real name is 1 to 200 bytes"]
+    assert watcher.lines() == [":named!named@127.0.0.1 SETNAME :Named Anew"]
+    bare.send("SETNAME :no cap", "WHOIS named")
+    replies = bare.messages()
+    assert replies[0].command == "421"
+    assert replies[1].params[-1] == "Named Anew"
+
+
+def test_cap_notify_comes_with_cap_ls_302_and_may_be_asked_for(chat):
+    peer = chat.connect()
+    peer.send("CAP LS", "CAP REQ cap-notify", "CAP LIST")
+    assert peer.messages()[-1].params[-1] == "cap-notify"
