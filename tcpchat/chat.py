@@ -45,7 +45,7 @@ from .ircv3 import client_tags, timestamp
 from .moderation import NEW_CHANNEL_MODES, speech_refusal
 from .flood import FloodPolicy
 from .message import MAX_MESSAGE, Message, text_room, utf8_prefix
-from .names import fold, is_channel, nick_problem, normalize
+from .names import fold, is_channel, nick_problem, normalize, skeleton
 
 log = logging.getLogger("tcpchat")
 
@@ -239,6 +239,9 @@ class Chat:
         #: fold(nick) -> Client, for registered clients and for those that claimed a nick
         #: while registering, so two registering clients cannot end up with one nick.
         self.nicks = {}
+        #: skeleton(nick) -> Client, for the same clients: so that no newcomer takes a nick
+        #: that only looks like one in use (see tcpchat.names).
+        self.skeletons = {}
         #: fold(channel name) -> Channel; a channel exists while it has members.
         self.channels = {}
         #: Connections whose output went from none to some, or that began closing, during the
@@ -470,12 +473,26 @@ class Chat:
         holder = self.nicks.get(fold(nick))
         return holder is not None and holder is not by
 
+    def lookalike(self, nick, by=None):
+        """The other user whose nick *nick* looks like, if any."""
+        holder = self.skeletons.get(skeleton(nick))
+        return holder if holder is not by else None
+
     def claim_nick(self, client, nick):
         """Give *nick* to a client that is not registered yet; the caller checked it is free."""
-        if client.nick is not None:
-            del self.nicks[fold(client.nick)]
+        self._drop_nick(client)
         client.nick = normalize(nick)
-        self.nicks[fold(nick)] = client
+        self._hold_nick(client)
+
+    def _hold_nick(self, client):
+        self.nicks[fold(client.nick)] = client
+        self.skeletons[skeleton(client.nick)] = client
+
+    def _drop_nick(self, client):
+        if client.nick is not None and self.nicks.get(fold(client.nick)) is client:
+            del self.nicks[fold(client.nick)]
+        if client.nick is not None and self.skeletons.get(skeleton(client.nick)) is client:
+            del self.skeletons[skeleton(client.nick)]
 
     def register(self, client, user, realname):
         client.user = user
@@ -503,6 +520,11 @@ class Chat:
         if self.nick_in_use(nick, by=client):
             self.reply(client, rpl.ERR_NICKNAMEINUSE, nick, "Nickname is already in use")
             return False
+        lookalike = self.lookalike(nick, by=client)
+        if lookalike is not None:
+            self.reply(client, rpl.ERR_NICKNAMEINUSE, nick,
+                       f"Nickname looks too much like {lookalike.nick}, who is here")
+            return False
         if not client.registered:
             self.claim_nick(client, nick)
         elif normalize(nick) != client.nick:
@@ -513,12 +535,12 @@ class Chat:
         """Rename a registered client; everyone who shares a channel with it sees the change."""
         new_nick = normalize(new_nick)
         message = Message("NICK", (new_nick,), client.mask)
-        del self.nicks[fold(client.nick)]
-        self.nicks[fold(new_nick)] = client
         log.debug("%s is now known as %s", client.nick, new_nick)
         self._remember(client)
         old_nick = client.nick
+        self._drop_nick(client)
         client.nick = new_nick
+        self._hold_nick(client)
         client.mask = f"{new_nick}!{client.user}@{client.host}"
         self.deliver(message, self.neighbours(client, include_self=True))
         if fold(old_nick) != fold(new_nick):
@@ -758,8 +780,7 @@ class Chat:
             self.oper_count -= client.oper
         for nick in list(client.monitoring or ()):
             self.unmonitor(client, nick)
-        if client.nick is not None and self.nicks.get(fold(client.nick)) is client:
-            del self.nicks[fold(client.nick)]
+        self._drop_nick(client)
         for channel in list(client.channels.values()):
             self._remove_member(client, channel)
 
@@ -773,6 +794,7 @@ class Chat:
         self.clients.clear()
         self.registering.clear()
         self.nicks.clear()
+        self.skeletons.clear()
         self.channels.clear()
 
 

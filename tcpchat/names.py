@@ -5,11 +5,21 @@ always allowed in nicks (``-_[]\\`^{}|``).  They cannot hold spaces, control cha
 characters that mean something else in IRC (``! @`` split a user mask, ``, *  ?`` separate or
 match targets, ``# & : $ +`` start channels, trailing parameters or masks, ``.`` server names).
 
-Two names are the same when their :func:`fold` is: Unicode NFC normalisation, then
-``str.casefold``.  That is the comparison RFC 8265 asks for (``CASEMAPPING=rfc8265``), so
-``Alice``, ``ALICE`` and ``alice`` are one nick, and so are ``Алиса`` and ``АЛИСА``.
+Two names are the same when their :func:`fold` is: the mapping RFC 8265 gives its
+UsernameCaseMapped profile (``CASEMAPPING=rfc8265``): fullwidth and halfwidth forms to their
+usual width, then Unicode's toLowerCase (``str.lower``: ``ß`` stays ``ß``), then NFC.  So
+``Alice``, ``ALICE``, ``ａｌｉｃｅ`` and ``alice`` are one nick, and so are ``Алиса`` and ``АЛИСА``.
+(RFC 8265 also narrows which characters a name may hold; tcpchat's own rule, below, is what
+decides that.)
+
+Characters that do not show (Unicode's default-ignorable code points: joiners, variation
+selectors, Hangul fillers...) are refused, so two names cannot differ by an invisible
+character.  And a name that merely looks like one in use (Cyrillic ``а`` for Latin ``a``,
+``I`` or ``1`` for ``l``, ``0`` for ``O``) is told apart by its :func:`skeleton`, after
+Unicode TR39: the chat refuses a nick whose skeleton is another present user's.
 """
 
+import functools
 import re
 import unicodedata
 
@@ -20,9 +30,29 @@ CHANTYPES = "#"
 NICK_PUNCTUATION = frozenset("-_[]\\`^{}|")
 
 
+def _width_map():
+    """Fullwidth and halfwidth forms -> their usual width (RFC 8265's width mapping rule)."""
+    table = {}
+    for code in [0x3000, *range(0xFF00, 0xFFEF)]:
+        kind, _, target = unicodedata.decomposition(chr(code)).partition(" ")
+        if kind in ("<wide>", "<narrow>"):
+            table[code] = "".join(chr(int(part, 16)) for part in target.split())
+    return table
+
+
+_WIDTH = _width_map()
+
+
 def fold(name):
-    """The key under which *name* is unique: NFC, then case-folded."""
-    return unicodedata.normalize("NFC", name).casefold()
+    """The key under which *name* is unique (see the module doc)."""
+    if name.isascii():
+        return name.lower()  # what the rest comes to for ASCII, at a fraction of the cost
+    return _fold_unicode(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_unicode(name):
+    return unicodedata.normalize("NFC", name.translate(_WIDTH).lower())
 
 
 def normalize(name):
@@ -32,7 +62,22 @@ def normalize(name):
 
 
 def _nick_char_ok(char):
-    return char in NICK_PUNCTUATION or unicodedata.category(char)[0] in "LMN"
+    return (char in NICK_PUNCTUATION or unicodedata.category(char)[0] in "LMN") \
+        and not is_invisible(char)
+
+
+#: Unicode's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt): characters that
+#: show as nothing, letters among them (the Hangul fillers).
+_INVISIBLE = ((0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+              (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+              (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+              (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+              (0xE0000, 0xE0FFF))
+
+
+def is_invisible(char):
+    code = ord(char)
+    return any(low <= code <= high for low, high in _INVISIBLE)
 
 
 def nick_problem(nick):
@@ -59,7 +104,8 @@ def channel_problem(name):
     if len(name) > CHANNELLEN:
         return f"it is longer than {CHANNELLEN} characters"
     for char in name:
-        if char in " ,:" or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Zs"):
+        if char in " ,:" or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Zs") \
+                or is_invisible(char):
             return f"it holds {_describe(char)}"
     return None
 
@@ -79,6 +125,39 @@ def is_channel(target):
 def _describe(char):
     if char == " ":
         return "a space"
+    if is_invisible(char):
+        return f"U+{ord(char):04X}, a character that does not show"
     if unicodedata.category(char)[0] in "CZ":
         return f"the control or space character U+{ord(char):04X}"
     return f"{char!r}"
+
+
+# -- Look-alikes ----------------------------------------------------------------------------
+
+#: Letters and digits of other scripts (and Latin ones) that look like a Latin letter, as
+#: TR39's confusables do: the prototype each stands for.  Cased: capital Cyrillic ``В`` looks
+#: like ``B``, small ``в`` like nothing Latin.  A hand-made table of the look-alikes of the
+#: scripts people here type; compatibility forms (fullwidth, mathematical letters,
+#: ligatures) are covered by NFKD before it.
+_LOOKALIKES = str.maketrans({
+    # Cyrillic
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
+    "Т": "T", "Х": "X", "У": "Y", "Ѕ": "S", "І": "l", "Ј": "J", "Ԛ": "Q", "Ԝ": "W", "Ү": "Y",
+    "Ӏ": "l", "З": "3", "Ь": "b", "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y",
+    "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w",
+    "ү": "y", "ь": "b", "ɡ": "g",
+    # Greek
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "l", "Κ": "K", "Μ": "M", "Ν": "N",
+    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "ο": "o", "ι": "i", "α": "a", "ν": "v",
+    "ρ": "p", "υ": "u", "κ": "k", "χ": "x", "γ": "y", "ϲ": "c", "ϳ": "j",
+    # Armenian
+    "Օ": "O", "օ": "o", "Տ": "S", "ս": "u", "հ": "h", "ո": "n", "ց": "g", "զ": "q",
+    # Latin and digits that pass for each other
+    "I": "l", "1": "l", "|": "l", "0": "O", "m": "rn", "ı": "i",
+})
+
+
+def skeleton(name):
+    """What *name* looks like, as a key: two names that look alike have the same skeleton
+    (``alice``, ``аlice`` with a Cyrillic ``а``, ``aIice``, ``ALICE``)."""
+    return fold(unicodedata.normalize("NFKD", name).translate(_LOOKALIKES))

@@ -80,6 +80,10 @@ def _register_step(chat, client, text):
                                    "Type another name:")
         elif chat.nick_in_use(name):
             chat.send_text(client, f"! The name {name} is taken. Type another name:")
+        elif chat.lookalike(name):
+            chat.send_text(client, f"! The name {name} looks too much like "
+                                   f"{chat.lookalike(name).nick}, who is here. Type another "
+                                   "name:")
         else:
             chat.claim_nick(client, name)
             if chat.config.password is None:

@@ -1,0 +1,90 @@
+"""Which names are valid, when two are the same, and when one only looks like another."""
+
+import unicodedata
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from helpers import Harness
+from tcpchat.names import channel_problem, fold, nick_problem, skeleton
+
+
+@pytest.mark.parametrize("one, other", [
+    ("Alice", "alice"), ("АЛИСА", "алиса"), ("ａｌｉｃｅ", "alice"), ("ＡＬＩＣＥ", "Alice"),
+    ("e\u0301", "\u00e9"), ("ﾊﾟ", "ﾊﾟ"),
+])
+def test_fold_is_the_rfc8265_mapping_width_case_then_nfc(one, other):
+    assert fold(one) == fold(other)
+
+
+def test_fold_lowercases_and_does_not_case_fold():
+    # toLowerCase, as RFC 8265 says (str.casefold would make these one name).
+    assert fold("Straße") != fold("STRASSE")
+    assert fold("ﬁ") != fold("fi")
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=20))
+def test_fold_is_idempotent_and_the_ascii_shortcut_agrees(name):
+    assert fold(fold(name)) == fold(name)
+    if name.isascii():
+        assert fold(name) == unicodedata.normalize("NFC", name).lower()
+
+
+@pytest.mark.parametrize("nick", [
+    "alice\u034f",        # combining grapheme joiner
+    "alice\ufe0f",        # a variation selector
+    "\u3164\u3164",       # Hangul fillers, which show as blank
+    "\u115fbob",
+    "bo\u200db",          # a zero-width joiner
+    "al\u00adice",        # a soft hyphen
+])
+def test_characters_that_do_not_show_are_refused_in_nicks_and_channels(nick):
+    problem = nick_problem(nick)
+    assert problem is not None and "does not show" in problem
+    assert channel_problem("#" + nick) is not None
+
+
+@pytest.mark.parametrize("lookalike", [
+    "\u0430lice",   # Cyrillic а
+    "aIice",        # capital I for l
+    "a1ice",
+    "𝖆lice",       # mathematical Fraktur a, by NFKD
+    "\u0391lice".lower().replace("α", "\u03b1"),  # Greek alpha
+])
+def test_a_lookalike_of_a_present_users_nick_has_its_skeleton(lookalike):
+    assert skeleton(lookalike) == skeleton("alice")
+
+
+@pytest.mark.parametrize("different", ["alicia", "alíce", "bob", "Алиса", "dmitry"])
+def test_names_that_only_share_letters_do_not(different):
+    assert skeleton(different) != skeleton("alice")
+
+
+def test_a_lookalike_cannot_take_a_present_users_place_and_is_told_whose():
+    chat = Harness()
+    alice = chat.irc("alice")
+    impostor = chat.connect()
+    impostor.send("NICK \u0430lice")
+    assert [(m.command, m.params) for m in impostor.messages()] == [
+        ("433", ("*", "\u0430lice", "Nickname looks too much like alice, who is here"))]
+    plain = chat.connect()
+    plain.send("aIice")
+    assert plain.lines() == ["! The name aIice looks too much like alice, who is here. "
+                             "Type another name:"]
+    bob = chat.irc("bob")
+    alice.lines()
+    bob.send("NICK a1ice")
+    assert bob.messages()[-1].command == "433"
+    alice.send("NICK AIice", "QUIT")  # one's own look-alike is one's own
+    assert alice.messages()[0].params[0] == "AIice"
+    impostor.send("NICK \u0430lice", "USER a 0 * :A")  # once alice has gone, it is free
+    assert impostor.messages()[0].command == "001"
+
+
+def test_two_registering_clients_cannot_hold_look_alike_nicks():
+    chat = Harness()
+    first, second = chat.connect(), chat.connect()
+    first.send("NICK mary")
+    second.send("NICK rnary")  # "rn" passes for "m"
+    assert second.messages()[0].command == "433"
