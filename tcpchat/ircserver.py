@@ -21,6 +21,8 @@ from .opers import check_password, check_unknown
 
 VERSION = f"tcpchat-{__version__}"
 KILLLEN = 200
+#: The most entries one WHOWAS answers with, whatever count it asks for.
+WHOWAS_REPLIES = 20
 INFO = (
     f"{VERSION}: a small chat server in Python, standard library only.",
     "It speaks the IRC client protocol (https://modern.ircdocs.horse) and plain text,",
@@ -72,7 +74,8 @@ def _whowas(chat, client, message):
     """``WHOWAS nick [count]``: who had that nick, newest first (the history is bounded)."""
     nick = message.params[0].split(",")[0]
     count = message.params[1] if len(message.params) > 1 else ""
-    limit = int(count) if count.isdigit() and int(count) > 0 else len(chat.whowas)
+    limit = int(count) if count.isdigit() and 0 < int(count) < WHOWAS_REPLIES \
+        else WHOWAS_REPLIES
     key = fold(nick)
     found = [gone for gone in reversed(chat.whowas) if fold(gone.nick) == key][:limit]
     if not found:

@@ -153,24 +153,32 @@ def change_modes(chat, client, channel, modes, arguments):
     adding = True
     param_modes = 0
     refused = False
+    # A line of 500 letters must not bring 500 replies: each unknown letter is named once,
+    # and the ban list is sent once.
+    answered = set()
     for char in modes:
         if char in "+-":
             adding = char == "+"
             continue
         if char not in _KNOWN:
-            chat.reply(client, rpl.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
+            if char not in answered:
+                answered.add(char)
+                chat.reply(client, rpl.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
             continue
         argument = None
         if char in "bovk" or (char == "l" and adding):
             if not arguments:
                 if char == "b":
-                    _list_bans(chat, client, channel)
-                elif char != "k" or adding:  # -k needs no key: there is only one
-                    chat.reply(client, rpl.ERR_NEEDMOREPARAMS, "MODE",
-                               f"Not enough parameters: {'+' if adding else '-'}{char} "
-                               "needs one")
+                    if "b" not in answered:
+                        answered.add("b")
+                        _list_bans(chat, client, channel)
                     continue
-                if char == "b":
+                if char != "k" or adding:  # -k needs no key: there is only one
+                    if ("461", char) not in answered:
+                        answered.add(("461", char))
+                        chat.reply(client, rpl.ERR_NEEDMOREPARAMS, "MODE",
+                                   f"Not enough parameters: {'+' if adding else '-'}{char} "
+                                   "needs one")
                     continue
             else:
                 param_modes += 1

@@ -229,3 +229,12 @@ def test_hash_password_from_the_command_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tcpchat.server", "--oper-file", str(bad)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "--oper-file" in result.stderr and "line 1" in result.stderr
+
+
+def test_whowas_answers_at_most_twenty_entries():
+    chat = Harness(flood=None)
+    asker, bob = chat.irc("asker"), chat.irc("bob")
+    bob.send(*(f"NICK {nick}" for _ in range(25) for nick in ("b2", "bob")))
+    asker.lines()
+    asker.send("WHOWAS bob", "WHOWAS bob 3")
+    assert [c for c, _ in numerics(asker)].count("314") == 20 + 3

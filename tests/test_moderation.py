@@ -429,3 +429,12 @@ def test_plain_help_lists_the_moderation_commands(chat):
     for command in ("/kick NAME", "/op NAME", "/deop NAME", "/voice NAME", "/devoice NAME",
                     "/topic", "/mode", "/invite NAME", "/join"):
         assert command in shown
+
+
+def test_a_long_mode_line_brings_a_bounded_answer(chat):
+    """500 letters of MODE: each unknown letter named once, the ban list sent once."""
+    alice, = room(chat, "alice")
+    alice.send("MODE #lobby +b spam")
+    alice.lines()
+    alice.send("MODE #lobby " + "bxyo" * 120)
+    assert [c for c, _ in numerics(alice)] == ["367", "368", "472", "472", "461"]
