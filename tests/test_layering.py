@@ -12,7 +12,8 @@ from helpers import ROOT, TIMEOUT
 
 #: The protocol core and the reference client's session: bytes and messages in and out.
 CORE_MODULES = ("chat", "clientsession", "connection", "core", "display", "encoding",
-                "framing", "irc", "message", "names", "numerics", "plain")
+                "framing", "irc", "ircserver", "ircv3", "message", "moderation", "names",
+                "numerics", "opers", "plain")
 #: Sans-IO too, but made of libraries from an extra (the web gateway: wsproto, h11), which an
 #: interpreter started without site-packages cannot import: checked by their source alone.
 EXTRA_MODULES = ("web",)
