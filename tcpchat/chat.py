@@ -65,6 +65,10 @@ MONITOR_LIMIT = 100
 OPER_CHECKS = 4
 OPER_WINDOW = 2.0
 
+#: Text, sender's mask and target this many characters long at most fit one line at any
+#: size of character (4 bytes, beside 16 of spaces, colons, command and CRLF).
+_SURELY_FITS = (MAX_MESSAGE - 16) // 4
+
 #: Who a nick was, for WHOWAS: kept when its user quits or changes nick.
 Departed = namedtuple("Departed", "nick user host realname when")
 
@@ -670,14 +674,13 @@ class Chat:
     def message(self, client, command, target, text, tags=None):
         """Relay PRIVMSG or NOTICE *text* (or a TAGMSG, *text* None) from *client* to a channel
         or a nick, with the client-only tags among *tags*; the sender gets it back too if it
-        enabled echo-message.
+        enabled echo-message.  A TAGMSG goes only to those with message-tags.
 
         Returns True when it went somewhere.  Errors go back as numerics, except for NOTICE,
         which never gets an error reply (so that bots cannot loop on each other's errors).
         """
         quiet = command == "NOTICE"
-        echo = "echo-message" in client.caps
-        tags = client_tags(tags)
+        channel = recipient = None
         if is_channel(target):
             channel = self.channels.get(fold(target))
             if channel is None:
@@ -690,31 +693,48 @@ class Chat:
                     quiet or self.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name,
                                         f"Cannot send to channel: {refusal}")
                     return False
-            if not quiet and text is not None and not self._fits(client, command, channel.name,
-                                                                 text):
-                return False
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s -> %s: %s", client.nick, channel.name, text)
-            relayed = Message(command, _text_params(channel.name, text), client.mask, tags)
-            self.relay(relayed, channel, client, echo)
-            if echo and rank is None:  # from outside the channel (-n): not among its members
-                self.send(client, relayed)
+            target = channel.name
         else:
             recipient = self.find_user(target)
             if recipient is None:
                 quiet or self.reply(client, rpl.ERR_NOSUCHNICK, target, "No such nick/channel")
                 return False
-            if not quiet and text is not None and not self._fits(client, command,
-                                                                 recipient.nick, text):
+            target = recipient.nick
+        if text is None:
+            relayed = Message(command, (target,), client.mask)
+        else:
+            # Most lines fit however many bytes each character takes: _fits only when unsure.
+            if (not quiet and len(text) + len(client.mask) + len(target) > _SURELY_FITS
+                    and not self._fits(client, command, target, text)):
                 return False
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s -> %s: %s", client.nick, recipient.nick, text)
-            self.deliver(Message(command, _text_params(recipient.nick, text), client.mask, tags),
-                         dict.fromkeys((recipient, client)) if echo else (recipient,))
+            relayed = Message(command, (target, text), client.mask)
+        if tags:
+            relayed.tags = client_tags(tags)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s -> %s: %s", client.nick, target, text)
+        echo = "echo-message" in client.caps
+        if recipient is not None:
+            self.deliver(relayed, self._readers(relayed, (recipient, client) if echo
+                                                else (recipient,)))
             if recipient.away is not None and command == "PRIVMSG":
                 self.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
+        elif text is not None:  # the fan-out's usual case
+            self.relay(relayed, channel, client, echo)
+            if echo and rank is None:  # from outside the channel (-n): not among its members
+                self.deliver(relayed, (client,))
+        else:
+            others = [member for member in channel.members if member is not client]
+            self.deliver(relayed, self._readers(relayed, others + [client] if echo else others))
         client.last_spoke = self.clock()
         return True
+
+    @staticmethod
+    def _readers(message, recipients):
+        """Those of *recipients* who read *message*, each once: a TAGMSG only those with
+        message-tags."""
+        if message.command == "TAGMSG":
+            return [user for user in dict.fromkeys(recipients) if "message-tags" in user.caps]
+        return dict.fromkeys(recipients)
 
     def _fits(self, client, command, target, text):
         """Whether PRIVMSG *text* reaches each recipient as one line once the sender's
@@ -725,8 +745,6 @@ class Chat:
         split long text on the sending side, as irssi, WeeChat and tcpchat's own client do, and
         so does plain mode for its users.  (NOTICE is cut instead: it never gets an error.)
         """
-        if 4 * (len(text) + len(client.mask) + len(target)) + 16 <= MAX_MESSAGE:
-            return True  # the usual case: fits however many bytes each character takes
         room = text_room(client.mask, command, target)
         if len(text.encode()) <= room:
             return True
@@ -796,10 +814,6 @@ class Chat:
         self.nicks.clear()
         self.skeletons.clear()
         self.channels.clear()
-
-
-def _text_params(target, text):
-    return (target,) if text is None else (target, text)
 
 
 def _encode_one(encoding, message):

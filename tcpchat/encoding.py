@@ -15,7 +15,7 @@ message transports line by line.
 
 import enum
 
-from .message import Message, encode_line
+from .message import encode_line
 from .plain import render as render_plain
 
 
@@ -42,22 +42,21 @@ TAG_CAPABILITIES = frozenset(("server-time", "message-tags"))
 
 
 def _irc_encoder(caps):
-    """An encoder that keeps the tags *caps* (a subset of TAG_CAPABILITIES) ask for: ``time``
-    for server-time; the client-only tags (``+name``) for message-tags, which is also what lets
-    TAGMSG through at all."""
+    """How IRC users who enabled *caps* (a subset of TAG_CAPABILITIES) get a message: with
+    ``time`` for server-time, with the client-only tags (``+name``) for message-tags.  Users
+    who enabled neither get :func:`~tcpchat.message.encode_line` itself, which writes no tags:
+    the fan-out's usual case costs nothing for tags."""
+    if not caps:
+        return encode_line
     keep_time = "server-time" in caps
     keep_client_tags = "message-tags" in caps
 
     def encode(message):
-        if message.command == "TAGMSG" and not keep_client_tags:
-            return b""  # tags are all a TAGMSG carries
         tags = message.tags
         if tags:
-            kept = {name: value for name, value in tags.items()
+            tags = {name: value for name, value in tags.items()
                     if (name[0] == "+" and keep_client_tags) or (name == "time" and keep_time)}
-            if len(kept) != len(tags):
-                message = Message(message.command, message.params, message.source, kept)
-        return encode_line(message)
+        return encode_line(message, tags)
     return encode
 
 

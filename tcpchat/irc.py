@@ -50,13 +50,8 @@ def handle_line(chat, client, text):
         message = parse(text)
     except MalformedMessage:
         return  # a line of spaces, or a bare tag or source: nothing to answer
-    start = ircv3.start_labeled(chat, client, message)
-    _dispatch(chat, client, message)
-    if start is not None:
-        ircv3.finish_labeled(chat, client, start, message.tags["label"])
-
-
-def _dispatch(chat, client, message):
+    # IRCv3 labeled-response: what the command queues for the client is labeled after it.
+    start = ircv3.start_labeled(chat, client, message) if message.tags else None
     command = COMMANDS.get(message.command)
     if command is None:
         chat.reply(client, rpl.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
@@ -66,6 +61,8 @@ def _dispatch(chat, client, message):
         chat.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters")
     else:
         command.handler(chat, client, message)
+    if start is not None:
+        ircv3.finish_labeled(chat, client, start, message.tags["label"])
 
 
 # -- Registration ---------------------------------------------------------------------------

@@ -192,11 +192,13 @@ def split_utf8(text, max_bytes):
     return pieces
 
 
-def encode_line(message):
-    """*message* as bytes ready to send (CRLF included), within :data:`MAX_MESSAGE` bytes
-    (its tags aside), cut at character boundaries: its trailing parameter first, then, should
-    the others alone be too long (numerics echo what a client sent), the longest of them,
-    each kept at least a character long so that the line still parses the same way."""
+def encode_line(message, tags=None):
+    """*message* as bytes ready to send (CRLF included), with *tags* (its own tags are not
+    written: which of them a recipient gets is its Encoding's choice), within
+    :data:`MAX_MESSAGE` bytes (tags aside), cut at character boundaries: its trailing
+    parameter first, then, should the others alone be too long (numerics echo what a client
+    sent), the longest of them, each kept at least a character long so that the line still
+    parses the same way."""
     params = list(message.params)
     bare = Message(message.command, message.params, message.source) if message.tags else message
     while True:
@@ -217,9 +219,9 @@ def encode_line(message):
         else:
             break
         bare = Message(message.command, tuple(params), message.source)
-    if message.tags:
+    if tags:
         return serialize(Message(message.command, tuple(params), message.source,
-                                 message.tags)).encode() + b"\r\n"
+                                 tags)).encode() + b"\r\n"
     return body
 
 

@@ -78,8 +78,9 @@ def test_a_message_is_encoded_once_per_encoding_whatever_the_recipients(chat, mo
     sender = chat.irc("sender")
     read_all(*peers)
     calls = []
-    original = encoding.encode_line
-    monkeypatch.setattr(encoding, "encode_line", lambda m: calls.append(m) or original(m))
+    for form in encoding._IRC_ENCODINGS.values():
+        monkeypatch.setattr(form, "encode", lambda m, encode=form.encode: calls.append(m)
+                            or encode(m))
     sender.send("@+x=1 PRIVMSG #lobby :once per encoding")
     assert len(calls) == 4
     assert len({peer.output() for peer in peers}) == 4  # and each got the message

@@ -125,7 +125,7 @@ def test_any_message_the_server_builds_is_one_line_of_at_most_512_bytes_of_utf8(
     366), and WHO replies carry long 4-byte-letter nicks: the middle parameters alone may
     pass 512 bytes.  The line still fits, is valid UTF-8, and parses to as many parameters."""
     message = Message(command, (*middles, last), source)
-    encoded = encode_line(message)
+    encoded = encode_line(message, message.tags)
     assert len(encoded) <= MAX_MESSAGE and encoded.endswith(b"\r\n")
     assert encoded.count(b"\n") == 1
     again = parse(encoded[:-2].decode("utf-8"))
