@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import Harness
+from tcpchat.ircv3 import CAPABILITIES
 from tcpchat.message import MAX_MESSAGE
 
 
@@ -190,20 +191,31 @@ def test_arbitrary_bytes_give_lines_or_errors_never_an_exception(chunks):
     assert chat.core.chat.find_user("bystander") is bystander.client
 
 
-@settings(max_examples=100)
-@given(st.lists(st.sampled_from([
+@settings(max_examples=150)
+@given(st.lists(st.tuples(st.sampled_from(["", "@label=7 ", "@+typing=active;label=x "]),
+                          st.sampled_from([
     "NICK", "USER", "JOIN", "PART", "PRIVMSG", "NOTICE", "TOPIC", "MODE", "WHO", "WHOIS",
-    "NAMES", "LIST", "CAP", "PASS", "PING", "PONG", "AWAY", "ISON", "USERHOST", "MOTD"]),
+    "NAMES", "LIST", "CAP", "PASS", "PING", "PONG", "AWAY", "ISON", "USERHOST", "MOTD", "KICK",
+    "INVITE", "TAGMSG", "SETNAME", "MONITOR", "WHOWAS", "OPER", "KILL", "WALLOPS", "LUSERS",
+    "TIME", "VERSION", "INFO", "ADMIN"])),
     min_size=1, max_size=12),
     st.lists(st.sampled_from(["#lobby", "#x", "bob", "alice", "*", ":", ",", "0", "+o",
-                              ":text here", "LS", "REQ", "END", "-i", "", "Алиса"]),
-             max_size=4))
-def test_any_command_with_any_parameters_is_answered_without_exception(commands, params):
-    chat = Harness()
+                              ":text here", "LS", "REQ", "END", "-i", "", "Алиса", "+b",
+                              "-k", "+l", "+ovk", "bob,alice", "%tnf,1", "C", "+", "-",
+                              "*!*@*", "+imnst", "-o"]),
+             max_size=4),
+    st.booleans())
+def test_any_command_with_any_parameters_is_answered_without_exception(commands, params,
+                                                                       every_cap):
+    chat = Harness(flood=None)
     bob = chat.irc("bob")
     alice = chat.irc("alice")
-    for command in commands:
-        alice.send(" ".join([command, *params]))
+    if every_cap:
+        alice.send(f"CAP REQ :{' '.join(CAPABILITIES)}")
+    for prefix, command in commands:
+        alice.send(prefix + " ".join([command, *params]))
     for peer in (alice, bob):
         for line in peer.output().split(b"\r\n")[:-1]:
-            assert len(line) + 2 <= MAX_MESSAGE
+            body = line.split(b" ", 1)[1] if line.startswith(b"@") else line  # tags aside
+            assert len(body) + 2 <= MAX_MESSAGE
+            line.decode()

@@ -13,8 +13,11 @@ SENDQ = 64 << 10
 
 WORDS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 IRC_COMMANDS = ["NICK", "USER", "JOIN", "PART", "PRIVMSG", "NOTICE", "CAP", "WHO", "WHOIS",
-                "LIST", "NAMES", "TOPIC", "MODE", "AWAY", "PING", "PONG", "QUIT", "PASS"]
-PLAIN_COMMANDS = ["/nick", "/msg", "/me", "/who", "/help", "/quit", "", "hello"]
+                "LIST", "NAMES", "TOPIC", "MODE", "AWAY", "PING", "PONG", "QUIT", "PASS",
+                "KICK", "INVITE", "TAGMSG", "SETNAME", "MONITOR", "WHOWAS", "OPER", "KILL",
+                "WALLOPS", "@label=1 PING"]
+PLAIN_COMMANDS = ["/nick", "/msg", "/me", "/who", "/help", "/quit", "", "hello", "/kick",
+                  "/op", "/deop", "/voice", "/mode", "/topic", "/invite", "/join"]
 COMMAND_LINES = st.builds(
     lambda command, words: " ".join([command, *words]).encode("utf-8", "surrogatepass"),
     st.sampled_from(IRC_COMMANDS + PLAIN_COMMANDS), st.lists(WORDS, max_size=4))
