@@ -648,9 +648,11 @@ class Chat:
         self._remove_member(client, channel)
 
     def kick(self, client, channel, user, reason):
-        """*client* puts *user* out of *channel*; every member sees the KICK, *user* too."""
+        """*client* puts *user* out of *channel*; every member sees the KICK, *user* too, and
+        *client* if it is not a member (a server operator)."""
+        members = channel.members
         self.deliver(Message("KICK", (channel.name, user.nick, reason), client.mask),
-                     channel.members)
+                     members if client in members else [*members, client])
         log.debug("%s kicked %s from %s", client.nick, user.nick, channel.name)
         self._remove_member(user, channel)
 

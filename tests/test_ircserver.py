@@ -238,3 +238,15 @@ def test_whowas_answers_at_most_twenty_entries():
     asker.lines()
     asker.send("WHOWAS bob", "WHOWAS bob 3")
     assert [c for c, _ in numerics(asker)].count("314") == 20 + 3
+
+
+def test_an_operator_outside_a_channel_sees_what_it_did_there(chat):
+    alice, carol, bob = chat.irc("alice"), chat.irc("carol"), chat.irc("bob")
+    bob.send("OPER root hunter2", "PART #lobby")
+    bob.lines()
+    bob.send("MODE #lobby +m", "KICK #lobby carol :override")
+    assert bob.lines() == [":bob!bob@127.0.0.1 MODE #lobby +m",
+                           ":bob!bob@127.0.0.1 KICK #lobby carol :override"]
+    assert alice.lines()[-2:] == [":bob!bob@127.0.0.1 MODE #lobby +m",
+                                  ":bob!bob@127.0.0.1 KICK #lobby carol :override"]
+    assert carol.client not in chat.core.chat.channels["#lobby"].members
