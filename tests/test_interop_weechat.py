@@ -1,5 +1,6 @@
 """A real IRC client from Debian, WeeChat (headless), on our server over TLS: it checks our
-certificate against the test CA, registers, posts and reads, and WHOIS shows it on TLS.
+certificate against the test CA, registers, posts and reads, and WHOIS shows it on TLS.  And
+it moderates a channel with its own commands, and shows the moderation done to it.
 
 WeeChat is driven through its FIFO (``weechat_fifo_PID`` in its home directory) and read
 through its logger's files.  .ci/run installs ``weechat-headless``; elsewhere the test is
@@ -68,6 +69,55 @@ def test_weechat_over_tls_checks_the_certificate_and_chats(tmp_path, backend):
             with open(fifo, "w") as commands_in:
                 commands_in.write("irc.server.tc */quit bye\n")
             assert alice.expect("QUIT") == ":weebot!weebot@127.0.0.1 QUIT :Quit: bye"
+        finally:
+            weechat.terminate()
+            weechat.wait(TIMEOUT)
+
+
+def test_weechat_moderates_with_its_own_commands_and_shows_what_others_do(tmp_path):
+    """WeeChat's /voice, /mode and /kick against our moderation, and what it makes of ours:
+    the modes it is given, the KICK that puts it out."""
+    assert WEECHAT is not None, "WeeChat must be installed in CI"
+    with running_server(autojoin=False) as server:
+        # Its anti-flood delay (2 s a line) off: WeeChat 3 and 4 name it differently.
+        commands = ("/set logger.file.flush_delay 0; "
+                    "/set irc.server_default.anti_flood_prio_high 0; "
+                    "/set irc.server_default.anti_flood 0; "
+                    f"/server add tc 127.0.0.1/{server.address[1]} -no{tls_word()} "
+                    "-nicks=weebot -username=weebot -autojoin=#wee; /connect tc")
+        weechat = subprocess.Popen([WEECHAT, "--dir", str(tmp_path), "-r", commands],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            wee_log = tmp_path / "logs" / "irc.tc.#wee.weechatlog"
+            assert wait_until(lambda: "weebot" in read_text(wee_log))  # weebot: #wee's op
+            alice = register_irc(server.address, "alice", channel_joined=False)
+            alice.send("JOIN #wee")
+            alice.expect(" 366 ")
+            # WeeChat's /voice names only nicks it knows are there: once it has seen alice.
+            assert wait_until(lambda: "alice" in read_text(wee_log))
+            fifo = glob.glob(str(tmp_path / "weechat_fifo_*"))[0]
+            with open(fifo, "w") as commands_in:
+                commands_in.write("irc.tc.#wee */voice alice\n"
+                                  "irc.tc.#wee */mode #wee +m\n"
+                                  "irc.tc.#wee */kick alice enough\n")
+            assert alice.expect(" MODE ") == ":weebot!weebot@127.0.0.1 MODE #wee +v alice"
+            assert alice.expect(" MODE ") == ":weebot!weebot@127.0.0.1 MODE #wee +m"
+            assert alice.expect(" KICK ") == ":weebot!weebot@127.0.0.1 KICK #wee alice :enough"
+            alice.send("JOIN #wee", "MODE #wee +o alice")
+            assert " 482 alice #wee " in alice.expect(" 482 ")  # alice is no operator there
+
+            alice.send("JOIN #lobby")  # alice: #lobby's operator, as its first member
+            alice.expect(" 366 ")
+            with open(fifo, "w") as commands_in:
+                commands_in.write("irc.server.tc */join #lobby\n")
+            alice.expect("weebot!weebot@127.0.0.1 JOIN #lobby")
+            alice.send("MODE #lobby +v weebot", "KICK #lobby weebot :out you go")
+            lobby_log = tmp_path / "logs" / "irc.tc.#lobby.weechatlog"
+            assert wait_until(lambda: "out you go" in read_text(lobby_log)), read_text(lobby_log)
+            shown = read_text(lobby_log)
+            assert "Mode #lobby [+v weebot] by alice" in shown
+            assert "alice has kicked weebot (out you go)" in shown
         finally:
             weechat.terminate()
             weechat.wait(TIMEOUT)
