@@ -241,13 +241,8 @@ def _join_channel(chat, client, name, key=None):
     if len(client.channels) >= CHANLIMIT:
         chat.reply(client, rpl.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
         return
-    channel = chat.channels.get(fold(name))
-    if channel is not None:
-        refusal = moderation.join_refusal(channel, client, key)
-        if refusal:
-            chat.reply(client, refusal[0], channel.name, refusal[1])
-            return
-        moderation.joined(channel, client)
+    if not moderation.admitted(chat, client, chat.channels.get(fold(name)), key):
+        return
     channel = chat.join(client, name)
     if channel.topic:
         _send_topic(chat, client, channel)

@@ -105,10 +105,18 @@ def join_refusal(channel, client, key):
     return None
 
 
-def joined(channel, client):
-    """*client* joined *channel*: an invitation to it is used up."""
+def admitted(chat, client, channel, key):
+    """Whether *client* may join *channel* (None: a new channel) with *key*.  If not, it is
+    told why; if so, an invitation to the channel is used up."""
+    if channel is None:
+        return True
+    refusal = join_refusal(channel, client, key)
+    if refusal:
+        chat.reply(client, refusal[0], channel.name, refusal[1])
+        return False
     if client.invites:
         client.invites.pop(channel, None)
+    return True
 
 
 def speech_refusal(channel, client):

@@ -210,14 +210,8 @@ def _join(chat, client, argument):
     if fold(name) in client.channels:
         chat.send_text(client, f"! You are in {name} already")
         return
-    channel = chat.channels.get(fold(name))
-    if channel is not None:
-        refusal = moderation.join_refusal(channel, client, argument or None)
-        if refusal:
-            chat.reply(client, refusal[0], channel.name, refusal[1])
-            return
-        moderation.joined(channel, client)
-    _welcome(chat, client, chat.join(client, name))
+    if moderation.admitted(chat, client, chat.channels.get(fold(name)), argument or None):
+        _welcome(chat, client, chat.join(client, name))
 
 
 def _kick(chat, client, argument):
