@@ -188,7 +188,9 @@ def _kill(chat, client, message):
         chat.reply(client, rpl.ERR_NOSUCHNICK, message.params[0], "No such nick/channel")
         return
     reason = utf8_prefix(message.params[1] if len(message.params) > 1 else "", KILLLEN)
-    chat.close(user, f"Killed ({client.nick} ({reason or 'no reason given'}))")
+    reason = reason or "no reason given"
+    chat.send(user, Message("KILL", (user.nick, reason), client.mask))
+    chat.close(user, f"Killed ({client.nick} ({reason}))")
 
 
 def _wallops(chat, client, message):

@@ -182,7 +182,8 @@ def test_kill_and_wallops_need_an_operator(chat):
     alice.send("WALLOPS :maintenance at noon", "KILL nobody", "KILL bob :spamming")
     assert carol.lines() == [":alice!alice@127.0.0.1 WALLOPS :maintenance at noon",
                              ":bob!bob@127.0.0.1 QUIT :Killed (alice (spamming))"]
-    assert bob.lines() == ["ERROR :Closing link: Killed (alice (spamming))"]
+    assert bob.lines() == [":alice!alice@127.0.0.1 KILL bob :spamming",
+                           "ERROR :Closing link: Killed (alice (spamming))"]
     assert [c for c in codes(alice)] == ["WALLOPS", "401", "QUIT"]
 
 
