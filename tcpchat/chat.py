@@ -668,8 +668,9 @@ class Chat:
         channel.topic = utf8_prefix(topic, TOPICLEN)
         channel.topic_by = client.nick
         channel.topic_at = int(self.wall_clock())
+        members = channel.members
         self.deliver(Message("TOPIC", (channel.name, channel.topic), client.mask),
-                     channel.members)
+                     members if client in members else [*members, client])
 
     # -- Talking --------------------------------------------------------------------------
 

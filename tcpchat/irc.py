@@ -272,7 +272,7 @@ def _member_channel(chat, client, name):
 def _topic(chat, client, message):
     name = message.params[0]
     if len(message.params) == 1:
-        channel = chat.channels.get(fold(name))
+        channel = _visible_channel(chat, client, name)
         if channel is None:
             chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
         elif channel.topic:
@@ -280,7 +280,9 @@ def _topic(chat, client, message):
         else:
             chat.reply(client, rpl.RPL_NOTOPIC, channel.name, "No topic is set")
         return
-    channel = _member_channel(chat, client, name)
+    # A server operator may set the topic of a channel it is not in.
+    channel = (moderation.operated_channel(chat, client, name) if client.oper
+               else _member_channel(chat, client, name))
     if channel is not None:
         moderation.set_topic(chat, client, channel, message.params[1])
 

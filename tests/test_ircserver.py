@@ -245,9 +245,9 @@ def test_an_operator_outside_a_channel_sees_what_it_did_there(chat):
     alice, carol, bob = chat.irc("alice"), chat.irc("carol"), chat.irc("bob")
     bob.send("OPER root hunter2", "PART #lobby")
     bob.lines()
-    bob.send("MODE #lobby +m", "KICK #lobby carol :override")
-    assert bob.lines() == [":bob!bob@127.0.0.1 MODE #lobby +m",
-                           ":bob!bob@127.0.0.1 KICK #lobby carol :override"]
-    assert alice.lines()[-2:] == [":bob!bob@127.0.0.1 MODE #lobby +m",
-                                  ":bob!bob@127.0.0.1 KICK #lobby carol :override"]
+    bob.send("MODE #lobby +m", "KICK #lobby carol :override", "TOPIC #lobby :by an oper")
+    done = [":bob!bob@127.0.0.1 MODE #lobby +m", ":bob!bob@127.0.0.1 KICK #lobby carol :override",
+            ":bob!bob@127.0.0.1 TOPIC #lobby :by an oper"]
+    assert bob.lines() == done
+    assert alice.lines()[-3:] == done
     assert carol.client not in chat.core.chat.channels["#lobby"].members

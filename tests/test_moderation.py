@@ -252,10 +252,12 @@ def test_a_secret_channel_is_hidden_from_those_outside_it(chat):
     outsider.send("PART #lobby")
     alice.send("MODE #lobby +s")
     alice.lines(), outsider.lines()
-    outsider.send("LIST", "NAMES #lobby", "WHO #lobby", "WHOIS alice")
+    outsider.send("LIST", "NAMES #lobby", "WHO #lobby", "WHOIS alice", "TOPIC #lobby")
     replies = numerics(outsider)
-    assert not any("#lobby" in " ".join(params) for _, params in replies
-                   if _ not in ("366", "315"))
+    # Only the ends of lists and 403 name it, echoing what was asked.
+    assert not any("#lobby" in " ".join(params) for command, params in replies
+                   if command not in ("366", "315", "403"))
+    assert [c for c, _ in replies][-1] == "403"
     alice.send("NAMES #lobby", "LIST")
     assert ("353", ("alice", "@", "#lobby", "@alice")) in numerics(alice)
 
