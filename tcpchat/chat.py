@@ -197,7 +197,7 @@ class Channel:
     """A channel and its rules (see :mod:`tcpchat.moderation`, which changes them)."""
 
     __slots__ = ("name", "members", "topic", "topic_by", "topic_at", "created", "modes", "key",
-                 "limit", "bans", "ban_pattern", "gated")
+                 "limit", "bans", "ban_pattern", "ban_verdicts", "gated")
 
     def __init__(self, name, wall_now):
         self.name = name
@@ -216,6 +216,9 @@ class Channel:
         #: matching them all (None when there are none).
         self.bans = []
         self.ban_pattern = None
+        #: Member -> (its mask, whether the bans match it): asked on each message of a member
+        #: with no prefix, so kept until the bans or its mask change.
+        self.ban_verdicts = {}
         #: Whether a rule (``+m``, a ban) could stop a member without a prefix from talking:
         #: while false, such a member's message is relayed with no further check.
         self.gated = False
@@ -661,6 +664,7 @@ class Chat:
             self.flush_batch()
         del channel.members[client]
         del client.channels[fold(channel.name)]
+        channel.ban_verdicts.pop(client, None)
         if not channel.members:
             del self.channels[fold(channel.name)]
 

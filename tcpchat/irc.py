@@ -15,7 +15,7 @@ from . import numerics as rpl
 from .chat import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
 from .ircserver import VERSION
 from .message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
-from .names import CHANNELLEN, CHANTYPES, NICKLEN, channel_problem, fold, is_channel, wildcards
+from .names import CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold, is_channel
 
 CAPABILITIES = ircv3.CAPABILITIES
 #: PRIVMSG and NOTICE take at most this many comma-separated targets (TARGMAX).
@@ -458,13 +458,13 @@ def _users_matching(chat, client, mask):
     if not any(char in mask for char in "*?!@") and mask != "0":
         user = chat.find_user(mask)
         return [user] if user else []
-    pattern = wildcards("*" if mask == "0" else mask)
+    pattern = Wildcards("*" if mask == "0" else mask)
     full = "!" in mask or "@" in mask
     shared = set(chat.neighbours(client, include_self=True)) if not client.oper else None
     return [user for user in list(chat.nicks.values())
             if user.registered
-            and (pattern.fullmatch(fold(user.mask)) if full
-                 else pattern.fullmatch(fold(user.nick)) or pattern.fullmatch(fold(user.host)))
+            and (pattern.matches(fold(user.mask)) if full
+                 else pattern.matches(fold(user.nick)) or pattern.matches(fold(user.host)))
             and (shared is None or not user.invisible or user in shared)]
 
 

@@ -29,7 +29,7 @@ members see (MODE, KICK) through the chat's delivery.  Sans-IO, like the rest of
 
 from . import numerics as rpl
 from .message import Message, utf8_prefix
-from .names import fold, wildcards
+from .names import Wildcards, fold
 
 #: Mode letter -> the prefix it gives a member, highest first (ISUPPORT PREFIX).
 PREFIXES = {"o": "@", "v": "+"}
@@ -82,8 +82,15 @@ def ban_mask(text):
 
 
 def is_banned(channel, client):
-    return channel.ban_pattern is not None and bool(
-        channel.ban_pattern.fullmatch(fold(client.mask)))
+    if channel.ban_pattern is None:
+        return False
+    verdict = channel.ban_verdicts.get(client)
+    if verdict is not None and verdict[0] is client.mask:
+        return verdict[1]
+    banned = channel.ban_pattern.matches(fold(client.mask))
+    if client in channel.members:  # a member asks again with each message
+        channel.ban_verdicts[client] = (client.mask, banned)
+    return banned
 
 
 # -- Who may join, who may talk -------------------------------------------------------------
@@ -267,7 +274,8 @@ def _set_ban(chat, client, channel, adding, text):
         if fold(mask) not in folded:
             return _UNCHANGED
         del channel.bans[folded.index(fold(mask))]
-    channel.ban_pattern = wildcards(*(ban.mask for ban in channel.bans)) if channel.bans else None
+    channel.ban_pattern = Wildcards(*(ban.mask for ban in channel.bans)) if channel.bans else None
+    channel.ban_verdicts.clear()
     return mask
 
 

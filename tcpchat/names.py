@@ -110,12 +110,47 @@ def channel_problem(name):
     return None
 
 
-def wildcards(*masks):
-    """A compiled pattern that matches a folded name (or ``nick!user@host``) against any of
-    *masks*, where ``*`` matches any run of characters and ``?`` any one, in any case."""
-    alternatives = ("".join(".*" if c == "*" else "." if c == "?" else re.escape(c)
-                            for c in fold(mask)) for mask in masks)
-    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.DOTALL)
+class Wildcards:
+    """Masks where ``*`` matches any run of characters and ``?`` any one, in any case:
+    ``matches(name)`` for a folded name (or ``nick!user@host``) against any of them.
+
+    Not a regular expression of ``.*``: a mask like ``*a*a*a...*b`` would make the regex
+    engine backtrack for minutes, and any user may send one in a WHO.  Each mask is cut at
+    its stars into pieces without any, which are found in turn, each as early as it can be
+    (the earliest end leaves the most room for the rest), the last at the very end: time
+    linear in the name for each piece.
+    """
+
+    __slots__ = ("_masks",)
+
+    def __init__(self, *masks):
+        self._masks = [_pieces(fold(mask).split("*")) for mask in masks]
+
+    def matches(self, name):
+        return any(_matches(pieces, name) for pieces in self._masks)
+
+
+def _pieces(parts):
+    compiled = [re.compile("".join("." if c == "?" else re.escape(c) for c in part), re.DOTALL)
+                for part in parts]
+    return compiled, len(parts[-1])
+
+
+def _matches(pieces, name):
+    parts, tail_length = pieces
+    if len(parts) == 1:  # no star: the whole name
+        return parts[0].fullmatch(name) is not None
+    found = parts[0].match(name)
+    if found is None:
+        return False
+    position = found.end()
+    for part in parts[1:-1]:
+        found = part.search(name, position)
+        if found is None:
+            return False
+        position = found.end()
+    start = len(name) - tail_length
+    return start >= position and parts[-1].fullmatch(name, start) is not None
 
 
 def is_channel(target):

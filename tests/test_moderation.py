@@ -440,3 +440,16 @@ def test_a_long_mode_line_brings_a_bounded_answer(chat):
     alice.lines()
     alice.send("MODE #lobby " + "bxyo" * 120)
     assert [c for c, _ in numerics(alice)] == ["367", "368", "472", "472", "461"]
+
+
+def test_a_member_who_takes_a_banned_nick_is_banned_and_one_unbanned_may_talk(chat):
+    """What the bans say of a member is kept between its messages: until its nick or the
+    bans change."""
+    alice, bob, carol = room(chat, "alice", "bob", "carol")
+    alice.send("MODE #lobby +b evil*")
+    bob.send("PRIVMSG #lobby :fine", "NICK evilbob", "PRIVMSG #lobby :now?")
+    assert [m.command for m in bob.messages()][-1] == "404"
+    alice.send("MODE #lobby -b evil*")
+    bob.send("PRIVMSG #lobby :and now")
+    assert [m.params[-1] for m in carol.messages() if m.command == "PRIVMSG"] == [
+        "fine", "and now"]

@@ -1,5 +1,6 @@
 """Which names are valid, when two are the same, and when one only looks like another."""
 
+import fnmatch
 import unicodedata
 
 import pytest
@@ -7,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import Harness
-from tcpchat.names import channel_problem, fold, nick_problem, skeleton
+from tcpchat.names import Wildcards, channel_problem, fold, nick_problem, skeleton
 
 
 @pytest.mark.parametrize("one, other", [
@@ -88,3 +89,22 @@ def test_two_registering_clients_cannot_hold_look_alike_nicks():
     first.send("NICK mary")
     second.send("NICK rnary")  # "rn" passes for "m"
     assert second.messages()[0].command == "433"
+
+
+_MASK_CHARS = st.sampled_from("ab*?!@.")
+
+
+@given(st.text(_MASK_CHARS, max_size=12), st.text(st.sampled_from("abAB!@."), max_size=12))
+def test_wildcards_match_as_a_glob_does(mask, name):
+    assert Wildcards(mask).matches(fold(name)) == fnmatch.fnmatchcase(fold(name), fold(mask))
+
+
+def test_a_mask_made_to_make_a_regex_backtrack_is_answered_at_once():
+    """``*a*a...*b`` against ``aaa...``: as a regular expression of ``.*`` this took 18 s
+    (at 19 stars and 30 letters) and held up every user; any user may send one in a WHO."""
+    chat = Harness()
+    chat.irc("a" * 30)
+    asker = chat.irc("asker")
+    asker.send("WHO " + "*a" * 19 + "*b", "WHO " + "*a" * 19 + "*", "MODE #lobby +b " + "*a" * 40)
+    replies = [m.command for m in asker.messages()]
+    assert replies[:3] == ["315", "352", "315"]
