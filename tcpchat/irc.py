@@ -454,18 +454,27 @@ WHOX_FIELDS = "tcuihsnfdlaor"
 def _users_matching(chat, client, mask):
     """The registered users *mask* names, as WHO shows them: a nick names its user; a mask
     with wildcards names every match the asker may see (a ``+i`` user only to those who share
-    a channel with it)."""
+    a channel with it).  A generator: a reply cut short (see ``_room_left``) stops the work
+    too, so ``WHO *`` among 10 000 users costs what the asker can take."""
     if not any(char in mask for char in "*?!@") and mask != "0":
         user = chat.find_user(mask)
-        return [user] if user else []
+        if user is not None:
+            yield user
+        return
     pattern = Wildcards("*" if mask == "0" else mask)
     full = "!" in mask or "@" in mask
-    shared = set(chat.neighbours(client, include_self=True)) if not client.oper else None
-    return [user for user in list(chat.nicks.values())
-            if user.registered
-            and (pattern.matches(fold(user.mask)) if full
-                 else pattern.matches(fold(user.nick)) or pattern.matches(fold(user.host)))
-            and (shared is None or not user.invisible or user in shared)]
+    shared = None
+    for user in list(chat.nicks.values()):
+        if not user.registered or not (
+                pattern.matches(fold(user.mask)) if full
+                else pattern.matches(fold(user.nick)) or pattern.matches(fold(user.host))):
+            continue
+        if user.invisible and user is not client and not client.oper:
+            if shared is None:
+                shared = set(chat.neighbours(client))
+            if user not in shared:
+                continue
+        yield user
 
 
 def _whois(chat, client, message):

@@ -167,7 +167,8 @@ def test_a_list_of_many_channels_stops_before_the_send_queue():
     assert sum(" 322 " in line for line in lines) < 300
 
 
-def test_who_on_a_crowded_channel_stops_before_the_send_queue():
+@pytest.mark.parametrize("mask", ["#lobby", "*", "member*"])
+def test_who_on_a_crowded_server_stops_before_the_send_queue(mask):
     chat = Harness(sendq=8192, flood=None)
     members = [chat.irc("asker")]
     for n in range(200):
@@ -175,7 +176,7 @@ def test_who_on_a_crowded_channel_stops_before_the_send_queue():
         for member in members:
             member.output()  # everyone reads the joins
     asker = members[0]
-    asker.send("WHO #lobby")
+    asker.send(f"WHO {mask}")
     lines = asker.lines()
     assert not asker.conn.closing
     assert "cut short" in lines[-2] and " 315 " in lines[-1]
