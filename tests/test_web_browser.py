@@ -117,6 +117,19 @@ def test_two_browser_users_and_a_tcp_user_chat(pages):
         ann.sees("* bea waves")
         assert carl.expect("PRIVMSG") == ":bea!bea@127.0.0.1 PRIVMSG #lobby :\x01ACTION waves\x01"
 
+        # A long line goes out in pieces, each one line once the server puts "ann!..." before
+        # it (400 Cyrillic letters are 800 bytes: one PRIVMSG would get 417).
+        long_line = "слово " * 65 + "конец"  # 395 letters: the box takes 400
+        ann.type(long_line)
+        texts = []
+        for _ in range(3):
+            line = carl.expect("PRIVMSG")
+            assert len(line.encode()) + 2 <= 512
+            texts.append(line.split(" :", 1)[1])
+            if "".join(texts) == long_line:
+                break
+        assert "".join(texts) == long_line and len(texts) == 2
+
         # A taken name is refused on the page, which asks again.
         late = pages(server.web_address)
         late.wait(lambda: late.driver.find_element(By.ID, "name").is_displayed(), "the form")

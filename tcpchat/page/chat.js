@@ -48,6 +48,36 @@ function parse(line) {
   return message;
 }
 
+// What one message may say so that, relayed with "nick!user@host" before it, it is still one
+// line of 512 bytes (the server refuses a longer one with 417): the page does not know its
+// user@host, so it counts the longest usual one (a 10-letter username, a 63-letter host).
+const utf8 = new TextEncoder();
+const LONGEST_USERHOST = 10 + 1 + 63;
+const textRoom = (nick, target) =>
+  512 - utf8.encode(`:${nick}! PRIVMSG ${target} :\r\n`).length - LONGEST_USERHOST;
+
+// *text* in pieces of at most *room* bytes of UTF-8, cut between characters, after a space
+// when one falls in the second half of a piece (as the server and the reference client cut).
+function pieces(text, room) {
+  const out = [];
+  let piece = "";
+  let size = 0;
+  for (const char of text) {
+    const bytes = utf8.encode(char).length;
+    if (piece && size + bytes > room) {
+      const space = piece.lastIndexOf(" ");
+      const cut = space >= piece.length / 2 ? space + 1 : piece.length;
+      out.push(piece.slice(0, cut));
+      piece = piece.slice(cut);
+      size = utf8.encode(piece).length;
+    }
+    piece += char;
+    size += bytes;
+  }
+  if (piece) out.push(piece);
+  return out;
+}
+
 // Names and rooms compared as the server compares them (CASEMAPPING=rfc8265: case-folded).
 const fold = (name) => name.toLowerCase();
 const isChannel = (name) => /^[#&]/.test(name);
@@ -224,7 +254,10 @@ class Chat {
     const time = Number.isNaN(stamped.getTime()) ? new Date() : stamped;
     const handler = HANDLERS[message.command];
     if (handler) handler.call(this, message, time);
-    else if (/^[45]\d\d$/.test(message.command)) {
+    else if (message.command === "FAIL" || message.command === "WARN") {
+      // An IRCv3 standard reply: the command, a code, then the text for people.
+      this.here.add("error", message.params[message.params.length - 1] || "", "", time);
+    } else if (/^[45]\d\d$/.test(message.command)) {
       this.here.add("error", message.params.slice(1).join(" "), "", time);
     } else if (/^\d\d\d$/.test(message.command)) {
       this.view("", "server").add("notice", message.params.slice(1).join(" "), "", time);
@@ -286,7 +319,14 @@ class Chat {
       this.here.add("error", "Choose a room or a person first (/join #room).", "", new Date());
       return;
     }
-    if (!text || !this.send(`PRIVMSG ${view.name} :${text}`)) return;
+    if (!text) return;
+    // A long line goes out in pieces, each one line once relayed; an action stays an action.
+    const action = /^\x01ACTION (.*)\x01$/s.exec(text);
+    const [start, body, end] = action ? ["\x01ACTION ", action[1], "\x01"] : ["", text, ""];
+    const room = textRoom(this.me, view.name) - utf8.encode(start + end).length;
+    for (const piece of pieces(body, room)) {
+      if (!this.send(`PRIVMSG ${view.name} :${start}${piece}${end}`)) return;
+    }
     this.show(view);
     this.shown(view, this.me, text, "mine", new Date());
   }
