@@ -133,6 +133,11 @@ class Peer:
         return [message.command for message in self.messages()]
 
 
+def numerics(peer):
+    """What *peer* received since last read, as ``(command, params)`` pairs."""
+    return [(message.command, message.params) for message in peer.messages()]
+
+
 class LineReader:
     """What a test peer does with the lines it reads (``read_line``, one at a time)."""
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers import Harness
+from helpers import Harness, numerics
 from tcpchat.ircv3 import CAPABILITIES
 from tcpchat.message import MAX_MESSAGE, parse
 
@@ -10,10 +10,6 @@ from tcpchat.message import MAX_MESSAGE, parse
 @pytest.fixture
 def chat():
     return Harness()
-
-
-def numerics(peer):
-    return [(m.command, m.params) for m in peer.messages()]
 
 
 # -- Registration ---------------------------------------------------------------------------

@@ -5,20 +5,12 @@ import sys
 
 import pytest
 
-from helpers import Harness
+from helpers import Harness, numerics
 from tcpchat import chat as chat_module
 from tcpchat.opers import check_password, hash_password, parse_oper_file
 
 #: A cheap cost, so that tests check passwords fast; the hash carries its cost.
 CHEAP = (2 ** 4, 1, 1)
-
-
-def numerics(peer):
-    return [(m.command, m.params) for m in peer.messages()]
-
-
-def codes(peer):
-    return [m.command for m in peer.messages()]
 
 
 @pytest.fixture
@@ -168,14 +160,14 @@ def test_oper_checks_are_bounded_for_the_whole_server(chat):
                                             "this server just now; try again soon"))]
     chat.clock.advance(chat_module.OPER_WINDOW)
     peers[2].send("OPER root hunter2")
-    assert codes(peers[2])[-1] == "381"
+    assert peers[2].commands()[-1] == "381"
 
 
 def test_kill_and_wallops_need_an_operator(chat):
     alice, bob, carol = chat.irc("alice"), chat.irc("bob"), chat.irc("carol")
     bob.lines()
     bob.send("KILL alice :no", "WALLOPS :hi")
-    assert codes(bob) == ["481", "481"]
+    assert bob.commands() == ["481", "481"]
     carol.send("MODE carol +w")
     alice.send("OPER root hunter2")
     alice.lines(), carol.lines()
@@ -184,7 +176,7 @@ def test_kill_and_wallops_need_an_operator(chat):
                              ":bob!bob@127.0.0.1 QUIT :Killed (alice (spamming))"]
     assert bob.lines() == [":alice!alice@127.0.0.1 KILL bob :spamming",
                            "ERROR :Closing link: Killed (alice (spamming))"]
-    assert [c for c in codes(alice)] == ["WALLOPS", "401", "QUIT"]
+    assert [c for c in alice.commands()] == ["WALLOPS", "401", "QUIT"]
 
 
 def test_an_operator_moderates_any_channel(chat):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import Harness
+from helpers import Harness, numerics
 from tcpchat import moderation
 from tcpchat.message import parse
 
@@ -12,14 +12,6 @@ from tcpchat.message import parse
 @pytest.fixture
 def chat():
     return Harness()
-
-
-def numerics(peer):
-    return [(m.command, m.params) for m in peer.messages()]
-
-
-def codes(peer):
-    return [m.command for m in peer.messages()]
 
 
 def room(chat, *nicks, caps=False):
@@ -129,7 +121,7 @@ def test_a_ban_keeps_a_user_out_and_quiet_until_lifted(chat):
         ("368", ("alice", "#lobby", "End of channel ban list")),
         ("MODE", ("#lobby", "-b", "bob!*@*"))]
     bob.send("JOIN #lobby")
-    assert codes(bob)[0] == "JOIN"
+    assert bob.commands()[0] == "JOIN"
 
 
 @pytest.mark.parametrize("mask, banned", [
@@ -141,7 +133,7 @@ def test_ban_masks_match_nick_user_and_host_with_wildcards(chat, mask, banned):
     alice.send(f"MODE #lobby +b {mask}")
     bob.lines()
     bob.send("PRIVMSG #lobby :hello")
-    assert (codes(bob) == ["404"]) is banned
+    assert (bob.commands() == ["404"]) is banned
 
 
 def test_the_ban_list_is_bounded(chat):
@@ -157,7 +149,7 @@ def test_the_ban_list_is_bounded(chat):
 def test_an_over_long_mask_is_refused(chat):
     alice, = room(chat, "alice")
     alice.send("MODE #lobby +b " + "x" * 101)
-    assert codes(alice) == ["696"]
+    assert alice.commands() == ["696"]
 
 
 # -- Who may join ---------------------------------------------------------------------------
@@ -171,12 +163,12 @@ def test_invite_only_takes_an_invitation_which_is_used_once(chat):
     assert numerics(bob) == [("473", ("bob", "#lobby",
                                       "Cannot join channel (+i): it is invite only"))]
     carol.send("INVITE bob #lobby")
-    assert codes(carol) == ["482"]  # only operators invite to an invite-only channel
+    assert carol.commands() == ["482"]  # only operators invite to an invite-only channel
     alice.send("INVITE bob #lobby")
     assert numerics(alice) == [("341", ("alice", "bob", "#lobby"))]
     assert bob.lines() == [":alice!alice@127.0.0.1 INVITE bob #lobby"]
     bob.send("JOIN #lobby", "PART #lobby", "JOIN #lobby")
-    assert codes(bob) == ["JOIN", "353", "366", "PART", "473"]
+    assert bob.commands() == ["JOIN", "353", "366", "PART", "473"]
 
 
 def test_invite_errors(chat):
@@ -185,10 +177,10 @@ def test_invite_errors(chat):
     outsider.send("PART #lobby")
     alice.lines()
     alice.send("INVITE nobody #lobby", "INVITE bob #none", "INVITE bob #lobby", "INVITE a")
-    assert codes(alice) == ["401", "403", "443", "461"]
+    assert alice.commands() == ["401", "403", "443", "461"]
     outsider.lines()
     outsider.send("INVITE bob #lobby")
-    assert codes(outsider) == ["442"]
+    assert outsider.commands() == ["442"]
 
 
 def test_invitations_held_by_one_user_are_bounded(chat):
@@ -288,7 +280,7 @@ def test_an_operator_kicks_one_or_more_and_everyone_sees_it(chat):
     assert bob.lines() == expected[:1] and carol.lines() == expected
     assert set(chat.core.chat.channels["#lobby"].members) == {alice.client, dave.client}
     bob.send("PRIVMSG #lobby :hey")
-    assert codes(bob) == ["404"]
+    assert bob.commands() == ["404"]
     alice.send("KICK #lobby dave")  # the reason defaults to the kicker's nick
     assert dave.lines() == [":alice!alice@127.0.0.1 KICK #lobby dave :alice"]
 
@@ -301,9 +293,9 @@ def test_kick_errors(chat):
     bob.send("KICK #lobby alice")
     alice.send("KICK #none bob", "KICK #lobby nobody", "KICK #lobby dave")
     outsider.send("KICK #lobby bob")
-    assert codes(bob) == ["482"]
-    assert codes(alice) == ["403", "401", "441"]
-    assert codes(outsider) == ["442"]
+    assert bob.commands() == ["482"]
+    assert alice.commands() == ["403", "401", "441"]
+    assert outsider.commands() == ["442"]
     assert bob.client in chat.core.chat.channels["#lobby"].members
 
 
@@ -311,7 +303,7 @@ def test_kicking_the_last_member_ends_the_channel(chat):
     alice, = room(chat, "alice")
     alice.send("JOIN #solo", "KICK #solo alice,alice")
     assert "#solo" not in chat.core.chat.channels
-    assert codes(alice)[-2:] == ["KICK", "441"]
+    assert alice.commands()[-2:] == ["KICK", "441"]
 
 
 # -- The applied result, against a model ----------------------------------------------------
