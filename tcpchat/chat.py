@@ -13,11 +13,15 @@ Channel messages in a row go out together (the fan-out's fast path).  A read of 
 bring many lines to the same channel; rather than append each to every member's buffer, the chat
 keeps a *batch*: consecutive messages to one channel from one sender, encoded and joined once
 per Encoding when the batch is flushed, and appended once per member.  Each recipient still gets
-every message once, in order, its own left out, because the batch is flushed before anything else
-is queued for anyone (any other message, a numeric, a line of text), before the channel's
-members change, and when the sender's lines of this core call are handled
+every message once, in order, its own left out (kept in, for a sender with IRCv3 echo-message),
+because the batch is flushed before anything else is queued for anyone (any other message, a
+numeric, a line of text), before the channel's members change, before a client's capabilities
+change (its Encoding may), and when the sender's lines of this core call are handled
 (:meth:`Chat.flush_batch`, which the core calls).  ``Config.batch`` turns it off, to measure or
 test the plain path against it.
+
+Who may say what where is :mod:`tcpchat.moderation`'s; ``Chat.message`` asks it only when a
+rule could apply (``Channel.gated``, or a sender outside the channel).
 
 Nothing here touches a socket, a selector or a thread: bytes and messages only.
 
