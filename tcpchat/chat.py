@@ -236,6 +236,17 @@ class Channel:
     def secret(self):
         return "s" in self.modes
 
+    def visible_to(self, client):
+        """Whether *client* may know this channel exists: a secret (+s) one only to its
+        members and server operators."""
+        return "s" not in self.modes or client in self.members or client.oper
+
+    def audience(self, actor):
+        """Who sees what *actor* does to the channel: its members, and *actor* too if it acts
+        from outside (a server operator)."""
+        members = self.members
+        return members if actor in members else [*members, actor]
+
 
 class Chat:
     """Every user and channel, and the operations users perform on them."""
@@ -302,11 +313,11 @@ class Chat:
         *echo*: IRCv3 echo-message): in the batch, if the batch holds that sender's messages
         to that channel, else in a new one."""
         skip = None if echo else sender
-        if self.stamping:
-            self._stamp(message)
         if not self.config.batch:
             self.deliver(message, channel.members, skip)
             return
+        if self.stamping:
+            self._stamp(message)
         if self._batch and (channel is not self._batch_channel
                             or sender is not self._batch_sender):
             self.flush_batch()
@@ -410,10 +421,13 @@ class Chat:
         """*client* enabled *caps* (a set): its Encoding may change, so the batch, encoded at
         its flush, is flushed first."""
         self.flush_batch()
-        self.cap_users.subtract(client.caps)
-        self.cap_users.update(caps)
-        self.stamping = self.cap_users["server-time"] > 0
+        self._count_caps(client.caps, caps)
         client.set_caps(frozenset(caps))
+
+    def _count_caps(self, dropped, enabled):
+        self.cap_users.subtract(dropped)
+        self.cap_users.update(enabled)
+        self.stamping = self.cap_users["server-time"] > 0
 
     def _with_cap(self, cap, clients):
         """Those of *clients* that enabled *cap*."""
@@ -657,9 +671,8 @@ class Chat:
     def kick(self, client, channel, user, reason):
         """*client* puts *user* out of *channel*; every member sees the KICK, *user* too, and
         *client* if it is not a member (a server operator)."""
-        members = channel.members
         self.deliver(Message("KICK", (channel.name, user.nick, reason), client.mask),
-                     members if client in members else [*members, client])
+                     channel.audience(client))
         log.debug("%s kicked %s from %s", client.nick, user.nick, channel.name)
         self._remove_member(user, channel)
 
@@ -676,9 +689,8 @@ class Chat:
         channel.topic = utf8_prefix(topic, TOPICLEN)
         channel.topic_by = client.nick
         channel.topic_at = int(self.wall_clock())
-        members = channel.members
         self.deliver(Message("TOPIC", (channel.name, channel.topic), client.mask),
-                     members if client in members else [*members, client])
+                     channel.audience(client))
 
     # -- Talking --------------------------------------------------------------------------
 
@@ -797,8 +809,7 @@ class Chat:
         its place in every table.  (What a failure that left it half gone falls back on.)"""
         counted = client.registered and not client.gone  # once, however often it is called
         if not client.gone:
-            self.cap_users.subtract(client.caps)
-            self.stamping = self.cap_users["server-time"] > 0
+            self._count_caps(client.caps, ())
         client.gone = True
         self.clients.discard(client)
         self.registering.pop(client, None)

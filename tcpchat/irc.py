@@ -309,10 +309,7 @@ def _visible_channel(chat, client, name):
     """The channel *name*, unless there is none or it is secret (+s) and *client* is not in
     it: to those outside, a secret channel does not exist."""
     channel = chat.channels.get(fold(name))
-    if channel is None or (channel.secret and client not in channel.members
-                           and not client.oper):
-        return None
-    return channel
+    return channel if channel is not None and channel.visible_to(client) else None
 
 
 def _send_names(chat, client, channel):
@@ -350,8 +347,7 @@ def _list(chat, client, message):
         channels = filter(None, (_visible_channel(chat, client, name)
                                  for name in message.params[0].split(",")))
     else:
-        channels = [channel for channel in chat.channels.values()
-                    if not channel.secret or client in channel.members or client.oper]
+        channels = [channel for channel in chat.channels.values() if channel.visible_to(client)]
     chat.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
     for channel in channels:
         if not _room_left(chat, client):
@@ -489,7 +485,7 @@ def _whois(chat, client, message):
         return
     chat.reply(client, rpl.RPL_WHOISUSER, user.nick, user.user, user.host, "*", user.realname)
     channels = [channel.members[user][:1] + channel.name for channel in user.channels.values()
-                if not channel.secret or client in channel.members or client.oper]
+                if channel.visible_to(client)]
     if channels:
         _reply_list(chat, client, rpl.RPL_WHOISCHANNELS, (user.nick,), channels)
     chat.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,

@@ -132,23 +132,28 @@ def serialize(message):
     Raises ValueError for a message no parser could read back the same: a middle parameter that
     is empty, holds a space or starts with ``:``, or any part holding CR, LF or NUL.
     """
-    parts = []
-    if message.tags:
-        parts.append("@" + ";".join(
-            key + "=" + escape_tag_value(value) if value else key
-            for key, value in message.tags.items()))
-    if message.source:
-        parts.append(":" + message.source)
-    parts.append(message.command)
-    params = message.params
+    body = _serialize_body(message.command, message.params, message.source)
+    return _tag_section(message.tags) + " " + body if message.tags else body
+
+
+def _tag_section(tags):
+    section = "@" + ";".join(key + "=" + escape_tag_value(value) if value else key
+                             for key, value in tags.items())
+    if "\r" in section or "\n" in section or "\0" in section:
+        raise ValueError("CR, LF and NUL cannot be sent")
+    return section
+
+
+def _serialize_body(command, params, source):
+    parts = [":" + source, command] if source else [command]
     if params:
         for param in params[:-1]:
             if not param or " " in param or param.startswith(":"):
                 raise ValueError(f"bad middle parameter {param!r}")
             parts.append(param)
         last = params[-1]
-        if (not last or " " in last or last.startswith(":") or message.command.isdigit()
-                or TEXT_POSITION.get(message.command) == len(params)):
+        if (not last or " " in last or last.startswith(":") or command.isdigit()
+                or TEXT_POSITION.get(command) == len(params)):
             last = ":" + last
         parts.append(last)
     line = " ".join(parts)
@@ -199,13 +204,21 @@ def encode_line(message, tags=None):
     parameter first, then, should the others alone be too long (numerics echo what a client
     sent), the longest of them, each kept at least a character long so that the line still
     parses the same way."""
-    params = list(message.params)
-    bare = Message(message.command, message.params, message.source) if message.tags else message
+    command, source = message.command, message.source
+    body = _serialize_body(command, message.params, source).encode() + b"\r\n"
+    if len(body) > MAX_MESSAGE:
+        body = _shortened(command, list(message.params), source, body)
+    if tags:
+        return _tag_section(tags).encode() + b" " + body
+    return body
+
+
+def _shortened(command, params, source, body):
+    """*body* (the encoded line of *command* with *params*) cut to fit :data:`MAX_MESSAGE`."""
     while True:
-        body = serialize(bare).encode() + b"\r\n"
         excess = len(body) - MAX_MESSAGE
         if excess <= 0 or not params:
-            break
+            return body
         last = params[-1]
         if last:
             params[-1] = utf8_prefix(last, max(0, len(last.encode()) - excess))
@@ -215,14 +228,10 @@ def encode_line(message, tags=None):
             params[longest] = (utf8_prefix(middle, max(0, len(middle.encode()) - excess))
                                or middle[:1])
             if params[longest] == middle:
-                break  # one character each already: nothing left to cut
+                return body  # one character each already: nothing left to cut
         else:
-            break
-        bare = Message(message.command, tuple(params), message.source)
-    if tags:
-        return serialize(Message(message.command, tuple(params), message.source,
-                                 tags)).encode() + b"\r\n"
-    return body
+            return body
+        body = _serialize_body(command, params, source).encode() + b"\r\n"
 
 
 def text_room(source, command, target):

@@ -211,9 +211,8 @@ def change_modes(chat, client, channel, modes, arguments):
             applied.append((adding, char, change))
     if applied:
         _regate(channel)
-        # A server operator may change a channel it is not in: it sees the result too.
-        told = channel.members if client in channel.members else [*channel.members, client]
-        chat.deliver(Message("MODE", (channel.name, *_mode_line(applied)), client.mask), told)
+        chat.deliver(Message("MODE", (channel.name, *_mode_line(applied)), client.mask),
+                     channel.audience(client))
 
 
 _UNCHANGED = object()

@@ -125,8 +125,9 @@ def _room(chat):
 def _say(chat, client, text):
     if not text.strip():
         return
-    if fold(_room(chat)) not in client.channels and "n" in _room_modes(chat):
-        chat.send_text(client, f"! You are not in {_room(chat)}: /join comes back")
+    room = chat.channels.get(fold(_room(chat)))
+    if room is not None and client not in room.members and "n" in room.modes:
+        _tell_outside(chat, client)
     else:
         for piece in _pieces(client, _room(chat), text):
             chat.message(client, "PRIVMSG", _room(chat), piece)
@@ -138,9 +139,8 @@ def _pieces(client, target, text, wrapping=""):
     return split_utf8(text, text_room(client.mask, "PRIVMSG", target) - len(wrapping.encode()))
 
 
-def _room_modes(chat):
-    channel = chat.channels.get(fold(_room(chat)))
-    return channel.modes if channel is not None else ()
+def _tell_outside(chat, client):
+    chat.send_text(client, f"! You are not in {_room(chat)}: /join comes back")
 
 
 def _msg(chat, client, argument):
@@ -195,7 +195,7 @@ def _names(channel, leave_out=None, tls=False):
 def _topic(chat, client, argument):
     channel = chat.channels.get(fold(_room(chat)))
     if channel is None or client not in channel.members:
-        chat.send_text(client, f"! You are not in {_room(chat)}: /join comes back")
+        _tell_outside(chat, client)
     elif argument:
         moderation.set_topic(chat, client, channel, argument)
     elif channel.topic:
