@@ -38,6 +38,7 @@ import time
 from .clientsession import ClientSession, Closed, Ready, Show
 from .display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
 from .framing import pack_lines
+from .names import NICK_RULE, nick_problem
 from .tls import TlsSetupError, TlsStream, client_context
 
 #: Seconds to wait for the server's goodbye after sending QUIT.
@@ -187,10 +188,22 @@ class ChatClient:
             if isinstance(event, Closed):
                 return False
             self.screen.show(ERROR, event.reason)
-            name = self.screen.ask("Type another name: ")
+            name = self._ask_name()
             if name is None:
                 return False
-            self._call(self.session.choose_nick, name.strip())
+            self._call(self.session.choose_nick, name)
+
+    def _ask_name(self):
+        """Another name from the user, asked again while it cannot be one; None at the end of
+        input."""
+        while True:
+            name = self.screen.ask("Type another name: ")
+            if name is None:
+                return None
+            refusal = name_refusal(name.strip())
+            if not refusal:
+                return name.strip()
+            self.screen.show(ERROR, refusal)
 
     def _converse(self):
         while not self._finished.is_set():
@@ -381,7 +394,9 @@ def main(argv=None):
         if host is None:
             host = (screen.ask("Server address (host or host:port) [localhost]: ")
                     if interactive else "") or ""
-        while interactive and not name:
+        while interactive and (not name or name_refusal(name)):
+            if name:
+                screen.show(ERROR, name_refusal(name))
             name = screen.ask("Your name: ")
             if name is None:
                 return 0
@@ -391,6 +406,8 @@ def main(argv=None):
         return 0
     if not name:
         parser.error("--name is needed when standard input is not a terminal")
+    if name_refusal(name):
+        parser.exit(2, f"{parser.prog}: --name: {name_refusal(name)}\n")
     try:
         host, port = split_address(host.strip() or "localhost")
     except ValueError as exc:
@@ -414,6 +431,17 @@ def main(argv=None):
     session = ClientSession(name, args.channel, numbered=args.udp)
     return ChatClient(sock, session, screen, datagrams=args.udp, tls=tls,
                       received=received).run()
+
+
+def name_refusal(name):
+    """Why *name* cannot be a nickname, as a sentence for the user; None when it can.
+
+    Checked before connecting, since a name that cannot be one may not even fit in the
+    registration's USER line (a space, a leading colon); the server's rule is the one
+    netcat users are told.
+    """
+    problem = nick_problem(name)
+    return problem and f"{clean(name)!r} cannot be a name: {problem}. {NICK_RULE}"
 
 
 def tls_options(args, parser):

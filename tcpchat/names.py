@@ -28,6 +28,8 @@ CHANNELLEN = 50
 CHANTYPES = "#"
 #: Characters allowed in a nickname besides letters, marks and digits (RFC 2812 "special", and -).
 NICK_PUNCTUATION = frozenset("-_[]\\`^{}|")
+#: The rule above, for a person told that a name cannot be a nickname.
+NICK_RULE = "Names use letters, digits and - _ [ ] \\ ` ^ { } |."
 
 
 def _width_map():

@@ -16,7 +16,7 @@ from . import moderation
 from . import numerics as rpl
 from .display import QUIT_WORDS, clean, describe, prefixed
 from .message import split_utf8, text_room
-from .names import fold, nick_problem
+from .names import NICK_RULE, fold, nick_problem
 
 HELP = (
     "*** Type a line and press Enter to talk to the room. Commands:",
@@ -76,8 +76,7 @@ def _register_step(chat, client, text):
         problem = nick_problem(name)
         if problem:
             chat.send_text(client, f"! {clean(name)!r} cannot be a name: {problem}. "
-                                   "Names use letters, digits and - _ [ ] \\ ` ^ { } |. "
-                                   "Type another name:")
+                                   f"{NICK_RULE} Type another name:")
         elif chat.nick_in_use(name):
             chat.send_text(client, f"! The name {name} is taken. Type another name:")
         elif chat.lookalike(name):

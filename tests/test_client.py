@@ -33,8 +33,9 @@ def test_taken_name_is_asked_again():
         try:
             client.expect(r"^! ALICE: Nickname is already in use$")
             client.expect(r"Type another name:")
-            client.send("alice two")  # invalid too: asked once more
-            client.expect(r"^! \*: Erroneous nickname: it holds a space$")
+            client.send("alice two")  # cannot be a name: asked once more, before sending it
+            client.expect(r"^! 'alice two' cannot be a name: it holds a space\. Names use ")
+            client.expect(r"Type another name:")
             client.send("alice2")
             client.expect(r"^\*\*\* In #lobby: @alice alice2$")
         finally:
@@ -115,6 +116,17 @@ def test_no_name_in_a_pipe_is_a_usage_error():
                             stdin=subprocess.DEVNULL, capture_output=True, text=True,
                             timeout=TIMEOUT, cwd=ROOT)
     assert result.returncode == 2 and "--name" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["two words", ":x", "a\x01b"])
+def test_a_name_that_cannot_be_one_is_a_one_line_usage_error(name):
+    result = subprocess.run([sys.executable, "-m", "tcpchat.client", "127.0.0.1", "--name", name],
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            timeout=TIMEOUT, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.startswith("tcpchat-client: --name: ")
+    assert "cannot be a name" in result.stderr and "Names use letters" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
 def test_pipe_output_has_no_escape_codes():
@@ -215,6 +227,24 @@ def test_terminal_asks_for_address_and_name_and_redraws_what_is_typed():
             terminal.type("\x04")  # Ctrl-D on an empty line
             assert alice.expect("QUIT") == ":carol!carol@127.0.0.1 QUIT :Quit"
             assert terminal.process.wait(TIMEOUT) == 0
+        finally:
+            terminal.close()
+
+
+def test_terminal_asks_again_for_a_name_that_cannot_be_one():
+    with running_server() as server:
+        alice = register_irc(server.address, "alice")
+        terminal = Terminal("127.0.0.1", "--port", str(server.address[1]), "--name", ":x")
+        try:
+            terminal.wait_for(r"! ':x' cannot be a name: it holds ':'\. Names use letters")
+            terminal.wait_for(r"Your name: ")
+            terminal.type("John Smith\r")
+            terminal.wait_for(r"! 'John Smith' cannot be a name: it holds a space\.")
+            terminal.wait_for(r"a space\.[^\n]*\n.*Your name: ")
+            terminal.type("John\r")
+            terminal.wait_for(r"\[#lobby\] ")
+            assert alice.expect("JOIN").startswith(":John!")
+            assert "Traceback" not in terminal.screen
         finally:
             terminal.close()
 
