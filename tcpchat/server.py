@@ -245,7 +245,7 @@ def web_options(args, parser):
         parser.exit(2, f"{parser.prog}: --web needs wsproto and h11 ({exc.name} is missing): "
                        f"pip install 'tcpchat[web]'\n")
     try:
-        return WebGateway(args.web_origin)
+        return WebGateway(args.web_origin, asks_password=args.password is not None)
     except ValueError as exc:
         parser.error(f"--web-origin {exc}")
 

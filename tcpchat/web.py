@@ -23,6 +23,7 @@ the server imports this module.
 """
 
 import importlib.resources
+import json
 import logging
 import re
 from http import HTTPStatus
@@ -82,8 +83,16 @@ def load_page():
             for path, name, content_type in PAGE_FILES}
 
 
+def server_settings(asks_password):
+    """``/server.json``: what the page needs to know before it connects (whether to ask for
+    the server's password along with the name, so that its one connection registers)."""
+    body = json.dumps({"password": bool(asks_password)}).encode()
+    return {b"/server.json": (b"application/json", body)}
+
+
 class WebGateway:
-    """What every connection to the web port shares: the page, and the origins whose pages may
+    """What every connection to the web port shares: the page (with *asks_password*: the
+    server wants a password, which the page then asks for), and the origins whose pages may
     open a WebSocket.
 
     *origins* is None for same-origin only: a browser's ``Origin`` header must name the host
@@ -94,10 +103,11 @@ class WebGateway:
     sites' scripts, it cannot keep other programs out.
     """
 
-    def __init__(self, origins=None, files=None):
+    def __init__(self, origins=None, files=None, asks_password=False):
         self.origins = None if origins is None else frozenset(
             origin if origin == "*" else _origin(origin) for origin in origins)
-        self.files = load_page() if files is None else files
+        self.files = {**(load_page() if files is None else files),
+                      **server_settings(asks_password)}
         #: Frames made lately, by line, for text and for binary peers: a message to a room is
         #: framed once, not once per member.  A server's frame depends on the line alone (it
         #: is not masked, and no extension is used), so any peer may be sent it.

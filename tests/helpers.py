@@ -453,8 +453,9 @@ def web_backend(tls=False, origins=None, port=0):
     def start(core):
         from tcpchat.web import WebGateway
         certificates = tls_files().certificates() if tls else None
+        gateway = WebGateway(origins, asks_password=core.chat.config.password is not None)
         return SelectLoop(core, listen("127.0.0.1", 0), web_listener=listen("127.0.0.1", port),
-                          web=WebGateway(origins), web_tls=tls, certificates=certificates)
+                          web=gateway, web_tls=tls, certificates=certificates)
     return start
 
 

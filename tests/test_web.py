@@ -3,6 +3,7 @@ WebSocket beside TCP users, TLS, and what the loop does with a web peer that mis
 protocol's corners, without sockets: test_web_gateway.py.  In a real browser:
 test_web_browser.py."""
 
+import json
 import logging
 import re
 import socket
@@ -49,6 +50,25 @@ def test_the_page_and_its_files_are_served():
             assert status == 200 and headers["Content-Type"].startswith(kind) and body
         with pytest.raises(urllib.error.HTTPError, match="404"):
             fetch(server.web_address, "/secret")
+
+
+def test_server_json_says_whether_the_page_must_ask_for_a_password():
+    with running_server(start=web_backend()) as server:
+        status, headers, body = fetch(server.web_address, "/server.json")
+        assert status == 200 and headers["Content-Type"] == "application/json"
+        assert json.loads(body) == {"password": False}
+    with running_server(start=web_backend(), password="classpw") as server:
+        assert json.loads(fetch(server.web_address, "/server.json")[2]) == {"password": True}
+
+
+def test_web_from_the_command_line_tells_the_page_about_the_password():
+    process, _ = start_server_process("--web", "0", "--password", "classpw")
+    try:
+        port = int(re.search(r"port (\d+) \(web\)", process.listening).group(1))
+        assert json.loads(fetch(("127.0.0.1", port), "/server.json")[2]) == {"password": True}
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_web_and_tcp_users_share_the_room():

@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from helpers import TIMEOUT, register_irc, running_server, web_backend
+from helpers import TIMEOUT, LineSocket, register_irc, running_server, web_backend
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -203,3 +203,73 @@ def test_a_phone_width_page_folds_the_people_list(pages):
         assert members.is_displayed() and members.text == "@pat"
         line = phone.driver.find_element(By.ID, "line")
         assert line.is_displayed() and line.size["width"] > 200
+
+
+def test_the_page_asks_for_the_servers_password_and_connects_once(pages):
+    with running_server(start=web_backend(), password="classpw") as server:
+        core = server.core
+        connects = []
+        real_connect = core.connect
+
+        def counted(peer, transport, dialect=None):
+            connects.append(peer)
+            return real_connect(peer, transport, dialect)
+        core.connect = counted
+        watcher = register_with_password(server.address, "watcher", "classpw")
+
+        ann = pages(server.web_address)
+        password = ann.driver.find_element(By.ID, "password")
+        ann.wait(lambda: password.is_displayed(), "the password box, up front")
+        ann.driver.find_element(By.ID, "name").send_keys("ann")
+        password.send_keys("classpw", Keys.ENTER)
+        ann.sees("You joined #lobby")
+        assert ann.text("status") == "Connected as ann"
+        assert watcher.expect("JOIN") == ":ann!ann@127.0.0.1 JOIN #lobby"
+        ann.type("hello with the password")
+        assert watcher.expect("PRIVMSG") == ":ann!ann@127.0.0.1 PRIVMSG #lobby :hello with " \
+                                            "the password"
+        assert len(connects) == 2  # the watcher's and the page's one
+        assert "Bad password" not in ann.log()
+
+
+def test_a_wrong_password_is_asked_again_without_reconnecting(pages):
+    with running_server(start=web_backend(), password="classpw") as server:
+        bea = pages(server.web_address)
+        password = bea.driver.find_element(By.ID, "password")
+        bea.wait(lambda: password.is_displayed(), "the password box")
+        bea.driver.find_element(By.ID, "name").send_keys("bea")
+        password.send_keys("wrong", Keys.ENTER)
+        bea.wait(lambda: bea.text("login-error") == "That password is not right.",
+                 "the refusal said")
+        assert "Reconnecting" not in bea.text("status")
+        assert bea.driver.switch_to.active_element == password
+        password.clear()
+        password.send_keys("classpw", Keys.ENTER)
+        bea.sees("You joined #lobby")
+        watcher = register_with_password(server.address, "watcher", "classpw")
+        watcher.send("NAMES #lobby")
+        assert watcher.expect(" 353 ").endswith(":@bea watcher")  # bea once, not bea_ too
+
+
+def test_an_older_server_that_says_464_gets_the_password_asked(pages):
+    """Without /server.json's word (a page cached from an older server), the refusal asks."""
+    with running_server(start=web_backend(), password="classpw") as server:
+        cy = pages(server.web_address)
+        cy.driver.execute_script(
+            "const box = document.getElementById('password');"
+            "box.required = false; box.hidden = box.labels[0].hidden = true;")
+        cy.type("cy")
+        password = cy.driver.find_element(By.ID, "password")
+        cy.wait(lambda: password.is_displayed(), "the password box after the refusal")
+        assert cy.text("login-error") == "This server needs a password."
+        assert "Reconnecting" not in cy.text("status")
+        password.send_keys("classpw", Keys.ENTER)
+        cy.sees("You joined #lobby")
+
+
+def register_with_password(address, nick, password):
+    """An IRC user on *address* that gives *password*, registered and in #lobby."""
+    user = LineSocket(address)
+    user.send(f"PASS {password}", f"NICK {nick}", f"USER {nick} 0 * :{nick}")
+    user.expect(f" 366 {nick} ")
+    return user

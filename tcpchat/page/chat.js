@@ -208,7 +208,9 @@ class Chat {
       status("Connected", false);
       if (this.wanted) this.register();
     });
-    socket.addEventListener("message", (event) => this.receive(String(event.data)));
+    socket.addEventListener("message", (event) => {
+      if (socket === this.socket) this.receive(String(event.data));
+    });
     socket.addEventListener("close", () => {
       if (socket !== this.socket) return;
       this.socket = null;
@@ -414,9 +416,15 @@ const HANDLERS = {
     }
     this.nameProblem(`“${message.params[1]}” is taken. Choose another name.`);
   },
-  "464"() {  // password needed or wrong
-    $("password").hidden = $("password").labels[0].hidden = false;
-    this.nameProblem("This server needs a password.");
+  "464"() {  // password needed or wrong: this connection is over, and no retry without one
+    const socket = this.socket;
+    this.socket = null;  // its ERROR and close are not news: the form says what to do
+    socket.close();
+    askPassword();
+    status("This server needs a password.", true);
+    this.nameProblem(this.password ? "That password is not right." :
+                     "This server needs a password.");
+    $("password").focus();
   },
   "332"(message) {  // the topic, on joining
     const view = this.view(message.params[1]);
@@ -531,6 +539,13 @@ const HANDLERS = {
   },
 };
 
+// Show the password box, which the form then needs filled.
+function askPassword() {
+  const box = $("password");
+  box.hidden = box.labels[0].hidden = false;
+  box.required = true;
+}
+
 function status(text, trouble) {
   const line = $("status");
   line.textContent = text;
@@ -578,4 +593,9 @@ document.addEventListener("DOMContentLoaded", () => {
     $("people-toggle").setAttribute("aria-expanded", "true");
   }
   status("Choose a name to join.", false);
+  // Whether the server wants a password: asked with the name, so the one connection
+  // registers.  Without this answer (an old server), a refusal (464) asks for it.
+  fetch("server.json").then((answer) => answer.json()).then((settings) => {
+    if (settings.password) askPassword();
+  }).catch(() => {});
 });
