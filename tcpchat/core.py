@@ -1,9 +1,9 @@
 """The server with no I/O: connections come and go, lines come in, bytes wait to go out.
 
 :class:`ChatCore` is what every driver talks to.  A driver calls :meth:`~ChatCore.connect` for
-each new peer, with a :class:`~tcpchat.connection.Transport` of its own, and gets back the
-:class:`~tcpchat.connection.Connection` it then feeds (``receive_data``, ``receive_datagram`` or
-``receive_line``) and takes output from; see :mod:`tcpchat.connection` for the whole seam.
+each new peer, with a :class:`~tcpchat.chat.connection.Transport` of its own, and gets back the
+:class:`~tcpchat.chat.connection.Connection` it then feeds (``receive_data``, ``receive_datagram`` or
+``receive_line``) and takes output from; see :mod:`tcpchat.chat.connection` for the whole seam.
 Besides, it calls :meth:`~ChatCore.run_timers` when :meth:`~ChatCore.next_deadline` comes, and
 :meth:`~ChatCore.shutdown` to say goodbye to everyone.  Every core call ends by handing the
 driver, through :attr:`~ChatCore.output_ready`, the connections it must now flush.
@@ -11,10 +11,10 @@ driver, through :attr:`~ChatCore.output_ready`, the connections it must now flus
 Per line, in order: it must fit the IRC size limits, decode as UTF-8 and hold no NUL or stray
 CR, or it is dropped with an error to its sender alone; on a connection whose transport did not
 fix the dialect, the first line decides whether it speaks IRC or plain text; then the line goes
-to :mod:`tcpchat.irc` or :mod:`tcpchat.plain`.  A paused connection's lines wait, in order, until
+to :mod:`tcpchat.commands.irc` or :mod:`tcpchat.commands.plain`.  A paused connection's lines wait, in order, until
 it resumes.
 
-Flood control (:mod:`tcpchat.flood`) sits before the line handlers: a line that does not fit
+Flood control (:mod:`tcpchat.chat.flood`) sits before the line handlers: a line that does not fit
 its connection's bucket pauses that connection, and the lines already read wait until a timer
 resumes it.
 
@@ -36,14 +36,14 @@ import itertools
 import logging
 import time
 
-from . import irc, plain
-from . import numerics as rpl
-from .chat import Chat
-from .connection import MAX_HELD, MAX_LINE, Connection
-from .encoding import Dialect
-from .flood import FloodBucket
-from .framing import TOO_LONG
-from .message import MAX_MESSAGE, MAX_TAGS, MalformedMessage, Message, parse
+from .commands import irc, plain
+from .protocol import numerics as rpl
+from .chat.chat import Chat
+from .chat.connection import MAX_HELD, MAX_LINE, Connection
+from .chat.encoding import Dialect
+from .chat.flood import FloodBucket
+from .protocol.framing import TOO_LONG
+from .protocol.message import MAX_MESSAGE, MAX_TAGS, MalformedMessage, Message, parse
 
 log = logging.getLogger("tcpchat")
 
@@ -78,7 +78,7 @@ class ChatCore:
 
     def connect(self, peer, transport, dialect=None):
         """A new connection from *peer* (an address string), served through *transport*;
-        returns its :class:`~tcpchat.connection.Connection`, which *transport* is given first
+        returns its :class:`~tcpchat.chat.connection.Connection`, which *transport* is given first
         (``connection_made``), before anything is said on it.
 
         *dialect* is None where the first line decides (TCP, UDP): over a transport that

@@ -7,17 +7,17 @@ import signal
 import sys
 
 from . import __version__
-from .chat import Config
+from .chat.config import Config
 from .core import ChatCore
-from .names import channel_problem
-from .opers import hash_password, parse_oper_file
-from .backends.datagram import MAX_UNREGISTERED
-from .backends.driver import (AdmissionPolicy, bind_datagram, listen,
+from .protocol.names import channel_problem
+from .commands.opers import hash_password, parse_oper_file
+from .transports.datagram import MAX_UNREGISTERED
+from .transports.driver import (AdmissionPolicy, bind_datagram, listen,
                               raise_descriptor_limit)
-from .flood import FloodPolicy
-from .backends.selectloop import SELECTORS, SelectLoop, make_selector
-from .backends.threads import ThreadsServer
-from .tls import Certificates, TlsSetupError
+from .chat.flood import FloodPolicy
+from .transports.selectloop import SELECTORS, SelectLoop, make_selector
+from .transports.threads import ThreadsServer
+from .transports.tls import Certificates, TlsSetupError
 
 log = logging.getLogger("tcpchat")
 
@@ -240,7 +240,7 @@ def web_options(args, parser):
     if args.no_plaintext and not args.web_tls:
         parser.error("--no-plaintext: the web port would serve plaintext; add --web-tls")
     try:
-        from .web import WebGateway
+        from .transports.web import WebGateway
     except ImportError as exc:
         parser.exit(2, f"{parser.prog}: --web needs wsproto and h11 ({exc.name} is missing): "
                        f"pip install 'tcpchat[web]'\n")

@@ -12,15 +12,15 @@ import tempfile
 import threading
 import time
 
-from tcpchat.chat import Config
+from tcpchat.chat.config import Config
 from tcpchat.core import ChatCore
-from tcpchat.message import parse
-from tcpchat.backends.driver import listen
+from tcpchat.protocol.message import parse
+from tcpchat.transports.driver import listen
 from tcpchat.server import open_sockets
-from tcpchat.backends.selectloop import SELECTORS, SelectLoop, make_selector
-from tcpchat.backends.threads import ThreadsServer
-from tcpchat.connection import Transport
-from tcpchat.tls import Certificates, client_context
+from tcpchat.transports.selectloop import SELECTORS, SelectLoop, make_selector
+from tcpchat.transports.threads import ThreadsServer
+from tcpchat.chat.connection import Transport
+from tcpchat.transports.tls import Certificates, client_context
 
 #: Seconds any one socket wait in a test may take before the test fails.
 TIMEOUT = 10.0
@@ -355,7 +355,7 @@ def install_pause_commands(monkeypatch):
     """HUSH pauses its sender's reading, as flood control will, and says so to the sender (a
     test waits for that before going on); UNHUSH NICK resumes NICK's, from inside a core call,
     as flood control's timer will.  For the test's duration only."""
-    from tcpchat import irc
+    from tcpchat.commands import irc
 
     def pause(chat, client, message):
         client.conn.pause_reading()
@@ -451,7 +451,7 @@ def web_backend(tls=False, origins=None, port=0):
     """A select backend with the web gateway on a port of its own (*port*; over TLS if
     *tls*), beside a plaintext TCP port, for :func:`running_server`'s *start*."""
     def start(core):
-        from tcpchat.web import WebGateway
+        from tcpchat.transports.web import WebGateway
         certificates = tls_files().certificates() if tls else None
         gateway = WebGateway(origins, asks_password=core.chat.config.password is not None)
         return SelectLoop(core, listen("127.0.0.1", 0), web_listener=listen("127.0.0.1", port),

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import Harness
-from tcpchat.ircv3 import CAPABILITIES
-from tcpchat.message import MAX_MESSAGE
+from tcpchat.protocol.ircv3 import CAPABILITIES
+from tcpchat.protocol.message import MAX_MESSAGE
 
 
 @pytest.fixture

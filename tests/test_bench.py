@@ -143,7 +143,7 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch, capsys):
 def test_the_plain_relay_answers_a_command_among_lines_read_at_once():
     """Its fast path (one replace prefixes a whole read) once relayed "/who" as a message
     when it came in one read with others, and ``--proto plain`` broke on it."""
-    from tcpchat.backends.driver import listen
+    from tcpchat.transports.driver import listen
     from tcpchat.bench.relay import Peer, Relay
     relay = Relay(listen("127.0.0.1", 0), "plain")
     try:
@@ -188,7 +188,7 @@ def test_the_c_generator_fails_on_a_lost_or_repeated_message(fault):
     """Against the trivial relay made to lose (or repeat) one message to one client, the
     generator stops with an error that says which client and sequence number."""
     cgenerator = c_generator()
-    from tcpchat.backends.driver import listen
+    from tcpchat.transports.driver import listen
     from tcpchat.bench.load import CheckFailed
     from tcpchat.bench.relay import Relay
     from tcpchat.bench.targets import Target

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import Harness
-from tcpchat.names import fold
+from tcpchat.protocol.names import fold
 
 PEERS = 5
 CHANNELS = ["#a", "#A", "#b", "#Жж", "#жЖ"]  # pairs that are one channel in different case

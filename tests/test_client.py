@@ -18,7 +18,7 @@ import pytest
 
 from helpers import (ROOT, TIMEOUT, ClientProcess, conversation, register_irc,
                      running_server, wait_until)
-from tcpchat.client import split_address
+from tcpchat.client.terminal import split_address
 
 
 def test_two_clients_chat_both_ways():

@@ -9,7 +9,7 @@ import pytest
 
 from helpers import (ROOT, TIMEOUT, ClientProcess, conversation, register_irc, running_server,
                      tls_backend, tls_files)
-from tcpchat.message import Message
+from tcpchat.protocol.message import Message
 
 
 @pytest.mark.parametrize("backend", ["select", "threads"])

@@ -5,9 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import Harness
-from tcpchat.clientsession import ClientSession, Closed, NeedNick, Ready, Show
-from tcpchat.display import ERROR, EVENT, MESSAGE, PRIVATE, SERVER
-from tcpchat.message import MAX_MESSAGE
+from tcpchat.client.session import ClientSession, Closed, NeedNick, Ready, Show
+from tcpchat.text.display import ERROR, EVENT, MESSAGE, PRIVATE, SERVER
+from tcpchat.protocol.message import MAX_MESSAGE
 
 
 def sent(session):

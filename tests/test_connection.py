@@ -1,4 +1,4 @@
-"""The seam between the core and its drivers (tcpchat/connection.py), driven with no sockets:
+"""The seam between the core and its drivers (tcpchat/chat/connection.py), driven with no sockets:
 what a driver feeds in, what it takes out, what it is told, and the send queue bound."""
 
 import pytest
@@ -6,10 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import Harness, install_pause_commands
-from tcpchat.connection import MAX_HELD
-from tcpchat.encoding import IRC, PLAIN, Dialect, Encoding
-from tcpchat.framing import TOO_LONG
-from tcpchat.message import Message
+from tcpchat.chat.connection import MAX_HELD
+from tcpchat.chat.encoding import IRC, PLAIN, Dialect, Encoding
+from tcpchat.protocol.framing import TOO_LONG
+from tcpchat.protocol.message import Message
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import Harness
-from tcpchat.flood import FloodBucket, FloodPolicy
+from tcpchat.chat.flood import FloodBucket, FloodPolicy
 
 POLICY = FloodPolicy()
 
@@ -189,7 +189,7 @@ def test_replies_are_not_built_for_a_client_already_closing(chat):
         chat.irc(f"member{n}")
     asker.client.conn.close("going")
     before = len(asker.conn.outbuf)
-    from tcpchat import irc
+    from tcpchat.commands import irc
     irc.handle_line(chat.core.chat, asker.client, "WHO #lobby")
     irc.handle_line(chat.core.chat, asker.client, "LIST")
     assert len(asker.conn.outbuf) == before

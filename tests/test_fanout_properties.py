@@ -1,7 +1,7 @@
 """The fan-out's fast path against a model and against the plain path.
 
 Channel messages in a row go out as one batch per member (``Config.batch``, see
-:mod:`tcpchat.chat`).  Here random reads (several lines in one chunk, as a socket read brings
+:mod:`tcpchat.chat.chat`).  Here random reads (several lines in one chunk, as a socket read brings
 them) from IRC and plain users mix channel messages, private messages, actions, joins, parts,
 nick changes and quits.  Every recipient's stream is checked against a simple model (each
 message once, in order, never to its sender, none after leaving a channel), with the fast path
@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import Harness
-from tcpchat.flood import FloodPolicy
-from tcpchat.names import fold
+from tcpchat.chat.flood import FloodPolicy
+from tcpchat.protocol.names import fold
 
 IRC_SLOTS = 4
 PLAIN_SLOTS = 2

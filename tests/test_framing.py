@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tcpchat.framing import TOO_LONG, LineFramer, split_datagram
+from tcpchat.protocol.framing import TOO_LONG, LineFramer, split_datagram
 
 
 def feed_all(framer, chunks):

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import LineSocket, register_irc, running_server, wait_until
-from tcpchat.flood import FloodPolicy
+from tcpchat.chat.flood import FloodPolicy
 
 SENDQ = 64 << 10
 

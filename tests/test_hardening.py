@@ -9,11 +9,11 @@ import pytest
 
 from helpers import (TIMEOUT, LineSocket, _select_backend, register_irc,
                      register_plain, running_server, wait_until)
-from tcpchat.backends.driver import AdmissionPolicy, address_key
-from tcpchat.backends.threads import ThreadsServer
-from tcpchat.backends.driver import listen
+from tcpchat.transports.driver import AdmissionPolicy, address_key
+from tcpchat.transports.threads import ThreadsServer
+from tcpchat.transports.driver import listen
 from tcpchat.core import ChatCore
-from tcpchat.chat import Chat
+from tcpchat.chat.chat import Chat
 
 PLAIN_DRIVERS = ["select-epoll", "threads"]
 
@@ -332,10 +332,10 @@ def test_an_internal_error_in_the_timers_or_the_shutdown_stops_nothing_else(monk
 
 
 def test_the_soak_script_runs_and_finds_nothing_left_over():
-    """``python -m tcpchat.soak`` itself is run by hand for minutes; here, a short run."""
+    """``python -m tcpchat.bench.soak`` itself is run by hand for minutes; here, a short run."""
     import subprocess
     import sys
-    result = subprocess.run([sys.executable, "-m", "tcpchat.soak", "--rounds", "4",
+    result = subprocess.run([sys.executable, "-m", "tcpchat.bench.soak", "--rounds", "4",
                              "--clients", "40"], capture_output=True, text=True,
                             timeout=6 * TIMEOUT)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -3,8 +3,8 @@
 import pytest
 
 from helpers import Harness, numerics
-from tcpchat.ircv3 import CAPABILITIES
-from tcpchat.message import MAX_MESSAGE, parse
+from tcpchat.protocol.ircv3 import CAPABILITIES
+from tcpchat.protocol.message import MAX_MESSAGE, parse
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from helpers import Harness, numerics
-from tcpchat import chat as chat_module
-from tcpchat.opers import check_password, hash_password, parse_oper_file
+from tcpchat.chat import config as chat_config
+from tcpchat.commands.opers import check_password, hash_password, parse_oper_file
 
 #: A cheap cost, so that tests check passwords fast; the hash carries its cost.
 CHEAP = (2 ** 4, 1, 1)
@@ -120,12 +120,12 @@ def test_monitor_tells_when_watched_nicks_come_and_go(chat):
 
 def test_a_monitor_list_is_bounded_and_a_leaving_watcher_is_forgotten(chat):
     watcher = chat.irc("watcher")
-    nicks = [f"n{i}" for i in range(chat_module.MONITOR_LIMIT + 3)]
+    nicks = [f"n{i}" for i in range(chat_config.MONITOR_LIMIT + 3)]
     watcher.send("MONITOR + " + ",".join(nicks[:60]), "MONITOR + " + ",".join(nicks[60:]))
     replies = numerics(watcher)
     assert replies[-1][0] == "731" and ("734", ("watcher", "100", "n100,n101,n102",
                                                 "Monitor list is full.")) in replies
-    assert len(watcher.client.monitoring) == chat_module.MONITOR_LIMIT
+    assert len(watcher.client.monitoring) == chat_config.MONITOR_LIMIT
     watcher.send("QUIT")
     assert chat.core.chat.monitors == {}
 
@@ -158,7 +158,7 @@ def test_oper_checks_are_bounded_for_the_whole_server(chat):
     peers[2].send("OPER root hunter2")
     assert numerics(peers[2]) == [("FAIL", ("OPER", "TRY_AGAIN", "Too many OPER attempts on "
                                             "this server just now; try again soon"))]
-    chat.clock.advance(chat_module.OPER_WINDOW)
+    chat.clock.advance(chat_config.OPER_WINDOW)
     peers[2].send("OPER root hunter2")
     assert peers[2].commands()[-1] == "381"
 

@@ -3,8 +3,8 @@
 import pytest
 
 from helpers import Harness
-from tcpchat import encoding
-from tcpchat.message import parse
+from tcpchat.chat import encoding
+from tcpchat.protocol.message import parse
 
 STAMP = "2023-11-14T22:13:20.000Z"  # the harness's wall clock, 1_700_000_000
 

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tcpchat.message import (MAX_MESSAGE, MalformedMessage, Message, _parse_any, encode_line,
+from tcpchat.protocol.message import (MAX_MESSAGE, MalformedMessage, Message, _parse_any, encode_line,
                              parse, serialize, split_utf8, text_room, utf8_prefix)
 
 

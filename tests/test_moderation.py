@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import Harness, numerics
-from tcpchat import moderation
-from tcpchat.message import parse
+from tcpchat.commands import moderation
+from tcpchat.protocol.message import parse
 
 
 @pytest.fixture

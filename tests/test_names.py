@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import Harness
-from tcpchat.names import Wildcards, channel_problem, fold, nick_problem, skeleton
+from tcpchat.protocol.names import Wildcards, channel_problem, fold, nick_problem, skeleton
 
 
 @pytest.mark.parametrize("one, other", [

@@ -3,7 +3,7 @@
 import pytest
 
 from helpers import Harness, RecordingTransport
-from tcpchat.message import parse
+from tcpchat.protocol.message import parse
 
 
 @pytest.fixture

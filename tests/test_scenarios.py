@@ -134,13 +134,13 @@ def test_a_reader_that_never_reads_stalls_nobody_and_is_cut_at_the_send_queue(se
 
 
 def test_a_bug_while_serving_one_client_costs_only_that_client(serve, monkeypatch, caplog):
-    import tcpchat.irc
+    import tcpchat.commands.irc
 
     def broken(chat, client, message):
         raise RuntimeError("a bug")
 
-    monkeypatch.setitem(tcpchat.irc.COMMANDS, "WHOIS",
-                        tcpchat.irc.COMMANDS["WHOIS"]._replace(handler=broken))
+    monkeypatch.setitem(tcpchat.commands.irc.COMMANDS, "WHOIS",
+                        tcpchat.commands.irc.COMMANDS["WHOIS"]._replace(handler=broken))
     with serve() as server:
         alice = register_irc(server.address, "alice")
         bob = register_irc(server.address, "bob")

@@ -32,7 +32,7 @@ def test_write_interest_only_while_output_is_pending():
 def test_ipv6_any_address_takes_ipv4_too():
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this system")
-    from tcpchat.backends.driver import listen
+    from tcpchat.transports.driver import listen
     try:
         sock = listen("::", 0)
     except OSError as exc:

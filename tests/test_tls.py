@@ -18,7 +18,7 @@ import pytest
 from helpers import (ROOT, TIMEOUT, LineSocket, TlsFiles, TlsAddress, register_irc,
                      register_plain, run_server, running_server, tls_backend, tls_connect,
                      tls_files, wait_until)
-from tcpchat.backends import selectloop, threads
+from tcpchat.transports import selectloop, threads
 
 BACKENDS = ["select", "threads"]
 
@@ -306,8 +306,8 @@ def test_a_reloaded_certificate_serves_new_connections(backend, tmp_path, caplog
     cert_file, key_file = tmp_path / "served-cert.pem", tmp_path / "served-key.pem"
     shutil.copy(first.cert_file, cert_file)
     shutil.copy(first.key_file, key_file)
-    from tcpchat.backends.driver import listen
-    from tcpchat.tls import Certificates
+    from tcpchat.transports.driver import listen
+    from tcpchat.transports.tls import Certificates
 
     def start(core):
         certificates = Certificates(str(cert_file), str(key_file))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from helpers import TlsFiles, tls_files
-from tcpchat.tls import (ENCRYPT_CHUNK, TlsSetupError, TlsStream, client_context,
+from tcpchat.transports.tls import (ENCRYPT_CHUNK, TlsSetupError, TlsStream, client_context,
                          error_reason, server_context)
 
 

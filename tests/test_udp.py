@@ -10,10 +10,10 @@ import pytest
 
 from helpers import (TIMEOUT, DatagramPeer, FakeClock, Harness, LineSocket, register_irc,
                      register_irc_udp, register_plain, running_server, udp_backend, wait_until)
-from tcpchat.backends.datagram import DatagramEndpoint
-from tcpchat.framing import DATAGRAM_SIZE
-from tcpchat.backends.selectloop import SELECTORS
-from tcpchat.sequence import SEQ_CAP
+from tcpchat.transports.datagram import DatagramEndpoint
+from tcpchat.protocol.framing import DATAGRAM_SIZE
+from tcpchat.transports.selectloop import SELECTORS
+from tcpchat.protocol.sequence import SEQ_CAP
 
 
 @pytest.fixture(params=sorted(name for name, factory in SELECTORS.items()
@@ -193,7 +193,7 @@ def test_the_capability_is_offered_over_udp_only():
 
 
 def test_a_bug_while_serving_a_udp_peer_costs_only_that_peer(monkeypatch, caplog):
-    from tcpchat import irc
+    from tcpchat.commands import irc
 
     def broken(chat, client, message):
         raise RuntimeError("a bug")

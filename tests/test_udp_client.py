@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from helpers import (ROOT, TIMEOUT, ClientProcess, conversation, register_irc, running_server,
                      udp_backend, wait_until)
-from tcpchat.framing import pack_lines
-from tcpchat.clientsession import ClientSession, Ready, Show
-from tcpchat.display import ERROR, MESSAGE
-from tcpchat.sequence import DUPLICATE, LATE, LOST, SEQ_CAP, WINDOW, SequenceCheck
+from tcpchat.protocol.framing import pack_lines
+from tcpchat.client.session import ClientSession, Ready, Show
+from tcpchat.text.display import ERROR, MESSAGE
+from tcpchat.protocol.sequence import DUPLICATE, LATE, LOST, SEQ_CAP, WINDOW, SequenceCheck
 
 
 # -- The numbers, with no I/O ----------------------------------------------------------------
@@ -140,7 +140,7 @@ def test_unanswered_registration_is_sent_again_then_the_client_gives_up():
     black_hole.settimeout(TIMEOUT)
     port = black_hole.getsockname()[1]
     # Shorter waits than the real ones (2 s, then 10 s in all), to keep the test short.
-    script = ("import sys, tcpchat.client as c; c.RESEND_AFTER = 0.3; c.ANSWER_WAIT = 1.0; "
+    script = ("import sys, tcpchat.client.terminal as c; c.RESEND_AFTER = 0.3; c.ANSWER_WAIT = 1.0; "
               f"sys.exit(c.main(['127.0.0.1', '--port', '{port}', '--name', 'x', '--udp']))")
     try:
         process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.DEVNULL,
@@ -243,7 +243,7 @@ def test_the_client_shows_what_the_network_lost_reordered_and_duplicated():
 def test_a_quiet_client_sends_a_keepalive_ping():
     with running_server(start=udp_backend()) as server, LossyRelay(server.udp_address) as relay:
         # A shorter silence than the real one (30 s), to keep the test short.
-        script = ("import sys, tcpchat.client as c; c.KEEPALIVE = 0.5; "
+        script = ("import sys, tcpchat.client.terminal as c; c.KEEPALIVE = 0.5; "
                   f"sys.exit(c.main(['127.0.0.1', '--port', '{relay.address[1]}', "
                   "'--name', 'quiet', '--udp']))")
         process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,

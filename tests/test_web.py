@@ -17,7 +17,7 @@ import pytest
 from helpers import (ROOT, TIMEOUT, LineSocket, WebPeer, flood_until_quit, register_irc, run_server,
                      running_server, start_server_process, tls_files, wait_until, web_address,
                      web_backend)
-from tcpchat.backends import selectloop
+from tcpchat.transports import selectloop
 
 
 def fetch(address, path="/", context=None):

@@ -1,4 +1,4 @@
-"""The web gateway with no sockets: a :class:`~tcpchat.web.WebStream` fed by wsproto's own
+"""The web gateway with no sockets: a :class:`~tcpchat.transports.web.WebStream` fed by wsproto's own
 client side (and by hand-written HTTP where a client would not send it), in front of a real
 core.  Over loopback sockets, through the select loop: test_web.py."""
 
@@ -10,8 +10,8 @@ from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Pin
                             RejectConnection, Request, TextMessage)
 
 from helpers import Harness, RecordingTransport
-from tcpchat.encoding import Dialect
-from tcpchat.web import BINARY, TEXT, WebGateway
+from tcpchat.chat.encoding import Dialect
+from tcpchat.transports.web import BINARY, TEXT, WebGateway
 
 PAGE = {b"/": (b"text/html; charset=utf-8", b"<!doctype html><title>chat</title>"),
         b"/chat.js": (b"text/javascript; charset=utf-8", b"'use strict';")}

@@ -3,8 +3,8 @@ delivery, the ceiling every driver works under."""
 
 import time
 
-from ..chat import Config
-from ..connection import Transport
+from ..chat.config import Config
+from ..chat.connection import Transport
 from ..core import ChatCore
 
 LINE = b"PRIVMSG #lobby :" + b"x" * 64 + b"\r\n"
@@ -22,7 +22,7 @@ def bench_config(config_class=Config):
 def core_sender(members, core_class=ChatCore, config_class=Config, transport_class=Transport):
     """A core with *members* registered in #lobby; returns (feed the first member, empty the
     buffers the core said have output).  The classes may come from another tree (see
-    benchmarks/compare.py)."""
+    tcpchat/bench/compare.py)."""
     core = core_class(bench_config(config_class))
     told = []
     core.output_ready = told.append

@@ -21,7 +21,7 @@ import socket
 import time
 from operator import itemgetter
 
-from ..backends.selectloop import set_watch
+from ..transports.selectloop import set_watch
 
 IRC, PLAIN = "irc", "plain"
 #: One character names a sender in its nick ("s0" ... "sz"): a one-byte column to count.

@@ -16,8 +16,8 @@ import selectors
 import signal
 import socket
 
-from ..backends.driver import listen
-from ..backends.selectloop import set_watch
+from ..transports.driver import listen
+from ..transports.selectloop import set_watch
 
 
 class Peer:

@@ -34,7 +34,7 @@ import ssl
 import tempfile
 import time
 
-from ..framing import split_datagram
+from ..protocol.framing import split_datagram
 
 #: Message text: "<seq> <due, ns>" padded to 64 bytes, as in the other scenarios.
 TEXT_WIDTH = 64

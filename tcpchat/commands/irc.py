@@ -2,20 +2,21 @@
 
 Each command is a row of :data:`COMMANDS`: its handler, how many parameters it needs and whether
 it may run before registration, so 451 (not registered) and 461 (not enough parameters) are
-decided in one place, :func:`handle_line`.  Handlers get the :class:`~tcpchat.chat.Chat`, the
-client and the parsed :class:`~tcpchat.message.Message`; they reply with numerics and leave what
+decided in one place, :func:`handle_line`.  Handlers get the :class:`~tcpchat.chat.chat.Chat`, the
+client and the parsed :class:`~tcpchat.protocol.message.Message`; they reply with numerics and leave what
 everyone else sees to the chat's operations.  Reply formats follow https://modern.ircdocs.horse.
 """
 
 import time
 from collections import namedtuple
 
-from . import ircserver, ircv3, moderation
-from . import numerics as rpl
-from .chat import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
-from .ircserver import VERSION
-from .message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
-from .names import CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold, is_channel
+from . import serverinfo, moderation
+from ..protocol import ircv3
+from ..protocol import numerics as rpl
+from ..chat.config import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
+from .serverinfo import VERSION
+from ..protocol.message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
+from ..protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold, is_channel
 
 CAPABILITIES = ircv3.CAPABILITIES
 #: PRIVMSG and NOTICE take at most this many comma-separated targets (TARGMAX).
@@ -175,7 +176,7 @@ def _welcome(chat, client):
     chat.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
     chat.reply(client, rpl.RPL_MYINFO, server, VERSION, "iow", "biklmnostv", "bklov")
     _isupport(chat, client)
-    ircserver.lusers(chat, client)
+    serverinfo.lusers(chat, client)
     _motd(chat, client, None)
 
 
@@ -625,5 +626,5 @@ COMMANDS = {
     "MOTD": Command(_motd, 0, True),
     "VERSION": Command(_version, 0, True),
     **{name: Command(handler, min_params, True)
-       for name, (handler, min_params) in ircserver.COMMANDS.items()},
+       for name, (handler, min_params) in serverinfo.COMMANDS.items()},
 }

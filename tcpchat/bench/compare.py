@@ -15,7 +15,7 @@ loopback                     The select backend in a thread, N-1 reader threads 
 It prints the best run of each (noise on a shared machine only ever slows a run down, so the
 fastest run is the closest to what the code costs), and after/before.  Run from the repository:
 
-    python benchmarks/compare.py REV [--members 100] [--rounds 9]
+    python -m tcpchat.bench.compare REV [--members 100] [--rounds 9]
 """
 
 import argparse
@@ -32,10 +32,9 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from . import core  # the measurement; the trees come from load()
 
-from tcpchat.bench import core  # noqa: E402  (the measurement; the trees come from load())
+ROOT = Path(__file__).resolve().parents[2]
 
 MESSAGES = 2000
 
@@ -50,6 +49,15 @@ def export(revision, into):
 
 
 def load(package):
+    try:  # the layout with layers in folders (issue 22)
+        return {"chat": importlib.import_module(f"{package}.chat.config"),
+                "core": importlib.import_module(f"{package}.core"),
+                "Transport": importlib.import_module(f"{package}.chat.connection").Transport,
+                "SelectLoop": importlib.import_module(
+                    f"{package}.transports.selectloop").SelectLoop,
+                "listen": importlib.import_module(f"{package}.transports.driver").listen}
+    except ImportError:
+        pass
     modules = {name: importlib.import_module(f"{package}.{name}") for name in ("chat", "core")}
     try:
         modules["Transport"] = importlib.import_module(f"{package}.connection").Transport

@@ -13,7 +13,7 @@ one means:
 
 The name is under ``.invalid`` (RFC 2606) because vendor capabilities are named after a domain
 their vendor controls, and tcpchat has none.  The server side is
-:mod:`tcpchat.backends.datagram`; the reference client shows what the check finds.
+:mod:`tcpchat.transports.datagram`; the reference client shows what the check finds.
 """
 
 #: The capability that asks for numbered datagrams, and the key of the tag that carries them.

@@ -4,7 +4,7 @@ One turn of the loop:
 
 1. Wait in ``select()`` until a socket is ready or the next timer is due.
 2. Accept every pending connection; read once from each readable socket into one reusable
-   buffer and hand the bytes to its :class:`~tcpchat.connection.Connection`.  One read per
+   buffer and hand the bytes to its :class:`~tcpchat.chat.connection.Connection`.  One read per
    socket per turn keeps a flooding client from starving the others.
 3. Run the core's due timers.
 4. Flush: every connection the core said has new output (``ChatCore.output_ready``), or whose
@@ -22,18 +22,18 @@ connection's output is all sent, the loop shuts down its sending side and reads 
 away) what the peer still sends, and closes once nothing is left unread: closing a socket that
 has unread input would send a reset, and the peer's kernel would throw away the goodbye it had
 not read yet.  The linger bound ends either wait if the peer does not read or keeps sending
-(:mod:`tcpchat.backends.driver` holds that policy and the shutdown sequence).
+(:mod:`tcpchat.transports.driver` holds that policy and the shutdown sequence).
 
 A TLS connection (``--tls-cert``) is a :class:`TlsTransport`: the loop moves its socket's bytes
-through a :class:`~tcpchat.tls.TlsStream`, decrypting everything each read brings (so no
+through a :class:`~tcpchat.transports.tls.TlsStream`, decrypting everything each read brings (so no
 plaintext is left waiting inside TLS where no selector event would announce it) and encrypting
-at most :data:`~tcpchat.tls.ENCRYPT_CHUNK` bytes ahead of the socket (so a slow reader's output
+at most :data:`~tcpchat.transports.tls.ENCRYPT_CHUNK` bytes ahead of the socket (so a slow reader's output
 waits as plaintext, under the send queue bound).  The handshake runs in the loop like any other
 exchange, with its own deadline; only when it is done does the core learn of the connection.
 Closing sends a ``close_notify`` after the last line.
 
 With a UDP socket (``--udp``), the same loop reads it when it is readable and flushes its peers
-in the same step 4, their lines packed into datagrams (:mod:`tcpchat.backends.datagram`).  With
+in the same step 4, their lines packed into datagrams (:mod:`tcpchat.transports.datagram`).  With
 no listener (``--udp-only``) the loop serves UDP alone.
 """
 
@@ -42,9 +42,9 @@ import selectors
 import socket
 import ssl
 
-from ..connection import Transport
-from ..encoding import Dialect
-from ..tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
+from ..chat.connection import Transport
+from ..chat.encoding import Dialect
+from .tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
 from .datagram import DatagramEndpoint
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
                      failure_reason, prepare_accepted, refuse)
@@ -95,7 +95,7 @@ class SocketTransport(Transport):
     connection's state.
 
     The loop reads into and sends from the transport's :attr:`stream`: the connection itself,
-    or on the web port a :class:`~tcpchat.web.WebStream` in front of it, which has the same
+    or on the web port a :class:`~tcpchat.transports.web.WebStream` in front of it, which has the same
     stream operations.  Until the core knows the connection (a TLS handshake, an HTTP
     request), :attr:`conn` is None.
     """
@@ -142,7 +142,7 @@ class SocketTransport(Transport):
 
 
 class TlsTransport(SocketTransport):
-    """One TLS socket in the loop: its :class:`~tcpchat.tls.TlsStream`, and the encrypted
+    """One TLS socket in the loop: its :class:`~tcpchat.transports.tls.TlsStream`, and the encrypted
     records not yet sent.  Until the handshake is done, :attr:`stream` is None."""
 
     __slots__ = ("tls", "records")
@@ -164,7 +164,7 @@ class TlsTransport(SocketTransport):
 class SelectLoop(Driver):
     """Serve the clients of *core* on *listener* (TCP), *tls_listener* (TLS, with
     *certificates*), *datagram_socket* (UDP) and *web_listener* (the page and IRC over
-    WebSocket, through the :class:`~tcpchat.web.WebGateway` *web*), any of them None, until
+    WebSocket, through the :class:`~tcpchat.transports.web.WebGateway` *web*), any of them None, until
     :meth:`request_stop` is called.  The web port speaks TLS when *web_tls* is true."""
 
     def __init__(self, core, listener, selector=None, datagram_socket=None, tls_listener=None,

@@ -10,7 +10,7 @@ escape sequences to another's screen.
 
 import re
 
-from .names import is_channel
+from ..protocol.names import is_channel
 
 #: The assignment's words for leaving: typed alone on a line, they work like /quit, in plain
 #: mode and in the reference client alike.
@@ -134,3 +134,11 @@ def prefixed(kind, text):
     if kind == ERROR:
         return "! " + text
     return text
+
+
+def render_plain(message):
+    """The bytes a plain-mode user sees for *message*: one line, or b"" if nothing."""
+    described = describe(message)
+    if described is None:
+        return b""
+    return clean(prefixed(*described)).encode() + b"\r\n"

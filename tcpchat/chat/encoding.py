@@ -5,18 +5,18 @@ either (TCP, UDP) or fixed by the transport (IRC over WebSocket).  What it recei
 an :class:`Encoding`, which follows from the dialect and, for IRC, from the capabilities the user
 negotiated that change how a line is written (IRCv3 ``server-time`` and ``message-tags``).
 Users that want the same form share one Encoding object, so
-:meth:`Chat.deliver <tcpchat.chat.Chat.deliver>` encodes each message once per Encoding in use
+:meth:`Chat.deliver <tcpchat.chat.chat.Chat.deliver>` encodes each message once per Encoding in use
 and appends the same bytes to everyone who shares it.
 
 Every encoding gives whole lines, each ending in CRLF (or ``b""`` when the message means nothing
-to that kind of user): :class:`~tcpchat.connection.Connection` relies on it to hand output to
+to that kind of user): :class:`~tcpchat.chat.connection.Connection` relies on it to hand output to
 message transports line by line.
 """
 
 import enum
 
-from .message import encode_line
-from .plain import render as render_plain
+from ..protocol.message import encode_line
+from ..text.display import render_plain
 
 
 class Dialect(enum.Enum):
@@ -44,7 +44,7 @@ TAG_CAPABILITIES = frozenset(("server-time", "message-tags"))
 def _irc_encoder(caps):
     """How IRC users who enabled *caps* (a subset of TAG_CAPABILITIES) get a message: with
     ``time`` for server-time, with the client-only tags (``+name``) for message-tags.  Users
-    who enabled neither get :func:`~tcpchat.message.encode_line` itself, which writes no tags:
+    who enabled neither get :func:`~tcpchat.protocol.message.encode_line` itself, which writes no tags:
     the fan-out's usual case costs nothing for tags."""
     if not caps:
         return encode_line

@@ -1,7 +1,7 @@
 """UDP: the chat over datagrams, served in the select loop beside TCP, over the same core.
 
 One UDP socket serves every UDP peer, and a peer is nothing but a source address.  The
-:class:`DatagramEndpoint` keeps a :class:`~tcpchat.connection.Connection` per address: the first
+:class:`DatagramEndpoint` keeps a :class:`~tcpchat.chat.connection.Connection` per address: the first
 datagram from an address makes one (``ChatCore.connect``, no greeting: the first datagram has
 already said what the peer speaks), and from then on that address's datagrams feed it.  The
 chat cannot tell a UDP user from a TCP one; the differences are all here:
@@ -11,15 +11,15 @@ chat cannot tell a UDP user from a TCP one; the differences are all here:
   program may send ``hello``).  A line over the IRC limits gets 417, garbage gets the same
   errors as over TCP: it all goes through the core's checks.
 - **Out.**  In the turn's flush, a peer's pending lines go out with ``sendto``, packed whole
-  into datagrams of at most :data:`~tcpchat.framing.DATAGRAM_SIZE` bytes (1200): one
+  into datagrams of at most :data:`~tcpchat.protocol.framing.DATAGRAM_SIZE` bytes (1200): one
   datagram per peer per turn at a chat's usual pace, as TCP gets one ``send()``, rather than a
   system call per line.  Nothing
   waits: a send the kernel refuses (its buffer full) drops that datagram and counts it.  UDP
   has no backpressure to honour, so the send queue bound never comes into play.
 - **Numbered, on request.**  A client that enables the capability
-  :data:`~tcpchat.sequence.SEQ_CAP` gets every datagram tagged ``@tcpchat.invalid/seq=N``, N
+  :data:`~tcpchat.protocol.sequence.SEQ_CAP` gets every datagram tagged ``@tcpchat.invalid/seq=N``, N
   counting from 1 for that peer, so it can tell lost, reordered and duplicated datagrams apart
-  (:mod:`tcpchat.sequence`; the reference client shows the gaps).
+  (:mod:`tcpchat.protocol.sequence`; the reference client shows the gaps).
 - **Alive.**  There is no connection to break.  IRC peers are pinged like TCP ones; plain peers
   are asked to press Enter after ``Config.idle_interval`` of silence and dropped with
   "Idle timeout" if they do not (the core's timers; see ``Transport.notices_vanished_peer``).
@@ -33,9 +33,9 @@ chat cannot tell a UDP user from a TCP one; the differences are all here:
 import logging
 import selectors
 
-from ..connection import Transport
-from ..framing import pack_lines
-from ..sequence import SEQ_CAP
+from ..chat.connection import Transport
+from ..protocol.framing import pack_lines
+from ..protocol.sequence import SEQ_CAP
 from .driver import Driver
 
 log = logging.getLogger("tcpchat")

@@ -6,7 +6,7 @@ for the screen.  Bytes to send collect in :meth:`ClientSession.take_outgoing`; t
 (:mod:`tcpchat.client`) writes them.  Events are small tuples:
 
 ``Show(kind, text)``
-    A line for the screen; *kind* is one of :mod:`tcpchat.display`'s kinds.
+    A line for the screen; *kind* is one of :mod:`tcpchat.text.display`'s kinds.
 ``NeedNick(reason)``
     The server refused the name while registering (432, 433): ask the user for another and
     call :meth:`~ClientSession.choose_nick`.
@@ -16,19 +16,19 @@ for the screen.  Bytes to send collect in :meth:`ClientSession.take_outgoing`; t
     The server sent ERROR: it is closing the connection.
 
 Over UDP (``numbered=True``) the session asks for numbered datagrams
-(:data:`~tcpchat.sequence.SEQ_CAP`), takes each datagram with :meth:`receive_datagram`, and
+(:data:`~tcpchat.protocol.sequence.SEQ_CAP`), takes each datagram with :meth:`receive_datagram`, and
 reports what the numbers reveal as error lines: ``[3 messages lost]``, ``[1 out of order]``
 (the message itself is shown), ``[1 duplicate ignored]`` (it is not shown twice).
 """
 
 from collections import namedtuple
 
-from .display import ERROR, EVENT, PRIVATE, QUIT_WORDS, SERVER, clean, describe, nick_of
-from .framing import TOO_LONG, LineFramer, split_datagram
-from .message import (MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8,
+from ..text.display import ERROR, EVENT, PRIVATE, QUIT_WORDS, SERVER, clean, describe, nick_of
+from ..protocol.framing import TOO_LONG, LineFramer, split_datagram
+from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8,
                       text_room)
-from .names import fold, is_channel
-from .sequence import DUPLICATE, LATE, LOST, SEQ_CAP, SequenceCheck, sequence_number
+from ..protocol.names import fold, is_channel
+from ..protocol.sequence import DUPLICATE, LATE, LOST, SEQ_CAP, SequenceCheck, sequence_number
 
 Show = namedtuple("Show", "kind text")
 NeedNick = namedtuple("NeedNick", "reason")

@@ -14,7 +14,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from ..tls import error_reason, not_tls_reply
+from .tls import error_reason, not_tls_reply
 
 log = logging.getLogger("tcpchat")
 
@@ -260,8 +260,8 @@ class Driver:
     that :meth:`wake` writes to, so that a stop or reload request interrupts the wait.
 
     With *tls_listener*, connections accepted there speak TLS with the context *certificates*
-    (a :class:`tcpchat.tls.Certificates`) holds when they arrive; they join the chat once
-    their handshake is done, within :data:`tcpchat.tls.HANDSHAKE_TIMEOUT` seconds.
+    (a :class:`tcpchat.transports.tls.Certificates`) holds when they arrive; they join the chat once
+    their handshake is done, within :data:`tcpchat.transports.tls.HANDSHAKE_TIMEOUT` seconds.
 
     Every accepted connection passes :attr:`admission` (the limits of *policy*, an
     :class:`AdmissionPolicy`) before anything is kept for it, and a driver calls

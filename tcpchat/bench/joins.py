@@ -14,7 +14,7 @@ The users send everything before reading anything, so the server's output waits 
 buffers; nothing here measures a client.  Run from the repository (each backend in turn, one
 after the other on the same machine):
 
-    python benchmarks/joins.py [--users 1000] [--backends select,threads]
+    python -m tcpchat.bench.joins [--users 1000] [--backends select,threads]
 """
 
 import argparse
@@ -26,10 +26,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from .targets import free_port
 
-from tcpchat.bench.targets import free_port  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 TIMEOUT = 300.0
 

@@ -1,11 +1,11 @@
 """The chat itself: who is here, under which nick, in which channels, and who gets what.
 
 Theory of operation.  A :class:`Client` is one user: who it says it is, its channels, what it
-negotiated.  It speaks over a :class:`~tcpchat.connection.Connection`, whose ``outbuf`` holds
+negotiated.  It speaks over a :class:`~tcpchat.chat.connection.Connection`, whose ``outbuf`` holds
 the bytes waiting to be sent.  :class:`Chat` holds every client, the nick table and the
 channels, and carries out what users do (join, part, change nick, talk, quit).  Each operation
 builds one :class:`Message`, and :meth:`Chat.deliver` appends its encoding to each recipient's
-connection: encoded once per :class:`~tcpchat.encoding.Encoding` in use, whatever the number of
+connection: encoded once per :class:`~tcpchat.chat.encoding.Encoding` in use, whatever the number of
 recipients.  Connections whose output grew are collected in ``Chat.dirty``; the core hands them
 to their drivers when the operation ends.
 
@@ -20,7 +20,7 @@ change (its Encoding may), and when the sender's lines of this core call are han
 (:meth:`Chat.flush_batch`, which the core calls).  ``Config.batch`` turns it off, to measure or
 test the plain path against it.
 
-Who may say what where is :mod:`tcpchat.moderation`'s; ``Chat.message`` asks it only when a
+Who may say what where is :mod:`tcpchat.commands.moderation`'s; ``Chat.message`` asks it only when a
 rule could apply (``Channel.gated``, or a sender outside the channel).
 
 Nothing here touches a socket, a selector or a thread: bytes and messages only.
@@ -40,212 +40,20 @@ change under it.
 
 import logging
 import time
-from collections import Counter, deque, namedtuple
-from dataclasses import dataclass, field
+from collections import Counter, deque
 
-from . import numerics as rpl
-from .encoding import Dialect, encoding_for
-from .ircv3 import client_tags, timestamp
-from .moderation import NEW_CHANNEL_MODES, speech_refusal
-from .flood import FloodPolicy
-from .message import MAX_MESSAGE, Message, text_room, utf8_prefix
-from .names import fold, is_channel, nick_problem, normalize, skeleton
+from ..protocol import numerics as rpl
+from ..protocol.ircv3 import client_tags, timestamp
+from ..protocol.message import MAX_MESSAGE, Message, text_room, utf8_prefix
+from ..protocol.names import fold, is_channel, nick_problem, normalize, skeleton
+from .config import ECHO_BYTES, MONITOR_LIMIT, OPER_CHECKS, TOPICLEN
+from .state import Channel, Client, Departed, speech_refusal
 
 log = logging.getLogger("tcpchat")
-
-TOPICLEN = 390
-AWAYLEN = 200
-#: The most bytes of what a client sent that a numeric echoes in one parameter: a channel name
-#: of 50 four-byte letters.
-ECHO_BYTES = 200
-#: What a client that negotiated nothing has enabled.
-NO_CAPS = frozenset()
-#: How many channels one user may be in at once (CHANLIMIT): bounds the work of a QUIT.
-CHANLIMIT = 20
-#: How many nicks one user may watch with MONITOR (ISUPPORT MONITOR).
-MONITOR_LIMIT = 100
-#: The server makes at most OPER_CHECKS password checks (OPER) in OPER_WINDOW seconds, all
-#: users together: each costs tens of milliseconds of the thread that serves everyone.
-OPER_CHECKS = 4
-OPER_WINDOW = 2.0
 
 #: Text, sender's mask and target this many characters long at most fit one line at any
 #: size of character (4 bytes, beside 16 of spaces, colons, command and CRLF).
 _SURELY_FITS = (MAX_MESSAGE - 16) // 4
-
-#: Who a nick was, for WHOWAS: kept when its user quits or changes nick.
-Departed = namedtuple("Departed", "nick user host realname when")
-
-
-@dataclass
-class Config:
-    server_name: str = "tcpchat"
-    default_channel: str = "#lobby"
-    autojoin: bool = True
-    password: str = None
-    motd: list = None
-    #: Bytes of output that may wait for one client before it is disconnected (see module doc).
-    sendq: int = 1 << 20
-    #: Seconds a new connection has to register (IRC) or choose a name (plain mode).
-    registration_timeout: float = 60.0
-    #: Connections that may be registering at once; past it, the oldest is let go.
-    max_unregistered: int = 256
-    #: How fast one connection's lines are handled (:mod:`tcpchat.flood`); None: no limit.
-    flood: FloodPolicy = field(default_factory=FloodPolicy)
-    #: Seconds of silence from a registered IRC client before the server sends it a PING.
-    ping_interval: float = 120.0
-    #: Seconds after that PING before the client is dropped with "Ping timeout".
-    pong_timeout: float = 60.0
-    #: Seconds of silence from a plain user on a transport that cannot tell when its peer is
-    #: gone (UDP) before it is asked to press Enter; pong_timeout later it is dropped with
-    #: "Idle timeout".  Plain TCP users are never asked: keepalive finds the dead ones.
-    idle_interval: float = 300.0
-    #: IRCv3 strict transport security: with a duration (seconds), CAP LS 302 tells plaintext
-    #: clients to come back over TLS on *sts_port*, and TLS clients to remember that for the
-    #: duration.  None: not advertised.
-    sts_duration: int = None
-    sts_port: int = None
-    #: Channel messages in a row go out as one append per member (see the module doc); off
-    #: only to measure or test the one-message-at-a-time path against it.
-    batch: bool = True
-    #: Server operators: name -> scrypt hash (:mod:`tcpchat.opers`); empty: OPER is refused.
-    opers: dict = field(default_factory=dict)
-    #: How many departed nicks WHOWAS remembers, newest first; the oldest are forgotten.
-    whowas_length: int = 1000
-    #: Shown by ADMIN (259), if given.
-    admin_email: str = None
-    #: Set by the server when it starts; shown in 003.
-    created: float = field(default_factory=time.time)
-
-
-class Client:
-    """One user: who it says it is, where it is, and what it negotiated."""
-
-    __slots__ = (
-        "conn", "out", "host", "dialect", "encoding", "nick", "user", "realname", "mask",
-        "registered", "cap_negotiating", "caps", "password", "channels", "away", "invisible",
-        "signon", "last_spoke", "gone", "invites", "oper", "wallops", "monitoring",
-    )
-
-    def __init__(self, conn, dialect, now, wall_now):
-        #: The :class:`~tcpchat.connection.Connection` this user speaks over.
-        self.conn = conn
-        #: Where messages for this user are queued: its connection's output buffer (the same
-        #: object, never rebound), or None once the connection is closing.  One attribute
-        #: answers both "may anything more be queued?" and "where?" on the fan-out path.
-        self.out = conn.outbuf
-        self.host = _displayed_host(conn.peer)
-        #: A :class:`~tcpchat.encoding.Dialect`; None until the first line says which.
-        self.dialect = dialect
-        #: How messages are written for this user (see :func:`~tcpchat.encoding.encoding_for`).
-        self.encoding = encoding_for(dialect, ())
-        self.nick = None
-        self.user = None
-        self.realname = ""
-        #: nick!user@host, kept ready because every relayed message carries it.
-        self.mask = None
-        self.registered = False
-        self.cap_negotiating = False
-        #: The IRCv3 capabilities it enabled: one shared empty set until it asks for any
-        #: (a set of its own would cost each idle connection 216 bytes).
-        self.caps = NO_CAPS
-        self.password = None
-        #: fold(channel name) -> Channel, for the channels this client is in.
-        self.channels = {}
-        self.away = None
-        self.invisible = False
-        self.signon = wall_now
-        self.last_spoke = now
-        #: Removed from the chat: its nick is free and nobody can reach it.
-        self.gone = False
-        #: Channel -> None for the channels it was invited to and has not joined since
-        #: (:func:`tcpchat.moderation.invite`); None until the first invitation.
-        self.invites = None
-        #: A server operator (after OPER): may moderate any channel, KILL and WALLOPS.
-        self.oper = False
-        #: User mode +w: receives WALLOPS.
-        self.wallops = False
-        #: fold(nick) for each nick it watches with MONITOR; None until it watches any.
-        self.monitoring = None
-
-    def __repr__(self):
-        return f"<Client {self.nick or '*'} from {self.host}>"
-
-    @property
-    def target(self):
-        """The name numerics are addressed to."""
-        return self.nick or "*"
-
-    @property
-    def plain(self):
-        return self.dialect is Dialect.PLAIN
-
-    def set_dialect(self, dialect):
-        self.dialect = dialect
-        self.encoding = encoding_for(dialect, self.caps)
-
-    def set_caps(self, caps):
-        self.caps = caps
-        self.encoding = encoding_for(self.dialect, caps)
-
-
-def _displayed_host(address):
-    """The host part of a user's mask, for a peer address string."""
-    if address.startswith("::ffff:") and "." in address:
-        return address[7:]  # an IPv4 peer on a dual-stack socket
-    # A host like "::1" would start with ":" and read as a trailing parameter in numerics.
-    return "0" + address if address.startswith(":") else address
-
-
-class Channel:
-    """A channel and its rules (see :mod:`tcpchat.moderation`, which changes them)."""
-
-    __slots__ = ("name", "members", "topic", "topic_by", "topic_at", "created", "modes", "key",
-                 "limit", "bans", "ban_pattern", "ban_verdicts", "gated")
-
-    def __init__(self, name, wall_now):
-        self.name = name
-        #: Client -> its prefixes, highest first: "@" operator, "+" voiced, "@+", or "".
-        #: Kept in joining order.
-        self.members = {}
-        self.topic = ""
-        self.topic_by = ""
-        self.topic_at = 0
-        self.created = int(wall_now)
-        #: The flag modes set (letters of ``moderation.FLAG_MODES``).
-        self.modes = set(NEW_CHANNEL_MODES)
-        self.key = None
-        self.limit = None
-        #: :class:`~tcpchat.moderation.Ban` entries, oldest first, and one compiled pattern
-        #: matching them all (None when there are none).
-        self.bans = []
-        self.ban_pattern = None
-        #: Member -> (its mask, whether the bans match it): asked on each message of a member
-        #: with no prefix, so kept until the bans or its mask change.
-        self.ban_verdicts = {}
-        #: Whether a rule (``+m``, a ban) could stop a member without a prefix from talking:
-        #: while false, such a member's message is relayed with no further check.
-        self.gated = False
-
-    def prefixed(self, client, every_prefix=False):
-        """*client*'s nick after its highest prefix, or all of them (IRCv3 multi-prefix)."""
-        rank = self.members[client]
-        return (rank if every_prefix else rank[:1]) + client.nick
-
-    @property
-    def secret(self):
-        return "s" in self.modes
-
-    def visible_to(self, client):
-        """Whether *client* may know this channel exists: a secret (+s) one only to its
-        members and server operators."""
-        return "s" not in self.modes or client in self.members or client.oper
-
-    def audience(self, actor):
-        """Who sees what *actor* does to the channel: its members, and *actor* too if it acts
-        from outside (a server operator)."""
-        members = self.members
-        return members if actor in members else [*members, actor]
 
 
 class Chat:
@@ -262,7 +70,7 @@ class Chat:
         #: while registering, so two registering clients cannot end up with one nick.
         self.nicks = {}
         #: skeleton(nick) -> Client, for the same clients: so that no newcomer takes a nick
-        #: that only looks like one in use (see tcpchat.names).
+        #: that only looks like one in use (see tcpchat.protocol.names).
         self.skeletons = {}
         #: fold(channel name) -> Channel; a channel exists while it has members.
         self.channels = {}

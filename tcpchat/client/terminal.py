@@ -5,7 +5,7 @@ Two threads, as in the assignment, done so that neither garbles the other:
 - the main thread reads the keyboard (readline on a terminal, plain lines from a pipe);
 - the receiver thread reads the socket, frames and prints what arrives.
 
-They share the :class:`~tcpchat.clientsession.ClientSession` and the socket; ``ChatClient._call``
+They share the :class:`~tcpchat.client.session.ClientSession` and the socket; ``ChatClient._call``
 is the one place either is touched, under one lock.  The screen has a lock of its own: a line
 printed while the user types clears the input line, prints, and redraws the prompt and what was
 typed so far.
@@ -16,7 +16,7 @@ wakes the main thread out of its read with a SIGINT aimed at it, and the client 
 reason on one line.
 
 ``--tls`` speaks TLS, checking the server's certificate against the system's trust store (or
-``--ca FILE``).  The TLS is a :class:`~tcpchat.tls.TlsStream` touched under the same lock as the
+``--ca FILE``).  The TLS is a :class:`~tcpchat.transports.tls.TlsStream` touched under the same lock as the
 session: an ``ssl.SSLSocket`` must not be read by one thread while another writes to it.
 
 ``--udp`` talks to a server started with ``--udp``, over a connected UDP socket: what the
@@ -35,11 +35,11 @@ import sys
 import threading
 import time
 
-from .clientsession import ClientSession, Closed, Ready, Show
-from .display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
-from .framing import pack_lines
-from .names import NICK_RULE, nick_problem
-from .tls import TlsSetupError, TlsStream, client_context
+from .session import ClientSession, Closed, Ready, Show
+from ..text.display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
+from ..protocol.framing import pack_lines
+from ..protocol.names import NICK_RULE, nick_problem
+from ..transports.tls import TlsSetupError, TlsStream, client_context
 
 #: Seconds to wait for the server's goodbye after sending QUIT.
 QUIT_WAIT = 3.0
@@ -525,7 +525,3 @@ def connect_udp(host, port):
         raise
     sock.settimeout(TICK)
     return sock
-
-
-if __name__ == "__main__":
-    sys.exit(main())

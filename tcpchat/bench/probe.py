@@ -8,7 +8,7 @@ through the server; with 100 it adds one message's fan-out.  Point it at any IRC
 loopback, with flood control off, such as ``python -m tcpchat.server --no-flood-control`` or
 ngircd configured as in docs/benchmarks.rst):
 
-    python benchmarks/probe.py HOST PORT [--members 100] [--messages 300]
+    python -m tcpchat.bench.probe HOST PORT [--members 100] [--messages 300]
 """
 
 import argparse

@@ -35,7 +35,7 @@ to its :class:`Transport`, an object the driver hands to
 ``pause_reading`` and ``resume_reading`` as the core decides.
 
 Output is one ``bytearray`` of whole CRLF-ended lines (every
-:class:`~tcpchat.encoding.Encoding` writes whole lines), so a stream driver sends slices of it
+:class:`~tcpchat.chat.encoding.Encoding` writes whole lines), so a stream driver sends slices of it
 and a message driver splits it at CRLF, and the send queue bound (``Config.sendq``) counts the
 same bytes for both.  The chat appends to :attr:`Connection.outbuf` directly on the fan-out path;
 drivers never touch it but through the operations above.
@@ -43,8 +43,8 @@ drivers never touch it but through the operations above.
 
 import logging
 
-from .framing import TOO_LONG, LineFramer, split_datagram
-from .message import MAX_MESSAGE, MAX_TAGS
+from ..protocol.framing import TOO_LONG, LineFramer, split_datagram
+from ..protocol.message import MAX_MESSAGE, MAX_TAGS
 
 log = logging.getLogger("tcpchat")
 
@@ -106,7 +106,7 @@ class Connection:
         self.transport = transport
         #: The peer's address as a string, for logs and the user's host.
         self.peer = peer
-        #: The user speaking over this connection (a :class:`tcpchat.chat.Client`).
+        #: The user speaking over this connection (a :class:`tcpchat.chat.state.Client`).
         self.client = None
         #: Whole CRLF-ended lines waiting to be sent; the chat appends, drivers take.  Never
         #: rebound: the user's ``out`` is this same object.
@@ -120,7 +120,7 @@ class Connection:
         self.connected_at = now
         self.last_active = now
         self.ping_sent = None
-        #: Its :class:`~tcpchat.flood.FloodBucket`, or None without flood control.
+        #: Its :class:`~tcpchat.chat.flood.FloodBucket`, or None without flood control.
         self.flood = None
         # The core's timer entries for this connection (its liveness check, and the end of a
         # flood pause), so that they can be cancelled when it closes.

@@ -2,21 +2,21 @@
 
 ``LUSERS``, ``TIME``, ``VERSION``, ``INFO`` and ``ADMIN`` describe the server; ``WHOWAS`` looks
 up who has left; ``MONITOR`` keeps a client told when nicks come and go; ``OPER`` makes a user
-a server operator (passwords checked as :mod:`tcpchat.opers` says), who may then ``KILL``,
+a server operator (passwords checked as :mod:`tcpchat.commands.opers` says), who may then ``KILL``,
 send ``WALLOPS`` to users with mode ``+w``, and moderate any channel as its operators may
-(:func:`tcpchat.moderation.may_moderate`).  Replies follow https://modern.ircdocs.horse.
+(:func:`tcpchat.commands.moderation.may_moderate`).  Replies follow https://modern.ircdocs.horse.
 
-Handlers take ``(chat, client, message)``, like those of :mod:`tcpchat.irc`, whose COMMANDS
+Handlers take ``(chat, client, message)``, like those of :mod:`tcpchat.commands.irc`, whose COMMANDS
 table lists them.
 """
 
 import time
 
-from . import __version__
-from . import numerics as rpl
-from .chat import MONITOR_LIMIT, OPER_WINDOW
-from .message import Message, utf8_prefix
-from .names import fold
+from .. import __version__
+from ..protocol import numerics as rpl
+from ..chat.config import MONITOR_LIMIT, OPER_WINDOW
+from ..protocol.message import Message, utf8_prefix
+from ..protocol.names import fold
 from .opers import check_password, check_unknown
 
 VERSION = f"tcpchat-{__version__}"

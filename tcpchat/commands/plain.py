@@ -6,17 +6,17 @@ with ``/`` are the few commands in :data:`HELP`.  What plain users see is render
 IRC messages IRC users get (``alice: hello``, ``* bob joined #lobby``), so the two kinds of user
 share the room both ways.
 
-What plain users see comes from :mod:`tcpchat.display`, cleaned of control characters, so one
+What plain users see comes from :mod:`tcpchat.text.display`, cleaned of control characters, so one
 user cannot send terminal escape sequences to another.
 """
 
 import itertools
 
 from . import moderation
-from . import numerics as rpl
-from .display import QUIT_WORDS, clean, describe, prefixed
-from .message import split_utf8, text_room
-from .names import NICK_RULE, fold, nick_problem
+from ..protocol import numerics as rpl
+from ..text.display import QUIT_WORDS, clean
+from ..protocol.message import split_utf8, text_room
+from ..protocol.names import NICK_RULE, fold, nick_problem
 
 HELP = (
     "*** Type a line and press Enter to talk to the room. Commands:",
@@ -36,14 +36,6 @@ HELP = (
     "***   /mode +m|-m, +i, +t, +n, +s, +k KEY, +l NUMBER, +b MASK, ...   change the room's",
     "***                    rules, as IRC's MODE does; /mode alone shows them",
 )
-
-
-def render(message):
-    """The bytes a plain-mode user sees for *message*: one line, or b"" if nothing."""
-    described = describe(message)
-    if described is None:
-        return b""
-    return clean(prefixed(*described)).encode() + b"\r\n"
 
 
 # -- Input ----------------------------------------------------------------------------------

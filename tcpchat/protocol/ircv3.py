@@ -2,8 +2,8 @@
 ``server-time`` stamp, client-only tags, and labeled responses.
 
 Tags that every recipient of a message may get (``time``, client-only ``+name`` tags) travel
-on the :class:`~tcpchat.message.Message` and are kept or dropped per Encoding
-(:mod:`tcpchat.encoding`), so fan-out still encodes once per Encoding.  Tags meant for one
+on the :class:`~tcpchat.protocol.message.Message` and are kept or dropped per Encoding
+(:mod:`tcpchat.chat.encoding`), so fan-out still encodes once per Encoding.  Tags meant for one
 client only (``label``, ``batch``) are put on that client's own output by
 :func:`finish_labeled`, after its command has run: the bytes of whole lines the command queued
 for it are rewritten in place, in its buffer, before anything is sent.

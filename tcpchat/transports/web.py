@@ -4,7 +4,7 @@ A connection to the web port (``--web``) begins as HTTP, parsed by h11.  A GET f
 page's files is answered, and the connection ends.  A GET that asks for a WebSocket is handed
 to wsproto, which checks the upgrade and answers it; from then on each WebSocket message
 carries one IRC line, without its line end, each way (the IRCv3 WebSocket specification), and
-the peer is one more :class:`~tcpchat.connection.Connection` of the chat, speaking IRC.
+the peer is one more :class:`~tcpchat.chat.connection.Connection` of the chat, speaking IRC.
 
 :class:`WebStream` stands between the transport's bytes and that Connection.  It has a
 Connection's stream operations (``receive_data``, ``data_to_send``, ``sent``, ``pending``,
@@ -36,8 +36,8 @@ from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Mes
                             Request, TextMessage)
 from wsproto.utilities import RemoteProtocolError
 
-from .connection import MAX_LINE
-from .framing import TOO_LONG
+from ..chat.connection import MAX_LINE
+from ..protocol.framing import TOO_LONG
 
 log = logging.getLogger("tcpchat")
 
@@ -78,7 +78,7 @@ SECURITY_HEADERS = (
 
 def load_page():
     """The page's files from the package, by URL path: (content type, body)."""
-    folder = importlib.resources.files("tcpchat") / "page"
+    folder = importlib.resources.files("tcpchat.transports") / "page"
     return {path: (content_type.encode(), (folder / name).read_bytes())
             for path, name, content_type in PAGE_FILES}
 
@@ -123,7 +123,7 @@ class WebGateway:
 
     def stream(self, open_connection):
         """A :class:`WebStream` for a new connection; *open_connection* makes its
-        :class:`~tcpchat.connection.Connection` when it becomes a WebSocket."""
+        :class:`~tcpchat.chat.connection.Connection` when it becomes a WebSocket."""
         return WebStream(self, open_connection)
 
 

@@ -23,13 +23,14 @@ An INVITE lets its invitee past ``+i``, ``+k`` and ``+l`` once, but not past a b
 who wants a banned user in lifts the ban.  A banned member stays, but cannot talk unless voiced.
 
 Everything here is shared by IRC and plain users: replies go out as numerics through
-:meth:`Chat.reply <tcpchat.chat.Chat.reply>` (plain users read them as sentences) and what
+:meth:`Chat.reply <tcpchat.chat.chat.Chat.reply>` (plain users read them as sentences) and what
 members see (MODE, KICK) through the chat's delivery.  Sans-IO, like the rest of the core.
 """
 
-from . import numerics as rpl
-from .message import Message, utf8_prefix
-from .names import Wildcards, fold
+from ..chat.state import is_banned
+from ..protocol import numerics as rpl
+from ..protocol.message import Message, utf8_prefix
+from ..protocol.names import Wildcards, fold
 
 #: Mode letter -> the prefix it gives a member, highest first (ISUPPORT PREFIX).
 PREFIXES = {"o": "@", "v": "+"}
@@ -37,8 +38,6 @@ PREFIX_ORDER = "@+"
 #: Modes with no parameter, each on or off.
 FLAG_MODES = "imnst"
 CHANMODES = f"b,k,l,{FLAG_MODES}"
-#: Modes a new channel starts with.
-NEW_CHANNEL_MODES = frozenset("nt")
 #: How many modes with a parameter one MODE line may change (ISUPPORT MODES); more are ignored.
 MAX_PARAM_MODES = 4
 #: The most bans one channel holds (ISUPPORT MAXLIST).
@@ -81,18 +80,6 @@ def ban_mask(text):
     return text
 
 
-def is_banned(channel, client):
-    if channel.ban_pattern is None:
-        return False
-    verdict = channel.ban_verdicts.get(client)
-    if verdict is not None and verdict[0] is client.mask:
-        return verdict[1]
-    banned = channel.ban_pattern.matches(fold(client.mask))
-    if client in channel.members:  # a member asks again with each message
-        channel.ban_verdicts[client] = (client.mask, banned)
-    return banned
-
-
 # -- Who may join, who may talk -------------------------------------------------------------
 
 def join_refusal(channel, client, key):
@@ -124,24 +111,6 @@ def admitted(chat, client, channel, key):
     if client.invites:
         client.invites.pop(channel, None)
     return True
-
-
-def speech_refusal(channel, client):
-    """Why *client* may not talk in *channel*, in a few words; None if it may.
-
-    The chat asks only for non-members and for members with no prefix in a channel with a
-    rule that could stop them (``Channel.gated``): the rest of the time it costs nothing.
-    """
-    rank = channel.members.get(client)
-    if rank or client.oper:
-        return None
-    if rank is None and "n" in channel.modes:
-        return "you are not in it (+n)"
-    if "m" in channel.modes:
-        return "it is moderated (+m) and you have no voice"
-    if is_banned(channel, client):
-        return "you are banned (+b)"
-    return None
 
 
 # -- MODE -----------------------------------------------------------------------------------

@@ -13,24 +13,19 @@ Each is run ROUNDS times, the members' sockets read empty between runs (outside 
 it prints the median and the 10th percentile of each, and their difference: the Python work
 per recipient.  Run from the repository:
 
-    python benchmarks/turn.py [--members 100] [--rounds 300]
+    python -m tcpchat.bench.turn [--members 100] [--rounds 300]
 """
 
 import argparse
 import socket
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tcpchat.backends.driver import listen  # noqa: E402
-from tcpchat.backends.selectloop import SelectLoop  # noqa: E402
-from tcpchat.bench.core import LINE, bench_config  # noqa: E402
-from tcpchat.core import ChatCore  # noqa: E402
-
-from probe import read_empty  # noqa: E402  (beside this file)
+from ..core import ChatCore
+from ..transports.driver import listen
+from ..transports.selectloop import SelectLoop
+from .core import LINE, bench_config
+from .probe import read_empty
 
 
 def members_of(loop, count):

@@ -1,4 +1,4 @@
-"""``python -m tcpchat.soak``: a bounded soak run of a real server, to show it does not leak.
+"""``python -m tcpchat.bench.soak``: a bounded soak run of a real server, to show it does not leak.
 
 It starts ``python -m tcpchat.server`` on a free loopback port, with its default limits (flood
 control on; ``--max-per-ip 0`` alone, since every client comes from 127.0.0.1), and runs rounds
@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from .bench.targets import Target, free_port
+from .targets import Target, free_port
 
 #: How far the late high-water mark may stand above the early one and still count as no leak.
 #: Over 120 rounds of 500 users, memory after a round swung between 44 and 55 MiB with no
@@ -150,7 +150,7 @@ def talk_and_leave(crowd):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tcpchat.soak", description=__doc__.split(
+    parser = argparse.ArgumentParser(prog="python -m tcpchat.bench.soak", description=__doc__.split(
         "\n\n")[0])
     parser.add_argument("--rounds", type=int, default=40, help="crowds to run (default 40)")
     parser.add_argument("--clients", type=int, default=500,
@@ -158,7 +158,7 @@ def main(argv=None):
     parser.add_argument("--backend", choices=["select", "threads"], default="select")
     args = parser.parse_args(argv)
     if not os.path.isdir("/proc/self/fd"):
-        parser.exit(2, "tcpchat.soak reads /proc: it runs on Linux\n")
+        parser.exit(2, "tcpchat.bench.soak reads /proc: it runs on Linux\n")
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "tcpchat.server", "--port", str(port), "--backend", args.backend,

@@ -17,16 +17,16 @@ So a reader that never reads blocks only its own writer, never a sender, never t
   waits for its reader to see the peer's end, and closes the socket.
 - A timer thread runs the core's timers, and ends the linger of a closing connection whose
   peer does not read: it shuts that socket down, which wakes the writer blocked in ``send``.
-- The thread that calls :meth:`~tcpchat.backends.driver.Driver.serve` accepts connections.
+- The thread that calls :meth:`~tcpchat.transports.driver.Driver.serve` accepts connections.
 - A TLS connection's reader thread first runs the handshake, alone with its socket and bounded
-  by :data:`~tcpchat.tls.HANDSHAKE_TIMEOUT`; only then does the connection join the core and
-  get its writer.  Its :class:`~tcpchat.tls.TlsStream` is touched under the lock, like the
+  by :data:`~tcpchat.transports.tls.HANDSHAKE_TIMEOUT`; only then does the connection join the core and
+  get its writer.  Its :class:`~tcpchat.transports.tls.TlsStream` is touched under the lock, like the
   connection: the reader decrypts what it received, the writer encrypts what it takes, and
   neither holds the lock while its socket call blocks.
 
 What the two backends share (the accept set-up, the linger bound, the pause when descriptors
 run out, the shutdown order, the guard around core calls) is in
-:mod:`tcpchat.backends.driver`.
+:mod:`tcpchat.transports.driver`.
 """
 
 import logging
@@ -36,8 +36,8 @@ import ssl
 import threading
 import time
 
-from ..connection import Transport
-from ..tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
+from ..chat.connection import Transport
+from .tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
                      failure_reason, prepare_accepted)
 

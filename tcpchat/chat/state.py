@@ -1,0 +1,179 @@
+"""What the chat knows of a user (:class:`Client`) and of a channel (:class:`Channel`), and the
+rules a channel's state decides by itself (who is banned, who may talk).
+
+The operations that change them are :class:`~tcpchat.chat.chat.Chat`'s; moderation
+(:mod:`tcpchat.commands.moderation`) sets a channel's modes and bans.
+"""
+
+from collections import namedtuple
+
+from ..protocol.names import fold
+from .encoding import Dialect, encoding_for
+
+#: What a client that negotiated nothing has enabled.
+NO_CAPS = frozenset()
+#: Modes a new channel starts with.
+NEW_CHANNEL_MODES = frozenset("nt")
+
+#: Who a nick was, for WHOWAS: kept when its user quits or changes nick.
+Departed = namedtuple("Departed", "nick user host realname when")
+
+
+class Client:
+    """One user: who it says it is, where it is, and what it negotiated."""
+
+    __slots__ = (
+        "conn", "out", "host", "dialect", "encoding", "nick", "user", "realname", "mask",
+        "registered", "cap_negotiating", "caps", "password", "channels", "away", "invisible",
+        "signon", "last_spoke", "gone", "invites", "oper", "wallops", "monitoring",
+    )
+
+    def __init__(self, conn, dialect, now, wall_now):
+        #: The :class:`~tcpchat.chat.connection.Connection` this user speaks over.
+        self.conn = conn
+        #: Where messages for this user are queued: its connection's output buffer (the same
+        #: object, never rebound), or None once the connection is closing.  One attribute
+        #: answers both "may anything more be queued?" and "where?" on the fan-out path.
+        self.out = conn.outbuf
+        self.host = _displayed_host(conn.peer)
+        #: A :class:`~tcpchat.chat.encoding.Dialect`; None until the first line says which.
+        self.dialect = dialect
+        #: How messages are written for this user (see :func:`~tcpchat.chat.encoding.encoding_for`).
+        self.encoding = encoding_for(dialect, ())
+        self.nick = None
+        self.user = None
+        self.realname = ""
+        #: nick!user@host, kept ready because every relayed message carries it.
+        self.mask = None
+        self.registered = False
+        self.cap_negotiating = False
+        #: The IRCv3 capabilities it enabled: one shared empty set until it asks for any
+        #: (a set of its own would cost each idle connection 216 bytes).
+        self.caps = NO_CAPS
+        self.password = None
+        #: fold(channel name) -> Channel, for the channels this client is in.
+        self.channels = {}
+        self.away = None
+        self.invisible = False
+        self.signon = wall_now
+        self.last_spoke = now
+        #: Removed from the chat: its nick is free and nobody can reach it.
+        self.gone = False
+        #: Channel -> None for the channels it was invited to and has not joined since
+        #: (:func:`tcpchat.commands.moderation.invite`); None until the first invitation.
+        self.invites = None
+        #: A server operator (after OPER): may moderate any channel, KILL and WALLOPS.
+        self.oper = False
+        #: User mode +w: receives WALLOPS.
+        self.wallops = False
+        #: fold(nick) for each nick it watches with MONITOR; None until it watches any.
+        self.monitoring = None
+
+    def __repr__(self):
+        return f"<Client {self.nick or '*'} from {self.host}>"
+
+    @property
+    def target(self):
+        """The name numerics are addressed to."""
+        return self.nick or "*"
+
+    @property
+    def plain(self):
+        return self.dialect is Dialect.PLAIN
+
+    def set_dialect(self, dialect):
+        self.dialect = dialect
+        self.encoding = encoding_for(dialect, self.caps)
+
+    def set_caps(self, caps):
+        self.caps = caps
+        self.encoding = encoding_for(self.dialect, caps)
+
+
+def _displayed_host(address):
+    """The host part of a user's mask, for a peer address string."""
+    if address.startswith("::ffff:") and "." in address:
+        return address[7:]  # an IPv4 peer on a dual-stack socket
+    # A host like "::1" would start with ":" and read as a trailing parameter in numerics.
+    return "0" + address if address.startswith(":") else address
+
+
+class Channel:
+    """A channel and its rules (see :mod:`tcpchat.commands.moderation`, which changes them)."""
+
+    __slots__ = ("name", "members", "topic", "topic_by", "topic_at", "created", "modes", "key",
+                 "limit", "bans", "ban_pattern", "ban_verdicts", "gated")
+
+    def __init__(self, name, wall_now):
+        self.name = name
+        #: Client -> its prefixes, highest first: "@" operator, "+" voiced, "@+", or "".
+        #: Kept in joining order.
+        self.members = {}
+        self.topic = ""
+        self.topic_by = ""
+        self.topic_at = 0
+        self.created = int(wall_now)
+        #: The flag modes set (letters of ``moderation.FLAG_MODES``).
+        self.modes = set(NEW_CHANNEL_MODES)
+        self.key = None
+        self.limit = None
+        #: :class:`~tcpchat.commands.moderation.Ban` entries, oldest first, and one compiled pattern
+        #: matching them all (None when there are none).
+        self.bans = []
+        self.ban_pattern = None
+        #: Member -> (its mask, whether the bans match it): asked on each message of a member
+        #: with no prefix, so kept until the bans or its mask change.
+        self.ban_verdicts = {}
+        #: Whether a rule (``+m``, a ban) could stop a member without a prefix from talking:
+        #: while false, such a member's message is relayed with no further check.
+        self.gated = False
+
+    def prefixed(self, client, every_prefix=False):
+        """*client*'s nick after its highest prefix, or all of them (IRCv3 multi-prefix)."""
+        rank = self.members[client]
+        return (rank if every_prefix else rank[:1]) + client.nick
+
+    @property
+    def secret(self):
+        return "s" in self.modes
+
+    def visible_to(self, client):
+        """Whether *client* may know this channel exists: a secret (+s) one only to its
+        members and server operators."""
+        return "s" not in self.modes or client in self.members or client.oper
+
+    def audience(self, actor):
+        """Who sees what *actor* does to the channel: its members, and *actor* too if it acts
+        from outside (a server operator)."""
+        members = self.members
+        return members if actor in members else [*members, actor]
+
+
+def is_banned(channel, client):
+    if channel.ban_pattern is None:
+        return False
+    verdict = channel.ban_verdicts.get(client)
+    if verdict is not None and verdict[0] is client.mask:
+        return verdict[1]
+    banned = channel.ban_pattern.matches(fold(client.mask))
+    if client in channel.members:  # a member asks again with each message
+        channel.ban_verdicts[client] = (client.mask, banned)
+    return banned
+
+
+def speech_refusal(channel, client):
+    """Why *client* may not talk in *channel*, in a few words; None if it may.
+
+    The chat asks only for non-members and for members with no prefix in a channel with a
+    rule that could stop them (``Channel.gated``): the rest of the time it costs nothing.
+    """
+    rank = channel.members.get(client)
+    if rank or client.oper:
+        return None
+    if rank is None and "n" in channel.modes:
+        return "you are not in it (+n)"
+    if "m" in channel.modes:
+        return "it is moderated (+m) and you have no voice"
+    if is_banned(channel, client):
+        return "you are banned (+b)"
+    return None
