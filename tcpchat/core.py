@@ -95,13 +95,13 @@ class ChatCore:
         client = chat.add_client(conn, dialect)
         if dialect is None and transport.greets:
             # No source: plain users see a readable line; IRC clients take it as from the server.
-            chat.send(client, Message("NOTICE", ("*", WELCOME)))
+            chat.delivery.send(client, Message("NOTICE", ("*", WELCOME)))
         conn.timer = self._schedule(conn, now + config.registration_timeout, self._check)
         log.debug("connection from %s", peer)
-        if len(chat.registering) > config.max_unregistered:
-            oldest = next(iter(chat.registering))
+        if len(chat.registry.registering) > config.max_unregistered:
+            oldest = next(iter(chat.registry.registering))
             log.debug("%d connections registering: letting the oldest (%s) go",
-                      len(chat.registering), oldest.host)
+                      len(chat.registry.registering), oldest.host)
             chat.close(oldest, "Too many connections registering; try again")
         self._finish()
         return conn
@@ -159,8 +159,13 @@ class ChatCore:
 
     def flushed(self, conn):
         """*conn*'s driver sent what its transport took: is its send queue over the bound?"""
-        self.chat.check_sendq(conn.client)
+        self.chat.delivery.check_sendq(conn.client)
         self._finish()
+
+    def forget(self, client):
+        """Take *client* out of the chat without a word to anyone (a connection cut off after
+        the chat failed to let it go)."""
+        self.chat.forget(client)
 
     def resume_held(self, conn):
         """*conn* resumed with lines held: handle them before this core call returns."""
@@ -198,23 +203,24 @@ class ChatCore:
         """End a core call: handle what resumed, announce send-queue casualties, then tell
         the driver which connections to flush."""
         chat = self.chat
-        chat.flush_batch()
+        chat.delivery.flush_batch()
         while self._resumed:
             conn = self._resumed.pop(0)
             self._handle(conn, conn.take_held())
-            chat.flush_batch()  # a batch holds one sender's messages (see tcpchat.chat)
+            chat.delivery.flush_batch()  # a batch holds one sender's messages (see tcpchat.chat)
         chat.reap()
-        dirty = chat.dirty
+        dirty = chat.delivery.dirty
         if dirty:
-            chat.dirty = set()
+            chat.delivery.dirty = set()
             self.output_ready(dirty)
 
     # -- Lines ----------------------------------------------------------------------------
 
     def _line(self, client, raw):
         chat = self.chat
-        if raw is TOO_LONG or _too_long(raw):
-            chat.reply(client, rpl.ERR_INPUTTOOLONG, "Input line was too long")
+        # A line of 510 bytes or less fits, with or without tags: _too_long only past that.
+        if raw is TOO_LONG or (len(raw) > MAX_MESSAGE - 2 and _too_long(raw)):
+            chat.delivery.reply(client, rpl.ERR_INPUTTOOLONG, "Input line was too long")
             return
         if not raw:
             return  # empty lines are ignored, as modern IRC asks
@@ -223,11 +229,11 @@ class ChatCore:
         except UnicodeDecodeError:
             text, valid = raw.decode("utf-8", errors="replace"), False
             if client.registered:
-                chat.standard_reply(client, "FAIL", _command_of(text), "INVALID_UTF8",
+                chat.delivery.standard_reply(client, "FAIL", _command_of(text), "INVALID_UTF8",
                                     "Line dropped: it is not valid UTF-8")
                 return
         if "\0" in text or "\r" in text:
-            chat.notice(client, "Line dropped: it holds a NUL or CR character")
+            chat.delivery.notice(client, "Line dropped: it holds a NUL or CR character")
             return
         if client.dialect is None:
             client.set_dialect(Dialect.IRC if _looks_like_irc(text) else Dialect.PLAIN)
@@ -236,7 +242,7 @@ class ChatCore:
             # Registering (an old client's Latin-1 real name, a name typed in netcat from a
             # terminal that is not UTF-8): go on with the bad bytes replaced, and say so,
             # rather than leave the client waiting for an answer to a line it never got.
-            chat.standard_reply(client, "WARN", _command_of(text), "INVALID_UTF8",
+            chat.delivery.standard_reply(client, "WARN", _command_of(text), "INVALID_UTF8",
                                 "The line was not valid UTF-8: its bad bytes were replaced "
                                 "with U+FFFD")
         LINE_HANDLERS[client.dialect](chat, client, text)
@@ -291,11 +297,11 @@ class ChatCore:
     def _ping(self, client):
         config = self.config
         if client.plain:
-            self.chat.send_text(client, f"*** Still there? Press Enter within "
+            self.chat.delivery.send_text(client, f"*** Still there? Press Enter within "
                                         f"{config.pong_timeout:.0f} seconds to stay.")
         else:
             server = config.server_name
-            self.chat.send(client, Message("PING", (server,), server))
+            self.chat.delivery.send(client, Message("PING", (server,), server))
 
 
 def _ignore(connections):

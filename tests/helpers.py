@@ -359,10 +359,10 @@ def install_pause_commands(monkeypatch):
 
     def pause(chat, client, message):
         client.conn.pause_reading()
-        chat.notice(client, "reading paused")
+        chat.delivery.notice(client, "reading paused")
 
     def resume(chat, client, message):
-        chat.find_user(message.params[0]).conn.resume_reading()
+        chat.registry.find_user(message.params[0]).conn.resume_reading()
 
     monkeypatch.setitem(irc.COMMANDS, "HUSH", irc.Command(pause, 0, True))
     monkeypatch.setitem(irc.COMMANDS, "UNHUSH", irc.Command(resume, 1, True))

@@ -160,7 +160,7 @@ def test_slow_reader_is_cut_at_the_send_queue_bound_and_nobody_else_is():
     assert sleeper.output() == b"ERROR :Closing link: SendQ exceeded\r\n"
     assert not reader.conn.closing and not talker.conn.closing
     assert ":sleeper!sleeper@127.0.0.1 QUIT :SendQ exceeded" in talker.lines()
-    assert chat.core.chat.find_user("sleeper") is None
+    assert chat.core.chat.registry.find_user("sleeper") is None
 
 
 def test_a_plain_user_who_asks_and_never_reads_is_bounded_too():
@@ -188,7 +188,7 @@ def test_arbitrary_bytes_give_lines_or_errors_never_an_exception(chunks):
         for line in peer.output().split(b"\r\n")[:-1]:
             assert len(line) + 2 <= MAX_MESSAGE
             line.decode()
-    assert chat.core.chat.find_user("bystander") is bystander.client
+    assert chat.core.chat.registry.find_user("bystander") is bystander.client
 
 
 @settings(max_examples=150)

@@ -71,6 +71,6 @@ def test_nicks_stay_unique_and_channel_messages_arrive_once_in_order(ops):
         registered = [p.client for p in peers]
         folded = [fold(client.nick) for client in registered]
         assert len(set(folded)) == len(folded), "two users share a nick"
-        assert all(chat.core.chat.find_user(client.nick) is client for client in registered)
+        assert all(chat.core.chat.registry.find_user(client.nick) is client for client in registered)
 
     assert received == expected

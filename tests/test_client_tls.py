@@ -100,7 +100,7 @@ def test_what_arrives_with_the_end_of_a_tls_1_2_handshake_is_shown():
 
         def add_and_greet(conn, dialect):
             client = add_client(conn, dialect)
-            core.chat.send(client, Message("NOTICE", ("*", "*** Hello over TLS 1.2"), "srv"))
+            core.chat.delivery.send(client, Message("NOTICE", ("*", "*** Hello over TLS 1.2"), "srv"))
             return client
 
         core.chat.add_client = add_and_greet

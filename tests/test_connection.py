@@ -235,8 +235,8 @@ def test_a_message_is_encoded_once_per_encoding_in_use(chat):
     for number, member in enumerate(members):
         member.client.encoding = (first, second)[number % 3 == 0]
         member.output()
-    chat.core.chat.deliver(Message("PRIVMSG", ("#lobby", "hi"), "talker!t@h"),
-                           chat.core.chat.channels["#lobby"].members, skip=talker.client)
+    chat.core.chat.delivery.deliver(Message("PRIVMSG", ("#lobby", "hi"), "talker!t@h"),
+                           chat.core.chat.registry.channels["#lobby"].members, skip=talker.client)
     assert sorted(calls) == ["first", "second"]
     assert [member.output() for member in members] == [
         b"second hi\r\n", b"first hi\r\n", b"first hi\r\n",

@@ -137,19 +137,19 @@ def test_past_the_bound_on_registering_connections_the_oldest_goes():
 
 def test_a_quit_that_fails_midway_leaves_no_ghost(chat, monkeypatch):
     alice, bob = chat.irc("alice"), chat.irc("bob")
-    real_deliver = chat.core.chat.deliver
+    real_deliver = chat.core.chat.delivery.deliver
 
-    def deliver(message, recipients, skip=None):
+    def deliver(message, recipients, skip=None, when=None):
         if message.command == "QUIT":
             raise RuntimeError("injected")
-        real_deliver(message, recipients, skip)
+        real_deliver(message, recipients, skip, when)
 
-    monkeypatch.setattr(chat.core.chat, "deliver", deliver)
+    monkeypatch.setattr(chat.core.chat.delivery, "deliver", deliver)
     with pytest.raises(RuntimeError):
         alice.conn.close("bye")
-    lobby = chat.core.chat.channels["#lobby"]
+    lobby = chat.core.chat.registry.channels["#lobby"]
     assert alice.client not in lobby.members
-    assert not chat.core.chat.nick_in_use("alice")
+    assert not chat.core.chat.registry.nick_in_use("alice")
     assert bob.client in lobby.members
 
 

@@ -193,8 +193,8 @@ def test_a_read_of_many_channel_lines_is_one_append_per_member():
     for peer in others:
         peer.output()  # the later ones' JOINs
     calls = []
-    fan_out = harness.core.chat._fan_out
-    harness.core.chat._fan_out = lambda *args: calls.append(args) or fan_out(*args)
+    fan_out = harness.core.chat.delivery._fan_out
+    harness.core.chat.delivery._fan_out = lambda *args: calls.append(args) or fan_out(*args)
     sender.send(*(f"PRIVMSG #lobby :line {number}" for number in range(50)))
     assert len(calls) == 1
     for peer in others:

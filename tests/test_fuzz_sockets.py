@@ -64,7 +64,7 @@ def test_random_clients_never_disturb_the_well_behaved():
         # Every fuzzer has closed: each one is gone, or is still lagged behind what it sent
         # (flood control), holding no more than its backlog.  The two users are served.
         def others():
-            return [client for client in list(server.core.chat.clients)
+            return [client for client in list(server.core.chat.registry.clients)
                     if client.nick not in ("alice", "bob")]
 
         assert wait_until(lambda: all(client.conn.reading_paused for client in others()))

@@ -60,7 +60,7 @@ def test_a_flooder_is_slowed_while_the_others_talk_as_usual(driver):
             during = [round_trip(alice, bob, f"during {n}") for n in range(20)]
 
             def slowed_or_cut():
-                user = server.core.chat.find_user("flooder")
+                user = server.core.chat.registry.find_user("flooder")
                 return user is None or user.conn.reading_paused
 
             # The flooder's lines wait their turn, and past its backlog it is cut.
@@ -198,7 +198,7 @@ def test_a_thousand_connections_that_never_register_do_not_keep_a_user_out():
             bob = register_plain(server.address, "bob")
             bob.send("hello through the crowd")
             assert alice.expect("PRIVMSG").endswith(":hello through the crowd")
-            assert len(server.core.chat.registering) <= 256
+            assert len(server.core.chat.registry.registering) <= 256
             # The oldest of the crowd were let go, and told why.
             crowd[0].settimeout(TIMEOUT)
             data = b""
@@ -285,10 +285,10 @@ def test_an_internal_error_in_a_core_entry_point_costs_one_client(entry, driver,
             for n in range(1000):
                 bob.send(*(f"PRIVMSG #lobby :{n} {part} " + "w" * 400 for part in range(8)))
                 alice.expect(f" :{n} 7 ")  # alice keeps up
-                if server.core.chat.find_user("victim") is None:
+                if server.core.chat.registry.find_user("victim") is None:
                     break
         # The victim is gone; the server and everyone else are fine.
-        assert wait_until(lambda: server.core.chat.find_user("victim") is None)
+        assert wait_until(lambda: server.core.chat.registry.find_user("victim") is None)
         monkeypatch.undo()
         bob.send("PRIVMSG #lobby :still here")
         assert alice.expect(lambda line: "still here" in line)

@@ -246,7 +246,7 @@ def test_part(chat):
 def test_channel_disappears_with_its_last_member(chat):
     peer = chat.irc("a")
     peer.send("JOIN #tmp", "PART #tmp")
-    assert "#tmp" not in chat.core.chat.channels
+    assert "#tmp" not in chat.core.chat.registry.channels
 
 
 def test_join_zero_parts_everything(chat):
@@ -428,7 +428,7 @@ def test_quit_sends_error_and_others_see_the_quit(chat):
     assert numerics(bob) == [("ERROR", ("Closing link: Quit: bye now",))]
     assert bob.conn.closing
     assert numerics(alice) == [("QUIT", ("Quit: bye now",))]
-    assert chat.core.chat.find_user("bob") is None
+    assert chat.core.chat.registry.find_user("bob") is None
     bob.send("PRIVMSG #lobby :ghost")  # input after QUIT is ignored
     assert alice.lines() == []
 

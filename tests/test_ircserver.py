@@ -88,7 +88,7 @@ def test_whowas_history_is_bounded_and_count_limits_replies():
     chat = Harness(whowas_length=3, flood=None)
     alice, bob = chat.irc("alice"), chat.irc("bob")
     bob.send("NICK b1", "NICK bob", "NICK b2", "NICK bob", "NICK b3")
-    assert len(chat.core.chat.whowas) == 3
+    assert len(chat.core.chat.registry.whowas) == 3
     alice.lines()
     alice.send("WHOWAS bob 1", "WHOWAS b1")
     assert [c for c, _ in numerics(alice)] == ["314", "312", "369", "406", "369"]
@@ -115,7 +115,7 @@ def test_monitor_tells_when_watched_nicks_come_and_go(chat):
         ("731", ("watcher", "carol")),
         ("733", ("watcher", "End of MONITOR list")),
         ("421", ("watcher", "MONITOR", "Unknown MONITOR action 'X'"))]
-    assert chat.core.chat.monitors == {}
+    assert chat.core.chat.registry.monitors == {}
 
 
 def test_a_monitor_list_is_bounded_and_a_leaving_watcher_is_forgotten(chat):
@@ -127,7 +127,7 @@ def test_a_monitor_list_is_bounded_and_a_leaving_watcher_is_forgotten(chat):
                                                 "Monitor list is full.")) in replies
     assert len(watcher.client.monitoring) == chat_config.MONITOR_LIMIT
     watcher.send("QUIT")
-    assert chat.core.chat.monitors == {}
+    assert chat.core.chat.registry.monitors == {}
 
 
 # -- Operators ------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ def test_an_operator_moderates_any_channel(chat):
     replies = numerics(bob)
     assert ("322", ("bob", "#private", "1", "")) in replies
     assert [c for c, _ in replies if c in ("MODE", "JOIN", "KICK")] == ["MODE", "JOIN", "KICK"]
-    who = chat.core.chat.channels["#private"]
+    who = chat.core.chat.registry.channels["#private"]
     assert set(who.members) == {bob.client} and "m" in who.modes
 
 
@@ -242,4 +242,4 @@ def test_an_operator_outside_a_channel_sees_what_it_did_there(chat):
             ":bob!bob@127.0.0.1 TOPIC #lobby :by an oper"]
     assert bob.lines() == done
     assert alice.lines()[-3:] == done
-    assert carol.client not in chat.core.chat.channels["#lobby"].members
+    assert carol.client not in chat.core.chat.registry.channels["#lobby"].members

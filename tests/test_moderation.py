@@ -80,7 +80,7 @@ def test_a_non_operator_is_refused_once_per_line_and_changes_nothing(chat):
     bob.send("MODE #lobby +imv-t bob")
     assert numerics(bob) == [("482", ("bob", "#lobby", "You're not channel operator"))]
     assert alice.lines() == []
-    assert chat.core.chat.channels["#lobby"].modes == {"n", "t"}
+    assert chat.core.chat.registry.channels["#lobby"].modes == {"n", "t"}
 
 
 def test_user_not_in_the_channel_gets_441(chat):
@@ -143,7 +143,7 @@ def test_the_ban_list_is_bounded(chat):
     replies = numerics(alice)
     assert [c for c, _ in replies].count("MODE") == moderation.MAXBANS
     assert replies[-1] == ("478", ("alice", "#lobby", "b", "Channel ban list is full (64)"))
-    assert len(chat.core.chat.channels["#lobby"].bans) == moderation.MAXBANS
+    assert len(chat.core.chat.registry.channels["#lobby"].bans) == moderation.MAXBANS
 
 
 def test_an_over_long_mask_is_refused(chat):
@@ -278,7 +278,7 @@ def test_an_operator_kicks_one_or_more_and_everyone_sees_it(chat):
                 ":alice!alice@127.0.0.1 KICK #lobby carol :too loud"]
     assert dave.lines() == expected and alice.lines() == expected
     assert bob.lines() == expected[:1] and carol.lines() == expected
-    assert set(chat.core.chat.channels["#lobby"].members) == {alice.client, dave.client}
+    assert set(chat.core.chat.registry.channels["#lobby"].members) == {alice.client, dave.client}
     bob.send("PRIVMSG #lobby :hey")
     assert bob.commands() == ["404"]
     alice.send("KICK #lobby dave")  # the reason defaults to the kicker's nick
@@ -296,13 +296,13 @@ def test_kick_errors(chat):
     assert bob.commands() == ["482"]
     assert alice.commands() == ["403", "401", "441"]
     assert outsider.commands() == ["442"]
-    assert bob.client in chat.core.chat.channels["#lobby"].members
+    assert bob.client in chat.core.chat.registry.channels["#lobby"].members
 
 
 def test_kicking_the_last_member_ends_the_channel(chat):
     alice, = room(chat, "alice")
     alice.send("JOIN #solo", "KICK #solo alice,alice")
-    assert "#solo" not in chat.core.chat.channels
+    assert "#solo" not in chat.core.chat.registry.channels
     assert alice.commands()[-2:] == ["KICK", "441"]
 
 
@@ -327,7 +327,7 @@ def test_the_relayed_mode_lines_rebuild_the_channel_as_it_is(lines):
         arguments = [argument for sign, char, argument in changes
                      if argument and (char != "l" or sign == "+")]
         alice.send(" ".join(["MODE #lobby", letters, *arguments]).rstrip())
-    channel = chat.core.chat.channels["#lobby"]
+    channel = chat.core.chat.registry.channels["#lobby"]
     modes, key, limit, bans = {"n", "t"}, None, None, []
     ranks = {"alice": "@", "bob": "", "carol": ""}
     for line in carol.lines():

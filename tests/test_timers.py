@@ -15,8 +15,8 @@ def test_registration_times_out():
     chat.run_timers()
     assert peer.lines() == ["ERROR :Closing link: Registration timed out"]
     assert peer.conn.closing
-    assert chat.core.chat.find_user("slow") is None
-    assert not chat.core.chat.nick_in_use("slow")
+    assert chat.core.chat.registry.find_user("slow") is None
+    assert not chat.core.chat.registry.nick_in_use("slow")
 
 
 def test_idle_client_is_pinged_and_dropped_without_pong():

@@ -204,7 +204,7 @@ def test_bad_upgrades_are_refused_with_the_reason(harness):
                         b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
     assert status == 400
-    assert harness.core.chat.dirty == set() and not harness.core.chat.clients
+    assert harness.core.chat.delivery.dirty == set() and not harness.core.chat.registry.clients
 
 
 @pytest.mark.parametrize("origins, origin, allowed", [

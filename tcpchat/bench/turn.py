@@ -35,7 +35,7 @@ def members_of(loop, count):
         clients.append(socket.create_connection(loop.address))
         clients[-1].sendall(f"NICK u{number}\r\nUSER u 0 * :u\r\n".encode())
     deadline = time.monotonic() + 30
-    channels = loop.core.chat.channels
+    channels = loop.core.chat.registry.channels
     while "#lobby" not in channels or len(channels["#lobby"].members) < count:
         if time.monotonic() > deadline:
             raise TimeoutError("the members did not all register")

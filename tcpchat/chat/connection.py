@@ -298,7 +298,7 @@ class Connection:
         if client is not None:
             client.out = None
             try:
-                self.core.chat.forget(client)
+                self.core.forget(client)
             except Exception:
                 log.exception("internal error while forgetting %r", client)
 

@@ -81,6 +81,11 @@ class Client:
     def plain(self):
         return self.dialect is Dialect.PLAIN
 
+    @property
+    def secure(self):
+        """Whether it is connected over TLS."""
+        return self.conn.secure
+
     def set_dialect(self, dialect):
         self.dialect = dialect
         self.encoding = encoding_for(dialect, self.caps)
@@ -88,6 +93,43 @@ class Client:
     def set_caps(self, caps):
         self.caps = caps
         self.encoding = encoding_for(self.dialect, caps)
+
+
+class RemoteUser:
+    """A user of the chat served by another node: a member of channels and a holder of a nick
+    like any :class:`Client`, but with no connection here.  Its ``out`` is None, so local
+    delivery passes it by, while the events about it are still made for every consumer (a
+    cluster bus carries them to its node).
+
+    It has the attributes that commands read of any user (WHOIS, NAMES, WHO, moderation);
+    what only a local connection has (``conn``, an Encoding) is None.
+    """
+
+    __slots__ = ("node", "nick", "user", "host", "realname", "mask", "away", "invisible",
+                 "oper", "secure", "channels", "signon", "last_spoke", "invites", "gone")
+
+    out = conn = encoding = dialect = monitoring = None
+    caps = NO_CAPS
+    registered = True
+    plain = wallops = False
+
+    def __init__(self, node, nick, user, host, realname, signon):
+        #: The node that serves it.
+        self.node = node
+        self.nick, self.user, self.host, self.realname = nick, user, host, realname
+        self.mask = f"{nick}!{user}@{host}"
+        self.away = None
+        self.invisible = self.oper = self.secure = self.gone = False
+        self.channels = {}
+        self.signon = self.last_spoke = signon
+        self.invites = None
+
+    def __repr__(self):
+        return f"<RemoteUser {self.nick} on {self.node}>"
+
+    @property
+    def target(self):
+        return self.nick
 
 
 def _displayed_host(address):

@@ -52,18 +52,23 @@ def handle_line(chat, client, text):
     except MalformedMessage:
         return  # a line of spaces, or a bare tag or source: nothing to answer
     # IRCv3 labeled-response: what the command queues for the client is labeled after it.
-    start = ircv3.start_labeled(chat, client, message) if message.tags else None
+    start = None
+    if message.tags and "label" in message.tags and "labeled-response" in client.caps:
+        start = chat.delivery.mark(client)
     command = COMMANDS.get(message.command)
     if command is None:
-        chat.reply(client, rpl.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
+        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
     elif command.needs_registration and not client.registered:
-        chat.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
+        chat.delivery.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
     elif len(message.params) < command.min_params:
-        chat.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters")
+        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters")
     else:
         command.handler(chat, client, message)
     if start is not None:
-        ircv3.finish_labeled(chat, client, start, message.tags["label"])
+        label, batches = message.tags["label"], "batch" in client.caps
+        server = chat.config.server_name
+        chat.delivery.rewrite_since(
+            client, start, lambda lines: ircv3.labeled(lines, label, server, batches))
 
 
 # -- Registration ---------------------------------------------------------------------------
@@ -76,14 +81,14 @@ def _cap(chat, client, message):
         client.cap_negotiating = not client.registered
         version = message.params[1] if len(message.params) > 1 else ""
         if version.isdigit() and int(version) >= 302 and "cap-notify" not in client.caps:
-            chat.set_caps(client, client.caps | {"cap-notify"})  # implied by 302, as specified
+            chat.delivery.set_caps(client, client.caps | {"cap-notify"})  # implied by 302, as specified
         listed = list(_offered(client))
         policy = _sts_policy(chat, client, message)
         if policy:
             listed.append(policy)
-        chat.send(client, _server(chat, "CAP", target, "LS", " ".join(listed)))
+        chat.delivery.send(client, _server(chat, "CAP", target, "LS", " ".join(listed)))
     elif subcommand == "LIST":
-        chat.send(client, _server(chat, "CAP", target, "LIST", " ".join(sorted(client.caps))))
+        chat.delivery.send(client, _server(chat, "CAP", target, "LIST", " ".join(sorted(client.caps))))
     elif subcommand == "REQ":
         client.cap_negotiating = not client.registered
         request = message.params[1] if len(message.params) > 1 else ""
@@ -96,17 +101,17 @@ def _cap(chat, client, message):
                     caps.discard(name[1:])
                 else:
                     caps.add(name)
-            chat.set_caps(client, caps)
-            chat.send(client, _server(chat, "CAP", target, "ACK", request))
+            chat.delivery.set_caps(client, caps)
+            chat.delivery.send(client, _server(chat, "CAP", target, "ACK", request))
         else:
             # All or nothing, as the spec says: one unknown name refuses the whole request.
-            chat.send(client, _server(chat, "CAP", target, "NAK", request))
+            chat.delivery.send(client, _server(chat, "CAP", target, "NAK", request))
     elif subcommand == "END":
         if not client.registered:
             client.cap_negotiating = False
             _try_to_register(chat, client)
     else:
-        chat.reply(client, rpl.ERR_INVALIDCAPCMD, message.params[0], "Invalid CAP command")
+        chat.delivery.reply(client, rpl.ERR_INVALIDCAPCMD, message.params[0], "Invalid CAP command")
 
 
 def _sts_policy(chat, client, message):
@@ -128,7 +133,7 @@ def _offered(client):
 
 def _pass(chat, client, message):
     if client.registered:
-        chat.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
+        chat.delivery.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
     else:
         client.password = message.params[0]
 
@@ -141,10 +146,10 @@ def _nick(chat, client, message):
 
 def _user(chat, client, message):
     if client.registered or client.user is not None:
-        chat.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
+        chat.delivery.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
         return
     if not message.params[3]:
-        chat.reply(client, rpl.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters: the real "
+        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters: the real "
                                                           "name is empty")
         return
     # The username shows in nick!user@host; keep it short and free of what would break a mask.
@@ -158,7 +163,7 @@ def _try_to_register(chat, client):
     if client.nick is None or client.user is None or client.cap_negotiating:
         return
     if chat.config.password is not None and client.password != chat.config.password:
-        chat.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
+        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
         chat.close(client, "Bad password")
         return
     chat.register(client, client.user, client.realname)
@@ -171,10 +176,10 @@ def _welcome(chat, client):
     config = chat.config
     server = config.server_name
     created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(config.created))
-    chat.reply(client, rpl.RPL_WELCOME, f"Welcome to the {server} Network, {client.mask}")
-    chat.reply(client, rpl.RPL_YOURHOST, f"Your host is {server}, running version {VERSION}")
-    chat.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
-    chat.reply(client, rpl.RPL_MYINFO, server, VERSION, "iow", "biklmnostv", "bklov")
+    chat.delivery.reply(client, rpl.RPL_WELCOME, f"Welcome to the {server} Network, {client.mask}")
+    chat.delivery.reply(client, rpl.RPL_YOURHOST, f"Your host is {server}, running version {VERSION}")
+    chat.delivery.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
+    chat.delivery.reply(client, rpl.RPL_MYINFO, server, VERSION, "iow", "biklmnostv", "bklov")
     _isupport(chat, client)
     serverinfo.lusers(chat, client)
     _motd(chat, client, None)
@@ -183,31 +188,31 @@ def _welcome(chat, client):
 def _isupport(chat, client):
     tokens = ISUPPORT + (f"NETWORK={chat.config.server_name}",)
     for start in range(0, len(tokens), 13):  # at most 13 tokens a line
-        chat.reply(client, rpl.RPL_ISUPPORT, *tokens[start:start + 13],
+        chat.delivery.reply(client, rpl.RPL_ISUPPORT, *tokens[start:start + 13],
                    "are supported by this server")
 
 
 def _version(chat, client, message):
-    chat.reply(client, rpl.RPL_VERSION, VERSION, chat.config.server_name, "a small chat server")
+    chat.delivery.reply(client, rpl.RPL_VERSION, VERSION, chat.config.server_name, "a small chat server")
     _isupport(chat, client)
 
 
 def _motd(chat, client, message):
     motd = chat.config.motd
     if motd is None:
-        chat.reply(client, rpl.ERR_NOMOTD, "MOTD File is missing")
+        chat.delivery.reply(client, rpl.ERR_NOMOTD, "MOTD File is missing")
         return
-    chat.reply(client, rpl.RPL_MOTDSTART, f"- {chat.config.server_name} Message of the day - ")
+    chat.delivery.reply(client, rpl.RPL_MOTDSTART, f"- {chat.config.server_name} Message of the day - ")
     for line in motd:
-        chat.reply(client, rpl.RPL_MOTD, "- " + line)
-    chat.reply(client, rpl.RPL_ENDOFMOTD, "End of /MOTD command.")
+        chat.delivery.reply(client, rpl.RPL_MOTD, "- " + line)
+    chat.delivery.reply(client, rpl.RPL_ENDOFMOTD, "End of /MOTD command.")
 
 
 # -- Connection -----------------------------------------------------------------------------
 
 def _ping(chat, client, message):
     server = chat.config.server_name
-    chat.send(client, Message("PONG", (server, message.params[0]), server))
+    chat.delivery.send(client, Message("PONG", (server, message.params[0]), server))
 
 
 def _pong(chat, client, message):
@@ -235,14 +240,14 @@ def _join(chat, client, message):
 def _join_channel(chat, client, name, key=None):
     problem = channel_problem(name)
     if problem:
-        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, f"No such channel: {problem}")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, f"No such channel: {problem}")
         return
     if fold(name) in client.channels:
         return
     if len(client.channels) >= CHANLIMIT:
-        chat.reply(client, rpl.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+        chat.delivery.reply(client, rpl.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
         return
-    if not moderation.admitted(chat, client, chat.channels.get(fold(name)), key):
+    if not moderation.admitted(chat, client, chat.registry.channels.get(fold(name)), key):
         return
     channel = chat.join(client, name)
     if channel.topic:
@@ -260,11 +265,11 @@ def _part(chat, client, message):
 
 def _member_channel(chat, client, name):
     """The channel *name* if *client* is in it; otherwise None, and the client told why."""
-    channel = chat.channels.get(fold(name))
+    channel = chat.registry.channels.get(fold(name))
     if channel is None:
-        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
     elif client not in channel.members:
-        chat.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
     else:
         return channel
     return None
@@ -275,11 +280,11 @@ def _topic(chat, client, message):
     if len(message.params) == 1:
         channel = _visible_channel(chat, client, name)
         if channel is None:
-            chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+            chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
         elif channel.topic:
             _send_topic(chat, client, channel)
         else:
-            chat.reply(client, rpl.RPL_NOTOPIC, channel.name, "No topic is set")
+            chat.delivery.reply(client, rpl.RPL_NOTOPIC, channel.name, "No topic is set")
         return
     # A server operator may set the topic of a channel it is not in.
     channel = (moderation.operated_channel(chat, client, name) if client.oper
@@ -289,19 +294,19 @@ def _topic(chat, client, message):
 
 
 def _send_topic(chat, client, channel):
-    chat.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
-    chat.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by,
+    chat.delivery.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
+    chat.delivery.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by,
                str(channel.topic_at))
 
 
 def _names_command(chat, client, message):
     if not message.params:
-        chat.reply(client, rpl.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+        chat.delivery.reply(client, rpl.RPL_ENDOFNAMES, "*", "End of /NAMES list")
         return
     for name in message.params[0].split(","):
         channel = _visible_channel(chat, client, name)
         if channel is None:
-            chat.reply(client, rpl.RPL_ENDOFNAMES, name, "End of /NAMES list")
+            chat.delivery.reply(client, rpl.RPL_ENDOFNAMES, name, "End of /NAMES list")
         else:
             _send_names(chat, client, channel)
 
@@ -309,7 +314,7 @@ def _names_command(chat, client, message):
 def _visible_channel(chat, client, name):
     """The channel *name*, unless there is none or it is secret (+s) and *client* is not in
     it: to those outside, a secret channel does not exist."""
-    channel = chat.channels.get(fold(name))
+    channel = chat.registry.channels.get(fold(name))
     return channel if channel is not None and channel.visible_to(client) else None
 
 
@@ -322,7 +327,7 @@ def _send_names(chat, client, channel):
         names = [channel.prefixed(member, every_prefix) for member in channel.members]
     symbol = "@" if channel.secret else "="
     _reply_list(chat, client, rpl.RPL_NAMREPLY, (symbol, channel.name), names)
-    chat.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+    chat.delivery.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
 
 
 def _reply_list(chat, client, numeric, head, items):
@@ -333,14 +338,14 @@ def _reply_list(chat, client, numeric, head, items):
     for item in items:
         cost = len(item.encode()) + 1
         if line and size + cost > MAX_MESSAGE:
-            chat.reply(client, numeric, *head, " ".join(line))
+            chat.delivery.reply(client, numeric, *head, " ".join(line))
             line, size = [], fixed
             if not _room_left(chat, client):
                 return
         line.append(item)
         size += cost
     if line:
-        chat.reply(client, numeric, *head, " ".join(line))
+        chat.delivery.reply(client, numeric, *head, " ".join(line))
 
 
 def _list(chat, client, message):
@@ -348,22 +353,22 @@ def _list(chat, client, message):
         channels = filter(None, (_visible_channel(chat, client, name)
                                  for name in message.params[0].split(",")))
     else:
-        channels = [channel for channel in chat.channels.values() if channel.visible_to(client)]
-    chat.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
+        channels = [channel for channel in chat.registry.channels.values() if channel.visible_to(client)]
+    chat.delivery.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
     for channel in channels:
         if not _room_left(chat, client):
             break
-        chat.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
-    chat.reply(client, rpl.RPL_LISTEND, "End of /LIST")
+        chat.delivery.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
+    chat.delivery.reply(client, rpl.RPL_LISTEND, "End of /LIST")
 
 
 def _room_left(chat, client):
     """Whether a reply that grows with the server (LIST, WHO, NAMES) may go on (see
     ``Chat.has_room``); if not, the client is told it was cut short (a closing client is told
     nothing, as ever) and the reply ends as usual."""
-    if chat.has_room(client):
+    if chat.delivery.has_room(client):
         return True
-    chat.notice(client, "The reply was cut short: it would not fit your send queue; "
+    chat.delivery.notice(client, "The reply was cut short: it would not fit your send queue; "
                         "ask for less (a channel, a mask)")
     return False
 
@@ -373,15 +378,20 @@ def _room_left(chat, client):
 def _privmsg(chat, client, message):
     quiet = message.command == "NOTICE"
     if not message.params:
-        quiet or chat.reply(client, rpl.ERR_NORECIPIENT,
+        quiet or chat.delivery.reply(client, rpl.ERR_NORECIPIENT,
                             f"No recipient given ({message.command})")
         return
     if len(message.params) < 2 or not message.params[1]:
-        quiet or chat.reply(client, rpl.ERR_NOTEXTTOSEND, "No text to send")
+        quiet or chat.delivery.reply(client, rpl.ERR_NOTEXTTOSEND, "No text to send")
         return
-    targets = [target for target in message.params[0].split(",") if target]
+    targets = message.params[0]
+    if "," not in targets:  # one target, as nearly always: no list to make
+        if targets:
+            chat.message(client, message.command, targets, message.params[1], message.tags)
+        return
+    targets = [target for target in targets.split(",") if target]
     if len(targets) > MAX_TARGETS:
-        quiet or chat.reply(client, rpl.ERR_TOOMANYTARGETS, message.params[0],
+        quiet or chat.delivery.reply(client, rpl.ERR_TOOMANYTARGETS, message.params[0],
                             f"Too many recipients: at most {MAX_TARGETS}")
         return
     for target in targets:
@@ -397,10 +407,10 @@ def _tagmsg(chat, client, message):
 def _setname(chat, client, message):
     realname = message.params[0]
     if "setname" not in client.caps:
-        chat.reply(client, rpl.ERR_UNKNOWNCOMMAND, "SETNAME", "Unknown command: enable the "
+        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, "SETNAME", "Unknown command: enable the "
                                                               "setname capability first")
     elif not realname or len(realname.encode()) > ircv3.NAMELEN:
-        chat.standard_reply(client, "FAIL", "SETNAME", "INVALID_REALNAME",
+        chat.delivery.standard_reply(client, "FAIL", "SETNAME", "INVALID_REALNAME",
                             f"A real name is 1 to {ircv3.NAMELEN} bytes")
     else:
         chat.set_realname(client, realname)
@@ -436,12 +446,12 @@ def _who(chat, client, message):
                       "h": user.host, "s": server, "n": user.nick, "f": status, "d": "0",
                       "l": str(int(chat.clock() - user.last_spoke)), "a": "0", "o": "n/a",
                       "r": user.realname}
-            chat.reply(client, rpl.RPL_WHOSPCRPL,
+            chat.delivery.reply(client, rpl.RPL_WHOSPCRPL,
                        *(values[field] for field in WHOX_FIELDS if field in fields))
         else:
-            chat.reply(client, rpl.RPL_WHOREPLY, channel_name, user.user, user.host, server,
+            chat.delivery.reply(client, rpl.RPL_WHOREPLY, channel_name, user.user, user.host, server,
                        user.nick, status, f"0 {user.realname}")
-    chat.reply(client, rpl.RPL_ENDOFWHO, mask, "End of WHO list")
+    chat.delivery.reply(client, rpl.RPL_ENDOFWHO, mask, "End of WHO list")
 
 
 #: The fields WHOX may ask for, in the order a 354 reply gives them.
@@ -454,21 +464,21 @@ def _users_matching(chat, client, mask):
     a channel with it).  A generator: a reply cut short (see ``_room_left``) stops the work
     too, so ``WHO *`` among 10 000 users costs what the asker can take."""
     if not any(char in mask for char in "*?!@") and mask != "0":
-        user = chat.find_user(mask)
+        user = chat.registry.find_user(mask)
         if user is not None:
             yield user
         return
     pattern = Wildcards("*" if mask == "0" else mask)
     full = "!" in mask or "@" in mask
     shared = None
-    for user in list(chat.nicks.values()):
+    for user in list(chat.registry.nicks.values()):
         if not user.registered or not (
                 pattern.matches(fold(user.mask)) if full
                 else pattern.matches(fold(user.nick)) or pattern.matches(fold(user.host))):
             continue
         if user.invisible and user is not client and not client.oper:
             if shared is None:
-                shared = set(chat.neighbours(client))
+                shared = set(chat.registry.neighbours(client))
             if user not in shared:
                 continue
         yield user
@@ -476,55 +486,55 @@ def _users_matching(chat, client, mask):
 
 def _whois(chat, client, message):
     if not message.params:
-        chat.reply(client, rpl.ERR_NONICKNAMEGIVEN, "No nickname given")
+        chat.delivery.reply(client, rpl.ERR_NONICKNAMEGIVEN, "No nickname given")
         return
     nick = message.params[-1].split(",")[0]  # WHOIS [server] nick
-    user = chat.find_user(nick)
+    user = chat.registry.find_user(nick)
     if user is None:
-        chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
-        chat.reply(client, rpl.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        chat.delivery.reply(client, rpl.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
         return
-    chat.reply(client, rpl.RPL_WHOISUSER, user.nick, user.user, user.host, "*", user.realname)
+    chat.delivery.reply(client, rpl.RPL_WHOISUSER, user.nick, user.user, user.host, "*", user.realname)
     channels = [channel.members[user][:1] + channel.name for channel in user.channels.values()
                 if channel.visible_to(client)]
     if channels:
         _reply_list(chat, client, rpl.RPL_WHOISCHANNELS, (user.nick,), channels)
-    chat.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,
+    chat.delivery.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,
                f"{VERSION}, a small chat server")
-    if user.conn.secure:
-        chat.reply(client, rpl.RPL_WHOISSECURE, user.nick, "is using a secure connection")
+    if user.secure:
+        chat.delivery.reply(client, rpl.RPL_WHOISSECURE, user.nick, "is using a secure connection")
     if user.away is not None:
-        chat.reply(client, rpl.RPL_AWAY, user.nick, user.away)
+        chat.delivery.reply(client, rpl.RPL_AWAY, user.nick, user.away)
     idle = int(chat.clock() - user.last_spoke)
-    chat.reply(client, rpl.RPL_WHOISIDLE, user.nick, str(idle), str(int(user.signon)),
+    chat.delivery.reply(client, rpl.RPL_WHOISIDLE, user.nick, str(idle), str(int(user.signon)),
                "seconds idle, signon time")
-    chat.reply(client, rpl.RPL_ENDOFWHOIS, user.nick, "End of /WHOIS list")
+    chat.delivery.reply(client, rpl.RPL_ENDOFWHOIS, user.nick, "End of /WHOIS list")
 
 
 def _ison(chat, client, message):
-    online = [user.nick for user in map(chat.find_user, " ".join(message.params).split())
+    online = [user.nick for user in map(chat.registry.find_user, " ".join(message.params).split())
               if user is not None]
-    chat.reply(client, rpl.RPL_ISON, " ".join(dict.fromkeys(online)))
+    chat.delivery.reply(client, rpl.RPL_ISON, " ".join(dict.fromkeys(online)))
 
 
 def _userhost(chat, client, message):
     replies = []
     for nick in " ".join(message.params).split()[:5]:
-        user = chat.find_user(nick)
+        user = chat.registry.find_user(nick)
         if user is not None:
             replies.append(f"{user.nick}={'-' if user.away is not None else '+'}"
                            f"{user.user}@{user.host}")
-    chat.reply(client, rpl.RPL_USERHOST, " ".join(replies))
+    chat.delivery.reply(client, rpl.RPL_USERHOST, " ".join(replies))
 
 
 def _away(chat, client, message):
     text = message.params[0] if message.params else ""
     if text:
         chat.set_away(client, utf8_prefix(text, AWAYLEN))
-        chat.reply(client, rpl.RPL_NOWAWAY, "You have been marked as being away")
+        chat.delivery.reply(client, rpl.RPL_NOWAWAY, "You have been marked as being away")
     else:
         chat.set_away(client, None)
-        chat.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
+        chat.delivery.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
 
 
 # -- Modes ----------------------------------------------------------------------------------
@@ -538,14 +548,14 @@ def _mode(chat, client, message):
 
 
 def _user_mode(chat, client, nick, changes):
-    if chat.find_user(nick) is None:
-        chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+    if chat.registry.find_user(nick) is None:
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
     if fold(nick) != fold(client.nick):
-        chat.reply(client, rpl.ERR_USERSDONTMATCH, "Cant change mode for other users")
+        chat.delivery.reply(client, rpl.ERR_USERSDONTMATCH, "Cant change mode for other users")
         return
     if not changes:
-        chat.reply(client, rpl.RPL_UMODEIS, "+" + _user_modes(client))
+        chat.delivery.reply(client, rpl.RPL_UMODEIS, "+" + _user_modes(client))
         return
     adding, applied = True, []
     for char in changes[0]:
@@ -553,19 +563,19 @@ def _user_mode(chat, client, nick, changes):
             adding = char == "+"
             continue
         if char == "i" and client.invisible != adding:
-            chat.set_invisible(client, adding)
+            chat.registry.set_invisible(client, adding)
         elif char == "w" and client.wallops != adding:
             client.wallops = adding
         elif char == "o" and client.oper and not adding:  # +o only through OPER
-            chat.set_oper(client, False)
+            chat.registry.set_oper(client, False)
         elif char not in "iwo":
-            chat.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+            chat.delivery.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
             continue
         else:
             continue  # already so, or +o asked for
         applied.append(("+" if adding else "-") + char)
     if applied:
-        chat.send(client, Message("MODE", (client.nick, "".join(applied)), client.mask))
+        chat.delivery.send(client, Message("MODE", (client.nick, "".join(applied)), client.mask))
 
 
 def _user_modes(client):
@@ -574,9 +584,9 @@ def _user_modes(client):
 
 
 def _channel_mode(chat, client, name, changes):
-    channel = chat.channels.get(fold(name))
+    channel = chat.registry.channels.get(fold(name))
     if channel is None:
-        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
     elif not changes:
         moderation.show_modes(chat, client, channel)
     else:

@@ -29,7 +29,7 @@ members see (MODE, KICK) through the chat's delivery.  Sans-IO, like the rest of
 
 from ..chat.state import is_banned
 from ..protocol import numerics as rpl
-from ..protocol.message import Message, utf8_prefix
+from ..protocol.message import utf8_prefix
 from ..protocol.names import Wildcards, fold
 
 #: Mode letter -> the prefix it gives a member, highest first (ISUPPORT PREFIX).
@@ -106,7 +106,7 @@ def admitted(chat, client, channel, key):
         return True
     refusal = join_refusal(channel, client, key)
     if refusal:
-        chat.reply(client, refusal[0], channel.name, refusal[1])
+        chat.delivery.reply(client, refusal[0], channel.name, refusal[1])
         return False
     if client.invites:
         client.invites.pop(channel, None)
@@ -125,8 +125,8 @@ def show_modes(chat, client, channel):
     if channel.limit is not None:
         letters += "l"
         params.append(str(channel.limit))
-    chat.reply(client, rpl.RPL_CHANNELMODEIS, channel.name, "+" + letters, *params)
-    chat.reply(client, rpl.RPL_CREATIONTIME, channel.name, str(channel.created))
+    chat.delivery.reply(client, rpl.RPL_CHANNELMODEIS, channel.name, "+" + letters, *params)
+    chat.delivery.reply(client, rpl.RPL_CREATIONTIME, channel.name, str(channel.created))
 
 
 def change_modes(chat, client, channel, modes, arguments):
@@ -147,7 +147,7 @@ def change_modes(chat, client, channel, modes, arguments):
         if char not in _KNOWN:
             if char not in answered:
                 answered.add(char)
-                chat.reply(client, rpl.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
+                chat.delivery.reply(client, rpl.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
             continue
         argument = None
         if char in "bovk" or (char == "l" and adding):
@@ -160,7 +160,7 @@ def change_modes(chat, client, channel, modes, arguments):
                 if char != "k" or adding:  # -k needs no key: there is only one
                     if ("461", char) not in answered:
                         answered.add(("461", char))
-                        chat.reply(client, rpl.ERR_NEEDMOREPARAMS, "MODE",
+                        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, "MODE",
                                    f"Not enough parameters: {'+' if adding else '-'}{char} "
                                    "needs one")
                     continue
@@ -171,7 +171,7 @@ def change_modes(chat, client, channel, modes, arguments):
                 argument = arguments.pop(0)
         if not may_moderate(client, channel):
             if not refused:
-                chat.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name,
+                chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name,
                            "You're not channel operator")
                 refused = True
             continue
@@ -180,8 +180,7 @@ def change_modes(chat, client, channel, modes, arguments):
             applied.append((adding, char, change))
     if applied:
         _regate(channel)
-        chat.deliver(Message("MODE", (channel.name, *_mode_line(applied)), client.mask),
-                     channel.audience(client))
+        chat.change_modes(client, channel, _mode_line(applied))
 
 
 _UNCHANGED = object()
@@ -208,13 +207,13 @@ def _apply(chat, client, channel, char, adding, argument):
 
 
 def _set_rank(chat, client, channel, prefix, adding, nick):
-    user = chat.find_user(nick)
+    user = chat.registry.find_user(nick)
     if user is None:
-        chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return _UNCHANGED
     rank = channel.members.get(user)
     if rank is None:
-        chat.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
+        chat.delivery.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
                    "They aren't on that channel")
         return _UNCHANGED
     new_rank = _ranked(rank, prefix, adding)
@@ -234,7 +233,7 @@ def _set_ban(chat, client, channel, adding, text):
         if fold(mask) in folded:
             return _UNCHANGED
         if len(channel.bans) >= MAXBANS:
-            chat.reply(client, rpl.ERR_BANLISTFULL, channel.name, "b",
+            chat.delivery.reply(client, rpl.ERR_BANLISTFULL, channel.name, "b",
                        f"Channel ban list is full ({MAXBANS})")
             return _UNCHANGED
         channel.bans.append(Ban(mask, client.nick, int(chat.wall_clock())))
@@ -259,7 +258,7 @@ def _set_key(chat, client, channel, adding, key):
         return _UNCHANGED
     if channel.key is not None:
         if key != channel.key:
-            chat.reply(client, rpl.ERR_KEYSET, channel.name,
+            chat.delivery.reply(client, rpl.ERR_KEYSET, channel.name,
                        "Channel key already set: remove it first (-k)")
         return _UNCHANGED
     channel.key = key
@@ -282,7 +281,7 @@ def _set_limit(chat, client, channel, adding, text):
 
 
 def _invalid(chat, client, channel, char, parameter, why):
-    chat.reply(client, rpl.ERR_INVALIDMODEPARAM, channel.name, char, parameter or "*",
+    chat.delivery.reply(client, rpl.ERR_INVALIDMODEPARAM, channel.name, char, parameter or "*",
                f"Invalid mode parameter: {why}")
 
 
@@ -306,8 +305,8 @@ def _mode_line(applied):
 
 def _list_bans(chat, client, channel):
     for ban in channel.bans:
-        chat.reply(client, rpl.RPL_BANLIST, channel.name, ban.mask, ban.by, str(ban.at))
-    chat.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+        chat.delivery.reply(client, rpl.RPL_BANLIST, channel.name, ban.mask, ban.by, str(ban.at))
+    chat.delivery.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
 
 
 class Ban:
@@ -322,13 +321,13 @@ class Ban:
 def operated_channel(chat, client, name):
     """The channel *name*, if *client* may moderate it; otherwise None, and the client told
     why (403, 442 or 482)."""
-    channel = chat.channels.get(fold(name))
+    channel = chat.registry.channels.get(fold(name))
     if channel is None:
-        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
     elif client not in channel.members and not client.oper:
-        chat.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
     elif not may_moderate(client, channel):
-        chat.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
     else:
         return channel
     return None
@@ -341,11 +340,11 @@ def kick(chat, client, name, nicks, reason):
         return
     reason = utf8_prefix(reason or client.nick, KICKLEN)
     for nick in [nick for nick in nicks.split(",") if nick][:MAX_KICKS]:
-        user = chat.find_user(nick)
+        user = chat.registry.find_user(nick)
         if user is None:
-            chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
         elif user not in channel.members:
-            chat.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
+            chat.delivery.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
                        "They aren't on that channel")
         else:
             chat.kick(client, channel, user, reason)
@@ -354,19 +353,19 @@ def kick(chat, client, name, nicks, reason):
 def invite(chat, client, nick, name):
     """``INVITE nick #channel``: any member may invite to an open channel, only an operator to
     an invite-only one."""
-    user = chat.find_user(nick)
+    user = chat.registry.find_user(nick)
     if user is None:
-        chat.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
         return
-    channel = chat.channels.get(fold(name))
+    channel = chat.registry.channels.get(fold(name))
     if channel is None:
-        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
     elif client not in channel.members and not client.oper:
-        chat.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
     elif "i" in channel.modes and not may_moderate(client, channel):
-        chat.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
     elif user in channel.members:
-        chat.reply(client, rpl.ERR_USERONCHANNEL, user.nick, channel.name,
+        chat.delivery.reply(client, rpl.ERR_USERONCHANNEL, user.nick, channel.name,
                    "is already on channel")
     else:
         if user.invites is None:
@@ -375,19 +374,13 @@ def invite(chat, client, nick, name):
         user.invites[channel] = None
         if len(user.invites) > MAX_INVITES:
             del user.invites[next(iter(user.invites))]
-        chat.reply(client, rpl.RPL_INVITING, user.nick, channel.name)
-        invitation = Message("INVITE", (user.nick, channel.name), client.mask)
-        chat.send(user, invitation)
-        # IRCv3 invite-notify: the channel's members who asked see it too.
-        notified = [member for member in channel.members
-                    if "invite-notify" in member.caps and member is not client]
-        if notified:
-            chat.deliver(invitation, notified)
+        chat.delivery.reply(client, rpl.RPL_INVITING, user.nick, channel.name)
+        chat.invite(client, user, channel)
 
 
 def set_topic(chat, client, channel, text):
     """TOPIC with a text, from a member: anyone's to set, unless the channel is ``+t``."""
     if "t" in channel.modes and not may_moderate(client, channel):
-        chat.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
     else:
         chat.set_topic(client, channel, text)

@@ -53,7 +53,7 @@ def handle_line(chat, client, text):
         name, _, argument = text[1:].partition(" ")
         command = _COMMANDS.get(name.lower())
         if command is None:
-            chat.send_text(client, f"! Unknown command /{clean(name)}: /help lists the commands")
+            chat.delivery.send_text(client, f"! Unknown command /{clean(name)}: /help lists the commands")
         else:
             command(chat, client, argument.strip())
     else:
@@ -67,35 +67,35 @@ def _register_step(chat, client, text):
             return
         problem = nick_problem(name)
         if problem:
-            chat.send_text(client, f"! {clean(name)!r} cannot be a name: {problem}. "
+            chat.delivery.send_text(client, f"! {clean(name)!r} cannot be a name: {problem}. "
                                    f"{NICK_RULE} Type another name:")
-        elif chat.nick_in_use(name):
-            chat.send_text(client, f"! The name {name} is taken. Type another name:")
-        elif chat.lookalike(name):
-            chat.send_text(client, f"! The name {name} looks too much like "
-                                   f"{chat.lookalike(name).nick}, who is here. Type another "
+        elif chat.registry.nick_in_use(name):
+            chat.delivery.send_text(client, f"! The name {name} is taken. Type another name:")
+        elif chat.registry.lookalike(name):
+            chat.delivery.send_text(client, f"! The name {name} looks too much like "
+                                   f"{chat.registry.lookalike(name).nick}, who is here. Type another "
                                    "name:")
         else:
-            chat.claim_nick(client, name)
+            chat.registry.claim_nick(client, name)
             if chat.config.password is None:
                 _complete_registration(chat, client)
             else:
-                chat.send_text(client, "*** This server needs a password. Type it:")
+                chat.delivery.send_text(client, "*** This server needs a password. Type it:")
     elif text == chat.config.password:
         _complete_registration(chat, client)
     else:
-        chat.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
+        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
         chat.close(client, "Bad password")
 
 
 def _complete_registration(chat, client):
     chat.register(client, client.nick, client.nick)
-    room = chat.channels.get(fold(_room(chat)))
+    room = chat.registry.channels.get(fold(_room(chat)))
     refusal = room and moderation.join_refusal(room, client, None)
     if refusal:
-        chat.send_text(client, f"*** Welcome, {client.nick}!")
-        chat.reply(client, refusal[0], room.name, refusal[1])
-        chat.send_text(client, "*** /join [key] tries again; /help lists the commands.")
+        chat.delivery.send_text(client, f"*** Welcome, {client.nick}!")
+        chat.delivery.reply(client, refusal[0], room.name, refusal[1])
+        chat.delivery.send_text(client, "*** /join [key] tries again; /help lists the commands.")
         return
     _welcome(chat, client, chat.join(client, _room(chat)), first=True)
 
@@ -103,9 +103,9 @@ def _complete_registration(chat, client):
 def _welcome(chat, client, room, first=False):
     company = "with " + _names(room, client) if len(room.members) > 1 else "on your own for now"
     greeting = f"Welcome, {client.nick}! " if first else ""
-    chat.send_text(client, f"*** {greeting}You are in {room.name} {company}.")
+    chat.delivery.send_text(client, f"*** {greeting}You are in {room.name} {company}.")
     if first:
-        chat.send_text(client, "*** Type a line and press Enter to talk; /help lists the "
+        chat.delivery.send_text(client, "*** Type a line and press Enter to talk; /help lists the "
                                "commands.")
 
 
@@ -116,7 +116,7 @@ def _room(chat):
 def _say(chat, client, text):
     if not text.strip():
         return
-    room = chat.channels.get(fold(_room(chat)))
+    room = chat.registry.channels.get(fold(_room(chat)))
     if room is not None and client not in room.members and "n" in room.modes:
         _tell_outside(chat, client)
     else:
@@ -131,20 +131,20 @@ def _pieces(client, target, text, wrapping=""):
 
 
 def _tell_outside(chat, client):
-    chat.send_text(client, f"! You are not in {_room(chat)}: /join comes back")
+    chat.delivery.send_text(client, f"! You are not in {_room(chat)}: /join comes back")
 
 
 def _msg(chat, client, argument):
     name, _, text = argument.partition(" ")
-    recipient = chat.find_user(name) if name else None
+    recipient = chat.registry.find_user(name) if name else None
     if not name or not text.strip():
-        chat.send_text(client, "! Usage: /msg NAME text")
+        chat.delivery.send_text(client, "! Usage: /msg NAME text")
     elif recipient is None:
         chat.message(client, "PRIVMSG", name, text)  # which says there is no such name
     else:
         for piece in _pieces(client, recipient.nick, text):
             chat.message(client, "PRIVMSG", recipient.nick, piece)
-        chat.send_text(client, f"[private] -> {name}: {clean(text)}")
+        chat.delivery.send_text(client, f"[private] -> {name}: {clean(text)}")
 
 
 def _me(chat, client, argument):
@@ -152,14 +152,14 @@ def _me(chat, client, argument):
         for piece in _pieces(client, _room(chat), argument, "\x01ACTION \x01"):
             chat.message(client, "PRIVMSG", _room(chat), f"\x01ACTION {piece}\x01")
     else:
-        chat.send_text(client, "! Usage: /me action")
+        chat.delivery.send_text(client, "! Usage: /me action")
 
 
 def _nick(chat, client, argument):
     if argument:
         chat.set_nick(client, argument)
     else:
-        chat.send_text(client, "! Usage: /nick NAME")
+        chat.delivery.send_text(client, "! Usage: /nick NAME")
 
 
 #: The most names /who lists for a room: a line a person can read, not the whole crowd.
@@ -168,7 +168,7 @@ WHO_NAMES = 100
 
 def _who(chat, client, argument):
     for channel in client.channels.values():
-        chat.send_text(client, f"*** In {channel.name}: {_names(channel, tls=True)}")
+        chat.delivery.send_text(client, f"*** In {channel.name}: {_names(channel, tls=True)}")
 
 
 def _names(channel, leave_out=None, tls=False):
@@ -176,7 +176,7 @@ def _names(channel, leave_out=None, tls=False):
     :data:`WHO_NAMES`, then how many more, so that a line never grows with the room."""
     members = [member for member in itertools.islice(channel.members, WHO_NAMES + 1)
                if member is not leave_out][:WHO_NAMES]
-    names = ", ".join(channel.prefixed(member) + (" (TLS)" if tls and member.conn.secure else "")
+    names = ", ".join(channel.prefixed(member) + (" (TLS)" if tls and member.secure else "")
                       for member in members)
     others = len(channel.members) - (1 if leave_out in channel.members else 0)
     more = others - len(members)
@@ -184,24 +184,24 @@ def _names(channel, leave_out=None, tls=False):
 
 
 def _topic(chat, client, argument):
-    channel = chat.channels.get(fold(_room(chat)))
+    channel = chat.registry.channels.get(fold(_room(chat)))
     if channel is None or client not in channel.members:
         _tell_outside(chat, client)
     elif argument:
         moderation.set_topic(chat, client, channel, argument)
     elif channel.topic:
-        chat.send_text(client, f"*** The topic of {channel.name}: {clean(channel.topic)} "
+        chat.delivery.send_text(client, f"*** The topic of {channel.name}: {clean(channel.topic)} "
                                f"(set by {channel.topic_by})")
     else:
-        chat.send_text(client, f"*** {channel.name} has no topic")
+        chat.delivery.send_text(client, f"*** {channel.name} has no topic")
 
 
 def _join(chat, client, argument):
     name = _room(chat)
     if fold(name) in client.channels:
-        chat.send_text(client, f"! You are in {name} already")
+        chat.delivery.send_text(client, f"! You are in {name} already")
         return
-    if moderation.admitted(chat, client, chat.channels.get(fold(name)), argument or None):
+    if moderation.admitted(chat, client, chat.registry.channels.get(fold(name)), argument or None):
         _welcome(chat, client, chat.join(client, name))
 
 
@@ -210,15 +210,15 @@ def _kick(chat, client, argument):
     if name:
         moderation.kick(chat, client, _room(chat), name, reason.strip())
     else:
-        chat.send_text(client, "! Usage: /kick NAME [reason]")
+        chat.delivery.send_text(client, "! Usage: /kick NAME [reason]")
 
 
 def _mode(chat, client, argument):
     """/mode passes its words to IRC's MODE for the room."""
-    channel = chat.channels.get(fold(_room(chat)))
+    channel = chat.registry.channels.get(fold(_room(chat)))
     words = argument.split()
     if channel is None:
-        chat.reply(client, rpl.ERR_NOSUCHCHANNEL, _room(chat), "No such channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, _room(chat), "No such channel")
     elif not words:
         moderation.show_modes(chat, client, channel)
     else:
@@ -230,7 +230,7 @@ def _rank_command(change):
         if argument and " " not in argument:
             _mode(chat, client, f"{change} {argument}")
         else:
-            chat.send_text(client, f"! Usage: /{_RANK_COMMANDS[change]} NAME")
+            chat.delivery.send_text(client, f"! Usage: /{_RANK_COMMANDS[change]} NAME")
     return command
 
 
@@ -241,7 +241,7 @@ def _invite(chat, client, argument):
     if argument and " " not in argument:
         moderation.invite(chat, client, argument, _room(chat))
     else:
-        chat.send_text(client, "! Usage: /invite NAME")
+        chat.delivery.send_text(client, "! Usage: /invite NAME")
 
 
 def _quit(chat, client, argument):
@@ -250,7 +250,7 @@ def _quit(chat, client, argument):
 
 def _help(chat, client, argument):
     for line in HELP:
-        chat.send_text(client, line)
+        chat.delivery.send_text(client, line)
 
 
 _COMMANDS = {"msg": _msg, "me": _me, "nick": _nick, "who": _who, "quit": _quit, "help": _help,

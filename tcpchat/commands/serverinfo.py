@@ -35,37 +35,37 @@ INFO = (
 def lusers(chat, client, message=None):
     """251 to 255, 265 and 266: how many users, invisible, operators, unregistered
     connections and channels; sent in the welcome burst too, as other servers do."""
-    users, invisible = chat.user_count, chat.invisible_count
-    chat.reply(client, rpl.RPL_LUSERCLIENT,
+    users, invisible = chat.registry.user_count, chat.registry.invisible_count
+    chat.delivery.reply(client, rpl.RPL_LUSERCLIENT,
                f"There are {users - invisible} users and {invisible} invisible on 1 servers")
-    chat.reply(client, rpl.RPL_LUSEROP, str(chat.oper_count), "operator(s) online")
-    chat.reply(client, rpl.RPL_LUSERUNKNOWN, str(len(chat.registering)),
+    chat.delivery.reply(client, rpl.RPL_LUSEROP, str(chat.registry.oper_count), "operator(s) online")
+    chat.delivery.reply(client, rpl.RPL_LUSERUNKNOWN, str(len(chat.registry.registering)),
                "unknown connection(s)")
-    chat.reply(client, rpl.RPL_LUSERCHANNELS, str(len(chat.channels)), "channels formed")
-    chat.reply(client, rpl.RPL_LUSERME, f"I have {users} clients and 0 servers")
+    chat.delivery.reply(client, rpl.RPL_LUSERCHANNELS, str(len(chat.registry.channels)), "channels formed")
+    chat.delivery.reply(client, rpl.RPL_LUSERME, f"I have {users} clients and 0 servers")
     for numeric, scope in ((rpl.RPL_LOCALUSERS, "local"), (rpl.RPL_GLOBALUSERS, "global")):
-        chat.reply(client, numeric, str(users), str(chat.max_users),
-                   f"Current {scope} users {users}, max {chat.max_users}")
+        chat.delivery.reply(client, numeric, str(users), str(chat.registry.max_users),
+                   f"Current {scope} users {users}, max {chat.registry.max_users}")
 
 
 def _time(chat, client, message):
     now = chat.wall_clock()
-    chat.reply(client, rpl.RPL_TIME, chat.config.server_name, str(int(now)),
+    chat.delivery.reply(client, rpl.RPL_TIME, chat.config.server_name, str(int(now)),
                time.strftime("%A %B %d %Y -- %H:%M:%S UTC", time.gmtime(now)))
 
 
 def _info(chat, client, message):
     for line in INFO:
-        chat.reply(client, rpl.RPL_INFO, line)
-    chat.reply(client, rpl.RPL_ENDOFINFO, "End of INFO list")
+        chat.delivery.reply(client, rpl.RPL_INFO, line)
+    chat.delivery.reply(client, rpl.RPL_ENDOFINFO, "End of INFO list")
 
 
 def _admin(chat, client, message):
     config = chat.config
-    chat.reply(client, rpl.RPL_ADMINME, config.server_name, "Administrative info")
-    chat.reply(client, rpl.RPL_ADMINLOC1, f"{config.server_name}, a tcpchat server")
-    chat.reply(client, rpl.RPL_ADMINLOC2, "Ask the person who runs it")
-    chat.reply(client, rpl.RPL_ADMINEMAIL, config.admin_email or "No contact address given")
+    chat.delivery.reply(client, rpl.RPL_ADMINME, config.server_name, "Administrative info")
+    chat.delivery.reply(client, rpl.RPL_ADMINLOC1, f"{config.server_name}, a tcpchat server")
+    chat.delivery.reply(client, rpl.RPL_ADMINLOC2, "Ask the person who runs it")
+    chat.delivery.reply(client, rpl.RPL_ADMINEMAIL, config.admin_email or "No contact address given")
 
 
 # -- Who was, who is ------------------------------------------------------------------------
@@ -77,15 +77,15 @@ def _whowas(chat, client, message):
     limit = int(count) if count.isdigit() and 0 < int(count) < WHOWAS_REPLIES \
         else WHOWAS_REPLIES
     key = fold(nick)
-    found = [gone for gone in reversed(chat.whowas) if fold(gone.nick) == key][:limit]
+    found = [gone for gone in reversed(chat.registry.whowas) if fold(gone.nick) == key][:limit]
     if not found:
-        chat.reply(client, rpl.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+        chat.delivery.reply(client, rpl.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
     for gone in found:
-        chat.reply(client, rpl.RPL_WHOWASUSER, gone.nick, gone.user, gone.host, "*",
+        chat.delivery.reply(client, rpl.RPL_WHOWASUSER, gone.nick, gone.user, gone.host, "*",
                    gone.realname)
-        chat.reply(client, rpl.RPL_WHOISSERVER, gone.nick, chat.config.server_name,
+        chat.delivery.reply(client, rpl.RPL_WHOISSERVER, gone.nick, chat.config.server_name,
                    time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(gone.when)))
-    chat.reply(client, rpl.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+    chat.delivery.reply(client, rpl.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
 
 
 def _monitor(chat, client, message):
@@ -97,27 +97,27 @@ def _monitor(chat, client, message):
         online, offline = [], []
         for index, nick in enumerate(nicks):
             if not chat.monitor(client, nick):
-                chat.reply(client, rpl.ERR_MONLISTFULL, str(MONITOR_LIMIT),
+                chat.delivery.reply(client, rpl.ERR_MONLISTFULL, str(MONITOR_LIMIT),
                            ",".join(nicks[index:]), "Monitor list is full.")
                 break
-            user = chat.find_user(nick)
+            user = chat.registry.find_user(nick)
             (online if user else offline).append(user.mask if user else nick)
         _status(chat, client, online, offline)
     elif action == "-":
         for nick in nicks:
-            chat.unmonitor(client, nick)
+            chat.registry.unmonitor(client, nick)
     elif action.upper() == "C":
         for nick in list(client.monitoring or ()):
-            chat.unmonitor(client, nick)
+            chat.registry.unmonitor(client, nick)
     elif action.upper() == "L":
         _list_in_lines(chat, client, rpl.RPL_MONLIST, _watched(chat, client))
-        chat.reply(client, rpl.RPL_ENDOFMONLIST, "End of MONITOR list")
+        chat.delivery.reply(client, rpl.RPL_ENDOFMONLIST, "End of MONITOR list")
     elif action.upper() == "S":
-        users = [(nick, chat.find_user(nick)) for nick in _watched(chat, client)]
+        users = [(nick, chat.registry.find_user(nick)) for nick in _watched(chat, client)]
         _status(chat, client, [user.mask for _, user in users if user],
                 [nick for nick, user in users if not user])
     else:
-        chat.reply(client, rpl.ERR_UNKNOWNCOMMAND, "MONITOR", f"Unknown MONITOR action "
+        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, "MONITOR", f"Unknown MONITOR action "
                                                               f"{utf8_prefix(action, 20)!r}")
 
 
@@ -137,11 +137,11 @@ def _list_in_lines(chat, client, numeric, items):
     line = []
     for item in items:
         if line and len(",".join(line + [item]).encode()) > 400:
-            chat.reply(client, numeric, ",".join(line))
+            chat.delivery.reply(client, numeric, ",".join(line))
             line = []
         line.append(item)
     if line:
-        chat.reply(client, numeric, ",".join(line))
+        chat.delivery.reply(client, numeric, ",".join(line))
 
 
 # -- Operators ------------------------------------------------------------------------------
@@ -150,12 +150,12 @@ def _oper(chat, client, message):
     name, password = message.params[0], message.params[1]
     opers = chat.config.opers
     if not opers:
-        chat.reply(client, rpl.ERR_NOOPERHOST, "No operators on this server")
+        chat.delivery.reply(client, rpl.ERR_NOOPERHOST, "No operators on this server")
         return
     now = chat.clock()
     checks = chat.oper_checks
     if len(checks) == checks.maxlen and now - checks[0] < OPER_WINDOW:
-        chat.standard_reply(client, "FAIL", "OPER", "TRY_AGAIN",
+        chat.delivery.standard_reply(client, "FAIL", "OPER", "TRY_AGAIN",
                             "Too many OPER attempts on this server just now; try again soon")
         return
     checks.append(now)
@@ -165,39 +165,38 @@ def _oper(chat, client, message):
         check_unknown(password)  # the same cost and answer as a wrong password
         accepted = False
     if not accepted:
-        chat.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
+        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
         return
     if not client.oper:
-        chat.set_oper(client, True)
-        chat.send(client, Message("MODE", (client.nick, "+o"), client.mask))
-    chat.reply(client, rpl.RPL_YOUREOPER, "You are now an IRC operator")
+        chat.registry.set_oper(client, True)
+        chat.delivery.send(client, Message("MODE", (client.nick, "+o"), client.mask))
+    chat.delivery.reply(client, rpl.RPL_YOUREOPER, "You are now an IRC operator")
 
 
 def _need_oper(chat, client):
     if client.oper:
         return True
-    chat.reply(client, rpl.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+    chat.delivery.reply(client, rpl.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
     return False
 
 
 def _kill(chat, client, message):
     if not _need_oper(chat, client):
         return
-    user = chat.find_user(message.params[0])
+    user = chat.registry.find_user(message.params[0])
     if user is None:
-        chat.reply(client, rpl.ERR_NOSUCHNICK, message.params[0], "No such nick/channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, message.params[0], "No such nick/channel")
         return
     reason = utf8_prefix(message.params[1] if len(message.params) > 1 else "", KILLLEN)
     reason = reason or "no reason given"
-    chat.send(user, Message("KILL", (user.nick, reason), client.mask))
+    chat.delivery.send(user, Message("KILL", (user.nick, reason), client.mask))
     chat.close(user, f"Killed ({client.nick} ({reason}))")
 
 
 def _wallops(chat, client, message):
     if not _need_oper(chat, client):
         return
-    chat.deliver(Message("WALLOPS", (message.params[0],), client.mask),
-                 [user for user in chat.clients if user.wallops or user is client])
+    chat.wallops(client, message.params[0])
 
 
 COMMANDS = {

@@ -4,9 +4,10 @@
 Tags that every recipient of a message may get (``time``, client-only ``+name`` tags) travel
 on the :class:`~tcpchat.protocol.message.Message` and are kept or dropped per Encoding
 (:mod:`tcpchat.chat.encoding`), so fan-out still encodes once per Encoding.  Tags meant for one
-client only (``label``, ``batch``) are put on that client's own output by
-:func:`finish_labeled`, after its command has run: the bytes of whole lines the command queued
-for it are rewritten in place, in its buffer, before anything is sent.
+client only (``label``, ``batch``) are put on that client's own output by :func:`labeled`,
+after its command has run: the whole lines the command queued for it are rewritten in place
+(:meth:`Delivery.rewrite_since <tcpchat.chat.delivery.Delivery.rewrite_since>`), before
+anything is sent.
 """
 
 import itertools
@@ -39,39 +40,19 @@ def client_tags(tags):
     return {name: value for name, value in tags.items() if name[:1] == "+"} if tags else {}
 
 
-def start_labeled(chat, client, message):
-    """Where *client*'s output stands before a labeled command runs, or None if the command
-    is not labeled (or the client did not ask for labeled-response)."""
-    if "labeled-response" not in client.caps or not message.tags or "label" not in message.tags:
-        return None
-    chat.flush_batch()  # what the batch holds is not this command's
-    return len(client.out) if client.out is not None else None
-
-
-def finish_labeled(chat, client, start, label):
-    """Label what the command queued for *client* since *start*: nothing, an ``ACK``; one line,
-    that line; more, a ``labeled-response`` batch (or, for a client without the batch
-    capability, the first line)."""
-    chat.flush_batch()
-    out = client.out
-    if out is None or len(out) < start:
-        return  # the client is closing: nothing more goes to it
+def labeled(lines, label, server, batches):
+    """The lines a labeled command queued (bytes, no line ends), labeled: nothing, an ``ACK``;
+    one line, that line; more, a ``labeled-response`` batch (for a client without the batch
+    capability, *batches* false: the first line labeled)."""
     label = escape_tag_value(label.encode()[:LABEL_BYTES].decode(errors="ignore"))
-    lines = bytes(out[start:]).split(b"\r\n")[:-1]
-    server = chat.config.server_name
     if not lines:
-        labeled = [f"@label={label} :{server} ACK".encode()]
-    elif len(lines) == 1 or "batch" not in client.caps:
-        labeled = [_tagged(lines[0], f"label={label}")] + lines[1:]
-    else:
-        batch = f"L{next(_batch_ids)}"
-        labeled = ([f"@label={label} :{server} BATCH +{batch} labeled-response".encode()]
-                   + [_tagged(line, f"batch={batch}") for line in lines]
-                   + [f":{server} BATCH -{batch}".encode()])
-    del out[start:]
-    if not out:
-        chat.dirty.add(client.conn)
-    out += b"\r\n".join(labeled) + b"\r\n"
+        return [f"@label={label} :{server} ACK".encode()]
+    if len(lines) == 1 or not batches:
+        return [_tagged(lines[0], f"label={label}")] + lines[1:]
+    batch = f"L{next(_batch_ids)}"
+    return ([f"@label={label} :{server} BATCH +{batch} labeled-response".encode()]
+            + [_tagged(line, f"batch={batch}") for line in lines]
+            + [f":{server} BATCH -{batch}".encode()])
 
 
 def _tagged(line, tag):

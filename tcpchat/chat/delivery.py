@@ -1,0 +1,285 @@
+"""How output reaches this node's users: the one output API, the batch, the send-queue bound.
+
+Everything a local user is sent is queued here: a message to many (:meth:`Delivery.deliver`),
+a channel message in the batch (:meth:`Delivery.relay`), a reply to one (:meth:`~Delivery.reply`,
+:meth:`~Delivery.send`, :meth:`~Delivery.notice`, :meth:`~Delivery.standard_reply`), a line of
+plain text (:meth:`~Delivery.send_text`), and the few lines that close a connection
+(:meth:`~Delivery.farewell`).  Nothing else writes into a connection's output buffer.
+
+Encoded once per Encoding.  A message to many is encoded once per
+:class:`~tcpchat.chat.encoding.Encoding` in use among its recipients, and each recipient that
+shares one gets the same bytes object appended to its connection's buffer.  Connections whose
+output went from none to some are collected in :attr:`Delivery.dirty`; the core hands them to
+their drivers when the operation ends.
+
+The batch (the fan-out's fast path).  A read of one socket may bring many lines to the same
+channel; rather than append each to every member's buffer, consecutive messages to one channel
+from one sender are kept, encoded and joined once per Encoding when the batch is flushed, and
+appended once per member.  Each recipient still gets every message once, in order, its own left
+out (kept in, for a sender with IRCv3 echo-message), because the batch is flushed before
+anything else is queued for anyone (any other message, a numeric, a line of text), before a
+channel's members change (:meth:`Delivery.flush_batch`, which the chat calls), before a
+client's capabilities change (its Encoding may), and when the sender's lines of this core call
+are handled.  ``Config.batch`` turns it off, to measure or test the plain path against it.
+
+The send queue bound (``Config.sendq``).  A recipient that does not read lets its buffer grow.
+The bound counts what the client failed to read: what still waits after its driver has sent
+what the socket would take (``Connection.flushed``), not what one busy turn queued, so a member
+that keeps reading is never cut because others all spoke at once.  Within a turn, the buffer
+may grow to twice the bound (:attr:`Delivery.hard_sendq`), which bounds memory.  Past either,
+the client's pending output is thrown away (all but the rest of a line the kernel already took
+part of), an ``ERROR :SendQ exceeded`` line is queued in its place and the client's connection
+is marked closing.  The chat then has everyone who shares a channel with it see it quit, after
+the current operation (:attr:`Delivery.overflowed`), because the overflow happens in the middle
+of a fan-out loop over a channel's members, and that loop must not see the channel change
+under it.
+"""
+
+import logging
+from collections import Counter
+
+from ..protocol.ircv3 import timestamp
+from ..protocol.message import Message, utf8_prefix
+from .config import ECHO_BYTES
+
+log = logging.getLogger("tcpchat")
+
+
+class Delivery:
+    """The output of every local user (see the module doc)."""
+
+    def __init__(self, config, wall_clock):
+        self.config = config
+        self.wall_clock = wall_clock
+        #: Connections whose output went from none to some, or that began closing, during the
+        #: current operation: the core tells the driver when it ends.  A driver told once
+        #: keeps sending until nothing is pending, so later appends need not tell it again.
+        self.dirty = set()
+        #: Clients cut at the send queue bound during this operation, whose quits the chat
+        #: has still to announce.
+        self.overflowed = []
+        #: How far one client's output may grow within one operation (see the module doc).
+        self.hard_sendq = 2 * config.sendq
+        # The batch (see the module doc): its messages, their channel and their sender.
+        self._batch = []
+        self._batch_channel = self._batch_sender = self._batch_skip = None
+        #: How many clients enabled each capability: while nobody has server-time, no
+        #: message is stamped; while nobody has extended-join, a JOIN is made one way only.
+        self.cap_users = Counter()
+        #: Whether anyone has server-time (read on every message, so kept ready).
+        self.stamping = False
+
+    # -- To many --------------------------------------------------------------------------
+
+    def deliver(self, message, recipients, skip=None, when=None):
+        """Queue *message* for each of *recipients* except *skip*, after the batch; stamped
+        with *when* (wall-clock seconds; by default now) for those with server-time."""
+        if self._batch:
+            self.flush_batch()
+        if self.stamping:
+            self._stamp(message, when)
+        self._fan_out(recipients, skip, _encode_one, message)
+
+    def _stamp(self, message, when):
+        """Give *message* its server-time ``time`` tag (the Encodings of those who did not ask
+        for server-time leave it out)."""
+        if "time" not in message.tags:
+            message.tags["time"] = timestamp(self.wall_clock() if when is None else when)
+
+    def relay(self, message, channel, sender, echo=False, when=None):
+        """Queue *message* from *sender* for the other members of *channel* (and *sender*, if
+        *echo*: IRCv3 echo-message): in the batch, if the batch holds that sender's messages
+        to that channel, else in a new one."""
+        skip = None if echo else sender
+        if not self.config.batch:
+            self.deliver(message, channel.members, skip, when)
+            return
+        if self.stamping:
+            self._stamp(message, when)
+        if self._batch and (channel is not self._batch_channel
+                            or sender is not self._batch_sender):
+            self.flush_batch()
+        self._batch_channel, self._batch_sender, self._batch_skip = channel, sender, skip
+        self._batch.append(message)
+
+    def flush_batch(self):
+        """Queue the batch for the members of its channel: each Encoding in use writes the
+        batch's messages once, joined, and each member gets them in one append."""
+        messages = self._batch
+        if messages:
+            self._batch = []
+            channel, skip = self._batch_channel, self._batch_skip
+            self._batch_channel = self._batch_sender = self._batch_skip = None
+            if len(messages) == 1:
+                self._fan_out(channel.members, skip, _encode_one, messages[0])
+            else:
+                self._fan_out(channel.members, skip, _encode_all, messages)
+
+    def _fan_out(self, recipients, skip, encode, what):
+        """The hot path: queue *encode(encoding, what)* for each of *recipients* but *skip*.
+
+        Encoded at most once per Encoding; each recipient that shares one gets the same bytes
+        object appended to its connection's buffer.
+        """
+        sendq = self.hard_sendq
+        dirty = self.dirty
+        encoded = {}
+        # Recipients in a row mostly share an Encoding: compare with the last one before
+        # looking it up, which costs a quarter of this loop's time when done per recipient.
+        encoding = data = None
+        for recipient in recipients:
+            if recipient is skip:
+                continue
+            out = recipient.out
+            if out is None:
+                continue  # closing, or served by another node
+            if recipient.encoding is not encoding:
+                encoding = recipient.encoding
+                data = encoded.get(encoding)
+                if data is None:
+                    data = encoded[encoding] = encode(encoding, what)
+            # What _append does, inlined: this loop runs once per recipient of every message
+            # or batch.
+            # (data may be b"", a message plain users are not shown: appending it costs less
+            # than testing for it, and the driver finds nothing to send.)
+            if not out:
+                dirty.add(recipient.conn)
+            out += data
+            if len(out) > sendq:
+                self._overflow(recipient)
+
+    # -- To one ---------------------------------------------------------------------------
+
+    def _append(self, client, data):
+        """Queue *data* for one client, within its send queue bound, after the batch."""
+        if self._batch:
+            self.flush_batch()
+        out = client.out
+        if out is None:
+            return
+        if not out:
+            self.dirty.add(client.conn)
+        out += data
+        if len(out) > self.hard_sendq:
+            self._overflow(client)
+
+    def send(self, client, message):
+        self.deliver(message, (client,))
+
+    def reply(self, client, numeric, *params):
+        """Send numeric *numeric* to *client*; its nick (or ``*``) goes first, as always.
+
+        Numerics echo what the client sent (a bad nick, an unknown command); an echo that could
+        not stand as a middle parameter (empty, holding a space, starting with ":") becomes "*",
+        and a long one is cut to :data:`ECHO_BYTES`, so that the text after it still fits.
+        """
+        *middle, last = params
+        middle = [utf8_prefix(p, ECHO_BYTES) if p and " " not in p and p[0] != ":" else "*"
+                  for p in middle]
+        self.deliver(Message(numeric, (client.target, *middle, last), self.config.server_name),
+                     (client,))
+
+    def notice(self, client, text):
+        """A notice from the server: how the server tells a client about a dropped line."""
+        self.send(client, Message("NOTICE", (client.target, text), self.config.server_name))
+
+    def standard_reply(self, client, kind, command, code, text):
+        """An IRCv3 standard reply (``FAIL``, ``WARN`` or ``NOTE``) about *command*: for errors
+        no numeric names.  Plain users read it as an error line."""
+        self.send(client, Message(kind, (command, code, text), self.config.server_name))
+
+    def send_text(self, client, text):
+        """A line of plain text, for a plain-mode client (prompts, help, lists)."""
+        self._append(client, text.encode() + b"\r\n")
+
+    def has_room(self, client):
+        """Whether a reply that grows with the server (LIST, WHO, NAMES) may go on: *client*
+        is not closing, and its queue is under half the send queue bound.  A reply that stops
+        here ends as usual, with a notice that it was cut, so that asking for it never costs
+        a client that reads its connection."""
+        if self._batch:
+            self.flush_batch()
+        return client.out is not None and len(client.out) <= self.config.sendq // 2
+
+    def mark(self, client):
+        """Where *client*'s output stands now, for :meth:`rewrite_since`; None if it is
+        closing.  What the batch holds is queued first: it is not what comes after."""
+        self.flush_batch()
+        return len(client.out) if client.out is not None else None
+
+    def rewrite_since(self, client, start, rewrite):
+        """Replace the whole lines queued for *client* since *start* (a :meth:`mark`) with
+        *rewrite(lines)*: lines as bytes without line ends, in and out (IRCv3
+        labeled-response labels a command's answer so).  Nothing if the client is closing."""
+        self.flush_batch()
+        out = client.out
+        if out is None or len(out) < start:
+            return
+        lines = bytes(out[start:]).split(b"\r\n")[:-1]
+        del out[start:]
+        if not out:
+            self.dirty.add(client.conn)
+        out += b"\r\n".join(rewrite(lines)) + b"\r\n"
+
+    # -- Capabilities -----------------------------------------------------------------------
+
+    def set_caps(self, client, caps):
+        """*client* enabled *caps* (a set): its Encoding may change, so the batch, encoded at
+        its flush, is flushed first."""
+        self.flush_batch()
+        self.count_caps(client.caps, caps)
+        client.set_caps(frozenset(caps))
+
+    def count_caps(self, dropped, enabled):
+        self.cap_users.subtract(dropped)
+        self.cap_users.update(enabled)
+        self.stamping = self.cap_users["server-time"] > 0
+
+    @staticmethod
+    def with_cap(cap, clients):
+        """Those of *clients* that enabled *cap*."""
+        return [client for client in clients if cap in client.caps]
+
+    # -- Closing --------------------------------------------------------------------------
+
+    def farewell(self, clients, reason):
+        """An ``ERROR :Closing link: reason`` line to each of *clients*, then no more: their
+        connections close once it is sent."""
+        self.deliver(Message("ERROR", (f"Closing link: {reason}",)), clients)
+        for client in clients:
+            self.stop_output(client)
+
+    def check_sendq(self, client):
+        """After a flush: cut *client* if more than the send queue bound still waits."""
+        self.flush_batch()
+        if client.out is not None and len(client.out) > self.config.sendq:
+            self._overflow(client)
+
+    def _overflow(self, client):
+        log.warning("%r: send queue over %d bytes, disconnecting", client, self.config.sendq)
+        farewell = Message("ERROR", ("Closing link: SendQ exceeded",))
+        conn = client.conn
+        conn.drop_output()
+        conn.outbuf += client.encoding.encode(farewell)
+        self.stop_output(client)
+        self.overflowed.append(client)
+
+    def stop_output(self, client):
+        """Mark *client*'s connection closing: nothing more is queued for it, and its driver
+        is told to send what is there and close."""
+        client.conn.stop()
+        client.out = None
+        self.dirty.add(client.conn)
+
+    def lost(self, client):
+        """*client*'s transport is gone: what waited for it is thrown away."""
+        client.conn.outbuf.clear()
+        self.stop_output(client)
+
+
+def _encode_one(encoding, message):
+    return encoding.encode(message)
+
+
+def _encode_all(encoding, messages):
+    return b"".join(map(encoding.encode, messages))

@@ -1,0 +1,157 @@
+"""What happened in the chat, as data.
+
+Each operation of :class:`~tcpchat.chat.chat.Chat` that others may see (a message, a join, a
+kick, a new topic...) changes the chat's state and then hands one event to every consumer in
+``Chat.consumers``, in order.  Showing it to this node's users is one consumer
+(:class:`~tcpchat.chat.local.LocalDelivery`); a history store, a cluster bus and metrics are
+others, and none of them needs to know the rest exist.  Replies to the one who asked (a
+numeric, an error) are not events: they go straight out through
+:class:`~tcpchat.chat.delivery.Delivery`.
+
+An event holds what a consumer needs and nothing encoded: who acted (``user``, the
+:class:`~tcpchat.chat.state.Client` or remote user, and ``source``, its ``nick!user@host`` at
+that moment, since a NICK changes it), where (``channel``, a
+:class:`~tcpchat.chat.state.Channel`), what, and when (``time``, wall-clock seconds).  ``id``
+is a slot for a message id, which nothing fills yet.
+
+An event is handed over while the chat is in the state it describes: a ``Part`` or a ``Kick``
+before the member is taken out (so that it is shown to the one leaving too), a ``Join`` after
+the member is in, a ``Quit`` after the user is gone from every table (``channels`` keeps the
+channels it was in).
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class Talk:
+    """PRIVMSG or NOTICE *text* (or a TAGMSG: *text* None) from *user*, to *channel* or to
+    *recipient* (the other is None), with its client-only *tags* (or None)."""
+    user: object
+    source: str
+    command: str
+    channel: object
+    recipient: object
+    text: str
+    tags: dict
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class Join:
+    user: object
+    source: str
+    channel: object
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class Part:
+    user: object
+    source: str
+    channel: object
+    reason: str
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class Kick:
+    """*user* (the operator) put *victim* out of *channel*."""
+    user: object
+    source: str
+    channel: object
+    victim: object
+    reason: str
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class Quit:
+    """*user* left the chat; *channels* are those it was in."""
+    user: object
+    source: str
+    reason: str
+    channels: tuple
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class NickChange:
+    """*user*, known as *source* until now, is now *user.nick*."""
+    user: object
+    source: str
+    old_nick: str
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class TopicChange:
+    user: object
+    source: str
+    channel: object
+    topic: str
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class ModeChange:
+    """*user* changed *channel*'s modes: *changes* as a MODE line's parameters
+    (``("+ov", "ann", "bob")``)."""
+    user: object
+    source: str
+    channel: object
+    changes: tuple
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class Invite:
+    """*user* invited *invitee* into *channel*."""
+    user: object
+    source: str
+    invitee: object
+    channel: object
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class Away:
+    """*user* went away with *text*, or came back (*text* None)."""
+    user: object
+    source: str
+    text: str
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class RealnameChange:
+    user: object
+    source: str
+    realname: str
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class Wallops:
+    """A server operator's *text* to every user with user mode +w."""
+    user: object
+    source: str
+    text: str
+    time: float
+    id: str = None
+
+
+#: Every kind of event, for a consumer that takes them all.
+KINDS = (Talk, Join, Part, Kick, Quit, NickChange, TopicChange, ModeChange, Invite, Away,
+         RealnameChange, Wallops)

@@ -1,0 +1,163 @@
+"""Showing events to this node's users: the consumer of :mod:`tcpchat.chat.events` that turns
+each into the IRC message its local audience is sent, through
+:class:`~tcpchat.chat.delivery.Delivery`.
+
+Who sees what is decided here, from the chat's state at the moment the event is handed over
+(see :mod:`tcpchat.chat.events`): a channel's members for what happens in it (and the actor,
+when a server operator acts from outside), everyone who shares a channel with a user for what
+that user does (a NICK, a QUIT), and within those, the capabilities that ask for more or less
+(extended-join, away-notify, setname, invite-notify, message-tags, echo-message).  Remote
+members are in those lists too; delivery passes them by.  Plain users get the same messages,
+which their Encoding renders as sentences.
+"""
+
+from ..protocol.message import Message
+from . import events
+
+
+class LocalDelivery:
+    """Called with each event: queues what this node's users are shown of it."""
+
+    def __init__(self, registry, delivery):
+        self.registry = registry
+        self.delivery = delivery
+
+    def handlers(self):
+        """Event class -> the method that shows such an event."""
+        return {
+            events.Talk: self.talk, events.Join: self.join, events.Part: self.part,
+            events.Kick: self.kick, events.Quit: self.quit, events.NickChange: self.nick,
+            events.TopicChange: self.topic, events.ModeChange: self.mode,
+            events.Invite: self.invite, events.Away: self.away,
+            events.RealnameChange: self.realname, events.Wallops: self.wallops,
+        }
+
+    def talk(self, event):
+        """PRIVMSG, NOTICE and TAGMSG: to a channel's members through the batch (the fan-out's
+        usual case), or to one user; a TAGMSG only to those with message-tags; the sender
+        too if it enabled echo-message."""
+        user, channel, text = event.user, event.channel, event.text
+        if channel is not None and text is not None:  # the fan-out's usual case, first
+            relayed = Message(event.command, (channel.name, text), event.source)
+            if event.tags:
+                relayed.tags = dict(event.tags)  # stamped with server-time: the event's stay
+            echo = "echo-message" in user.caps
+            self.delivery.relay(relayed, channel, user, echo, event.time)
+            if echo and user not in channel.members:  # from outside the channel (-n)
+                self.delivery.deliver(relayed, (user,), when=event.time)
+            return
+        recipient = event.recipient
+        target = recipient.nick if channel is None else channel.name
+        if text is None:
+            relayed = Message(event.command, (target,), event.source)
+        else:
+            relayed = Message(event.command, (target, text), event.source)
+        if event.tags:
+            relayed.tags = dict(event.tags)
+        echo = "echo-message" in user.caps
+        delivery = self.delivery
+        if recipient is not None:
+            delivery.deliver(relayed, _readers(relayed, (recipient, user) if echo
+                                               else (recipient,)), when=event.time)
+        else:
+            others = [member for member in channel.members if member is not user]
+            delivery.deliver(relayed, _readers(relayed, others + [user] if echo else others),
+                             when=event.time)
+
+    def join(self, event):
+        """Every member sees the JOIN, the joiner too (IRC clients rely on it), but a plain
+        joiner, who is told where it is in words; with extended-join, the account ("*": none)
+        and real name too; with away-notify, that the joiner is away."""
+        user, channel, delivery = event.user, event.channel, self.delivery
+        skip = user if user.plain else None
+        joined = Message("JOIN", (channel.name,), event.source)
+        if delivery.cap_users["extended-join"]:
+            extended = Message("JOIN", (channel.name, "*", user.realname), event.source)
+            members = list(channel.members)
+            delivery.deliver(extended, delivery.with_cap("extended-join", members), skip,
+                             event.time)
+            delivery.deliver(joined, [m for m in members if "extended-join" not in m.caps],
+                             skip, event.time)
+        else:
+            delivery.deliver(joined, channel.members, skip, event.time)
+        if user.away is not None and delivery.cap_users["away-notify"]:
+            delivery.deliver(Message("AWAY", (user.away,), event.source),
+                             delivery.with_cap("away-notify", channel.members), user,
+                             event.time)
+
+    def part(self, event):
+        channel = event.channel
+        params = (channel.name, event.reason) if event.reason else (channel.name,)
+        self.delivery.deliver(Message("PART", params, event.source), channel.members,
+                              when=event.time)
+
+    def kick(self, event):
+        channel = event.channel
+        self.delivery.deliver(
+            Message("KICK", (channel.name, event.victim.nick, event.reason), event.source),
+            channel.audience(event.user), when=event.time)
+
+    def quit(self, event):
+        """Everyone who shared a channel with the user, who is out of them already."""
+        neighbours = {}
+        for channel in event.channels:
+            neighbours.update(dict.fromkeys(channel.members))
+        self.delivery.deliver(Message("QUIT", (event.reason,), event.source), neighbours,
+                              when=event.time)
+
+    def nick(self, event):
+        user = event.user
+        self.delivery.deliver(Message("NICK", (user.nick,), event.source),
+                              self.registry.neighbours(user, include_self=True),
+                              when=event.time)
+
+    def topic(self, event):
+        channel = event.channel
+        self.delivery.deliver(Message("TOPIC", (channel.name, event.topic), event.source),
+                              channel.audience(event.user), when=event.time)
+
+    def mode(self, event):
+        channel = event.channel
+        self.delivery.deliver(Message("MODE", (channel.name, *event.changes), event.source),
+                              channel.audience(event.user), when=event.time)
+
+    def invite(self, event):
+        """The invitee, and the channel's members who asked for invite-notify."""
+        channel, user = event.channel, event.user
+        invitation = Message("INVITE", (event.invitee.nick, channel.name), event.source)
+        self.delivery.deliver(invitation, (event.invitee,), when=event.time)
+        notified = [member for member in channel.members
+                    if "invite-notify" in member.caps and member is not user]
+        if notified:
+            self.delivery.deliver(invitation, notified, when=event.time)
+
+    def away(self, event):
+        """Those sharing a channel with the user who asked for away-notify."""
+        delivery = self.delivery
+        if delivery.cap_users["away-notify"] and event.user.registered:
+            delivery.deliver(Message("AWAY", (event.text,) if event.text else (), event.source),
+                             delivery.with_cap("away-notify",
+                                               self.registry.neighbours(event.user)),
+                             when=event.time)
+
+    def realname(self, event):
+        """Those sharing a channel with the setname capability, and the user itself if it
+        has it (its confirmation)."""
+        delivery = self.delivery
+        delivery.deliver(Message("SETNAME", (event.realname,), event.source),
+                         delivery.with_cap("setname", self.registry.neighbours(
+                             event.user, include_self=True)), when=event.time)
+
+    def wallops(self, event):
+        user = event.user
+        self.delivery.deliver(Message("WALLOPS", (event.text,), event.source),
+                              [client for client in self.registry.clients
+                               if client.wallops or client is user], when=event.time)
+
+
+def _readers(message, recipients):
+    """Those of *recipients* who read *message*, each once: a TAGMSG only those with
+    message-tags."""
+    if message.command == "TAGMSG":
+        return [user for user in dict.fromkeys(recipients) if "message-tags" in user.caps]
+    return dict.fromkeys(recipients)
