@@ -44,6 +44,7 @@ from .chat.encoding import Dialect
 from .chat.flood import FloodBucket
 from .protocol.framing import TOO_LONG
 from .protocol.message import MAX_MESSAGE, MAX_TAGS, MalformedMessage, Message, parse
+from .text.catalog import _
 
 log = logging.getLogger("tcpchat")
 
@@ -53,7 +54,7 @@ REGISTRATION_COMMANDS = frozenset(("CAP", "PASS", "NICK", "USER"))
 #: Who handles a line, by the dialect of the user who sent it.
 LINE_HANDLERS = {Dialect.IRC: irc.handle_line, Dialect.PLAIN: plain.handle_line}
 
-WELCOME = ("*** Welcome to tcpchat. IRC clients: register as usual. "
+WELCOME = _("*** Welcome to tcpchat. IRC clients: register as usual. "
            "From netcat or telnet: type the name you want and press Enter.")
 
 
@@ -102,7 +103,7 @@ class ChatCore:
             oldest = next(iter(chat.registry.registering))
             log.debug("%d connections registering: letting the oldest (%s) go",
                       len(chat.registry.registering), oldest.host)
-            chat.close(oldest, "Too many connections registering; try again")
+            chat.close(oldest, _("Too many connections registering; try again"))
         self._finish()
         return conn
 
@@ -117,12 +118,12 @@ class ChatCore:
         now = self.clock()
         timers = self._timers
         while timers and timers[0][0] <= now:
-            _, _, conn, check = heapq.heappop(timers)
+            _when, _order, conn, check = heapq.heappop(timers)
             if conn is not None:
                 check(conn, now)
         self._finish()
 
-    def shutdown(self, reason="Server shutting down"):
+    def shutdown(self, reason=_("Server shutting down")):
         log.info("shutting down: %s", reason)
         self.chat.shutdown(reason)
         self._finish()
@@ -144,7 +145,7 @@ class ChatCore:
 
     def end_of_input(self, conn):
         """*conn*'s peer will send no more."""
-        self.chat.close(conn.client, "Connection closed")
+        self.chat.close(conn.client, _("Connection closed"))
         self._finish()
 
     def connection_lost(self, conn, reason):
@@ -220,7 +221,7 @@ class ChatCore:
         chat = self.chat
         # A line of 510 bytes or less fits, with or without tags: _too_long only past that.
         if raw is TOO_LONG or (len(raw) > MAX_MESSAGE - 2 and _too_long(raw)):
-            chat.delivery.reply(client, rpl.ERR_INPUTTOOLONG, "Input line was too long")
+            chat.delivery.reply(client, rpl.ERR_INPUTTOOLONG, _("Input line was too long"))
             return
         if not raw:
             return  # empty lines are ignored, as modern IRC asks
@@ -230,10 +231,10 @@ class ChatCore:
             text, valid = raw.decode("utf-8", errors="replace"), False
             if client.registered:
                 chat.delivery.standard_reply(client, "FAIL", _command_of(text), "INVALID_UTF8",
-                                    "Line dropped: it is not valid UTF-8")
+                                    _("Line dropped: it is not valid UTF-8"))
                 return
         if "\0" in text or "\r" in text:
-            chat.delivery.notice(client, "Line dropped: it holds a NUL or CR character")
+            chat.delivery.notice(client, _("Line dropped: it holds a NUL or CR character"))
             return
         if client.dialect is None:
             client.set_dialect(Dialect.IRC if _looks_like_irc(text) else Dialect.PLAIN)
@@ -243,8 +244,8 @@ class ChatCore:
             # terminal that is not UTF-8): go on with the bad bytes replaced, and say so,
             # rather than leave the client waiting for an answer to a line it never got.
             chat.delivery.standard_reply(client, "WARN", _command_of(text), "INVALID_UTF8",
-                                "The line was not valid UTF-8: its bad bytes were replaced "
-                                "with U+FFFD")
+                                _("The line was not valid UTF-8: its bad bytes were replaced "
+                                "with U+FFFD"))
         LINE_HANDLERS[client.dialect](chat, client, text)
 
     # -- Timers ---------------------------------------------------------------------------
@@ -272,7 +273,7 @@ class ChatCore:
         if not client.registered:
             deadline = conn.connected_at + config.registration_timeout
             if now >= deadline:
-                self.chat.close(client, "Registration timed out")
+                self.chat.close(client, _("Registration timed out"))
                 return None
             return deadline
         if client.plain and conn.transport.notices_vanished_peer:
@@ -281,8 +282,11 @@ class ChatCore:
             deadline = conn.ping_sent + config.pong_timeout
             if now >= deadline:
                 silent = int(now - conn.last_active)
-                what = "Idle" if client.plain else "Ping"
-                self.chat.close(client, f"{what} timeout: {silent} seconds")
+                if client.plain:
+                    reason = _("Idle timeout: {seconds} seconds", seconds=silent)
+                else:
+                    reason = _("Ping timeout: {seconds} seconds", seconds=silent)
+                self.chat.close(client, reason)
                 return None
             return deadline
         # A plain user over a transport that cannot tell when it is gone (UDP) is asked in
@@ -297,8 +301,9 @@ class ChatCore:
     def _ping(self, client):
         config = self.config
         if client.plain:
-            self.chat.delivery.send_text(client, f"*** Still there? Press Enter within "
-                                        f"{config.pong_timeout:.0f} seconds to stay.")
+            self.chat.delivery.send_text(client, _(
+                "*** Still there? Press Enter within {seconds:.0f} seconds to stay.",
+                seconds=config.pong_timeout))
         else:
             server = config.server_name
             self.chat.delivery.send(client, Message("PING", (server,), server))
@@ -312,7 +317,7 @@ def _too_long(raw):
     """Over the IRC limits: 4096 bytes of tags, 512 for the rest (CRLF included)."""
     body = raw
     if raw[:1] == b"@":
-        tags, _, body = raw.partition(b" ")
+        tags, _sep, body = raw.partition(b" ")
         if len(tags) + 1 > MAX_TAGS:
             return True
     return len(body) + 2 > MAX_MESSAGE

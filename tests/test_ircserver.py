@@ -28,8 +28,8 @@ def test_lusers_counts_users_invisible_operators_unknown_and_channels(chat):
     alice.send("LUSERS")
     assert numerics(alice) == [
         ("251", ("alice", "There are 1 users and 1 invisible on 1 servers")),
-        ("252", ("alice", "0", "operator(s) online")),
-        ("253", ("alice", "1", "unknown connection(s)")),
+        ("252", ("alice", "0", "operators online")),
+        ("253", ("alice", "1", "unknown connection")),
         ("254", ("alice", "2", "channels formed")),
         ("255", ("alice", "I have 2 clients and 0 servers")),
         ("265", ("alice", "2", "2", "Current local users 2, max 2")),

@@ -30,6 +30,7 @@ from ..protocol import numerics as rpl
 from ..protocol.ircv3 import client_tags
 from ..protocol.message import MAX_MESSAGE, text_room, utf8_prefix
 from ..protocol.names import fold, is_channel, nick_problem, normalize
+from ..text.catalog import _
 from . import events
 from .config import MONITOR_LIMIT, OPER_CHECKS, TOPICLEN
 from .delivery import Delivery
@@ -102,6 +103,10 @@ class Chat:
         self.delivery.farewell((client,), reason)
         self._leave(client, reason)
 
+    def quit(self, client, reason=""):
+        """QUIT (or ``/quit``, ``exit``): the user leaves, with *reason* if it gave one."""
+        self.close(client, _("Quit: {reason}", reason=reason) if reason else _("Quit"))
+
     def connection_lost(self, client, reason):
         """The transport is gone (reset, or closed by the driver): nothing more can be sent."""
         self.delivery.lost(client)  # so the driver sees it closing and lets the socket go
@@ -112,7 +117,7 @@ class Chat:
         operation."""
         overflowed = self.delivery.overflowed
         while overflowed:
-            self._leave(overflowed.pop(), "SendQ exceeded")
+            self._leave(overflowed.pop(), _("SendQ exceeded"))
 
     def _leave(self, client, reason):
         """Take *client* out of the chat, then tell those who shared a channel with it: so
@@ -145,16 +150,16 @@ class Chat:
         """Why *client* may not take *nick*, as ``(numeric, text)``; None if it may.  The one
         check of a nick, for IRC's NICK and a plain user's name alike."""
         if not nick:
-            return rpl.ERR_NONICKNAMEGIVEN, "No nickname given"
+            return rpl.ERR_NONICKNAMEGIVEN, _("No nickname given")
         problem = nick_problem(nick)
         if problem:
-            return rpl.ERR_ERRONEUSNICKNAME, f"Erroneous nickname: {problem}"
+            return rpl.ERR_ERRONEUSNICKNAME, _("Erroneous nickname: {problem}", problem=problem)
         if self.registry.nick_in_use(nick, by=client):
-            return rpl.ERR_NICKNAMEINUSE, "Nickname is already in use"
+            return rpl.ERR_NICKNAMEINUSE, _("Nickname is already in use")
         lookalike = self.registry.lookalike(nick, by=client)
         if lookalike is not None:
-            return (rpl.ERR_NICKNAMEINUSE,
-                    f"Nickname looks too much like {lookalike.nick}, who is here")
+            return rpl.ERR_NICKNAMEINUSE, _("Nickname looks too much like {nick}, who is here",
+                                            nick=lookalike.nick)
         return None
 
     def set_nick(self, client, nick):
@@ -282,21 +287,21 @@ class Chat:
             channel = self._channels.get(fold(target))
             if channel is None:
                 quiet or self.delivery.reply(client, rpl.ERR_NOSUCHNICK, target,
-                                             "No such nick/channel")
+                                             _("No such nick/channel"))
                 return False
             rank = channel.members.get(client)
             if not rank and (rank is None or channel.gated):  # else nothing can stop it
                 refusal = speech_refusal(channel, client)
                 if refusal:
                     quiet or self.delivery.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name,
-                                                 f"Cannot send to channel: {refusal}")
+                                                 _("Cannot send to channel: {refusal}", refusal=refusal))
                     return False
             target = channel.name
         else:
             recipient = self.registry.find_user(target)
             if recipient is None:
                 quiet or self.delivery.reply(client, rpl.ERR_NOSUCHNICK, target,
-                                             "No such nick/channel")
+                                             _("No such nick/channel"))
                 return False
             target = recipient.nick
         # Most lines fit however many bytes each character takes: _fits only when unsure.
@@ -327,7 +332,7 @@ class Chat:
         room = text_room(client.mask, command, target)
         if len(text.encode()) <= room:
             return True
-        self.delivery.reply(client, rpl.ERR_INPUTTOOLONG, f"Input line was too long: with "
-                            f"your nick!user@host before it, a message to {target} fits "
-                            f"{room} bytes of text")
+        self.delivery.reply(client, rpl.ERR_INPUTTOOLONG, _(
+            "Input line was too long: with your nick!user@host before it, a message to "
+            "{target} fits {room} bytes of text", target=target, room=room))
         return False

@@ -45,6 +45,7 @@ import logging
 
 from ..protocol.framing import TOO_LONG, LineFramer, split_datagram
 from ..protocol.message import MAX_MESSAGE, MAX_TAGS
+from ..text.catalog import _
 
 log = logging.getLogger("tcpchat")
 
@@ -286,7 +287,7 @@ class Connection:
         self._held_bytes += sum(MAX_LINE if line is TOO_LONG else len(line) for line in lines)
         if self._held_bytes > limit:
             self.take_held()
-            self.close("Excess Flood")
+            self.close(_("Excess Flood"))
 
     def abandon(self):
         """Cut this connection off when the chat failed to let it go: nothing more is queued

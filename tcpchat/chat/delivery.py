@@ -40,6 +40,7 @@ from collections import Counter
 
 from ..protocol.ircv3 import timestamp
 from ..protocol.message import Message, utf8_prefix
+from ..text.catalog import _
 from .config import ECHO_BYTES
 
 log = logging.getLogger("tcpchat")
@@ -245,7 +246,7 @@ class Delivery:
     def farewell(self, clients, reason):
         """An ``ERROR :Closing link: reason`` line to each of *clients*, then no more: their
         connections close once it is sent."""
-        self.deliver(Message("ERROR", (f"Closing link: {reason}",)), clients)
+        self.deliver(Message("ERROR", (_("Closing link: {reason}", reason=reason),)), clients)
         for client in clients:
             self.stop_output(client)
 
@@ -257,7 +258,7 @@ class Delivery:
 
     def _overflow(self, client):
         log.warning("%r: send queue over %d bytes, disconnecting", client, self.config.sendq)
-        farewell = Message("ERROR", ("Closing link: SendQ exceeded",))
+        farewell = Message("ERROR", (_("Closing link: {reason}", reason=_("SendQ exceeded")),))
         conn = client.conn
         conn.drop_output()
         conn.outbuf += client.encoding.encode(farewell)

@@ -8,6 +8,7 @@ The operations that change them are :class:`~tcpchat.chat.chat.Chat`'s; moderati
 from collections import namedtuple
 
 from ..protocol.names import fold
+from ..text.catalog import _
 from .encoding import Dialect, encoding_for
 
 #: What a client that negotiated nothing has enabled.
@@ -213,9 +214,9 @@ def speech_refusal(channel, client):
     if rank or client.oper:
         return None
     if rank is None and "n" in channel.modes:
-        return "you are not in it (+n)"
+        return _("you are not in it (+n)")
     if "m" in channel.modes:
-        return "it is moderated (+m) and you have no voice"
+        return _("it is moderated (+m) and you have no voice")
     if is_banned(channel, client):
-        return "you are banned (+b)"
+        return _("you are banned (+b)")
     return None

@@ -28,6 +28,7 @@ from ..protocol.framing import TOO_LONG, LineFramer, split_datagram
 from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8,
                       text_room)
 from ..protocol.names import fold, is_channel
+from ..text.catalog import _, ngettext
 from ..protocol.sequence import DUPLICATE, LATE, LOST, SEQ_CAP, SequenceCheck, sequence_number
 
 Show = namedtuple("Show", "kind text")
@@ -146,10 +147,11 @@ class ClientSession:
         if line.startswith("//"):
             return self._say(line[1:])
         if line.startswith("/"):
-            name, _, argument = line[1:].partition(" ")
+            name, _sep, argument = line[1:].partition(" ")
             command = _COMMANDS.get(name.lower())
             if command is None:
-                return [Show(ERROR, f"Unknown command /{clean(name)}: /help lists the commands")]
+                return [Show(ERROR, _("Unknown command /{name}: /help lists the commands",
+                                      name=clean(name)))]
             return command(self, argument.strip())
         if not line.strip():
             return []
@@ -168,20 +170,20 @@ class ClientSession:
         return []
 
     def _cmd_msg(self, argument):
-        name, _, text = argument.partition(" ")
+        name, _sep, text = argument.partition(" ")
         if not name or not text.strip():
-            return [Show(ERROR, "Usage: /msg NAME text")]
+            return [Show(ERROR, _("Usage: /msg NAME text"))]
         self._say(text, name)
-        return [Show(PRIVATE, f"[private] -> {name}: {text}")]
+        return [Show(PRIVATE, _("[private] -> {name}: {text}", name=name, text=text))]
 
     def _cmd_me(self, argument):
         if not argument:
-            return [Show(ERROR, "Usage: /me action")]
+            return [Show(ERROR, _("Usage: /me action"))]
         return self._say(f"\x01ACTION {argument}\x01")
 
     def _cmd_nick(self, argument):
         if not argument or " " in argument:
-            return [Show(ERROR, "Usage: /nick NAME")]
+            return [Show(ERROR, _("Usage: /nick NAME"))]
         self._send("NICK", argument)
         return []
 
@@ -193,7 +195,7 @@ class ClientSession:
 
     def _cmd_join(self, argument):
         if not is_channel(argument) or " " in argument:
-            return [Show(ERROR, "Usage: /join #room")]
+            return [Show(ERROR, _("Usage: /join #room"))]
         self._send("JOIN", argument)
         return []
 
@@ -228,7 +230,7 @@ class ClientSession:
         events = []
         for raw in lines:
             if raw is TOO_LONG:
-                events.append(Show(ERROR, "The server sent a line too long to read; skipped"))
+                events.append(Show(ERROR, _("The server sent a line too long to read; skipped")))
                 continue
             try:
                 message = parse(raw.decode("utf-8", errors="replace"))
@@ -242,7 +244,7 @@ class ClientSession:
                 # Fewer parameters than the command has (a short 353 from some server): shown
                 # as it came, and the client reads on.
                 line = raw.decode("utf-8", errors="replace")
-                events.append(Show(SERVER, f"(a line this client cannot read: {line})"))
+                events.append(Show(SERVER, _("(a line this client cannot read: {line})", line=line)))
         return events
 
     def _in_sequence(self, message, events):
@@ -256,11 +258,12 @@ class ClientSession:
             return True
         kind, count = verdict
         if kind == LOST:
-            events.append(Show(ERROR, f"[{count} message{'s' if count > 1 else ''} lost]"))
+            events.append(Show(ERROR, ngettext("[{count} message lost]",
+                                                "[{count} messages lost]", count)))
         elif kind == LATE:
-            events.append(Show(ERROR, "[1 out of order]"))
+            events.append(Show(ERROR, _("[1 out of order]")))
         elif kind == DUPLICATE:
-            events.append(Show(ERROR, "[1 duplicate ignored]"))
+            events.append(Show(ERROR, _("[1 duplicate ignored]")))
             return False
         return True
 
@@ -296,9 +299,11 @@ class ClientSession:
             return []
         elif command == "366":
             names = self._names.pop(fold(params[1]), [])
-            return [Show(SERVER, f"In {params[1]}: {' '.join(names)}")] if names else []
+            return [Show(SERVER, _("In {channel}: {names}", channel=params[1],
+                                         names=" ".join(names)))] if names else []
         elif command == "332":
-            return [Show(SERVER, f"Topic of {params[1]}: {params[2]}")]
+            return [Show(SERVER, _("Topic of {channel}: {topic}", channel=params[1],
+                                         topic=params[2]))]
         elif command in _QUIET_NUMERICS:
             return []
         elif command == "JOIN" and self._is_me(message):
@@ -312,14 +317,14 @@ class ClientSession:
                                            f"{params[0]}{because}")
         elif command == "NICK" and self._is_me(message):
             self.nick = params[0]
-            return [Show(EVENT, f"* You are now known as {params[0]}")]
+            return [Show(EVENT, _("* You are now known as {nick}", nick=params[0]))]
         described = describe(message)
         return [Show(*described)] if described else []
 
     def _joined(self, channel):
         if channel not in self.channels:
             self.channels.append(channel)
-        events = [Show(EVENT, f"* You joined {channel}")]
+        events = [Show(EVENT, _("* You joined {channel}", channel=channel))]
         if fold(channel) == fold(self.wanted_channel) and not self.ready:
             self.ready = True
             events.append(Ready())

@@ -347,7 +347,7 @@ def split_address(text):
             raise ValueError(f"cannot read the address {text!r}: write [v6addr] or [v6addr]:port")
         port = rest[1:]
     elif text.count(":") == 1:
-        host, _, port = text.partition(":")
+        host, _sep, port = text.partition(":")
     else:
         return text, None  # a name, an IPv4 address, or an IPv6 address without a port
     if not port:
@@ -516,7 +516,7 @@ def connect_tls(host, port, context):
 def connect_udp(host, port):
     """A UDP socket connected to the server: it sends there by default, takes datagrams from
     there only, and hears of an ICMP "port unreachable" as ConnectionRefusedError."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    family, kind, proto, _sep, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.connect(address)

@@ -17,6 +17,7 @@ from ..chat.config import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
 from .serverinfo import VERSION
 from ..protocol.message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
 from ..protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold, is_channel
+from ..text.catalog import _
 
 CAPABILITIES = ircv3.CAPABILITIES
 #: PRIVMSG and NOTICE take at most this many comma-separated targets (TARGMAX).
@@ -57,11 +58,11 @@ def handle_line(chat, client, text):
         start = chat.delivery.mark(client)
     command = COMMANDS.get(message.command)
     if command is None:
-        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, message.command, "Unknown command")
+        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, message.command, _("Unknown command"))
     elif command.needs_registration and not client.registered:
-        chat.delivery.reply(client, rpl.ERR_NOTREGISTERED, "You have not registered")
+        chat.delivery.reply(client, rpl.ERR_NOTREGISTERED, _("You have not registered"))
     elif len(message.params) < command.min_params:
-        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command, "Not enough parameters")
+        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command, _("Not enough parameters"))
     else:
         command.handler(chat, client, message)
     if start is not None:
@@ -111,7 +112,7 @@ def _cap(chat, client, message):
             client.cap_negotiating = False
             _try_to_register(chat, client)
     else:
-        chat.delivery.reply(client, rpl.ERR_INVALIDCAPCMD, message.params[0], "Invalid CAP command")
+        chat.delivery.reply(client, rpl.ERR_INVALIDCAPCMD, message.params[0], _("Invalid CAP command"))
 
 
 def _sts_policy(chat, client, message):
@@ -133,7 +134,7 @@ def _offered(client):
 
 def _pass(chat, client, message):
     if client.registered:
-        chat.delivery.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
+        chat.delivery.reply(client, rpl.ERR_ALREADYREGISTERED, _("You may not reregister"))
     else:
         client.password = message.params[0]
 
@@ -146,11 +147,11 @@ def _nick(chat, client, message):
 
 def _user(chat, client, message):
     if client.registered or client.user is not None:
-        chat.delivery.reply(client, rpl.ERR_ALREADYREGISTERED, "You may not reregister")
+        chat.delivery.reply(client, rpl.ERR_ALREADYREGISTERED, _("You may not reregister"))
         return
     if not message.params[3]:
-        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, "USER", "Not enough parameters: the real "
-                                                          "name is empty")
+        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, "USER", _("Not enough parameters: the real "
+                                                          "name is empty"))
         return
     # The username shows in nick!user@host; keep it short and free of what would break a mask.
     username = "".join(c for c in message.params[0] if c.isalnum() or c in "-_.")[:10]
@@ -163,8 +164,8 @@ def _try_to_register(chat, client):
     if client.nick is None or client.user is None or client.cap_negotiating:
         return
     if chat.config.password is not None and client.password != chat.config.password:
-        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
-        chat.close(client, "Bad password")
+        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, _("Password incorrect"))
+        chat.close(client, _("Bad password"))
         return
     chat.register(client, client.user, client.realname)
     _welcome(chat, client)
@@ -176,9 +177,9 @@ def _welcome(chat, client):
     config = chat.config
     server = config.server_name
     created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(config.created))
-    chat.delivery.reply(client, rpl.RPL_WELCOME, f"Welcome to the {server} Network, {client.mask}")
-    chat.delivery.reply(client, rpl.RPL_YOURHOST, f"Your host is {server}, running version {VERSION}")
-    chat.delivery.reply(client, rpl.RPL_CREATED, f"This server was created {created}")
+    chat.delivery.reply(client, rpl.RPL_WELCOME, _("Welcome to the {server} Network, {mask}", server=server, mask=client.mask))
+    chat.delivery.reply(client, rpl.RPL_YOURHOST, _("Your host is {server}, running version {version}", server=server, version=VERSION))
+    chat.delivery.reply(client, rpl.RPL_CREATED, _("This server was created {created}", created=created))
     chat.delivery.reply(client, rpl.RPL_MYINFO, server, VERSION, "iow", "biklmnostv", "bklov")
     _isupport(chat, client)
     serverinfo.lusers(chat, client)
@@ -189,23 +190,23 @@ def _isupport(chat, client):
     tokens = ISUPPORT + (f"NETWORK={chat.config.server_name}",)
     for start in range(0, len(tokens), 13):  # at most 13 tokens a line
         chat.delivery.reply(client, rpl.RPL_ISUPPORT, *tokens[start:start + 13],
-                   "are supported by this server")
+                   _("are supported by this server"))
 
 
 def _version(chat, client, message):
-    chat.delivery.reply(client, rpl.RPL_VERSION, VERSION, chat.config.server_name, "a small chat server")
+    chat.delivery.reply(client, rpl.RPL_VERSION, VERSION, chat.config.server_name, _("a small chat server"))
     _isupport(chat, client)
 
 
 def _motd(chat, client, message):
     motd = chat.config.motd
     if motd is None:
-        chat.delivery.reply(client, rpl.ERR_NOMOTD, "MOTD File is missing")
+        chat.delivery.reply(client, rpl.ERR_NOMOTD, _("MOTD File is missing"))
         return
-    chat.delivery.reply(client, rpl.RPL_MOTDSTART, f"- {chat.config.server_name} Message of the day - ")
+    chat.delivery.reply(client, rpl.RPL_MOTDSTART, _("- {server_name} Message of the day - ", server_name=chat.config.server_name))
     for line in motd:
         chat.delivery.reply(client, rpl.RPL_MOTD, "- " + line)
-    chat.delivery.reply(client, rpl.RPL_ENDOFMOTD, "End of /MOTD command.")
+    chat.delivery.reply(client, rpl.RPL_ENDOFMOTD, _("End of /MOTD command."))
 
 
 # -- Connection -----------------------------------------------------------------------------
@@ -220,8 +221,7 @@ def _pong(chat, client, message):
 
 
 def _quit(chat, client, message):
-    reason = message.params[0] if message.params else ""
-    chat.close(client, f"Quit: {reason}" if reason else "Quit")
+    chat.quit(client, message.params[0] if message.params else "")
 
 
 # -- Channels -------------------------------------------------------------------------------
@@ -240,12 +240,12 @@ def _join(chat, client, message):
 def _join_channel(chat, client, name, key=None):
     problem = channel_problem(name)
     if problem:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, f"No such channel: {problem}")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _("No such channel: {problem}", problem=problem))
         return
     if fold(name) in client.channels:
         return
     if len(client.channels) >= CHANLIMIT:
-        chat.delivery.reply(client, rpl.ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
+        chat.delivery.reply(client, rpl.ERR_TOOMANYCHANNELS, name, _("You have joined too many channels"))
         return
     if not moderation.admitted(chat, client, chat.registry.channels.get(fold(name)), key):
         return
@@ -267,9 +267,9 @@ def _member_channel(chat, client, name):
     """The channel *name* if *client* is in it; otherwise None, and the client told why."""
     channel = chat.registry.channels.get(fold(name))
     if channel is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _("No such channel"))
     elif client not in channel.members:
-        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, _("You're not on that channel"))
     else:
         return channel
     return None
@@ -280,11 +280,11 @@ def _topic(chat, client, message):
     if len(message.params) == 1:
         channel = _visible_channel(chat, client, name)
         if channel is None:
-            chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+            chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _("No such channel"))
         elif channel.topic:
             _send_topic(chat, client, channel)
         else:
-            chat.delivery.reply(client, rpl.RPL_NOTOPIC, channel.name, "No topic is set")
+            chat.delivery.reply(client, rpl.RPL_NOTOPIC, channel.name, _("No topic is set"))
         return
     # A server operator may set the topic of a channel it is not in.
     channel = (moderation.operated_channel(chat, client, name) if client.oper
@@ -301,12 +301,12 @@ def _send_topic(chat, client, channel):
 
 def _names_command(chat, client, message):
     if not message.params:
-        chat.delivery.reply(client, rpl.RPL_ENDOFNAMES, "*", "End of /NAMES list")
+        chat.delivery.reply(client, rpl.RPL_ENDOFNAMES, "*", _("End of /NAMES list"))
         return
     for name in message.params[0].split(","):
         channel = _visible_channel(chat, client, name)
         if channel is None:
-            chat.delivery.reply(client, rpl.RPL_ENDOFNAMES, name, "End of /NAMES list")
+            chat.delivery.reply(client, rpl.RPL_ENDOFNAMES, name, _("End of /NAMES list"))
         else:
             _send_names(chat, client, channel)
 
@@ -327,7 +327,7 @@ def _send_names(chat, client, channel):
         names = [channel.prefixed(member, every_prefix) for member in channel.members]
     symbol = "@" if channel.secret else "="
     _reply_list(chat, client, rpl.RPL_NAMREPLY, (symbol, channel.name), names)
-    chat.delivery.reply(client, rpl.RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
+    chat.delivery.reply(client, rpl.RPL_ENDOFNAMES, channel.name, _("End of /NAMES list"))
 
 
 def _reply_list(chat, client, numeric, head, items):
@@ -354,12 +354,12 @@ def _list(chat, client, message):
                                  for name in message.params[0].split(",")))
     else:
         channels = [channel for channel in chat.registry.channels.values() if channel.visible_to(client)]
-    chat.delivery.reply(client, rpl.RPL_LISTSTART, "Channel", "Users  Name")
+    chat.delivery.reply(client, rpl.RPL_LISTSTART, "Channel", _("Users  Name"))
     for channel in channels:
         if not _room_left(chat, client):
             break
         chat.delivery.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
-    chat.delivery.reply(client, rpl.RPL_LISTEND, "End of /LIST")
+    chat.delivery.reply(client, rpl.RPL_LISTEND, _("End of /LIST"))
 
 
 def _room_left(chat, client):
@@ -368,8 +368,8 @@ def _room_left(chat, client):
     nothing, as ever) and the reply ends as usual."""
     if chat.delivery.has_room(client):
         return True
-    chat.delivery.notice(client, "The reply was cut short: it would not fit your send queue; "
-                        "ask for less (a channel, a mask)")
+    chat.delivery.notice(client, _("The reply was cut short: it would not fit your send queue; "
+                        "ask for less (a channel, a mask)"))
     return False
 
 
@@ -379,10 +379,10 @@ def _privmsg(chat, client, message):
     quiet = message.command == "NOTICE"
     if not message.params:
         quiet or chat.delivery.reply(client, rpl.ERR_NORECIPIENT,
-                            f"No recipient given ({message.command})")
+                            _("No recipient given ({command})", command=message.command))
         return
     if len(message.params) < 2 or not message.params[1]:
-        quiet or chat.delivery.reply(client, rpl.ERR_NOTEXTTOSEND, "No text to send")
+        quiet or chat.delivery.reply(client, rpl.ERR_NOTEXTTOSEND, _("No text to send"))
         return
     targets = message.params[0]
     if "," not in targets:  # one target, as nearly always: no list to make
@@ -392,7 +392,7 @@ def _privmsg(chat, client, message):
     targets = [target for target in targets.split(",") if target]
     if len(targets) > MAX_TARGETS:
         quiet or chat.delivery.reply(client, rpl.ERR_TOOMANYTARGETS, message.params[0],
-                            f"Too many recipients: at most {MAX_TARGETS}")
+                            _("Too many recipients: at most {max_targets}", max_targets=MAX_TARGETS))
         return
     for target in targets:
         chat.message(client, message.command, target, message.params[1], message.tags)
@@ -407,11 +407,11 @@ def _tagmsg(chat, client, message):
 def _setname(chat, client, message):
     realname = message.params[0]
     if "setname" not in client.caps:
-        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, "SETNAME", "Unknown command: enable the "
-                                                              "setname capability first")
+        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, "SETNAME", _("Unknown command: enable the "
+                                                              "setname capability first"))
     elif not realname or len(realname.encode()) > ircv3.NAMELEN:
         chat.delivery.standard_reply(client, "FAIL", "SETNAME", "INVALID_REALNAME",
-                            f"A real name is 1 to {ircv3.NAMELEN} bytes")
+                            _("A real name is 1 to {namelen} bytes", namelen=ircv3.NAMELEN))
     else:
         chat.set_realname(client, realname)
 
@@ -424,8 +424,8 @@ def _who(chat, client, message):
     wildcards; ``o`` keeps only server operators.  With ``%fields`` (WHOX), one 354 per user
     with just those fields, in WHOX's order."""
     mask = message.params[0] if message.params else "*"
-    flags, _, fields = (message.params[1] if len(message.params) > 1 else "").partition("%")
-    fields, _, token = fields.partition(",")
+    flags, _sep, fields = (message.params[1] if len(message.params) > 1 else "").partition("%")
+    fields, _sep, token = fields.partition(",")
     every_prefix = "multi-prefix" in client.caps
     if is_channel(mask):
         channel = _visible_channel(chat, client, mask)
@@ -451,7 +451,7 @@ def _who(chat, client, message):
         else:
             chat.delivery.reply(client, rpl.RPL_WHOREPLY, channel_name, user.user, user.host, server,
                        user.nick, status, f"0 {user.realname}")
-    chat.delivery.reply(client, rpl.RPL_ENDOFWHO, mask, "End of WHO list")
+    chat.delivery.reply(client, rpl.RPL_ENDOFWHO, mask, _("End of WHO list"))
 
 
 #: The fields WHOX may ask for, in the order a 354 reply gives them.
@@ -486,13 +486,13 @@ def _users_matching(chat, client, mask):
 
 def _whois(chat, client, message):
     if not message.params:
-        chat.delivery.reply(client, rpl.ERR_NONICKNAMEGIVEN, "No nickname given")
+        chat.delivery.reply(client, rpl.ERR_NONICKNAMEGIVEN, _("No nickname given"))
         return
     nick = message.params[-1].split(",")[0]  # WHOIS [server] nick
     user = chat.registry.find_user(nick)
     if user is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
-        chat.delivery.reply(client, rpl.RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, _("No such nick/channel"))
+        chat.delivery.reply(client, rpl.RPL_ENDOFWHOIS, nick, _("End of /WHOIS list"))
         return
     chat.delivery.reply(client, rpl.RPL_WHOISUSER, user.nick, user.user, user.host, "*", user.realname)
     channels = [channel.members[user][:1] + channel.name for channel in user.channels.values()
@@ -500,15 +500,15 @@ def _whois(chat, client, message):
     if channels:
         _reply_list(chat, client, rpl.RPL_WHOISCHANNELS, (user.nick,), channels)
     chat.delivery.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,
-               f"{VERSION}, a small chat server")
+               _("{version}, a small chat server", version=VERSION))
     if user.secure:
-        chat.delivery.reply(client, rpl.RPL_WHOISSECURE, user.nick, "is using a secure connection")
+        chat.delivery.reply(client, rpl.RPL_WHOISSECURE, user.nick, _("is using a secure connection"))
     if user.away is not None:
         chat.delivery.reply(client, rpl.RPL_AWAY, user.nick, user.away)
     idle = int(chat.clock() - user.last_spoke)
     chat.delivery.reply(client, rpl.RPL_WHOISIDLE, user.nick, str(idle), str(int(user.signon)),
-               "seconds idle, signon time")
-    chat.delivery.reply(client, rpl.RPL_ENDOFWHOIS, user.nick, "End of /WHOIS list")
+               _("seconds idle, signon time"))
+    chat.delivery.reply(client, rpl.RPL_ENDOFWHOIS, user.nick, _("End of /WHOIS list"))
 
 
 def _ison(chat, client, message):
@@ -531,10 +531,10 @@ def _away(chat, client, message):
     text = message.params[0] if message.params else ""
     if text:
         chat.set_away(client, utf8_prefix(text, AWAYLEN))
-        chat.delivery.reply(client, rpl.RPL_NOWAWAY, "You have been marked as being away")
+        chat.delivery.reply(client, rpl.RPL_NOWAWAY, _("You have been marked as being away"))
     else:
         chat.set_away(client, None)
-        chat.delivery.reply(client, rpl.RPL_UNAWAY, "You are no longer marked as being away")
+        chat.delivery.reply(client, rpl.RPL_UNAWAY, _("You are no longer marked as being away"))
 
 
 # -- Modes ----------------------------------------------------------------------------------
@@ -549,10 +549,10 @@ def _mode(chat, client, message):
 
 def _user_mode(chat, client, nick, changes):
     if chat.registry.find_user(nick) is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, _("No such nick/channel"))
         return
     if fold(nick) != fold(client.nick):
-        chat.delivery.reply(client, rpl.ERR_USERSDONTMATCH, "Cant change mode for other users")
+        chat.delivery.reply(client, rpl.ERR_USERSDONTMATCH, _("Cant change mode for other users"))
         return
     if not changes:
         chat.delivery.reply(client, rpl.RPL_UMODEIS, "+" + _user_modes(client))
@@ -569,7 +569,7 @@ def _user_mode(chat, client, nick, changes):
         elif char == "o" and client.oper and not adding:  # +o only through OPER
             chat.registry.set_oper(client, False)
         elif char not in "iwo":
-            chat.delivery.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
+            chat.delivery.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, _("Unknown MODE flag"))
             continue
         else:
             continue  # already so, or +o asked for
@@ -586,7 +586,7 @@ def _user_modes(client):
 def _channel_mode(chat, client, name, changes):
     channel = chat.registry.channels.get(fold(name))
     if channel is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _("No such channel"))
     elif not changes:
         moderation.show_modes(chat, client, channel)
     else:

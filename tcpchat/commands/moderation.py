@@ -31,6 +31,7 @@ from ..chat.state import is_banned
 from ..protocol import numerics as rpl
 from ..protocol.message import utf8_prefix
 from ..protocol.names import Wildcards, fold
+from ..text.catalog import _
 
 #: Mode letter -> the prefix it gives a member, highest first (ISUPPORT PREFIX).
 PREFIXES = {"o": "@", "v": "+"}
@@ -87,15 +88,15 @@ def join_refusal(channel, client, key):
     if client.oper:
         return None
     if is_banned(channel, client):
-        return rpl.ERR_BANNEDFROMCHAN, "Cannot join channel (+b): you are banned"
+        return rpl.ERR_BANNEDFROMCHAN, _("Cannot join channel (+b): you are banned")
     if client.invites and channel in client.invites:
         return None
     if "i" in channel.modes:
-        return rpl.ERR_INVITEONLYCHAN, "Cannot join channel (+i): it is invite only"
+        return rpl.ERR_INVITEONLYCHAN, _("Cannot join channel (+i): it is invite only")
     if channel.key is not None and key != channel.key:
-        return rpl.ERR_BADCHANNELKEY, "Cannot join channel (+k): wrong key"
+        return rpl.ERR_BADCHANNELKEY, _("Cannot join channel (+k): wrong key")
     if channel.limit is not None and len(channel.members) >= channel.limit:
-        return rpl.ERR_CHANNELISFULL, "Cannot join channel (+l): it is full"
+        return rpl.ERR_CHANNELISFULL, _("Cannot join channel (+l): it is full")
     return None
 
 
@@ -147,7 +148,7 @@ def change_modes(chat, client, channel, modes, arguments):
         if char not in _KNOWN:
             if char not in answered:
                 answered.add(char)
-                chat.delivery.reply(client, rpl.ERR_UNKNOWNMODE, char, "is unknown mode char to me")
+                chat.delivery.reply(client, rpl.ERR_UNKNOWNMODE, char, _("is unknown mode char to me"))
             continue
         argument = None
         if char in "bovk" or (char == "l" and adding):
@@ -161,8 +162,8 @@ def change_modes(chat, client, channel, modes, arguments):
                     if ("461", char) not in answered:
                         answered.add(("461", char))
                         chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, "MODE",
-                                   f"Not enough parameters: {'+' if adding else '-'}{char} "
-                                   "needs one")
+                                   _("Not enough parameters: {mode} needs one",
+                                     mode=("+" if adding else "-") + char))
                     continue
             else:
                 param_modes += 1
@@ -172,7 +173,7 @@ def change_modes(chat, client, channel, modes, arguments):
         if not may_moderate(client, channel):
             if not refused:
                 chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name,
-                           "You're not channel operator")
+                           _("You're not channel operator"))
                 refused = True
             continue
         change = _apply(chat, client, channel, char, adding, argument)
@@ -209,12 +210,12 @@ def _apply(chat, client, channel, char, adding, argument):
 def _set_rank(chat, client, channel, prefix, adding, nick):
     user = chat.registry.find_user(nick)
     if user is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, _("No such nick/channel"))
         return _UNCHANGED
     rank = channel.members.get(user)
     if rank is None:
         chat.delivery.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
-                   "They aren't on that channel")
+                   _("They aren't on that channel"))
         return _UNCHANGED
     new_rank = _ranked(rank, prefix, adding)
     if new_rank == rank:
@@ -226,7 +227,7 @@ def _set_rank(chat, client, channel, prefix, adding, nick):
 def _set_ban(chat, client, channel, adding, text):
     mask = ban_mask(text)
     if mask is None:
-        _invalid(chat, client, channel, "b", text, "not a nick!user@host mask")
+        _invalid(chat, client, channel, "b", text, _("not a nick!user@host mask"))
         return _UNCHANGED
     folded = [fold(ban.mask) for ban in channel.bans]
     if adding:
@@ -234,7 +235,7 @@ def _set_ban(chat, client, channel, adding, text):
             return _UNCHANGED
         if len(channel.bans) >= MAXBANS:
             chat.delivery.reply(client, rpl.ERR_BANLISTFULL, channel.name, "b",
-                       f"Channel ban list is full ({MAXBANS})")
+                       _("Channel ban list is full ({maxbans})", maxbans=MAXBANS))
             return _UNCHANGED
         channel.bans.append(Ban(mask, client.nick, int(chat.wall_clock())))
     else:
@@ -254,12 +255,12 @@ def _set_key(chat, client, channel, adding, key):
         return "*"
     if not key or len(key) > KEYLEN or key[0] == ":" or "," in key:
         _invalid(chat, client, channel, "k", key,
-                 f"a key is 1 to {KEYLEN} characters, with no comma")
+                 _("a key is 1 to {length} characters, with no comma", length=KEYLEN))
         return _UNCHANGED
     if channel.key is not None:
         if key != channel.key:
             chat.delivery.reply(client, rpl.ERR_KEYSET, channel.name,
-                       "Channel key already set: remove it first (-k)")
+                       _("Channel key already set: remove it first (-k)"))
         return _UNCHANGED
     channel.key = key
     return key
@@ -272,7 +273,8 @@ def _set_limit(chat, client, channel, adding, text):
         channel.limit = None
         return None
     if not text.isdigit() or not 0 < int(text) <= MAX_LIMIT:
-        _invalid(chat, client, channel, "l", text, f"a limit is a number from 1 to {MAX_LIMIT}")
+        _invalid(chat, client, channel, "l", text,
+                 _("a limit is a number from 1 to {limit}", limit=MAX_LIMIT))
         return _UNCHANGED
     if int(text) == channel.limit:
         return _UNCHANGED
@@ -282,7 +284,7 @@ def _set_limit(chat, client, channel, adding, text):
 
 def _invalid(chat, client, channel, char, parameter, why):
     chat.delivery.reply(client, rpl.ERR_INVALIDMODEPARAM, channel.name, char, parameter or "*",
-               f"Invalid mode parameter: {why}")
+               _("Invalid mode parameter: {why}", why=why))
 
 
 def _regate(channel):
@@ -306,7 +308,7 @@ def _mode_line(applied):
 def _list_bans(chat, client, channel):
     for ban in channel.bans:
         chat.delivery.reply(client, rpl.RPL_BANLIST, channel.name, ban.mask, ban.by, str(ban.at))
-    chat.delivery.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
+    chat.delivery.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, _("End of channel ban list"))
 
 
 class Ban:
@@ -323,11 +325,11 @@ def operated_channel(chat, client, name):
     why (403, 442 or 482)."""
     channel = chat.registry.channels.get(fold(name))
     if channel is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _("No such channel"))
     elif client not in channel.members and not client.oper:
-        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, _("You're not on that channel"))
     elif not may_moderate(client, channel):
-        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, _("You're not channel operator"))
     else:
         return channel
     return None
@@ -342,10 +344,10 @@ def kick(chat, client, name, nicks, reason):
     for nick in [nick for nick in nicks.split(",") if nick][:MAX_KICKS]:
         user = chat.registry.find_user(nick)
         if user is None:
-            chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+            chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, _("No such nick/channel"))
         elif user not in channel.members:
             chat.delivery.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
-                       "They aren't on that channel")
+                       _("They aren't on that channel"))
         else:
             chat.kick(client, channel, user, reason)
 
@@ -355,18 +357,18 @@ def invite(chat, client, nick, name):
     an invite-only one."""
     user = chat.registry.find_user(nick)
     if user is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, "No such nick/channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, _("No such nick/channel"))
         return
     channel = chat.registry.channels.get(fold(name))
     if channel is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, "No such channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _("No such channel"))
     elif client not in channel.members and not client.oper:
-        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
+        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, _("You're not on that channel"))
     elif "i" in channel.modes and not may_moderate(client, channel):
-        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, _("You're not channel operator"))
     elif user in channel.members:
         chat.delivery.reply(client, rpl.ERR_USERONCHANNEL, user.nick, channel.name,
-                   "is already on channel")
+                   _("is already on channel"))
     else:
         if user.invites is None:
             user.invites = {}
@@ -381,6 +383,6 @@ def invite(chat, client, nick, name):
 def set_topic(chat, client, channel, text):
     """TOPIC with a text, from a member: anyone's to set, unless the channel is ``+t``."""
     if "t" in channel.modes and not may_moderate(client, channel):
-        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
+        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, _("You're not channel operator"))
     else:
         chat.set_topic(client, channel, text)

@@ -17,24 +17,25 @@ from ..protocol import numerics as rpl
 from ..text.display import QUIT_WORDS, clean
 from ..protocol.message import split_utf8, text_room
 from ..protocol.names import NICK_RULE, fold, nick_problem
+from ..text.catalog import _, ngettext
 
 HELP = (
-    "*** Type a line and press Enter to talk to the room. Commands:",
-    "***   /msg NAME text   a private message to NAME",
-    "***   /me action       tell the room what you do (* alice waves)",
-    "***   /nick NAME       change your name",
-    "***   /who             who is in the room ((TLS): connected over TLS)",
-    "***   /topic [text]    show the room's topic, or set it",
-    "***   /join [key]      come back to the room after leaving it or being removed",
-    "***   /quit [reason]   leave (so do 'exit' and 'выход')",
-    "***   //text           send text that starts with /",
-    "*** For the room's operators (@ in /who):",
-    "***   /kick NAME [reason]     put NAME out of the room",
-    "***   /op NAME, /deop NAME    make NAME an operator, or no longer",
-    "***   /voice NAME, /devoice NAME   let NAME talk when the room is moderated, or not",
-    "***   /invite NAME     let NAME into an invite-only room",
-    "***   /mode +m|-m, +i, +t, +n, +s, +k KEY, +l NUMBER, +b MASK, ...   change the room's",
-    "***                    rules, as IRC's MODE does; /mode alone shows them",
+    _("*** Type a line and press Enter to talk to the room. Commands:"),
+    _("***   /msg NAME text   a private message to NAME"),
+    _("***   /me action       tell the room what you do (* alice waves)"),
+    _("***   /nick NAME       change your name"),
+    _("***   /who             who is in the room ((TLS): connected over TLS)"),
+    _("***   /topic [text]    show the room's topic, or set it"),
+    _("***   /join [key]      come back to the room after leaving it or being removed"),
+    _("***   /quit [reason]   leave (so do 'exit' and 'выход')"),
+    _("***   //text           send text that starts with /"),
+    _("*** For the room's operators (@ in /who):"),
+    _("***   /kick NAME [reason]     put NAME out of the room"),
+    _("***   /op NAME, /deop NAME    make NAME an operator, or no longer"),
+    _("***   /voice NAME, /devoice NAME   let NAME talk when the room is moderated, or not"),
+    _("***   /invite NAME     let NAME into an invite-only room"),
+    _("***   /mode +m|-m, +i, +t, +n, +s, +k KEY, +l NUMBER, +b MASK, ...   change the room's\n"
+      "***                    rules, as IRC's MODE does; /mode alone shows them"),
 )
 
 
@@ -46,14 +47,15 @@ def handle_line(chat, client, text):
         _register_step(chat, client, text)
         return
     if text.strip() in QUIT_WORDS:
-        chat.close(client, "Quit")
+        chat.quit(client)
     elif text.startswith("//"):
         _say(chat, client, text[1:])
     elif text.startswith("/"):
-        name, _, argument = text[1:].partition(" ")
+        name, _sep, argument = text[1:].partition(" ")
         command = _COMMANDS.get(name.lower())
         if command is None:
-            chat.delivery.send_text(client, f"! Unknown command /{clean(name)}: /help lists the commands")
+            chat.delivery.send_text(client, _("! Unknown command /{name}: /help lists the commands",
+                                              name=clean(name)))
         else:
             command(chat, client, argument.strip())
     else:
@@ -67,25 +69,26 @@ def _register_step(chat, client, text):
             return
         problem = nick_problem(name)
         if problem:
-            chat.delivery.send_text(client, f"! {clean(name)!r} cannot be a name: {problem}. "
-                                   f"{NICK_RULE} Type another name:")
+            chat.delivery.send_text(client, _(
+                "! {name!r} cannot be a name: {problem}. {rule} Type another name:",
+                name=clean(name), problem=problem, rule=NICK_RULE))
         elif chat.registry.nick_in_use(name):
-            chat.delivery.send_text(client, f"! The name {name} is taken. Type another name:")
+            chat.delivery.send_text(client, _("! The name {name} is taken. Type another name:", name=name))
         elif chat.registry.lookalike(name):
-            chat.delivery.send_text(client, f"! The name {name} looks too much like "
-                                   f"{chat.registry.lookalike(name).nick}, who is here. Type another "
-                                   "name:")
+            chat.delivery.send_text(client, _(
+                "! The name {name} looks too much like {nick}, who is here. Type another name:",
+                name=name, nick=chat.registry.lookalike(name).nick))
         else:
             chat.registry.claim_nick(client, name)
             if chat.config.password is None:
                 _complete_registration(chat, client)
             else:
-                chat.delivery.send_text(client, "*** This server needs a password. Type it:")
+                chat.delivery.send_text(client, _("*** This server needs a password. Type it:"))
     elif text == chat.config.password:
         _complete_registration(chat, client)
     else:
-        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
-        chat.close(client, "Bad password")
+        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, _("Password incorrect"))
+        chat.close(client, _("Bad password"))
 
 
 def _complete_registration(chat, client):
@@ -93,20 +96,30 @@ def _complete_registration(chat, client):
     room = chat.registry.channels.get(fold(_room(chat)))
     refusal = room and moderation.join_refusal(room, client, None)
     if refusal:
-        chat.delivery.send_text(client, f"*** Welcome, {client.nick}!")
+        chat.delivery.send_text(client, _("*** Welcome, {nick}!", nick=client.nick))
         chat.delivery.reply(client, refusal[0], room.name, refusal[1])
-        chat.delivery.send_text(client, "*** /join [key] tries again; /help lists the commands.")
+        chat.delivery.send_text(client, _("*** /join [key] tries again; /help lists the commands."))
         return
     _welcome(chat, client, chat.join(client, _room(chat)), first=True)
 
 
 def _welcome(chat, client, room, first=False):
-    company = "with " + _names(room, client) if len(room.members) > 1 else "on your own for now"
-    greeting = f"Welcome, {client.nick}! " if first else ""
-    chat.delivery.send_text(client, f"*** {greeting}You are in {room.name} {company}.")
+    alone = len(room.members) == 1
+    names = None if alone else _names(room, client)
+    if first and alone:
+        text = _("*** Welcome, {nick}! You are in {channel} on your own for now.",
+                 nick=client.nick, channel=room.name)
+    elif first:
+        text = _("*** Welcome, {nick}! You are in {channel} with {names}.",
+                 nick=client.nick, channel=room.name, names=names)
+    elif alone:
+        text = _("*** You are in {channel} on your own for now.", channel=room.name)
+    else:
+        text = _("*** You are in {channel} with {names}.", channel=room.name, names=names)
+    chat.delivery.send_text(client, text)
     if first:
-        chat.delivery.send_text(client, "*** Type a line and press Enter to talk; /help lists the "
-                               "commands.")
+        chat.delivery.send_text(
+            client, _("*** Type a line and press Enter to talk; /help lists the commands."))
 
 
 def _room(chat):
@@ -131,20 +144,21 @@ def _pieces(client, target, text, wrapping=""):
 
 
 def _tell_outside(chat, client):
-    chat.delivery.send_text(client, f"! You are not in {_room(chat)}: /join comes back")
+    chat.delivery.send_text(client, _("! You are not in {room}: /join comes back", room=_room(chat)))
 
 
 def _msg(chat, client, argument):
-    name, _, text = argument.partition(" ")
+    name, _sep, text = argument.partition(" ")
     recipient = chat.registry.find_user(name) if name else None
     if not name or not text.strip():
-        chat.delivery.send_text(client, "! Usage: /msg NAME text")
+        chat.delivery.send_text(client, _("! Usage: /msg NAME text"))
     elif recipient is None:
         chat.message(client, "PRIVMSG", name, text)  # which says there is no such name
     else:
         for piece in _pieces(client, recipient.nick, text):
             chat.message(client, "PRIVMSG", recipient.nick, piece)
-        chat.delivery.send_text(client, f"[private] -> {name}: {clean(text)}")
+        chat.delivery.send_text(client, _("[private] -> {name}: {text}", name=name,
+                                          text=clean(text)))
 
 
 def _me(chat, client, argument):
@@ -152,14 +166,14 @@ def _me(chat, client, argument):
         for piece in _pieces(client, _room(chat), argument, "\x01ACTION \x01"):
             chat.message(client, "PRIVMSG", _room(chat), f"\x01ACTION {piece}\x01")
     else:
-        chat.delivery.send_text(client, "! Usage: /me action")
+        chat.delivery.send_text(client, _("! Usage: /me action"))
 
 
 def _nick(chat, client, argument):
     if argument:
         chat.set_nick(client, argument)
     else:
-        chat.delivery.send_text(client, "! Usage: /nick NAME")
+        chat.delivery.send_text(client, _("! Usage: /nick NAME"))
 
 
 #: The most names /who lists for a room: a line a person can read, not the whole crowd.
@@ -168,7 +182,8 @@ WHO_NAMES = 100
 
 def _who(chat, client, argument):
     for channel in client.channels.values():
-        chat.delivery.send_text(client, f"*** In {channel.name}: {_names(channel, tls=True)}")
+        chat.delivery.send_text(client, _("*** In {channel}: {names}", channel=channel.name,
+                                          names=_names(channel, tls=True)))
 
 
 def _names(channel, leave_out=None, tls=False):
@@ -180,7 +195,10 @@ def _names(channel, leave_out=None, tls=False):
                       for member in members)
     others = len(channel.members) - (1 if leave_out in channel.members else 0)
     more = others - len(members)
-    return f"{names} and {more} more" if more > 0 else names
+    if more > 0:
+        return ngettext("{names} and {count} more", "{names} and {count} more", more,
+                        names=names)
+    return names
 
 
 def _topic(chat, client, argument):
@@ -190,27 +208,28 @@ def _topic(chat, client, argument):
     elif argument:
         moderation.set_topic(chat, client, channel, argument)
     elif channel.topic:
-        chat.delivery.send_text(client, f"*** The topic of {channel.name}: {clean(channel.topic)} "
-                               f"(set by {channel.topic_by})")
+        chat.delivery.send_text(client, _("*** The topic of {channel}: {topic} (set by {nick})",
+                                          channel=channel.name, topic=clean(channel.topic),
+                                          nick=channel.topic_by))
     else:
-        chat.delivery.send_text(client, f"*** {channel.name} has no topic")
+        chat.delivery.send_text(client, _("*** {channel} has no topic", channel=channel.name))
 
 
 def _join(chat, client, argument):
     name = _room(chat)
     if fold(name) in client.channels:
-        chat.delivery.send_text(client, f"! You are in {name} already")
+        chat.delivery.send_text(client, _("! You are in {channel} already", channel=name))
         return
     if moderation.admitted(chat, client, chat.registry.channels.get(fold(name)), argument or None):
         _welcome(chat, client, chat.join(client, name))
 
 
 def _kick(chat, client, argument):
-    name, _, reason = argument.partition(" ")
+    name, _sep, reason = argument.partition(" ")
     if name:
         moderation.kick(chat, client, _room(chat), name, reason.strip())
     else:
-        chat.delivery.send_text(client, "! Usage: /kick NAME [reason]")
+        chat.delivery.send_text(client, _("! Usage: /kick NAME [reason]"))
 
 
 def _mode(chat, client, argument):
@@ -218,7 +237,7 @@ def _mode(chat, client, argument):
     channel = chat.registry.channels.get(fold(_room(chat)))
     words = argument.split()
     if channel is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, _room(chat), "No such channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, _room(chat), _("No such channel"))
     elif not words:
         moderation.show_modes(chat, client, channel)
     else:
@@ -230,7 +249,8 @@ def _rank_command(change):
         if argument and " " not in argument:
             _mode(chat, client, f"{change} {argument}")
         else:
-            chat.delivery.send_text(client, f"! Usage: /{_RANK_COMMANDS[change]} NAME")
+            chat.delivery.send_text(client, _("! Usage: /{command} NAME",
+                                              command=_RANK_COMMANDS[change]))
     return command
 
 
@@ -241,11 +261,11 @@ def _invite(chat, client, argument):
     if argument and " " not in argument:
         moderation.invite(chat, client, argument, _room(chat))
     else:
-        chat.delivery.send_text(client, "! Usage: /invite NAME")
+        chat.delivery.send_text(client, _("! Usage: /invite NAME"))
 
 
 def _quit(chat, client, argument):
-    chat.close(client, f"Quit: {argument}" if argument else "Quit")
+    chat.quit(client, argument)
 
 
 def _help(chat, client, argument):

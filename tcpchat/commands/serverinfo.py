@@ -17,6 +17,7 @@ from ..protocol import numerics as rpl
 from ..chat.config import MONITOR_LIMIT, OPER_WINDOW
 from ..protocol.message import Message, utf8_prefix
 from ..protocol.names import fold
+from ..text.catalog import _, ngettext
 from .opers import check_password, check_unknown
 
 VERSION = f"tcpchat-{__version__}"
@@ -24,9 +25,9 @@ KILLLEN = 200
 #: The most entries one WHOWAS answers with, whatever count it asks for.
 WHOWAS_REPLIES = 20
 INFO = (
-    f"{VERSION}: a small chat server in Python, standard library only.",
-    "It speaks the IRC client protocol (https://modern.ircdocs.horse) and plain text,",
-    "for netcat users, over TCP, TLS, UDP and WebSocket.",
+    _("{version}: a small chat server in Python, standard library only.", version=VERSION),
+    _("It speaks the IRC client protocol (https://modern.ircdocs.horse) and plain text,"),
+    _("for netcat users, over TCP, TLS, UDP and WebSocket."),
 )
 
 
@@ -35,17 +36,25 @@ INFO = (
 def lusers(chat, client, message=None):
     """251 to 255, 265 and 266: how many users, invisible, operators, unregistered
     connections and channels; sent in the welcome burst too, as other servers do."""
-    users, invisible = chat.registry.user_count, chat.registry.invisible_count
-    chat.delivery.reply(client, rpl.RPL_LUSERCLIENT,
-               f"There are {users - invisible} users and {invisible} invisible on 1 servers")
-    chat.delivery.reply(client, rpl.RPL_LUSEROP, str(chat.registry.oper_count), "operator(s) online")
-    chat.delivery.reply(client, rpl.RPL_LUSERUNKNOWN, str(len(chat.registry.registering)),
-               "unknown connection(s)")
-    chat.delivery.reply(client, rpl.RPL_LUSERCHANNELS, str(len(chat.registry.channels)), "channels formed")
-    chat.delivery.reply(client, rpl.RPL_LUSERME, f"I have {users} clients and 0 servers")
-    for numeric, scope in ((rpl.RPL_LOCALUSERS, "local"), (rpl.RPL_GLOBALUSERS, "global")):
-        chat.delivery.reply(client, numeric, str(users), str(chat.registry.max_users),
-                   f"Current {scope} users {users}, max {chat.registry.max_users}")
+    registry, reply = chat.registry, chat.delivery.reply
+    users, invisible = registry.user_count, registry.invisible_count
+    operators, unknown = registry.oper_count, len(registry.registering)
+    channels = len(registry.channels)
+    reply(client, rpl.RPL_LUSERCLIENT,
+          _("There are {visible} users and {invisible} invisible on 1 servers",
+            visible=users - invisible, invisible=invisible))
+    reply(client, rpl.RPL_LUSEROP, str(operators),
+          ngettext("operator online", "operators online", operators))
+    reply(client, rpl.RPL_LUSERUNKNOWN, str(unknown),
+          ngettext("unknown connection", "unknown connections", unknown))
+    reply(client, rpl.RPL_LUSERCHANNELS, str(channels),
+          ngettext("channel formed", "channels formed", channels))
+    reply(client, rpl.RPL_LUSERME, _("I have {users} clients and 0 servers", users=users))
+    maximum = registry.max_users
+    reply(client, rpl.RPL_LOCALUSERS, str(users), str(maximum),
+          _("Current local users {users}, max {maximum}", users=users, maximum=maximum))
+    reply(client, rpl.RPL_GLOBALUSERS, str(users), str(maximum),
+          _("Current global users {users}, max {maximum}", users=users, maximum=maximum))
 
 
 def _time(chat, client, message):
@@ -57,15 +66,15 @@ def _time(chat, client, message):
 def _info(chat, client, message):
     for line in INFO:
         chat.delivery.reply(client, rpl.RPL_INFO, line)
-    chat.delivery.reply(client, rpl.RPL_ENDOFINFO, "End of INFO list")
+    chat.delivery.reply(client, rpl.RPL_ENDOFINFO, _("End of INFO list"))
 
 
 def _admin(chat, client, message):
     config = chat.config
-    chat.delivery.reply(client, rpl.RPL_ADMINME, config.server_name, "Administrative info")
-    chat.delivery.reply(client, rpl.RPL_ADMINLOC1, f"{config.server_name}, a tcpchat server")
-    chat.delivery.reply(client, rpl.RPL_ADMINLOC2, "Ask the person who runs it")
-    chat.delivery.reply(client, rpl.RPL_ADMINEMAIL, config.admin_email or "No contact address given")
+    chat.delivery.reply(client, rpl.RPL_ADMINME, config.server_name, _("Administrative info"))
+    chat.delivery.reply(client, rpl.RPL_ADMINLOC1, _("{server_name}, a tcpchat server", server_name=config.server_name))
+    chat.delivery.reply(client, rpl.RPL_ADMINLOC2, _("Ask the person who runs it"))
+    chat.delivery.reply(client, rpl.RPL_ADMINEMAIL, config.admin_email or _("No contact address given"))
 
 
 # -- Who was, who is ------------------------------------------------------------------------
@@ -79,13 +88,13 @@ def _whowas(chat, client, message):
     key = fold(nick)
     found = [gone for gone in reversed(chat.registry.whowas) if fold(gone.nick) == key][:limit]
     if not found:
-        chat.delivery.reply(client, rpl.ERR_WASNOSUCHNICK, nick, "There was no such nickname")
+        chat.delivery.reply(client, rpl.ERR_WASNOSUCHNICK, nick, _("There was no such nickname"))
     for gone in found:
         chat.delivery.reply(client, rpl.RPL_WHOWASUSER, gone.nick, gone.user, gone.host, "*",
                    gone.realname)
         chat.delivery.reply(client, rpl.RPL_WHOISSERVER, gone.nick, chat.config.server_name,
                    time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(gone.when)))
-    chat.delivery.reply(client, rpl.RPL_ENDOFWHOWAS, nick, "End of WHOWAS")
+    chat.delivery.reply(client, rpl.RPL_ENDOFWHOWAS, nick, _("End of WHOWAS"))
 
 
 def _monitor(chat, client, message):
@@ -98,7 +107,7 @@ def _monitor(chat, client, message):
         for index, nick in enumerate(nicks):
             if not chat.monitor(client, nick):
                 chat.delivery.reply(client, rpl.ERR_MONLISTFULL, str(MONITOR_LIMIT),
-                           ",".join(nicks[index:]), "Monitor list is full.")
+                           ",".join(nicks[index:]), _("Monitor list is full."))
                 break
             user = chat.registry.find_user(nick)
             (online if user else offline).append(user.mask if user else nick)
@@ -111,14 +120,13 @@ def _monitor(chat, client, message):
             chat.registry.unmonitor(client, nick)
     elif action.upper() == "L":
         _list_in_lines(chat, client, rpl.RPL_MONLIST, _watched(chat, client))
-        chat.delivery.reply(client, rpl.RPL_ENDOFMONLIST, "End of MONITOR list")
+        chat.delivery.reply(client, rpl.RPL_ENDOFMONLIST, _("End of MONITOR list"))
     elif action.upper() == "S":
         users = [(nick, chat.registry.find_user(nick)) for nick in _watched(chat, client)]
-        _status(chat, client, [user.mask for _, user in users if user],
+        _status(chat, client, [user.mask for _nick, user in users if user],
                 [nick for nick, user in users if not user])
     else:
-        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, "MONITOR", f"Unknown MONITOR action "
-                                                              f"{utf8_prefix(action, 20)!r}")
+        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, "MONITOR", _("Unknown MONITOR action {action!r}", action=utf8_prefix(action, 20)))
 
 
 def _watched(chat, client):
@@ -150,13 +158,13 @@ def _oper(chat, client, message):
     name, password = message.params[0], message.params[1]
     opers = chat.config.opers
     if not opers:
-        chat.delivery.reply(client, rpl.ERR_NOOPERHOST, "No operators on this server")
+        chat.delivery.reply(client, rpl.ERR_NOOPERHOST, _("No operators on this server"))
         return
     now = chat.clock()
     checks = chat.oper_checks
     if len(checks) == checks.maxlen and now - checks[0] < OPER_WINDOW:
         chat.delivery.standard_reply(client, "FAIL", "OPER", "TRY_AGAIN",
-                            "Too many OPER attempts on this server just now; try again soon")
+                            _("Too many OPER attempts on this server just now; try again soon"))
         return
     checks.append(now)
     if name in opers:
@@ -165,18 +173,18 @@ def _oper(chat, client, message):
         check_unknown(password)  # the same cost and answer as a wrong password
         accepted = False
     if not accepted:
-        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, "Password incorrect")
+        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, _("Password incorrect"))
         return
     if not client.oper:
         chat.registry.set_oper(client, True)
         chat.delivery.send(client, Message("MODE", (client.nick, "+o"), client.mask))
-    chat.delivery.reply(client, rpl.RPL_YOUREOPER, "You are now an IRC operator")
+    chat.delivery.reply(client, rpl.RPL_YOUREOPER, _("You are now an IRC operator"))
 
 
 def _need_oper(chat, client):
     if client.oper:
         return True
-    chat.delivery.reply(client, rpl.ERR_NOPRIVILEGES, "Permission Denied- You're not an IRC operator")
+    chat.delivery.reply(client, rpl.ERR_NOPRIVILEGES, _("Permission Denied- You're not an IRC operator"))
     return False
 
 
@@ -185,12 +193,12 @@ def _kill(chat, client, message):
         return
     user = chat.registry.find_user(message.params[0])
     if user is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, message.params[0], "No such nick/channel")
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, message.params[0], _("No such nick/channel"))
         return
     reason = utf8_prefix(message.params[1] if len(message.params) > 1 else "", KILLLEN)
-    reason = reason or "no reason given"
+    reason = reason or _("no reason given")
     chat.delivery.send(user, Message("KILL", (user.nick, reason), client.mask))
-    chat.close(user, f"Killed ({client.nick} ({reason}))")
+    chat.close(user, _("Killed ({nick} ({reason}))", nick=client.nick, reason=reason))
 
 
 def _wallops(chat, client, message):

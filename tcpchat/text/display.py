@@ -47,7 +47,7 @@ def describe(message):
             # notices with "***" to set them apart; so does the screen.
             return SERVER, text.removeprefix("*** ")
         if text.startswith("\x01"):
-            kind, _, body = text.strip("\x01").partition(" ")
+            kind, _sep, body = text.strip("\x01").partition(" ")
             if kind != "ACTION":
                 return None  # CTCP requests are for programs, not people
             line = f"* {nick} {body}"

@@ -1,0 +1,81 @@
+"""Every sentence a person reads, as a message id and its arguments, rendered per language.
+
+Call sites write whole sentences in English with named placeholders, as gettext asks (and as
+CPython's argparse does), so that a translator can reorder them, and a count goes through
+:func:`ngettext`, never through ``'s' if n > 1``::
+
+    _("Cannot send to {channel}: {reason}", channel=name, reason=refusal)
+    ngettext("{count} person joined", "{count} people joined", count, count=count)
+
+What they give is a :class:`Text`: a ``str`` holding the English sentence, so that it goes
+wherever a string goes (a Message parameter, a log line, a length check), which also keeps its
+message id and arguments, so that it can be rendered again in another language
+(:meth:`Text.render`).  Rendering happens when a message is encoded for its recipients: an
+:class:`~tcpchat.chat.encoding.Encoding` is per language as it is per capabilities, so a
+message is still rendered once per Encoding, not once per recipient; English Encodings render
+nothing, their Texts being English already.
+
+The catalogs are gettext's: :func:`translations` gives a language's
+(``tcpchat/text/locale/LANGUAGE/LC_MESSAGES/tcpchat.mo``), or English (the message ids
+themselves) where there is none.  English is the only language so far.  ``_`` and
+``ngettext`` are the names gettext's extraction tools (xgettext, Babel) look for.
+"""
+
+import functools
+import gettext
+import pathlib
+
+#: The language of the message ids, and of everyone who asks for none.
+ENGLISH = "en"
+DOMAIN = "tcpchat"
+LOCALE_DIR = pathlib.Path(__file__).parent / "locale"
+
+
+class Text(str):
+    """A sentence for people: its English rendering, with what it was made from."""
+
+    def __new__(cls, msgid, plural=None, count=None, args=None):
+        args = args or {}
+        source = msgid if plural is None or count == 1 else plural
+        text = super().__new__(cls, source.format(**args) if args else source)
+        text.msgid, text.plural, text.count, text.args = msgid, plural, count, args
+        return text
+
+    def render(self, catalog):
+        """This sentence in *catalog*'s language (a gettext translations object); the
+        arguments that are Texts too, in the same language."""
+        if self.plural is None:
+            template = catalog.gettext(self.msgid)
+        else:
+            template = catalog.ngettext(self.msgid, self.plural, self.count)
+        if not self.args:
+            return template
+        return template.format(**{name: value.render(catalog) if isinstance(value, Text)
+                                  else value for name, value in self.args.items()})
+
+    def __reduce__(self):  # a str subclass pickles by its value alone otherwise
+        return Text, (self.msgid, self.plural, self.count, self.args)
+
+
+def _(msgid, /, **args):
+    """The sentence *msgid* with its named placeholders filled from *args*."""
+    return Text(msgid, args=args)
+
+
+def ngettext(singular, plural, count, /, **args):
+    """*singular* or *plural* by *count*, as the language's plural rule has it (Russian has
+    three forms); *count* is also the ``{count}`` placeholder unless *args* name it."""
+    return Text(singular, plural, count, {"count": count, **args})
+
+
+@functools.lru_cache(maxsize=None)
+def translations(language=ENGLISH):
+    """The gettext catalog of *language*: English (the message ids) where there is none."""
+    if language == ENGLISH:
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, LOCALE_DIR, [language], fallback=True)
+
+
+def render(value, catalog):
+    """*value* in *catalog*'s language if it is a :class:`Text`, else as it is."""
+    return value.render(catalog) if isinstance(value, Text) else value
