@@ -40,7 +40,7 @@ from collections import Counter
 
 from ..protocol.ircv3 import timestamp
 from ..protocol.message import Message, utf8_prefix
-from ..text.catalog import _
+from ..text.catalog import ENGLISH, _, render
 from .config import ECHO_BYTES
 
 log = logging.getLogger("tcpchat")
@@ -190,8 +190,11 @@ class Delivery:
         self.send(client, Message(kind, (command, code, text), self.config.server_name))
 
     def send_text(self, client, text):
-        """A line of plain text, for a plain-mode client (prompts, help, lists)."""
-        self._append(client, text.encode() + b"\r\n")
+        """Plain text, for a plain-mode client (prompts, help, lists), in its language: a line,
+        or a line for each of the lines of *text*."""
+        if client.language != ENGLISH:
+            text = render(text, client.encoding.catalog)
+        self._append(client, text.replace("\n", "\r\n").encode() + b"\r\n")
 
     def has_room(self, client):
         """Whether a reply that grows with the server (LIST, WHO, NAMES) may go on: *client*

@@ -14,8 +14,10 @@ message transports line by line.
 """
 
 import enum
+import functools
 
-from ..protocol.message import encode_line
+from ..protocol.message import Message, encode_line
+from ..text.catalog import ENGLISH, Text, translations
 from ..text.display import render_plain
 
 
@@ -27,11 +29,14 @@ class Dialect(enum.Enum):
 class Encoding:
     """One way of writing a message as bytes: ``encode(message) -> bytes``."""
 
-    __slots__ = ("name", "encode")
+    __slots__ = ("name", "encode", "language", "catalog")
 
-    def __init__(self, name, encode):
+    def __init__(self, name, encode, language=ENGLISH):
         self.name = name
         self.encode = encode
+        #: The language its sentences are rendered in, and that language's catalog.
+        self.language = language
+        self.catalog = translations(language)
 
     def __repr__(self):
         return f"<Encoding {self.name}>"
@@ -73,14 +78,41 @@ IRC = _IRC_ENCODINGS[frozenset()]
 PLAIN = Encoding("plain text", render_plain)
 
 
-def encoding_for(dialect, caps):
-    """The Encoding for a user of *dialect* (None: not known yet) who negotiated *caps*.
+def encoding_for(dialect, caps, language=ENGLISH):
+    """The Encoding for a user of *dialect* (None: not known yet) who negotiated *caps* and
+    reads *language*.
 
     The one place that decides it.  Plain users share :data:`PLAIN`.  IRC users share one of
     four Encodings, by which of ``server-time`` and ``message-tags`` they enabled, so a message
     is still encoded at most once per Encoding whatever the number of recipients: users who
-    asked for neither (most of them) get the same bytes as before tags existed.
+    asked for neither (most of them) get the same bytes as before tags existed.  Users of
+    another language share the same few Encodings of theirs (:func:`_translated`).
     """
+    caps = TAG_CAPABILITIES.intersection(caps)
+    if language != ENGLISH:
+        return _translated(dialect is Dialect.PLAIN, caps, language)
     if dialect is Dialect.PLAIN:
         return PLAIN
-    return _IRC_ENCODINGS[TAG_CAPABILITIES.intersection(caps)]
+    return _IRC_ENCODINGS[caps]
+
+
+@functools.lru_cache(maxsize=None)
+def _translated(plain, caps, language):
+    """The Encoding that renders the sentences of a message (its :class:`Text` parameters,
+    and for plain users the sentence made of it) in *language*, then writes it as the English
+    one of the same dialect and capabilities does.  The messages' Texts are English already,
+    so English Encodings render nothing."""
+    catalog = translations(language)
+    if plain:
+        return Encoding(f"plain text, {language}", lambda message: render_plain(
+            message, catalog), language)
+    write = _IRC_ENCODINGS[caps].encode
+
+    def encode(message):
+        params = message.params
+        if any(isinstance(param, Text) for param in params):
+            message = Message(message.command, tuple(
+                param.render(catalog) if isinstance(param, Text) else param
+                for param in params), message.source, message.tags)
+        return write(message)
+    return Encoding(f"{_IRC_ENCODINGS[caps].name}, {language}", encode, language)

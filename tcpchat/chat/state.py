@@ -8,7 +8,7 @@ The operations that change them are :class:`~tcpchat.chat.chat.Chat`'s; moderati
 from collections import namedtuple
 
 from ..protocol.names import fold
-from ..text.catalog import _
+from ..text.catalog import ENGLISH, _
 from .encoding import Dialect, encoding_for
 
 #: What a client that negotiated nothing has enabled.
@@ -27,6 +27,7 @@ class Client:
         "conn", "out", "host", "dialect", "encoding", "nick", "user", "realname", "mask",
         "registered", "cap_negotiating", "caps", "password", "channels", "away", "invisible",
         "signon", "last_spoke", "gone", "invites", "oper", "wallops", "monitoring",
+        "language",
     )
 
     def __init__(self, conn, dialect, now, wall_now):
@@ -41,6 +42,8 @@ class Client:
         self.dialect = dialect
         #: How messages are written for this user (see :func:`~tcpchat.chat.encoding.encoding_for`).
         self.encoding = encoding_for(dialect, ())
+        #: The language it reads the server's sentences in (see tcpchat.text.catalog).
+        self.language = ENGLISH
         self.nick = None
         self.user = None
         self.realname = ""
@@ -89,11 +92,15 @@ class Client:
 
     def set_dialect(self, dialect):
         self.dialect = dialect
-        self.encoding = encoding_for(dialect, self.caps)
+        self.encoding = encoding_for(dialect, self.caps, self.language)
 
     def set_caps(self, caps):
         self.caps = caps
-        self.encoding = encoding_for(self.dialect, caps)
+        self.encoding = encoding_for(self.dialect, caps, self.language)
+
+    def set_language(self, language):
+        self.language = language
+        self.encoding = encoding_for(self.dialect, self.caps, language)
 
 
 class RemoteUser:

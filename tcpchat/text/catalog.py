@@ -62,6 +62,12 @@ def _(msgid, /, **args):
     return Text(msgid, args=args)
 
 
+def N_(msgid):
+    """*msgid* as it is, marked for extraction: a sentence kept in a table and made into a
+    Text where it is used (``_(table[key], **args)``)."""
+    return msgid
+
+
 def ngettext(singular, plural, count, /, **args):
     """*singular* or *plural* by *count*, as the language's plural rule has it (Russian has
     three forms); *count* is also the ``{count}`` placeholder unless *args* name it."""

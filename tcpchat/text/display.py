@@ -11,6 +11,9 @@ escape sequences to another's screen.
 import re
 
 from ..protocol.names import is_channel
+from .catalog import N_, Text, _, render, translations
+
+ENGLISH_CATALOG = translations()
 
 #: The assignment's words for leaving: typed alone on a line, they work like /quit, in plain
 #: mode and in the reference client alike.
@@ -35,9 +38,9 @@ def nick_of(source):
     return (source or "").partition("!")[0]
 
 
-def describe(message):
-    """``(kind, text)`` for *message*, or None for messages that are not for people (PING, CAP,
-    CTCP requests).  The text is not cleaned yet."""
+def describe(message, catalog=ENGLISH_CATALOG):
+    """``(kind, text)`` for *message*, in *catalog*'s language, or None for messages that are
+    not for people (PING, CAP, CTCP requests).  The text is not cleaned yet."""
     command, params = message.command, message.params
     nick = nick_of(message.source)
     if command in ("PRIVMSG", "NOTICE"):
@@ -45,7 +48,7 @@ def describe(message):
         if "!" not in (message.source or ""):
             # From the server itself (its name, or no source at all).  Servers start their
             # notices with "***" to set them apart; so does the screen.
-            return SERVER, text.removeprefix("*** ")
+            return SERVER, render(text, catalog).removeprefix("*** ")
         if text.startswith("\x01"):
             kind, _sep, body = text.strip("\x01").partition(" ")
             if kind != "ACTION":
@@ -55,63 +58,127 @@ def describe(message):
             line = f"-{nick}- {text}"
         else:
             line = f"{nick}: {text}"
-        return (MESSAGE, line) if is_channel(target) else (PRIVATE, "[private] " + line)
-    if command == "JOIN":
-        return EVENT, f"* {nick} joined {params[0]}"
-    if command == "PART":
-        return EVENT, f"* {nick} left {params[0]}" + (f" ({params[1]})" if len(params) > 1 else "")
-    if command == "QUIT":
-        return EVENT, f"* {nick} left ({params[0] if params else 'Quit'})"
-    if command == "NICK":
-        return EVENT, f"* {nick} is now known as {params[0]}"
-    if command == "TOPIC":
-        if params[1:] and params[1]:
-            return EVENT, f"* {nick} set the topic of {params[0]}: {params[1]}"
-        return EVENT, f"* {nick} cleared the topic of {params[0]}"
-    if command == "MODE":
-        if is_channel(params[0]) and len(params) > 1:
-            return EVENT, f"* {nick} " + "; ".join(mode_phrases(params[0], params[1], params[2:]))
-        return EVENT, f"* {nick} sets mode {' '.join(params[1:])} on {params[0]}"
-    if command == "KICK" and len(params) > 1:
-        because = f" ({params[2]})" if len(params) > 2 and params[2] else ""
-        return EVENT, f"* {nick} removed {params[1]} from {params[0]}{because}"
-    if command == "INVITE" and len(params) > 1:
-        return EVENT, f"* {nick} invites you to {params[1]}"
+        if is_channel(target):
+            return MESSAGE, line
+        return PRIVATE, _("[private] {line}", line=line).render(catalog)
+    sentence = _event(command, nick, params)
+    if sentence is not None:
+        return EVENT, sentence.render(catalog)
     if command in ("FAIL", "WARN", "NOTE") and params:
         # IRCv3 standard replies: the command, a code, maybe context, then the text.
-        return (SERVER if command == "NOTE" else ERROR), params[-1]
+        return (SERVER if command == "NOTE" else ERROR), render(params[-1], catalog)
     if command == "ERROR":
-        return SERVER, params[0] if params else "Disconnected"
+        return SERVER, render(params[0], catalog) if params else _("Disconnected").render(catalog)
     if command.isdigit() and params:
         # The first parameter is the recipient's own nick, the last the text for people; what
         # stands between (a nick, a channel) says what the text is about.
         about = " ".join(params[1:-1])
-        text = f"{about}: {params[-1]}" if about else params[-1]
+        text = render(params[-1], catalog)
+        text = f"{about}: {text}" if about else text
         return (ERROR if command[0] in "45" else SERVER), text
     return None
 
 
-#: What each channel mode change does, as a phrase: (on, off).  "{}" is its argument, "{c}" the
-#: channel.
-_MODE_PHRASES = {
-    "o": ("made {} an operator of {c}", "took operator status in {c} from {}"),
-    "v": ("gave {} a voice in {c}", "took the voice in {c} from {}"),
-    "b": ("banned {} from {c}", "lifted the ban on {} in {c}"),
-    "k": ("set a key on {c}: joining takes the key {}", "removed the key of {c}"),
-    "l": ("limited {c} to {} members", "removed the member limit of {c}"),
-    "i": ("made {c} invite only", "opened {c} to all (no invitation needed)"),
-    "m": ("made {c} moderated: only operators and voiced members may talk",
-          "let everyone in {c} talk"),
-    "n": ("closed {c} to messages from outside", "opened {c} to messages from outside"),
-    "s": ("made {c} secret", "made {c} public"),
-    "t": ("let only operators set the topic of {c}", "let anyone in {c} set the topic"),
+def _event(command, nick, params):
+    """What happened, as a sentence for people (a :class:`~tcpchat.text.catalog.Text`), or
+    None if *command* is no event."""
+    if command == "JOIN":
+        return _("* {nick} joined {channel}", nick=nick, channel=params[0])
+    if command == "PART":
+        if len(params) > 1:
+            return _("* {nick} left {channel} ({reason})", nick=nick, channel=params[0],
+                     reason=params[1])
+        return _("* {nick} left {channel}", nick=nick, channel=params[0])
+    if command == "QUIT":
+        return _("* {nick} left ({reason})", nick=nick,
+                 reason=params[0] if params else _("Quit"))
+    if command == "NICK":
+        return _("* {nick} is now known as {new_nick}", nick=nick, new_nick=params[0])
+    if command == "TOPIC":
+        if params[1:] and params[1]:
+            return _("* {nick} set the topic of {channel}: {topic}", nick=nick,
+                     channel=params[0], topic=params[1])
+        return _("* {nick} cleared the topic of {channel}", nick=nick, channel=params[0])
+    if command == "MODE":
+        if is_channel(params[0]) and len(params) > 1:
+            return _("* {nick} {changes}", nick=nick, changes=_Joined(
+                "; ", mode_phrases(params[0], params[1], params[2:])))
+        return _("* {nick} sets mode {modes} on {target}", nick=nick,
+                 modes=" ".join(params[1:]), target=params[0])
+    if command == "KICK" and len(params) > 1:
+        if len(params) > 2 and params[2]:
+            return _("* {nick} removed {user} from {channel} ({reason})", nick=nick,
+                     user=params[1], channel=params[0], reason=params[2])
+        return _("* {nick} removed {user} from {channel}", nick=nick, user=params[1],
+                 channel=params[0])
+    if command == "INVITE" and len(params) > 1:
+        return _("* {nick} invites you to {channel}", nick=nick, channel=params[1])
+    return None
+
+
+class _Joined(Text):
+    """Sentences (Texts) joined by *separator*, each rendered in the language asked."""
+
+    def __new__(cls, separator, parts):
+        text = str.__new__(cls, separator.join(parts))
+        text.msgid, text.plural, text.count, text.args = separator, None, None, {}
+        text.parts = parts
+        return text
+
+    def render(self, catalog):
+        return self.msgid.join(part.render(catalog) for part in self.parts)
+
+
+def _mode_phrase(char, adding, argument, channel):
+    """What one channel mode change did, as a clause after the one who did it."""
+    if char == "o":
+        return (_("made {user} an operator of {channel}", user=argument, channel=channel)
+                if adding else
+                _("took operator status in {channel} from {user}", user=argument,
+                  channel=channel))
+    if char == "v":
+        return (_("gave {user} a voice in {channel}", user=argument, channel=channel)
+                if adding else
+                _("took the voice in {channel} from {user}", user=argument, channel=channel))
+    if char == "b":
+        return (_("banned {mask} from {channel}", mask=argument, channel=channel) if adding
+                else _("lifted the ban on {mask} in {channel}", mask=argument, channel=channel))
+    if char == "k":
+        return (_("set a key on {channel}: joining takes the key {key}", key=argument,
+                  channel=channel) if adding
+                else _("removed the key of {channel}", channel=channel))
+    if char == "l":
+        return (_("limited {channel} to {limit} members", limit=argument, channel=channel)
+                if adding else _("removed the member limit of {channel}", channel=channel))
+    sentences = _FLAG_PHRASES.get(char)
+    if sentences is not None:
+        return _(sentences[0 if adding else 1], channel=channel)
+    if argument:
+        return _("set mode {change} {argument} on {channel}",
+                 change=("+" if adding else "-") + char, argument=argument, channel=channel)
+    return _("set mode {change} on {channel}", change=("+" if adding else "-") + char,
+             channel=channel)
+
+
+#: The flag modes' clauses: (set, unset).  Marked for extraction here, rendered by
+#: _mode_phrase.
+_FLAG_PHRASES = {
+    "i": (N_("made {channel} invite only"), N_("opened {channel} to all (no invitation needed)")),
+    "m": (N_("made {channel} moderated: only operators and voiced members may talk"),
+          N_("let everyone in {channel} talk")),
+    "n": (N_("closed {channel} to messages from outside"),
+          N_("opened {channel} to messages from outside")),
+    "s": (N_("made {channel} secret"), N_("made {channel} public")),
+    "t": (N_("let only operators set the topic of {channel}"),
+          N_("let anyone in {channel} set the topic")),
 }
 #: Modes that take an argument: b, k, o, v always, l when set (as on every server).
 _MODES_WITH_ARGUMENT = "bkov"
 
 
 def mode_phrases(channel, letters, arguments):
-    """What a channel MODE line did, a phrase per change (``made bob an operator of #c``)."""
+    """What a channel MODE line did, a clause (a Text) per change (``made bob an operator of
+    #c``)."""
     arguments = list(arguments)
     phrases, adding = [], True
     for char in letters:
@@ -121,9 +188,7 @@ def mode_phrases(channel, letters, arguments):
         argument = ""
         if (char in _MODES_WITH_ARGUMENT or (char == "l" and adding)) and arguments:
             argument = arguments.pop(0)
-        on, off = _MODE_PHRASES.get(char, ("set mode +" + char + " {} on {c}",
-                                           "set mode -" + char + " {} on {c}"))
-        phrases.append((on if adding else off).format(argument, c=channel).replace("  ", " "))
+        phrases.append(_mode_phrase(char, adding, argument, channel))
     return phrases
 
 
@@ -136,9 +201,10 @@ def prefixed(kind, text):
     return text
 
 
-def render_plain(message):
-    """The bytes a plain-mode user sees for *message*: one line, or b"" if nothing."""
-    described = describe(message)
+def render_plain(message, catalog=ENGLISH_CATALOG):
+    """The bytes a plain-mode user sees for *message*, in *catalog*'s language: one line, or
+    b"" if nothing."""
+    described = describe(message, catalog)
     if described is None:
         return b""
     return clean(prefixed(*described)).encode() + b"\r\n"
