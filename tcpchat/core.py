@@ -40,7 +40,7 @@ from .commands import irc, plain
 from .protocol import numerics as rpl
 from .chat.chat import Chat
 from .chat.connection import MAX_HELD, MAX_LINE, Connection
-from .chat.encoding import Dialect
+from .chat.encoding import IRC, Dialect
 from .chat.flood import FloodBucket
 from .protocol.framing import TOO_LONG
 from .protocol.message import MAX_MESSAGE, MAX_TAGS, MalformedMessage, Message, parse
@@ -307,6 +307,14 @@ class ChatCore:
         else:
             server = config.server_name
             self.chat.delivery.send(client, Message("PING", (server,), server))
+
+
+def goodbye(reason):
+    """The line a connection the server will not serve is sent before it is closed, with
+    *reason*, when nothing is known of it yet: an IRC ``ERROR``, which IRC clients act on and
+    a person can read, as the greeting is an IRC ``NOTICE`` (the drivers send it as they turn
+    a connection away at accept, before it has a Connection)."""
+    return IRC.encode(Message("ERROR", (_("Closing link: {reason}", reason=reason),)))
 
 
 def _ignore(connections):

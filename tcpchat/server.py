@@ -10,6 +10,7 @@ from . import __version__
 from .chat.config import Config
 from .core import ChatCore
 from .protocol.names import channel_problem
+from .text.catalog import _
 from .commands.opers import hash_password, parse_oper_file
 from .transports.datagram import MAX_UNREGISTERED
 from .transports.driver import (AdmissionPolicy, bind_datagram, listen,
@@ -25,145 +26,134 @@ log = logging.getLogger("tcpchat")
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tcpchat-server",
-        description="A small chat server. IRC clients (irssi, WeeChat, HexChat) connect as to "
-                    "any IRC server; netcat and telnet users type a name, then lines.")
+        description=_("A small chat server. IRC clients (irssi, WeeChat, HexChat) connect as to "
+                    "any IRC server; netcat and telnet users type a name, then lines."))
     parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on: 127.0.0.1 (default, this machine only), "
-                             "0.0.0.0 (every IPv4 interface) or :: (IPv6 and IPv4)")
+                        help=_("address to listen on: 127.0.0.1 (default, this machine only), "
+                             "0.0.0.0 (every IPv4 interface) or :: (IPv6 and IPv4)"))
     parser.add_argument("--port", type=int, default=6667,
-                        help="TCP port (default 6667, IRC's; 0 picks a free one), and the UDP "
-                             "port with --udp")
+                        help=_("TCP port (default 6667, IRC's; 0 picks a free one), and the UDP "
+                             "port with --udp"))
     parser.add_argument("--tls-cert", metavar="FILE",
-                        help="serve TLS too, on --tls-port, with the certificate chain in "
+                        help=_("serve TLS too, on --tls-port, with the certificate chain in "
                              "FILE (PEM: the server's certificate first); SIGHUP reads it "
-                             "again")
+                             "again"))
     parser.add_argument("--tls-key", metavar="FILE",
-                        help="the certificate's private key (PEM, no passphrase; default: "
-                             "in the --tls-cert file)")
+                        help=_("the certificate's private key (PEM, no passphrase; default: "
+                             "in the --tls-cert file)"))
     parser.add_argument("--tls-port", type=int, default=6697,
-                        help="TLS port (default 6697, IRC's; 0 picks a free one)")
+                        help=_("TLS port (default 6697, IRC's; 0 picks a free one)"))
     parser.add_argument("--no-plaintext", action="store_true",
-                        help="serve TLS alone: nothing listens on --port")
+                        help=_("serve TLS alone: nothing listens on --port"))
     parser.add_argument("--sts-duration", type=int, metavar="SECONDS",
-                        help="advertise IRCv3 strict transport security: IRC clients that "
+                        help=_("advertise IRCv3 strict transport security: IRC clients that "
                              "know it move to the TLS port and keep to TLS for SECONDS (only "
-                             "with a certificate clients trust; 0 withdraws the policy)")
+                             "with a certificate clients trust; 0 withdraws the policy)"))
     parser.add_argument("--web", type=int, metavar="PORT",
-                        help="serve the chat page and IRC over WebSocket on PORT, for "
-                             "browsers (select backend; needs `pip install 'tcpchat[web]'`)")
+                        help=_("serve the chat page and IRC over WebSocket on PORT, for "
+                             "browsers (select backend; needs `pip install 'tcpchat[web]'`)"))
     parser.add_argument("--web-tls", action="store_true",
-                        help="serve --web over TLS (HTTPS, wss://) with the --tls-cert "
-                             "certificate")
+                        help=_("serve --web over TLS (HTTPS, wss://) with the --tls-cert "
+                             "certificate"))
     parser.add_argument("--web-origin", action="append", metavar="ORIGIN",
-                        help="a page origin (https://chat.example.org) whose scripts may "
+                        help=_("a page origin (https://chat.example.org) whose scripts may "
                              "open a chat connection; repeat for more, * for any (default: "
-                             "the page's own host only)")
+                             "the page's own host only)"))
     parser.add_argument("--udp", action="store_true",
-                        help="serve the chat over UDP as well, on the same port number: "
+                        help=_("serve the chat over UDP as well, on the same port number: "
                              "`nc -u HOST PORT` users and `tcpchat.client --udp` (select "
-                             "backend)")
+                             "backend)"))
     parser.add_argument("--udp-only", action="store_true",
-                        help="serve the chat over UDP alone")
+                        help=_("serve the chat over UDP alone"))
     parser.add_argument("--udp-max-unregistered", type=int, default=MAX_UNREGISTERED,
                         metavar="N",
-                        help="UDP source addresses held at once before they register; past "
-                             f"it the oldest is dropped (default {MAX_UNREGISTERED})")
+                        help=_("UDP source addresses held at once before they register; past it the oldest is dropped (default {max_unregistered})", max_unregistered=MAX_UNREGISTERED))
     parser.add_argument("--name", default="tcpchat",
-                        help="the server's name in replies and its network name (default "
-                             "tcpchat)")
+                        help=_("the server's name in replies and its network name (default "
+                             "tcpchat)"))
     parser.add_argument("--backend", choices=["select", "threads"], default="select",
-                        help="how connections are served: select (default), one thread with "
+                        help=_("how connections are served: select (default), one thread with "
                              "non-blocking sockets; threads, a reader and a writer thread per "
-                             "connection with blocking sockets (the classic design, to compare)")
+                             "connection with blocking sockets (the classic design, to compare)"))
     parser.add_argument("--selector", choices=sorted(SELECTORS), default="auto",
-                        help="the readiness API the select backend uses; auto (default) picks "
+                        help=_("the readiness API the select backend uses; auto (default) picks "
                              "the best this system has (epoll on Linux); the threads backend "
-                             "has none")
+                             "has none"))
     parser.add_argument("--channel", default="#lobby",
-                        help="the default room: every plain-text user is in it, and IRC users "
-                             "join it when they connect (default #lobby)")
+                        help=_("the default room: every plain-text user is in it, and IRC users "
+                             "join it when they connect (default #lobby)"))
     parser.add_argument("--no-autojoin", action="store_true",
-                        help="do not put IRC users in the default room when they connect")
+                        help=_("do not put IRC users in the default room when they connect"))
     parser.add_argument("--password",
-                        help="a password everyone must give (IRC: PASS; plain: asked for)")
+                        help=_("a password everyone must give (IRC: PASS; plain: asked for)"))
     parser.add_argument("--motd", metavar="FILE",
-                        help="a text file whose lines are the message of the day")
+                        help=_("a text file whose lines are the message of the day"))
     parser.add_argument("--oper-file", metavar="FILE",
-                        help="server operators for OPER: one 'name hash' a line, each hash "
-                             "from --hash-password")
+                        help=_("server operators for OPER: one 'name hash' a line, each hash "
+                             "from --hash-password"))
     parser.add_argument("--hash-password", action="store_true",
-                        help="read a password (twice, unseen, on a terminal; else one line "
-                             "of standard input), print its hash for --oper-file, and exit")
+                        help=_("read a password (twice, unseen, on a terminal; else one line "
+                             "of standard input), print its hash for --oper-file, and exit"))
     parser.add_argument("--admin-email", metavar="ADDRESS",
-                        help="a contact address, which ADMIN shows")
+                        help=_("a contact address, which ADMIN shows"))
     limits = parser.add_argument_group(
         "limits", "what one client, one address or a crowd may take (docs/operations.rst); "
                   "0 means no limit")
     limits.add_argument("--sendq", type=int, default=Config.sendq, metavar="BYTES",
-                        help="output a client may leave unread before it is disconnected as "
-                             f"too slow (default {Config.sendq})")
+                        help=_("output a client may leave unread before it is disconnected as too slow (default {sendq})", sendq=Config.sendq))
     limits.add_argument("--max-clients", type=int, default=AdmissionPolicy.max_clients,
-                        metavar="N", help="connections held at once; past it newcomers are "
-                                          f"told the server is full (default "
-                                          f"{AdmissionPolicy.max_clients})")
+                        metavar="N", help=_("connections held at once; past it newcomers are told the server is full (default {max_clients})", max_clients=AdmissionPolicy.max_clients))
     limits.add_argument("--max-per-ip", type=int, default=AdmissionPolicy.max_per_ip,
-                        metavar="N", help="connections from one IPv4 address or IPv6 /64 "
-                                          f"(default {AdmissionPolicy.max_per_ip})")
+                        metavar="N", help=_("connections from one IPv4 address or IPv6 /64 (default {max_per_ip})", max_per_ip=AdmissionPolicy.max_per_ip))
     limits.add_argument("--max-unregistered", type=int, default=Config.max_unregistered,
-                        metavar="N", help="connections that have not registered yet; past it "
-                                          "the oldest is let go (default "
-                                          f"{Config.max_unregistered})")
+                        metavar="N", help=_("connections that have not registered yet; past it the oldest is let go (default {max_unregistered})", max_unregistered=Config.max_unregistered))
     limits.add_argument("--registration-timeout", type=float,
                         default=Config.registration_timeout, metavar="SECONDS",
-                        help="time to register or choose a name (default "
-                             f"{Config.registration_timeout:.0f})")
+                        help=_("time to register or choose a name (default {registration_timeout:.0f})", registration_timeout=Config.registration_timeout))
     limits.add_argument("--no-flood-control", action="store_true",
-                        help="handle every line as fast as it comes (benchmarks, trusted "
-                             "networks); by default a client may send "
-                             f"{FloodPolicy.burst_lines} lines at once, then "
-                             f"{FloodPolicy.lines_per_second:g} a second")
+                        help=_("handle every line as fast as it comes (benchmarks, trusted networks); by default a client may send {burst_lines} lines at once, then {lines_per_second:g} a second", burst_lines=FloodPolicy.burst_lines, lines_per_second=FloodPolicy.lines_per_second))
     limits.add_argument("--keepalive", default=":".join(map(str, AdmissionPolicy.keepalive)),
                         metavar="IDLE:INTERVAL:COUNT",
                         help="TCP keepalive: probe a silent peer after IDLE seconds, every "
                              "INTERVAL seconds, COUNT times (default %(default)s)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="INFO (default) logs registrations, quits and refusals; DEBUG "
+                        help=_("INFO (default) logs registrations, quits and refusals; DEBUG "
                              "adds connections, joins, parts, nick changes and message "
-                             "text")
+                             "text"))
     parser.add_argument("--version", action="version", version=f"tcpchat {__version__}")
     return parser
 
 
 def config_from(args, parser):
     if not args.name or any(char in args.name for char in " !@:,*?"):
-        parser.error(f"--name {args.name!r}: a server name has no spaces or ! @ : , * ?")
+        parser.error(_("--name {name!r}: a server name has no spaces or ! @ : , * ?", name=args.name))
     problem = channel_problem(args.channel)
     if problem:
-        parser.error(f"--channel {args.channel!r}: {problem}")
+        parser.error(_("--channel {channel!r}: {problem}", channel=args.channel, problem=problem))
     if args.sendq < 4096:
-        parser.error("--sendq must be at least 4096 bytes")
+        parser.error(_("--sendq must be at least 4096 bytes"))
     for option in ("max_clients", "max_per_ip"):
         if getattr(args, option) < 0:
-            parser.error(f"--{option.replace('_', '-')} cannot be negative")
+            parser.error(_("--{option} cannot be negative", option=option.replace('_', '-')))
     if args.max_unregistered < 1:
-        parser.error("--max-unregistered must be at least 1")
+        parser.error(_("--max-unregistered must be at least 1"))
     if args.registration_timeout <= 0:
-        parser.error("--registration-timeout must be more than 0")
+        parser.error(_("--registration-timeout must be more than 0"))
     motd = None
     if args.motd:
         try:
             with open(args.motd, encoding="utf-8") as motd_file:
                 motd = motd_file.read().splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            parser.error(f"--motd: cannot read {args.motd}: {exc}")
+            parser.error(_("--motd: cannot read {motd}: {error}", motd=args.motd, error=exc))
     opers = {}
     if args.oper_file:
         try:
             with open(args.oper_file, encoding="utf-8") as oper_file:
                 opers = parse_oper_file(oper_file.read())
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            parser.error(f"--oper-file: cannot read {args.oper_file}: {exc}")
+            parser.error(_("--oper-file: cannot read {oper_file}: {error}", oper_file=args.oper_file, error=exc))
     return Config(server_name=args.name, default_channel=args.channel,
                   autojoin=not args.no_autojoin, password=args.password, motd=motd,
                   opers=opers, admin_email=args.admin_email,
@@ -178,8 +168,7 @@ def admission_policy(args, parser):
     except ValueError:
         keepalive = ()
     if len(keepalive) != 3 or min(keepalive) < 1:
-        parser.error(f"--keepalive {args.keepalive!r}: three whole numbers of at least 1, "
-                     "IDLE:INTERVAL:COUNT")
+        parser.error(_("--keepalive {keepalive!r}: three whole numbers of at least 1, IDLE:INTERVAL:COUNT", keepalive=args.keepalive))
     return AdmissionPolicy(args.max_clients, args.max_per_ip, keepalive)
 
 
@@ -212,16 +201,16 @@ def tls_options(args, parser):
         for given, option in ((args.tls_key, "--tls-key"), (args.no_plaintext, "--no-plaintext"),
                               (args.sts_duration is not None, "--sts-duration")):
             if given:
-                parser.error(f"{option} needs --tls-cert")
+                parser.error(_("{option} needs --tls-cert", option=option))
         return None
     if args.sts_duration is not None and args.sts_duration < 0:
-        parser.error("--sts-duration cannot be negative")
+        parser.error(_("--sts-duration cannot be negative"))
     if args.no_plaintext and (args.udp or args.udp_only):
-        parser.error("--no-plaintext serves TLS alone: drop --udp")
+        parser.error(_("--no-plaintext serves TLS alone: drop --udp"))
     try:
         return Certificates(args.tls_cert, args.tls_key or args.tls_cert)
     except TlsSetupError as exc:
-        parser.exit(2, f"{parser.prog}: {exc}\n")
+        parser.exit(2, _("{program}: {error}", program=parser.prog, error=exc) + "\n")
 
 
 def web_options(args, parser):
@@ -230,24 +219,25 @@ def web_options(args, parser):
     if args.web is None:
         for given, option in ((args.web_tls, "--web-tls"), (args.web_origin, "--web-origin")):
             if given:
-                parser.error(f"{option} needs --web")
+                parser.error(_("{option} needs --web", option=option))
         return None
     if args.backend == "threads":
-        parser.error("--web is served by the select backend's event loop: drop --backend "
-                     "threads")
+        parser.error(_("--web is served by the select backend's event loop: drop --backend "
+                     "threads"))
     if args.web_tls and args.tls_cert is None:
-        parser.error("--web-tls needs --tls-cert")
+        parser.error(_("--web-tls needs --tls-cert"))
     if args.no_plaintext and not args.web_tls:
-        parser.error("--no-plaintext: the web port would serve plaintext; add --web-tls")
+        parser.error(_("--no-plaintext: the web port would serve plaintext; add --web-tls"))
     try:
         from .transports.web import WebGateway
     except ImportError as exc:
-        parser.exit(2, f"{parser.prog}: --web needs wsproto and h11 ({exc.name} is missing): "
-                       f"pip install 'tcpchat[web]'\n")
+        parser.exit(2, _("{program}: --web needs wsproto and h11 ({name} is missing): "
+                         "pip install 'tcpchat[web]'", program=parser.prog, name=exc.name)
+                    + "\n")
     try:
         return WebGateway(args.web_origin, asks_password=args.password is not None)
     except ValueError as exc:
-        parser.error(f"--web-origin {exc}")
+        parser.error(_("--web-origin {error}", error=exc))
 
 
 def describe_sockets(listener, datagram_socket, tls_listener, web_listener=None,
@@ -273,12 +263,12 @@ def print_password_hash():
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
-            print("The two passwords differ; nothing printed.", file=sys.stderr)
+            print(_("The two passwords differ; nothing printed."), file=sys.stderr)
             return 1
     else:
         password = sys.stdin.readline().rstrip("\r\n")
     if not password:
-        print("An empty password cannot be used.", file=sys.stderr)
+        print(_("An empty password cannot be used."), file=sys.stderr)
         return 1
     print(hash_password(password))
     return 0
@@ -295,13 +285,13 @@ def main(argv=None):
     try:
         selector = make_selector(args.selector)
     except ValueError as exc:
-        parser.error(f"--selector: {exc}")
+        parser.error(_("--selector: {error}", error=exc))
     udp = args.udp or args.udp_only
     if udp and args.backend == "threads":
-        parser.error("--udp is served by the select backend's event loop: drop --backend "
-                     "threads")
+        parser.error(_("--udp is served by the select backend's event loop: drop --backend "
+                     "threads"))
     if args.udp_max_unregistered < 1:
-        parser.error("--udp-max-unregistered must be at least 1")
+        parser.error(_("--udp-max-unregistered must be at least 1"))
     certificates = tls_options(args, parser)
     web = web_options(args, parser)
     tls_port = args.tls_port if certificates is not None else None

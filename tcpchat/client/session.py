@@ -39,18 +39,18 @@ Closed = namedtuple("Closed", "reason")
 #: Servers may send up to 8191 bytes of tags before the 512-byte message.
 MAX_SERVER_LINE = 8191 + MAX_MESSAGE
 
-NOT_IN_A_ROOM = "You are not in a room: /join #room"
+NOT_IN_A_ROOM = _("You are not in a room: /join #room")
 
 HELP = (
-    "Type a line and press Enter to talk in the current room. Commands:",
-    "  /msg NAME text   a private message",
-    "  /me action       * you do something",
-    "  /nick NAME       change your name",
-    "  /who             who is in the room",
-    "  /join #room      join a room and talk there",
-    "  /part [reason]   leave the current room",
-    "  /quit [reason]   leave the chat (so do exit, выход and Ctrl-D)",
-    "  //text           send text that starts with /",
+    _("Type a line and press Enter to talk in the current room. Commands:"),
+    _("  /msg NAME text   a private message"),
+    _("  /me action       * you do something"),
+    _("  /nick NAME       change your name"),
+    _("  /who             who is in the room"),
+    _("  /join #room      join a room and talk there"),
+    _("  /part [reason]   leave the current room"),
+    _("  /quit [reason]   leave the chat (so do exit, выход and Ctrl-D)"),
+    _("  //text           send text that starts with /"),
 )
 
 # Replies that only matter to programs; people do not need to see them.
@@ -280,7 +280,7 @@ class ClientSession:
                 self._send("CAP", "END")  # we ask for nothing; the last LS line ends it
             return []
         if command == "ERROR":
-            return [Closed(params[0] if params else "Closing link")]
+            return [Closed(params[0] if params else _("Closing link"))]
         if command == "NOTICE" and message.source is None and not self.registered:
             # tcpchat's greeting to a connection that has not said yet whether it speaks IRC:
             # it tells netcat users what to type, which is nothing for a user of this client.
@@ -310,11 +310,15 @@ class ClientSession:
             self.userhost = (message.source or "").partition("!")[2] or None
             return self._joined(params[0])
         elif command == "PART" and self._is_me(message):
-            return self._parted(params[0], f"* You left {params[0]}")
+            return self._parted(params[0], _("* You left {channel}", channel=params[0]))
         elif command == "KICK" and params[1:] and self.nick and fold(params[1]) == fold(self.nick):
-            because = f" ({params[2]})" if params[2:] and params[2] else ""
-            return self._parted(params[0], f"* {nick_of(message.source)} removed you from "
-                                           f"{params[0]}{because}")
+            if params[2:] and params[2]:
+                saying = _("* {nick} removed you from {channel} ({reason})",
+                           nick=nick_of(message.source), channel=params[0], reason=params[2])
+            else:
+                saying = _("* {nick} removed you from {channel}", nick=nick_of(message.source),
+                           channel=params[0])
+            return self._parted(params[0], saying)
         elif command == "NICK" and self._is_me(message):
             self.nick = params[0]
             return [Show(EVENT, _("* You are now known as {nick}", nick=params[0]))]
@@ -332,8 +336,9 @@ class ClientSession:
 
     def _parted(self, channel, saying):
         self.channels = [c for c in self.channels if fold(c) != fold(channel)]
-        where = f"; now in {self.current}" if self.current else ""
-        return [Show(EVENT, saying + where)]
+        if self.current:
+            saying = _("{saying}; now in {channel}", saying=saying, channel=self.current)
+        return [Show(EVENT, saying)]
 
 
 _COMMANDS = {

@@ -36,6 +36,7 @@ import threading
 import time
 
 from .session import ClientSession, Closed, Ready, Show
+from ..text.catalog import _
 from ..text.display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
 from ..protocol.framing import pack_lines
 from ..protocol.names import NICK_RULE, nick_problem
@@ -197,7 +198,7 @@ class ChatClient:
         """Another name from the user, asked again while it cannot be one; None at the end of
         input."""
         while True:
-            name = self.screen.ask("Type another name: ")
+            name = self.screen.ask(_("Type another name: "))
             if name is None:
                 return None
             refusal = name_refusal(name.strip())
@@ -238,7 +239,7 @@ class ChatClient:
             self._receiver.join(QUIT_WAIT)
         self.sock.close()
         if self._lost is not None:
-            print(f"tcpchat-client: disconnected: {self._lost}", file=sys.stderr)
+            print(_("tcpchat-client: disconnected: {reason}", reason=self._lost), file=sys.stderr)
             return 1
         return 0
 
@@ -285,13 +286,16 @@ class ChatClient:
                         break  # the goodbye: over UDP no end of stream follows
                     self._tick()  # a busy room must not keep the keepalive from being sent
         except ConnectionRefusedError as exc:
-            hint = " (no UDP server there: is it running with --udp?)" if self.datagrams else ""
-            reason = reason or exc.strerror + hint
+            if self.datagrams:
+                reason = reason or _("{error} (no UDP server there: is it running with --udp?)",
+                                     error=exc.strerror)
+            else:
+                reason = reason or exc.strerror
         except OSError as exc:
             reason = reason or exc.strerror or str(exc)
         finally:
             if not self.session.quitting:
-                self._lost = reason or "the server closed the connection"
+                self._lost = reason or _("the server closed the connection")
             self._finished.set()
             self._events.put(Closed(reason))
             if self._lost is not None:
@@ -315,7 +319,7 @@ class ChatClient:
         now = time.monotonic()
         if not self.session.heard:
             if now >= self._started + ANSWER_WAIT:
-                return "no answer over UDP: is the server running with --udp?"
+                return _("no answer over UDP: is the server running with --udp?")
             if now >= self._last_sent + RESEND_AFTER:
                 self._call(self.session.restart)
         elif self.session.registered and now >= self._last_sent + KEEPALIVE:
@@ -344,7 +348,8 @@ def split_address(text):
     if text.startswith("["):
         host, bracket, rest = text[1:].partition("]")
         if not bracket or (rest and not rest.startswith(":")):
-            raise ValueError(f"cannot read the address {text!r}: write [v6addr] or [v6addr]:port")
+            raise ValueError(_("cannot read the address {address!r}: write [v6addr] or "
+                               "[v6addr]:port", address=text))
         port = rest[1:]
     elif text.count(":") == 1:
         host, _sep, port = text.partition(":")
@@ -353,33 +358,34 @@ def split_address(text):
     if not port:
         return host, None
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"cannot read the address {text!r}: {port!r} is not a port number")
+        raise ValueError(_("cannot read the address {address!r}: {port!r} is not a port number",
+                           address=text, port=port))
     return host, int(port)
 
 
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tcpchat-client",
-        description="Chat on a tcpchat (or any IRC) server from a terminal or a script.")
+        description=_("Chat on a tcpchat (or any IRC) server from a terminal or a script."))
     parser.add_argument("host", nargs="?",
-                        help="the server's address, HOST or HOST:PORT ([v6addr]:PORT for "
-                             "IPv6; asked for on a terminal; default localhost)")
+                        help=_("the server's address, HOST or HOST:PORT ([v6addr]:PORT for "
+                             "IPv6; asked for on a terminal; default localhost)"))
     parser.add_argument("--port", type=int,
-                        help="the server's port (6667; 6697 with --tls)")
-    parser.add_argument("--name", help="your nickname (asked for on a terminal)")
-    parser.add_argument("--channel", default="#lobby", help="the room to join (#lobby)")
+                        help=_("the server's port (6667; 6697 with --tls)"))
+    parser.add_argument("--name", help=_("your nickname (asked for on a terminal)"))
+    parser.add_argument("--channel", default="#lobby", help=_("the room to join (#lobby)"))
     parser.add_argument("--udp", action="store_true",
-                        help="talk over UDP to a server started with --udp, and show what "
-                             "the network lost or reordered")
+                        help=_("talk over UDP to a server started with --udp, and show what "
+                             "the network lost or reordered"))
     parser.add_argument("--tls", action="store_true",
-                        help="encrypt with TLS, checking the server's certificate against the "
-                             "system's trusted CAs")
+                        help=_("encrypt with TLS, checking the server's certificate against the "
+                             "system's trusted CAs"))
     parser.add_argument("--ca", metavar="FILE",
-                        help="with --tls: trust the CA certificates in FILE instead (a test "
-                             "or LAN server's own CA)")
+                        help=_("with --tls: trust the CA certificates in FILE instead (a test "
+                             "or LAN server's own CA)"))
     parser.add_argument("--insecure", action="store_true",
-                        help="with --tls: check nothing (a self-signed test server); anyone "
-                             "on the way could read and change the chat")
+                        help=_("with --tls: check nothing (a self-signed test server); anyone "
+                             "on the way could read and change the chat"))
     return parser
 
 
@@ -392,12 +398,12 @@ def main(argv=None):
     host, name = args.host, args.name
     try:
         if host is None:
-            host = (screen.ask("Server address (host or host:port) [localhost]: ")
+            host = (screen.ask(_("Server address (host or host:port) [localhost]: "))
                     if interactive else "") or ""
         while interactive and (not name or name_refusal(name)):
             if name:
                 screen.show(ERROR, name_refusal(name))
-            name = screen.ask("Your name: ")
+            name = screen.ask(_("Your name: "))
             if name is None:
                 return 0
             name = name.strip()
@@ -405,9 +411,10 @@ def main(argv=None):
         screen.out.write("\n")
         return 0
     if not name:
-        parser.error("--name is needed when standard input is not a terminal")
+        parser.error(_("--name is needed when standard input is not a terminal"))
     if name_refusal(name):
-        parser.exit(2, f"{parser.prog}: --name: {name_refusal(name)}\n")
+        parser.exit(2, _("{program}: --name: {refusal}", program=parser.prog,
+                         refusal=name_refusal(name)) + "\n")
     try:
         host, port = split_address(host.strip() or "localhost")
     except ValueError as exc:
@@ -422,12 +429,12 @@ def main(argv=None):
         else:
             sock = connect_tcp(host, port)
     except OSError as exc:
-        print(f"tcpchat-client: cannot connect to {host} port {port}: {connect_failure(exc)}",
-              file=sys.stderr)
+        print(_("tcpchat-client: cannot connect to {host} port {port}: {reason}", host=host,
+                port=port, reason=connect_failure(exc)), file=sys.stderr)
         return 1
     if args.insecure:
-        screen.show(ERROR, "--insecure: the server's certificate is not checked, so anyone "
-                           "on the way could read and change this chat")
+        screen.show(ERROR, _("--insecure: the server's certificate is not checked, so anyone "
+                             "on the way could read and change this chat"))
     session = ClientSession(name, args.channel, numbered=args.udp)
     return ChatClient(sock, session, screen, datagrams=args.udp, tls=tls,
                       received=received).run()
@@ -441,7 +448,8 @@ def name_refusal(name):
     netcat users are told.
     """
     problem = nick_problem(name)
-    return problem and f"{clean(name)!r} cannot be a name: {problem}. {NICK_RULE}"
+    return problem and _("{name!r} cannot be a name: {problem}. {rule}", name=clean(name),
+                         problem=problem, rule=NICK_RULE)
 
 
 def tls_options(args, parser):
@@ -464,11 +472,12 @@ def tls_options(args, parser):
 def connect_failure(exc):
     """Why a connection could not be made, in words for the user."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return (f"the server's certificate is not trusted ({exc.verify_message}); --ca FILE "
-                "trusts the CA that signed it, --insecure trusts anything")
+        return _("the server's certificate is not trusted ({reason}); --ca FILE trusts the CA "
+                 "that signed it, --insecure trusts anything", reason=exc.verify_message)
     if isinstance(exc, ssl.SSLError):
-        hint = " (is that a TLS port?)" if exc.reason == "WRONG_VERSION_NUMBER" else ""
-        return f"TLS error: {exc.reason or exc}{hint}"
+        if exc.reason == "WRONG_VERSION_NUMBER":
+            return _("TLS error: {reason} (is that a TLS port?)", reason=exc.reason)
+        return _("TLS error: {reason}", reason=exc.reason or exc)
     return exc.strerror or str(exc)
 
 
@@ -496,8 +505,8 @@ def connect_tls(host, port, context):
                 break
             data = sock.recv(65536)
             if not data:
-                raise ConnectionResetError("the server closed the connection during the TLS "
-                                           "handshake")
+                raise ConnectionResetError(_("the server closed the connection during the "
+                                             "TLS handshake"))
             received = tls.receive(data)
         sock.settimeout(None)
     except ssl.SSLError:

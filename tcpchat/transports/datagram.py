@@ -36,6 +36,7 @@ import selectors
 from ..chat.connection import Transport
 from ..protocol.framing import pack_lines
 from ..protocol.sequence import SEQ_CAP
+from ..text.catalog import _
 from .driver import Driver
 
 log = logging.getLogger("tcpchat")
@@ -105,7 +106,7 @@ class DatagramEndpoint:
 
     def read(self):
         """Read what is waiting, up to :data:`READS_PER_TURN` datagrams."""
-        for _ in range(READS_PER_TURN):
+        for _read in range(READS_PER_TURN):
             try:
                 count, address = self.sock.recvfrom_into(self._buffer)
             except (BlockingIOError, InterruptedError):
@@ -145,7 +146,7 @@ class DatagramEndpoint:
             log.warning("UDP: %d unregistered addresses dropped to make room for new ones "
                         "(more than %d at once)", self.evicted, self.max_unregistered)
         Driver.guarded(transport.conn, transport.conn.connection_lost,
-                       "Too many unregistered UDP peers")
+                       _("Too many unregistered UDP peers"))
         self._forget(transport)
 
     # -- Out ------------------------------------------------------------------------------

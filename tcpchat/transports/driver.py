@@ -14,7 +14,9 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from .tls import error_reason, not_tls_reply
+from ..core import goodbye
+from ..text.catalog import _
+from .tls import error_reason
 
 log = logging.getLogger("tcpchat")
 
@@ -27,6 +29,8 @@ ACCEPT_PAUSE = 1.0
 
 #: What a browser that sent plain HTTP to the web port, served over TLS, is told.
 _NOT_HTTPS = b"This port speaks HTTPS: use an https:// address.\n"
+#: Why a connection is turned away when there is no room for it.
+SERVER_FULL = _("Server full")
 NOT_HTTPS_REPLY = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
                    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
                    % (len(_NOT_HTTPS), _NOT_HTTPS))
@@ -85,11 +89,11 @@ class Admission:
         """Count a connection from *host*; or, over a limit, the reason it is refused."""
         policy = self.policy
         if policy.max_clients and self.count >= policy.max_clients:
-            return "Server full"
+            return SERVER_FULL
         key = address_key(host)
         held = self._per_key.get(key, 0)
         if policy.max_per_ip and held >= policy.max_per_ip:
-            return "Too many connections from your address"
+            return _("Too many connections from your address")
         self._per_key[key] = held + 1
         self.count += 1
         return None
@@ -187,18 +191,19 @@ def prepare_accepted(sock, blocking, keepalive=AdmissionPolicy.keepalive):
 
 def refuse(sock, reason, tls=False, web=False):
     """Tell a connection just accepted why it cannot be served, if it can read it, and close
-    it: an ERROR line, or on the web port an HTTP 503.  A TLS peer is closed unanswered: it
-    could read nothing before a handshake the server will not spend on it."""
+    it: the chat's goodbye (:func:`~tcpchat.core.goodbye`), or on the web port an HTTP 503.  A
+    TLS peer is closed unanswered: it could read nothing before a handshake the server will
+    not spend on it."""
     try:
         sock.setblocking(False)
         if not tls:
             if web:
-                body = f"{reason}: try again later.\n".encode()
+                body = _("{reason}: try again later.", reason=reason).encode() + b"\n"
                 sock.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; "
                           b"charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n"
                           b"\r\n%s" % (len(body), body))
             else:
-                sock.send(f"ERROR :Closing link: {reason}\r\n".encode())
+                sock.send(goodbye(reason))
             # Closing with unread input would send a reset, and the peer's kernel would throw
             # the line away unread: end our side, and read what it already sent.
             sock.shutdown(socket.SHUT_WR)
@@ -400,13 +405,16 @@ class Driver:
         spoke plaintext (nc, an IRC client without TLS), a line; on the web port, an HTTP
         answer."""
         if tls.spoke_tls:
-            goodbye = tls.take_outgoing()
+            farewell = tls.take_outgoing()
         elif web:
-            goodbye = NOT_HTTPS_REPLY
+            farewell = NOT_HTTPS_REPLY
+        elif self.listener is not None:
+            farewell = goodbye(_("this port speaks TLS; plaintext is on port {port}",
+                                 port=self.address[1]))
         else:
-            goodbye = not_tls_reply(self.address[1] if self.listener is not None else None)
+            farewell = goodbye(_("this port speaks TLS"))
         try:
-            sock.send(goodbye)
+            sock.send(farewell)
         except OSError:
             pass  # it is being closed anyway
 
@@ -429,7 +437,7 @@ class Driver:
         error"), or if even that fails, it is cut off from the driver's side; either way its
         driver is told to close it."""
         try:
-            conn.connection_lost("Internal server error")
+            conn.connection_lost(_("Internal server error"))
         except Exception:
             log.exception("internal error while dropping %r", conn)
             conn.abandon()
@@ -485,7 +493,7 @@ class Driver:
             sock = None
         else:
             log.warning("refused a connection from %s: out of descriptors", address[0])
-            refuse(sock, "Server full", tls=listener is self.tls_listener,
+            refuse(sock, SERVER_FULL, tls=listener is self.tls_listener,
                    web=listener is self.web_listener)
         self._spare = _spare_descriptor()
         return sock is not None and self._spare is not None

@@ -47,7 +47,7 @@ from ..chat.encoding import Dialect
 from .tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
 from .datagram import DatagramEndpoint
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
-                     failure_reason, prepare_accepted, refuse)
+                     SERVER_FULL, failure_reason, prepare_accepted, refuse)
 
 log = logging.getLogger("tcpchat")
 
@@ -321,7 +321,7 @@ class SelectLoop(Driver):
         except (ValueError, OSError) as exc:
             log.error("cannot serve a connection from %s (%s); closing it", host, exc)
             self.released(host)
-            refuse(sock, "Server full", tls, web)
+            refuse(sock, SERVER_FULL, tls, web)
             return
         self._transports.add(transport)
         if tls or web:

@@ -38,6 +38,7 @@ import time
 
 from ..chat.connection import Transport
 from .tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
+from ..text.catalog import _
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
                      failure_reason, prepare_accepted)
 
@@ -211,7 +212,7 @@ class ThreadsServer(Driver):
             log.error("cannot start threads for %r (%s); closing it", transport.conn, exc)
             with self.lock:
                 self.guarded(transport.conn, transport.conn.connection_lost,
-                             "Server out of threads")
+                             _("Server out of threads"))
             transport.abort()
             if transport.writer is None:  # else the writer closes it, as always
                 if transport.reader not in (None, threading.current_thread()):

@@ -24,6 +24,8 @@ Modern defaults only: TLS 1.2 and up, the ``ssl`` module's default ciphers, no r
 import logging
 import ssl
 
+from ..text.catalog import _
+
 log = logging.getLogger("tcpchat")
 
 MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
@@ -64,13 +66,12 @@ def server_context(cert_file, key_file):
             with open(path, encoding="ascii", errors="replace") as file:
                 text = file.read()
         except OSError as exc:
-            raise TlsSetupError(f"{option} {path}: {exc.strerror}") from None
+            raise TlsSetupError(_("{option} {path}: {strerror}", option=option, path=path, strerror=exc.strerror)) from None
         if marker not in text:
-            raise TlsSetupError(f"{option} {path}: there is no {what} in it")
+            raise TlsSetupError(_("{option} {path}: there is no {what} in it", option=option, path=path, what=what))
 
     def no_passphrase():
-        raise TlsSetupError(f"--tls-key {key_file}: the key is encrypted; give one without a "
-                            "passphrase (openssl pkey -in KEY -out PLAIN_KEY)")
+        raise TlsSetupError(_("--tls-key {key_file}: the key is encrypted; give one without a passphrase (openssl pkey -in KEY -out PLAIN_KEY)", key_file=key_file))
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _harden(context)
@@ -78,10 +79,8 @@ def server_context(cert_file, key_file):
         context.load_cert_chain(cert_file, key_file, password=no_passphrase)
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
-            raise TlsSetupError(f"--tls-key {key_file}: not the key of the certificate in "
-                                f"--tls-cert {cert_file}") from None
-        raise TlsSetupError(f"--tls-cert {cert_file}, --tls-key {key_file}: OpenSSL cannot "
-                            f"load them ({exc})") from None
+            raise TlsSetupError(_("--tls-key {key_file}: not the key of the certificate in --tls-cert {cert_file}", key_file=key_file, cert_file=cert_file)) from None
+        raise TlsSetupError(_("--tls-cert {cert_file}, --tls-key {key_file}: OpenSSL cannot load them ({error})", cert_file=cert_file, key_file=key_file, error=exc)) from None
     return context
 
 
@@ -93,7 +92,7 @@ def client_context(ca_file=None, insecure=False):
         context = ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError) as exc:
         reason = getattr(exc, "reason", None) or exc.strerror or exc
-        raise TlsSetupError(f"--ca {ca_file}: {reason}") from None
+        raise TlsSetupError(_("--ca {ca_file}: {reason}", ca_file=ca_file, reason=reason)) from None
     _harden(context)
     if insecure:
         context.check_hostname = False
@@ -130,12 +129,6 @@ def error_reason(exc):
     if isinstance(exc, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
         return "the peer closed the connection"
     return type(exc).__name__
-
-
-def not_tls_reply(plaintext_port):
-    """What a client that spoke plaintext to a TLS port is told, in plaintext."""
-    where = f"; plaintext is on port {plaintext_port}" if plaintext_port else ""
-    return f"ERROR :Closing link: this port speaks TLS{where}\r\n".encode()
 
 
 class TlsStream:
