@@ -16,14 +16,17 @@ from helpers import ROOT, TIMEOUT
 
 PACKAGE = pathlib.Path(ROOT) / "tcpchat"
 
-#: Each layer, lowest first: a package (folder) or a top-level module.  A module may import
-#: from its own layer and from those before it.  The last three stand side by side on top
-#: (the command line, the reference client, the benchmarks), and import none of each other.
-LAYERS = ("protocol", "text", "chat", "commands", "core", "transports",
+#: Each layer, lowest first: a package (folder), a top-level module, or one module of a
+#: package that stands apart (the catalog, below everything: any layer may say a sentence).
+#: A module may import from its own layer and from those before it.  The last three stand
+#: side by side on top (the command line, the reference client, the benchmarks), and import
+#: none of each other.
+LAYERS = ("text.catalog", "protocol", "text", "chat", "commands", "core", "transports",
           ("server", "client", "bench"))
 #: The sans-IO ones: the protocol, the chat and the commands with the core that dispatches to
 #: them, and the reference client's session.
 SANS_IO = ("protocol", "text", "chat", "commands", "core", "client.session")
+
 #: Sans-IO too, but made of libraries from an extra (the web gateway: wsproto, h11), which an
 #: interpreter started without site-packages cannot import: checked by their source alone.
 SANS_IO_WITH_EXTRAS = ("transports.web",)
@@ -48,12 +51,17 @@ MODULES = _modules()
 
 
 def _rank(module):
-    """(rank, layer name) of a dotted module name under tcpchat."""
-    top = module.split(".")[0]
+    """(rank, layer name) of a dotted module name under tcpchat: its most specific layer."""
+    found = None
     for rank, layer in enumerate(LAYERS):
-        if top == layer or (isinstance(layer, tuple) and top in layer):
-            return rank, top
-    raise AssertionError(f"tcpchat/{module.replace('.', '/')}: in no layer; add it to LAYERS")
+        for name in (layer if isinstance(layer, tuple) else (layer,)):
+            if (module == name or module.startswith(name + ".")) and (
+                    found is None or len(name) > len(found[1])):
+                found = rank, name
+    if found is None:
+        raise AssertionError(f"tcpchat/{module.replace('.', '/')}: in no layer; add it to "
+                             "LAYERS")
+    return found
 
 
 def _imports(module, path):
@@ -99,6 +107,7 @@ def test_the_check_resolves_relative_imports_and_ranks_them(tmp_path):
     outside, inside = _imports("chat.state", path)
     assert inside == ["commands.plain", "chat.config"] and outside == ["socket"]
     assert _rank("commands.plain")[0] > _rank("chat.state")[0]
+    assert _rank("text.catalog")[0] < _rank("protocol.names")[0] < _rank("text.display")[0]
 
 
 def _sans_io_modules():

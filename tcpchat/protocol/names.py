@@ -23,13 +23,15 @@ import functools
 import re
 import unicodedata
 
+from ..text.catalog import _
+
 NICKLEN = 30
 CHANNELLEN = 50
 CHANTYPES = "#"
 #: Characters allowed in a nickname besides letters, marks and digits (RFC 2812 "special", and -).
 NICK_PUNCTUATION = frozenset("-_[]\\`^{}|")
 #: The rule above, for a person told that a name cannot be a nickname.
-NICK_RULE = "Names use letters, digits and - _ [ ] \\ ` ^ { } |."
+NICK_RULE = _("Names use letters, digits and - _ [ ] \\ ` ^ {{ }} |.")
 
 
 def _width_map():
@@ -85,30 +87,30 @@ def is_invisible(char):
 def nick_problem(nick):
     """Why *nick* cannot be a nickname, in a few words; None when it can."""
     if not nick:
-        return "it is empty"
+        return _("it is empty")
     if len(nick) > NICKLEN:
-        return f"it is longer than {NICKLEN} characters"
+        return _("it is longer than {length} characters", length=NICKLEN)
     first = nick[0]
     if first == "-" or unicodedata.category(first)[0] in "MN":
-        return "it starts with a digit, a mark or '-'"
+        return _("it starts with a digit, a mark or '-'")
     for char in nick:
         if not _nick_char_ok(char):
-            return f"it holds {_describe(char)}"
+            return _holds(char)
     return None
 
 
 def channel_problem(name):
     """Why *name* cannot be a channel name; None when it can."""
     if not name or name[0] not in CHANTYPES:
-        return f"channel names start with {CHANTYPES}"
+        return _("channel names start with {prefix}", prefix=CHANTYPES)
     if len(name) == 1:
-        return "the name after # is empty"
+        return _("the name after # is empty")
     if len(name) > CHANNELLEN:
-        return f"it is longer than {CHANNELLEN} characters"
+        return _("it is longer than {length} characters", length=CHANNELLEN)
     for char in name:
         if char in " ,:" or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Zs") \
                 or is_invisible(char):
-            return f"it holds {_describe(char)}"
+            return _holds(char)
     return None
 
 
@@ -159,14 +161,16 @@ def is_channel(target):
     return bool(target) and target[0] in CHANTYPES  # "" is in every string
 
 
-def _describe(char):
+def _holds(char):
+    """That a name holds *char*, which it may not, said so that a person sees which."""
     if char == " ":
-        return "a space"
+        return _("it holds a space")
+    code = f"U+{ord(char):04X}"
     if is_invisible(char):
-        return f"U+{ord(char):04X}, a character that does not show"
+        return _("it holds {code}, a character that does not show", code=code)
     if unicodedata.category(char)[0] in "CZ":
-        return f"the control or space character U+{ord(char):04X}"
-    return f"{char!r}"
+        return _("it holds the control or space character {code}", code=code)
+    return _("it holds {character!r}", character=char)
 
 
 # -- Look-alikes ----------------------------------------------------------------------------

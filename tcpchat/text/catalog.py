@@ -2,7 +2,8 @@
 
 Call sites write whole sentences in English with named placeholders, as gettext asks (and as
 CPython's argparse does), so that a translator can reorder them, and a count goes through
-:func:`ngettext`, never through ``'s' if n > 1``::
+:func:`ngettext`, never through ``'s' if n > 1``.  A brace meant as itself is doubled
+(``{{``), as ``str.format`` has it::
 
     _("Cannot send to {channel}: {reason}", channel=name, reason=refusal)
     ngettext("{count} person joined", "{count} people joined", count, count=count)
@@ -37,7 +38,7 @@ class Text(str):
     def __new__(cls, msgid, plural=None, count=None, args=None):
         args = args or {}
         source = msgid if plural is None or count == 1 else plural
-        text = super().__new__(cls, source.format(**args) if args else source)
+        text = super().__new__(cls, source.format(**args))
         text.msgid, text.plural, text.count, text.args = msgid, plural, count, args
         return text
 
@@ -48,8 +49,6 @@ class Text(str):
             template = catalog.gettext(self.msgid)
         else:
             template = catalog.ngettext(self.msgid, self.plural, self.count)
-        if not self.args:
-            return template
         return template.format(**{name: value.render(catalog) if isinstance(value, Text)
                                   else value for name, value in self.args.items()})
 
