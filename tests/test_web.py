@@ -71,6 +71,28 @@ def test_web_from_the_command_line_tells_the_page_about_the_password():
         process.wait()
 
 
+def test_an_internal_error_while_opening_a_websocket_costs_that_connection_alone(caplog):
+    caplog.set_level(logging.ERROR, logger="tcpchat")
+    with running_server(start=web_backend()) as server:
+        connect = server.core.connect
+
+        def broken(peer, transport, dialect=None):
+            if dialect is not None:  # the web gateway's connections, and only those
+                raise RuntimeError("injected")
+            return connect(peer, transport, dialect)
+        server.core.connect = broken
+        peer = WebPeer(server.web_address)
+        peer.sock.settimeout(TIMEOUT)
+        while peer.lines.sock.recv(65536):  # the server closes it
+            pass
+        # ...through the guarded connect every connection takes, not a deadline
+        assert "internal error while connecting 127.0.0.1" in caplog.text
+        carl = register_irc(server.address, "carl")  # everyone else is served
+        carl.send("PING :still")
+        assert carl.expect("PONG").endswith(":still")
+    # and the server stopped (running_server checks)
+
+
 def test_web_and_tcp_users_share_the_room():
     with running_server(start=web_backend()) as server:
         alice = register_irc(server.address, "alice")

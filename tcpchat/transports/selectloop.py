@@ -333,8 +333,8 @@ class SelectLoop(Driver):
         """Give *transport* its stream: a connection of the core, or on the web port the
         gateway's HTTP, which connects once a WebSocket is opened."""
         if transport.web:
-            transport.stream = self.web.stream(
-                lambda: self.core.connect(transport.host, transport, Dialect.IRC))
+            transport.stream = self.web.stream(lambda: transport.conn if self.connect(
+                self.core, transport.host, transport, Dialect.IRC) else None)
             return
         if not self.connect(self.core, transport.host, transport) and transport.conn is None:
             self._close(transport)

@@ -123,7 +123,8 @@ class WebGateway:
 
     def stream(self, open_connection):
         """A :class:`WebStream` for a new connection; *open_connection* makes its
-        :class:`~tcpchat.chat.connection.Connection` when it becomes a WebSocket."""
+        :class:`~tcpchat.chat.connection.Connection` when it becomes a WebSocket (or gives
+        None if the chat could not take it: the stream then ends)."""
         return WebStream(self, open_connection)
 
 
@@ -300,6 +301,9 @@ class WebStream:
         self._request.clear()
         self._outcome(f"101 WebSocket ({chosen or 'no subprotocol'})")
         self.conn = self._open()
+        if self.conn is None:  # the chat could not take it (it logged why): end here
+            self._ended = True
+            return
         # Frames that came with the request, if any (wsproto's server side would drop them).
         self._receive_websocket(self._http.trailing_data[0], ended=False)
 
