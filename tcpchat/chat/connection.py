@@ -1,7 +1,7 @@
 """The seam between the chat and the drivers that carry it: one :class:`Connection` per peer.
 
-A driver (the select loop with its TCP, TLS and UDP sockets, the threads backend; a WebSocket
-driver to come) owns a socket, or an address on a shared one, and moves bytes.  The core owns
+A driver (the select loop with its TCP, TLS, UDP and WebSocket connections, the threads
+backend) owns a socket, or an address on a shared one, and moves bytes.  The core owns
 everything said over it.  Between them stands a Connection, sans-IO like the rest of the core,
 with named operations for each thing a driver does:
 
