@@ -147,27 +147,38 @@ class Chat:
     # -- Nicks ----------------------------------------------------------------------------
 
     def nick_refusal(self, client, nick):
-        """Why *client* may not take *nick*, as ``(numeric, text)``; None if it may.  The one
-        check of a nick, for IRC's NICK and a plain user's name alike."""
+        """Why *client* may not take *nick*, as ``(numeric, text, detail)``, *detail* being
+        what is wrong with it (432) or who it looks like (433), else None; None if it may.
+        The one check of a nick, for IRC's NICK and a plain user's name alike."""
         if not nick:
-            return rpl.ERR_NONICKNAMEGIVEN, _("No nickname given")
+            return rpl.ERR_NONICKNAMEGIVEN, _("No nickname given"), None
         problem = nick_problem(nick)
         if problem:
-            return rpl.ERR_ERRONEUSNICKNAME, _("Erroneous nickname: {problem}", problem=problem)
+            return (rpl.ERR_ERRONEUSNICKNAME, _("Erroneous nickname: {problem}", problem=problem),
+                    problem)
         if self.registry.nick_in_use(nick, by=client):
-            return rpl.ERR_NICKNAMEINUSE, _("Nickname is already in use")
+            return rpl.ERR_NICKNAMEINUSE, _("Nickname is already in use"), None
         lookalike = self.registry.lookalike(nick, by=client)
         if lookalike is not None:
             return rpl.ERR_NICKNAMEINUSE, _("Nickname looks too much like {nick}, who is here",
-                                            nick=lookalike.nick)
+                                            nick=lookalike.nick), lookalike.nick
         return None
+
+    def check_password(self, client, given):
+        """Whether *given* is the server's password (or none is needed); if not, *client* is
+        told (464) and let go."""
+        if self.config.password is None or given == self.config.password:
+            return True
+        self.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, _("Password incorrect"))
+        self.close(client, _("Bad password"))
+        return False
 
     def set_nick(self, client, nick):
         """NICK, for IRC and plain clients alike: check *nick*, then claim it (while
         registering) or change to it.  Problems go back as 431, 432 or 433."""
         refusal = self.nick_refusal(client, nick)
         if refusal:
-            numeric, text = refusal
+            numeric, text, _detail = refusal
             if numeric == rpl.ERR_NONICKNAMEGIVEN:
                 self.delivery.reply(client, numeric, text)
             else:

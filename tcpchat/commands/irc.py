@@ -163,9 +163,7 @@ def _user(chat, client, message):
 def _try_to_register(chat, client):
     if client.nick is None or client.user is None or client.cap_negotiating:
         return
-    if chat.config.password is not None and client.password != chat.config.password:
-        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, _("Password incorrect"))
-        chat.close(client, _("Bad password"))
+    if not chat.check_password(client, client.password):
         return
     chat.register(client, client.user, client.realname)
     _welcome(chat, client)

@@ -16,7 +16,7 @@ from . import moderation
 from ..protocol import numerics as rpl
 from ..text.display import QUIT_WORDS, clean
 from ..protocol.message import split_utf8, text_room
-from ..protocol.names import NICK_RULE, fold, nick_problem
+from ..protocol.names import NICK_RULE, fold
 from ..text.catalog import _, ngettext
 
 HELP = (
@@ -67,28 +67,28 @@ def _register_step(chat, client, text):
         name = text.strip()
         if not name:
             return
-        problem = nick_problem(name)
-        if problem:
-            chat.delivery.send_text(client, _(
-                "! {name!r} cannot be a name: {problem}. {rule} Type another name:",
-                name=clean(name), problem=problem, rule=NICK_RULE))
-        elif chat.registry.nick_in_use(name):
-            chat.delivery.send_text(client, _("! The name {name} is taken. Type another name:", name=name))
-        elif chat.registry.lookalike(name):
-            chat.delivery.send_text(client, _(
-                "! The name {name} looks too much like {nick}, who is here. Type another name:",
-                name=name, nick=chat.registry.lookalike(name).nick))
-        else:
+        refusal = chat.nick_refusal(client, name)
+        if refusal is None:
             chat.registry.claim_nick(client, name)
             if chat.config.password is None:
                 _complete_registration(chat, client)
             else:
                 chat.delivery.send_text(client, _("*** This server needs a password. Type it:"))
-    elif text == chat.config.password:
+            return
+        numeric, _text, detail = refusal
+        if numeric == rpl.ERR_ERRONEUSNICKNAME:
+            chat.delivery.send_text(client, _(
+                "! {name!r} cannot be a name: {problem}. {rule} Type another name:",
+                name=clean(name), problem=detail, rule=NICK_RULE))
+        elif detail is not None:
+            chat.delivery.send_text(client, _(
+                "! The name {name} looks too much like {nick}, who is here. Type another name:",
+                name=name, nick=detail))
+        else:
+            chat.delivery.send_text(client, _("! The name {name} is taken. Type another name:",
+                                              name=name))
+    elif chat.check_password(client, text):
         _complete_registration(chat, client)
-    else:
-        chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, _("Password incorrect"))
-        chat.close(client, _("Bad password"))
 
 
 def _complete_registration(chat, client):
