@@ -51,7 +51,8 @@ log = logging.getLogger("tcpchat")
 #: The first line of a connection is IRC when it starts with one of these and a parameter.
 REGISTRATION_COMMANDS = frozenset(("CAP", "PASS", "NICK", "USER"))
 
-#: Who handles a line, by the dialect of the user who sent it.
+#: Who handles a line, by the dialect of the user who sent it.  (Asked by identity on each
+#: line, not through this table: an Enum member hashes in Python, a cost on every line.)
 LINE_HANDLERS = {Dialect.IRC: irc.handle_line, Dialect.PLAIN: plain.handle_line}
 
 WELCOME = _("*** Welcome to tcpchat. IRC clients: register as usual. "
@@ -246,7 +247,10 @@ class ChatCore:
             chat.delivery.standard_reply(client, "WARN", _command_of(text), "INVALID_UTF8",
                                 _("The line was not valid UTF-8: its bad bytes were replaced "
                                 "with U+FFFD"))
-        LINE_HANDLERS[client.dialect](chat, client, text)
+        if client.dialect is Dialect.IRC:
+            irc.handle_line(chat, client, text)
+        else:
+            plain.handle_line(chat, client, text)
 
     # -- Timers ---------------------------------------------------------------------------
 

@@ -255,11 +255,13 @@ def test_an_older_server_that_says_464_gets_the_password_asked(pages):
     """Without /server.json's word (a page cached from an older server), the refusal asks."""
     with running_server(start=web_backend(), password="classpw") as server:
         cy = pages(server.web_address)
+        password = cy.driver.find_element(By.ID, "password")
+        cy.wait(lambda: password.is_displayed(), "server.json answered")  # then, as if not:
         cy.driver.execute_script(
             "const box = document.getElementById('password');"
             "box.required = false; box.hidden = box.labels[0].hidden = true;")
+        cy.driver.find_element(By.ID, "name").click()
         cy.type("cy")
-        password = cy.driver.find_element(By.ID, "password")
         cy.wait(lambda: password.is_displayed(), "the password box after the refusal")
         assert cy.text("login-error") == "This server needs a password."
         assert "Reconnecting" not in cy.text("status")

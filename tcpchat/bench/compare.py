@@ -11,6 +11,14 @@ core, 100 messages per call  The same, a hundred lines per call, as a loop turn 
 loopback                     The select backend in a thread, N-1 reader threads on loopback
                              sockets; time until every reader has every one of 2000 lines.
                              ROUNDS alternating runs.
+latency                      The same server and readers (read in this thread, one selector):
+                             one line at a time, the time until every reader has it; the
+                             median of 200 lines, in ROUNDS alternating runs, of which the
+                             median run is shown.
+memory                       Bytes the core holds per idle registered connection (its
+                             Connection, user and tables, by tracemalloc, so the figure is the
+                             same run after run): 2000 connections that register and then do
+                             nothing.  The socket and the driver's part are not in it.
 
 It prints the best run of each (noise on a shared machine only ever slows a run down, so the
 fastest run is the closest to what the code costs), and after/before.  Run from the repository:
@@ -19,17 +27,21 @@ fastest run is the closest to what the code costs), and after/before.  Run from 
 """
 
 import argparse
+import gc
 import importlib
 import io
 import itertools
 import os
+import selectors
 import socket
+import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 from . import core  # the measurement; the trees come from load()
@@ -140,6 +152,70 @@ def loopback_rate(modules, members):
     return rate
 
 
+def loopback_latencies(modules, members, runs, lines=200):
+    """Median µs from one line's send until every reader has it, in each of *runs* runs."""
+    for _ in range(runs):
+        chat_core = modules["core"].ChatCore(core.bench_config(modules["chat"].Config))
+        loop = modules["SelectLoop"](chat_core, modules["listen"]("127.0.0.1", 0))
+        server = threading.Thread(target=loop.serve, daemon=True)
+        server.start()
+        readers = []
+        for number in range(members - 1):
+            sock = socket.create_connection(loop.address)
+            sock.sendall(f"NICK r{number}\r\nUSER r 0 * :r\r\n".encode())
+            readers.append(sock)
+        sender = socket.create_connection(loop.address)
+        sender.sendall(b"NICK sender\r\nUSER s 0 * :s\r\n")
+        for sock in readers:
+            seen = b""
+            while b":sender!" not in seen:
+                seen += sock.recv(65536)
+            sock.setblocking(False)
+        relayed = len(b":sender!s@127.0.0.1 ") + len(core.LINE)
+        waiting = selectors.DefaultSelector()
+        for sock in readers:
+            waiting.register(sock, selectors.EVENT_READ)
+        times = []
+        for _ in range(lines):
+            left = dict.fromkeys(readers, relayed)
+            start = time.perf_counter()
+            sender.sendall(core.LINE)
+            while left:
+                for key, _events in waiting.select():
+                    sock = key.fileobj
+                    left[sock] -= len(sock.recv(65536))
+                    if left[sock] <= 0:
+                        del left[sock]
+            times.append(time.perf_counter() - start)
+        waiting.close()
+        loop.request_stop()
+        server.join()
+        for sock in readers + [sender]:
+            sock.close()
+        yield statistics.median(times) * 1e6
+
+
+def idle_bytes(modules, connections=2000):
+    """Bytes the core holds per idle registered connection (see the module doc)."""
+    config = core.bench_config(modules["chat"].Config)
+    config.autojoin = False
+    chat_core = modules["core"].ChatCore(config)
+    chat_core.output_ready = lambda ready: None
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    held = []
+    for number in range(connections):
+        conn = chat_core.connect("127.0.0.1", modules["Transport"]())
+        conn.receive_data(f"NICK i{number}\r\nUSER i 0 * :idle\r\n".encode())
+        conn.sent(len(conn.data_to_send()))
+        held.append(conn)
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return (after - before) / connections
+
+
 def loopback_rates(modules, members, runs):
     for _ in range(runs):
         yield loopback_rate(modules, members)
@@ -182,6 +258,19 @@ def main():
             old, new = max(rates["before"]), max(rates["after"])
             print(f"{name:28s}  before {old / 1e6:5.2f} M/s  after {new / 1e6:5.2f} M/s  "
                   f"after/before {new / old:.3f}")
+        latencies = {"before": [], "after": []}
+        series = {"before": loopback_latencies(before, args.members, args.rounds),
+                  "after": loopback_latencies(after, args.members, args.rounds)}
+        for run in range(args.rounds):
+            for which in (("before", "after") if run % 2 == 0 else ("after", "before")):
+                latencies[which].append(next(series[which]))
+        # The median run, not the best: a lucky run of one line at a time is far from the rest.
+        old, new = statistics.median(latencies["before"]), statistics.median(latencies["after"])
+        print(f"{'latency, one line to all':28s}  before {old:6.0f} µs   after {new:6.0f} µs   "
+              f"after/before {new / old:.3f}")
+        old, new = idle_bytes(before), idle_bytes(after)
+        print(f"{'memory per idle connection':28s}  before {old:6.0f} B    after {new:6.0f} B    "
+              f"after/before {new / old:.3f}")
 
 
 if __name__ == "__main__":

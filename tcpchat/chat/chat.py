@@ -67,6 +67,8 @@ class Chat:
         self._channels = self.registry.channels
         #: When the last OPER_CHECKS password checks were made (OPER, server-wide).
         self.oper_checks = deque(maxlen=OPER_CHECKS)
+        if log.isEnabledFor(logging.DEBUG):  # asked once, not on every message
+            self.add_consumer(_log_talk, (Talk,))
 
     def add_consumer(self, consume, kinds=events.KINDS):
         """*consume(event)* is called with every event of *kinds* (classes from
@@ -320,8 +322,6 @@ class Chat:
                 and len(text) + len(client.mask) + len(target) > _SURELY_FITS
                 and not self._fits(client, command, target, text)):
             return False
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s -> %s: %s", client.nick, target, text)
         event = Talk(client, client.mask, command, channel, recipient, text,
                      client_tags(tags) if tags else None, self.wall_clock())
         for consume in self._on_talk:  # _emit, inlined on the fan-out's path
@@ -347,3 +347,9 @@ class Chat:
             "Input line was too long: with your nick!user@host before it, a message to "
             "{target} fits {room} bytes of text", target=target, room=room))
         return False
+
+
+def _log_talk(event):
+    """A consumer for debugging: each message, as it went."""
+    target = event.channel.name if event.channel is not None else event.recipient.nick
+    log.debug("%s -> %s: %s", event.user.nick, target, event.text)

@@ -62,6 +62,7 @@ class Delivery:
         #: How far one client's output may grow within one operation (see the module doc).
         self.hard_sendq = 2 * config.sendq
         # The batch (see the module doc): its messages, their channel and their sender.
+        self._batching = config.batch
         self._batch = []
         self._batch_channel = self._batch_sender = self._batch_skip = None
         #: How many clients enabled each capability: while nobody has server-time, no
@@ -92,7 +93,7 @@ class Delivery:
         *echo*: IRCv3 echo-message): in the batch, if the batch holds that sender's messages
         to that channel, else in a new one."""
         skip = None if echo else sender
-        if not self.config.batch:
+        if not self._batching:
             self.deliver(message, channel.members, skip, when)
             return
         if self.stamping:

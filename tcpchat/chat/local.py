@@ -21,6 +21,7 @@ class LocalDelivery:
     def __init__(self, registry, delivery):
         self.registry = registry
         self.delivery = delivery
+        self._relay = delivery.relay  # once per channel message: looked up once
 
     def handlers(self):
         """Event class -> the method that shows such an event."""
@@ -42,7 +43,7 @@ class LocalDelivery:
             if event.tags:
                 relayed.tags = dict(event.tags)  # stamped with server-time: the event's stay
             echo = "echo-message" in user.caps
-            self.delivery.relay(relayed, channel, user, echo, event.time)
+            self._relay(relayed, channel, user, echo, event.time)
             if echo and user not in channel.members:  # from outside the channel (-n)
                 self.delivery.deliver(relayed, (user,), when=event.time)
             return

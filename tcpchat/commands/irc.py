@@ -57,14 +57,16 @@ def handle_line(chat, client, text):
     if message.tags and "label" in message.tags and "labeled-response" in client.caps:
         start = chat.delivery.mark(client)
     command = COMMANDS.get(message.command)
+    if command is not None:
+        handler, min_params, needs_registration = command  # faster than three attributes
     if command is None:
         chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, message.command, _("Unknown command"))
-    elif command.needs_registration and not client.registered:
+    elif needs_registration and not client.registered:
         chat.delivery.reply(client, rpl.ERR_NOTREGISTERED, _("You have not registered"))
-    elif len(message.params) < command.min_params:
+    elif len(message.params) < min_params:
         chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command, _("Not enough parameters"))
     else:
-        command.handler(chat, client, message)
+        handler(chat, client, message)
     if start is not None:
         label, batches = message.tags["label"], "batch" in client.caps
         server = chat.config.server_name
@@ -374,26 +376,27 @@ def _room_left(chat, client):
 # -- Talking --------------------------------------------------------------------------------
 
 def _privmsg(chat, client, message):
-    quiet = message.command == "NOTICE"
-    if not message.params:
+    command, params = message.command, message.params
+    quiet = command == "NOTICE"
+    if not params:
         quiet or chat.delivery.reply(client, rpl.ERR_NORECIPIENT,
-                            _("No recipient given ({command})", command=message.command))
+                                     _("No recipient given ({command})", command=command))
         return
-    if len(message.params) < 2 or not message.params[1]:
+    if len(params) < 2 or not params[1]:
         quiet or chat.delivery.reply(client, rpl.ERR_NOTEXTTOSEND, _("No text to send"))
         return
-    targets = message.params[0]
+    targets, text = params[0], params[1]
     if "," not in targets:  # one target, as nearly always: no list to make
         if targets:
-            chat.message(client, message.command, targets, message.params[1], message.tags)
+            chat.message(client, command, targets, text, message.tags)
         return
     targets = [target for target in targets.split(",") if target]
     if len(targets) > MAX_TARGETS:
-        quiet or chat.delivery.reply(client, rpl.ERR_TOOMANYTARGETS, message.params[0],
-                            _("Too many recipients: at most {max_targets}", max_targets=MAX_TARGETS))
+        quiet or chat.delivery.reply(client, rpl.ERR_TOOMANYTARGETS, params[0], _(
+            "Too many recipients: at most {count}", count=MAX_TARGETS))
         return
     for target in targets:
-        chat.message(client, message.command, target, message.params[1], message.tags)
+        chat.message(client, command, target, text, message.tags)
 
 
 def _tagmsg(chat, client, message):
