@@ -9,6 +9,7 @@ which one serves it.
 import errno
 import ipaddress
 import logging
+from collections import namedtuple
 import os
 import socket
 import ssl
@@ -189,15 +190,23 @@ def prepare_accepted(sock, blocking, keepalive=AdmissionPolicy.keepalive):
             sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
-def refuse(sock, reason, tls=False, web=False):
-    """Tell a connection just accepted why it cannot be served, if it can read it, and close
-    it: the chat's goodbye (:func:`~tcpchat.core.goodbye`), or on the web port an HTTP 503.  A
-    TLS peer is closed unanswered: it could read nothing before a handshake the server will
-    not spend on it."""
+class Port(namedtuple("Port", "sock tls web")):
+    """A listening socket, and what the connections accepted on it speak: TLS first (*tls*),
+    then HTTP and IRC over WebSocket (*web*), or else IRC and plain text.  What travels with
+    an accepted connection from the accept to its transport."""
+
+    __slots__ = ()
+
+
+def refuse(sock, reason, port):
+    """Tell a connection just accepted on *port* why it cannot be served, if it can read it,
+    and close it: the chat's goodbye (:func:`~tcpchat.core.goodbye`), or on the web port an
+    HTTP 503.  A TLS peer is closed unanswered: it could read nothing before a handshake the
+    server will not spend on it."""
     try:
         sock.setblocking(False)
-        if not tls:
-            if web:
+        if not port.tls:
+            if port.web:
                 body = _("{reason}: try again later.", reason=reason).encode() + b"\n"
                 sock.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; "
                           b"charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n"
@@ -276,7 +285,7 @@ class Driver:
     """
 
     def __init__(self, core, listener, tls_listener=None, certificates=None, web_listener=None,
-                 policy=UNLIMITED):
+                 policy=UNLIMITED, web_tls=False):
         self.core = core
         self.policy = policy
         self.admission = Admission(policy)
@@ -288,6 +297,10 @@ class Driver:
         self.certificates = certificates
         #: The listening socket of the web gateway (HTTP or HTTPS), or None.
         self.web_listener = web_listener
+        #: Each listening socket with what its connections speak.
+        self.ports = [Port(sock, tls, web) for sock, tls, web in (
+            (listener, False, False), (tls_listener, True, False),
+            (web_listener, web_tls, True)) if sock is not None]
         self.stop_requested = False
         self.reload_requested = False
         # Another thread or a signal handler wakes a wait in progress through this pair.
@@ -336,20 +349,20 @@ class Driver:
             os.close(self._spare)
             self._spare = None
 
-    def admit(self, sock, host, tls=False, web=False):
+    def admit(self, sock, host, port):
         """Whether the connection just accepted on *sock* may be served; if not, it has been
         told why and closed."""
         refusal = self.admission.admit(host)
         if refusal is None:
             return True
-        self.turn_away(sock, host, refusal, tls, web)
+        self.turn_away(sock, host, refusal, port)
         return False
 
     @staticmethod
-    def turn_away(sock, host, refusal, tls=False, web=False):
+    def turn_away(sock, host, refusal, port):
         """Refuse the connection just accepted on *sock*: log it, tell it, close it."""
         log.warning("refused a connection from %s: %s", host, refusal)
-        refuse(sock, refusal, tls, web)
+        refuse(sock, refusal, port)
 
     def released(self, host):
         """An admitted connection's socket from *host* was closed."""
@@ -457,8 +470,8 @@ class Driver:
             return False
         return True
 
-    def accept(self, listener):
-        """The next connection pending on *listener* as (socket, host), or None when there is
+    def accept(self, port):
+        """The next connection pending on *port* as (socket, host), or None when there is
         none now.
 
         A peer that gave up before it was accepted is skipped.  Out of descriptors, the
@@ -467,13 +480,13 @@ class Driver:
         """
         while True:
             try:
-                sock, address = listener.accept()
+                sock, address = port.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return None
             except OSError as exc:
                 if exc.errno not in OUT_OF_DESCRIPTORS:
                     continue  # ECONNABORTED, say
-                if self._turn_away(listener):
+                if self._turn_away(port):
                     continue
                 log.error("cannot accept connections (%s); pausing %.0f s", exc.strerror,
                           ACCEPT_PAUSE)
@@ -481,20 +494,19 @@ class Driver:
                 return None
             return sock, address[0]
 
-    def _turn_away(self, listener):
+    def _turn_away(self, port):
         """Out of descriptors: spend the spare one on accepting the waiting connection, tell
         it the server is full, close it, and take the spare back.  False if that failed."""
         if self._spare is None:
             return False
         os.close(self._spare)
         try:
-            sock, address = listener.accept()
+            sock, address = port.sock.accept()
         except OSError:
             sock = None
         else:
             log.warning("refused a connection from %s: out of descriptors", address[0])
-            refuse(sock, SERVER_FULL, tls=listener is self.tls_listener,
-                   web=listener is self.web_listener)
+            refuse(sock, SERVER_FULL, port)
         self._spare = _spare_descriptor()
         return sock is not None and self._spare is not None
 

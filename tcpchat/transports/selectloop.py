@@ -47,7 +47,7 @@ from ..chat.encoding import Dialect
 from .tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
 from .datagram import DatagramEndpoint
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
-                     SERVER_FULL, failure_reason, prepare_accepted, refuse)
+                     SERVER_FULL, Port, failure_reason, prepare_accepted, refuse)
 
 log = logging.getLogger("tcpchat")
 
@@ -58,9 +58,7 @@ SELECTORS = {
     "select": selectors.SelectSelector,
 }
 
-_LISTENER = "listener"
-_TLS_LISTENER = "TLS listener"
-_WEB_LISTENER = "web listener"
+# What a selector key's data says besides a transport (or a Port, for a listener).
 _WAKER = "waker"
 _DATAGRAMS = "datagrams"
 #: select() takes descriptors below FD_SETSIZE only (1024 wherever Python is built as usual);
@@ -170,7 +168,8 @@ class SelectLoop(Driver):
     def __init__(self, core, listener, selector=None, datagram_socket=None, tls_listener=None,
                  certificates=None, web_listener=None, web=None, web_tls=False,
                  policy=UNLIMITED, **datagram_options):
-        super().__init__(core, listener, tls_listener, certificates, web_listener, policy)
+        super().__init__(core, listener, tls_listener, certificates, web_listener, policy,
+                         web_tls)
         self.web = web
         self.web_tls = web_tls
         self.clock = core.clock
@@ -185,10 +184,6 @@ class SelectLoop(Driver):
         self._ready = set()
         core.output_ready = self._output_ready
         self._accept_paused_until = None
-        self._listening = [(sock, tag) for sock, tag in ((listener, _LISTENER),
-                                                         (tls_listener, _TLS_LISTENER),
-                                                         (web_listener, _WEB_LISTENER))
-                           if sock is not None]
         self._watch_listeners(True)
         self.selector.register(self.wake_reader, selectors.EVENT_READ, _WAKER)
         #: The UDP side, or None.
@@ -241,12 +236,8 @@ class SelectLoop(Driver):
     def _turn(self):
         for key, mask in self.selector.select(self._timeout()):
             tag = key.data
-            if tag is _LISTENER:
-                self._accept(self.listener)
-            elif tag is _TLS_LISTENER:
-                self._accept(self.tls_listener, tls=True)
-            elif tag is _WEB_LISTENER:
-                self._accept(self.web_listener, tls=self.web_tls, web=True)
+            if tag.__class__ is Port:
+                self._accept(tag)
             elif tag is _WAKER:
                 self.woken()
             elif tag is _DATAGRAMS:
@@ -289,24 +280,25 @@ class SelectLoop(Driver):
 
     # -- Accepting ------------------------------------------------------------------------
 
-    def _accept(self, listener, tls=False, web=False):
-        while (accepted := self.accept(listener)) is not None:
-            self._add(*accepted, tls, web)
+    def _accept(self, port):
+        while (accepted := self.accept(port)) is not None:
+            self._add(*accepted, port)
 
     def pause_accepting(self):
         self._watch_listeners(False)
         self._accept_paused_until = self.clock() + ACCEPT_PAUSE
 
     def _watch_listeners(self, watch):
-        for sock, tag in self._listening:
+        for port in self.ports:
             if watch:
-                self.selector.register(sock, selectors.EVENT_READ, tag)
+                self.selector.register(port.sock, selectors.EVENT_READ, port)
             else:
-                self.selector.unregister(sock)
+                self.selector.unregister(port.sock)
 
-    def _add(self, sock, host, tls=False, web=False):
-        if not self.admit(sock, host, tls, web):
+    def _add(self, sock, host, port):
+        if not self.admit(sock, host, port):
             return
+        tls, web = port.tls, port.web
         if tls:
             transport = TlsTransport(self, sock, host, TlsStream(self.certificates.context), web)
         else:
@@ -321,7 +313,7 @@ class SelectLoop(Driver):
         except (ValueError, OSError) as exc:
             log.error("cannot serve a connection from %s (%s); closing it", host, exc)
             self.released(host)
-            refuse(sock, SERVER_FULL, tls, web)
+            refuse(sock, SERVER_FULL, port)
             return
         self._transports.add(transport)
         if tls or web:

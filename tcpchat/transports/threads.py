@@ -113,8 +113,9 @@ class ThreadsServer(Driver):
             if self.wake_reader in ready:
                 self.woken()
                 continue
-            for listener in ready:
-                self._accept(listener, tls=listener is self.tls_listener)
+            for port in self.ports:
+                if port.sock in ready:
+                    self._accept(port)
 
     def stop_accepting(self):
         for listener in self.listeners:
@@ -153,16 +154,17 @@ class ThreadsServer(Driver):
         # Wait on the wake-up pair, so that a stop request is not held up.
         select.select([self.wake_reader], [], [], ACCEPT_PAUSE)
 
-    def _accept(self, listener, tls=False):
-        accepted = self.accept(listener)
+    def _accept(self, port):
+        accepted = self.accept(port)
         if accepted is None:
             return
         sock, host = accepted
         with self.lock:
             refusal = self.admission.admit(host)
         if refusal is not None:
-            self.turn_away(sock, host, refusal, tls)  # a socket call: not under the lock
+            self.turn_away(sock, host, refusal, port)  # a socket call: not under the lock
             return
+        tls = port.tls
         transport = ThreadTransport(self, sock, host,
                                     TlsStream(self.certificates.context) if tls else None)
         try:
