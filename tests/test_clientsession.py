@@ -154,8 +154,10 @@ def test_being_kicked_leaves_the_room_and_says_who_did_it(session):
 
 @pytest.mark.parametrize("line, expected", [("/quit", "QUIT"), ("/quit gone fishing",
                                             "QUIT :gone fishing"), ("exit", "QUIT"),
-                                            ("выход", "QUIT")])
+                                            ("выход", "QUIT"), ("Exit", "QUIT"),
+                                            ("EXIT", "QUIT"), ("Выход", "QUIT")])
 def test_ways_to_quit(session, line, expected):
+    """The assignment's words, in any case (issue 30: 'Exit' and 'Выход' went to the room)."""
     session.handle_input(line)
     assert session.quitting
     assert sent(session) == [expected]

@@ -109,7 +109,9 @@ def test_double_slash_sends_a_literal_slash_and_unknown_commands_get_a_hint(chat
 
 @pytest.mark.parametrize("line, reason", [("/quit off to bed", "Quit: off to bed"),
                                           ("/quit", "Quit"), ("exit", "Quit"),
-                                          ("выход", "Quit")])
+                                          ("выход", "Quit"), ("Exit", "Quit"),
+                                          ("EXIT", "Quit"), ("Выход", "Quit"),
+                                          (" ВЫХОД ", "Quit")])
 def test_ways_to_leave(chat, line, reason):
     alice = chat.irc("alice")
     bob = chat.plain("bob")

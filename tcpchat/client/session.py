@@ -23,7 +23,7 @@ reports what the numbers reveal as error lines: ``[3 messages lost]``, ``[1 out 
 
 from collections import namedtuple
 
-from ..text.display import ERROR, EVENT, PRIVATE, QUIT_WORDS, SERVER, clean, describe, nick_of
+from ..text.display import ERROR, EVENT, PRIVATE, SERVER, clean, describe, is_quit_word, nick_of
 from ..protocol.framing import TOO_LONG, LineFramer, split_datagram
 from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8,
                       text_room)
@@ -141,7 +141,7 @@ class ClientSession:
 
     def handle_input(self, line):
         """One line the user typed; returns events to show at once (hints, private echoes)."""
-        if line.strip() in QUIT_WORDS:
+        if is_quit_word(line):
             self.quit()
             return []
         if line.startswith("//"):

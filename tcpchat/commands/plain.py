@@ -14,7 +14,7 @@ import itertools
 
 from . import moderation
 from ..protocol import numerics as rpl
-from ..text.display import QUIT_WORDS, clean
+from ..text.display import clean, is_quit_word
 from ..protocol.message import split_utf8, text_room
 from ..protocol.names import NICK_RULE, fold
 from ..text.catalog import _, ngettext
@@ -46,7 +46,7 @@ def handle_line(chat, client, text):
     if not client.registered:
         _register_step(chat, client, text)
         return
-    if text.strip() in QUIT_WORDS:
+    if is_quit_word(text):
         chat.quit(client)
     elif text.startswith("//"):
         _say(chat, client, text[1:])

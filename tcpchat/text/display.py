@@ -19,6 +19,11 @@ ENGLISH_CATALOG = translations()
 #: mode and in the reference client alike.
 QUIT_WORDS = ("exit", "выход")
 
+
+def is_quit_word(line):
+    """Whether *line* is one of :data:`QUIT_WORDS` alone, in any case (``Exit``, ``ВЫХОД``)."""
+    return line.strip().casefold() in QUIT_WORDS
+
 #: Kinds of line: talk in a room, talk to or from one person, something that happened, a word
 #: from the server, and an error.
 MESSAGE, PRIVATE, EVENT, SERVER, ERROR = "message", "private", "event", "server", "error"
