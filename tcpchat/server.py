@@ -13,7 +13,7 @@ from .protocol.names import channel_problem
 from .text.catalog import _
 from .commands.opers import hash_password, parse_oper_file
 from .transports.datagram import MAX_UNREGISTERED
-from .transports.driver import (AdmissionPolicy, bind_datagram, listen,
+from .transports.driver import (AdmissionPolicy, port_number, bind_datagram, listen,
                               raise_descriptor_limit)
 from .chat.flood import FloodPolicy
 from .transports.selectloop import SELECTORS, SelectLoop, make_selector
@@ -31,7 +31,7 @@ def build_parser():
     parser.add_argument("--host", default="127.0.0.1",
                         help=_("address to listen on: 127.0.0.1 (default, this machine only), "
                              "0.0.0.0 (every IPv4 interface) or :: (IPv6 and IPv4)"))
-    parser.add_argument("--port", type=int, default=6667,
+    parser.add_argument("--port", type=port_number, default=6667,
                         help=_("TCP port (default 6667, IRC's; 0 picks a free one), and the UDP "
                              "port with --udp"))
     parser.add_argument("--tls-cert", metavar="FILE",
@@ -41,7 +41,7 @@ def build_parser():
     parser.add_argument("--tls-key", metavar="FILE",
                         help=_("the certificate's private key (PEM, no passphrase; default: "
                              "in the --tls-cert file)"))
-    parser.add_argument("--tls-port", type=int, default=6697,
+    parser.add_argument("--tls-port", type=port_number, default=6697,
                         help=_("TLS port (default 6697, IRC's; 0 picks a free one)"))
     parser.add_argument("--no-plaintext", action="store_true",
                         help=_("serve TLS alone: nothing listens on --port"))
@@ -49,7 +49,7 @@ def build_parser():
                         help=_("advertise IRCv3 strict transport security: IRC clients that "
                              "know it move to the TLS port and keep to TLS for SECONDS (only "
                              "with a certificate clients trust; 0 withdraws the policy)"))
-    parser.add_argument("--web", type=int, metavar="PORT",
+    parser.add_argument("--web", type=port_number, metavar="PORT",
                         help=_("serve the chat page and IRC over WebSocket on PORT, for "
                              "browsers (select backend; needs `pip install 'tcpchat[web]'`)"))
     parser.add_argument("--web-tls", action="store_true",
@@ -177,21 +177,36 @@ def open_sockets(host, port, tcp=True, udp=False, tls_port=None, web_port=None):
     where not): TCP and UDP on one port number (with port 0, UDP takes the port TCP was
     given), TLS on *tls_port* and the web on *web_port* if they are not None."""
     listener = datagram_socket = tls_listener = web_listener = None
+    trying = None
     try:
         if tcp:
+            trying = port, "TCP"
             listener = listen(host, port)
         if udp:
-            datagram_socket = bind_datagram(host, listener.getsockname()[1] if tcp else port)
+            trying = listener.getsockname()[1] if tcp else port, "UDP"
+            datagram_socket = bind_datagram(host, trying[0])
         if tls_port is not None:
+            trying = tls_port, "TLS"
             tls_listener = listen(host, tls_port)
         if web_port is not None:
+            trying = web_port, "web"
             web_listener = listen(host, web_port)
-    except BaseException:
-        for sock in (listener, datagram_socket, tls_listener):
+    except BaseException as exc:
+        for sock in (listener, datagram_socket, tls_listener, web_listener):
             if sock is not None:
                 sock.close()
+        if isinstance(exc, OSError):
+            raise ListenError(*trying, exc) from exc
         raise
     return listener, datagram_socket, tls_listener, web_listener
+
+
+class ListenError(OSError):
+    """A port the server could not listen on: which one, for what, and why."""
+
+    def __init__(self, port, kind, error):
+        super().__init__(error.errno, error.strerror or str(error))
+        self.port, self.kind = port, kind
 
 
 def tls_options(args, parser):
@@ -299,10 +314,9 @@ def main(argv=None):
         listener, datagram_socket, tls_listener, web_listener = open_sockets(
             args.host, args.port, tcp=not (args.udp_only or args.no_plaintext), udp=udp,
             tls_port=tls_port, web_port=args.web)
-    except OSError as exc:
-        ports = " or ".join(str(port) for port in (args.port, tls_port, args.web)
-                            if port is not None)
-        log.error("cannot listen on %s port %s: %s", args.host, ports, exc.strerror or exc)
+    except ListenError as exc:
+        log.error("cannot listen on %s port %s (%s): %s", args.host, exc.port, exc.kind,
+                  exc.strerror)
         return 1
     if args.sts_duration is not None:
         config.sts_duration = args.sts_duration

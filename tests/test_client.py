@@ -129,6 +129,15 @@ def test_a_name_that_cannot_be_one_is_a_one_line_usage_error(name):
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("port", ["91636", "0", "-1"])
+def test_a_port_out_of_range_is_a_usage_error(port):
+    result = subprocess.run([sys.executable, "-m", "tcpchat.client", "127.0.0.1", "--port",
+                             port, "--name", "x"], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
+    assert result.returncode == 2
+    assert f"argument --port: {port} is not a port: ports are 1 to 65535" in result.stderr
+
+
 def test_pipe_output_has_no_escape_codes():
     with running_server() as server:
         alice = register_irc(server.address, "alice")

@@ -209,23 +209,42 @@ def test_udp_from_the_command_line_and_its_summary_at_shutdown(option):
         process.wait()
 
 
-@pytest.mark.parametrize("kind, options", [(socket.SOCK_STREAM, []),
-                                           (socket.SOCK_DGRAM, ["--udp-only"])])
-def test_port_in_use_is_a_one_line_error(kind, options):
+@pytest.mark.parametrize("kind, option, options, named", [
+    (socket.SOCK_STREAM, "--port", [], "TCP"),
+    (socket.SOCK_DGRAM, "--port", ["--udp-only"], "UDP"),
+    (socket.SOCK_STREAM, "--web", ["--port", "0"], "web"),
+])
+def test_port_in_use_is_a_one_line_error_naming_it(kind, option, options, named):
     holder = socket.socket(socket.AF_INET, kind)
     holder.bind(("127.0.0.1", 0))
     if kind == socket.SOCK_STREAM:
         holder.listen()
+    busy = holder.getsockname()[1]
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "tcpchat.server", *options, "--port",
-             str(holder.getsockname()[1])],
+            [sys.executable, "-m", "tcpchat.server", *options, option, str(busy)],
             capture_output=True, text=True, timeout=TIMEOUT,
             cwd=os.path.dirname(os.path.dirname(__file__)))
     finally:
         holder.close()
     assert result.returncode == 1
-    assert "cannot listen" in result.stderr and "Traceback" not in result.stderr
+    assert f"cannot listen on 127.0.0.1 port {busy} ({named}): " in result.stderr
+    assert " or " not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("arguments, complaint", [
+    (["--port", "99999"], "argument --port: 99999 is not a port: ports are 0 to 65535"),
+    (["--port", "-5"], "argument --port: -5 is not a port: ports are 0 to 65535"),
+    (["--udp-only", "--port", "92546"], "argument --port: 92546 is not a port"),
+    (["--tls-port", "65536"], "argument --tls-port: 65536 is not a port"),
+    (["--web", "91616"], "argument --web: 91616 is not a port"),
+    (["--port", "http"], "argument --port: 'http' is not a port number"),
+])
+def test_a_port_out_of_range_is_a_usage_error(arguments, complaint):
+    result = subprocess.run([sys.executable, "-m", "tcpchat.server", *arguments],
+                            capture_output=True, text=True, timeout=TIMEOUT,
+                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert result.returncode == 2 and complaint in result.stderr
 
 
 def test_motd_file_and_password_from_the_command_line(tmp_path):

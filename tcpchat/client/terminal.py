@@ -27,6 +27,7 @@ nothing has come back, gives up when nothing does, and sends a PING after a spel
 """
 
 import argparse
+import functools
 import queue
 import signal
 import socket
@@ -40,6 +41,7 @@ from ..text.catalog import _
 from ..text.display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
 from ..protocol.framing import pack_lines
 from ..protocol.names import NICK_RULE, nick_problem
+from ..transports.driver import port_number
 from ..transports.tls import TlsSetupError, TlsStream, client_context
 
 #: Seconds to wait for the server's goodbye after sending QUIT.
@@ -370,7 +372,7 @@ def build_parser():
     parser.add_argument("host", nargs="?",
                         help=_("the server's address, HOST or HOST:PORT ([v6addr]:PORT for "
                              "IPv6; asked for on a terminal; default localhost)"))
-    parser.add_argument("--port", type=int,
+    parser.add_argument("--port", type=functools.partial(port_number, lowest=1),
                         help=_("the server's port (6667; 6697 with --tls)"))
     parser.add_argument("--name", help=_("your nickname (asked for on a terminal)"))
     parser.add_argument("--channel", default="#lobby", help=_("the room to join (#lobby)"))

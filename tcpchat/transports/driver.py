@@ -8,6 +8,7 @@ which one serves it.
 
 import errno
 import ipaddress
+import argparse
 import logging
 from collections import namedtuple
 import os
@@ -196,6 +197,21 @@ class Port(namedtuple("Port", "sock tls web")):
     an accepted connection from the accept to its transport."""
 
     __slots__ = ()
+
+
+def port_number(text, lowest=0):
+    """A port number from the command line (argparse's *type*): *lowest* (0, any free port,
+    where a server listens) to 65535, else a usage error that says so, rather than the
+    number the kernel would make of it (99999 listens on 34463)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(_("{text!r} is not a port number", text=text)) \
+            from None
+    if not lowest <= port <= 65535:
+        raise argparse.ArgumentTypeError(_("{port} is not a port: ports are {lowest} to 65535",
+                                           port=port, lowest=lowest))
+    return port
 
 
 def refuse(sock, reason, port):
