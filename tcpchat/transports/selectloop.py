@@ -44,7 +44,7 @@ import ssl
 
 from ..chat.connection import Transport
 from ..chat.encoding import Dialect
-from .tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
+from .tls import HANDSHAKE_TIMEOUT, TlsStream
 from .datagram import DatagramEndpoint
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
                      SERVER_FULL, Port, failure_reason, prepare_accepted, refuse)
@@ -454,18 +454,12 @@ class SelectLoop(Driver):
         stream, tls, records = transport.stream, transport.tls, transport.records
         while True:
             if stream is not None and not records:
-                if stream.pending:
-                    data = stream.data_to_send()
-                    count = min(len(data), ENCRYPT_CHUNK)
-                    try:
-                        tls.send(data if count == len(data) else data[:count])
-                    except ssl.SSLError as exc:
-                        self._tls_failed(transport, exc)
-                        return
-                    stream.sent(count)
-                elif stream.closing:
-                    tls.close()
-            if tls.wants_to_send:
+                try:
+                    records += tls.encrypt_from(stream)
+                except ssl.SSLError as exc:
+                    self._tls_failed(transport, exc)
+                    return
+            if tls.wants_to_send:  # the handshake's messages, a session ticket
                 records += tls.take_outgoing()
             if not records:
                 break

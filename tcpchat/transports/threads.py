@@ -37,7 +37,7 @@ import threading
 import time
 
 from ..chat.connection import Transport
-from .tls import ENCRYPT_CHUNK, HANDSHAKE_TIMEOUT, TlsStream
+from .tls import HANDSHAKE_TIMEOUT, TlsStream
 from ..text.catalog import _
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
                      failure_reason, prepare_accepted)
@@ -362,10 +362,7 @@ class ThreadsServer(Driver):
         last line a close_notify."""
         conn, tls = transport.conn, transport.tls
         try:
-            if conn.pending:
-                tls.send(conn.take_data(ENCRYPT_CHUNK))
-            elif conn.closing:
-                tls.close()
+            return tls.encrypt_from(conn)
         except ssl.SSLError as exc:
             self.tls_broken(conn, exc)
         return tls.take_outgoing()

@@ -217,6 +217,25 @@ class TlsStream:
         """Encrypt *plaintext* (after the handshake); the records wait in the output."""
         self._tls.write(plaintext)
 
+    def encrypt_from(self, stream):
+        """Encrypt the next of *stream*'s output, taken with the stream operations
+        (``pending``, ``data_to_send``, ``sent``): at most :data:`ENCRYPT_CHUNK` bytes, so that
+        a slow reader's backlog waits as plaintext, under the send queue bound; or, once the
+        stream is closing with nothing left, the close_notify.  Returns every record waiting
+        to be written (``b""`` if none).  Raises ``ssl.SSLError`` if the TLS stream is broken.
+
+        The one encrypting step of every driver: the select loop calls it until the socket's
+        buffer is full, the threads backend's writer once per ``sendall``.
+        """
+        if stream.pending:
+            data = stream.data_to_send()
+            count = min(len(data), ENCRYPT_CHUNK)
+            self.send(data if count == len(data) else data[:count])
+            stream.sent(count)
+        elif stream.closing:
+            self.close()
+        return self.take_outgoing() if self.wants_to_send else b""
+
     @property
     def wants_to_send(self):
         return self._outgoing.pending > 0
