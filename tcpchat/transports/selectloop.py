@@ -387,24 +387,29 @@ class SelectLoop(Driver):
         count = self._recv(transport)
         if count is None:
             return
+
+        def feed(data):
+            if transport.stream is None:  # the handshake ended in these bytes
+                self._open_tls(transport)
+            if transport.stream is not None:
+                self._received(transport, data)
         try:
             # Everything these bytes complete, so nothing waits decrypted inside TLS.
-            plaintext = tls.receive(self._view[:count])
+            tls.decrypt_into(self._view[:count], feed)
         except ssl.SSLError as exc:
             self._tls_failed(transport, exc)
             return
-        if stream is None:
+        if transport.stream is None:
             if not tls.handshaken:
                 self._send_tls(transport)  # the handshake's next message
                 return
-            log.debug("%s: %r", transport.host, tls)
-            self._open(transport)
-        if plaintext:
-            self._received(transport, plaintext)
-        if tls.ended:
-            self._received(transport, b"")
+            self._open_tls(transport)
         if tls.wants_to_send:  # a session ticket after the handshake, say
             transport.flush()
+
+    def _open_tls(self, transport):
+        log.debug("%s: %r", transport.host, transport.tls)
+        self._open(transport)
 
     def _tls_failed(self, transport, exc):
         """The peer broke TLS, or never spoke it: tell it what can be told, and close."""

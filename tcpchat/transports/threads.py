@@ -310,14 +310,11 @@ class ThreadsServer(Driver):
     def _receive_tls(self, transport, data):
         conn, tls = transport.conn, transport.tls
         try:
-            plaintext = tls.receive(data)
+            tls.decrypt_into(data, lambda plaintext: self.guarded(conn, conn.receive_data,
+                                                                  plaintext))
         except ssl.SSLError as exc:
             self.tls_broken(conn, exc)
             return
-        if plaintext:
-            self.guarded(conn, conn.receive_data, plaintext)
-        if tls.ended:
-            self.guarded(conn, conn.receive_data, b"")
         if tls.wants_to_send:  # the writer sends it
             transport.wake.notify_all()
 

@@ -217,6 +217,21 @@ class TlsStream:
         """Encrypt *plaintext* (after the handshake); the records wait in the output."""
         self._tls.write(plaintext)
 
+    def decrypt_into(self, data, feed):
+        """:meth:`receive` *data* (bytes read from the socket), and hand what it completes to
+        *feed*: the plaintext, then ``b""`` once the peer will send no more.  Raises
+        ``ssl.SSLError`` as :meth:`receive` does (*feed* is the driver's, guarded as it
+        guards any core call).
+
+        The one decrypting step of every driver, as :meth:`encrypt_from` is the encrypting
+        one.
+        """
+        plaintext = self.receive(data)
+        if plaintext:
+            feed(plaintext)
+        if self.ended:
+            feed(b"")
+
     def encrypt_from(self, stream):
         """Encrypt the next of *stream*'s output, taken with the stream operations
         (``pending``, ``data_to_send``, ``sent``): at most :data:`ENCRYPT_CHUNK` bytes, so that
