@@ -97,8 +97,8 @@ def build_parser():
     parser.add_argument("--admin-email", metavar="ADDRESS",
                         help=_("a contact address, which ADMIN shows"))
     limits = parser.add_argument_group(
-        "limits", "what one client, one address or a crowd may take (docs/operations.rst); "
-                  "0 means no limit")
+        _("limits"), _("what one client, one address or a crowd may take "
+                        "(docs/operations.rst); 0 means no limit"))
     limits.add_argument("--sendq", type=int, default=Config.sendq, metavar="BYTES",
                         help=_("output a client may leave unread before it is disconnected as too slow (default {sendq})", sendq=Config.sendq))
     limits.add_argument("--max-clients", type=int, default=AdmissionPolicy.max_clients,

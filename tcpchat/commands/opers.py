@@ -17,6 +17,8 @@ import hashlib
 import hmac
 import os
 
+from ..text.catalog import _
+
 #: scrypt's cost: N (CPU and memory), r (block size), p (parallelism).  16 MiB and about
 #: 50 ms a check on a laptop, as Python's docs and OWASP suggest for interactive logins.
 COST = (2 ** 14, 8, 1)
@@ -60,8 +62,8 @@ def parse_oper_file(text):
             continue
         fields = line.split()
         if len(fields) != 2 or not fields[1].startswith("scrypt$") or fields[1].count("$") != 5:
-            raise ValueError(f"line {number}: expected 'name scrypt$...' "
-                             "(a hash from --hash-password)")
+            raise ValueError(_("line {number}: expected 'name scrypt$...' (a hash from "
+                               "--hash-password)", number=number))
         opers[fields[0]] = fields[1]
     return opers
 

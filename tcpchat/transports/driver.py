@@ -241,7 +241,7 @@ def refuse(sock, reason, port):
 def failure_reason(exc):
     """What a user's QUIT says for a transport error: the kernel's words, or OpenSSL's."""
     if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {error_reason(exc)}"
+        return _("TLS error: {reason}", reason=error_reason(exc))
     return exc.strerror or type(exc).__name__
 
 

@@ -44,10 +44,11 @@ import ssl
 
 from ..chat.connection import Transport
 from ..chat.encoding import Dialect
-from .tls import HANDSHAKE_TIMEOUT, TlsStream
+from ..text.catalog import _
 from .datagram import DatagramEndpoint
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
                      SERVER_FULL, Port, failure_reason, prepare_accepted, refuse)
+from .tls import HANDSHAKE_TIMEOUT, TlsStream
 
 log = logging.getLogger("tcpchat")
 
@@ -82,7 +83,7 @@ def set_watch(selector, sock, current, wanted, data):
 def make_selector(name):
     factory = SELECTORS.get(name)
     if factory is None:
-        raise ValueError(f"the {name!r} selector is not available on this system")
+        raise ValueError(_("the {name!r} selector is not available on this system", name=name))
     return factory()
 
 

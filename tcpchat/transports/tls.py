@@ -24,7 +24,7 @@ Modern defaults only: TLS 1.2 and up, the ``ssl`` module's default ciphers, no r
 import logging
 import ssl
 
-from ..text.catalog import _
+from ..text.catalog import N_, _
 
 log = logging.getLogger("tcpchat")
 
@@ -59,19 +59,24 @@ def _harden(context):
 def server_context(cert_file, key_file):
     """A server-side context with the certificate chain in *cert_file* and its private key in
     *key_file* (PEM files; one file may hold both).  Raises :class:`TlsSetupError`."""
-    for option, path, marker, what in (
-            ("--tls-cert", cert_file, "-----BEGIN CERTIFICATE-----", "PEM certificate"),
-            ("--tls-key", key_file, "PRIVATE KEY-----", "PEM private key")):
+    for option, path, marker, missing in (
+            ("--tls-cert", cert_file, "-----BEGIN CERTIFICATE-----",
+             N_("{option} {path}: there is no PEM certificate in it")),
+            ("--tls-key", key_file, "PRIVATE KEY-----",
+             N_("{option} {path}: there is no PEM private key in it"))):
         try:
             with open(path, encoding="ascii", errors="replace") as file:
                 text = file.read()
         except OSError as exc:
-            raise TlsSetupError(_("{option} {path}: {strerror}", option=option, path=path, strerror=exc.strerror)) from None
+            raise TlsSetupError(_("{option} {path}: {error}", option=option, path=path,
+                                  error=exc.strerror)) from None
         if marker not in text:
-            raise TlsSetupError(_("{option} {path}: there is no {what} in it", option=option, path=path, what=what))
+            raise TlsSetupError(_(missing, option=option, path=path))
 
     def no_passphrase():
-        raise TlsSetupError(_("--tls-key {key_file}: the key is encrypted; give one without a passphrase (openssl pkey -in KEY -out PLAIN_KEY)", key_file=key_file))
+        raise TlsSetupError(_("--tls-key {key_file}: the key is encrypted; give one without a "
+                              "passphrase (openssl pkey -in KEY -out PLAIN_KEY)",
+                              key_file=key_file))
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _harden(context)
@@ -127,7 +132,7 @@ def error_reason(exc):
     if exc.reason:
         return exc.reason
     if isinstance(exc, (ssl.SSLZeroReturnError, ssl.SSLEOFError)):
-        return "the peer closed the connection"
+        return _("the peer closed the connection")
     return type(exc).__name__
 
 

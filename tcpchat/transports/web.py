@@ -38,6 +38,7 @@ from wsproto.utilities import RemoteProtocolError
 
 from ..chat.connection import MAX_LINE
 from ..protocol.framing import TOO_LONG
+from ..text.catalog import _
 
 log = logging.getLogger("tcpchat")
 
@@ -132,7 +133,8 @@ def _origin(text):
     """An origin as browsers send it: scheme://host[:port], lower case, no path."""
     parts = urlsplit(text.strip().lower())
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{text!r} is not an origin such as https://chat.example.org")
+        raise ValueError(_("{text!r} is not an origin such as https://chat.example.org",
+                           text=text))
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -209,19 +211,19 @@ class WebStream:
     def _receive_http(self, data):
         self._request += data
         if len(self._request) > MAX_REQUEST:
-            self._respond(431, "The request's head is too large.\n")
+            self._respond(431, _("The request's head is too large.") + "\n")
             return
-        first_line, newline, _ = self._request.partition(b"\n")
+        first_line, newline, _rest = self._request.partition(b"\n")
         if newline and not _HTTP_VERSION.search(first_line):
             # An IRC client or netcat on the wrong port, say: it would wait for an answer.
-            self._respond(400, "This port serves the chat page over HTTP; IRC clients and "
-                               "netcat connect to the chat's own port.\n")
+            self._respond(400, _("This port serves the chat page over HTTP; IRC clients and "
+                                 "netcat connect to the chat's own port.") + "\n")
             return
         self._http.receive_data(bytes(data))
         try:
             event = self._http.next_event()
         except h11.RemoteProtocolError as exc:
-            self._respond(exc.error_status_hint, f"Bad request: {exc}\n")
+            self._respond(exc.error_status_hint, _("Bad request: {error}", error=exc) + "\n")
             return
         if event is h11.NEED_DATA:
             return
@@ -237,11 +239,11 @@ class WebStream:
             self._upgrade(request, headers)
             return
         if request.method not in (b"GET", b"HEAD"):
-            self._respond(405, "Only GET here.\n", ((b"Allow", b"GET, HEAD"),))
+            self._respond(405, _("Only GET here.") + "\n", ((b"Allow", b"GET, HEAD"),))
             return
         page = self._gateway.files.get(request.target.partition(b"?")[0])
         if page is None:
-            self._respond(404, "Not found.\n")
+            self._respond(404, _("Not found.") + "\n")
             return
         content_type, body = page
         self._respond(200, body if request.method == b"GET" else b"", content_type=content_type,
@@ -280,8 +282,8 @@ class WebStream:
     def _upgrade(self, request, headers):
         origin = headers.get(b"origin")
         if origin is not None and not self._gateway.allows(origin, headers.get(b"host")):
-            self._respond(403, f"Origin {origin.decode('latin-1')} may not open a chat "
-                               f"connection here.\n")
+            self._respond(403, _("Origin {origin} may not open a chat connection here.",
+                                 origin=origin.decode("latin-1")) + "\n")
             return
         ws = WSConnection(ConnectionType.SERVER)
         try:
@@ -289,7 +291,8 @@ class WebStream:
             event = next(ws.events())
         except RemoteProtocolError as exc:
             hint = exc.event_hint
-            self._respond(hint.status_code, f"Bad WebSocket request: {exc}\n", hint.headers)
+            self._respond(hint.status_code, _("Bad WebSocket request: {error}", error=exc) + "\n",
+                          hint.headers)
             return
         assert isinstance(event, Request)
         # The first the client prefers among those we speak, as the specification asks.
@@ -334,7 +337,7 @@ class WebStream:
         else:
             # wsproto could not parse the peer's frames: say why in the close frame.
             self._out += ws.send(CloseConnection(code=closed.code, reason=closed.reason))
-            conn.connection_lost(f"WebSocket error: {closed.reason}")
+            conn.connection_lost(_("WebSocket error: {reason}", reason=closed.reason))
 
     def _collect(self, event):
         """The line a message's frames complete (TOO_LONG past the bound), or None yet."""
