@@ -36,12 +36,12 @@ import itertools
 import logging
 import time
 
-from .commands import irc, plain
-from .protocol import numerics as rpl
 from .chat.chat import Chat
 from .chat.connection import MAX_HELD, MAX_LINE, Connection
 from .chat.encoding import IRC, Dialect
 from .chat.flood import FloodBucket
+from .commands import irc, plain
+from .protocol import numerics as rpl
 from .protocol.framing import TOO_LONG
 from .protocol.message import MAX_MESSAGE, MAX_TAGS, MalformedMessage, Message, parse
 from .text.catalog import _

@@ -8,14 +8,14 @@ import sys
 
 from . import __version__
 from .chat.config import Config
+from .chat.flood import FloodPolicy
+from .commands.opers import hash_password, parse_oper_file
 from .core import ChatCore
 from .protocol.names import channel_problem
 from .text.catalog import _
-from .commands.opers import hash_password, parse_oper_file
 from .transports.datagram import MAX_UNREGISTERED
-from .transports.driver import (AdmissionPolicy, port_number, bind_datagram, listen,
-                              raise_descriptor_limit)
-from .chat.flood import FloodPolicy
+from .transports.driver import (AdmissionPolicy, bind_datagram, listen, port_number,
+                                raise_descriptor_limit)
 from .transports.selectloop import SELECTORS, SelectLoop, make_selector
 from .transports.threads import ThreadsServer
 from .transports.tls import Certificates, TlsSetupError

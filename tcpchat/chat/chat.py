@@ -34,9 +34,9 @@ from ..text.catalog import _
 from . import events
 from .config import MONITOR_LIMIT, OPER_CHECKS, TOPICLEN
 from .delivery import Delivery
+from .events import Talk
 from .local import LocalDelivery
 from .registry import Registry
-from .events import Talk
 from .state import speech_refusal
 
 log = logging.getLogger("tcpchat")

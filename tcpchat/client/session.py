@@ -23,13 +23,13 @@ reports what the numbers reveal as error lines: ``[3 messages lost]``, ``[1 out 
 
 from collections import namedtuple
 
-from ..text.display import ERROR, EVENT, PRIVATE, SERVER, clean, describe, is_quit_word, nick_of
 from ..protocol.framing import TOO_LONG, LineFramer, split_datagram
-from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, encode_line, parse, split_utf8,
-                      text_room)
+from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, encode_line, parse,
+                                split_utf8, text_room)
 from ..protocol.names import fold, is_channel
-from ..text.catalog import _, ngettext
 from ..protocol.sequence import DUPLICATE, LATE, LOST, SEQ_CAP, SequenceCheck, sequence_number
+from ..text.catalog import _, ngettext
+from ..text.display import ERROR, EVENT, PRIVATE, SERVER, clean, describe, is_quit_word, nick_of
 
 Show = namedtuple("Show", "kind text")
 NeedNick = namedtuple("NeedNick", "reason")

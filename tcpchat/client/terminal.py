@@ -36,13 +36,13 @@ import sys
 import threading
 import time
 
-from .session import ClientSession, Closed, Ready, Show
-from ..text.catalog import _
-from ..text.display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
 from ..protocol.framing import pack_lines
 from ..protocol.names import NICK_RULE, nick_problem
+from ..text.catalog import _
+from ..text.display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
 from ..transports.driver import port_number
 from ..transports.tls import TlsSetupError, TlsStream, client_context
+from .session import ClientSession, Closed, Ready, Show
 
 #: Seconds to wait for the server's goodbye after sending QUIT.
 QUIT_WAIT = 3.0

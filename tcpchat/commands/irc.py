@@ -10,14 +10,15 @@ everyone else sees to the chat's operations.  Reply formats follow https://moder
 import time
 from collections import namedtuple
 
-from . import serverinfo, moderation
+from ..chat.config import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
 from ..protocol import ircv3
 from ..protocol import numerics as rpl
-from ..chat.config import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
-from .serverinfo import VERSION
 from ..protocol.message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
-from ..protocol.names import CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold, is_channel
+from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
+                              is_channel)
 from ..text.catalog import _
+from . import moderation, serverinfo
+from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
 #: PRIVMSG and NOTICE take at most this many comma-separated targets (TARGMAX).

@@ -12,12 +12,12 @@ user cannot send terminal escape sequences to another.
 
 import itertools
 
-from . import moderation
 from ..protocol import numerics as rpl
-from ..text.display import clean, is_quit_word
 from ..protocol.message import split_utf8, text_room
 from ..protocol.names import NICK_RULE, fold
 from ..text.catalog import _, ngettext
+from ..text.display import clean, is_quit_word
+from . import moderation
 
 HELP = (
     _("*** Type a line and press Enter to talk to the room. Commands:"),

@@ -13,8 +13,8 @@ table lists them.
 import time
 
 from .. import __version__
-from ..protocol import numerics as rpl
 from ..chat.config import MONITOR_LIMIT, OPER_WINDOW
+from ..protocol import numerics as rpl
 from ..protocol.message import Message, utf8_prefix
 from ..protocol.names import fold
 from ..text.catalog import _, ngettext

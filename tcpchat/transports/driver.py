@@ -6,14 +6,14 @@ that calls them, and the policy below, are the same for every driver, so a TCP u
 which one serves it.
 """
 
+import argparse
 import errno
 import ipaddress
-import argparse
 import logging
-from collections import namedtuple
 import os
 import socket
 import ssl
+from collections import namedtuple
 from dataclasses import dataclass
 
 from ..core import goodbye

@@ -46,8 +46,8 @@ from ..chat.connection import Transport
 from ..chat.encoding import Dialect
 from ..text.catalog import _
 from .datagram import DatagramEndpoint
-from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
-                     SERVER_FULL, Port, failure_reason, prepare_accepted, refuse)
+from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, SERVER_FULL, UNLIMITED, Deadlines, Driver,
+                     Port, failure_reason, prepare_accepted, refuse)
 from .tls import HANDSHAKE_TIMEOUT, TlsStream
 
 log = logging.getLogger("tcpchat")

@@ -37,10 +37,10 @@ import threading
 import time
 
 from ..chat.connection import Transport
-from .tls import HANDSHAKE_TIMEOUT, TlsStream
 from ..text.catalog import _
-from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver,
-                     failure_reason, prepare_accepted)
+from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver, failure_reason,
+                     prepare_accepted)
+from .tls import HANDSHAKE_TIMEOUT, TlsStream
 
 log = logging.getLogger("tcpchat")
 

@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 import h11
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
-from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Message, Ping,
-                            Request, TextMessage)
+from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Message, Ping, Request,
+                            TextMessage)
 from wsproto.utilities import RemoteProtocolError
 
 from ..chat.connection import MAX_LINE
