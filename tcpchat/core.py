@@ -232,7 +232,7 @@ class ChatCore:
             text, valid = raw.decode("utf-8", errors="replace"), False
             if client.registered:
                 chat.delivery.standard_reply(client, "FAIL", _command_of(text), "INVALID_UTF8",
-                                    _("Line dropped: it is not valid UTF-8"))
+                                             _("Line dropped: it is not valid UTF-8"))
                 return
         if "\0" in text or "\r" in text:
             chat.delivery.notice(client, _("Line dropped: it holds a NUL or CR character"))
@@ -245,8 +245,8 @@ class ChatCore:
             # terminal that is not UTF-8): go on with the bad bytes replaced, and say so,
             # rather than leave the client waiting for an answer to a line it never got.
             chat.delivery.standard_reply(client, "WARN", _command_of(text), "INVALID_UTF8",
-                                _("The line was not valid UTF-8: its bad bytes were replaced "
-                                "with U+FFFD"))
+                                         _("The line was not valid UTF-8: its bad bytes were "
+                                           "replaced with U+FFFD"))
         if client.dialect is Dialect.IRC:
             irc.handle_line(chat, client, text)
         else:

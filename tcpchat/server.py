@@ -67,7 +67,9 @@ def build_parser():
                         help=_("serve the chat over UDP alone"))
     parser.add_argument("--udp-max-unregistered", type=int, default=MAX_UNREGISTERED,
                         metavar="N",
-                        help=_("UDP source addresses held at once before they register; past it the oldest is dropped (default {max_unregistered})", max_unregistered=MAX_UNREGISTERED))
+                        help=_("UDP source addresses held at once before they register; past it "
+                               "the oldest is dropped (default {max_unregistered})",
+                               max_unregistered=MAX_UNREGISTERED))
     parser.add_argument("--name", default="tcpchat",
                         help=_("the server's name in replies and its network name (default "
                              "tcpchat)"))
@@ -100,18 +102,35 @@ def build_parser():
         _("limits"), _("what one client, one address or a crowd may take "
                         "(docs/operations.rst); 0 means no limit"))
     limits.add_argument("--sendq", type=int, default=Config.sendq, metavar="BYTES",
-                        help=_("output a client may leave unread before it is disconnected as too slow (default {sendq})", sendq=Config.sendq))
+                        help=_("output a client may leave unread before it is disconnected as too "
+                               "slow (default {sendq})",
+                               sendq=Config.sendq))
     limits.add_argument("--max-clients", type=int, default=AdmissionPolicy.max_clients,
-                        metavar="N", help=_("connections held at once; past it newcomers are told the server is full (default {max_clients})", max_clients=AdmissionPolicy.max_clients))
+                        metavar="N", 
+                        help=_("connections held at once; past it newcomers are told the server is "
+                               "full (default {max_clients})",
+                               max_clients=AdmissionPolicy.max_clients))
     limits.add_argument("--max-per-ip", type=int, default=AdmissionPolicy.max_per_ip,
-                        metavar="N", help=_("connections from one IPv4 address or IPv6 /64 (default {max_per_ip})", max_per_ip=AdmissionPolicy.max_per_ip))
+                        metavar="N", 
+                        help=_("connections from one IPv4 address or IPv6 /64 (default "
+                               "{max_per_ip})",
+                               max_per_ip=AdmissionPolicy.max_per_ip))
     limits.add_argument("--max-unregistered", type=int, default=Config.max_unregistered,
-                        metavar="N", help=_("connections that have not registered yet; past it the oldest is let go (default {max_unregistered})", max_unregistered=Config.max_unregistered))
+                        metavar="N", 
+                        help=_("connections that have not registered yet; past it the oldest is "
+                               "let go (default {max_unregistered})",
+                               max_unregistered=Config.max_unregistered))
     limits.add_argument("--registration-timeout", type=float,
                         default=Config.registration_timeout, metavar="SECONDS",
-                        help=_("time to register or choose a name (default {registration_timeout:.0f})", registration_timeout=Config.registration_timeout))
+                        help=_("time to register or choose a name (default "
+                               "{registration_timeout:.0f})",
+                               registration_timeout=Config.registration_timeout))
     limits.add_argument("--no-flood-control", action="store_true",
-                        help=_("handle every line as fast as it comes (benchmarks, trusted networks); by default a client may send {burst_lines} lines at once, then {lines_per_second:g} a second", burst_lines=FloodPolicy.burst_lines, lines_per_second=FloodPolicy.lines_per_second))
+                        help=_("handle every line as fast as it comes (benchmarks, trusted "
+                               "networks); by default a client may send {burst_lines} lines at "
+                               "once, then {lines_per_second:g} a second",
+                               burst_lines=FloodPolicy.burst_lines,
+                               lines_per_second=FloodPolicy.lines_per_second))
     limits.add_argument("--keepalive", default=":".join(map(str, AdmissionPolicy.keepalive)),
                         metavar="IDLE:INTERVAL:COUNT",
                         help="TCP keepalive: probe a silent peer after IDLE seconds, every "
@@ -127,7 +146,8 @@ def build_parser():
 
 def config_from(args, parser):
     if not args.name or any(char in args.name for char in " !@:,*?"):
-        parser.error(_("--name {name!r}: a server name has no spaces or ! @ : , * ?", name=args.name))
+        parser.error(_("--name {name!r}: a server name has no spaces or ! @ : , * ?",
+                       name=args.name))
     problem = channel_problem(args.channel)
     if problem:
         parser.error(_("--channel {channel!r}: {problem}", channel=args.channel, problem=problem))
@@ -153,7 +173,8 @@ def config_from(args, parser):
             with open(args.oper_file, encoding="utf-8") as oper_file:
                 opers = parse_oper_file(oper_file.read())
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            parser.error(_("--oper-file: cannot read {oper_file}: {error}", oper_file=args.oper_file, error=exc))
+            parser.error(_("--oper-file: cannot read {oper_file}: {error}",
+                           oper_file=args.oper_file, error=exc))
     return Config(server_name=args.name, default_channel=args.channel,
                   autojoin=not args.no_autojoin, password=args.password, motd=motd,
                   opers=opers, admin_email=args.admin_email,
@@ -168,7 +189,8 @@ def admission_policy(args, parser):
     except ValueError:
         keepalive = ()
     if len(keepalive) != 3 or min(keepalive) < 1:
-        parser.error(_("--keepalive {keepalive!r}: three whole numbers of at least 1, IDLE:INTERVAL:COUNT", keepalive=args.keepalive))
+        parser.error(_("--keepalive {keepalive!r}: three whole numbers of at least 1, "
+                       "IDLE:INTERVAL:COUNT", keepalive=args.keepalive))
     return AdmissionPolicy(args.max_clients, args.max_per_ip, keepalive)
 
 

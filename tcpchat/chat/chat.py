@@ -306,8 +306,9 @@ class Chat:
             if not rank and (rank is None or channel.gated):  # else nothing can stop it
                 refusal = speech_refusal(channel, client)
                 if refusal:
-                    quiet or self.delivery.reply(client, rpl.ERR_CANNOTSENDTOCHAN, channel.name,
-                                                 _("Cannot send to channel: {refusal}", refusal=refusal))
+                    quiet or self.delivery.reply(
+                        client, rpl.ERR_CANNOTSENDTOCHAN, channel.name,
+                        _("Cannot send to channel: {refusal}", refusal=refusal))
                     return False
             target = channel.name
         else:

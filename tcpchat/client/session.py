@@ -244,7 +244,8 @@ class ClientSession:
                 # Fewer parameters than the command has (a short 353 from some server): shown
                 # as it came, and the client reads on.
                 line = raw.decode("utf-8", errors="replace")
-                events.append(Show(SERVER, _("(a line this client cannot read: {line})", line=line)))
+                events.append(Show(SERVER,
+                                   _("(a line this client cannot read: {line})", line=line)))
         return events
 
     def _in_sequence(self, message, events):

@@ -65,7 +65,8 @@ def handle_line(chat, client, text):
     elif needs_registration and not client.registered:
         chat.delivery.reply(client, rpl.ERR_NOTREGISTERED, _("You have not registered"))
     elif len(message.params) < min_params:
-        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command, _("Not enough parameters"))
+        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command,
+                            _("Not enough parameters"))
     else:
         handler(chat, client, message)
     if start is not None:
@@ -85,14 +86,16 @@ def _cap(chat, client, message):
         client.cap_negotiating = not client.registered
         version = message.params[1] if len(message.params) > 1 else ""
         if version.isdigit() and int(version) >= 302 and "cap-notify" not in client.caps:
-            chat.delivery.set_caps(client, client.caps | {"cap-notify"})  # implied by 302, as specified
+            # implied by 302, as specified
+            chat.delivery.set_caps(client, client.caps | {"cap-notify"})
         listed = list(_offered(client))
         policy = _sts_policy(chat, client, message)
         if policy:
             listed.append(policy)
         chat.delivery.send(client, _server(chat, "CAP", target, "LS", " ".join(listed)))
     elif subcommand == "LIST":
-        chat.delivery.send(client, _server(chat, "CAP", target, "LIST", " ".join(sorted(client.caps))))
+        chat.delivery.send(client,
+                           _server(chat, "CAP", target, "LIST", " ".join(sorted(client.caps))))
     elif subcommand == "REQ":
         client.cap_negotiating = not client.registered
         request = message.params[1] if len(message.params) > 1 else ""
@@ -115,7 +118,8 @@ def _cap(chat, client, message):
             client.cap_negotiating = False
             _try_to_register(chat, client)
     else:
-        chat.delivery.reply(client, rpl.ERR_INVALIDCAPCMD, message.params[0], _("Invalid CAP command"))
+        chat.delivery.reply(client, rpl.ERR_INVALIDCAPCMD, message.params[0],
+                            _("Invalid CAP command"))
 
 
 def _sts_policy(chat, client, message):
@@ -153,8 +157,8 @@ def _user(chat, client, message):
         chat.delivery.reply(client, rpl.ERR_ALREADYREGISTERED, _("You may not reregister"))
         return
     if not message.params[3]:
-        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, "USER", _("Not enough parameters: the real "
-                                                          "name is empty"))
+        chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, "USER",
+                            _("Not enough parameters: the real name is empty"))
         return
     # The username shows in nick!user@host; keep it short and free of what would break a mask.
     username = "".join(c for c in message.params[0] if c.isalnum() or c in "-_.")[:10]
@@ -178,9 +182,12 @@ def _welcome(chat, client):
     config = chat.config
     server = config.server_name
     created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(config.created))
-    chat.delivery.reply(client, rpl.RPL_WELCOME, _("Welcome to the {server} Network, {mask}", server=server, mask=client.mask))
-    chat.delivery.reply(client, rpl.RPL_YOURHOST, _("Your host is {server}, running version {version}", server=server, version=VERSION))
-    chat.delivery.reply(client, rpl.RPL_CREATED, _("This server was created {created}", created=created))
+    chat.delivery.reply(client, rpl.RPL_WELCOME, _("Welcome to the {server} Network, {mask}",
+                                                   server=server, mask=client.mask))
+    chat.delivery.reply(client, rpl.RPL_YOURHOST, _(
+        "Your host is {server}, running version {version}", server=server, version=VERSION))
+    chat.delivery.reply(client, rpl.RPL_CREATED,
+                        _("This server was created {created}", created=created))
     chat.delivery.reply(client, rpl.RPL_MYINFO, server, VERSION, "iow", "biklmnostv", "bklov")
     _isupport(chat, client)
     serverinfo.lusers(chat, client)
@@ -191,11 +198,12 @@ def _isupport(chat, client):
     tokens = ISUPPORT + (f"NETWORK={chat.config.server_name}",)
     for start in range(0, len(tokens), 13):  # at most 13 tokens a line
         chat.delivery.reply(client, rpl.RPL_ISUPPORT, *tokens[start:start + 13],
-                   _("are supported by this server"))
+                            _("are supported by this server"))
 
 
 def _version(chat, client, message):
-    chat.delivery.reply(client, rpl.RPL_VERSION, VERSION, chat.config.server_name, _("a small chat server"))
+    chat.delivery.reply(client, rpl.RPL_VERSION, VERSION, chat.config.server_name,
+                        _("a small chat server"))
     _isupport(chat, client)
 
 
@@ -204,7 +212,8 @@ def _motd(chat, client, message):
     if motd is None:
         chat.delivery.reply(client, rpl.ERR_NOMOTD, _("MOTD File is missing"))
         return
-    chat.delivery.reply(client, rpl.RPL_MOTDSTART, _("- {server_name} Message of the day - ", server_name=chat.config.server_name))
+    chat.delivery.reply(client, rpl.RPL_MOTDSTART, _("- {server_name} Message of the day - ",
+                                                     server_name=chat.config.server_name))
     for line in motd:
         chat.delivery.reply(client, rpl.RPL_MOTD, "- " + line)
     chat.delivery.reply(client, rpl.RPL_ENDOFMOTD, _("End of /MOTD command."))
@@ -241,12 +250,14 @@ def _join(chat, client, message):
 def _join_channel(chat, client, name, key=None):
     problem = channel_problem(name)
     if problem:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _("No such channel: {problem}", problem=problem))
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name,
+                            _("No such channel: {problem}", problem=problem))
         return
     if fold(name) in client.channels:
         return
     if len(client.channels) >= CHANLIMIT:
-        chat.delivery.reply(client, rpl.ERR_TOOMANYCHANNELS, name, _("You have joined too many channels"))
+        chat.delivery.reply(client, rpl.ERR_TOOMANYCHANNELS, name,
+                            _("You have joined too many channels"))
         return
     if not moderation.admitted(chat, client, chat.registry.channels.get(fold(name)), key):
         return
@@ -270,7 +281,8 @@ def _member_channel(chat, client, name):
     if channel is None:
         chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _("No such channel"))
     elif client not in channel.members:
-        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, _("You're not on that channel"))
+        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name,
+                            _("You're not on that channel"))
     else:
         return channel
     return None
@@ -297,7 +309,7 @@ def _topic(chat, client, message):
 def _send_topic(chat, client, channel):
     chat.delivery.reply(client, rpl.RPL_TOPIC, channel.name, channel.topic)
     chat.delivery.reply(client, rpl.RPL_TOPICWHOTIME, channel.name, channel.topic_by,
-               str(channel.topic_at))
+                        str(channel.topic_at))
 
 
 def _names_command(chat, client, message):
@@ -354,12 +366,14 @@ def _list(chat, client, message):
         channels = filter(None, (_visible_channel(chat, client, name)
                                  for name in message.params[0].split(",")))
     else:
-        channels = [channel for channel in chat.registry.channels.values() if channel.visible_to(client)]
+        channels = [channel for channel in chat.registry.channels.values()
+                    if channel.visible_to(client)]
     chat.delivery.reply(client, rpl.RPL_LISTSTART, "Channel", _("Users  Name"))
     for channel in channels:
         if not _room_left(chat, client):
             break
-        chat.delivery.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
+        chat.delivery.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)),
+                            channel.topic)
     chat.delivery.reply(client, rpl.RPL_LISTEND, _("End of /LIST"))
 
 
@@ -409,11 +423,12 @@ def _tagmsg(chat, client, message):
 def _setname(chat, client, message):
     realname = message.params[0]
     if "setname" not in client.caps:
-        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, "SETNAME", _("Unknown command: enable the "
-                                                              "setname capability first"))
+        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, "SETNAME",
+                            _("Unknown command: enable the setname capability first"))
     elif not realname or len(realname.encode()) > ircv3.NAMELEN:
         chat.delivery.standard_reply(client, "FAIL", "SETNAME", "INVALID_REALNAME",
-                            _("A real name is 1 to {namelen} bytes", namelen=ircv3.NAMELEN))
+                                     _("A real name is 1 to {length} bytes",
+                                       length=ircv3.NAMELEN))
     else:
         chat.set_realname(client, realname)
 
@@ -449,10 +464,10 @@ def _who(chat, client, message):
                       "l": str(int(chat.clock() - user.last_spoke)), "a": "0", "o": "n/a",
                       "r": user.realname}
             chat.delivery.reply(client, rpl.RPL_WHOSPCRPL,
-                       *(values[field] for field in WHOX_FIELDS if field in fields))
+                                *(values[field] for field in WHOX_FIELDS if field in fields))
         else:
-            chat.delivery.reply(client, rpl.RPL_WHOREPLY, channel_name, user.user, user.host, server,
-                       user.nick, status, f"0 {user.realname}")
+            chat.delivery.reply(client, rpl.RPL_WHOREPLY, channel_name, user.user, user.host,
+                                server, user.nick, status, f"0 {user.realname}")
     chat.delivery.reply(client, rpl.RPL_ENDOFWHO, mask, _("End of WHO list"))
 
 
@@ -496,20 +511,22 @@ def _whois(chat, client, message):
         chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, _("No such nick/channel"))
         chat.delivery.reply(client, rpl.RPL_ENDOFWHOIS, nick, _("End of /WHOIS list"))
         return
-    chat.delivery.reply(client, rpl.RPL_WHOISUSER, user.nick, user.user, user.host, "*", user.realname)
+    chat.delivery.reply(client, rpl.RPL_WHOISUSER, user.nick, user.user, user.host, "*",
+                        user.realname)
     channels = [channel.members[user][:1] + channel.name for channel in user.channels.values()
                 if channel.visible_to(client)]
     if channels:
         _reply_list(chat, client, rpl.RPL_WHOISCHANNELS, (user.nick,), channels)
     chat.delivery.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,
-               _("{version}, a small chat server", version=VERSION))
+                        _("{version}, a small chat server", version=VERSION))
     if user.secure:
-        chat.delivery.reply(client, rpl.RPL_WHOISSECURE, user.nick, _("is using a secure connection"))
+        chat.delivery.reply(client, rpl.RPL_WHOISSECURE, user.nick,
+                            _("is using a secure connection"))
     if user.away is not None:
         chat.delivery.reply(client, rpl.RPL_AWAY, user.nick, user.away)
     idle = int(chat.clock() - user.last_spoke)
     chat.delivery.reply(client, rpl.RPL_WHOISIDLE, user.nick, str(idle), str(int(user.signon)),
-               _("seconds idle, signon time"))
+                        _("seconds idle, signon time"))
     chat.delivery.reply(client, rpl.RPL_ENDOFWHOIS, user.nick, _("End of /WHOIS list"))
 
 

@@ -148,7 +148,8 @@ def change_modes(chat, client, channel, modes, arguments):
         if char not in _KNOWN:
             if char not in answered:
                 answered.add(char)
-                chat.delivery.reply(client, rpl.ERR_UNKNOWNMODE, char, _("is unknown mode char to me"))
+                chat.delivery.reply(client, rpl.ERR_UNKNOWNMODE, char,
+                                    _("is unknown mode char to me"))
             continue
         argument = None
         if char in "bovk" or (char == "l" and adding):
@@ -162,7 +163,7 @@ def change_modes(chat, client, channel, modes, arguments):
                     if ("461", char) not in answered:
                         answered.add(("461", char))
                         chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, "MODE",
-                                   _("Not enough parameters: {mode} needs one",
+                                            _("Not enough parameters: {mode} needs one",
                                      mode=("+" if adding else "-") + char))
                     continue
             else:
@@ -173,7 +174,7 @@ def change_modes(chat, client, channel, modes, arguments):
         if not may_moderate(client, channel):
             if not refused:
                 chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name,
-                           _("You're not channel operator"))
+                                    _("You're not channel operator"))
                 refused = True
             continue
         change = _apply(chat, client, channel, char, adding, argument)
@@ -215,7 +216,7 @@ def _set_rank(chat, client, channel, prefix, adding, nick):
     rank = channel.members.get(user)
     if rank is None:
         chat.delivery.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
-                   _("They aren't on that channel"))
+                            _("They aren't on that channel"))
         return _UNCHANGED
     new_rank = _ranked(rank, prefix, adding)
     if new_rank == rank:
@@ -235,7 +236,7 @@ def _set_ban(chat, client, channel, adding, text):
             return _UNCHANGED
         if len(channel.bans) >= MAXBANS:
             chat.delivery.reply(client, rpl.ERR_BANLISTFULL, channel.name, "b",
-                       _("Channel ban list is full ({maxbans})", maxbans=MAXBANS))
+                                _("Channel ban list is full ({maxbans})", maxbans=MAXBANS))
             return _UNCHANGED
         channel.bans.append(Ban(mask, client.nick, int(chat.wall_clock())))
     else:
@@ -260,7 +261,7 @@ def _set_key(chat, client, channel, adding, key):
     if channel.key is not None:
         if key != channel.key:
             chat.delivery.reply(client, rpl.ERR_KEYSET, channel.name,
-                       _("Channel key already set: remove it first (-k)"))
+                                _("Channel key already set: remove it first (-k)"))
         return _UNCHANGED
     channel.key = key
     return key
@@ -284,7 +285,7 @@ def _set_limit(chat, client, channel, adding, text):
 
 def _invalid(chat, client, channel, char, parameter, why):
     chat.delivery.reply(client, rpl.ERR_INVALIDMODEPARAM, channel.name, char, parameter or "*",
-               _("Invalid mode parameter: {why}", why=why))
+                        _("Invalid mode parameter: {why}", why=why))
 
 
 def _regate(channel):
@@ -327,9 +328,11 @@ def operated_channel(chat, client, name):
     if channel is None:
         chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _("No such channel"))
     elif client not in channel.members and not client.oper:
-        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, _("You're not on that channel"))
+        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name,
+                            _("You're not on that channel"))
     elif not may_moderate(client, channel):
-        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, _("You're not channel operator"))
+        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name,
+                            _("You're not channel operator"))
     else:
         return channel
     return None
@@ -347,7 +350,7 @@ def kick(chat, client, name, nicks, reason):
             chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, nick, _("No such nick/channel"))
         elif user not in channel.members:
             chat.delivery.reply(client, rpl.ERR_USERNOTINCHANNEL, user.nick, channel.name,
-                       _("They aren't on that channel"))
+                                _("They aren't on that channel"))
         else:
             chat.kick(client, channel, user, reason)
 
@@ -363,12 +366,14 @@ def invite(chat, client, nick, name):
     if channel is None:
         chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _("No such channel"))
     elif client not in channel.members and not client.oper:
-        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name, _("You're not on that channel"))
+        chat.delivery.reply(client, rpl.ERR_NOTONCHANNEL, channel.name,
+                            _("You're not on that channel"))
     elif "i" in channel.modes and not may_moderate(client, channel):
-        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, _("You're not channel operator"))
+        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name,
+                            _("You're not channel operator"))
     elif user in channel.members:
         chat.delivery.reply(client, rpl.ERR_USERONCHANNEL, user.nick, channel.name,
-                   _("is already on channel"))
+                            _("is already on channel"))
     else:
         if user.invites is None:
             user.invites = {}
@@ -383,6 +388,7 @@ def invite(chat, client, nick, name):
 def set_topic(chat, client, channel, text):
     """TOPIC with a text, from a member: anyone's to set, unless the channel is ``+t``."""
     if "t" in channel.modes and not may_moderate(client, channel):
-        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name, _("You're not channel operator"))
+        chat.delivery.reply(client, rpl.ERR_CHANOPRIVSNEEDED, channel.name,
+                            _("You're not channel operator"))
     else:
         chat.set_topic(client, channel, text)

@@ -144,7 +144,8 @@ def _pieces(client, target, text, wrapping=""):
 
 
 def _tell_outside(chat, client):
-    chat.delivery.send_text(client, _("! You are not in {room}: /join comes back", room=_room(chat)))
+    chat.delivery.send_text(client,
+                            _("! You are not in {room}: /join comes back", room=_room(chat)))
 
 
 def _msg(chat, client, argument):

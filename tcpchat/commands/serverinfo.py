@@ -60,7 +60,7 @@ def lusers(chat, client, message=None):
 def _time(chat, client, message):
     now = chat.wall_clock()
     chat.delivery.reply(client, rpl.RPL_TIME, chat.config.server_name, str(int(now)),
-               time.strftime("%A %B %d %Y -- %H:%M:%S UTC", time.gmtime(now)))
+                        time.strftime("%A %B %d %Y -- %H:%M:%S UTC", time.gmtime(now)))
 
 
 def _info(chat, client, message):
@@ -72,9 +72,11 @@ def _info(chat, client, message):
 def _admin(chat, client, message):
     config = chat.config
     chat.delivery.reply(client, rpl.RPL_ADMINME, config.server_name, _("Administrative info"))
-    chat.delivery.reply(client, rpl.RPL_ADMINLOC1, _("{server_name}, a tcpchat server", server_name=config.server_name))
+    chat.delivery.reply(client, rpl.RPL_ADMINLOC1,
+                        _("{server_name}, a tcpchat server", server_name=config.server_name))
     chat.delivery.reply(client, rpl.RPL_ADMINLOC2, _("Ask the person who runs it"))
-    chat.delivery.reply(client, rpl.RPL_ADMINEMAIL, config.admin_email or _("No contact address given"))
+    chat.delivery.reply(client, rpl.RPL_ADMINEMAIL,
+                        config.admin_email or _("No contact address given"))
 
 
 # -- Who was, who is ------------------------------------------------------------------------
@@ -91,9 +93,9 @@ def _whowas(chat, client, message):
         chat.delivery.reply(client, rpl.ERR_WASNOSUCHNICK, nick, _("There was no such nickname"))
     for gone in found:
         chat.delivery.reply(client, rpl.RPL_WHOWASUSER, gone.nick, gone.user, gone.host, "*",
-                   gone.realname)
+                            gone.realname)
         chat.delivery.reply(client, rpl.RPL_WHOISSERVER, gone.nick, chat.config.server_name,
-                   time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(gone.when)))
+                            time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(gone.when)))
     chat.delivery.reply(client, rpl.RPL_ENDOFWHOWAS, nick, _("End of WHOWAS"))
 
 
@@ -107,7 +109,7 @@ def _monitor(chat, client, message):
         for index, nick in enumerate(nicks):
             if not chat.monitor(client, nick):
                 chat.delivery.reply(client, rpl.ERR_MONLISTFULL, str(MONITOR_LIMIT),
-                           ",".join(nicks[index:]), _("Monitor list is full."))
+                                    ",".join(nicks[index:]), _("Monitor list is full."))
                 break
             user = chat.registry.find_user(nick)
             (online if user else offline).append(user.mask if user else nick)
@@ -126,7 +128,8 @@ def _monitor(chat, client, message):
         _status(chat, client, [user.mask for _nick, user in users if user],
                 [nick for nick, user in users if not user])
     else:
-        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, "MONITOR", _("Unknown MONITOR action {action!r}", action=utf8_prefix(action, 20)))
+        chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, "MONITOR",
+                            _("Unknown MONITOR action {action!r}", action=utf8_prefix(action, 20)))
 
 
 def _watched(chat, client):
@@ -164,7 +167,8 @@ def _oper(chat, client, message):
     checks = chat.oper_checks
     if len(checks) == checks.maxlen and now - checks[0] < OPER_WINDOW:
         chat.delivery.standard_reply(client, "FAIL", "OPER", "TRY_AGAIN",
-                            _("Too many OPER attempts on this server just now; try again soon"))
+                                     _("Too many OPER attempts on this server just now; try "
+                                       "again soon"))
         return
     checks.append(now)
     if name in opers:
@@ -184,7 +188,8 @@ def _oper(chat, client, message):
 def _need_oper(chat, client):
     if client.oper:
         return True
-    chat.delivery.reply(client, rpl.ERR_NOPRIVILEGES, _("Permission Denied- You're not an IRC operator"))
+    chat.delivery.reply(client, rpl.ERR_NOPRIVILEGES,
+                        _("Permission Denied- You're not an IRC operator"))
     return False
 
 
@@ -193,7 +198,8 @@ def _kill(chat, client, message):
         return
     user = chat.registry.find_user(message.params[0])
     if user is None:
-        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, message.params[0], _("No such nick/channel"))
+        chat.delivery.reply(client, rpl.ERR_NOSUCHNICK, message.params[0],
+                            _("No such nick/channel"))
         return
     reason = utf8_prefix(message.params[1] if len(message.params) > 1 else "", KILLLEN)
     reason = reason or _("no reason given")

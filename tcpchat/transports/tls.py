@@ -84,8 +84,12 @@ def server_context(cert_file, key_file):
         context.load_cert_chain(cert_file, key_file, password=no_passphrase)
     except ssl.SSLError as exc:
         if exc.reason == "KEY_VALUES_MISMATCH":
-            raise TlsSetupError(_("--tls-key {key_file}: not the key of the certificate in --tls-cert {cert_file}", key_file=key_file, cert_file=cert_file)) from None
-        raise TlsSetupError(_("--tls-cert {cert_file}, --tls-key {key_file}: OpenSSL cannot load them ({error})", cert_file=cert_file, key_file=key_file, error=exc)) from None
+            raise TlsSetupError(_("--tls-key {key_file}: not the key of the certificate in "
+                                  "--tls-cert {cert_file}", key_file=key_file,
+                                  cert_file=cert_file)) from None
+        raise TlsSetupError(_("--tls-cert {cert_file}, --tls-key {key_file}: OpenSSL cannot load "
+                              "them ({error})", cert_file=cert_file, key_file=key_file,
+                              error=exc)) from None
     return context
 
 
