@@ -133,13 +133,31 @@ def test_one_byte_at_a_time_is_the_same_as_all_at_once(room):
     assert [m.params for m in bob.messages()] == [("#lobby", "по байту"), ("bob", "second")]
 
 
-def test_line_cut_by_a_disconnect_is_not_relayed(room):
+def test_a_last_line_without_a_line_end_before_the_end_of_input_is_relayed(room):
+    """As netcat's Ctrl-D or ``nc -N`` sends it (issue 30: it was dropped)."""
     alice, bob = room
-    alice.send_bytes(b"PRIVMSG #lobby :complete\r\nPRIVMSG #lobby :half a li")
+    alice.send_bytes(b"PRIVMSG #lobby :complete\r\nPRIVMSG #lobby :the last wo")
+    alice.send_bytes(b"rds")
     alice.send_bytes(b"")
     assert [(m.command, m.params) for m in bob.messages()] == [
-        ("PRIVMSG", ("#lobby", "complete")), ("QUIT", ("Connection closed",))]
+        ("PRIVMSG", ("#lobby", "complete")), ("PRIVMSG", ("#lobby", "the last words")),
+        ("QUIT", ("Connection closed",))]
     assert alice.conn.closing
+
+
+def test_a_line_cut_by_a_broken_connection_is_not_relayed(room):
+    alice, bob = room
+    alice.send_bytes(b"PRIVMSG #lobby :complete\r\nPRIVMSG #lobby :half a li")
+    alice.conn.connection_lost("Connection reset by peer")
+    assert [(m.command, m.params) for m in bob.messages()] == [
+        ("PRIVMSG", ("#lobby", "complete")), ("QUIT", ("Connection reset by peer",))]
+
+
+def test_a_last_line_that_quits_is_not_answered_twice(room):
+    alice, bob = room
+    alice.send_bytes(b"QUIT :bye")
+    alice.send_bytes(b"")
+    assert [(m.command, m.params) for m in bob.messages()] == [("QUIT", ("Quit: bye",))]
 
 
 def test_connection_lost_frees_the_nick(chat, room):

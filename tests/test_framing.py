@@ -56,6 +56,17 @@ def test_thousands_of_lines_in_one_chunk():
     assert LineFramer(100).feed(data) == [b"line %d" % i for i in range(5000)]
 
 
+def test_finish_gives_the_last_line_that_had_no_line_end():
+    framer = LineFramer(100)
+    assert framer.feed(b"complete\nthe last\r") == [b"complete"]
+    assert framer.finish() == b"the last"
+    assert framer.finish() is None and framer.buffered == 0
+    assert LineFramer(100).finish() is None
+    too_long = LineFramer(10)
+    assert too_long.feed(b"x" * 20) == [TOO_LONG]
+    assert too_long.finish() is None  # reported once already
+
+
 def test_discard_forgets_a_line_cut_by_a_disconnect():
     framer = LineFramer(100)
     framer.feed(b"complete\nhalf a li")

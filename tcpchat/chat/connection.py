@@ -159,10 +159,14 @@ class Connection:
         if self.closing:
             return
         if not data:
-            dropped = self._framer.discard() if self._framer is not None else 0
-            if dropped:
-                log.info("%r: dropped %d bytes of a line cut off by the disconnect",
-                         self, dropped)
+            # What the peer sent last, with no line end before its end of input, is a line
+            # all the same: a person who ends netcat with Ctrl-D has typed it.  (A connection
+            # that breaks instead, with a reset, loses it: connection_lost.)
+            last = self._framer.finish() if self._framer is not None else None
+            if last is not None:
+                self.core.lines_received(self, [last], alive=False)
+                if self.closing:
+                    return  # the line closed it (QUIT, exit)
             self.core.end_of_input(self)
             return
         if self._framer is None:

@@ -85,6 +85,16 @@ class LineFramer:
                 partial += data[start:]
         return lines
 
+    def finish(self):
+        """The stream ended: its last line if it had no line end (``nc -N``, Ctrl-D in
+        netcat, a script's last ``print`` without one), else None.  A line already reported
+        as too long stays dropped."""
+        line = bytes(self._partial)
+        self.discard()
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        return line or None
+
     def discard(self):
         """Forget an unfinished line (the peer went away before ending it); return its size."""
         size = len(self._partial)
