@@ -307,6 +307,11 @@ def print_password_hash():
     if not password:
         print(_("An empty password cannot be used."), file=sys.stderr)
         return 1
+    if any(char.isspace() for char in password):
+        # irssi's /oper NAME PASSWORD, like most clients', sends the password as one word.
+        print(_("A password with a space cannot be given to OPER by most IRC clients; choose "
+                "one without."), file=sys.stderr)
+        return 1
     print(hash_password(password))
     return 0
 

@@ -210,6 +210,8 @@ def test_the_oper_file_names_the_line_that_is_wrong():
     assert parse_oper_file(f"# operators\n\nroot {good}\n") == {"root": good}
     with pytest.raises(ValueError, match="line 2: expected 'name scrypt"):
         parse_oper_file(f"root {good}\nadmin hunter2\n")
+    with pytest.raises(ValueError, match="line 3: root is given a password already"):
+        parse_oper_file(f"root {good}\n\nroot {good}\n")
 
 
 def test_hash_password_from_the_command_line(tmp_path):
@@ -222,6 +224,24 @@ def test_hash_password_from_the_command_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tcpchat.server", "--oper-file", str(bad)],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "--oper-file" in result.stderr and "line 1" in result.stderr
+
+
+def test_hash_password_refuses_a_password_irc_clients_cannot_send():
+    result = subprocess.run([sys.executable, "-m", "tcpchat.server", "--hash-password"],
+                            input="pass word\n", capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "A password with a space cannot be given to OPER" in result.stderr
+
+
+def test_plain_users_become_operators_with_slash_oper(chat):
+    dora = chat.plain("dora")
+    dora.send("/oper root wrong")
+    assert dora.lines() == ["! Password incorrect"]
+    dora.send("/oper root")
+    assert dora.lines() == ["! Usage: /oper NAME PASSWORD"]
+    dora.send("/oper root hunter2")
+    assert dora.lines()[-1] == "*** You are now an IRC operator"
+    assert dora.client.oper
 
 
 def test_whowas_answers_at_most_twenty_entries():

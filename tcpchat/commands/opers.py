@@ -64,6 +64,9 @@ def parse_oper_file(text):
         if len(fields) != 2 or not fields[1].startswith("scrypt$") or fields[1].count("$") != 5:
             raise ValueError(_("line {number}: expected 'name scrypt$...' (a hash from "
                                "--hash-password)", number=number))
+        if fields[0] in opers:
+            raise ValueError(_("line {number}: {name} is given a password already: one line "
+                               "an operator", number=number, name=fields[0]))
         opers[fields[0]] = fields[1]
     return opers
 

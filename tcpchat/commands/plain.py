@@ -17,7 +17,7 @@ from ..protocol.message import split_utf8, text_room
 from ..protocol.names import NICK_RULE, fold
 from ..text.catalog import _, ngettext
 from ..text.display import clean, is_quit_word
-from . import moderation
+from . import moderation, serverinfo
 
 HELP = (
     _("*** Type a line and press Enter to talk to the room. Commands:"),
@@ -36,6 +36,7 @@ HELP = (
     _("***   /invite NAME     let NAME into an invite-only room"),
     _("***   /mode +m|-m, +i, +t, +n, +s, +k KEY, +l NUMBER, +b MASK, ...   change the room's\n"
       "***                    rules, as IRC's MODE does; /mode alone shows them"),
+    _("*** For the server's operators: /oper NAME PASSWORD"),
 )
 
 
@@ -265,6 +266,14 @@ def _invite(chat, client, argument):
         chat.delivery.send_text(client, _("! Usage: /invite NAME"))
 
 
+def _oper(chat, client, argument):
+    words = argument.split()
+    if len(words) != 2:
+        chat.delivery.send_text(client, _("! Usage: /oper NAME PASSWORD"))
+    else:
+        serverinfo.oper(chat, client, *words)
+
+
 def _quit(chat, client, argument):
     chat.quit(client, argument)
 
@@ -276,4 +285,5 @@ def _help(chat, client, argument):
 
 _COMMANDS = {"msg": _msg, "me": _me, "nick": _nick, "who": _who, "quit": _quit, "help": _help,
              "topic": _topic, "join": _join, "kick": _kick, "mode": _mode, "invite": _invite,
+             "oper": _oper,
              **{name: _rank_command(change) for change, name in _RANK_COMMANDS.items()}}

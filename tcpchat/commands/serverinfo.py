@@ -158,7 +158,12 @@ def _list_in_lines(chat, client, numeric, items):
 # -- Operators ------------------------------------------------------------------------------
 
 def _oper(chat, client, message):
-    name, password = message.params[0], message.params[1]
+    oper(chat, client, message.params[0], message.params[1])
+
+
+def oper(chat, client, name, password):
+    """OPER (and plain mode's /oper): *client* becomes a server operator if *password* is
+    *name*'s; checks are bounded server-wide, each costing tens of milliseconds."""
     opers = chat.config.opers
     if not opers:
         chat.delivery.reply(client, rpl.ERR_NOOPERHOST, _("No operators on this server"))
