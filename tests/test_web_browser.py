@@ -275,3 +275,27 @@ def register_with_password(address, nick, password):
     user.send(f"PASS {password}", f"NICK {nick}", f"USER {nick} 0 * :{nick}")
     user.expect(f" 366 {nick} ")
     return user
+
+
+def test_a_name_that_cannot_be_one_is_refused_whole_not_cut(pages):
+    """ "John Smith" joined as John, and ":colon" as colon (issue 30): now the server judges
+    the whole name and the page says what was wrong."""
+    with running_server(start=web_backend()) as server:
+        watcher = register_irc(server.address, "watcher")
+        page = pages(server.web_address)
+        page.wait(lambda: page.driver.find_element(By.ID, "name").is_displayed(), "the form")
+        page.type("John Smith")
+        page.wait(lambda: page.text("login-error") == "“John Smith” cannot be a name here: "
+                                                      "Erroneous nickname: it holds a space",
+                  "the refusal")
+        page.type(":colon")  # over the refused name, which the page selected
+        page.wait(lambda: "“:colon” cannot be a name here" in page.text("login-error"),
+                  "the second refusal")
+        page.type("John")
+        page.sees("You joined #lobby")
+        assert watcher.expect("JOIN").startswith(":John!")
+        page.type("/nick Mary Jane")
+        page.sees("“Mary Jane” cannot be a name here: Erroneous nickname: it holds a space")
+        watcher.send("PING :still John")
+        assert watcher.expect(lambda line: "NICK" in line or "PONG" in line).endswith(
+            ":still John")  # John did not become Mary

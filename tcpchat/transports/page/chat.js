@@ -142,6 +142,7 @@ class Chat {
     this.active = null;
     this.me = "";            // our nick once registered
     this.wanted = "";        // the nick asked for
+    this.askedNick = "";     // the last NICK sent (registering, or /nick)
     this.password = "";
     this.registered = false;
     this.quitting = false;
@@ -241,13 +242,20 @@ class Chat {
 
   register() {
     if (this.socket.introduced) {  // another name, after the first was refused
-      this.send(`NICK ${this.wanted}`);
+      this.askNick(this.wanted);
       return;
     }
     this.socket.introduced = true;
     if (this.password) this.send(`PASS :${this.password}`);
-    this.send(`NICK ${this.wanted}`);
+    this.askNick(this.wanted);
     this.send(`USER ${this.wanted.replace(/[^A-Za-z0-9]/g, "") || "web"} 0 * :web user`);
+  }
+
+  // The whole name as one parameter: the server, not the line's spaces, decides what a name
+  // may be ("John Smith" was taken as "John"), and its refusal names the name asked for.
+  askNick(name) {
+    this.askedNick = name;
+    this.send(`NICK :${name}`);
   }
 
   receive(line) {
@@ -300,7 +308,7 @@ class Chat {
         break;
       }
       case "nick":
-        if (rest) this.send(`NICK ${rest}`);
+        if (rest) this.askNick(rest);
         break;
       case "topic":
         if (this.active.kind === "channel") {
@@ -405,8 +413,9 @@ const HANDLERS = {
     if (rooms.length) this.send(`JOIN ${rooms.map((view) => view.name).join(",")}`);
     $("line").focus();
   },
-  "432"(message) {  // erroneous nickname
-    this.nameProblem(`“${message.params[1]}” cannot be a name here: ${message.params[2]}`);
+  "432"(message) {  // erroneous nickname: the server echoes "*" for one it cannot echo
+    const asked = message.params[1] === "*" ? this.askedNick : message.params[1];
+    this.nameProblem(`“${asked}” cannot be a name here: ${message.params[2]}`);
   },
   "433"(message) {  // in use
     if (!this.registered && this.me) {
