@@ -222,7 +222,8 @@ class ChatCore:
         chat = self.chat
         # A line of 510 bytes or less fits, with or without tags: _too_long only past that.
         if raw is TOO_LONG or (len(raw) > MAX_MESSAGE - 2 and _too_long(raw)):
-            chat.delivery.reply(client, rpl.ERR_INPUTTOOLONG, _("Input line was too long"))
+            chat.delivery.reply(client, rpl.ERR_INPUTTOOLONG, _(
+                "Input line was too long: a line is at most {count} bytes", count=MAX_MESSAGE - 2))
             return
         if not raw:
             return  # empty lines are ignored, as modern IRC asks

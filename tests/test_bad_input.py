@@ -23,11 +23,15 @@ def room(chat):
     return alice, bob
 
 
+#: What a line over the IRC limit is answered: the limit, for a person to go by.
+TOO_LONG_TEXT = "Input line was too long: a line is at most 510 bytes"
+
+
 def test_overlong_line_gets_417_once_and_the_next_line_works(room):
     alice, bob = room
     alice.send_bytes(b"PRIVMSG #lobby :" + b"x" * 10_000 + b"\r\nPRIVMSG #lobby :after\r\n")
     assert [(m.command, m.params) for m in alice.messages()] == [
-        ("417", ("alice", "Input line was too long"))]
+        ("417", ("alice", TOO_LONG_TEXT))]
     assert [m.params for m in bob.messages()] == [("#lobby", "after")]
     assert alice.conn.unfinished_input == 0
 
@@ -36,7 +40,7 @@ def test_line_just_over_512_bytes_gets_417(room):
     alice, bob = room
     body = "PRIVMSG #lobby :" + "y" * (MAX_MESSAGE - 2 - 16)
     alice.send(body + "y")
-    assert [m.params[-1] for m in alice.messages()] == ["Input line was too long"]
+    assert [m.params[-1] for m in alice.messages()] == [TOO_LONG_TEXT]
     assert bob.lines() == []
     # 512 bytes in, but not once relayed with alice's prefix: refused by another 417, which
     # says how much fits (see test_irc), and nothing goes to anyone.
@@ -57,7 +61,7 @@ def test_client_tags_may_take_4096_bytes_more(room):
 def test_overlong_line_in_plain_mode_gets_a_plain_error(chat):
     carol = chat.plain("carol")
     carol.send("z" * 600)
-    assert carol.lines() == ["! Input line was too long"]
+    assert carol.lines() == ["! " + TOO_LONG_TEXT]  # the limit said (issue 30)
 
 
 def test_invalid_utf8_is_dropped_with_a_standard_reply_and_never_relayed(room):

@@ -299,3 +299,26 @@ def test_a_name_that_cannot_be_one_is_refused_whole_not_cut(pages):
         watcher.send("PING :still John")
         assert watcher.expect(lambda line: "NICK" in line or "PONG" in line).endswith(
             ":still John")  # John did not become Mary
+
+
+def test_a_long_paste_goes_out_whole_and_a_too_long_one_is_refused_saying_so(pages):
+    """A 749-character paste lost its last 70 words to the box's maxlength (issue 30)."""
+    with running_server(start=web_backend()) as server:
+        carl = register_irc(server.address, "carl")
+        ann = pages(server.web_address)
+        ann.join("ann")
+        paste = " ".join(f"word{number}" for number in range(107)) + " end"  # 749 characters
+        assert len(paste) == 749
+        line = ann.driver.find_element(By.ID, "line")
+        line.send_keys(paste, Keys.ENTER)  # typed: a maxlength would cut it, as a paste
+        texts = []
+        while "".join(texts) != paste:
+            texts.append(carl.expect("PRIVMSG").split(" :", 1)[1])
+            assert len(texts) <= 3
+        too_long = "x" * 8001
+        ann.driver.execute_script("arguments[0].value = arguments[1];", line, too_long)
+        line.send_keys(Keys.ENTER)
+        ann.sees("That is 8001 characters; a message may have 8000. Nothing was sent.")
+        carl.send("PING :nothing else")
+        assert carl.expect(lambda text: "PRIVMSG" in text or "PONG" in text).endswith(
+            ":nothing else")

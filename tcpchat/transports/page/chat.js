@@ -8,6 +8,8 @@
 const SUBPROTOCOL = "text.ircv3.net";
 const SERVER_VIEW = "*server*";
 const RECONNECT_DELAYS = [1, 2, 4, 8, 15, 30];  // seconds, the last one repeated
+// The longest message the box sends, in pieces (about twenty lines: a paste, not a file).
+const MAX_MESSAGE_CHARS = 8000;
 const HELP = [
   "/join #room · /part [reason] · /msg name text · /query name · /me does something",
   "/nick newname · /topic [text] · /quit [reason] · any other /command goes to the server " +
@@ -330,6 +332,11 @@ class Chat {
       return;
     }
     if (!text) return;
+    if (text.length > MAX_MESSAGE_CHARS) {  // said, not cut: the box takes any paste
+      this.here.add("error", `That is ${text.length} characters; a message may have ` +
+                    `${MAX_MESSAGE_CHARS}. Nothing was sent.`, "", new Date());
+      return;
+    }
     // A long line goes out in pieces, each one line once relayed; an action stays an action.
     const action = /^\x01ACTION (.*)\x01$/s.exec(text);
     const [start, body, end] = action ? ["\x01ACTION ", action[1], "\x01"] : ["", text, ""];
