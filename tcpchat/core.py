@@ -48,6 +48,9 @@ from .text.catalog import _
 
 log = logging.getLogger("tcpchat")
 
+#: The most bytes of one line from a plain user (what a stream connection frames, less its
+#: line end): a paste goes out in pieces that each fit one IRC line, a few at most.
+PLAIN_LINE = MAX_LINE - 2
 #: The first line of a connection is IRC when it starts with one of these and a parameter.
 REGISTRATION_COMMANDS = frozenset(("CAP", "PASS", "NICK", "USER"))
 
@@ -220,10 +223,11 @@ class ChatCore:
 
     def _line(self, client, raw):
         chat = self.chat
-        # A line of 510 bytes or less fits, with or without tags: _too_long only past that.
-        if raw is TOO_LONG or (len(raw) > MAX_MESSAGE - 2 and _too_long(raw)):
+        # A line of 510 bytes or less fits, with or without tags: _over_limit only past that.
+        if raw is TOO_LONG or (len(raw) > MAX_MESSAGE - 2 and _over_limit(client, raw)):
+            limit = PLAIN_LINE if client.dialect is Dialect.PLAIN else MAX_MESSAGE - 2
             chat.delivery.reply(client, rpl.ERR_INPUTTOOLONG, _(
-                "Input line was too long: a line is at most {count} bytes", count=MAX_MESSAGE - 2))
+                "Input line was too long: a line is at most {count} bytes", count=limit))
             return
         if not raw:
             return  # empty lines are ignored, as modern IRC asks
@@ -324,6 +328,15 @@ def goodbye(reason):
 
 def _ignore(connections):
     pass
+
+
+def _over_limit(client, raw):
+    """Whether *raw* is longer than *client* may send: a plain user's line is text it typed
+    or pasted, relayed in pieces that each fit (up to :data:`PLAIN_LINE`); anyone else's is
+    one IRC message."""
+    if client.dialect is Dialect.PLAIN:
+        return len(raw) > PLAIN_LINE
+    return _too_long(raw)
 
 
 def _too_long(raw):

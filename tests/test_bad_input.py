@@ -58,10 +58,20 @@ def test_client_tags_may_take_4096_bytes_more(room):
     assert bob.lines() == []
 
 
-def test_overlong_line_in_plain_mode_gets_a_plain_error(chat):
+def test_a_long_plain_line_goes_out_in_pieces_and_a_too_long_one_gets_a_plain_error(chat):
+    """A paste in netcat is text, relayed as lines that each fit (issue 30: it was refused at
+    510 bytes), up to 4606 bytes; past that, the error says the limit."""
+    alice = chat.irc("alice")
     carol = chat.plain("carol")
-    carol.send("z" * 600)
-    assert carol.lines() == ["! " + TOO_LONG_TEXT]  # the limit said (issue 30)
+    alice.lines()
+    paste = "слово " * 200  # 2200 bytes of Cyrillic and spaces
+    carol.send(paste)
+    pieces = [message.params[1] for message in alice.messages()]
+    assert "".join(pieces) == paste and len(pieces) == 5
+    carol.lines()
+    carol.send("z" * 4607)
+    assert carol.lines() == ["! Input line was too long: a line is at most 4606 bytes"]
+    assert alice.lines() == []
 
 
 def test_invalid_utf8_is_dropped_with_a_standard_reply_and_never_relayed(room):
