@@ -380,8 +380,8 @@ def test_plain_users_moderate_with_slash_commands_and_read_it_as_sentences(chat)
     assert [m.command for m in carol.messages()] == ["MODE", "MODE", "MODE", "TOPIC", "KICK"]
     bob.send("/topic", "/mode", "/mode +b x")
     assert bob.lines() == ["*** The topic of #lobby: chess at five (set by ann)",
-                           "*** #lobby: +mn",
-                           "*** #lobby: 1700000000",
+                           "*** #lobby has the modes +mn",
+                           "*** #lobby was made 2023-11-14 22:13 UTC",  # not raw (issue 30)
                            "! #lobby: You're not channel operator"]
 
 
@@ -389,10 +389,11 @@ def test_a_kicked_plain_user_is_told_how_to_come_back(chat):
     ann, bob = chat.plain("ann"), chat.plain("bob")
     ann.lines()
     ann.send("/kick bob", "/kick")
-    assert ann.lines() == ["* ann removed bob from #lobby (ann)", "! Usage: /kick NAME [reason]"]
+    # The default reason, the kicker's name, is not said twice (issue 30).
+    assert ann.lines() == ["* ann removed bob from #lobby", "! Usage: /kick NAME [reason]"]
     bob.lines()
-    bob.send("anyone?", "/topic")
-    assert bob.lines() == ["! You are not in #lobby: /join comes back"] * 2
+    bob.send("anyone?", "/topic", "/who")
+    assert bob.lines() == ["! You are not in #lobby: /join comes back"] * 3
     ann.send("/mode +k secret")
     bob.send("/join")
     assert bob.lines()[-1] == "! #lobby: Cannot join channel (+k): wrong key"

@@ -183,6 +183,8 @@ WHO_NAMES = 100
 
 
 def _who(chat, client, argument):
+    if not client.channels:
+        _tell_outside(chat, client)
     for channel in client.channels.values():
         chat.delivery.send_text(client, _("*** In {channel}: {names}", channel=channel.name,
                                           names=_names(channel, tls=True)))

@@ -9,6 +9,7 @@ escape sequences to another's screen.
 """
 
 import re
+import time
 
 from ..protocol.names import is_channel
 from .catalog import N_, Text, _, render, translations
@@ -74,6 +75,8 @@ def describe(message, catalog=ENGLISH_CATALOG):
         return (SERVER if command == "NOTE" else ERROR), render(params[-1], catalog)
     if command == "ERROR":
         return SERVER, render(params[0], catalog) if params else _("Disconnected").render(catalog)
+    if command in _NUMERIC_SENTENCES and len(params) >= _NUMERIC_SENTENCES[command][0]:
+        return SERVER, _NUMERIC_SENTENCES[command][1](params).render(catalog)
     if command.isdigit() and params:
         # The first parameter is the recipient's own nick, the last the text for people; what
         # stands between (a nick, a channel) says what the text is about.
@@ -82,6 +85,30 @@ def describe(message, catalog=ENGLISH_CATALOG):
         text = f"{about}: {text}" if about else text
         return (ERROR if command[0] in "45" else SERVER), text
     return None
+
+
+def _when(seconds):
+    """A Unix time a numeric gives, as people read a time (UTC); as it came if it is none."""
+    if not seconds.isdigit():
+        return seconds
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(int(seconds)))
+
+
+#: Numerics whose parameters are the news and whose last one is no sentence: the fewest
+#: parameters each needs, and the sentence made of them.
+_NUMERIC_SENTENCES = {
+    "301": (3, lambda params: _("{nick} is away: {message}", nick=params[1],
+                                message=params[2])),
+    "324": (3, lambda params: _("{channel} has the modes {modes}", channel=params[1],
+                                modes=" ".join(params[2:]))),
+    "329": (3, lambda params: _("{channel} was made {time}", channel=params[1],
+                                time=_when(params[2]))),
+    "341": (3, lambda params: _("You invited {nick} to {channel}", nick=params[1],
+                                channel=params[2])),
+    "367": (5, lambda params: _("{channel} bans {mask} (set by {nick}, {time})",
+                                channel=params[1], mask=params[2], nick=params[3],
+                                time=_when(params[4]))),
+}
 
 
 def _event(command, nick, params):
@@ -111,7 +138,7 @@ def _event(command, nick, params):
         return _("* {nick} sets mode {modes} on {target}", nick=nick,
                  modes=" ".join(params[1:]), target=params[0])
     if command == "KICK" and len(params) > 1:
-        if len(params) > 2 and params[2]:
+        if len(params) > 2 and params[2] and params[2] != nick:  # not the kicker's name again
             return _("* {nick} removed {user} from {channel} ({reason})", nick=nick,
                      user=params[1], channel=params[0], reason=params[2])
         return _("* {nick} removed {user} from {channel}", nick=nick, user=params[1],
