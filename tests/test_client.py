@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from helpers import (ROOT, TIMEOUT, ClientProcess, conversation, register_irc,
+from helpers import (ROOT, TIMEOUT, ClientProcess, LineSocket, conversation, register_irc,
                      running_server, wait_until)
 from tcpchat.client.terminal import split_address
 
@@ -136,6 +136,29 @@ def test_a_port_out_of_range_is_a_usage_error(port):
                             capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
     assert result.returncode == 2
     assert f"argument --port: {port} is not a port: ports are 1 to 65535" in result.stderr
+
+
+def test_a_server_with_a_password(tmp_path):
+    """--password PASSWORD, or --password alone to be asked (from the pipe here); without it,
+    the client says what to do (issue 30: it could not join such a server)."""
+    with running_server(password="classpw") as server:
+        alice = LineSocket(server.address)
+        alice.send("PASS classpw", "NICK alice", "USER alice 0 * :alice")
+        alice.expect(" 366 alice ")
+        given = ClientProcess(server.address, "--name", "bob", "--password", "classpw")
+        asked = ClientProcess(server.address, "--name", "cy", "--password")
+        refused = ClientProcess(server.address, "--name", "dan")
+        try:
+            asked.send("classpw")
+            joined = {alice.expect("JOIN").split("!")[0] for _ in range(2)}
+            assert joined == {":bob", ":cy"}
+            refused.expect(r"^! This server wants a password: start the client with "
+                           r"--password\.$")
+            assert refused.wait()[0] == 1
+        finally:
+            for client in (given, asked, refused):
+                client.kill()
+            alice.close()
 
 
 def test_pipe_output_has_no_escape_codes():

@@ -116,10 +116,34 @@ def test_typing(session):
     assert session.nick == "al"
 
 
+def test_an_operator_moderates_the_current_room_and_other_commands_go_to_the_server(session):
+    """The client's commands for a room's operators (issue 30: it had none), and any other
+    /command passed on as the page does."""
+    for line in ("/topic chess at five", "/topic", "/kick bob", "/kick bob calm down",
+                 "/op bob", "/deop bob", "/voice bob", "/devoice bob", "/mode +mi",
+                 "/mode", "/invite dan", "/whois bob", "/list", "/away gone to lunch",
+                 "/away", "/frob"):
+        assert session.handle_input(line) == []
+    assert sent(session) == [
+        "TOPIC #lobby :chess at five", "TOPIC #lobby", "KICK #lobby bob",
+        "KICK #lobby bob :calm down", "MODE #lobby +o bob", "MODE #lobby -o bob",
+        "MODE #lobby +v bob", "MODE #lobby -v bob", "MODE #lobby +mi", "MODE #lobby",
+        "INVITE dan #lobby", "WHOIS bob", "LIST", "AWAY :gone to lunch", "AWAY", "FROB"]
+
+
+def test_a_server_password_goes_first():
+    session = ClientSession("alice", "#lobby", password="classpw")
+    session.start()
+    assert sent(session)[:3] == ["CAP LS 302", "PASS classpw", "NICK alice"]
+
+
 def test_bad_commands_are_hinted_not_sent(session):
-    assert session.handle_input("/frob") == [
-        Show(ERROR, "Unknown command /frob: /help lists the commands")]
+    assert session.handle_input("/fr-ob") == [
+        Show(ERROR, "Unknown command /fr-ob: /help lists the commands")]
     assert session.handle_input("/msg bob") == [Show(ERROR, "Usage: /msg NAME text")]
+    assert session.handle_input("/kick") == [Show(ERROR, "Usage: /kick NAME [reason]")]
+    assert session.handle_input("/op") == [Show(ERROR, "Usage: /op NAME")]
+    assert session.handle_input("/invite a b") == [Show(ERROR, "Usage: /invite NAME")]
     assert session.handle_input("/join lobby") == [Show(ERROR, "Usage: /join #room")]
     assert session.handle_input("   ") == []
     assert sent(session) == []

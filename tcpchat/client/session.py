@@ -50,7 +50,16 @@ HELP = (
     _("  /join #room      join a room and talk there"),
     _("  /part [reason]   leave the current room"),
     _("  /quit [reason]   leave the chat (so do exit, выход and Ctrl-D)"),
+    _("  /topic [text]    show the room's topic, or set it"),
+    _("  /whois NAME      who NAME is"),
+    _("  /away [text]     say you are away, or back"),
     _("  //text           send text that starts with /"),
+    _("For the room's operators:"),
+    _("  /kick NAME [reason]   put NAME out of the room"),
+    _("  /op NAME, /deop NAME, /voice NAME, /devoice NAME   give or take a rank"),
+    _("  /invite NAME     let NAME into an invite-only room"),
+    _("  /mode ...        the room's modes, as IRC's MODE (+m, +i, +k KEY, +b MASK)"),
+    _("Any other /command goes to the server as IRC (/list, /away text, /motd)."),
 )
 
 # Replies that only matter to programs; people do not need to see them.
@@ -68,8 +77,10 @@ _LONGEST_USERHOST = "u" * 10 + "@" + "h" * 63
 
 
 class ClientSession:
-    def __init__(self, nick, channel, realname=None, numbered=False):
+    def __init__(self, nick, channel, realname=None, numbered=False, password=None):
         self.nick = nick
+        #: The server's password (PASS), if it wants one.
+        self.password = password
         #: The "user@host" the server shows after our nick, once our own JOIN shows it.
         self.userhost = None
         self.wanted_channel = channel
@@ -112,6 +123,8 @@ class ClientSession:
             self._send("CAP", "REQ", SEQ_CAP)
         else:
             self._send("CAP", "LS", "302")
+        if self.password is not None:
+            self._send("PASS", self.password)
         self._send("NICK", self.nick)
         self._send("USER", self.nick, "0", "*", self.realname)
         if self.sequence is not None:
@@ -150,8 +163,7 @@ class ClientSession:
             name, _sep, argument = line[1:].partition(" ")
             command = _COMMANDS.get(name.lower())
             if command is None:
-                return [Show(ERROR, _("Unknown command /{name}: /help lists the commands",
-                                      name=clean(name)))]
+                return self._cmd_raw(name, argument.strip())
             return command(self, argument.strip())
         if not line.strip():
             return []
@@ -206,6 +218,56 @@ class ClientSession:
             self._send("PART", self.current, argument)
         else:
             self._send("PART", self.current)
+        return []
+
+    def _cmd_raw(self, name, argument):
+        """Any other /command goes to the server as an IRC command, as IRC clients do
+        (``/whois bob``, ``/list``, ``/away lunch``); the server answers it."""
+        if not name.isalnum() or not name.isascii():
+            return [Show(ERROR, _("Unknown command /{name}: /help lists the commands",
+                                  name=clean(name)))]
+        self._outgoing += (f"{name.upper()} {argument}".rstrip() + "\r\n").encode()
+        return []
+
+    def _in_room(self, command, *params):
+        """Send *command* about the current room: its name first, then *params*."""
+        if self.current is None:
+            return [Show(ERROR, NOT_IN_A_ROOM)]
+        self._send(command, self.current, *params)
+        return []
+
+    def _cmd_topic(self, argument):
+        return self._in_room("TOPIC", argument) if argument else self._in_room("TOPIC")
+
+    def _cmd_kick(self, argument):
+        name, _sep, reason = argument.partition(" ")
+        if not name:
+            return [Show(ERROR, _("Usage: /kick NAME [reason]"))]
+        return self._in_room("KICK", name, reason.strip()) if reason.strip() else \
+            self._in_room("KICK", name)
+
+    def _cmd_mode(self, argument):
+        return self._in_room("MODE", *argument.split())
+
+    def _cmd_invite(self, argument):
+        if not argument or " " in argument:
+            return [Show(ERROR, _("Usage: /invite NAME"))]
+        if self.current is None:
+            return [Show(ERROR, NOT_IN_A_ROOM)]
+        self._send("INVITE", argument, self.current)
+        return []
+
+    def _cmd_away(self, argument):
+        if argument:
+            self._send("AWAY", argument)
+        else:
+            self._send("AWAY")
+        return []
+
+    def _cmd_whois(self, argument):
+        if not argument or " " in argument:
+            return [Show(ERROR, _("Usage: /whois NAME"))]
+        self._send("WHOIS", argument)
         return []
 
     def _cmd_quit(self, argument):
@@ -292,6 +354,10 @@ class ClientSession:
             self._send("JOIN", self.wanted_channel)
         elif command in ("432", "433") and not self.registered:
             return [NeedNick(f"{params[1]}: {params[-1]}")]
+        elif command == "464" and not self.registered:
+            hint = (_("The password was refused.") if self.password is not None else
+                    _("This server wants a password: start the client with --password."))
+            return [Show(ERROR, hint)]
         elif command in _JOIN_ERRORS and not self.ready:
             self.ready = True
             return [Show(ERROR, describe(message)[1]), Ready()]
@@ -342,9 +408,24 @@ class ClientSession:
         return [Show(EVENT, saying)]
 
 
+def _rank_command(change):
+    """/op NAME and the like: MODE +o NAME in the current room."""
+    def command(session, argument):
+        if not argument or " " in argument:
+            return [Show(ERROR, _("Usage: /{command} NAME", command=_RANK_COMMANDS[change]))]
+        return session._in_room("MODE", change, argument)
+    return command
+
+
+_RANK_COMMANDS = {"+o": "op", "-o": "deop", "+v": "voice", "-v": "devoice"}
+
 _COMMANDS = {
     "msg": ClientSession._cmd_msg, "me": ClientSession._cmd_me,
     "nick": ClientSession._cmd_nick, "who": ClientSession._cmd_who,
     "join": ClientSession._cmd_join, "part": ClientSession._cmd_part,
     "quit": ClientSession._cmd_quit, "help": ClientSession._cmd_help,
+    "topic": ClientSession._cmd_topic, "kick": ClientSession._cmd_kick,
+    "mode": ClientSession._cmd_mode, "invite": ClientSession._cmd_invite,
+    "whois": ClientSession._cmd_whois, "away": ClientSession._cmd_away,
+    **{name: _rank_command(change) for change, name in _RANK_COMMANDS.items()},
 }

@@ -28,6 +28,7 @@ nothing has come back, gives up when nothing does, and sends a PING after a spel
 
 import argparse
 import functools
+import getpass
 import queue
 import signal
 import socket
@@ -365,6 +366,10 @@ def split_address(text):
     return host, int(port)
 
 
+#: --password given alone: ask for it.
+ASK = object()
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tcpchat-client",
@@ -376,6 +381,9 @@ def build_parser():
                         help=_("the server's port (6667; 6697 with --tls)"))
     parser.add_argument("--name", help=_("your nickname (asked for on a terminal)"))
     parser.add_argument("--channel", default="#lobby", help=_("the room to join (#lobby)"))
+    parser.add_argument("--password", nargs="?", const=ASK, metavar="PASSWORD",
+                        help=_("the server's password, if it wants one; alone, it is asked for "
+                               "without showing it"))
     parser.add_argument("--udp", action="store_true",
                         help=_("talk over UDP to a server started with --udp, and show what "
                              "the network lost or reordered"))
@@ -409,7 +417,11 @@ def main(argv=None):
             if name is None:
                 return 0
             name = name.strip()
-    except KeyboardInterrupt:
+        password = args.password
+        if password is ASK:
+            password = (getpass.getpass(_("Server password: ")) if sys.stdin.isatty()
+                        else sys.stdin.readline().rstrip("\r\n"))
+    except (KeyboardInterrupt, EOFError):
         screen.out.write("\n")
         return 0
     if not name:
@@ -437,7 +449,7 @@ def main(argv=None):
     if args.insecure:
         screen.show(ERROR, _("--insecure: the server's certificate is not checked, so anyone "
                              "on the way could read and change this chat"))
-    session = ClientSession(name, args.channel, numbered=args.udp)
+    session = ClientSession(name, args.channel, numbered=args.udp, password=password)
     return ChatClient(sock, session, screen, datagrams=args.udp, tls=tls,
                       received=received).run()
 
