@@ -7,6 +7,7 @@ is how docs/web.png is made.
 """
 
 import os
+import re
 import shutil
 import tempfile
 
@@ -322,3 +323,31 @@ def test_a_long_paste_goes_out_whole_and_a_too_long_one_is_refused_saying_so(pag
         carl.send("PING :nothing else")
         assert carl.expect(lambda text: "PRIVMSG" in text or "PONG" in text).endswith(
             ":nothing else")
+
+
+def test_the_server_tab_reads_as_sentences_and_quitting_is_no_error(pages):
+    """The Server tab was a raw dump ("2 3 Current local users 2, max 3", WHOIS times as
+    numbers), a missing MOTD an error, and /quit red with a stale people list (issue 30)."""
+    with running_server(start=web_backend()) as server:
+        carl = register_irc(server.address, "carl")
+        ann = pages(server.web_address)
+        ann.join("ann")
+        ann.type("/whois carl")
+        ann.driver.find_element(By.XPATH, "//nav[@id='tabs']/button[text()='Server']").click()
+        ann.sees("carl has been idle")
+        lines = ann.log().splitlines()
+        assert any(line.endswith("Current local users 2, max 2") for line in lines)
+        assert not any(re.search(r"\b\d+ \d+ Current", line) for line in lines)
+        assert not any("has been idle" in line and re.search(r"idle \d+ \d+", line)
+                       for line in lines)
+        errors = ann.driver.execute_script(
+            "return [...document.querySelectorAll('#views .error')].map(e => e.textContent)")
+        assert not any("MOTD" in error for error in errors)
+        ann.type("/quit see you")
+        ann.wait(lambda: "You left the chat" in ann.text("status"), "the goodbye")
+        assert ann.driver.execute_script(
+            "return document.querySelectorAll('#members li').length") == 0
+        errors = ann.driver.execute_script(
+            "return [...document.querySelectorAll('#views .error')].map(e => e.textContent)")
+        assert not any("Closing link" in error for error in errors)
+        assert carl.expect("QUIT").endswith(":Quit: see you")

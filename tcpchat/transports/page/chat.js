@@ -269,10 +269,10 @@ class Chat {
     else if (message.command === "FAIL" || message.command === "WARN") {
       // An IRCv3 standard reply: the command, a code, then the text for people.
       this.here.add("error", message.params[message.params.length - 1] || "", "", time);
-    } else if (/^[45]\d\d$/.test(message.command)) {
-      this.here.add("error", message.params.slice(1).join(" "), "", time);
+    } else if (/^[45]\d\d$/.test(message.command) && !NOT_ERRORS.has(message.command)) {
+      this.here.add("error", numericText(message), "", time);
     } else if (/^\d\d\d$/.test(message.command)) {
-      this.view("", "server").add("notice", message.params.slice(1).join(" "), "", time);
+      this.view("", "server").add("notice", numericText(message), "", time);
     }
   }
 
@@ -399,6 +399,29 @@ const rank = (name) => {
 };
 
 // -- What the server says -------------------------------------------------------------------
+
+// Numerics in the 400s that are news, not errors: no message of the day.
+const NOT_ERRORS = new Set(["422"]);
+
+// A numeric as a line for people: its text, after what it is about (a nick, a channel), but
+// not the counts and times a program reads (they are in the text, or said below).
+function numericText(message) {
+  const [, ...params] = message.params;
+  if (message.command === "317" && params.length >= 4) {  // WHOIS idle and sign-on times
+    const [nick, idle, signon] = params;
+    const since = new Date(Number(signon) * 1000).toLocaleString();
+    return `${nick} has been idle ${duration(Number(idle))}, here since ${since}`;
+  }
+  const text = params.pop() || "";
+  const about = params.filter((param) => !/^\d+$/.test(param)).join(" ");
+  return about ? `${about}: ${text}` : text;
+}
+
+function duration(seconds) {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor(seconds % 3600 / 60)} min`;
+}
 
 function note(view, text, time) {
   view.add("event", text, "", time);
@@ -550,6 +573,12 @@ const HANDLERS = {
   },
   ERROR(message, time) {
     const text = message.params[0] || "The server closed the connection";
+    if (this.quitting) {  // the goodbye asked for: said once, and nobody is here any more
+      this.here.add("notice", text, "", time);
+      for (const view of this.views.values()) view.members.clear();
+      this.showMembers();
+      return;
+    }
     for (const view of this.views.values()) view.add("error", text, "", time);
     if (!this.registered) this.nameProblem(text);
   },
