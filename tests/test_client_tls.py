@@ -7,9 +7,11 @@ import sys
 
 import pytest
 
-from helpers import (ROOT, TIMEOUT, ClientProcess, conversation, register_irc, running_server,
-                     tls_backend, tls_files)
+from helpers import (ROOT, TIMEOUT, ClientProcess, TlsFiles, conversation, register_irc,
+                     running_server, tls_backend, tls_files)
 from tcpchat.protocol.message import Message
+from tcpchat.transports.driver import listen
+from tcpchat.transports.selectloop import SelectLoop
 
 
 @pytest.mark.parametrize("backend", ["select", "threads"])
@@ -53,6 +55,23 @@ def test_an_untrusted_certificate_is_refused_with_one_line():
         f"tcpchat-client: cannot connect to 127.0.0.1 port {port}: the "
         "server's certificate is not trusted (unable to get local issuer certificate); --ca "
         "FILE trusts the CA that signed it, --insecure trusts anything\n")
+
+
+def test_a_certificate_for_another_name_or_a_wrong_ca_says_which(tmp_path):
+    """With --ca given, the hint is not to give --ca (issue 30)."""
+    other = TlsFiles(str(tmp_path), names=("chat.example",))  # a certificate for another name
+    def start(core):
+        return SelectLoop(core, None, tls_listener=listen("127.0.0.1", 0),
+                          certificates=other.certificates())
+    with running_server(start=start) as server:
+        mismatch = run_client(server.tls_address, "--tls", "--ca", other.ca_file)
+        wrong_ca = run_client(server.tls_address, "--tls", "--ca", tls_files().ca_file)
+    assert mismatch.returncode == 1
+    assert "the server's certificate is not for that name (" in mismatch.stderr
+    assert "connect to a name the certificate holds" in mismatch.stderr
+    assert wrong_ca.returncode == 1
+    assert f"not even with --ca {tls_files().ca_file}: is that the CA that signed it?" in \
+        wrong_ca.stderr
 
 
 def test_insecure_connects_and_says_so_on_screen():

@@ -444,7 +444,7 @@ def main(argv=None):
             sock = connect_tcp(host, port)
     except OSError as exc:
         print(_("tcpchat-client: cannot connect to {host} port {port}: {reason}", host=host,
-                port=port, reason=connect_failure(exc)), file=sys.stderr)
+                port=port, reason=connect_failure(exc, args.ca)), file=sys.stderr)
         return 1
     if args.insecure:
         screen.show(ERROR, _("--insecure: the server's certificate is not checked, so anyone "
@@ -483,9 +483,17 @@ def tls_options(args, parser):
         parser.exit(2, f"{parser.prog}: {exc}\n")
 
 
-def connect_failure(exc):
-    """Why a connection could not be made, in words for the user."""
+def connect_failure(exc, ca=None):
+    """Why a connection could not be made, in words for the user (*ca*: the --ca file it
+    gave, if any)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
+        if "mismatch" in (exc.verify_message or "") or "match" in str(exc.reason or ""):
+            return _("the server's certificate is not for that name ({reason}); connect to a "
+                     "name the certificate holds (its subjectAltName)",
+                     reason=exc.verify_message)
+        if ca is not None:
+            return _("the server's certificate is not trusted ({reason}), not even with --ca "
+                     "{ca}: is that the CA that signed it?", reason=exc.verify_message, ca=ca)
         return _("the server's certificate is not trusted ({reason}); --ca FILE trusts the CA "
                  "that signed it, --insecure trusts anything", reason=exc.verify_message)
     if isinstance(exc, ssl.SSLError):
