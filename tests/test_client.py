@@ -281,6 +281,25 @@ def test_terminal_asks_again_for_a_name_that_cannot_be_one():
             terminal.close()
 
 
+def test_the_prompt_names_the_room_a_line_goes_to_right_after_join_and_part():
+    with running_server() as server:
+        alice = register_irc(server.address, "alice")
+        terminal = Terminal("127.0.0.1", "--port", str(server.address[1]), "--name", "gil")
+        try:
+            terminal.wait_for(r"\[#lobby\] ")
+            terminal.wait_until_reading()
+            terminal.type("/join #room3\r")
+            terminal.wait_for(r"/join #room3\r\n\[#room3\] ")
+            terminal.wait_until_reading()
+            terminal.type("/part\r")
+            terminal.wait_for(r"/part\r\n\[#lobby\] ")
+            terminal.wait_until_reading()
+            terminal.type("back in the lobby\r")
+            assert alice.expect("PRIVMSG").endswith("PRIVMSG #lobby :back in the lobby")
+        finally:
+            terminal.close()
+
+
 def test_ctrl_c_on_a_terminal_quits_cleanly():
     with running_server() as server:
         alice = register_irc(server.address, "alice")

@@ -131,6 +131,32 @@ def test_an_operator_moderates_the_current_room_and_other_commands_go_to_the_ser
         "INVITE dan #lobby", "WHOIS bob", "LIST", "AWAY :gone to lunch", "AWAY", "FROB"]
 
 
+def test_join_and_part_change_the_current_room_at_once_and_a_refusal_takes_it_back(session):
+    """The prompt drawn after /join names the room the next line goes to (issue 30: it
+    lagged a line, and text went to a room the prompt did not show)."""
+    session.handle_input("/join #games")
+    assert session.current == "#games"
+    session.handle_input("hello games")
+    session.handle_input("/join #chess")
+    assert sent(session) == ["JOIN #games", "PRIVMSG #games :hello games", "JOIN #chess"]
+    feed(session, ":alice!a@h JOIN #Games")  # as the server spells it, not made current
+    assert session.channels == ["#lobby", "#Games", "#chess"]
+    assert feed(session, ":srv 474 alice #chess :Cannot join channel (+b): you are banned") == [
+        Show(ERROR, "#chess: Cannot join channel (+b): you are banned; now in #Games")]
+    assert session.current == "#Games"
+    session.handle_input("/part")
+    assert session.current == "#lobby" and sent(session) == ["PART #Games"]
+    assert feed(session, ":alice!a@h PART #Games") == [
+        Show(EVENT, "* You left #Games; now in #lobby")]
+    # A /part typed before the server answered the /join: the late JOIN brings nothing back.
+    session.handle_input("/join #go")
+    session.handle_input("/part")
+    feed(session, ":alice!a@h JOIN #go")
+    assert session.current == "#lobby"
+    feed(session, ":alice!a@h PART #go")
+    assert session.channels == ["#lobby"]
+
+
 def test_a_server_password_goes_first():
     session = ClientSession("alice", "#lobby", password="classpw")
     session.start()

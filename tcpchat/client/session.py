@@ -93,6 +93,10 @@ class ClientSession:
         self._framer = LineFramer(MAX_SERVER_LINE)
         self._outgoing = bytearray()
         self._names = {}  # channel -> names gathered from 353 until 366
+        #: fold(channel) for each /join not answered yet (its room is current already), and
+        #: for each /part (its room is left already: a JOIN answered late does not bring it
+        #: back).
+        self._joining, self._parting = set(), set()
         #: What the datagrams' numbers revealed so far, when they are numbered (UDP).
         self.sequence = SequenceCheck() if numbered else None
         #: Whether anything at all came from the server yet.
@@ -209,7 +213,15 @@ class ClientSession:
         if not is_channel(argument) or " " in argument:
             return [Show(ERROR, _("Usage: /join #room"))]
         self._send("JOIN", argument)
+        # Current at once: the server handles the JOIN before any line typed after it, and
+        # the prompt drawn next names the room those lines go to.  A refusal takes it back.
+        self._forget_room(argument)
+        self.channels.append(argument)
+        self._joining.add(fold(argument))
         return []
+
+    def _forget_room(self, channel):
+        self.channels = [c for c in self.channels if fold(c) != fold(channel)]
 
     def _cmd_part(self, argument):
         if self.current is None:
@@ -218,6 +230,8 @@ class ClientSession:
             self._send("PART", self.current, argument)
         else:
             self._send("PART", self.current)
+        self._parting.add(fold(self.current))
+        self._forget_room(self.current)  # at once, as for /join
         return []
 
     def _cmd_raw(self, name, argument):
@@ -361,6 +375,10 @@ class ClientSession:
         elif command in _JOIN_ERRORS and not self.ready:
             self.ready = True
             return [Show(ERROR, describe(message)[1]), Ready()]
+        elif command in _JOIN_ERRORS and len(params) > 1 and fold(params[1]) in self._joining:
+            self._joining.discard(fold(params[1]))  # /join refused: not in that room after all
+            self._forget_room(params[1])
+            return self._parted(params[1], describe(message)[1], ERROR)
         elif command == "353":
             self._names.setdefault(fold(params[2]), []).extend(params[3].split())
             return []
@@ -393,7 +411,13 @@ class ClientSession:
         return [Show(*described)] if described else []
 
     def _joined(self, channel):
-        if channel not in self.channels:
+        self._joining.discard(fold(channel))
+        if fold(channel) in self._parting:
+            return [Show(EVENT, _("* You joined {channel}", channel=channel))]  # and left
+        known = [index for index, c in enumerate(self.channels) if fold(c) == fold(channel)]
+        if known:  # joined at /join already: in its place, as the server spells it
+            self.channels[known[0]] = channel
+        else:
             self.channels.append(channel)
         events = [Show(EVENT, _("* You joined {channel}", channel=channel))]
         if fold(channel) == fold(self.wanted_channel) and not self.ready:
@@ -401,11 +425,12 @@ class ClientSession:
             events.append(Ready())
         return events
 
-    def _parted(self, channel, saying):
-        self.channels = [c for c in self.channels if fold(c) != fold(channel)]
+    def _parted(self, channel, saying, kind=EVENT):
+        self._parting.discard(fold(channel))
+        self._forget_room(channel)
         if self.current:
             saying = _("{saying}; now in {channel}", saying=saying, channel=self.current)
-        return [Show(EVENT, saying)]
+        return [Show(kind, saying)]
 
 
 def _rank_command(change):
