@@ -351,3 +351,39 @@ def test_the_server_tab_reads_as_sentences_and_quitting_is_no_error(pages):
             "return [...document.querySelectorAll('#views .error')].map(e => e.textContent)")
         assert not any("Closing link" in error for error in errors)
         assert carl.expect("QUIT").endswith(":Quit: see you")
+
+
+def test_links_open_in_a_new_tab_mentions_stand_out_and_notify_while_hidden(pages):
+    """What a class expects of the page next (issue 30): links, highlights, notifications."""
+    with running_server(start=web_backend()) as server:
+        carl = register_irc(server.address, "carl")
+        ann = pages(server.web_address)
+        ann.join("ann")
+        carl.send("PRIVMSG #lobby :see https://example.org/page?q=1, or javascript:alert(1)")
+        ann.sees("javascript:alert(1)")
+        links = ann.driver.execute_script(
+            "return [...document.querySelectorAll('#views a')].map("
+            "a => [a.getAttribute('href'), a.target, a.rel, a.textContent])")
+        assert links == [["https://example.org/page?q=1", "_blank", "noopener noreferrer",
+                          "https://example.org/page?q=1"]]
+        assert ann.driver.title == "tcpchat"
+
+        # A hidden tab, a browser that granted notifications, the box ticked.
+        ann.driver.execute_script(
+            "window.notes = [];"
+            "window.Notification = function (title, options) {"
+            "  window.notes.push([title, options.body]); };"
+            "Notification.permission = 'granted';"
+            "Object.defineProperty(document, 'hidden', {get: () => true});")
+        ann.driver.find_element(By.ID, "notify").click()
+        carl.send("PRIVMSG #lobby :annabel is someone else", "PRIVMSG #lobby :hey ANN, look",
+                  "PRIVMSG ann :just between us")
+        ann.wait(lambda: len(ann.driver.execute_script("return window.notes")) == 2,
+                 "two notifications")
+        assert ann.driver.execute_script("return window.notes") == [
+            ["carl in #lobby", "hey ANN, look"], ["carl", "just between us"]]
+        highlighted = ann.driver.execute_script(
+            "return [...document.querySelectorAll('#views li.mention')].map("
+            "li => li.textContent)")
+        assert len(highlighted) == 1 and highlighted[0].endswith("hey ANN, look")
+        assert ann.driver.execute_script("return localStorage.getItem('tcpchat-notify')") == "yes"

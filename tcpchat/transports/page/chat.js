@@ -123,7 +123,7 @@ class View {
       who.textContent = nick;
       item.append(who);
     }
-    item.append(document.createTextNode(text));
+    item.append(...linked(text));
     const log = this.log;
     const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
     log.append(item);
@@ -350,8 +350,15 @@ class Chat {
 
   shown(view, nick, text, kind, time) {
     const action = /^\x01ACTION (.*)\x01?$/.exec(text);
-    if (action) view.add(`${kind} action`, `* ${nick} ${action[1].replace(/\x01$/, "")}`, "", time);
-    else view.add(kind, text, nick, time);
+    const said = action ? action[1].replace(/\x01$/, "") : text;
+    const mine = kind === "mine";
+    const mention = !mine && mentions(said, this.me);
+    const classes = `${kind}${action ? " action" : ""}${mention ? " mention" : ""}`;
+    if (action) view.add(classes, `* ${nick} ${said}`, "", time);
+    else view.add(classes, text, nick, time);
+    if (!mine && (mention || view.kind === "query")) {
+      notify(view.kind === "query" ? nick : `${nick} in ${view.name}`, said);
+    }
   }
 
   incoming(message, time, kind) {
@@ -421,6 +428,51 @@ function duration(seconds) {
   if (seconds < 60) return `${seconds} s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
   return `${Math.floor(seconds / 3600)} h ${Math.floor(seconds % 3600 / 60)} min`;
+}
+
+// Text as nodes: the http and https addresses in it as links that open in a new tab, the rest
+// as text.  Only those two schemes: a "javascript:" address stays text.  Nothing in it is
+// markup: a link's text and address are set as text and an attribute, never parsed.
+const LINK = /\bhttps?:\/\/[^\s<>"]+[^\s<>"'.,;:!?)\]]/g;
+
+function linked(text) {
+  const nodes = [];
+  let start = 0;
+  for (const found of text.matchAll(LINK)) {
+    if (found.index > start) nodes.push(document.createTextNode(text.slice(start, found.index)));
+    const link = document.createElement("a");
+    link.href = found[0];
+    link.textContent = found[0];
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    nodes.push(link);
+    start = found.index + found[0].length;
+  }
+  if (start < text.length) nodes.push(document.createTextNode(text.slice(start)));
+  return nodes;
+}
+
+// Whether *text* names *nick* as a word, in any case (RFC 8265's folding, near enough).
+function mentions(text, nick) {
+  if (!nick) return false;
+  const folded = fold(text);
+  const name = fold(nick);
+  let at = folded.indexOf(name);
+  while (at >= 0) {
+    const before = at === 0 ? "" : folded[at - 1];
+    const after = folded[at + name.length] || "";
+    if (!/[\p{L}\p{N}_\-\[\]\\`^{}|]/u.test(before) &&
+        !/[\p{L}\p{N}_\-\[\]\\`^{}|]/u.test(after)) return true;
+    at = folded.indexOf(name, at + 1);
+  }
+  return false;
+}
+
+// A browser notification, while the tab is hidden and the user asked for them.
+function notify(title, body) {
+  if (!document.hidden || !$("notify").checked || !("Notification" in window) ||
+      Notification.permission !== "granted") return;
+  new Notification(title, {body});
 }
 
 function note(view, text, time) {
@@ -619,6 +671,16 @@ document.addEventListener("DOMContentLoaded", () => {
     if (!text.trim()) return;
     $("line").value = "";
     chat.say(text);
+  });
+  // Notifications: asked for when the box is ticked (a click: browsers ask only then), and
+  // remembered in this browser.
+  const box = $("notify");
+  box.checked = localStorage.getItem("tcpchat-notify") === "yes";
+  box.addEventListener("change", () => {
+    localStorage.setItem("tcpchat-notify", box.checked ? "yes" : "no");
+    if (box.checked && "Notification" in window && Notification.permission === "default") {
+      Notification.requestPermission();
+    }
   });
   $("people-toggle").addEventListener("click", () => {
     const toggle = $("people-toggle");
