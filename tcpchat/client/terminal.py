@@ -98,8 +98,12 @@ class Screen:
         if not self.interactive:
             line = sys.stdin.readline()
             return line.rstrip("\r\n") if line else None
-        with self._lock:
-            self._prompt = prompt
+        if self._readline is not None:
+            # Only once readline has drawn the prompt does a line printed meanwhile redraw
+            # it: a line that came before would be followed by the prompt twice.
+            self._readline.set_pre_input_hook(lambda: self._prompt_drawn(prompt))
+        else:
+            self._prompt_drawn(prompt)
         try:
             return input(prompt)
         except EOFError:
@@ -108,6 +112,10 @@ class Screen:
         finally:
             with self._lock:
                 self._prompt = None
+
+    def _prompt_drawn(self, prompt):
+        with self._lock:
+            self._prompt = prompt
 
     def ask(self, question):
         """Ask the user something; in a pipe the question is printed as a line of its own."""
