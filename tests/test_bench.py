@@ -133,6 +133,19 @@ def test_the_command_runs_quick_and_writes_json(tmp_path):
         "connections"]
 
 
+def test_the_plot_draws_the_scenarios_run_with_the_rate_they_offered():
+    """A --quick run offered 200 messages a second, and the panel said 1000; a run of one
+    scenario drew two empty panels beside it (issue 30)."""
+    from tcpchat.bench import __main__ as bench
+    results = {"select-epoll": {"latency": {"offered": 200, "p50_us": 300, "p99_us": 900}},
+               "threads": {"latency": {"offered": 200, "p50_us": 900, "p99_us": 4000}}}
+    assert [(scenario, title) for scenario, title, _ in bench.panels(results)] == [
+        ("latency", "latency, 200 messages/s offered")]
+    results["relay"] = {"idle": {"rss_per_connection": 512}, "fanout": {"error": "x"}}
+    assert [scenario for scenario, _, _ in bench.panels(results)] == ["latency", "idle"]
+    assert bench.panels({"relay": {"fanout": {"error": "x"}}}) == []
+
+
 def test_plot_without_matplotlib_says_what_to_install(monkeypatch, capsys):
     from tcpchat.bench import __main__ as bench
     monkeypatch.setitem(sys.modules, "matplotlib", None)

@@ -455,6 +455,28 @@ def _share(value):
     return "-" if value is None else f"{value * 100:.0f} %"
 
 
+def panels(results):
+    """What --plot draws: ``(scenario, title, rows)`` for each scenario with figures, in
+    order (a run of one scenario draws one panel, not two empty ones beside it)."""
+    drawn = []
+    fanout = {name: scenarios["fanout"] for name, scenarios in results.items()
+              if isinstance(scenarios.get("fanout"), list) and scenarios["fanout"]
+              and all("rate" in row for row in scenarios["fanout"])}
+    if fanout:
+        drawn.append(("fanout", "fan-out", fanout))
+    latency = {name: scenarios["latency"] for name, scenarios in results.items()
+               if "p50_us" in scenarios.get("latency", {})}
+    if latency:
+        offered = sorted({row["offered"] for row in latency.values()})
+        rate = " or ".join(str(value) for value in offered)
+        drawn.append(("latency", f"latency, {rate} messages/s offered", latency))
+    idle = {name: scenarios["idle"] for name, scenarios in results.items()
+            if "rss_per_connection" in scenarios.get("idle", {})}
+    if idle:
+        drawn.append(("idle", "memory per idle connection", idle))
+    return drawn
+
+
 def plot(results, path):
     try:
         import matplotlib
@@ -463,42 +485,55 @@ def plot(results, path):
     except ImportError:
         print("--plot needs matplotlib: pip install 'tcpchat[bench]'", file=sys.stderr)
         return False
-    names = [name for name in results if isinstance(results[name].get("fanout"), list)
-             and all("rate" in row for row in results[name]["fanout"])]
-    figure, axes = pyplot.subplots(1, 3, figsize=(15, 4.5))
-    sizes = sorted({(row["clients"], row["senders"], row["window"]) for name in names
-                    for row in results[name]["fanout"]})
-    width = 0.8 / max(len(sizes), 1)
-    for offset, size in enumerate(sizes):
-        rates = [next((row["rate"] / 1e6 for row in results[name]["fanout"]
-                       if (row["clients"], row["senders"], row["window"]) == size), 0)
-                 for name in names]
-        axes[0].bar([i + offset * width for i in range(len(names))], rates, width,
-                    label=f"{size[0]} clients, {size[1]} senders, {size[2]} in flight")
-    axes[0].set_xticks([i + width * (len(sizes) - 1) / 2 for i in range(len(names))], names,
-                       rotation=20)
-    axes[0].set_ylabel("million deliveries / s")
-    axes[0].set_title("fan-out")
-    axes[0].legend()
-    latency = [(name, results[name]["latency"]) for name in results
-               if "p50_us" in results[name].get("latency", {})]
-    for offset, key in enumerate(("p50_us", "p99_us")):
-        axes[1].bar([i + offset * 0.4 for i in range(len(latency))],
-                    [row[key] for _, row in latency], 0.4, label=key[:3])
-    axes[1].set_xticks([i + 0.2 for i in range(len(latency))], [n for n, _ in latency],
-                       rotation=20)
-    axes[1].set_ylabel("µs")
-    axes[1].set_title("latency, 1000 messages/s offered")
-    axes[1].legend()
-    idle = [(name, results[name]["idle"]) for name in results
-            if "rss_per_connection" in results[name].get("idle", {})]
-    axes[2].bar(range(len(idle)), [row["rss_per_connection"] / 1024 for _, row in idle])
-    axes[2].set_xticks(range(len(idle)), [n for n, _ in idle], rotation=20)
-    axes[2].set_ylabel("KiB of server RSS")
-    axes[2].set_title("memory per idle connection")
+    drawn = panels(results)
+    if not drawn:
+        print("--plot: nothing to draw (no scenario gave figures)", file=sys.stderr)
+        return False
+    figure, axes = pyplot.subplots(1, len(drawn), figsize=(5 * len(drawn), 4.5),
+                                   squeeze=False)
+    for axis, (scenario, title, rows) in zip(axes[0], drawn):
+        _DRAW[scenario](axis, rows)
+        axis.set_title(title)
     figure.tight_layout()
     figure.savefig(path)
     return True
+
+
+def _draw_fanout(axis, rows):
+    names = list(rows)
+    sizes = sorted({(row["clients"], row["senders"], row["window"]) for name in names
+                    for row in rows[name]})
+    width = 0.8 / max(len(sizes), 1)
+    for offset, size in enumerate(sizes):
+        rates = [next((row["rate"] / 1e6 for row in rows[name]
+                       if (row["clients"], row["senders"], row["window"]) == size), 0)
+                 for name in names]
+        axis.bar([i + offset * width for i in range(len(names))], rates, width,
+                 label=f"{size[0]} clients, {size[1]} senders, {size[2]} in flight")
+    axis.set_xticks([i + width * (len(sizes) - 1) / 2 for i in range(len(names))], names,
+                    rotation=20)
+    axis.set_ylabel("million deliveries / s")
+    axis.legend()
+
+
+def _draw_latency(axis, rows):
+    names = list(rows)
+    for offset, key in enumerate(("p50_us", "p99_us")):
+        axis.bar([i + offset * 0.4 for i in range(len(names))],
+                 [rows[name][key] for name in names], 0.4, label=key[:3])
+    axis.set_xticks([i + 0.2 for i in range(len(names))], names, rotation=20)
+    axis.set_ylabel("µs")
+    axis.legend()
+
+
+def _draw_idle(axis, rows):
+    names = list(rows)
+    axis.bar(range(len(names)), [rows[name]["rss_per_connection"] / 1024 for name in names])
+    axis.set_xticks(range(len(names)), names, rotation=20)
+    axis.set_ylabel("KiB of server RSS")
+
+
+_DRAW = {"fanout": _draw_fanout, "latency": _draw_latency, "idle": _draw_idle}
 
 
 def main(argv=None):
