@@ -27,6 +27,7 @@ fastest run is the closest to what the code costs), and after/before.  Run from 
 """
 
 import argparse
+import contextlib
 import gc
 import importlib
 import io
@@ -112,9 +113,15 @@ def core_rates(modules, members, batch, runs):
         yield from core.core_rates(members, batch, 1, sender=core_sender(modules, members))
 
 
-def loopback_rate(modules, members):
-    """Deliveries a second through a select loop of that tree, reader threads in this
-    process (which share its GIL with the server: a conservative figure)."""
+#: What each reader gets of one of the sender's lines.
+RELAYED = len(b":sender!s@127.0.0.1 ") + len(core.LINE)
+
+
+@contextlib.contextmanager
+def loopback_room(modules, members):
+    """A select loop of that tree serving from a thread, with *members* - 1 readers and a
+    sender in #lobby, on loopback sockets: ``(readers, sender)``, every reader having seen
+    the sender join; all closed and the loop stopped after."""
     chat_core = modules["core"].ChatCore(core.bench_config(modules["chat"].Config))
     loop = modules["SelectLoop"](chat_core, modules["listen"]("127.0.0.1", 0))
     server = threading.Thread(target=loop.serve, daemon=True)
@@ -130,68 +137,55 @@ def loopback_rate(modules, members):
         seen = b""
         while b":sender!" not in seen:
             seen += sock.recv(65536)
-    relayed = len(b":sender!s@127.0.0.1 ") + len(core.LINE)
-    done = threading.Barrier(len(readers) + 1)
+    try:
+        yield readers, sender
+    finally:
+        loop.request_stop()
+        server.join()
+        for sock in readers + [sender]:
+            sock.close()
 
-    def read_all(sock):
-        remaining = relayed * MESSAGES
-        while remaining > 0:
-            remaining -= len(sock.recv(1 << 20))
+
+def loopback_rate(modules, members):
+    """Deliveries a second through a select loop of that tree, reader threads in this
+    process (which share its GIL with the server: a conservative figure)."""
+    with loopback_room(modules, members) as (readers, sender):
+        done = threading.Barrier(len(readers) + 1)
+
+        def read_all(sock):
+            remaining = RELAYED * MESSAGES
+            while remaining > 0:
+                remaining -= len(sock.recv(1 << 20))
+            done.wait()
+
+        for sock in readers:
+            threading.Thread(target=read_all, args=(sock,), daemon=True).start()
+        start = time.perf_counter()
+        sender.sendall(core.LINE * MESSAGES)
         done.wait()
-
-    for sock in readers:
-        threading.Thread(target=read_all, args=(sock,), daemon=True).start()
-    start = time.perf_counter()
-    sender.sendall(core.LINE * MESSAGES)
-    done.wait()
-    rate = MESSAGES * (members - 1) / (time.perf_counter() - start)
-    loop.request_stop()
-    server.join()
-    for sock in readers + [sender]:
-        sock.close()
-    return rate
+        return MESSAGES * (members - 1) / (time.perf_counter() - start)
 
 
 def loopback_latencies(modules, members, runs, lines=200):
     """Median µs from one line's send until every reader has it, in each of *runs* runs."""
     for _ in range(runs):
-        chat_core = modules["core"].ChatCore(core.bench_config(modules["chat"].Config))
-        loop = modules["SelectLoop"](chat_core, modules["listen"]("127.0.0.1", 0))
-        server = threading.Thread(target=loop.serve, daemon=True)
-        server.start()
-        readers = []
-        for number in range(members - 1):
-            sock = socket.create_connection(loop.address)
-            sock.sendall(f"NICK r{number}\r\nUSER r 0 * :r\r\n".encode())
-            readers.append(sock)
-        sender = socket.create_connection(loop.address)
-        sender.sendall(b"NICK sender\r\nUSER s 0 * :s\r\n")
-        for sock in readers:
-            seen = b""
-            while b":sender!" not in seen:
-                seen += sock.recv(65536)
-            sock.setblocking(False)
-        relayed = len(b":sender!s@127.0.0.1 ") + len(core.LINE)
-        waiting = selectors.DefaultSelector()
-        for sock in readers:
-            waiting.register(sock, selectors.EVENT_READ)
-        times = []
-        for _ in range(lines):
-            left = dict.fromkeys(readers, relayed)
-            start = time.perf_counter()
-            sender.sendall(core.LINE)
-            while left:
-                for key, _events in waiting.select():
-                    sock = key.fileobj
-                    left[sock] -= len(sock.recv(65536))
-                    if left[sock] <= 0:
-                        del left[sock]
-            times.append(time.perf_counter() - start)
-        waiting.close()
-        loop.request_stop()
-        server.join()
-        for sock in readers + [sender]:
-            sock.close()
+        with loopback_room(modules, members) as (readers, sender), \
+                selectors.DefaultSelector() as waiting:
+            for sock in readers:
+                sock.setblocking(False)
+                waiting.register(sock, selectors.EVENT_READ)
+            times = []
+            for _ in range(lines):
+                left = dict.fromkeys(readers, RELAYED)
+                start = time.perf_counter()
+                sender.sendall(core.LINE)
+                while left:
+                    for key, _events in waiting.select():
+                        sock = key.fileobj
+                        left[sock] -= len(sock.recv(65536))
+                        if left[sock] <= 0:
+                            del left[sock]
+                times.append(time.perf_counter() - start)
         yield statistics.median(times) * 1e6
 
 
