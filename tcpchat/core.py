@@ -1,18 +1,18 @@
 """The server with no I/O: connections come and go, lines come in, bytes wait to go out.
 
-:class:`ChatCore` is what every driver talks to.  A driver calls :meth:`~ChatCore.connect` for
-each new peer, with a :class:`~tcpchat.chat.connection.Transport` of its own, and gets back the
-:class:`~tcpchat.chat.connection.Connection` it then feeds (``receive_data``, ``receive_datagram`` or
-``receive_line``) and takes output from; see :mod:`tcpchat.chat.connection` for the whole seam.
+:class:`ChatCore` is what every driver talks to.  A driver calls :meth:`~ChatCore.connect` for each
+new peer, with a :class:`~tcpchat.chat.connection.Transport` of its own, and gets back the
+:class:`~tcpchat.chat.connection.Connection` it then feeds (``receive_data``, ``receive_datagram``
+or ``receive_line``) and takes output from; see :mod:`tcpchat.chat.connection` for the whole seam.
 Besides, it calls :meth:`~ChatCore.run_timers` when :meth:`~ChatCore.next_deadline` comes, and
 :meth:`~ChatCore.shutdown` to say goodbye to everyone.  Every core call ends by handing the
 driver, through :attr:`~ChatCore.output_ready`, the connections it must now flush.
 
-Per line, in order: it must fit the IRC size limits, decode as UTF-8 and hold no NUL or stray
-CR, or it is dropped with an error to its sender alone; on a connection whose transport did not
-fix the dialect, the first line decides whether it speaks IRC or plain text; then the line goes
-to :mod:`tcpchat.commands.irc` or :mod:`tcpchat.commands.plain`.  A paused connection's lines wait, in order, until
-it resumes.
+Per line, in order: it must fit the IRC size limits, decode as UTF-8 and hold no NUL or stray CR,
+or it is dropped with an error to its sender alone; on a connection whose transport did not fix the
+dialect, the first line decides whether it speaks IRC or plain text; then the line goes to
+:mod:`tcpchat.commands.irc` or :mod:`tcpchat.commands.plain`.  A paused connection's lines wait, in
+order, until it resumes.
 
 Flood control (:mod:`tcpchat.chat.flood`) sits before the line handlers: a line that does not fit
 its connection's bucket pauses that connection, and the lines already read wait until a timer
@@ -207,16 +207,17 @@ class ChatCore:
     def _finish(self):
         """End a core call: handle what resumed, announce send-queue casualties, then tell
         the driver which connections to flush."""
-        chat = self.chat
-        chat.delivery.flush_batch()
+        chat, delivery = self.chat, self.chat.delivery
+        delivery.flush_batch()
         while self._resumed:
             conn = self._resumed.pop(0)
             self._handle(conn, conn.take_held())
-            chat.delivery.flush_batch()  # a batch holds one sender's messages (see tcpchat.chat)
+            # A batch holds one sender's messages (see tcpchat.chat.delivery).
+            delivery.flush_batch()
         chat.reap()
-        dirty = chat.delivery.dirty
+        dirty = delivery.dirty
         if dirty:
-            chat.delivery.dirty = set()
+            delivery.dirty = set()
             self.output_ready(dirty)
 
     # -- Lines ----------------------------------------------------------------------------

@@ -56,7 +56,8 @@ class Config:
     #: Channel messages in a row go out as one append per member (see the module doc); off
     #: only to measure or test the one-message-at-a-time path against it.
     batch: bool = True
-    #: Server operators: name -> scrypt hash (:mod:`tcpchat.commands.opers`); empty: OPER is refused.
+    #: Server operators: name -> scrypt hash (:mod:`tcpchat.commands.opers`); empty: OPER is
+    #: refused.
     opers: dict = field(default_factory=dict)
     #: How many departed nicks WHOWAS remembers, newest first; the oldest are forgotten.
     whowas_length: int = 1000

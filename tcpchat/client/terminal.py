@@ -16,8 +16,9 @@ wakes the main thread out of its read with a SIGINT aimed at it, and the client 
 reason on one line.
 
 ``--tls`` speaks TLS, checking the server's certificate against the system's trust store (or
-``--ca FILE``).  The TLS is a :class:`~tcpchat.transports.tls.TlsStream` touched under the same lock as the
-session: an ``ssl.SSLSocket`` must not be read by one thread while another writes to it.
+``--ca FILE``).  The TLS is a :class:`~tcpchat.transports.tls.TlsStream` touched under the same
+lock as the session: an ``ssl.SSLSocket`` must not be read by one thread while another writes to
+it.
 
 ``--udp`` talks to a server started with ``--udp``, over a connected UDP socket: what the
 session queues goes out in datagrams of whole lines, each datagram read is handed over whole,

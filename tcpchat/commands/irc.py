@@ -1,9 +1,9 @@
 """The IRC client protocol: registration and the commands real clients send.
 
-Each command is a row of :data:`COMMANDS`: its handler, how many parameters it needs and whether
-it may run before registration, so 451 (not registered) and 461 (not enough parameters) are
-decided in one place, :func:`handle_line`.  Handlers get the :class:`~tcpchat.chat.chat.Chat`, the
-client and the parsed :class:`~tcpchat.protocol.message.Message`; they reply with numerics and leave what
+Each command is a row of :data:`COMMANDS`: its handler, how many parameters it needs and whether it
+may run before registration, so 451 (not registered) and 461 (not enough parameters) are decided in
+one place, :func:`handle_line`.  Handlers get the :class:`~tcpchat.chat.chat.Chat`, the client and
+the parsed :class:`~tcpchat.protocol.message.Message`; they reply with numerics and leave what
 everyone else sees to the chat's operations.  Reply formats follow https://modern.ircdocs.horse.
 """
 

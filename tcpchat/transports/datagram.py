@@ -1,10 +1,10 @@
 """UDP: the chat over datagrams, served in the select loop beside TCP, over the same core.
 
 One UDP socket serves every UDP peer, and a peer is nothing but a source address.  The
-:class:`DatagramEndpoint` keeps a :class:`~tcpchat.chat.connection.Connection` per address: the first
-datagram from an address makes one (``ChatCore.connect``, no greeting: the first datagram has
-already said what the peer speaks), and from then on that address's datagrams feed it.  The
-chat cannot tell a UDP user from a TCP one; the differences are all here:
+:class:`DatagramEndpoint` keeps a :class:`~tcpchat.chat.connection.Connection` per address: the
+first datagram from an address makes one (``ChatCore.connect``, no greeting: the first datagram has
+already said what the peer speaks), and from then on that address's datagrams feed it.  The chat
+cannot tell a UDP user from a TCP one; the differences are all here:
 
 - **In.**  A datagram arrives whole, so there is no framer: it holds one line, or several each
   ended by a LF, and the last one's line end is optional (``nc -u`` sends ``hello\\n``; a
@@ -17,8 +17,8 @@ chat cannot tell a UDP user from a TCP one; the differences are all here:
   waits: a send the kernel refuses (its buffer full) drops that datagram and counts it.  UDP
   has no backpressure to honour, so the send queue bound never comes into play.
 - **Numbered, on request.**  A client that enables the capability
-  :data:`~tcpchat.protocol.sequence.SEQ_CAP` gets every datagram tagged ``@tcpchat.invalid/seq=N``, N
-  counting from 1 for that peer, so it can tell lost, reordered and duplicated datagrams apart
+  :data:`~tcpchat.protocol.sequence.SEQ_CAP` gets every datagram tagged ``@tcpchat.invalid/seq=N``,
+  N counting from 1 for that peer, so it can tell lost, reordered and duplicated datagrams apart
   (:mod:`tcpchat.protocol.sequence`; the reference client shows the gaps).
 - **Alive.**  There is no connection to break.  IRC peers are pinged like TCP ones; plain peers
   are asked to press Enter after ``Config.idle_interval`` of silence and dropped with

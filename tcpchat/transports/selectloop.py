@@ -26,10 +26,10 @@ not read yet.  The linger bound ends either wait if the peer does not read or ke
 
 A TLS connection (``--tls-cert``) is a :class:`TlsTransport`: the loop moves its socket's bytes
 through a :class:`~tcpchat.transports.tls.TlsStream`, decrypting everything each read brings (so no
-plaintext is left waiting inside TLS where no selector event would announce it) and encrypting
-at most :data:`~tcpchat.transports.tls.ENCRYPT_CHUNK` bytes ahead of the socket (so a slow reader's output
-waits as plaintext, under the send queue bound).  The handshake runs in the loop like any other
-exchange, with its own deadline; only when it is done does the core learn of the connection.
+plaintext is left waiting inside TLS where no selector event would announce it) and encrypting at
+most :data:`~tcpchat.transports.tls.ENCRYPT_CHUNK` bytes ahead of the socket (so a slow reader's
+output waits as plaintext, under the send queue bound).  The handshake runs in the loop like any
+other exchange, with its own deadline; only when it is done does the core learn of the connection.
 Closing sends a ``close_notify`` after the last line.
 
 With a UDP socket (``--udp``), the same loop reads it when it is readable and flushes its peers
@@ -93,10 +93,10 @@ class SocketTransport(Transport):
     it at the end of the turn, which sends what is pending and sets the selector watch from the
     connection's state.
 
-    The loop reads into and sends from the transport's :attr:`stream`: the connection itself,
-    or on the web port a :class:`~tcpchat.transports.web.WebStream` in front of it, which has the same
-    stream operations.  Until the core knows the connection (a TLS handshake, an HTTP
-    request), :attr:`conn` is None.
+    The loop reads into and sends from the transport's :attr:`stream`: the connection itself, or on
+    the web port a :class:`~tcpchat.transports.web.WebStream` in front of it, which has the same
+    stream operations.  Until the core knows the connection (a TLS handshake, an HTTP request),
+    :attr:`conn` is None.
     """
 
     __slots__ = ("loop", "sock", "host", "web", "events", "stream", "draining")
@@ -162,8 +162,8 @@ class TlsTransport(SocketTransport):
 
 class SelectLoop(Driver):
     """Serve the clients of *core* on *listener* (TCP), *tls_listener* (TLS, with
-    *certificates*), *datagram_socket* (UDP) and *web_listener* (the page and IRC over
-    WebSocket, through the :class:`~tcpchat.transports.web.WebGateway` *web*), any of them None, until
+    *certificates*), *datagram_socket* (UDP) and *web_listener* (the page and IRC over WebSocket,
+    through the :class:`~tcpchat.transports.web.WebGateway` *web*), any of them None, until
     :meth:`request_stop` is called.  The web port speaks TLS when *web_tls* is true."""
 
     def __init__(self, core, listener, selector=None, datagram_socket=None, tls_listener=None,

@@ -19,9 +19,9 @@ So a reader that never reads blocks only its own writer, never a sender, never t
   peer does not read: it shuts that socket down, which wakes the writer blocked in ``send``.
 - The thread that calls :meth:`~tcpchat.transports.driver.Driver.serve` accepts connections.
 - A TLS connection's reader thread first runs the handshake, alone with its socket and bounded
-  by :data:`~tcpchat.transports.tls.HANDSHAKE_TIMEOUT`; only then does the connection join the core and
-  get its writer.  Its :class:`~tcpchat.transports.tls.TlsStream` is touched under the lock, like the
-  connection: the reader decrypts what it received, the writer encrypts what it takes, and
+  by :data:`~tcpchat.transports.tls.HANDSHAKE_TIMEOUT`; only then does the connection join the core
+  and get its writer.  Its :class:`~tcpchat.transports.tls.TlsStream` is touched under the lock,
+  like the connection: the reader decrypts what it received, the writer encrypts what it takes, and
   neither holds the lock while its socket call blocks.
 
 What the two backends share (the accept set-up, the linger bound, the pause when descriptors
