@@ -5,8 +5,8 @@ either (TCP, UDP) or fixed by the transport (IRC over WebSocket).  What it recei
 an :class:`Encoding`, which follows from the dialect and, for IRC, from the capabilities the user
 negotiated that change how a line is written (IRCv3 ``server-time`` and ``message-tags``).
 Users that want the same form share one Encoding object, so
-:meth:`Chat.deliver <tcpchat.chat.chat.Chat.deliver>` encodes each message once per Encoding in use
-and appends the same bytes to everyone who shares it.
+:meth:`Delivery.deliver <tcpchat.chat.delivery.Delivery.deliver>` encodes each message once per
+Encoding in use and appends the same bytes to everyone who shares it.
 
 Every encoding gives whole lines, each ending in CRLF (or ``b""`` when the message means nothing
 to that kind of user): :class:`~tcpchat.chat.connection.Connection` relies on it to hand output to

@@ -23,8 +23,9 @@ An INVITE lets its invitee past ``+i``, ``+k`` and ``+l`` once, but not past a b
 who wants a banned user in lifts the ban.  A banned member stays, but cannot talk unless voiced.
 
 Everything here is shared by IRC and plain users: replies go out as numerics through
-:meth:`Chat.reply <tcpchat.chat.chat.Chat.reply>` (plain users read them as sentences) and what
-members see (MODE, KICK) through the chat's delivery.  Sans-IO, like the rest of the core.
+:meth:`Delivery.reply <tcpchat.chat.delivery.Delivery.reply>` (plain users read them as
+sentences), and what members see (MODE, KICK, INVITE) as the chat's events.  Sans-IO, like the
+rest of the core.
 """
 
 from ..chat.state import is_banned
