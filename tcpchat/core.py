@@ -116,9 +116,19 @@ class ChatCore:
         timers = self._timers
         while timers and timers[0][2] is None:
             heapq.heappop(timers)  # cancelled: its connection closed
-        return timers[0][0] if timers else None
+        counted = self.chat.repeats.next_deadline()  # a count of repeated events to log
+        if not timers:
+            return counted
+        return timers[0][0] if counted is None else min(timers[0][0], counted)
+
+    @property
+    def repeats(self):
+        """Where the drivers log events that may come by the thousand (refusals, failed
+        handshakes): see :mod:`tcpchat.chat.repeats`."""
+        return self.chat.repeats
 
     def run_timers(self):
+        self.chat.repeats.flush()
         now = self.clock()
         timers = self._timers
         while timers and timers[0][0] <= now:
@@ -129,6 +139,7 @@ class ChatCore:
 
     def shutdown(self, reason=_("Server shutting down")):
         log.info("shutting down: %s", reason)
+        self.chat.repeats.flush(everything=True)
         self.chat.shutdown(reason)
         self._finish()
 

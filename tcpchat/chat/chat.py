@@ -37,6 +37,7 @@ from .delivery import Delivery
 from .events import Talk
 from .local import LocalDelivery
 from .registry import Registry
+from .repeats import Repeats
 from .state import speech_refusal
 
 log = logging.getLogger("tcpchat")
@@ -55,7 +56,9 @@ class Chat:
         self.clock = clock
         self.wall_clock = wall_clock
         self.registry = Registry(config)
-        self.delivery = Delivery(config, wall_clock)
+        #: Log lines for events that may come by the thousand (see tcpchat.chat.repeats).
+        self.repeats = Repeats(log, clock)
+        self.delivery = Delivery(config, wall_clock, self.repeats)
         #: Event class -> what is called with each event of that class, in order: local
         #: delivery first, then the consumers added.
         self.consumers = {kind: [] for kind in events.KINDS}

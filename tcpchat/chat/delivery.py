@@ -49,9 +49,10 @@ log = logging.getLogger("tcpchat")
 class Delivery:
     """The output of every local user (see the module doc)."""
 
-    def __init__(self, config, wall_clock):
+    def __init__(self, config, wall_clock, repeats):
         self.config = config
         self.wall_clock = wall_clock
+        self.repeats = repeats
         #: Connections whose output went from none to some, or that began closing, during the
         #: current operation: the core tells the driver when it ends.  A driver told once
         #: keeps sending until nothing is pending, so later appends need not tell it again.
@@ -261,7 +262,10 @@ class Delivery:
             self._overflow(client)
 
     def _overflow(self, client):
-        log.warning("%r: send queue over %d bytes, disconnecting", client, self.config.sendq)
+        self.repeats.note(logging.WARNING, ("sendq",),
+                          "%r: send queue over %d bytes, disconnecting",
+                          "%d more clients cut at the send queue bound in the last %.0f s "
+                          "(the first: %r, over %d bytes)", client, self.config.sendq)
         farewell = Message("ERROR", (_("Closing link: {reason}", reason=_("SendQ exceeded")),))
         conn = client.conn
         conn.drop_output()

@@ -374,11 +374,25 @@ class Driver:
         self.turn_away(sock, host, refusal, port)
         return False
 
-    @staticmethod
-    def turn_away(sock, host, refusal, port):
-        """Refuse the connection just accepted on *sock*: log it, tell it, close it."""
-        log.warning("refused a connection from %s: %s", host, refusal)
+    def turn_away(self, sock, host, refusal, port, why=None):
+        """Refuse the connection just accepted on *sock*: log it, with *why* if the log says
+        more than the peer is told (at a bounded rate: a flood of them is no flood of log
+        lines), tell it, close it."""
+        self.note_refusal(host, refusal if why is None else why)
         refuse(sock, refusal, port)
+
+    def note_refusal(self, host, why):
+        self.core.repeats.note(logging.WARNING, ("refused", host, str(why)),
+                               "refused a connection from %s: %s",
+                               "refused %d more connections in the last %.0f s from %s: %s",
+                               host, why)
+
+    def arrival_failed(self, host, how):
+        """A connection from *host* that never joined the chat (*how*: "TLS handshake with
+        %s timed out", say): logged at a bounded rate, per address."""
+        self.core.repeats.note(logging.INFO, ("arrival", host), how, "%d more connections in "
+                               "the last %.0f s from %s did not join (the first: see above)",
+                               host)
 
     def released(self, host):
         """An admitted connection's socket from *host* was closed."""
@@ -521,8 +535,7 @@ class Driver:
         except OSError:
             sock = None
         else:
-            log.warning("refused a connection from %s: out of descriptors", address[0])
-            refuse(sock, SERVER_FULL, port)
+            self.turn_away(sock, address[0], SERVER_FULL, port, "out of descriptors")
         self._spare = _spare_descriptor()
         return sock is not None and self._spare is not None
 

@@ -275,8 +275,9 @@ class SelectLoop(Driver):
                          transport.stream.pending)
             self._close(transport)
         for transport in self._arrivals.expired(now):
-            log.info("%s with %s timed out", "TLS handshake" if transport.stream is None
-                     else "HTTP exchange", transport.host)
+            self.arrival_failed(transport.host, "TLS handshake with %s timed out"
+                                if transport.stream is None
+                                else "HTTP exchange with %s timed out")
             self._close(transport)
 
     # -- Accepting ------------------------------------------------------------------------
@@ -417,8 +418,10 @@ class SelectLoop(Driver):
         if transport.conn is not None:
             self.tls_broken(transport.conn, exc)
         else:
-            log.info("%s with %s failed: %s", "TLS handshake" if transport.stream is None
-                     else "TLS", transport.host, failure_reason(exc))
+            self.arrival_failed(transport.host, ("TLS handshake with %s failed: "
+                                                 if transport.stream is None
+                                                 else "TLS with %s failed: ")
+                                + failure_reason(exc).replace("%", "%%"))
         if not transport.records:  # else it would land inside a record half sent
             self.send_tls_goodbye(transport.sock, transport.tls, transport.web)
         self._close(transport)

@@ -39,7 +39,7 @@ import time
 from ..chat.connection import Transport
 from ..text.catalog import _
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, UNLIMITED, Deadlines, Driver, failure_reason,
-                     prepare_accepted)
+                     prepare_accepted, refuse)
 from .tls import HANDSHAKE_TIMEOUT, TlsStream
 
 log = logging.getLogger("tcpchat")
@@ -148,6 +148,19 @@ class ThreadsServer(Driver):
                 thread.join(LINGER)
         self.close_own_sockets()
 
+    # -- Logged at a bounded rate: the core's Repeats, under the core's lock ------------------
+
+    def turn_away(self, sock, host, refusal, port, why=None):
+        with self.lock:
+            self.note_refusal(host, refusal if why is None else why)
+            self._timers_changed.notify()  # a count may now be due before the next timer
+        refuse(sock, refusal, port)  # a socket call: not under the lock
+
+    def arrival_failed(self, host, how):
+        with self.lock:
+            super().arrival_failed(host, how)
+            self._timers_changed.notify()
+
     # -- Accepting ------------------------------------------------------------------------
 
     def pause_accepting(self):
@@ -162,7 +175,7 @@ class ThreadsServer(Driver):
         with self.lock:
             refusal = self.admission.admit(host)
         if refusal is not None:
-            self.turn_away(sock, host, refusal, port)  # a socket call: not under the lock
+            self.turn_away(sock, host, refusal, port)
             return
         tls = port.tls
         transport = ThreadTransport(self, sock, host,
@@ -253,12 +266,14 @@ class ThreadsServer(Driver):
                     sock.sendall(tls.take_outgoing())
             sock.settimeout(None)
         except ssl.SSLError as exc:
-            log.info("TLS handshake with %s failed: %s", transport.host, failure_reason(exc))
+            self.arrival_failed(transport.host, "TLS handshake with %s failed: "
+                                + failure_reason(exc).replace("%", "%%"))
             self.send_tls_goodbye(sock, tls)
         except TimeoutError:
-            log.info("TLS handshake with %s timed out", transport.host)
+            self.arrival_failed(transport.host, "TLS handshake with %s timed out")
         except OSError as exc:
-            log.info("TLS handshake with %s: %s", transport.host, failure_reason(exc))
+            self.arrival_failed(transport.host, "TLS handshake with %s: "
+                                + failure_reason(exc).replace("%", "%%"))
         else:
             self._join(transport, plaintext)
             return
