@@ -54,9 +54,6 @@ PLAIN_LINE = MAX_LINE - 2
 #: The first line of a connection is IRC when it starts with one of these and a parameter.
 REGISTRATION_COMMANDS = frozenset(("CAP", "PASS", "NICK", "USER"))
 
-#: Who handles a line, by the dialect of the user who sent it.  (Asked by identity on each
-#: line, not through this table: an Enum member hashes in Python, a cost on every line.)
-LINE_HANDLERS = {Dialect.IRC: irc.handle_line, Dialect.PLAIN: plain.handle_line}
 
 WELCOME = _("*** Welcome to tcpchat. IRC clients: register as usual. "
            "From netcat or telnet: type the name you want and press Enter.")
@@ -264,6 +261,8 @@ class ChatCore:
             chat.delivery.standard_reply(client, "WARN", _command_of(text), "INVALID_UTF8",
                                          _("The line was not valid UTF-8: its bad bytes were "
                                            "replaced with U+FFFD"))
+        # The handler by the dialect, asked by identity: an Enum member hashes in Python, a
+        # cost on every line were it a table's key.
         if client.dialect is Dialect.IRC:
             irc.handle_line(chat, client, text)
         else:

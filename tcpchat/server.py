@@ -30,39 +30,39 @@ def build_parser():
                     "any IRC server; netcat and telnet users type a name, then lines."))
     parser.add_argument("--host", default="127.0.0.1",
                         help=_("address to listen on: 127.0.0.1 (default, this machine only), "
-                             "0.0.0.0 (every IPv4 interface) or :: (IPv6 and IPv4)"))
+                               "0.0.0.0 (every IPv4 interface) or :: (IPv6 and IPv4)"))
     parser.add_argument("--port", type=port_number, default=6667,
                         help=_("TCP port (default 6667, IRC's; 0 picks a free one), and the UDP "
-                             "port with --udp"))
+                               "port with --udp"))
     parser.add_argument("--tls-cert", metavar="FILE",
                         help=_("serve TLS too, on --tls-port, with the certificate chain in "
-                             "FILE (PEM: the server's certificate first); SIGHUP reads it "
-                             "again"))
+                               "FILE (PEM: the server's certificate first); SIGHUP reads it "
+                               "again"))
     parser.add_argument("--tls-key", metavar="FILE",
                         help=_("the certificate's private key (PEM, no passphrase; default: "
-                             "in the --tls-cert file)"))
+                               "in the --tls-cert file)"))
     parser.add_argument("--tls-port", type=port_number, default=6697,
                         help=_("TLS port (default 6697, IRC's; 0 picks a free one)"))
     parser.add_argument("--no-plaintext", action="store_true",
                         help=_("serve TLS alone: nothing listens on --port"))
     parser.add_argument("--sts-duration", type=int, metavar="SECONDS",
                         help=_("advertise IRCv3 strict transport security: IRC clients that "
-                             "know it move to the TLS port and keep to TLS for SECONDS (only "
-                             "with a certificate clients trust; 0 withdraws the policy)"))
+                               "know it move to the TLS port and keep to TLS for SECONDS (only "
+                               "with a certificate clients trust; 0 withdraws the policy)"))
     parser.add_argument("--web", type=port_number, metavar="PORT",
                         help=_("serve the chat page and IRC over WebSocket on PORT, for "
-                             "browsers (select backend; needs `pip install 'tcpchat[web]'`)"))
+                               "browsers (select backend; needs `pip install 'tcpchat[web]'`)"))
     parser.add_argument("--web-tls", action="store_true",
                         help=_("serve --web over TLS (HTTPS, wss://) with the --tls-cert "
-                             "certificate"))
+                               "certificate"))
     parser.add_argument("--web-origin", action="append", metavar="ORIGIN",
                         help=_("a page origin (https://chat.example.org) whose scripts may "
-                             "open a chat connection; repeat for more, * for any (default: "
-                             "the page's own host only)"))
+                               "open a chat connection; repeat for more, * for any (default: "
+                               "the page's own host only)"))
     parser.add_argument("--udp", action="store_true",
                         help=_("serve the chat over UDP as well, on the same port number: "
-                             "`nc -u HOST PORT` users and `tcpchat.client --udp` (select "
-                             "backend)"))
+                               "`nc -u HOST PORT` users and `tcpchat.client --udp` (select "
+                               "backend)"))
     parser.add_argument("--udp-only", action="store_true",
                         help=_("serve the chat over UDP alone"))
     parser.add_argument("--udp-max-unregistered", type=int, default=MAX_UNREGISTERED,
@@ -72,18 +72,18 @@ def build_parser():
                                max_unregistered=MAX_UNREGISTERED))
     parser.add_argument("--name", default="tcpchat",
                         help=_("the server's name in replies and its network name (default "
-                             "tcpchat)"))
+                               "tcpchat)"))
     parser.add_argument("--backend", choices=["select", "threads"], default="select",
                         help=_("how connections are served: select (default), one thread with "
-                             "non-blocking sockets; threads, a reader and a writer thread per "
-                             "connection with blocking sockets (the classic design, to compare)"))
+                               "non-blocking sockets; threads, a reader and a writer thread per "
+                               "connection with blocking sockets (the classic design, to compare)"))
     parser.add_argument("--selector", choices=sorted(SELECTORS), default="auto",
                         help=_("the readiness API the select backend uses; auto (default) picks "
-                             "the best this system has (epoll on Linux); the threads backend "
-                             "has none"))
+                               "the best this system has (epoll on Linux); the threads backend "
+                               "has none"))
     parser.add_argument("--channel", default="#lobby",
                         help=_("the default room: every plain-text user is in it, and IRC users "
-                             "join it when they connect (default #lobby)"))
+                               "join it when they connect (default #lobby)"))
     parser.add_argument("--no-autojoin", action="store_true",
                         help=_("do not put IRC users in the default room when they connect"))
     parser.add_argument("--password",
@@ -92,10 +92,10 @@ def build_parser():
                         help=_("a text file whose lines are the message of the day"))
     parser.add_argument("--oper-file", metavar="FILE",
                         help=_("server operators for OPER: one 'name hash' a line, each hash "
-                             "from --hash-password"))
+                               "from --hash-password"))
     parser.add_argument("--hash-password", action="store_true",
                         help=_("read a password (twice, unseen, on a terminal; else one line "
-                             "of standard input), print its hash for --oper-file, and exit"))
+                               "of standard input), print its hash for --oper-file, and exit"))
     parser.add_argument("--admin-email", metavar="ADDRESS",
                         help=_("a contact address, which ADMIN shows"))
     limits = parser.add_argument_group(
@@ -138,8 +138,8 @@ def build_parser():
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help=_("INFO (default) logs registrations, quits and refusals; DEBUG "
-                             "adds connections, joins, parts, nick changes and message "
-                             "text"))
+                               "adds connections, joins, parts, nick changes and message "
+                               "text"))
     parser.add_argument("--version", action="version", version=f"tcpchat {__version__}")
     return parser
 

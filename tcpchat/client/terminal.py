@@ -385,7 +385,7 @@ def build_parser():
         description=_("Chat on a tcpchat (or any IRC) server from a terminal or a script."))
     parser.add_argument("host", nargs="?",
                         help=_("the server's address, HOST or HOST:PORT ([v6addr]:PORT for "
-                             "IPv6; asked for on a terminal; default localhost)"))
+                               "IPv6; asked for on a terminal; default localhost)"))
     parser.add_argument("--port", type=functools.partial(port_number, lowest=1),
                         help=_("the server's port (6667; 6697 with --tls)"))
     parser.add_argument("--name", help=_("your nickname (asked for on a terminal)"))
@@ -395,16 +395,16 @@ def build_parser():
                                "without showing it"))
     parser.add_argument("--udp", action="store_true",
                         help=_("talk over UDP to a server started with --udp, and show what "
-                             "the network lost or reordered"))
+                               "the network lost or reordered"))
     parser.add_argument("--tls", action="store_true",
                         help=_("encrypt with TLS, checking the server's certificate against the "
-                             "system's trusted CAs"))
+                               "system's trusted CAs"))
     parser.add_argument("--ca", metavar="FILE",
                         help=_("with --tls: trust the CA certificates in FILE instead (a test "
-                             "or LAN server's own CA)"))
+                               "or LAN server's own CA)"))
     parser.add_argument("--insecure", action="store_true",
                         help=_("with --tls: check nothing (a self-signed test server); anyone "
-                             "on the way could read and change the chat"))
+                               "on the way could read and change the chat"))
     return parser
 
 

@@ -379,7 +379,7 @@ def _list(chat, client, message):
 
 def _room_left(chat, client):
     """Whether a reply that grows with the server (LIST, WHO, NAMES) may go on (see
-    ``Chat.has_room``); if not, the client is told it was cut short (a closing client is told
+    ``Delivery.has_room``); if not, the client is told it was cut short (a closing client is told
     nothing, as ever) and the reply ends as usual."""
     if chat.delivery.has_room(client):
         return True
