@@ -27,11 +27,18 @@ TIMEOUT = 10.0
 
 
 class FakeClock:
+    """A monotonic clock moved by hand, and a wall clock that moves with it."""
+
+    WALL_START = 1_700_000_000.0
+
     def __init__(self, now=1000.0):
-        self.now = now
+        self.now = self.start = now
 
     def __call__(self):
         return self.now
+
+    def wall(self):
+        return self.WALL_START + self.now - self.start
 
     def advance(self, seconds):
         self.now += seconds
@@ -62,8 +69,7 @@ class Harness:
 
     def __init__(self, **config):
         self.clock = FakeClock()
-        self.core = ChatCore(Config(**config), clock=self.clock,
-                             wall_clock=lambda: 1_700_000_000.0)
+        self.core = ChatCore(Config(**config), clock=self.clock, wall_clock=self.clock.wall)
         self._waiting = set()
         self.core.output_ready = self._waiting.update
 

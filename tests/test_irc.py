@@ -398,6 +398,22 @@ def test_whois(chat):
     assert [c for c, _ in numerics(alice)] == ["401", "318", "431"]
 
 
+def test_whois_idle_counts_from_the_last_message_and_never_below_zero(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    chat.clock.advance(42)
+    bob.send("PRIVMSG #lobby :back")
+    chat.clock.advance(5)
+    alice.lines()
+
+    def idle():
+        alice.send("WHOIS bob")
+        return [params[2] for command, params in numerics(alice) if command == "317"]
+
+    assert idle() == ["5"]
+    chat.clock.advance(-60)  # the wall clock set back, past the message
+    assert idle() == ["0"]
+
+
 def test_ison(chat):
     alice = chat.irc("alice")
     chat.irc("Bob")

@@ -87,7 +87,7 @@ class Chat:
 
     def add_client(self, conn, dialect):
         """A new user speaking over *conn*, in *dialect* (None: its first line will say)."""
-        return self.registry.add_client(conn, dialect, self.clock(), self.wall_clock())
+        return self.registry.add_client(conn, dialect, self.wall_clock())
 
     def register(self, client, user, realname):
         client.user = user
@@ -332,7 +332,7 @@ class Chat:
             consume(event)
         if recipient is not None and recipient.away is not None and command == "PRIVMSG":
             self.delivery.reply(client, rpl.RPL_AWAY, recipient.nick, recipient.away)
-        client.last_spoke = self.clock()
+        client.last_spoke = event.time  # not a clock call of its own: this is the hot path
         return True
 
     def _fits(self, client, command, target, text):

@@ -38,10 +38,10 @@ class Registry:
 
     # -- Users ----------------------------------------------------------------------------
 
-    def add_client(self, conn, dialect, now, wall_now):
+    def add_client(self, conn, dialect, wall_now):
         """A new local user speaking over *conn*, in *dialect* (None: its first line will
         say)."""
-        client = Client(conn, dialect, now, wall_now)
+        client = Client(conn, dialect, wall_now)
         conn.client = client
         self.clients.add(client)
         self.registering[client] = None

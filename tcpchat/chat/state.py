@@ -30,7 +30,7 @@ class Client:
         "language",
     )
 
-    def __init__(self, conn, dialect, now, wall_now):
+    def __init__(self, conn, dialect, wall_now):
         #: The :class:`~tcpchat.chat.connection.Connection` this user speaks over.
         self.conn = conn
         #: Where messages for this user are queued: its connection's output buffer (the same
@@ -59,8 +59,9 @@ class Client:
         self.channels = {}
         self.away = None
         self.invisible = False
-        self.signon = wall_now
-        self.last_spoke = now
+        #: Wall-clock seconds, as a remote user's are: WHOIS shows the one, subtracts the
+        #: other from now.
+        self.signon = self.last_spoke = wall_now
         #: Removed from the chat: its nick is free and nobody can reach it.
         self.gone = False
         #: Channel -> None for the channels it was invited to and has not joined since

@@ -461,7 +461,7 @@ def _who(chat, client, message):
         if fields:
             values = {"t": token[:3] or "0", "c": channel_name, "u": user.user, "i": user.host,
                       "h": user.host, "s": server, "n": user.nick, "f": status, "d": "0",
-                      "l": str(int(chat.clock() - user.last_spoke)), "a": "0", "o": "n/a",
+                      "l": str(_idle(chat, user)), "a": "0", "o": "n/a",
                       "r": user.realname}
             chat.delivery.reply(client, rpl.RPL_WHOSPCRPL,
                                 *(values[field] for field in WHOX_FIELDS if field in fields))
@@ -524,7 +524,7 @@ def _whois(chat, client, message):
                             _("is using a secure connection"))
     if user.away is not None:
         chat.delivery.reply(client, rpl.RPL_AWAY, user.nick, user.away)
-    idle = int(chat.clock() - user.last_spoke)
+    idle = _idle(chat, user)
     chat.delivery.reply(client, rpl.RPL_WHOISIDLE, user.nick, str(idle), str(int(user.signon)),
                         _("seconds idle, signon time"))
     chat.delivery.reply(client, rpl.RPL_ENDOFWHOIS, user.nick, _("End of /WHOIS list"))
@@ -534,6 +534,12 @@ def _ison(chat, client, message):
     online = [user.nick for user in map(chat.registry.find_user, " ".join(message.params).split())
               if user is not None]
     chat.delivery.reply(client, rpl.RPL_ISON, " ".join(dict.fromkeys(online)))
+
+
+def _idle(chat, user):
+    """Seconds since *user* last spoke, by the wall clock (the time a message carries); never
+    less than 0, should the clock be set back."""
+    return max(0, int(chat.wall_clock() - user.last_spoke))
 
 
 def _userhost(chat, client, message):
