@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import itertools
 import os
 import re
 import select
@@ -70,6 +71,8 @@ class Harness:
     def __init__(self, **config):
         self.clock = FakeClock()
         self.core = ChatCore(Config(**config), clock=self.clock, wall_clock=self.clock.wall)
+        # msgids a test can name, the same run after run: "id1", "id2"...
+        self.core.chat.new_msgid = map("id{}".format, itertools.count(1)).__next__
         self._waiting = set()
         self.core.output_ready = self._waiting.update
 

@@ -1,6 +1,8 @@
 """The chat's events (tcpchat.chat.events): what each operation hands its consumers, beside
 local delivery, and a channel member that lives on another node."""
 
+import dataclasses
+
 import pytest
 
 from helpers import Harness, numerics
@@ -16,8 +18,15 @@ def chat():
 
 
 def recorded(harness):
-    seen = []
-    harness.core.chat.add_consumer(seen.append)
+    """The events the chat hands its consumers, each checked for a msgid of its own and then
+    kept without it (the tests below compare the rest)."""
+    seen, ids = [], set()
+
+    def consume(event):
+        assert event.id and event.id not in ids
+        ids.add(event.id)
+        seen.append(dataclasses.replace(event, id=None))
+    harness.core.chat.add_consumer(consume)
     return seen
 
 

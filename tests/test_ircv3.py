@@ -50,11 +50,11 @@ def test_client_only_tags_reach_message_tags_users_and_tagmsg_only_them(chat):
     bare.send("@+draft/react=\\s:);server-only=x;+typing=active PRIVMSG #lobby :hi",
               "@+typing=active TAGMSG #lobby")
     assert tagged.lines() == [
-        "@+draft/react=\\s:);+typing=active :bare!bare@127.0.0.1 PRIVMSG #lobby :hi",
-        "@+typing=active :bare!bare@127.0.0.1 TAGMSG #lobby"]
+        "@+draft/react=\\s:);+typing=active;msgid=id5 :bare!bare@127.0.0.1 PRIVMSG #lobby :hi",
+        "@+typing=active;msgid=id6 :bare!bare@127.0.0.1 TAGMSG #lobby"]
     assert [parse(line).tags for line in both.lines()] == [
-        {"+draft/react": " :)", "+typing": "active", "time": STAMP},
-        {"+typing": "active", "time": STAMP}]
+        {"+draft/react": " :)", "+typing": "active", "msgid": "id5", "time": STAMP},
+        {"+typing": "active", "msgid": "id6", "time": STAMP}]
     assert plain.lines() == ["bare: hi"]
     read_all(tagged, bare)
     tagged.send("@+typing=paused TAGMSG bare,both")
@@ -94,11 +94,11 @@ def test_echo_message_sends_the_sender_its_own_messages_in_order(chat):
     read_all(echo)
     echo.send("PRIVMSG #lobby :one", "@+x=y PRIVMSG #lobby :two", "NOTICE bob :three",
               "PRIVMSG bob :four", "@+t=1 TAGMSG #lobby")
-    assert echo.lines() == [":echo!echo@127.0.0.1 PRIVMSG #lobby :one",
-                            "@+x=y :echo!echo@127.0.0.1 PRIVMSG #lobby :two",
-                            ":echo!echo@127.0.0.1 NOTICE bob :three",
-                            ":echo!echo@127.0.0.1 PRIVMSG bob :four",
-                            "@+t=1 :echo!echo@127.0.0.1 TAGMSG #lobby"]
+    assert echo.lines() == ["@msgid=id3 :echo!echo@127.0.0.1 PRIVMSG #lobby :one",
+                            "@+x=y;msgid=id4 :echo!echo@127.0.0.1 PRIVMSG #lobby :two",
+                            "@msgid=id5 :echo!echo@127.0.0.1 NOTICE bob :three",
+                            "@msgid=id6 :echo!echo@127.0.0.1 PRIVMSG bob :four",
+                            "@+t=1;msgid=id7 :echo!echo@127.0.0.1 TAGMSG #lobby"]
     assert [parse(line).params[-1] for line in bob.lines()] == ["one", "two", "three", "four"]
     bob.send("PRIVMSG #lobby :not echoed to bob")
     assert bob.lines() == []

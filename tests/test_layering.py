@@ -21,11 +21,13 @@ PACKAGE = pathlib.Path(ROOT) / "tcpchat"
 #: A module may import from its own layer and from those before it.  The last three stand
 #: side by side on top (the command line, the reference client, the benchmarks), and import
 #: none of each other.
-LAYERS = ("text.catalog", "protocol", "text", "chat", "commands", "core", "transports",
+LAYERS = ("text.catalog", "protocol", "text", "chat", "store", "commands", "core", "transports",
           ("server", "client", "bench"))
 #: The sans-IO ones: the protocol, the chat and the commands with the core that dispatches to
-#: them, and the reference client's session.
-SANS_IO = ("protocol", "text", "chat", "commands", "core", "client.session")
+#: them, the storage seam and its model, and the reference client's session.  (The SQLite
+#: store has a writer thread: the server hands it to the core, which sees only the seam.)
+SANS_IO = ("protocol", "text", "chat", "store.base", "store.memory", "commands", "core",
+           "client.session")
 
 #: Sans-IO too, but made of libraries from an extra (the web gateway: wsproto, h11), which an
 #: interpreter started without site-packages cannot import: checked by their source alone.

@@ -66,6 +66,11 @@ class Chat:
             self.consumers[kind].append(show)
         # The fan-out's path: the one list looked up once (add_consumer appends to it).
         self._on_talk = self.consumers[events.Talk]
+        #: A new msgid each call (see tcpchat.chat.events).
+        self.new_msgid = events.message_ids()
+        #: The history store (a :class:`tcpchat.store.base.Store`), or None: set by the core,
+        #: which also makes it a consumer of events.
+        self.history = None
         # The registry's table of channels, never rebound: one attribute less per message.
         self._channels = self.registry.channels
         #: When the last OPER_CHECKS password checks were made (OPER, server-wide).
@@ -80,6 +85,7 @@ class Chat:
             self.consumers[kind].append(consume)
 
     def _emit(self, event):
+        event.id = self.new_msgid()
         for consume in self.consumers[event.__class__]:
             consume(event)
 
@@ -327,7 +333,7 @@ class Chat:
                 and not self._fits(client, command, target, text)):
             return False
         event = Talk(client, client.mask, command, channel, recipient, text,
-                     client_tags(tags) if tags else None, self.wall_clock())
+                     client_tags(tags) if tags else None, self.wall_clock(), self.new_msgid())
         for consume in self._on_talk:  # _emit, inlined on the fan-out's path
             consume(event)
         if recipient is not None and recipient.away is not None and command == "PRIVMSG":

@@ -48,7 +48,8 @@ TAG_CAPABILITIES = frozenset(("server-time", "message-tags"))
 
 def _irc_encoder(caps):
     """How IRC users who enabled *caps* (a subset of TAG_CAPABILITIES) get a message: with
-    ``time`` for server-time, with the client-only tags (``+name``) for message-tags.  Users
+    ``time`` for server-time, with the client-only tags (``+name``) and ``msgid`` for
+    message-tags.  Users
     who enabled neither get :func:`~tcpchat.protocol.message.encode_line` itself, which writes no
     tags:
     the fan-out's usual case costs nothing for tags."""
@@ -61,7 +62,8 @@ def _irc_encoder(caps):
         tags = message.tags
         if tags:
             tags = {name: value for name, value in tags.items()
-                    if (name[0] == "+" and keep_client_tags) or (name == "time" and keep_time)}
+                    if ((name[0] == "+" or name == "msgid") and keep_client_tags)
+                    or (name == "time" and keep_time)}
         return encode_line(message, tags)
     return encode
 

@@ -12,7 +12,8 @@ An event holds what a consumer needs and nothing encoded: who acted (``user``, t
 :class:`~tcpchat.chat.state.Client` or remote user, and ``source``, its ``nick!user@host`` at
 that moment, since a NICK changes it), where (``channel``, a
 :class:`~tcpchat.chat.state.Channel`), what, and when (``time``, wall-clock seconds).  ``id``
-is a slot for a message id, which nothing fills yet.
+is its IRCv3 msgid, unique and opaque, the same for every recipient and in history: the chat
+gives every event one (:func:`message_ids`).
 
 An event is handed over while the chat is in the state it describes: a ``Part`` or a ``Kick``
 before the member is taken out (so that it is shown to the one leaving too), a ``Join`` after
@@ -20,6 +21,8 @@ the member is in, a ``Quit`` after the user is gone from every table (``channels
 channels it was in).
 """
 
+import itertools
+import secrets
 from dataclasses import dataclass
 
 
@@ -155,3 +158,11 @@ class Wallops:
 #: Every kind of event, for a consumer that takes them all.
 KINDS = (Talk, Join, Part, Kick, Quit, NickChange, TopicChange, ModeChange, Invite, Away,
          RealnameChange, Wallops)
+
+
+def message_ids():
+    """A function that gives a new msgid each call: this process's random prefix (so that ids
+    from before a restart, kept in history, are never given again) and a counter."""
+    prefix = secrets.token_hex(6)
+    # One C-level call per message: the format method of the template over a counter.
+    return map(f"{prefix}-{{:x}}".format, itertools.count(1)).__next__

@@ -39,9 +39,10 @@ class LocalDelivery:
         too if it enabled echo-message."""
         user, channel, text = event.user, event.channel, event.text
         if channel is not None and text is not None:  # the fan-out's usual case, first
-            relayed = Message(event.command, (channel.name, text), event.source)
-            if event.tags:
-                relayed.tags = dict(event.tags)  # stamped with server-time: the event's stay
+            # A dict of the message's own (server-time stamps it): the event's tags stay.
+            relayed = Message(event.command, (channel.name, text), event.source,
+                              {**event.tags, "msgid": event.id} if event.tags
+                              else {"msgid": event.id})
             echo = "echo-message" in user.caps
             self._relay(relayed, channel, user, echo, event.time)
             if echo and user not in channel.members:  # from outside the channel (-n)
@@ -49,12 +50,9 @@ class LocalDelivery:
             return
         recipient = event.recipient
         target = recipient.nick if channel is None else channel.name
-        if text is None:
-            relayed = Message(event.command, (target,), event.source)
-        else:
-            relayed = Message(event.command, (target, text), event.source)
-        if event.tags:
-            relayed.tags = dict(event.tags)
+        relayed = Message(event.command, (target,) if text is None else (target, text),
+                          event.source, {**event.tags, "msgid": event.id} if event.tags
+                          else {"msgid": event.id})
         echo = "echo-message" in user.caps
         delivery = self.delivery
         if recipient is not None:

@@ -1,0 +1,383 @@
+"""History on SQLite, through the standard library's :mod:`sqlite3`: a file with ``--db``, an
+in-memory database without it.
+
+Theory of operation.  The event loop never waits on the disk.  :meth:`SqliteStore.append`
+numbers each entry and puts it on :attr:`~SqliteStore.recent`, a deque of bounded length
+(``queue`` entries), and that is all it does.  One writer thread takes from that deque what it
+has not written yet, writes it in one transaction and commits (group commit: what arrives while
+a commit is on its way to the disk goes in the next one), then says how far it got
+(:attr:`~SqliteStore.written`).  While the writer keeps up, that is a few milliseconds
+behind the loop.
+
+Reading is done on the loop, on a connection of its own (WAL lets it read while the writer
+writes), bounded by an index and a LIMIT; what the writer has not written yet is read from
+:attr:`~SqliteStore.recent` and merged in, so an answer holds everything appended before it.
+
+Durability.  The database runs in WAL mode with ``synchronous=FULL``: a commit returns once
+its pages are on the disk.  A power cut may lose what was appended but not yet committed: at
+most the commit under way and what queued behind it (see docs/history.rst for the figures).
+A crash of the process (``kill -9``) loses the same, and never leaves the file damaged.
+
+Faults.  When the writer falls a whole queue behind (the disk stalls), the oldest entries it
+has not written drop off the deque; when a write fails (the disk is full), that transaction's
+entries are lost.  Either way the chat goes on, the writer logs once that it is losing history
+and once when it writes again, and it records a :data:`~tcpchat.store.base.GAP` entry saying
+how many entries were lost, which the history commands show where it falls.
+
+Retention: at most ``lines`` entries per channel and none older than ``days``, enforced by the
+writer every ``sweep_interval`` seconds and when it stops.
+"""
+
+import collections
+import itertools
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+
+from ..protocol.names import fold
+from ..chat.events import Talk
+from .base import (EVERYWHERE, GAP, MESSAGES, Entry, Store, cut, entries_of, make_entry,
+                   matches)
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: no lock against a second server there
+    fcntl = None
+
+log = logging.getLogger("tcpchat")
+
+#: The schema, one script per version: a database at version N gets the scripts after N.
+MIGRATIONS = (
+    """
+    CREATE TABLE history (
+        seq     INTEGER PRIMARY KEY,  -- the order the server took entries in
+        msgid   TEXT NOT NULL,
+        target  TEXT NOT NULL,        -- fold(channel name), or '*' for a gap
+        name    TEXT NOT NULL,        -- the channel's name as it was written
+        time    REAL NOT NULL,        -- wall-clock seconds
+        command TEXT NOT NULL,
+        source  TEXT,
+        params  TEXT NOT NULL,        -- JSON array
+        tags    TEXT                  -- JSON object of client-only tags, or NULL
+    );
+    CREATE INDEX history_by_target ON history (target, seq);
+    CREATE INDEX history_by_msgid ON history (msgid);
+    CREATE INDEX history_by_time ON history (time);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+#: Entries the loop may have handed the writer and the writer not written yet.
+QUEUE = 20_000
+_COLUMNS = "seq, msgid, name, time, command, source, params, tags"
+
+
+class StoreError(Exception):
+    """The database cannot be used: said in one line, for the operator."""
+
+
+class SqliteStore(Store):
+    def __init__(self, path=None, lines=None, days=None, queue=QUEUE, sweep_interval=60.0,
+                 wall_clock=time.time):
+        """History in the SQLite file *path* (created with mode 0600), or in memory (None).
+        Raises :class:`StoreError` when it cannot be opened, is not a database, is another
+        running server's, or was made by a newer tcpchat."""
+        self.path = path
+        self.lines, self.days = lines, days
+        self.sweep_interval = sweep_interval
+        self.wall_clock = wall_clock
+        self._lock_file = None
+        if path is None:
+            # Both connections must see one database: a named in-memory one, shared.
+            self._uri = f"file:tcpchat-{uuid.uuid4().hex}?mode=memory&cache=shared"
+        else:
+            self._lock_file = _claim(path)
+            self._uri = f"file:{_quote(os.path.abspath(path))}"
+        try:
+            self._reader = self._connect()
+            _migrate(self._reader, path)
+            if path is None:
+                # Shared cache locks tables; reading what is not committed yet is what the
+                # merge with `recent` does anyway.
+                self._reader.execute("PRAGMA read_uncommitted = 1")
+            else:
+                self._reader.execute("PRAGMA query_only = 1")
+            last = self._reader.execute("SELECT max(seq) FROM history").fetchone()[0] or 0
+        except sqlite3.Error as exc:
+            self._release()
+            raise StoreError(f"{path}: {_reason(exc)}") from exc
+        self._seq = itertools.count(last + 1)
+        #: ``(seq, Entry)`` for what was appended lately, oldest first: the writer's queue and
+        #: the loop's view of what is not written yet.  Only the loop appends.
+        self.recent = collections.deque(maxlen=queue)
+        #: The highest seq the writer has committed (or given up on).
+        self.written = last
+        #: msgid -> the seq of its redaction, until the writer has deleted it.
+        self._redacted = {}
+        self._wake = threading.Event()
+        self._wake_is_set = self._wake.is_set
+        self._stopping = False
+        self.lost = 0
+        self._writer = threading.Thread(target=self._write_loop, name="tcpchat-history",
+                                        daemon=True)
+        self._writer.start()
+
+    def _connect(self):
+        connection = sqlite3.connect(self._uri, uri=True, isolation_level=None,
+                                     check_same_thread=False)
+        connection.execute("PRAGMA busy_timeout = 5000")
+        return connection
+
+    # -- On the loop ----------------------------------------------------------------------
+
+    def append(self, event):
+        recent = self.recent
+        if event.__class__ is Talk:  # the message path, first and inlined
+            channel = event.channel
+            if channel is None:
+                return  # private: not kept (see tcpchat.store.base)
+            number = next(self._seq)
+            text = event.text
+            recent.append((number, make_entry((
+                number, event.id, channel.name, event.time, event.command, event.source,
+                (channel.name,) if text is None else (channel.name, text),
+                event.tags or None))))
+        else:
+            for entry in entries_of(event):
+                number = next(self._seq)
+                recent.append((number, entry._replace(seq=number)))
+        if not self._wake_is_set():
+            self._wake.set()
+
+    def redact(self, target, msgid):
+        number = next(self._seq)
+        self._redacted[msgid] = number
+        self.recent.append((number, Entry(number, msgid, target, self.wall_clock(), "REDACT",
+                                          None, (), None)))
+        self._wake.set()
+
+    def page(self, target, after=None, before=None, limit=50, newest=False, commands=None):
+        key = fold(target)
+        written = self.written
+        sql = [f"SELECT {_COLUMNS} FROM history WHERE target IN (?, ?)"]
+        args = [key, EVERYWHERE]
+        for bound, sign in ((after, ">"), (before, "<")):
+            if bound is not None:
+                sql.append(f"AND {'seq' if bound.seq is not None else 'time'} {sign} ?")
+                args.append(bound.seq if bound.seq is not None else bound.time)
+        if commands is not None:
+            sql.append(f"AND command IN ({', '.join('?' * (len(commands) + 1))})")
+            args.extend(sorted(commands))
+            args.append(GAP)
+        sql.append(f"ORDER BY seq {'DESC' if newest else 'ASC'} LIMIT ?")
+        args.append(limit)
+        rows = [_entry(row) for row in self._reader.execute(" ".join(sql), args)]
+        if newest:
+            rows.reverse()
+        pending = [entry for entry in self._unwritten(written)
+                   if matches(entry, key, after, before, commands)]
+        return cut(self._merge(rows, pending, written), limit, newest)
+
+    def find(self, target, msgid):
+        key = fold(target)
+        written = self.written
+        for entry in self._unwritten(written):
+            if entry.msgid == msgid and fold(entry.target) == key:
+                return None if msgid in self._redacted else entry
+        row = self._reader.execute(f"SELECT {_COLUMNS} FROM history WHERE msgid = ? AND "
+                                   "target = ? LIMIT 1", (msgid, key)).fetchone()
+        return None if row is None or msgid in self._redacted else _entry(row)
+
+    def targets(self, names, after, before, limit):
+        names = list(names)
+        latest = {}
+        for start in range(0, len(names), 500):  # SQLite's bound on parameters, with room
+            chunk = names[start:start + 500]
+            for target, name, when in self._reader.execute(
+                    "SELECT target, name, max(time) FROM history WHERE target IN "
+                    f"({', '.join('?' * len(chunk))}) AND command IN ('PRIVMSG', 'NOTICE') "
+                    "AND time > ? AND time < ? GROUP BY target", (*chunk, after, before)):
+                latest[target] = (name, when)
+        for entry in self._unwritten(self.written):
+            key = fold(entry.target)
+            if (key in names and entry.command in MESSAGES and after < entry.time < before
+                    and entry.msgid not in self._redacted):
+                latest[key] = (entry.target, entry.time)
+        return sorted(latest.values(), key=lambda found: found[1])[:limit]
+
+    def _unwritten(self, written):
+        """Entries of :attr:`recent` the writer had not committed when it said *written*,
+        oldest first, redactions left out."""
+        found = []
+        for number, entry in reversed(self.recent):
+            if number <= written:
+                break
+            if entry.command != "REDACT":
+                found.append(entry)
+        found.reverse()
+        return found
+
+    def _merge(self, rows, pending, written):
+        for msgid, number in list(self._redacted.items()):
+            if number <= written:
+                del self._redacted[msgid]  # deleted on the disk: no longer to filter out
+        seen = {entry.seq for entry in rows}
+        merged = rows + [entry for entry in pending if entry.seq not in seen]
+        if self._redacted:
+            merged = [entry for entry in merged if entry.msgid not in self._redacted]
+        merged.sort(key=lambda entry: entry.seq)
+        return merged
+
+    def close(self):
+        """Write what is left, sweep, and close (called once the loop has stopped)."""
+        self._stopping = True
+        self._wake.set()
+        self._writer.join(timeout=30)
+        self._reader.close()
+        self._release()
+
+    def _release(self):
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    # -- The writer thread ----------------------------------------------------------------
+
+    def _write_loop(self):
+        connection = self._connect()
+        if self.path is not None:
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = FULL")
+        failing = False
+        swept = time.monotonic()
+        touched = set()
+        recent = self.recent
+        while True:
+            self._wake.wait(timeout=self.sweep_interval)
+            self._wake.clear()
+            stopping = self._stopping
+            batch = list(recent)  # one step for the loop's thread: it cannot change midway
+            if batch:
+                # What fell off the deque unwritten, if anything, is between the two.
+                lost = batch[0][0] - self.written - 1
+                failing = self._write(connection, batch, lost, failing, touched)
+                while recent and recent[0][0] <= self.written:
+                    recent.popleft()
+            if stopping or time.monotonic() - swept >= self.sweep_interval:
+                self._sweep(connection, touched)
+                touched.clear()
+                swept = time.monotonic()
+            if stopping:
+                connection.close()
+                return
+
+    def _write(self, connection, batch, lost, failing, touched):
+        """Write *batch* (``(seq, entry)``, after a gap of *lost* entries) in one
+        transaction; returns whether writing is failing now."""
+        rows, redactions = [], []
+        for number, entry in batch:
+            key = fold(entry.target) if entry.target != EVERYWHERE else EVERYWHERE
+            if entry.command == "REDACT":
+                redactions.append((entry.msgid, key))
+                continue
+            touched.add(key)
+            rows.append((number, entry.msgid, key, entry.target, entry.time, entry.command,
+                         entry.source, json.dumps(entry.params, ensure_ascii=False),
+                         json.dumps(entry.tags, ensure_ascii=False) if entry.tags else None))
+        lost += self.lost
+        try:
+            connection.execute("BEGIN")
+            if lost:
+                # The gap takes the place of the last entry lost: a seq nothing else has.
+                connection.execute(
+                    "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL)",
+                    (batch[0][0] - 1, f"gap-{uuid.uuid4().hex[:16]}", EVERYWHERE, EVERYWHERE,
+                     batch[0][1].time, GAP, json.dumps([lost])))
+            connection.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   rows)
+            connection.executemany("DELETE FROM history WHERE msgid = ? AND target = ?",
+                                   redactions)
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(connection)
+            self.lost = lost + len(rows)
+            self.written = batch[-1][0]  # given up on: the loop stops merging them in
+            if not failing:
+                log.error("history: cannot write to %s (%s); messages are not kept until it "
+                          "can", self.path or "memory", _reason(exc))
+            return True
+        self.lost = 0
+        self.written = batch[-1][0]
+        if failing or lost:
+            log.warning("history: writing again; %d entries were lost and are marked as a "
+                        "gap", lost)
+        return False
+
+    def _sweep(self, connection, touched):
+        """Retention: entries older than ``days``, and past ``lines`` in a channel."""
+        try:
+            if self.days is not None:
+                connection.execute("DELETE FROM history WHERE time < ?",
+                                   (self.wall_clock() - self.days * 86400,))
+            if self.lines is not None:
+                for key in touched:
+                    connection.execute(
+                        "DELETE FROM history WHERE target = ? AND seq <= (SELECT seq FROM "
+                        "history WHERE target = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+                        (key, key, self.lines))
+        except sqlite3.Error as exc:
+            log.warning("history: retention could not run: %s", _reason(exc))
+
+
+def _entry(row):
+    seq, msgid, name, when, command, source, params, tags = row
+    return Entry(seq, msgid, name, when, command, source, tuple(json.loads(params)),
+                 json.loads(tags) if tags else None)
+
+
+def _migrate(connection, path):
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path}: made by a newer tcpchat (schema {version}; this one "
+                         f"knows up to {SCHEMA_VERSION}); upgrade tcpchat or use another --db")
+    for number in range(version, SCHEMA_VERSION):
+        # executescript commits first; the version moves in the same transaction as the
+        # tables, so a crash leaves either the old schema or the new one.
+        connection.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = "
+                                 f"{number + 1}; COMMIT;")
+
+
+def _claim(path):
+    """Create *path* (mode 0600) if it is not there, and lock it against a second server."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open it: {exc.strerror}") from exc
+    lock_file = os.fdopen(descriptor, "rb")
+    if fcntl is not None:
+        try:
+            # flock, not the fcntl locks SQLite takes: the two do not interfere on Linux.
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            lock_file.close()
+            raise StoreError(f"{path}: another tcpchat server is using it") from exc
+    return lock_file
+
+
+def _rollback(connection):
+    try:
+        connection.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # no transaction left to roll back
+
+
+def _quote(path):
+    return path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+
+
+def _reason(exc):
+    return str(exc) or type(exc).__name__
