@@ -44,6 +44,7 @@ from .commands import irc, plain
 from .protocol import numerics as rpl
 from .protocol.framing import TOO_LONG
 from .protocol.message import MAX_MESSAGE, MAX_TAGS, MalformedMessage, Message, parse
+from .store.base import STORED_KINDS
 from .text.catalog import _
 
 log = logging.getLogger("tcpchat")
@@ -60,10 +61,15 @@ WELCOME = _("*** Welcome to tcpchat. IRC clients: register as usual. "
 
 
 class ChatCore:
-    def __init__(self, config, clock=time.monotonic, wall_clock=time.time):
+    def __init__(self, config, clock=time.monotonic, wall_clock=time.time, history=None):
+        """A core for *config*; with *history* (a :class:`tcpchat.store.base.Store`), the
+        chat keeps its events there and answers history requests from it."""
         self.config = config
         self.clock = clock
         self.chat = Chat(config, clock, wall_clock)
+        if history is not None:
+            self.chat.history = history
+            self.chat.add_consumer(history.append, STORED_KINDS)
         self._timers = []
         #: Bytes of lines a paused connection may have waiting before it is cut.
         self._backlog = config.flood.backlog if config.flood is not None else MAX_HELD

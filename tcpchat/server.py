@@ -12,6 +12,7 @@ from .chat.flood import FloodPolicy
 from .commands.opers import hash_password, parse_oper_file
 from .core import ChatCore
 from .protocol.names import channel_problem
+from .store.sqlite import SqliteStore, StoreError
 from .text.catalog import _
 from .transports.datagram import MAX_UNREGISTERED
 from .transports.driver import (AdmissionPolicy, bind_datagram, listen, port_number,
@@ -98,6 +99,20 @@ def build_parser():
                                "of standard input), print its hash for --oper-file, and exit"))
     parser.add_argument("--admin-email", metavar="ADDRESS",
                         help=_("a contact address, which ADMIN shows"))
+    kept = parser.add_argument_group(
+        _("history"), _("what was said is kept and shown again (docs/history.rst); without "
+                        "--db, in memory until the server stops"))
+    kept.add_argument("--db", metavar="FILE",
+                      help=_("the SQLite file history is kept in (made if missing, mode 0600)"))
+    kept.add_argument("--no-history", action="store_true",
+                      help=_("keep no history at all"))
+    kept.add_argument("--history-lines", type=int, metavar="N",
+                      help=_("keep at most N lines a room (default: no bound)"))
+    kept.add_argument("--history-days", type=float, metavar="DAYS",
+                      help=_("forget lines older than DAYS (default: never)"))
+    kept.add_argument("--history-on-join", type=int, default=Config.history_on_join,
+                      metavar="N", help=_("lines a plain user is shown on joining a room "
+                                          "(default {count})", count=Config.history_on_join))
     limits = parser.add_argument_group(
         _("limits"), _("what one client, one address or a crowd may take "
                         "(docs/operations.rst); 0 means no limit"))
@@ -175,12 +190,30 @@ def config_from(args, parser):
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             parser.error(_("--oper-file: cannot read {oper_file}: {error}",
                            oper_file=args.oper_file, error=exc))
+    if args.no_history:
+        for given, option in ((args.db, "--db"), (args.history_lines, "--history-lines"),
+                              (args.history_days, "--history-days")):
+            if given is not None:
+                parser.error(_("{option} with --no-history: choose one", option=option))
+    for option in ("history_lines", "history_days"):
+        if getattr(args, option) is not None and getattr(args, option) <= 0:
+            parser.error(_("--{option} must be more than 0", option=option.replace('_', '-')))
+    if args.history_on_join < 0:
+        parser.error(_("--history-on-join cannot be negative"))
     return Config(server_name=args.name, default_channel=args.channel,
                   autojoin=not args.no_autojoin, password=args.password, motd=motd,
                   opers=opers, admin_email=args.admin_email,
                   sendq=args.sendq, max_unregistered=args.max_unregistered,
                   registration_timeout=args.registration_timeout,
-                  flood=None if args.no_flood_control else FloodPolicy())
+                  flood=None if args.no_flood_control else FloodPolicy(),
+                  history_on_join=args.history_on_join)
+
+
+def open_history(args):
+    """The history store asked for (None with --no-history); StoreError if it cannot be."""
+    if args.no_history:
+        return None
+    return SqliteStore(args.db, lines=args.history_lines, days=args.history_days)
 
 
 def admission_policy(args, parser):
@@ -348,7 +381,15 @@ def main(argv=None):
     if args.sts_duration is not None:
         config.sts_duration = args.sts_duration
         config.sts_port = tls_listener.getsockname()[1]
-    core = ChatCore(config)
+    try:
+        history = open_history(args)
+    except StoreError as exc:
+        log.error("cannot keep history in %s", exc)
+        for sock in (listener, datagram_socket, tls_listener, web_listener):
+            if sock is not None:
+                sock.close()
+        return 1
+    core = ChatCore(config, history=history)
     descriptors = raise_descriptor_limit()
     if descriptors is not None and policy.max_clients and descriptors < policy.max_clients + 32:
         log.warning("this process may open %d descriptors: fewer than --max-clients %d "
@@ -371,7 +412,11 @@ def main(argv=None):
     log.info("tcpchat %s listening on %s; %s", __version__,
              describe_sockets(listener, datagram_socket, tls_listener, web_listener,
                               args.web_tls), how)
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if history is not None:
+            history.close()  # what the writer has not written yet, written now
     log.info("stopped")
     return 0
 

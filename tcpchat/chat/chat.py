@@ -289,6 +289,11 @@ class Chat:
         self._emit(events.ModeChange(client, client.mask, channel, tuple(changes),
                                      self.wall_clock()))
 
+    def redact(self, client, channel, msgid, reason):
+        """*client* deleted message *msgid* of *channel* (allowed already)."""
+        self._emit(events.Redaction(client, client.mask, channel, msgid, reason,
+                                    self.wall_clock()))
+
     def invite(self, client, user, channel):
         """*client* invited *user* into *channel* (the invitation already noted)."""
         self._emit(events.Invite(client, client.mask, user, channel, self.wall_clock()))

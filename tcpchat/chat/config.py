@@ -63,5 +63,10 @@ class Config:
     whowas_length: int = 1000
     #: Shown by ADMIN (259), if given.
     admin_email: str = None
+    #: The most history entries one request returns (CHATHISTORY=, /history), when the
+    #: server keeps history (a store handed to the core).
+    history_limit: int = 100
+    #: Lines of a room's history a plain user is shown on joining it.
+    history_on_join: int = 20
     #: Set by the server when it starts; shown in 003.
     created: float = field(default_factory=time.time)

@@ -186,10 +186,12 @@ class Delivery:
         """A notice from the server: how the server tells a client about a dropped line."""
         self.send(client, Message("NOTICE", (client.target, text), self.config.server_name))
 
-    def standard_reply(self, client, kind, command, code, text):
-        """An IRCv3 standard reply (``FAIL``, ``WARN`` or ``NOTE``) about *command*: for errors
-        no numeric names.  Plain users read it as an error line."""
-        self.send(client, Message(kind, (command, code, text), self.config.server_name))
+    def standard_reply(self, client, kind, command, code, text, context=()):
+        """An IRCv3 standard reply (``FAIL``, ``WARN`` or ``NOTE``) about *command*, with the
+        parameters of *context* that say what it is about: for errors no numeric names.
+        Plain users read it as an error line."""
+        self.send(client, Message(kind, (command, code, *context, text),
+                                  self.config.server_name))
 
     def send_text(self, client, text):
         """Plain text, for a plain-mode client (prompts, help, lists), in its language: a line,

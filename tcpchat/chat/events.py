@@ -155,9 +155,22 @@ class Wallops:
     id: str = None
 
 
+@dataclass(slots=True)
+class Redaction:
+    """*user* deleted the message *target_id* in *channel* (IRCv3 draft/message-redaction),
+    with *reason* (or "")."""
+    user: object
+    source: str
+    channel: object
+    target_id: str
+    reason: str
+    time: float
+    id: str = None
+
+
 #: Every kind of event, for a consumer that takes them all.
 KINDS = (Talk, Join, Part, Kick, Quit, NickChange, TopicChange, ModeChange, Invite, Away,
-         RealnameChange, Wallops)
+         RealnameChange, Wallops, Redaction)
 
 
 def message_ids():

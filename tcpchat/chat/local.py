@@ -31,6 +31,7 @@ class LocalDelivery:
             events.TopicChange: self.topic, events.ModeChange: self.mode,
             events.Invite: self.invite, events.Away: self.away,
             events.RealnameChange: self.realname, events.Wallops: self.wallops,
+            events.Redaction: self.redaction,
         }
 
     def talk(self, event):
@@ -152,6 +153,17 @@ class LocalDelivery:
         self.delivery.deliver(Message("WALLOPS", (event.text,), event.source),
                               [client for client in self.registry.clients
                                if client.wallops or client is user], when=event.time)
+
+    def redaction(self, event):
+        """Members who asked for draft/message-redaction, the one who redacted among them;
+        the others are not told (the specification's choice: their clients could not take
+        the message out)."""
+        delivery = self.delivery
+        params = (event.channel.name, event.target_id)
+        redacted = Message("REDACT", params + (event.reason,) if event.reason else params,
+                           event.source, {"msgid": event.id})
+        delivery.deliver(redacted, delivery.with_cap("draft/message-redaction",
+                                                     event.channel.members), when=event.time)
 
 
 def _readers(message, recipients):

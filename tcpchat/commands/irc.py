@@ -17,7 +17,7 @@ from ..protocol.message import MAX_MESSAGE, MalformedMessage, Message, parse, ut
 from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
                               is_channel)
 from ..text.catalog import _
-from . import moderation, serverinfo
+from . import history, moderation, serverinfo
 from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
@@ -88,7 +88,7 @@ def _cap(chat, client, message):
         if version.isdigit() and int(version) >= 302 and "cap-notify" not in client.caps:
             # implied by 302, as specified
             chat.delivery.set_caps(client, client.caps | {"cap-notify"})
-        listed = list(_offered(client))
+        listed = list(_offered(chat, client))
         policy = _sts_policy(chat, client, message)
         if policy:
             listed.append(policy)
@@ -100,7 +100,7 @@ def _cap(chat, client, message):
         client.cap_negotiating = not client.registered
         request = message.params[1] if len(message.params) > 1 else ""
         names = request.split()
-        offered = _offered(client)
+        offered = _offered(chat, client)
         if names and all(name.lstrip("-") in offered for name in names):
             caps = set(client.caps)
             for name in names:
@@ -134,9 +134,11 @@ def _sts_policy(chat, client, message):
     return f"sts=port={config.sts_port}"
 
 
-def _offered(client):
-    """The capabilities this client may enable: the chat's, and its transport's own."""
-    return CAPABILITIES + client.conn.transport.capabilities
+def _offered(chat, client):
+    """The capabilities this client may enable: the chat's (history's while it keeps any),
+    and its transport's own."""
+    offered = CAPABILITIES + client.conn.transport.capabilities
+    return offered + history.CAPABILITIES if chat.history is not None else offered
 
 
 def _pass(chat, client, message):
@@ -196,6 +198,8 @@ def _welcome(chat, client):
 
 def _isupport(chat, client):
     tokens = ISUPPORT + (f"NETWORK={chat.config.server_name}",)
+    if chat.history is not None:
+        tokens = tuple(sorted(tokens + history.isupport(chat.config)))
     for start in range(0, len(tokens), 13):  # at most 13 tokens a line
         chat.delivery.reply(client, rpl.RPL_ISUPPORT, *tokens[start:start + 13],
                             _("are supported by this server"))
@@ -633,6 +637,17 @@ def _server(chat, command, *params):
 
 Command = namedtuple("Command", "handler min_params needs_registration")
 
+def _with_history(handler):
+    """*handler*, for a server that keeps history; an unknown command on one that does not."""
+    def handle(chat, client, message):
+        if chat.history is None:
+            chat.delivery.reply(client, rpl.ERR_UNKNOWNCOMMAND, message.command,
+                                _("Unknown command"))
+        else:
+            handler(chat, client, message)
+    return handle
+
+
 COMMANDS = {
     "CAP": Command(_cap, 1, False),
     "PASS": Command(_pass, 1, False),
@@ -660,6 +675,8 @@ COMMANDS = {
     "INVITE": Command(_invite, 2, True),
     "MOTD": Command(_motd, 0, True),
     "VERSION": Command(_version, 0, True),
+    "CHATHISTORY": Command(_with_history(history.chathistory), 1, True),
+    "REDACT": Command(_with_history(history.redact), 2, True),
     **{name: Command(handler, min_params, True)
        for name, (handler, min_params) in serverinfo.COMMANDS.items()},
 }

@@ -17,7 +17,7 @@ from ..protocol.message import split_utf8, text_room
 from ..protocol.names import NICK_RULE, fold
 from ..text.catalog import _, ngettext
 from ..text.display import clean, is_quit_word
-from . import moderation, serverinfo
+from . import history, moderation, serverinfo
 
 HELP = (
     _("*** Type a line and press Enter to talk to the room. Commands:"),
@@ -27,6 +27,7 @@ HELP = (
     _("***   /who             who is in the room ((TLS): connected over TLS)"),
     _("***   /topic [text]    show the room's topic, or set it"),
     _("***   /join [key]      come back to the room after leaving it or being removed"),
+    _("***   /history [N]     the room's last N lines (20 without N)"),
     _("***   /quit [reason]   leave (so do 'exit' and 'выход')"),
     _("***   //text           send text that starts with /"),
     _("*** For the room's operators (@ in /who):"),
@@ -118,6 +119,7 @@ def _welcome(chat, client, room, first=False):
     else:
         text = _("*** You are in {channel} with {names}.", channel=room.name, names=names)
     chat.delivery.send_text(client, text)
+    history.recent_lines(chat, client, room, chat.config.history_on_join)
     if first:
         chat.delivery.send_text(
             client, _("*** Type a line and press Enter to talk; /help lists the commands."))
@@ -280,6 +282,25 @@ def _quit(chat, client, argument):
     chat.quit(client, argument)
 
 
+def _history(chat, client, argument):
+    most = chat.config.history_limit
+    if chat.history is None:
+        chat.delivery.send_text(client, _("! This server keeps no history"))
+        return
+    if argument and not (argument.strip().isdigit() and 1 <= int(argument) <= most):
+        chat.delivery.send_text(client, _("! Usage: /history [N], N from 1 to {most}",
+                                          most=most))
+        return
+    room = chat.registry.channels.get(fold(_room(chat)))
+    if room is None or client not in room.members:
+        _tell_outside(chat, client)
+        return
+    history.charge(client)
+    if not history.recent_lines(chat, client, room, int(argument or 20)):
+        chat.delivery.send_text(client, _("*** Nothing was said in {channel} yet",
+                                          channel=room.name))
+
+
 def _help(chat, client, argument):
     for line in HELP:
         chat.delivery.send_text(client, line)
@@ -287,5 +308,5 @@ def _help(chat, client, argument):
 
 _COMMANDS = {"msg": _msg, "me": _me, "nick": _nick, "who": _who, "quit": _quit, "help": _help,
              "topic": _topic, "join": _join, "kick": _kick, "mode": _mode, "invite": _invite,
-             "oper": _oper,
+             "oper": _oper, "history": _history,
              **{name: _rank_command(change) for change, name in _RANK_COMMANDS.items()}}

@@ -49,10 +49,25 @@ def labeled(lines, label, server, batches):
         return [f"@label={label} :{server} ACK".encode()]
     if len(lines) == 1 or not batches:
         return [_tagged(lines[0], f"label={label}")] + lines[1:]
-    batch = f"L{next(_batch_ids)}"
-    return ([f"@label={label} :{server} BATCH +{batch} labeled-response".encode()]
-            + [_tagged(line, f"batch={batch}") for line in lines]
+    return batched(lines, "labeled-response", (), server, f"label={label}")
+
+
+def batched(lines, kind, params, server, opening_tag=None):
+    """*lines* (bytes, no line ends) in a new batch of *kind* with *params*, the opening line
+    tagged with *opening_tag* too, if given.  Lines of a batch among them (tagged ``batch=``
+    already) stay in theirs, which nests in the new one through its BATCH lines."""
+    batch = f"B{next(_batch_ids)}"
+    opening = f":{server} BATCH +{batch} {kind}" + "".join(f" {param}" for param in params)
+    return ([_tagged(opening.encode(), opening_tag) if opening_tag else opening.encode()]
+            + [line if _in_batch(line) else _tagged(line, f"batch={batch}") for line in lines]
             + [f":{server} BATCH -{batch}".encode()])
+
+
+def _in_batch(line):
+    if not line.startswith(b"@"):
+        return False
+    tags = line[1:line.find(b" ")]
+    return tags.startswith(b"batch=") or b";batch=" in tags
 
 
 def _tagged(line, tag):

@@ -23,7 +23,7 @@ MAX_TAGS = 4096
 #: find the text by looking for " :".  (Modern IRC, "Parameters"; ergo and ngircd do the same.)
 TEXT_POSITION = {"PRIVMSG": 2, "NOTICE": 2, "PART": 2, "TOPIC": 2, "QUIT": 1, "ERROR": 1,
                  "AWAY": 1, "PONG": 2, "CAP": 3, "USER": 4, "KICK": 3,
-                 "FAIL": 3, "WARN": 3, "NOTE": 3, "KILL": 2, "WALLOPS": 1, "SETNAME": 1}
+                 "FAIL": 3, "WARN": 3, "NOTE": 3, "KILL": 2, "WALLOPS": 1, "SETNAME": 1, "REDACT": 3}
 
 _TAG_ESCAPES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}

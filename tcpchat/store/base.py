@@ -38,9 +38,9 @@ Entry = namedtuple("Entry", "seq msgid target time command source params tags")
 #: the message path.
 make_entry = functools.partial(tuple.__new__, Entry)
 
-#: The event kinds a store keeps (see the module doc).
+#: The event kinds a store keeps (see the module doc), and the one that takes a message out.
 STORED_KINDS = (events.Talk, events.Join, events.Part, events.Kick, events.Quit,
-                events.NickChange, events.TopicChange, events.ModeChange)
+                events.NickChange, events.TopicChange, events.ModeChange, events.Redaction)
 
 #: The commands that are messages, as opposed to events (what a client that did not ask for
 #: draft/event-playback is given).
@@ -76,7 +76,8 @@ class Store:
     plainest implementation of it."""
 
     def append(self, event):
-        """Keep *event* (one of :data:`STORED_KINDS`), without waiting."""
+        """Keep *event* (one of :data:`STORED_KINDS`), without waiting; a
+        :class:`~tcpchat.chat.events.Redaction` takes its message out (:meth:`redact`)."""
         raise NotImplementedError
 
     def page(self, target, after=None, before=None, limit=50, newest=False, commands=None):
@@ -96,7 +97,8 @@ class Store:
         raise NotImplementedError
 
     def redact(self, target, msgid):
-        """Take the entries of channel *target* with *msgid* out of history."""
+        """Take the entries of channel *target* with *msgid* out of history, from the next
+        query on."""
         raise NotImplementedError
 
     def close(self):

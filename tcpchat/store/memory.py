@@ -6,6 +6,7 @@ year of history."""
 
 import itertools
 
+from ..chat import events
 from ..protocol.names import fold
 from .base import Store, cut, entries_of, matches
 
@@ -18,6 +19,9 @@ class ListStore(Store):
         self._seq = itertools.count(1)
 
     def append(self, event):
+        if isinstance(event, events.Redaction):
+            self.redact(event.channel.name, event.target_id)
+            return
         for entry in entries_of(event):
             self.entries.append(entry._replace(seq=next(self._seq)))
             if self.lines is not None:

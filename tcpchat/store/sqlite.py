@@ -3,15 +3,17 @@ in-memory database without it.
 
 Theory of operation.  The event loop never waits on the disk.  :meth:`SqliteStore.append`
 numbers each entry and puts it on :attr:`~SqliteStore.recent`, a deque of bounded length
-(``queue`` entries), and that is all it does.  One writer thread takes from that deque what it
-has not written yet, writes it in one transaction and commits (group commit: what arrives while
-a commit is on its way to the disk goes in the next one), then says how far it got
-(:attr:`~SqliteStore.written`).  While the writer keeps up, that is a few milliseconds
-behind the loop.
+(``queue`` entries), and wakes the writer if it sleeps; that is all it does.  One writer
+thread copies the deque, writes the copy in one transaction and commits (group commit: what
+arrives while a commit is on its way to the disk goes in the next one), says how far it got
+(:attr:`~SqliteStore.written`), and only then takes what it wrote off the deque.  The deque is
+thus the queue of what is not on the disk yet; while the writer keeps up, it holds what
+arrived in the last few milliseconds.
 
 Reading is done on the loop, on a connection of its own (WAL lets it read while the writer
-writes), bounded by an index and a LIMIT; what the writer has not written yet is read from
-:attr:`~SqliteStore.recent` and merged in, so an answer holds everything appended before it.
+writes), bounded by an index and a LIMIT; what is still on the deque is merged in, so an
+answer holds everything appended before it (see :meth:`SqliteStore._unwritten` for why no
+entry can slip between the two).
 
 Durability.  The database runs in WAL mode with ``synchronous=FULL``: a commit returns once
 its pages are on the disk.  A power cut may lose what was appended but not yet committed: at
@@ -39,7 +41,7 @@ import time
 import uuid
 
 from ..protocol.names import fold
-from ..chat.events import Talk
+from ..chat.events import Redaction, Talk
 from .base import (EVERYWHERE, GAP, MESSAGES, Entry, Store, cut, entries_of, make_entry,
                    matches)
 
@@ -146,6 +148,9 @@ class SqliteStore(Store):
                 number, event.id, channel.name, event.time, event.command, event.source,
                 (channel.name,) if text is None else (channel.name, text),
                 event.tags or None))))
+        elif event.__class__ is Redaction:
+            self.redact(event.channel.name, event.target_id)
+            return
         else:
             for entry in entries_of(event):
                 number = next(self._seq)
@@ -162,7 +167,7 @@ class SqliteStore(Store):
 
     def page(self, target, after=None, before=None, limit=50, newest=False, commands=None):
         key = fold(target)
-        written = self.written
+        written, pending = self._unwritten()
         sql = [f"SELECT {_COLUMNS} FROM history WHERE target IN (?, ?)"]
         args = [key, EVERYWHERE]
         for bound, sign in ((after, ">"), (before, "<")):
@@ -178,14 +183,12 @@ class SqliteStore(Store):
         rows = [_entry(row) for row in self._reader.execute(" ".join(sql), args)]
         if newest:
             rows.reverse()
-        pending = [entry for entry in self._unwritten(written)
-                   if matches(entry, key, after, before, commands)]
+        pending = [entry for entry in pending if matches(entry, key, after, before, commands)]
         return cut(self._merge(rows, pending, written), limit, newest)
 
     def find(self, target, msgid):
         key = fold(target)
-        written = self.written
-        for entry in self._unwritten(written):
+        for entry in self._unwritten()[1]:
             if entry.msgid == msgid and fold(entry.target) == key:
                 return None if msgid in self._redacted else entry
         row = self._reader.execute(f"SELECT {_COLUMNS} FROM history WHERE msgid = ? AND "
@@ -194,6 +197,7 @@ class SqliteStore(Store):
 
     def targets(self, names, after, before, limit):
         names = list(names)
+        pending = self._unwritten()[1]
         latest = {}
         for start in range(0, len(names), 500):  # SQLite's bound on parameters, with room
             chunk = names[start:start + 500]
@@ -202,24 +206,23 @@ class SqliteStore(Store):
                     f"({', '.join('?' * len(chunk))}) AND command IN ('PRIVMSG', 'NOTICE') "
                     "AND time > ? AND time < ? GROUP BY target", (*chunk, after, before)):
                 latest[target] = (name, when)
-        for entry in self._unwritten(self.written):
+        for entry in pending:
             key = fold(entry.target)
             if (key in names and entry.command in MESSAGES and after < entry.time < before
                     and entry.msgid not in self._redacted):
                 latest[key] = (entry.target, entry.time)
         return sorted(latest.values(), key=lambda found: found[1])[:limit]
 
-    def _unwritten(self, written):
-        """Entries of :attr:`recent` the writer had not committed when it said *written*,
-        oldest first, redactions left out."""
-        found = []
-        for number, entry in reversed(self.recent):
-            if number <= written:
-                break
-            if entry.command != "REDACT":
-                found.append(entry)
-        found.reverse()
-        return found
+    def _unwritten(self):
+        """How far the writer has committed, and the entries on :attr:`recent` (redactions
+        left out), taken before a query reads the database.
+
+        In that order, each read once: an entry the writer takes off the deque after this is
+        committed already, so the query that follows finds it on the disk; one it has not
+        taken off is here.  The two may overlap, which :meth:`_merge` undoes."""
+        written = self.written
+        return written, [entry for _number, entry in list(self.recent)
+                         if entry.command != "REDACT"]
 
     def _merge(self, rows, pending, written):
         for msgid, number in list(self._redacted.items()):

@@ -1,0 +1,282 @@
+"""Reading history: IRCv3 ``draft/chathistory`` (CHATHISTORY), ``draft/message-redaction``
+(REDACT), and what plain users see of a room's past (``/history``, and the last lines when
+they join).
+
+Only what the chat's store holds is answered (see :mod:`tcpchat.store.base`): channels, to
+their members.  A request for anything else (a channel one is not in, one that does not
+exist, a nick, since private messages are not kept) gets the same answer, so that asking
+never tells whether a secret channel exists.  Every request is bounded twice: by
+``Config.history_limit`` entries, and by flood control, which charges a request
+:data:`REQUEST_COST` lines more than the line it came in: requests in a row are then served
+at a bounded rate, the connection paused between them as after any burst, none refused.
+"""
+
+import calendar
+import re
+import time
+
+from ..protocol import ircv3
+from ..protocol.ircv3 import timestamp
+from ..protocol.message import Message
+from ..protocol.names import fold, is_channel
+from ..store.base import EVERYWHERE, GAP, MESSAGES, Bound
+from ..text.catalog import _, ngettext
+from ..text.display import clean, describe, prefixed
+
+#: Offered in CAP LS while the server keeps history.
+CAPABILITIES = ("draft/chathistory", "draft/event-playback", "draft/message-redaction")
+#: Flood control's charge for one history request, in lines beside its own: a request costs
+#: the server a query and up to a page of lines.
+REQUEST_COST = 2
+#: How far ahead of the server's clock a timestamp may be (clients ask BEFORE "now" by
+#: their own clocks), and the earliest taken: anything else is a mistake or a probe.
+_FUTURE = 366 * 86400
+_EARLIEST = 0
+_TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z")
+_SUBCOMMANDS = {"LATEST": 4, "BEFORE": 4, "AFTER": 4, "AROUND": 4, "BETWEEN": 5, "TARGETS": 4}
+
+
+def isupport(config):
+    """The 005 tokens: the most entries one request returns, and the references taken."""
+    return (f"CHATHISTORY={config.history_limit}", "MSGREFTYPES=msgid,timestamp")
+
+
+class _Refused(Exception):
+    """A request answered with ``FAIL CHATHISTORY`` *code*, *context* and *text*."""
+
+    def __init__(self, code, context, text):
+        super().__init__(code)
+        self.code, self.context, self.text = code, context, text
+
+
+def chathistory(chat, client, message):
+    params = message.params
+    subcommand = params[0].upper()
+    try:
+        if subcommand not in _SUBCOMMANDS:
+            raise _Refused("UNKNOWN_COMMAND", (params[0],), _("Unknown command"))
+        if len(params) < _SUBCOMMANDS[subcommand]:
+            raise _Refused("NEED_MORE_PARAMS", (subcommand,), _("Missing parameters"))
+        charge(client)
+        limit = _limit(chat, subcommand, params[-1])
+        if subcommand == "TARGETS":
+            _targets(chat, client, params, limit)
+            return
+        channel = _readable(chat, client, subcommand, params[1])
+        entries = [] if channel is None else _select(chat, channel, subcommand, params, limit,
+                                                      _commands(client))
+    except _Refused as refusal:
+        chat.delivery.standard_reply(client, "FAIL", "CHATHISTORY", refusal.code, refusal.text,
+                                     context=refusal.context)
+        return
+    _send_entries(chat, client, params[1], entries)
+
+
+def charge(client):
+    """Spend :data:`REQUEST_COST` more lines of *client*'s flood allowance, below nothing if
+    need be: its next lines then wait for the bucket to refill."""
+    if client.conn.flood is not None:
+        client.conn.flood.lines -= REQUEST_COST
+
+
+def _limit(chat, subcommand, text):
+    most = chat.config.history_limit
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise _Refused("INVALID_PARAMS", (subcommand, text), _(
+            "The limit must be a whole number from 1 to {most}", most=most))
+    return int(text)
+
+
+def _readable(chat, client, subcommand, target):
+    """The channel *target* if *client* may read its history (a member); None for a nick or
+    ``*`` (private messages are not kept: an empty answer); refused otherwise."""
+    if not is_channel(target):
+        return None
+    channel = chat.registry.channels.get(fold(target))
+    if channel is None or client not in channel.members:
+        raise _Refused("INVALID_TARGET", (subcommand, target),
+                       _("Messages could not be retrieved: you are not in that channel"))
+    return channel
+
+
+def _commands(client):
+    return None if "draft/event-playback" in client.caps else MESSAGES
+
+
+def _select(chat, channel, subcommand, params, limit, commands):
+    store, name = chat.history, channel.name
+    if subcommand == "LATEST":
+        after = None if params[2] == "*" else _bound(chat, name, subcommand, params[2])
+        return store.page(name, after=after, limit=limit, newest=True, commands=commands)
+    reference = _bound(chat, name, subcommand, params[2])
+    if subcommand == "BEFORE":
+        return store.page(name, before=reference, limit=limit, newest=True, commands=commands)
+    if subcommand == "AFTER":
+        return store.page(name, after=reference, limit=limit, commands=commands)
+    if subcommand == "AROUND":
+        # Half before, the message itself among them when it is one, and the rest after.
+        upto = Bound.at_seq(reference.seq + 1) if reference.seq is not None else reference
+        earlier = store.page(name, before=upto, limit=(limit + 1) // 2, newest=True,
+                             commands=commands)
+        later_bound = Bound.at_seq(earlier[-1].seq) if earlier else reference
+        return earlier + store.page(name, after=later_bound, limit=limit - len(earlier),
+                                    commands=commands)
+    other = _bound(chat, name, subcommand, params[3])  # BETWEEN
+    if _position(store, name, reference) <= _position(store, name, other):
+        return store.page(name, after=reference, before=other, limit=limit, commands=commands)
+    # Backwards in time: the *limit* nearest the first reference.
+    return store.page(name, after=other, before=reference, limit=limit, newest=True,
+                      commands=commands)
+
+
+def _position(store, name, bound):
+    """Where *bound* stands, as a time, so that two references of either kind compare."""
+    if bound.time is not None:
+        return bound.time
+    found = store.page(name, after=Bound.at_seq(bound.seq - 1), limit=1)
+    return found[0].time if found else 0.0
+
+
+def _bound(chat, name, subcommand, reference):
+    """``msgid=...`` or ``timestamp=...`` as a :class:`Bound`; refused if it names no message
+    of this channel or no sensible time."""
+    kind, _sep, value = reference.partition("=")
+    if kind == "msgid" and value:
+        entry = chat.history.find(name, value)
+        if entry is None:
+            raise _Refused("INVALID_PARAMS", (subcommand, reference),
+                           _("No message of that channel has that msgid"))
+        return Bound.at_seq(entry.seq)
+    if kind == "timestamp":
+        seconds = parse_timestamp(value)
+        if seconds is None or not _EARLIEST <= seconds <= chat.wall_clock() + _FUTURE:
+            raise _Refused("INVALID_PARAMS", (subcommand, reference), _(
+                "A timestamp is written YYYY-MM-DDThh:mm:ss.sssZ, and this one is not, or "
+                "is too far from now"))
+        return Bound.at_time(seconds)
+    raise _Refused("INVALID_PARAMS", (subcommand, reference),
+                   _("A message is named by msgid=ID or timestamp=YYYY-MM-DDThh:mm:ss.sssZ"))
+
+
+def parse_timestamp(text):
+    """Seconds since the epoch for a server-time timestamp, or None."""
+    found = _TIMESTAMP.fullmatch(text)
+    if found is None:
+        return None
+    year, month, day, hour, minute, second, fraction = found.groups()
+    try:
+        whole = calendar.timegm(time.struct_time((int(year), int(month), int(day), int(hour),
+                                                  int(minute), int(second), 0, 0, 0)))
+        time.strptime(f"{year}-{month}-{day}", "%Y-%m-%d")  # no 31st of February
+    except (ValueError, OverflowError):
+        return None
+    if not (0 <= int(hour) < 24 and 0 <= int(minute) < 60 and 0 <= int(second) < 61):
+        return None
+    return whole + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
+def _send_entries(chat, client, target, entries):
+    """The entries as the lines they were, with their msgid and time, in a ``chathistory``
+    batch for a client with the batch capability."""
+    delivery = chat.delivery
+    start = delivery.mark(client)
+    if start is None:
+        return
+    for entry in entries:
+        delivery.send(client, as_message(chat, entry))
+    if "batch" in client.caps:
+        server = chat.config.server_name
+        delivery.rewrite_since(client, start, lambda lines: ircv3.batched(
+            lines, "chathistory", (target,), server))
+
+
+def as_message(chat, entry):
+    """The IRC message an entry stands for, with its msgid and time; a gap as a notice from
+    the server."""
+    tags = dict(entry.tags) if entry.tags else {}
+    tags["msgid"], tags["time"] = entry.msgid, timestamp(entry.time)
+    if entry.command == GAP:
+        count = int(entry.params[0])
+        return Message("NOTICE", (entry.target if entry.target != EVERYWHERE else "*", ngettext(
+            "*** {count} message is missing from history here: the server could not keep it",
+            "*** {count} messages are missing from history here: the server could not keep "
+            "them", count)), chat.config.server_name, tags)
+    return Message(entry.command, entry.params, entry.source, tags)
+
+
+def _targets(chat, client, params, limit):
+    """TARGETS: the channels the client is in that had messages between two times, each with
+    the time of its latest, in a ``draft/chathistory-targets`` batch."""
+    first, second = (_bound(chat, "", "TARGETS", param) for param in params[1:3])
+    if first.time is None or second.time is None:
+        raise _Refused("INVALID_PARAMS", ("TARGETS", params[1]),
+                       _("TARGETS takes two timestamps"))
+    low, high = sorted((first.time, second.time))
+    found = chat.history.targets(set(client.channels), low, high, limit)
+    delivery, server = chat.delivery, chat.config.server_name
+    start = delivery.mark(client)
+    if start is None:
+        return
+    for name, latest in found:
+        delivery.send(client, Message("CHATHISTORY", ("TARGETS", name, timestamp(latest)),
+                                      server))
+    if "batch" in client.caps:
+        delivery.rewrite_since(client, start, lambda lines: ircv3.batched(
+            lines, "draft/chathistory-targets", (), server))
+
+
+# -- REDACT ---------------------------------------------------------------------------------
+
+def redact(chat, client, message):
+    """REDACT <channel> <msgid> [:reason]: the sender of a message, an operator of its
+    channel, or a server operator takes it out of history; members with the capability are
+    told."""
+    target, msgid = message.params[0], message.params[1]
+    reason = message.params[2] if len(message.params) > 2 else ""
+    channel = chat.registry.channels.get(fold(target)) if is_channel(target) else None
+    # One answer for a message that is not there and one the client may not see, so that
+    # REDACT cannot probe a channel it is not in.
+    entry = None
+    if channel is not None and client in channel.members:
+        entry = chat.history.find(channel.name, msgid)
+    if entry is None or entry.command not in ("PRIVMSG", "NOTICE", "TAGMSG"):
+        chat.delivery.standard_reply(client, "FAIL", "REDACT", "UNKNOWN_MSGID", _(
+            "This message does not exist or is too old"), context=(target, msgid))
+        return
+    own = entry.source == client.mask
+    if not (own or "@" in channel.members[client] or client.oper):
+        chat.delivery.standard_reply(client, "FAIL", "REDACT", "REDACT_FORBIDDEN", _(
+            "You are not authorised to delete this message"), context=(target, msgid))
+        return
+    chat.redact(client, channel, msgid, reason)
+
+
+# -- Plain users ----------------------------------------------------------------------------
+
+def recent_lines(chat, client, channel, count):
+    """Show a plain user the last *count* messages of *channel*, with their times, set apart
+    as earlier conversation; nothing if there are none."""
+    if chat.history is None or count <= 0:
+        return 0
+    entries = chat.history.page(channel.name, limit=count, newest=True, commands=MESSAGES)
+    if not entries:
+        return 0
+    delivery = chat.delivery
+    delivery.send_text(client, _("*** Earlier in {channel} (times in UTC):",
+                                 channel=channel.name))
+    catalog, now = client.encoding.catalog, chat.wall_clock()
+    for entry in entries:
+        described = describe(as_message(chat, entry), catalog)
+        if described is not None:
+            delivery.send_text(client, _("[{time}] {line}", time=_clock(entry.time, now),
+                                         line=clean(prefixed(*described))))
+    delivery.send_text(client, _("*** (end of earlier conversation)"))
+    return len(entries)
+
+
+def _clock(seconds, now):
+    """A time as a line of history shows it: the hour, and the day when it was not today."""
+    then, now = time.gmtime(seconds), time.gmtime(now)
+    if then[:3] == now[:3]:
+        return time.strftime("%H:%M", then)
+    return time.strftime("%Y-%m-%d %H:%M", then)
