@@ -18,6 +18,7 @@ from tcpchat.core import ChatCore
 from tcpchat.protocol.message import parse
 from tcpchat.transports.driver import listen
 from tcpchat.server import open_sockets
+from tcpchat.store.sqlite import SqliteStore
 from tcpchat.transports.selectloop import SELECTORS, SelectLoop, make_selector
 from tcpchat.transports.threads import ThreadsServer
 from tcpchat.chat.connection import Transport
@@ -657,3 +658,16 @@ def conversation(address, channel="#lobby", alice_options=(), bob_options=()):
         alice.kill()
         if bob is not None:
             bob.kill()
+
+
+class StalledDisk(SqliteStore):
+    """A SQLite store whose writer waits at :attr:`gate` (an Event) before each write: a disk
+    that stalls, for as long as a test likes."""
+
+    def __init__(self, *args, **kwargs):
+        self.gate = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def _write(self, *args):
+        assert self.gate.wait(timeout=TIMEOUT)
+        return super()._write(*args)

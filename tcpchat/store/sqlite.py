@@ -257,6 +257,8 @@ class SqliteStore(Store):
             connection.execute("PRAGMA synchronous = FULL")
         failing = False
         swept = time.monotonic()
+        self._complained = None  # when the writer last logged that it cannot write
+        self._unresolved = False  # and has not logged since that it writes again
         touched = set()
         recent = self.recent
         while True:
@@ -309,13 +311,17 @@ class SqliteStore(Store):
             _rollback(connection)
             self.lost = lost + len(rows)
             self.written = batch[-1][0]  # given up on: the loop stops merging them in
-            if not failing:
+            # Once a minute at most, however often a nearly full disk lets one through.
+            now = time.monotonic()
+            if not failing and (self._complained is None or now - self._complained >= 60):
+                self._complained, self._unresolved = now, True
                 log.error("history: cannot write to %s (%s); messages are not kept until it "
                           "can", self.path or "memory", _reason(exc))
             return True
         self.lost = 0
         self.written = batch[-1][0]
-        if failing or lost:
+        if self._unresolved:
+            self._unresolved = False
             log.warning("history: writing again; %d entries were lost and are marked as a "
                         "gap", lost)
         return False

@@ -1,0 +1,78 @@
+"""SQLite against the list model: any interleaving of messages, joins, parts, redactions and
+CHATHISTORY requests gets the same answers from both stores, line for line."""
+
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import Harness, StalledDisk
+from tcpchat.protocol.ircv3 import timestamp
+from tcpchat.store.memory import ListStore
+
+USERS = ("ann", "bob", "cy")
+CHANNELS = ("#a", "#b")
+BATCH_ID = re.compile(r"(?<=[-+=])B\d+")
+CAPS = "batch server-time message-tags draft/chathistory draft/message-redaction"
+
+
+def reference():
+    """A msgid (of a message that may or may not exist) or a timestamp near the run's."""
+    return st.one_of(st.integers(1, 40).map(lambda number: f"msgid=id{number}"),
+                     st.integers(-5, 40).map(
+                         lambda seconds: f"timestamp={timestamp(1_700_000_000 + seconds)}"))
+
+
+message = st.tuples(st.sampled_from(CHANNELS), st.text("xyz", min_size=1, max_size=3)).map(
+    lambda pair: f"PRIVMSG {pair[0]} :{pair[1]}")
+join = st.sampled_from(CHANNELS).map(lambda channel: f"JOIN {channel}")
+latest = st.tuples(st.sampled_from(CHANNELS), st.integers(1, 10)).map(
+    lambda pair: f"CHATHISTORY LATEST {pair[0]} * {pair[1]}")
+# Weighted by repeating: most lines are messages, so that pages fill, and a member who left
+# comes back more often than not.
+line = st.one_of(
+    message, message, message, message, message, join, join, latest, latest,
+    st.sampled_from(CHANNELS).map(lambda channel: f"PART {channel}"),
+    st.tuples(st.sampled_from(CHANNELS), st.integers(1, 40)).map(
+        lambda pair: f"REDACT {pair[0]} id{pair[1]}"),
+    st.tuples(st.sampled_from(("LATEST", "BEFORE", "AFTER", "AROUND")),
+              st.sampled_from(CHANNELS), reference(), st.integers(1, 10)).map(
+        lambda request: "CHATHISTORY {} {} {} {}".format(*request)),
+    st.tuples(st.sampled_from(CHANNELS), reference(), reference(), st.integers(1, 10)).map(
+        lambda request: "CHATHISTORY BETWEEN {} {} {} {}".format(*request)),
+)
+step = st.tuples(st.sampled_from(USERS), line, st.booleans())
+
+
+def play(store, steps):
+    harness = Harness(history=store, flood=None, autojoin=False, created=1_700_000_000)
+    peers = {}
+    for nick in USERS:
+        peer = harness.connect()
+        peer.send(f"CAP REQ :{CAPS}", f"NICK {nick}", f"USER {nick} 0 * :{nick}", "CAP END",
+                  f"JOIN {','.join(CHANNELS)}")
+        peers[nick] = peer
+    transcript = []
+    for nick, text, tick in steps:
+        peers[nick].send(text)
+        if tick:
+            harness.clock.advance(1)
+        for name, peer in peers.items():
+            # Batch ids count up across the process: the two runs differ there alone.
+            transcript.append((name, [BATCH_ID.sub("B", line) for line in peer.lines()]))
+    return transcript
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(step, min_size=10, max_size=60), st.booleans())
+def test_sqlite_answers_as_the_list_model_does(steps, stalled):
+    """With a writer that keeps up (answers mostly from the database) and one stalled for the
+    whole run (answers from its queue alone)."""
+    sqlite = StalledDisk(None)
+    if not stalled:
+        sqlite.gate.set()
+    try:
+        assert play(sqlite, steps) == play(ListStore(), steps)
+    finally:
+        sqlite.gate.set()
+        sqlite.close()

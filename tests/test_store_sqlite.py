@@ -1,0 +1,246 @@
+"""The SQLite store on its own: the file, the schema, a restart, what stops a server at start,
+a full disk, a writer that falls behind, retention, and a kill -9 during a storm."""
+
+import logging
+import os
+import signal
+import sqlite3
+import threading
+from collections import namedtuple
+
+import pytest
+
+from helpers import (LineSocket, StalledDisk, register_irc, run_server, start_server_process,
+                     wait_until)
+from tcpchat.chat import events
+from tcpchat.store.base import GAP, MESSAGES
+from tcpchat.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError
+
+Room = namedtuple("Room", "name")
+LOBBY = Room("#lobby")
+
+
+def talk(number, room=LOBBY, when=1_700_000_000.0):
+    return events.Talk(None, "ann!ann@host", "PRIVMSG", room, None, f"m{number}", None,
+                       when + number, f"id{number}")
+
+
+def texts(entries):
+    return [entry.params[-1] for entry in entries]
+
+
+def settled(store):
+    """Wait until the writer has taken everything off its queue."""
+    assert wait_until(lambda: not store.recent)
+
+
+@pytest.fixture
+def path(tmp_path):
+    return str(tmp_path / "history.db")
+
+
+def test_the_file_is_made_private_with_its_schema_and_outlives_a_restart(path):
+    store = SqliteStore(path)
+    for number in range(5):
+        store.append(talk(number))
+    store.close()
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again = SqliteStore(path)
+    try:
+        assert texts(again.page("#LOBBY", limit=10)) == ["m0", "m1", "m2", "m3", "m4"]
+        again.append(talk(5))
+        assert [entry.seq for entry in again.page("#lobby", limit=10)] == [1, 2, 3, 4, 5, 6]
+        assert again.find("#lobby", "id3").params == ("#lobby", "m3")
+    finally:
+        again.close()
+
+
+def test_what_is_appended_is_answered_before_the_writer_writes_it(path):
+    store = SqliteStore(path)
+    try:
+        for number in range(300):
+            store.append(talk(number))
+            # Asked at once, every time, whatever the writer has done meanwhile.
+            assert texts(store.page("#lobby", limit=2, newest=True))[-1] == f"m{number}"
+        assert len(store.page("#lobby", limit=1000)) == 300
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda path: open(path, "w").write("not a database, just words " * 100),
+     "file is not a database"),
+    (lambda path: sqlite3.connect(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}"),
+     "made by a newer tcpchat"),
+    (lambda path: os.mkdir(path), "cannot open it"),
+    (lambda path: SqliteStore(path), "another tcpchat server is using it"),
+])
+def test_a_database_that_cannot_be_used_is_refused_in_one_line(path, make, problem):
+    holder = make(path)
+    try:
+        with pytest.raises(StoreError, match=problem):
+            SqliteStore(path)
+    finally:
+        if isinstance(holder, SqliteStore):
+            holder.close()
+
+
+def test_the_server_stops_at_start_with_one_line_when_its_database_cannot_be_used(path):
+    with open(path, "w") as junk:
+        junk.write("junk " * 500)
+    result = run_server("--db", path)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "file is not a database" in errors[0]
+    result = run_server("--db", path, "--no-history")
+    assert result.returncode == 2 and "--db with --no-history" in result.stderr
+
+
+class SmallDisk(SqliteStore):
+    """A store whose writer's database may grow to *pages* pages: a disk that fills."""
+
+    pages = 12
+
+    def _connect(self):
+        connection = super()._connect()
+        if threading.current_thread().name == "tcpchat-history":
+            connection.execute(f"PRAGMA max_page_count = {self.pages}")
+            self.writer_connection = connection
+        return connection
+
+
+def test_a_full_disk_loses_messages_logs_once_and_leaves_a_gap(path, caplog):
+    store = SmallDisk(path)
+    try:
+        with caplog.at_level(logging.WARNING, logger="tcpchat"):
+            number = 0
+            while not store.lost and number < 5000:
+                store.append(talk(number, when=1_700_000_000.0 + number))
+                number += 1
+                if number % 50 == 0:
+                    settled(store)
+            settled(store)
+            assert store.lost
+            for more in range(number, number + 200):
+                store.append(talk(more))
+                settled(store)
+            errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+            assert len(errors) == 1 and "cannot write" in errors[0].getMessage()
+            store.writer_connection.execute("PRAGMA max_page_count = 1000000")
+            store.append(talk(10_000))
+            settled(store)
+        entries = store.page("#lobby", limit=100, newest=True, commands=MESSAGES)
+        assert entries[-1].params[-1] == "m10000" and entries[-2].command == GAP
+        # Every message is there, or counted in a gap (a nearly full disk lets some in).
+        everything = store.page("#lobby", limit=10_000, commands=MESSAGES)
+        kept = sum(1 for entry in everything if entry.command == "PRIVMSG")
+        assert kept + sum(e.params[0] for e in everything if e.command == GAP) == number + 201
+        assert [r.getMessage() for r in caplog.records if "writing again" in r.getMessage()]
+    finally:
+        store.close()
+
+
+def test_a_writer_a_whole_queue_behind_loses_the_oldest_and_says_how_many(path):
+    store = StalledDisk(path, queue=10)
+    try:
+        for number in range(50):
+            store.append(talk(number))
+        assert texts(store.page("#lobby", limit=100)) == [f"m{n}" for n in range(40, 50)]
+        store.gate.set()
+        settled(store)
+        entries = store.page("#lobby", limit=100)
+        assert entries[0].command == GAP and entries[0].params == (40,)
+        assert texts(entries[1:]) == [f"m{n}" for n in range(40, 50)]
+    finally:
+        store.gate.set()
+        store.close()
+
+
+def test_retention_keeps_the_last_lines_of_each_room_and_forgets_the_old(path):
+    now = [1_700_000_000.0 + 30 * 86400]
+    store = SqliteStore(path, lines=3, days=7, wall_clock=lambda: now[0])
+    other = Room("#other")
+    for number in range(6):
+        store.append(talk(number, when=now[0] - 86400))
+        store.append(talk(number, room=other, when=now[0] - 10 * 86400))
+    store.close()
+    again = SqliteStore(path)
+    try:
+        assert texts(again.page("#lobby", limit=10)) == ["m3", "m4", "m5"]
+        assert again.page("#other", limit=10) == []  # ten days old
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize("written_first", [True, False])
+def test_a_redaction_is_answered_at_once_and_deleted_on_the_disk(path, written_first):
+    store = StalledDisk(path)
+    for number in range(3):
+        store.append(talk(number))
+    if written_first:
+        store.gate.set()
+        settled(store)
+    store.redact("#lobby", "id1")  # on the disk, or still on the queue with the message
+    assert texts(store.page("#lobby", limit=10)) == ["m0", "m2"]
+    assert store.find("#lobby", "id1") is None
+    store.gate.set()
+    store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT count(*) FROM history WHERE msgid = 'id1'"
+                                  ).fetchone()[0] == 0
+
+
+def test_kill_9_during_a_storm_leaves_a_sound_file_with_what_was_committed(path):
+    process, address = start_server_process("--db", path, "--no-flood-control")
+    try:
+        talker = register_irc(address, "talker")
+        talker.send(*[f"PRIVMSG #lobby :early {number}" for number in range(200)])
+
+        def committed():
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
+                return connection.execute("SELECT count(*) FROM history WHERE "
+                                          "command = 'PRIVMSG'").fetchone()[0]
+        assert wait_until(lambda: committed() == 200)
+        talker.send(*[f"PRIVMSG #lobby :storm {number}" for number in range(2000)])
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    store = SqliteStore(path)
+    try:
+        assert store._reader.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        kept = texts(store.page("#lobby", limit=3000, commands=MESSAGES))
+        assert kept[:200] == [f"early {number}" for number in range(200)]
+        assert kept[200:] == [f"storm {number}" for number in range(len(kept) - 200)]
+    finally:
+        store.close()
+
+
+def test_a_restarted_server_shows_a_newcomer_what_was_said_before(path):
+    process, address = start_server_process("--db", path)
+    try:
+        ann = LineSocket(address)
+        ann.send("ann", "said before the restart")
+        ann.expect("Type a line")
+        ann.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stderr.close()
+    process, address = start_server_process("--db", path)
+    try:
+        bob = LineSocket(address)
+        bob.send("bob")
+        assert bob.expect("ann: said before the restart").endswith(
+            "] ann: said before the restart")
+        bob.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stderr.close()
