@@ -17,7 +17,7 @@ import time
 import pytest
 
 from helpers import (ROOT, TIMEOUT, ClientProcess, LineSocket, conversation, register_irc,
-                     running_server, wait_until)
+                     running_server, start_server_process, wait_until)
 from tcpchat.client.terminal import split_address
 
 
@@ -347,3 +347,26 @@ def test_the_server_address_may_carry_a_port(typed, expected):
 def test_an_address_that_cannot_be_read_says_why(typed):
     with pytest.raises(ValueError, match="cannot read the address"):
         split_address(typed)
+
+
+def test_the_client_shows_what_was_said_before_it_joined_with_its_date_and_time():
+    process, address = start_server_process()  # history in memory, the default
+    try:
+        early = LineSocket(address)
+        early.send("early", "said before you came")
+        early.expect("Type a line")
+        client = ClientProcess(address, "--name", "late")
+        try:
+            client.expect("Earlier in #lobby:")
+            line = client.expect("early: said before you came")
+            assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d early: said before you came$", line)
+            client.expect(r"\(end of earlier conversation in #lobby\)")
+            client.send("/quit")
+            assert client.wait()[0] == 0
+        finally:
+            client.kill()
+        early.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=TIMEOUT)
+        process.stderr.close()

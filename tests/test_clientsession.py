@@ -46,6 +46,40 @@ def test_registration_and_join():
     assert session.current == "#lobby"
 
 
+def test_on_a_server_that_keeps_history_it_shows_a_rooms_last_lines_with_their_times():
+    session = ClientSession("alice", "#lobby")
+    session.start()
+    session.take_outgoing()
+    feed(session, ":srv CAP * LS * :batch draft/chathistory",
+         ":srv CAP * LS :server-time sasl")
+    assert sent(session) == ["CAP REQ :batch server-time draft/chathistory"]
+    feed(session, ":srv CAP * ACK :batch server-time draft/chathistory")
+    assert sent(session) == ["CAP END"]
+    feed(session, ":srv 001 alice :Welcome")
+    session.take_outgoing()
+    assert feed(session, ":alice!a@h JOIN #lobby")[0] == Show(EVENT, "* You joined #lobby")
+    assert sent(session) == ["CHATHISTORY LATEST #lobby * 20"]
+    events = feed(session, ":srv BATCH +h1 chathistory #lobby",
+                  "@batch=h1;time=2023-11-14T22:13:20.000Z :bob!b@h PRIVMSG #lobby :earlier",
+                  ":srv BATCH -h1",
+                  "@time=2023-11-14T22:14:00.000Z :bob!b@h PRIVMSG #lobby :now")
+    assert events == [Show(SERVER, "Earlier in #lobby:"),
+                      Show(MESSAGE, "bob: earlier", 1_700_000_000.0),
+                      Show(SERVER, "(end of earlier conversation in #lobby)"),
+                      Show(MESSAGE, "bob: now")]
+
+
+def test_a_server_that_refuses_the_history_capabilities_is_not_asked_for_history():
+    session = ClientSession("alice", "#lobby")
+    session.start()
+    session.take_outgoing()
+    feed(session, ":srv CAP * LS :batch server-time draft/chathistory")
+    feed(session, ":srv CAP * NAK :batch server-time draft/chathistory")
+    assert sent(session)[-1] == "CAP END"
+    feed(session, ":srv 001 alice :Welcome", ":alice!a@h JOIN #lobby")
+    assert sent(session) == ["JOIN #lobby"]
+
+
 def test_taken_name_asks_for_another():
     session = ClientSession("alice", "#lobby")
     session.start()

@@ -5,8 +5,9 @@ answers PING, turns what the user types into IRC lines and what the server sends
 for the screen.  Bytes to send collect in :meth:`ClientSession.take_outgoing`; the driver
 (:mod:`tcpchat.client`) writes them.  Events are small tuples:
 
-``Show(kind, text)``
-    A line for the screen; *kind* is one of :mod:`tcpchat.text.display`'s kinds.
+``Show(kind, text, when=None)``
+    A line for the screen; *kind* is one of :mod:`tcpchat.text.display`'s kinds; *when*, for
+    a line of history, the time it was said (seconds since the epoch), else None (now).
 ``NeedNick(reason)``
     The server refused the name while registering (432, 433): ask the user for another and
     call :meth:`~ClientSession.choose_nick`.
@@ -24,6 +25,7 @@ reports what the numbers reveal as error lines: ``[3 messages lost]``, ``[1 out 
 from collections import namedtuple
 
 from ..protocol.framing import TOO_LONG, LineFramer, split_datagram
+from ..protocol.ircv3 import parse_timestamp
 from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, encode_line, parse,
                                 split_utf8, text_room)
 from ..protocol.names import fold, is_channel
@@ -31,7 +33,7 @@ from ..protocol.sequence import DUPLICATE, LATE, LOST, SEQ_CAP, SequenceCheck, s
 from ..text.catalog import _, ngettext
 from ..text.display import ERROR, EVENT, PRIVATE, SERVER, clean, describe, is_quit_word, nick_of
 
-Show = namedtuple("Show", "kind text")
+Show = namedtuple("Show", "kind text when", defaults=(None,))
 NeedNick = namedtuple("NeedNick", "reason")
 Ready = namedtuple("Ready", "")
 Closed = namedtuple("Closed", "reason")
@@ -68,6 +70,11 @@ _QUIET_NUMERICS = frozenset((
     "333", "329", "324", "368", "375", "376", "315", "318", "321", "323",
     "422",  # no MOTD: an error by number, but nothing is wrong
 ))
+#: Asked for when the server offers them all: a room's last lines, each with its time, in a
+#: batch (IRCv3 draft/chathistory).
+HISTORY_CAPS = ("batch", "server-time", "draft/chathistory")
+#: Lines of a room's history shown on joining it.
+HISTORY_ON_JOIN = 20
 # What a failed JOIN of the chosen channel can bring instead of our JOIN.
 _JOIN_ERRORS = frozenset(("403", "405", "471", "473", "474", "475", "476", "477"))
 
@@ -101,6 +108,11 @@ class ClientSession:
         self.sequence = SequenceCheck() if numbered else None
         #: Whether anything at all came from the server yet.
         self.heard = False
+        #: The capabilities CAP LS listed so far, and whether the server keeps history that
+        #: this session asked for (see :data:`HISTORY_CAPS`).
+        self._offered, self.history = set(), False
+        #: Open chathistory batches: id -> the room.
+        self._history_batches = {}
 
     @property
     def current(self):
@@ -353,9 +365,12 @@ class ClientSession:
             self._send("PONG", *params[:1])
             return []
         if command == "CAP":
-            if not self.registered and params[1:2] == ("LS",) and "*" not in params[2:3]:
-                self._send("CAP", "END")  # we ask for nothing; the last LS line ends it
-            return []
+            return self._cap(params)
+        batch = message.tags.get("batch") if message.tags else None
+        if batch is not None and batch in self._history_batches:
+            return self._history_line(message)
+        if command == "BATCH":
+            return self._batch(params)
         if command == "ERROR":
             return [Closed(params[0] if params else _("Closing link"))]
         if command == "NOTICE" and message.source is None and not self.registered:
@@ -410,6 +425,43 @@ class ClientSession:
         described = describe(message)
         return [Show(*described)] if described else []
 
+    def _cap(self, params):
+        """Ask for :data:`HISTORY_CAPS` once the last LS line shows the server has them all;
+        end negotiation then, or when the answer comes."""
+        if self.registered or len(params) < 3:
+            return []
+        subcommand = params[1]
+        if subcommand == "LS":
+            self._offered.update(name.partition("=")[0] for name in params[-1].split())
+            if params[2] == "*":
+                return []  # more LS lines to come
+            if self._offered.issuperset(HISTORY_CAPS):
+                self._send("CAP", "REQ", " ".join(HISTORY_CAPS))
+                return []
+        elif subcommand == "ACK":
+            self.history = set(params[-1].split()).issuperset(HISTORY_CAPS)
+        self._send("CAP", "END")
+        return []
+
+    def _batch(self, params):
+        """A chathistory batch opens (its lines come next, set apart) or closes."""
+        reference = params[0]
+        if reference.startswith("+") and params[1:2] == ("chathistory",):
+            self._history_batches[reference[1:]] = room = params[2]
+            return [Show(SERVER, _("Earlier in {channel}:", channel=room))]
+        if reference.startswith("-") and reference[1:] in self._history_batches:
+            room = self._history_batches.pop(reference[1:])
+            return [Show(SERVER, _("(end of earlier conversation in {channel})",
+                                   channel=room))]
+        return []
+
+    def _history_line(self, message):
+        described = describe(message)
+        if described is None:
+            return []
+        stamp = message.tags.get("time")
+        return [Show(*described, when=parse_timestamp(stamp) if stamp else None)]
+
     def _joined(self, channel):
         self._joining.discard(fold(channel))
         if fold(channel) in self._parting:
@@ -420,6 +472,8 @@ class ClientSession:
         else:
             self.channels.append(channel)
         events = [Show(EVENT, _("* You joined {channel}", channel=channel))]
+        if self.history:
+            self._send("CHATHISTORY", "LATEST", channel, "*", str(HISTORY_ON_JOIN))
         if fold(channel) == fold(self.wanted_channel) and not self.ready:
             self.ready = True
             events.append(Ready())

@@ -81,9 +81,15 @@ class Screen:
             except ImportError:
                 pass
 
-    def show(self, kind, text):
+    def show(self, kind, text, when=None):
+        """A line: talk after the time it was said (*when*, or now), the rest marked as
+        :func:`~tcpchat.text.display.prefixed` does."""
         text = clean(text)
-        line = time.strftime("%H:%M ") + text if kind in TIMESTAMPED else prefixed(kind, text)
+        if kind in TIMESTAMPED:
+            line = time.strftime("%H:%M " if when is None else "%Y-%m-%d %H:%M ",
+                                 time.localtime(when)) + text
+        else:
+            line = prefixed(kind, text)
         with self._lock:
             if self._prompt is not None and self._readline is not None:
                 typed = self._readline.get_line_buffer()

@@ -11,12 +11,10 @@ never tells whether a secret channel exists.  Every request is bounded twice: by
 at a bounded rate, the connection paused between them as after any burst, none refused.
 """
 
-import calendar
-import re
 import time
 
 from ..protocol import ircv3
-from ..protocol.ircv3 import timestamp
+from ..protocol.ircv3 import parse_timestamp, timestamp
 from ..protocol.message import Message
 from ..protocol.names import fold, is_channel
 from ..store.base import EVERYWHERE, GAP, MESSAGES, Bound
@@ -32,7 +30,6 @@ REQUEST_COST = 2
 #: their own clocks), and the earliest taken: anything else is a mistake or a probe.
 _FUTURE = 366 * 86400
 _EARLIEST = 0
-_TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z")
 _SUBCOMMANDS = {"LATEST": 4, "BEFORE": 4, "AFTER": 4, "AROUND": 4, "BETWEEN": 5, "TARGETS": 4}
 
 
@@ -156,23 +153,6 @@ def _bound(chat, name, subcommand, reference):
         return Bound.at_time(seconds)
     raise _Refused("INVALID_PARAMS", (subcommand, reference),
                    _("A message is named by msgid=ID or timestamp=YYYY-MM-DDThh:mm:ss.sssZ"))
-
-
-def parse_timestamp(text):
-    """Seconds since the epoch for a server-time timestamp, or None."""
-    found = _TIMESTAMP.fullmatch(text)
-    if found is None:
-        return None
-    year, month, day, hour, minute, second, fraction = found.groups()
-    try:
-        whole = calendar.timegm(time.struct_time((int(year), int(month), int(day), int(hour),
-                                                  int(minute), int(second), 0, 0, 0)))
-        time.strptime(f"{year}-{month}-{day}", "%Y-%m-%d")  # no 31st of February
-    except (ValueError, OverflowError):
-        return None
-    if not (0 <= int(hour) < 24 and 0 <= int(minute) < 60 and 0 <= int(second) < 61):
-        return None
-    return whole + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
 
 
 def _send_entries(chat, client, target, entries):

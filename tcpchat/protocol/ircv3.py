@@ -10,7 +10,9 @@ after its command has run: the whole lines the command queued for it are rewritt
 anything is sent.
 """
 
+import calendar
 import itertools
+import re
 import time
 
 from .message import escape_tag_value
@@ -26,6 +28,7 @@ LABEL_BYTES = 64
 NAMELEN = 200
 
 _batch_ids = itertools.count(1)
+_TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z")
 
 
 def timestamp(seconds):
@@ -33,6 +36,23 @@ def timestamp(seconds):
     whole = int(seconds)
     return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
             + f".{int((seconds - whole) * 1000):03d}Z")
+
+
+def parse_timestamp(text):
+    """Seconds since the epoch for a server-time timestamp, or None."""
+    found = _TIMESTAMP.fullmatch(text)
+    if found is None:
+        return None
+    year, month, day, hour, minute, second, fraction = found.groups()
+    try:
+        whole = calendar.timegm(time.struct_time((int(year), int(month), int(day), int(hour),
+                                                  int(minute), int(second), 0, 0, 0)))
+        time.strptime(f"{year}-{month}-{day}", "%Y-%m-%d")  # no 31st of February
+    except (ValueError, OverflowError):
+        return None
+    if not (0 <= int(hour) < 24 and 0 <= int(minute) < 60 and 0 <= int(second) < 61):
+        return None
+    return whole + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
 
 
 def client_tags(tags):
