@@ -511,12 +511,13 @@ def served_address(server):
 
 
 @contextlib.contextmanager
-def running_server(driver=None, start=None, clock=None, **config):
+def running_server(driver=None, start=None, clock=None, history=None, **config):
     """A server on a free loopback port, served from a thread: *driver* is a name from
     :data:`DRIVERS` (or *start* a function that makes a driver for a core); by default, the
     select backend with the system's best selector.  *clock*: the core's, if not the real one.
+    *history*: a store, for a server that keeps history.
     """
-    core = ChatCore(Config(**config), **({"clock": clock} if clock else {}))
+    core = ChatCore(Config(**config), history=history, **({"clock": clock} if clock else {}))
     if start is None:
         start = DRIVERS[driver] if driver else _select_backend("auto")
     server = start(core)

@@ -290,6 +290,8 @@ def test_the_prompt_names_the_room_a_line_goes_to_right_after_join_and_part():
             terminal.wait_until_reading()
             terminal.type("/join #room3\r")
             terminal.wait_for(r"/join #room3\r\n(.*\r\n)?\[#room3\] ")
+            # The names come after the join: typing before them, the line is redrawn under them.
+            terminal.wait_for(r"In #room3: @gil\r\n\[#room3\] ")
             terminal.wait_until_reading()
             terminal.type("/part\r")
             terminal.wait_for(r"/part\r\n(.*\r\n)?\[#lobby\] ")

@@ -14,6 +14,7 @@ import tempfile
 import pytest
 
 from helpers import TIMEOUT, LineSocket, register_irc, running_server, web_backend
+from tcpchat.store.memory import ListStore
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -387,3 +388,44 @@ def test_links_open_in_a_new_tab_mentions_stand_out_and_notify_while_hidden(page
             "li => li.textContent)")
         assert len(highlighted) == 1 and highlighted[0].endswith("hey ANN, look")
         assert ann.driver.execute_script("return localStorage.getItem('tcpchat-notify')") == "yes"
+
+
+def test_the_page_loads_a_rooms_history_on_joining_and_earlier_lines_when_scrolled_up(pages):
+    with running_server(start=web_backend(), history=ListStore(), flood=None) as server:
+        carl = register_irc(server.address, "carl")
+        carl.send(*[f"PRIVMSG #lobby :line {number:02}" for number in range(80)])
+        carl.send("PING :said")
+        carl.expect("PONG")
+        ann = pages(server.web_address)
+        ann.join("ann")
+        ann.sees("line 79")
+        assert "line 30" in ann.log() and "line 29" not in ann.log()  # the last 50
+        ann.driver.execute_script("document.querySelector('.log:not([hidden])').scrollTop = 0")
+        ann.sees("line 00")
+        shown = ann.log()
+        assert [shown.count(f"line {number:02}") for number in range(80)] == [1] * 80
+        assert shown.index("line 00") < shown.index("line 79") < shown.index("You joined")
+        assert ann.driver.execute_script(
+            "return document.querySelectorAll('.log:not([hidden]) li.history').length") == 80
+
+
+def test_a_page_that_reconnects_fills_what_it_missed_once(pages):
+    store = ListStore()
+    with running_server(start=web_backend(), history=store) as server:
+        address = server.web_address
+        ann = pages(address)
+        ann.join("ann")
+        carl = register_irc(server.address, "carl")
+        carl.send("PRIVMSG #lobby :before the break")
+        ann.sees("before the break")
+    ann.wait(lambda: "Reconnecting" in ann.text("status"), "the page noticing")
+    with running_server(start=web_backend(port=address[1]), history=store) as server:
+        carl = register_irc(server.address, "carl")
+        carl.send("PRIVMSG #lobby :while you were away")  # before the page is back
+        ann.wait(lambda: ann.text("status") == "Connected as ann", "the page back")
+        ann.sees("while you were away")
+        carl.send("PRIVMSG #lobby :after")
+        ann.sees("after")
+        shown = ann.log()
+        assert shown.count("before the break") == 1 and shown.count("while you were away") == 1
+        assert shown.index("while you were away") < shown.rindex("You joined")

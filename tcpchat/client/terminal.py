@@ -105,24 +105,30 @@ class Screen:
         if not self.interactive:
             line = sys.stdin.readline()
             return line.rstrip("\r\n") if line else None
-        if self._readline is not None:
-            # Only once readline has drawn the prompt does a line printed meanwhile redraw
-            # it: a line that came before would be followed by the prompt twice.
-            self._readline.set_pre_input_hook(lambda: self._prompt_drawn(prompt))
+        drawing = self._readline is not None
+        if drawing:
+            # Lines printed while readline draws the prompt would land inside it: they wait
+            # (the lock) until it is drawn, and then redraw it.
+            self._lock.acquire()
+
+            def drawn():
+                nonlocal drawing
+                self._prompt, drawing = prompt, False
+                self._lock.release()
+            self._readline.set_pre_input_hook(drawn)
         else:
-            self._prompt_drawn(prompt)
+            with self._lock:
+                self._prompt = prompt
         try:
             return input(prompt)
         except EOFError:
             self.out.write("\n")
             return None
         finally:
+            if drawing:  # input() ended before the prompt was up (Ctrl-C)
+                self._lock.release()
             with self._lock:
                 self._prompt = None
-
-    def _prompt_drawn(self, prompt):
-        with self._lock:
-            self._prompt = prompt
 
     def ask(self, question):
         """Ask the user something; in a pipe the question is printed as a line of its own."""

@@ -8,6 +8,10 @@
 const SUBPROTOCOL = "text.ircv3.net";
 const SERVER_VIEW = "*server*";
 const RECONNECT_DELAYS = [1, 2, 4, 8, 15, 30];  // seconds, the last one repeated
+// Asked for when the server offers them all: a room's history, each line with its id and
+// time (IRCv3 draft/chathistory), loaded on joining and when the log is scrolled to its top.
+const HISTORY_CAPS = ["batch", "server-time", "message-tags", "draft/chathistory"];
+const HISTORY_PAGE = 50;
 // The longest message the box sends, in pieces (about twenty lines: a paste, not a file).
 const MAX_MESSAGE_CHARS = 8000;
 const HELP = [
@@ -108,9 +112,42 @@ class View {
       $("line").focus();  // ready to write there, mouse or keyboard
     });
     $("tabs").append(this.tab);
+    // History (see Chat.fill): the ids shown, the oldest and newest of them, where history
+    // goes (before the note of our last join), and what is being asked for.
+    this.seen = new Set();
+    this.oldest = this.newest = "";
+    this.joinedAt = null;
+    this.liveSinceJoin = this.filled = false;
+    this.loading = "";
+    this.exhausted = false;
+    this.log.addEventListener("scroll", () => {
+      if (this.log.scrollTop < 30) chat.loadEarlier(this);
+    });
+  }
+
+  // A message with an id: shown once, however often it comes (live, then in history).
+  remember(msgid) {
+    if (!msgid) return true;
+    if (this.seen.has(msgid)) return false;
+    this.seen.add(msgid);
+    this.newest = msgid;
+    this.liveSinceJoin = true;
+    if (!this.oldest) this.oldest = msgid;
+    return true;
   }
 
   add(kind, text, nick, time) {
+    const item = this.item(kind, text, nick, time);
+    const log = this.log;
+    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    log.append(item);
+    while (log.childElementCount > 2000) log.firstElementChild.remove();
+    if (atBottom) log.scrollTop = log.scrollHeight;
+    if (chat.active !== this && kind !== "event") this.tab.classList.add("unread");
+    return item;
+  }
+
+  item(kind, text, nick, time) {
     const item = document.createElement("li");
     item.className = kind;
     const stamp = document.createElement("time");
@@ -124,12 +161,7 @@ class View {
       item.append(who);
     }
     item.append(...linked(text));
-    const log = this.log;
-    const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-    log.append(item);
-    while (log.childElementCount > 2000) log.firstElementChild.remove();
-    if (atBottom) log.scrollTop = log.scrollHeight;
-    if (chat.active !== this && kind !== "event") this.tab.classList.add("unread");
+    return item;
   }
 
   remove() {
@@ -151,6 +183,10 @@ class Chat {
     this.socket = null;
     this.attempt = 0;
     this.pendingNames = new Map();  // folded channel -> names gathered from 353
+    this.offered = new Set();       // capabilities CAP LS listed
+    this.history = false;           // whether the server keeps history we asked for
+    this.historyLimit = HISTORY_PAGE;
+    this.batches = new Map();       // chathistory batch id -> {target, messages}
   }
 
   view(name, kind) {
@@ -208,6 +244,9 @@ class Chat {
     this.socket = socket;
     socket.addEventListener("open", () => {
       this.attempt = 0;
+      this.offered = new Set();
+      this.history = false;
+      this.batches.clear();
       status("Connected", false);
       if (this.wanted) this.register();
     });
@@ -248,6 +287,7 @@ class Chat {
       return;
     }
     this.socket.introduced = true;
+    this.send("CAP LS 302");
     if (this.password) this.send(`PASS :${this.password}`);
     this.askNick(this.wanted);
     this.send(`USER ${this.wanted.replace(/[^A-Za-z0-9]/g, "") || "web"} 0 * :web user`);
@@ -262,6 +302,11 @@ class Chat {
 
   receive(line) {
     const message = parse(line);
+    const batch = this.batches.get(message.tags.batch);
+    if (batch) {  // a line of history: shown when its batch ends
+      batch.messages.push(message);
+      return;
+    }
     const stamped = new Date(message.tags.time || NaN);  // server-time, if the server sends it
     const time = Number.isNaN(stamped.getTime()) ? new Date() : stamped;
     const handler = HANDLERS[message.command];
@@ -368,8 +413,74 @@ class Chat {
     if (isChannel(target)) view = this.view(target, "channel");
     else if (fromServer || !this.registered) view = this.view("", "server");
     else view = this.view(message.nick, "query");
+    if (!view.remember(message.tags.msgid)) return;  // shown already, from history
     if (fromServer) view.add("notice", text, "", time);
     else this.shown(view, message.nick, text, kind, time);
+  }
+
+  // -- History ------------------------------------------------------------------------------
+
+  // On joining: the room's latest lines, or after a reconnection, those since the newest
+  // shown.  They go before the note of this join; ids already shown are not shown again.
+  loadRecent(view) {
+    if (!this.history || view.loading) return;
+    view.loading = "recent";
+    const since = view.newest ? `msgid=${view.newest}` : "*";
+    this.send(`CHATHISTORY LATEST ${view.name} ${since} ${this.historyLimit}`);
+  }
+
+  // Scrolled to the top: the lines before the oldest shown.
+  loadEarlier(view) {
+    if (!this.history || view.loading || view.exhausted || !view.oldest) return;
+    view.loading = "earlier";
+    this.send(`CHATHISTORY BEFORE ${view.name} msgid=${view.oldest} ${this.historyLimit}`);
+  }
+
+  fill(view, messages) {
+    const direction = view.loading;
+    view.loading = "";
+    const items = [];
+    let oldest = "";
+    for (const message of messages) {
+      const msgid = message.tags.msgid || "";
+      if (msgid && view.seen.has(msgid)) continue;
+      if (msgid) view.seen.add(msgid);
+      oldest = oldest || msgid;
+      items.push(this.historyItem(view, message));
+    }
+    if (direction === "earlier") {
+      if (!items.length) {
+        view.exhausted = true;
+        return;
+      }
+      const log = view.log;
+      const height = log.scrollHeight;
+      log.prepend(...items);
+      log.scrollTop += log.scrollHeight - height;  // what was in sight stays in sight
+      view.oldest = oldest;
+      return;
+    }
+    if (!items.length) return;
+    const before = view.joinedAt && view.joinedAt.isConnected ? view.joinedAt : null;
+    for (const item of items) view.log.insertBefore(item, before);
+    if (!view.filled) view.oldest = oldest;  // the first fill is older than all shown
+    view.filled = true;
+    if (!view.liveSinceJoin) view.newest = messages[messages.length - 1].tags.msgid || "";
+    view.log.scrollTop = view.log.scrollHeight;
+  }
+
+  historyItem(view, message) {
+    const stamped = new Date(message.tags.time || NaN);
+    const time = Number.isNaN(stamped.getTime()) ? new Date() : stamped;
+    const text = message.params[1] || "";
+    const action = /^\x01ACTION (.*)\x01?$/.exec(text);
+    const kind = `history${message.command === "NOTICE" ? " notice" : ""}`;
+    if (!message.source.includes("!")) return view.item(`${kind} notice`, text, "", time);
+    if (action) {
+      return view.item(`${kind} action`,
+                       `* ${message.nick} ${action[1].replace(/\x01$/, "")}`, "", time);
+    }
+    return view.item(kind, text, message.nick, time);
   }
 
   setTopic(view, topic) {
@@ -476,12 +587,50 @@ function notify(title, body) {
 }
 
 function note(view, text, time) {
-  view.add("event", text, "", time);
+  return view.add("event", text, "", time);
 }
 
 const HANDLERS = {
   PING(message) {
     this.send(`PONG :${message.params[0] || ""}`);
+  },
+  CAP(message) {  // ask for history when the server has it; registration waits for END
+    const [, subcommand, ...rest] = message.params;
+    if (this.registered) return;
+    if (subcommand === "LS") {
+      for (const cap of (rest[rest.length - 1] || "").split(" ")) {
+        this.offered.add(cap.split("=")[0]);
+      }
+      if (rest[0] === "*") return;  // more LS lines to come
+      if (HISTORY_CAPS.every((cap) => this.offered.has(cap))) {
+        this.send(`CAP REQ :${HISTORY_CAPS.join(" ")}`);
+        return;
+      }
+    } else if (subcommand === "ACK") {
+      this.history = true;
+    }
+    this.send("CAP END");
+  },
+  "005"(message) {  // what the server supports: how many lines of history a request gets
+    for (const token of message.params.slice(1, -1)) {
+      const [name, value] = token.split("=");
+      if (name === "CHATHISTORY" && Number(value) > 0) {
+        this.historyLimit = Math.min(Number(value), HISTORY_PAGE);
+      }
+    }
+  },
+  BATCH(message) {
+    const [reference, kind, target] = message.params;
+    const id = reference.slice(1);
+    if (reference.startsWith("+")) {
+      if (kind === "chathistory") this.batches.set(id, {target, messages: []});
+      return;
+    }
+    const batch = this.batches.get(id);
+    if (!batch) return;
+    this.batches.delete(id);
+    const view = this.view(batch.target);
+    if (view) this.fill(view, batch.messages);
   },
   "001"(message, time) {  // welcome: we are in
     this.me = message.params[0];
@@ -541,7 +690,9 @@ const HANDLERS = {
     const view = this.view(name, "channel");
     if (fold(message.nick) === fold(this.me)) {
       this.show(view);
-      note(view, `You joined ${name}`, time);
+      view.joinedAt = note(view, `You joined ${name}`, time);
+      view.liveSinceJoin = false;
+      this.loadRecent(view);
       return;
     }
     view.members.set(fold(message.nick), message.nick);
