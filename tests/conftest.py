@@ -1,7 +1,10 @@
 import os
 import sys
 
+import pytest
 from hypothesis import settings
+
+import tcpchat.store.sqlite
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -9,3 +12,10 @@ sys.path.insert(0, os.path.dirname(__file__))
 # cannot fail them.  (Timing belongs in the benchmarks, tcpchat/bench/.)
 settings.register_profile("tcpchat", deadline=None)
 settings.load_profile("tcpchat")
+
+
+@pytest.fixture(autouse=True)
+def _quick_history_writer(monkeypatch):
+    """The SQLite store's writer rests 20 ms after each commit (the fan-out's sake); tests that
+    wait for it need not."""
+    monkeypatch.setattr(tcpchat.store.sqlite, "COMMIT_INTERVAL", 0.001)

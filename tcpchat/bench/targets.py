@@ -4,14 +4,21 @@ outside (resident memory, CPU seconds) when they run on this machine."""
 
 import os
 import resource
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 #: Every target the tool can start: name -> the command line after ``python -m``.
 TARGETS = {
     "select-epoll": ["tcpchat.server", "--backend", "select", "--selector", "epoll"],
+    # History is on by default (in memory): these two measure it off, and in a file.
+    "select-epoll-no-history": ["tcpchat.server", "--backend", "select", "--selector", "epoll",
+                                "--no-history"],
+    "select-epoll-db": ["tcpchat.server", "--backend", "select", "--selector", "epoll",
+                        "--db", "{folder}/bench-history.db"],
     "select-poll": ["tcpchat.server", "--backend", "select", "--selector", "poll"],
     "select-select": ["tcpchat.server", "--backend", "select", "--selector", "select"],
     "threads": ["tcpchat.server", "--backend", "threads"],
@@ -46,11 +53,14 @@ class Target:
         self.address = address
         self.proto = proto
         self.process = process
+        self.folder = None  # files the started server keeps (its history), removed at stop
 
     @classmethod
     def start(cls, name, proto="irc", sendq=None, extra=()):
         port = free_port()
-        command = [sys.executable, "-m", *TARGETS[name], "--port", str(port), *extra]
+        folder = tempfile.mkdtemp(prefix="tcpchat-bench-")  # for a target's files, if any
+        command = [sys.executable, "-m", *(part.format(folder=folder) for part in TARGETS[name]),
+                   "--port", str(port), *extra]
         if name == "relay":
             command += ["--proto", proto]
         else:
@@ -67,6 +77,7 @@ class Target:
         if len(cores()) > 1:
             os.sched_setaffinity(process.pid, {SERVER_CORE})
         target = cls(name, ("127.0.0.1", port), proto, process)
+        target.folder = folder
         target._wait_listening()
         return target
 
@@ -109,6 +120,8 @@ class Target:
             self.process.kill()
             self.process.wait()
         self.process.stderr.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def process_cpu_seconds(pid):

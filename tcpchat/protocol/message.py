@@ -44,8 +44,14 @@ class Message:
         return serialize(self)
 
 
+_TAG_ESCAPE_TABLE = str.maketrans(_TAG_ESCAPES)
+
+
 def escape_tag_value(value):
-    return "".join(_TAG_ESCAPES.get(char, char) for char in value)
+    # Most values (a time, a msgid) need nothing: five scans in C say so at less cost.
+    if ";" in value or " " in value or "\\" in value or "\r" in value or "\n" in value:
+        return value.translate(_TAG_ESCAPE_TABLE)
+    return value
 
 
 def unescape_tag_value(value):

@@ -42,8 +42,7 @@ import uuid
 
 from ..protocol.names import fold
 from ..chat.events import Redaction, Talk
-from .base import (EVERYWHERE, GAP, MESSAGES, Entry, Store, cut, entries_of, make_entry,
-                   matches)
+from .base import EVERYWHERE, GAP, MESSAGES, Entry, Store, cut, entries_of, matches
 
 try:
     import fcntl
@@ -63,7 +62,8 @@ MIGRATIONS = (
         time    REAL NOT NULL,        -- wall-clock seconds
         command TEXT NOT NULL,
         source  TEXT,
-        params  TEXT NOT NULL,        -- JSON array
+        text    TEXT,                 -- a PRIVMSG's or NOTICE's text; NULL for the rest
+        params  TEXT,                 -- the rest's parameters, a JSON array
         tags    TEXT                  -- JSON object of client-only tags, or NULL
     );
     CREATE INDEX history_by_target ON history (target, seq);
@@ -75,7 +75,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Entries the loop may have handed the writer and the writer not written yet.
 QUEUE = 20_000
-_COLUMNS = "seq, msgid, name, time, command, source, params, tags"
+#: Seconds the writer rests after a commit before it looks again: what arrives meanwhile goes
+#: in one transaction, and the loop shares the interpreter with the writer that much less
+#: often (each time the writer wants it, the loop may wait; see docs/history.rst).
+COMMIT_INTERVAL = 0.02
+_COLUMNS = "seq, msgid, target, name, time, command, source, text, params, tags"
 
 
 class StoreError(Exception):
@@ -84,13 +88,14 @@ class StoreError(Exception):
 
 class SqliteStore(Store):
     def __init__(self, path=None, lines=None, days=None, queue=QUEUE, sweep_interval=60.0,
-                 wall_clock=time.time):
+                 commit_interval=None, wall_clock=time.time):
         """History in the SQLite file *path* (created with mode 0600), or in memory (None).
         Raises :class:`StoreError` when it cannot be opened, is not a database, is another
         running server's, or was made by a newer tcpchat."""
         self.path = path
         self.lines, self.days = lines, days
         self.sweep_interval = sweep_interval
+        self.commit_interval = COMMIT_INTERVAL if commit_interval is None else commit_interval
         self.wall_clock = wall_clock
         self._lock_file = None
         if path is None:
@@ -113,17 +118,22 @@ class SqliteStore(Store):
             self._release()
             raise StoreError(f"{path}: {_reason(exc)}") from exc
         self._seq = itertools.count(last + 1)
-        #: ``(seq, Entry)`` for what was appended lately, oldest first: the writer's queue and
-        #: the loop's view of what is not written yet.  Only the loop appends.
+        #: The rows of what was appended and is not on the disk yet, oldest first, each made
+        #: on the loop as the table holds it (so the writer has next to nothing to do while it
+        #: holds the interpreter): the writer's queue, and the loop's view of what the
+        #: database does not have yet.  Only the loop appends.
         self.recent = collections.deque(maxlen=queue)
         #: The highest seq the writer has committed (or given up on).
         self.written = last
         #: msgid -> the seq of its redaction, until the writer has deleted it.
         self._redacted = {}
+        #: Channel name -> its folded key, asked once per name.
+        self._keys = {}
         self._wake = threading.Event()
         self._wake_is_set = self._wake.is_set
         self._stopping = False
         self.lost = 0
+        self.append = self._message_path()
         self._writer = threading.Thread(target=self._write_loop, name="tcpchat-history",
                                         daemon=True)
         self._writer.start()
@@ -137,32 +147,49 @@ class SqliteStore(Store):
     # -- On the loop ----------------------------------------------------------------------
 
     def append(self, event):
-        recent = self.recent
-        if event.__class__ is Talk:  # the message path, first and inlined
+        # Replaced in __init__ by what _message_path makes; this is what it does for the rest.
+        if event.__class__ is Redaction:
+            self.redact(event.channel.name, event.target_id)
+            return
+        for entry in entries_of(event):
+            self.recent.append((next(self._seq), entry.msgid, self._key(entry.target),
+                                entry.target, entry.time, entry.command, entry.source, None,
+                                json.dumps(entry.params, ensure_ascii=False), None))
+        if not self._wake_is_set():
+            self._wake.set()
+
+    def _message_path(self):
+        """:meth:`append` for a message first, with what it uses bound once: it runs for every
+        message, on the loop, and is most of what history costs the fan-out."""
+        queue, numbers, keys, key_of = self.recent.append, self._seq, self._keys.get, self._key
+        woken, wake, dumps, rest = self._wake_is_set, self._wake.set, json.dumps, self.append
+
+        def append(event):
+            if event.__class__ is not Talk:
+                rest(event)
+                return
             channel = event.channel
             if channel is None:
                 return  # private: not kept (see tcpchat.store.base)
-            number = next(self._seq)
-            text = event.text
-            recent.append((number, make_entry((
-                number, event.id, channel.name, event.time, event.command, event.source,
-                (channel.name,) if text is None else (channel.name, text),
-                event.tags or None))))
-        elif event.__class__ is Redaction:
-            self.redact(event.channel.name, event.target_id)
-            return
-        else:
-            for entry in entries_of(event):
-                number = next(self._seq)
-                recent.append((number, entry._replace(seq=number)))
-        if not self._wake_is_set():
-            self._wake.set()
+            name, tags = channel.name, event.tags
+            queue((next(numbers), event.id, keys(name) or key_of(name), name, event.time,
+                   event.command, event.source, event.text, None,
+                   dumps(tags, ensure_ascii=False) if tags else None))
+            if not woken():
+                wake()
+        return append
+
+    def _key(self, name):
+        if len(self._keys) > 10_000:
+            self._keys.clear()  # channels come and go: a bound, not a leak
+        key = self._keys[name] = fold(name)
+        return key
 
     def redact(self, target, msgid):
         number = next(self._seq)
         self._redacted[msgid] = number
-        self.recent.append((number, Entry(number, msgid, target, self.wall_clock(), "REDACT",
-                                          None, (), None)))
+        self.recent.append((number, msgid, self._key(target), target, self.wall_clock(),
+                            "REDACT", None, None, None, None))
         self._wake.set()
 
     def page(self, target, after=None, before=None, limit=50, newest=False, commands=None):
@@ -180,17 +207,21 @@ class SqliteStore(Store):
             args.append(GAP)
         sql.append(f"ORDER BY seq {'DESC' if newest else 'ASC'} LIMIT ?")
         args.append(limit)
-        rows = [_entry(row) for row in self._reader.execute(" ".join(sql), args)]
+        rows = self._reader.execute(" ".join(sql), args).fetchall()
         if newest:
             rows.reverse()
-        pending = [entry for entry in pending if matches(entry, key, after, before, commands)]
-        return cut(self._merge(rows, pending, written), limit, newest)
+        pending = [row for row in pending if row[2] in (key, EVERYWHERE)]
+        entries = [_entry(row) for row in self._merge(rows, pending, written)]
+        return cut([entry for entry in entries if matches(entry, key, after, before, commands)],
+                   limit, newest)
 
     def find(self, target, msgid):
         key = fold(target)
-        for entry in self._unwritten()[1]:
-            if entry.msgid == msgid and fold(entry.target) == key:
-                return None if msgid in self._redacted else entry
+        if msgid in self._redacted:
+            return None
+        for row in self._unwritten()[1]:
+            if row[1] == msgid and row[2] == key:
+                return _entry(row)
         row = self._reader.execute(f"SELECT {_COLUMNS} FROM history WHERE msgid = ? AND "
                                    "target = ? LIMIT 1", (msgid, key)).fetchone()
         return None if row is None or msgid in self._redacted else _entry(row)
@@ -206,34 +237,36 @@ class SqliteStore(Store):
                     f"({', '.join('?' * len(chunk))}) AND command IN ('PRIVMSG', 'NOTICE') "
                     "AND time > ? AND time < ? GROUP BY target", (*chunk, after, before)):
                 latest[target] = (name, when)
-        for entry in pending:
-            key = fold(entry.target)
-            if (key in names and entry.command in MESSAGES and after < entry.time < before
-                    and entry.msgid not in self._redacted):
-                latest[key] = (entry.target, entry.time)
+        for row in pending:
+            _seq, msgid, key, name, when, command = row[:6]
+            if (key in names and command in MESSAGES and after < when < before
+                    and msgid not in self._redacted):
+                latest[key] = (name, when)
         return sorted(latest.values(), key=lambda found: found[1])[:limit]
 
     def _unwritten(self):
-        """How far the writer has committed, and the entries on :attr:`recent` (redactions
+        """How far the writer has committed, and the rows on :attr:`recent` (redactions
         left out), taken before a query reads the database.
 
-        In that order, each read once: an entry the writer takes off the deque after this is
+        In that order, each read once: a row the writer takes off the deque after this is
         committed already, so the query that follows finds it on the disk; one it has not
         taken off is here.  The two may overlap, which :meth:`_merge` undoes."""
         written = self.written
-        return written, [entry for _number, entry in list(self.recent)
-                         if entry.command != "REDACT"]
+        return written, [row for row in list(self.recent) if row[5] != "REDACT"]
 
     def _merge(self, rows, pending, written):
+        """The rows of the database and of the queue, each once, in order, without what was
+        redacted."""
         for msgid, number in list(self._redacted.items()):
             if number <= written:
                 del self._redacted[msgid]  # deleted on the disk: no longer to filter out
-        seen = {entry.seq for entry in rows}
-        merged = rows + [entry for entry in pending if entry.seq not in seen]
+        if pending:
+            seen = {row[0] for row in rows}
+            rows = rows + [row for row in pending if row[0] not in seen]
+            rows.sort(key=lambda row: row[0])
         if self._redacted:
-            merged = [entry for entry in merged if entry.msgid not in self._redacted]
-        merged.sort(key=lambda entry: entry.seq)
-        return merged
+            rows = [row for row in rows if row[1] not in self._redacted]
+        return rows
 
     def close(self):
         """Write what is left, sweep, and close (called once the loop has stopped)."""
@@ -272,6 +305,8 @@ class SqliteStore(Store):
                 failing = self._write(connection, batch, lost, failing, touched)
                 while recent and recent[0][0] <= self.written:
                     recent.popleft()
+                if not stopping:
+                    time.sleep(self.commit_interval)
             if stopping or time.monotonic() - swept >= self.sweep_interval:
                 self._sweep(connection, touched)
                 touched.clear()
@@ -281,28 +316,21 @@ class SqliteStore(Store):
                 return
 
     def _write(self, connection, batch, lost, failing, touched):
-        """Write *batch* (``(seq, entry)``, after a gap of *lost* entries) in one
-        transaction; returns whether writing is failing now."""
-        rows, redactions = [], []
-        for number, entry in batch:
-            key = fold(entry.target) if entry.target != EVERYWHERE else EVERYWHERE
-            if entry.command == "REDACT":
-                redactions.append((entry.msgid, key))
-                continue
-            touched.add(key)
-            rows.append((number, entry.msgid, key, entry.target, entry.time, entry.command,
-                         entry.source, json.dumps(entry.params, ensure_ascii=False),
-                         json.dumps(entry.tags, ensure_ascii=False) if entry.tags else None))
+        """Write *batch* (rows, after a gap of *lost* entries) in one transaction; returns
+        whether writing is failing now."""
+        redactions = [(row[1], row[2]) for row in batch if row[5] == "REDACT"]
+        rows = [row for row in batch if row[5] != "REDACT"] if redactions else batch
+        touched.update(row[2] for row in rows)
         lost += self.lost
         try:
             connection.execute("BEGIN")
             if lost:
                 # The gap takes the place of the last entry lost: a seq nothing else has.
                 connection.execute(
-                    "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, NULL, ?, NULL)",
+                    "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, NULL)",
                     (batch[0][0] - 1, f"gap-{uuid.uuid4().hex[:16]}", EVERYWHERE, EVERYWHERE,
-                     batch[0][1].time, GAP, json.dumps([lost])))
-            connection.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     batch[0][4], GAP, json.dumps([lost])))
+            connection.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                    rows)
             connection.executemany("DELETE FROM history WHERE msgid = ? AND target = ?",
                                    redactions)
@@ -343,8 +371,13 @@ class SqliteStore(Store):
 
 
 def _entry(row):
-    seq, msgid, name, when, command, source, params, tags = row
-    return Entry(seq, msgid, name, when, command, source, tuple(json.loads(params)),
+    """The :class:`~tcpchat.store.base.Entry` of a row of the table (or of the queue)."""
+    seq, msgid, _key, name, when, command, source, text, params, tags = row
+    if params is not None:
+        params = tuple(json.loads(params))
+    else:  # a message: its parameters are its channel and its text, if any (TAGMSG)
+        params = (name,) if text is None else (name, text)
+    return Entry(seq, msgid, name, when, command, source, params,
                  json.loads(tags) if tags else None)
 
 
