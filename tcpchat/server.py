@@ -24,6 +24,11 @@ from .transports.tls import Certificates, TlsSetupError
 log = logging.getLogger("tcpchat")
 
 
+#: In memory (no --db), history is bounded whatever the options say: this many lines a room
+#: unless --history-lines says otherwise, and this many in all.
+MEMORY_LINES, MEMORY_TOTAL = 1000, 100_000
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="tcpchat-server",
@@ -107,7 +112,9 @@ def build_parser():
     kept.add_argument("--no-history", action="store_true",
                       help=_("keep no history at all"))
     kept.add_argument("--history-lines", type=int, metavar="N",
-                      help=_("keep at most N lines a room (default: no bound)"))
+                      help=_("keep at most N lines a room (default: no bound with --db; "
+                             "{count} in memory, and {total} in all)", count=MEMORY_LINES,
+                             total=MEMORY_TOTAL))
     kept.add_argument("--history-days", type=float, metavar="DAYS",
                       help=_("forget lines older than DAYS (default: never)"))
     kept.add_argument("--history-on-join", type=int, default=Config.history_on_join,
@@ -213,6 +220,9 @@ def open_history(args):
     """The history store asked for (None with --no-history); StoreError if it cannot be."""
     if args.no_history:
         return None
+    if args.db is None:
+        return SqliteStore(None, lines=args.history_lines or MEMORY_LINES,
+                           days=args.history_days, total=MEMORY_TOTAL)
     return SqliteStore(args.db, lines=args.history_lines, days=args.history_days)
 
 

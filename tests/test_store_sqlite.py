@@ -13,6 +13,7 @@ import pytest
 from helpers import (LineSocket, StalledDisk, register_irc, run_server, start_server_process,
                      wait_until)
 from tcpchat.chat import events
+from tcpchat.server import build_parser, open_history
 from tcpchat.store.base import GAP, MESSAGES
 from tcpchat.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError
 
@@ -175,6 +176,20 @@ def test_retention_keeps_the_last_lines_of_each_room_and_forgets_the_old(path):
         again.close()
 
 
+def test_a_bound_on_the_whole_keeps_the_newest_across_rooms(path):
+    store = SqliteStore(path, total=4)
+    for number in range(3):
+        store.append(talk(number))
+        store.append(talk(10 + number, room=Room("#other")))
+    store.close()
+    again = SqliteStore(path)
+    try:
+        kept = again.page("#lobby", limit=10) + again.page("#other", limit=10)
+        assert sorted(texts(kept)) == ["m1", "m11", "m12", "m2"]
+    finally:
+        again.close()
+
+
 @pytest.mark.parametrize("written_first", [True, False])
 def test_a_redaction_is_answered_at_once_and_deleted_on_the_disk(path, written_first):
     store = StalledDisk(path)
@@ -244,3 +259,18 @@ def test_a_restarted_server_shows_a_newcomer_what_was_said_before(path):
         process.terminate()
         process.wait(timeout=10)
         process.stderr.close()
+
+
+def test_history_in_memory_is_bounded_by_default_and_a_file_as_the_operator_says(path):
+    parser = build_parser()
+    store = open_history(parser.parse_args([]))
+    try:
+        assert (store.path, store.lines, store.total) == (None, 1000, 100_000)
+    finally:
+        store.close()
+    store = open_history(parser.parse_args(["--db", path, "--history-days", "30"]))
+    try:
+        assert (store.path, store.lines, store.days, store.total) == (path, None, 30, None)
+    finally:
+        store.close()
+    assert open_history(parser.parse_args(["--no-history"])) is None

@@ -26,8 +26,9 @@ entries are lost.  Either way the chat goes on, the writer logs once that it is 
 and once when it writes again, and it records a :data:`~tcpchat.store.base.GAP` entry saying
 how many entries were lost, which the history commands show where it falls.
 
-Retention: at most ``lines`` entries per channel and none older than ``days``, enforced by the
-writer every ``sweep_interval`` seconds and when it stops.
+Retention: at most ``lines`` entries per channel, none older than ``days``, and at most
+``total`` in all (rooms come and go: a bound per room alone does not bound the whole),
+enforced by the writer every ``sweep_interval`` seconds and when it stops.
 """
 
 import collections
@@ -87,13 +88,14 @@ class StoreError(Exception):
 
 
 class SqliteStore(Store):
-    def __init__(self, path=None, lines=None, days=None, queue=QUEUE, sweep_interval=60.0,
-                 commit_interval=None, wall_clock=time.time):
-        """History in the SQLite file *path* (created with mode 0600), or in memory (None).
-        Raises :class:`StoreError` when it cannot be opened, is not a database, is another
-        running server's, or was made by a newer tcpchat."""
+    def __init__(self, path=None, lines=None, days=None, total=None, queue=QUEUE,
+                 sweep_interval=60.0, commit_interval=None, wall_clock=time.time):
+        """History in the SQLite file *path* (created with mode 0600), or in memory (None),
+        keeping at most *lines* entries a channel, none older than *days*, and at most *total*
+        in all (None: no such bound).  Raises :class:`StoreError` when it cannot be opened, is
+        not a database, is another running server's, or was made by a newer tcpchat."""
         self.path = path
-        self.lines, self.days = lines, days
+        self.lines, self.days, self.total = lines, days, total
         self.sweep_interval = sweep_interval
         self.commit_interval = COMMIT_INTERVAL if commit_interval is None else commit_interval
         self.wall_clock = wall_clock
@@ -366,6 +368,10 @@ class SqliteStore(Store):
                         "DELETE FROM history WHERE target = ? AND seq <= (SELECT seq FROM "
                         "history WHERE target = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
                         (key, key, self.lines))
+            if self.total is not None:
+                connection.execute(
+                    "DELETE FROM history WHERE seq <= (SELECT seq FROM history ORDER BY seq "
+                    "DESC LIMIT 1 OFFSET ?)", (self.total,))
         except sqlite3.Error as exc:
             log.warning("history: retention could not run: %s", _reason(exc))
 
