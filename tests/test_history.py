@@ -351,8 +351,8 @@ def test_plain_history_in_an_empty_room_and_on_a_server_without_history(store):
 
 def test_a_gap_reads_as_a_notice_from_the_server(chat):
     gap = Entry(7, "gap1", "*", 1_700_000_000.0, GAP, None, (3,), None)
-    message = as_message(chat.core.chat, gap)
+    message = as_message(chat.core.chat, gap, "#lobby")
     assert (message.command, message.source, message.params) == (
-        "NOTICE", "tcpchat", ("*", "*** 3 messages are missing from history here: the server "
+        "NOTICE", "tcpchat", ("#lobby", "*** 3 messages are missing from history here: the server "
                                    "could not keep them"))
     assert message.tags == {"msgid": "gap1", "time": timestamp(1_700_000_000)}

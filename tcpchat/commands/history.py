@@ -17,7 +17,7 @@ from ..protocol import ircv3
 from ..protocol.ircv3 import parse_timestamp, timestamp
 from ..protocol.message import Message
 from ..protocol.names import fold, is_channel
-from ..store.base import EVERYWHERE, GAP, MESSAGES, Bound
+from ..store.base import GAP, MESSAGES, Bound
 from ..text.catalog import _, ngettext
 from ..text.display import clean, describe, prefixed
 
@@ -163,21 +163,21 @@ def _send_entries(chat, client, target, entries):
     if start is None:
         return
     for entry in entries:
-        delivery.send(client, as_message(chat, entry))
+        delivery.send(client, as_message(chat, entry, target))
     if "batch" in client.caps:
         server = chat.config.server_name
         delivery.rewrite_since(client, start, lambda lines: ircv3.batched(
             lines, "chathistory", (target,), server))
 
 
-def as_message(chat, entry):
-    """The IRC message an entry stands for, with its msgid and time; a gap as a notice from
-    the server."""
+def as_message(chat, entry, channel="*"):
+    """The IRC message an entry stands for, with its msgid and time; a gap (which is in every
+    channel's history) as a notice from the server to *channel*."""
     tags = dict(entry.tags) if entry.tags else {}
     tags["msgid"], tags["time"] = entry.msgid, timestamp(entry.time)
     if entry.command == GAP:
         count = int(entry.params[0])
-        return Message("NOTICE", (entry.target if entry.target != EVERYWHERE else "*", ngettext(
+        return Message("NOTICE", (channel, ngettext(
             "*** {count} message is missing from history here: the server could not keep it",
             "*** {count} messages are missing from history here: the server could not keep "
             "them", count)), chat.config.server_name, tags)
@@ -246,7 +246,7 @@ def recent_lines(chat, client, channel, count):
                                  channel=channel.name))
     catalog, now = client.encoding.catalog, chat.wall_clock()
     for entry in entries:
-        described = describe(as_message(chat, entry), catalog)
+        described = describe(as_message(chat, entry, channel.name), catalog)
         if described is not None:
             delivery.send_text(client, _("[{time}] {line}", time=_clock(entry.time, now),
                                          line=clean(prefixed(*described))))

@@ -24,7 +24,6 @@ The contract every store keeps:
 - :meth:`Store.redact` takes a message out of every answer from then on, and out of the storage.
 """
 
-import functools
 from collections import namedtuple
 
 from ..chat import events
@@ -34,9 +33,6 @@ from ..protocol.names import fold
 #: parameters of the IRC line that shows it (``("#lobby", "hello")``); *tags* its client-only
 #: tags, or None.  A QUIT or NICK seen in three channels is three entries with one *msgid*.
 Entry = namedtuple("Entry", "seq msgid target time command source params tags")
-#: ``make_entry((seq, msgid, ...))``: an Entry made without its Python-level ``__new__``, for
-#: the message path.
-make_entry = functools.partial(tuple.__new__, Entry)
 
 #: The event kinds a store keeps (see the module doc), and the one that takes a message out.
 STORED_KINDS = (events.Talk, events.Join, events.Part, events.Kick, events.Quit,
