@@ -322,7 +322,8 @@ class SqliteStore(Store):
         whether writing is failing now."""
         redactions = [(row[1], row[2]) for row in batch if row[5] == "REDACT"]
         rows = [row for row in batch if row[5] != "REDACT"] if redactions else batch
-        touched.update(row[2] for row in rows)
+        if self.lines is not None:
+            touched.update(row[2] for row in rows)
         lost += self.lost
         try:
             connection.execute("BEGIN")
