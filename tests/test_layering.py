@@ -7,7 +7,9 @@ checked twice: what its source imports, and what importing it loads in a fresh i
 """
 
 import ast
+import configparser
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -142,3 +144,15 @@ def test_importing_the_core_loads_no_io_module():
     assert "tcpchat.core" in loaded["new"] and "tcpchat.chat.chat" in loaded["new"]
     assert IO_MODULES.isdisjoint(loaded["new"])
     assert {"socket", "select", "selectors", "ssl", "asyncio"}.isdisjoint(loaded["all"])
+
+
+def test_every_package_is_installed():
+    """setup.cfg names the packages one by one: a new folder left out would be missing from
+    a ``pip install .`` while every test of the source tree passed."""
+    config = configparser.ConfigParser()
+    config.read(os.path.join(ROOT, "setup.cfg"))
+    listed = set(config["options"]["packages"].split())
+    found = {os.path.relpath(folder, ROOT).replace(os.sep, ".")
+             for folder, _dirs, files in os.walk(os.path.join(ROOT, "tcpchat"))
+             if "__init__.py" in files}
+    assert listed == found
