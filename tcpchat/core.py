@@ -31,6 +31,7 @@ and in number (``Config.max_unregistered``): past the number, the oldest of them
 make room, so a crowd that opens connections and never registers cannot shut real users out.
 """
 
+import functools
 import heapq
 import itertools
 import logging
@@ -45,7 +46,7 @@ from .protocol import numerics as rpl
 from .protocol.framing import TOO_LONG
 from .protocol.message import MAX_MESSAGE, MAX_TAGS, MalformedMessage, Message, parse
 from .store.base import STORED_KINDS
-from .text.catalog import _
+from .text.catalog import N_, _, languages, translations
 
 log = logging.getLogger("tcpchat")
 
@@ -53,11 +54,22 @@ log = logging.getLogger("tcpchat")
 #: line end): a paste goes out in pieces that each fit one IRC line, a few at most.
 PLAIN_LINE = MAX_LINE - 2
 #: The first line of a connection is IRC when it starts with one of these and a parameter.
-REGISTRATION_COMMANDS = frozenset(("CAP", "PASS", "NICK", "USER"))
+REGISTRATION_COMMANDS = frozenset(("CAP", "PASS", "NICK", "USER", "LANGUAGE"))
 
 
-WELCOME = _("*** Welcome to tcpchat. IRC clients: register as usual. "
-           "From netcat or telnet: type the name you want and press Enter.")
+#: How to switch to a language, said in that language (translators: "По-русски: ...").
+SWITCH = N_("In English: /lang {language}")
+
+
+@functools.lru_cache(maxsize=1)
+def welcome():
+    """The first line of a connection: what to do, in the server's language, and how to
+    switch to each language there is, each said in itself, so that whoever cannot read the
+    rest can still find how to change it."""
+    switch = " · ".join(translations(language).gettext(SWITCH).format(language=language)
+                        for language in languages())
+    return _("*** Welcome to tcpchat. IRC clients: register as usual. From netcat or telnet: "
+             "type the name you want and press Enter. ({languages})", languages=switch)
 
 
 class ChatCore:
@@ -103,7 +115,7 @@ class ChatCore:
         client = chat.add_client(conn, dialect)
         if dialect is None and transport.greets:
             # No source: plain users see a readable line; IRC clients take it as from the server.
-            chat.delivery.send(client, Message("NOTICE", ("*", WELCOME)))
+            chat.delivery.send(client, Message("NOTICE", ("*", welcome())))
         conn.timer = self._schedule(conn, now + config.registration_timeout, self._check)
         log.debug("connection from %s", peer)
         if len(chat.registry.registering) > config.max_unregistered:

@@ -1,8 +1,8 @@
 """``python -m tcpchat.server``: start the chat server from the command line."""
 
-import argparse
 import getpass
 import logging
+import os
 import signal
 import sys
 
@@ -13,7 +13,8 @@ from .commands.opers import hash_password, parse_oper_file
 from .core import ChatCore
 from .protocol.names import channel_problem
 from .store.sqlite import SqliteStore, StoreError
-from .text.catalog import _
+from .text.arguments import ArgumentParser, interface_language
+from .text.catalog import ENGLISH, _, languages
 from .transports.datagram import MAX_UNREGISTERED
 from .transports.driver import (AdmissionPolicy, bind_datagram, listen, port_number,
                                 raise_descriptor_limit)
@@ -29,9 +30,9 @@ log = logging.getLogger("tcpchat")
 MEMORY_LINES, MEMORY_TOTAL = 1000, 100_000
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="tcpchat-server",
+def build_parser(language=ENGLISH):
+    parser = ArgumentParser(
+        prog="tcpchat-server", language=language,
         description=_("A small chat server. IRC clients (irssi, WeeChat, HexChat) connect as to "
                     "any IRC server; netcat and telnet users type a name, then lines."))
     parser.add_argument("--host", default="127.0.0.1",
@@ -104,6 +105,10 @@ def build_parser():
                                "of standard input), print its hash for --oper-file, and exit"))
     parser.add_argument("--admin-email", metavar="ADDRESS",
                         help=_("a contact address, which ADMIN shows"))
+    parser.add_argument("--lang", choices=languages(), default=ENGLISH,
+                        help=_("the language everyone reads until they choose another (/lang, "
+                               "LANGUAGE), and this command line's; default en, or the "
+                               "locale's for the command line"))
     kept = parser.add_argument_group(
         _("history"), _("what was said is kept and shown again (docs/history.rst); without "
                         "--db, in memory until the server stops"))
@@ -213,7 +218,7 @@ def config_from(args, parser):
                   sendq=args.sendq, max_unregistered=args.max_unregistered,
                   registration_timeout=args.registration_timeout,
                   flood=None if args.no_flood_control else FloodPolicy(),
-                  history_on_join=args.history_on_join)
+                  history_on_join=args.history_on_join, language=args.lang)
 
 
 def open_history(args):
@@ -290,7 +295,7 @@ def tls_options(args, parser):
     try:
         return Certificates(args.tls_cert, args.tls_key or args.tls_cert)
     except TlsSetupError as exc:
-        parser.exit(2, _("{program}: {error}", program=parser.prog, error=exc) + "\n")
+        parser.exit(2, _("{program}: {error}", program=parser.prog, error=exc))
 
 
 def web_options(args, parser):
@@ -312,8 +317,7 @@ def web_options(args, parser):
         from .transports.web import WebGateway
     except ImportError as exc:
         parser.exit(2, _("{program}: --web needs wsproto and h11 ({name} is missing): "
-                         "pip install 'tcpchat[web]'", program=parser.prog, name=exc.name)
-                    + "\n")
+                         "pip install 'tcpchat[web]'", program=parser.prog, name=exc.name))
     try:
         return WebGateway(args.web_origin, asks_password=args.password is not None)
     except ValueError as exc:
@@ -360,7 +364,8 @@ def print_password_hash():
 
 
 def main(argv=None):
-    parser = build_parser()
+    language = interface_language(sys.argv[1:] if argv is None else argv, os.environ)
+    parser = build_parser(language)
     args = parser.parse_args(argv)
     if args.hash_password:
         return print_password_hash()

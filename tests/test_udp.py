@@ -244,12 +244,12 @@ def test_a_full_send_buffer_drops_the_datagram_counts_it_and_logs_at_a_rate(capl
     transport = endpoint._admit(("192.0.2.1", 4000))
     with caplog.at_level(logging.WARNING, logger="tcpchat"):
         transport.conn.receive_datagram(b"bob\n")  # the greeting: a datagram, dropped
-        transport.conn.receive_datagram(b"/help\n")  # another, within the same ten seconds
+        transport.conn.receive_datagram(b"/who\n")  # another, within the same ten seconds
     assert endpoint.dropped == 2 and endpoint.sent == 0
     assert caplog.text.count("datagrams dropped") == 1
     clock.advance(10)
     with caplog.at_level(logging.WARNING, logger="tcpchat"):
-        transport.conn.receive_datagram(b"/help\n")
+        transport.conn.receive_datagram(b"/who\n")
     assert endpoint.dropped == 3
     assert caplog.text.count("datagrams dropped") == 2
     assert transport.conn.client.registered  # dropped output does not end the user

@@ -93,7 +93,10 @@ class Chat:
 
     def add_client(self, conn, dialect):
         """A new user speaking over *conn*, in *dialect* (None: its first line will say)."""
-        return self.registry.add_client(conn, dialect, self.wall_clock())
+        client = self.registry.add_client(conn, dialect, self.wall_clock())
+        if self.config.language != client.language:
+            client.set_language(self.config.language)
+        return client
 
     def register(self, client, user, realname):
         client.user = user

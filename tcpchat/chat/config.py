@@ -68,5 +68,8 @@ class Config:
     history_limit: int = 100
     #: Lines of a room's history a plain user is shown on joining it.
     history_on_join: int = 20
+    #: The language every user reads until it chooses another (/lang, LANGUAGE): a code of
+    #: :func:`tcpchat.text.catalog.languages`.
+    language: str = "en"
     #: Set by the server when it starts; shown in 003.
     created: float = field(default_factory=time.time)

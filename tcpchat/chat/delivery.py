@@ -238,6 +238,12 @@ class Delivery:
         self.count_caps(client.caps, caps)
         client.set_caps(frozenset(caps))
 
+    def set_language(self, client, language):
+        """*client* reads *language* from now on: its Encoding changes, so the batch goes
+        first (as for capabilities)."""
+        self.flush_batch()
+        client.set_language(language)
+
     def count_caps(self, dropped, enabled):
         self.cap_users.subtract(dropped)
         self.cap_users.update(enabled)

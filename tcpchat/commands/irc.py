@@ -16,7 +16,7 @@ from ..protocol import numerics as rpl
 from ..protocol.message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
 from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
                               is_channel)
-from ..text.catalog import _
+from ..text.catalog import _, languages
 from . import history, moderation, serverinfo
 from .serverinfo import VERSION
 
@@ -197,7 +197,8 @@ def _welcome(chat, client):
 
 
 def _isupport(chat, client):
-    tokens = ISUPPORT + (f"NETWORK={chat.config.server_name}",)
+    tokens = ISUPPORT + (f"NETWORK={chat.config.server_name}",
+                         f"LANGUAGE={len(languages())},{','.join(languages())}")
     if chat.history is not None:
         tokens = tuple(sorted(tokens + history.isupport(chat.config)))
     for start in range(0, len(tokens), 13):  # at most 13 tokens a line
@@ -637,6 +638,24 @@ def _server(chat, command, *params):
 
 Command = namedtuple("Command", "handler min_params needs_registration")
 
+def _language(chat, client, message):
+    """LANGUAGE code [code...]: the first of them the server has is the client's language
+    from now on (the old IRC language-negotiation draft, as servers that offer it do)."""
+    asked = " ".join(message.params).replace(",", " ").split()
+    if len(asked) > len(languages()):
+        chat.delivery.reply(client, rpl.ERR_TOOMANYLANGUAGES, str(len(languages())),
+                            _("You specified too many languages"))
+        return
+    known = [code.lower() for code in asked if code.lower() in languages()]
+    if not known:
+        chat.delivery.reply(client, rpl.ERR_NOLANGUAGE, ",".join(asked),
+                            _("Languages are not supported by this server"))
+        return
+    chat.delivery.set_language(client, known[0])
+    chat.delivery.reply(client, rpl.RPL_YOURLANGUAGESARE, known[0],
+                        _("Language preferences have been set"))
+
+
 def _with_history(handler):
     """*handler*, for a server that keeps history; an unknown command on one that does not."""
     def handle(chat, client, message):
@@ -676,6 +695,7 @@ COMMANDS = {
     "MOTD": Command(_motd, 0, True),
     "VERSION": Command(_version, 0, True),
     "CHATHISTORY": Command(_with_history(history.chathistory), 1, True),
+    "LANGUAGE": Command(_language, 1, False),
     "REDACT": Command(_with_history(history.redact), 2, True),
     **{name: Command(handler, min_params, True)
        for name, (handler, min_params) in serverinfo.COMMANDS.items()},

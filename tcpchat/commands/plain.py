@@ -15,7 +15,7 @@ import itertools
 from ..protocol import numerics as rpl
 from ..protocol.message import split_utf8, text_room
 from ..protocol.names import NICK_RULE, fold
-from ..text.catalog import _, ngettext
+from ..text.catalog import _, language_name, languages, ngettext
 from ..text.display import clean, is_quit_word
 from . import history, moderation, serverinfo
 
@@ -28,6 +28,7 @@ HELP = (
     _("***   /topic [text]    show the room's topic, or set it"),
     _("***   /join [key]      come back to the room after leaving it or being removed"),
     _("***   /history [N]     the room's last N lines (20 without N)"),
+    _("***   /lang [code]     the language you read: /lang ru, /lang en; /lang lists them"),
     _("***   /quit [reason]   leave (so do 'exit' and 'выход')"),
     _("***   //text           send text that starts with /"),
     _("*** For the room's operators (@ in /who):"),
@@ -301,6 +302,22 @@ def _history(chat, client, argument):
                                           channel=room.name))
 
 
+def _lang(chat, client, argument):
+    code = argument.strip().lower()
+    if not code:
+        chat.delivery.send_text(client, _(
+            "*** Languages: {languages}. Yours: {language}. /lang CODE changes it.",
+            languages=", ".join(f"{each} ({language_name(each)})" for each in languages()),
+            language=client.language))
+    elif code not in languages():
+        chat.delivery.send_text(client, _(
+            "! There is no language {code} here: /lang lists those there are", code=clean(code)))
+    else:
+        chat.delivery.set_language(client, code)
+        chat.delivery.send_text(client, _("*** Your language is now {name}.",
+                                          name=language_name(code)))
+
+
 def _help(chat, client, argument):
     for line in HELP:
         chat.delivery.send_text(client, line)
@@ -308,5 +325,5 @@ def _help(chat, client, argument):
 
 _COMMANDS = {"msg": _msg, "me": _me, "nick": _nick, "who": _who, "quit": _quit, "help": _help,
              "topic": _topic, "join": _join, "kick": _kick, "mode": _mode, "invite": _invite,
-             "oper": _oper, "history": _history,
+             "oper": _oper, "history": _history, "lang": _lang,
              **{name: _rank_command(change) for change, name in _RANK_COMMANDS.items()}}

@@ -18,8 +18,9 @@ nothing, their Texts being English already.
 
 The catalogs are gettext's: :func:`translations` gives a language's
 (``tcpchat/text/locale/LANGUAGE/LC_MESSAGES/tcpchat.mo``), or English (the message ids
-themselves) where there is none.  English is the only language so far.  ``_`` and
-``ngettext`` are the names gettext's extraction tools (xgettext, Babel) look for.
+themselves) where there is none; :func:`languages` lists those there are.  ``_`` and
+``ngettext`` are the names gettext's extraction tools (xgettext, Babel) look for
+(docs/translating.rst).
 """
 
 import functools
@@ -79,6 +80,24 @@ def translations(language=ENGLISH):
     if language == ENGLISH:
         return gettext.NullTranslations()
     return gettext.translation(DOMAIN, LOCALE_DIR, [language], fallback=True)
+
+
+#: Translated as the name of the catalog's language in that language ("Русский"): how a list
+#: of languages names each one.
+LANGUAGE_NAME = N_("English")
+
+
+@functools.lru_cache(maxsize=None)
+def languages():
+    """The languages there are catalogs for, English first: codes such as ``ru``."""
+    found = sorted(path.parent.parent.name
+                   for path in LOCALE_DIR.glob(f"*/LC_MESSAGES/{DOMAIN}.mo"))
+    return (ENGLISH, *found)
+
+
+def language_name(language):
+    """*language*'s name in itself (``Русский``)."""
+    return translations(language).gettext(LANGUAGE_NAME)
 
 
 def render(value, catalog):
