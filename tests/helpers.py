@@ -539,9 +539,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class LineProcess:
     """A program driven through pipes, a line at a time; every read bounded by TIMEOUT."""
 
-    def __init__(self, command):
+    def __init__(self, command, env=None):
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, cwd=ROOT)
+                                        stderr=subprocess.PIPE, cwd=ROOT, env=env)
         self._pending = b""
         self.seen = []
 
@@ -618,13 +618,21 @@ def run_server(*arguments):
                           timeout=TIMEOUT, cwd=ROOT)
 
 
+def english_environment():
+    """This process's environment with an English (C) locale, so that the client speaks the
+    language the tests read whatever the machine's locale is."""
+    kept = {name: value for name, value in os.environ.items()
+            if name not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+    return {**kept, "LANG": "C.UTF-8"}
+
+
 class ClientProcess(LineProcess):
     """``python -m tcpchat.client`` with *arguments*, on the server at *address*."""
 
     def __init__(self, address, *arguments):
         host, port = address[:2]
         super().__init__([sys.executable, "-m", "tcpchat.client", host, "--port", str(port),
-                          *arguments])
+                          *arguments], env=english_environment())
 
 
 def conversation(address, channel="#lobby", alice_options=(), bob_options=()):

@@ -16,8 +16,9 @@ import time
 
 import pytest
 
-from helpers import (ROOT, TIMEOUT, ClientProcess, LineSocket, conversation, register_irc,
-                     running_server, start_server_process, wait_until)
+from helpers import (ROOT, TIMEOUT, ClientProcess, LineSocket, conversation,
+                     english_environment, register_irc, running_server, start_server_process,
+                     wait_until)
 from tcpchat.client.terminal import split_address
 
 
@@ -187,12 +188,12 @@ def _own_terminal():
 class Terminal:
     """The client on a pseudo-terminal: what a person at a keyboard would see and type."""
 
-    def __init__(self, *arguments):
+    def __init__(self, *arguments, locale="C.UTF-8"):
         self.master, slave = pty.openpty()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tcpchat.client", *arguments],
             stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, preexec_fn=_own_terminal,
-            env={**os.environ, "TERM": "xterm"})
+            env={**english_environment(), "TERM": "xterm", "LANG": locale})
         os.close(slave)
         self.screen = ""
 
@@ -372,3 +373,32 @@ def test_the_client_shows_what_was_said_before_it_joined_with_its_date_and_time(
         process.terminate()
         process.wait(timeout=TIMEOUT)
         process.stderr.close()
+
+
+def test_the_client_speaks_russian_in_a_russian_locale_and_asks_the_server_for_it():
+    with running_server() as server:
+        alice = register_irc(server.address, "alice")
+        terminal = Terminal("127.0.0.1", "--port", str(server.address[1]), "--name", "dasha",
+                            locale="ru_RU.UTF-8")
+        try:
+            terminal.wait_for(r"\* Вы вошли в #lobby")
+            terminal.wait_for(r"\[#lobby\] ")
+            alice.send("PRIVMSG #lobby :привет, Даша")
+            terminal.wait_for(r"\d\d:\d\d alice: привет, Даша")
+            terminal.wait_until_reading()
+            terminal.type("/msg nobody hi\r")
+            terminal.wait_for("Нет такого пользователя или канала")  # the server's, in Russian
+            terminal.wait_until_reading()
+            terminal.type("/quit\r")
+            assert alice.expect("QUIT") == ":dasha!dasha@127.0.0.1 QUIT :Quit"
+            assert terminal.process.wait(TIMEOUT) == 0
+        finally:
+            terminal.close()
+
+
+def test_the_clients_help_is_in_the_language_asked_for():
+    result = subprocess.run([sys.executable, "-m", "tcpchat.client", "--lang", "ru", "--help"],
+                            capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT,
+                            env=english_environment())
+    assert "Чат на сервере tcpchat (или любом IRC-сервере)" in result.stdout
+    assert "--lang {en,ru}" in result.stdout

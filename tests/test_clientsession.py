@@ -337,3 +337,23 @@ def test_the_greeting_for_netcat_users_is_not_shown():
 def test_join_with_no_room_is_a_usage_hint_not_a_join(session):
     assert session.handle_input("/join") == [Show(ERROR, "Usage: /join #room")]
     assert sent(session) == []
+
+
+def test_a_russian_session_asks_a_server_that_offers_russian_and_describes_in_russian():
+    session = ClientSession("dasha", "#lobby", language="ru")
+    session.start()
+    session.take_outgoing()
+    feed(session, ":srv 001 dasha :Welcome", ":srv 005 dasha LANGUAGE=2,en,ru UTF8ONLY :are")
+    assert sent(session) == ["JOIN #lobby", "LANGUAGE ru"]
+    assert feed(session, ":srv 687 dasha ru :Язык выбран") == []
+    assert feed(session, ":bob!b@h JOIN #lobby") == [Show(EVENT, "* bob вошёл в #lobby")]
+    english = ClientSession("ann", "#lobby")
+    english.start()
+    english.take_outgoing()
+    feed(english, ":srv 001 ann :Welcome", ":srv 005 ann LANGUAGE=2,en,ru :are")
+    assert sent(english) == ["JOIN #lobby"]  # English is every server's already
+    other = ClientSession("dasha", "#lobby", language="ru")
+    other.start()
+    other.take_outgoing()
+    feed(other, ":srv 001 dasha :Welcome", ":srv 005 dasha LANGUAGE=1,en :are")
+    assert sent(other) == ["JOIN #lobby"]  # not asked of a server that has no Russian

@@ -30,7 +30,7 @@ from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, encode_l
                                 split_utf8, text_room)
 from ..protocol.names import fold, is_channel
 from ..protocol.sequence import DUPLICATE, LATE, LOST, SEQ_CAP, SequenceCheck, sequence_number
-from ..text.catalog import _, ngettext
+from ..text.catalog import ENGLISH, _, ngettext, translations
 from ..text.display import ERROR, EVENT, PRIVATE, SERVER, clean, describe, is_quit_word, nick_of
 
 Show = namedtuple("Show", "kind text when", defaults=(None,))
@@ -69,6 +69,7 @@ _QUIET_NUMERICS = frozenset((
     "002", "003", "004", "005", "250", "251", "252", "253", "254", "255", "265", "266",
     "333", "329", "324", "368", "375", "376", "315", "318", "321", "323",
     "422",  # no MOTD: an error by number, but nothing is wrong
+    "687",  # the language asked for (see _offered_languages): the lines that follow show it
 ))
 #: Asked for when the server offers them all: a room's last lines, each with its time, in a
 #: batch (IRCv3 draft/chathistory).
@@ -84,8 +85,13 @@ _LONGEST_USERHOST = "u" * 10 + "@" + "h" * 63
 
 
 class ClientSession:
-    def __init__(self, nick, channel, realname=None, numbered=False, password=None):
+    def __init__(self, nick, channel, realname=None, numbered=False, password=None,
+                 language=ENGLISH):
         self.nick = nick
+        #: The language the user reads: what the server says is described in it, and a
+        #: server that offers it (LANGUAGE= in 005) is asked to speak it.
+        self.language = language
+        self.catalog = translations(language)
         #: The server's password (PASS), if it wants one.
         self.password = password
         #: The "user@host" the server shows after our nick, once our own JOIN shows it.
@@ -389,11 +395,11 @@ class ClientSession:
             return [Show(ERROR, hint)]
         elif command in _JOIN_ERRORS and not self.ready:
             self.ready = True
-            return [Show(ERROR, describe(message)[1]), Ready()]
+            return [Show(ERROR, describe(message, self.catalog)[1]), Ready()]
         elif command in _JOIN_ERRORS and len(params) > 1 and fold(params[1]) in self._joining:
             self._joining.discard(fold(params[1]))  # /join refused: not in that room after all
             self._forget_room(params[1])
-            return self._parted(params[1], describe(message)[1], ERROR)
+            return self._parted(params[1], describe(message, self.catalog)[1], ERROR)
         elif command == "353":
             self._names.setdefault(fold(params[2]), []).extend(params[3].split())
             return []
@@ -404,6 +410,9 @@ class ClientSession:
         elif command == "332":
             return [Show(SERVER, _("Topic of {channel}: {topic}", channel=params[1],
                                          topic=params[2]))]
+        elif command == "005":
+            self._offered_languages(params)
+            return []
         elif command in _QUIET_NUMERICS:
             return []
         elif command == "JOIN" and self._is_me(message):
@@ -422,7 +431,7 @@ class ClientSession:
         elif command == "NICK" and self._is_me(message):
             self.nick = params[0]
             return [Show(EVENT, _("* You are now known as {nick}", nick=params[0]))]
-        described = describe(message)
+        described = describe(message, self.catalog)
         return [Show(*described)] if described else []
 
     def _cap(self, params):
@@ -443,6 +452,14 @@ class ClientSession:
         self._send("CAP", "END")
         return []
 
+    def _offered_languages(self, params):
+        """``LANGUAGE=2,en,ru`` in 005: ask for ours if the server has it."""
+        for token in params[1:-1]:
+            name, _sep, value = token.partition("=")
+            if (name == "LANGUAGE" and self.language != ENGLISH
+                    and self.language in value.split(",")[1:]):
+                self._send("LANGUAGE", self.language)
+
     def _batch(self, params):
         """A chathistory batch opens (its lines come next, set apart) or closes."""
         reference = params[0]
@@ -456,7 +473,7 @@ class ClientSession:
         return []
 
     def _history_line(self, message):
-        described = describe(message)
+        described = describe(message, self.catalog)
         if described is None:
             return []
         stamp = message.tags.get("time")

@@ -27,9 +27,9 @@ connection to lean on, the receiver also keeps time: it sends the registration a
 nothing has come back, gives up when nothing does, and sends a PING after a spell of silence.
 """
 
-import argparse
 import functools
 import getpass
+import os
 import queue
 import signal
 import socket
@@ -40,8 +40,9 @@ import time
 
 from ..protocol.framing import pack_lines
 from ..protocol.names import NICK_RULE, nick_problem
-from ..text.catalog import _
-from ..text.display import ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
+from ..text.arguments import ArgumentParser, interface_language
+from ..text.catalog import ENGLISH, _, languages, render, translations
+from ..text.display import ENGLISH_CATALOG, ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
 from ..transports.driver import port_number
 from ..transports.tls import TlsSetupError, TlsStream, client_context
 from .session import ClientSession, Closed, Ready, Show
@@ -68,9 +69,11 @@ KEEPALIVE = 30.0
 class Screen:
     """Writes lines from any thread; reads lines on the main thread."""
 
-    def __init__(self, interactive, out=None):
+    def __init__(self, interactive, out=None, catalog=ENGLISH_CATALOG):
         self.interactive = interactive
         self.out = out or sys.stdout
+        #: The language lines are shown in (a gettext catalog): sentences are Texts until here.
+        self.catalog = catalog
         self._lock = threading.Lock()
         self._prompt = None  # set while input() waits, so a printed line can redraw it
         self._readline = None
@@ -84,7 +87,7 @@ class Screen:
     def show(self, kind, text, when=None):
         """A line: talk after the time it was said (*when*, or now), the rest marked as
         :func:`~tcpchat.text.display.prefixed` does."""
-        text = clean(text)
+        text = clean(render(text, self.catalog))
         if kind in TIMESTAMPED:
             line = time.strftime("%H:%M " if when is None else "%Y-%m-%d %H:%M ",
                                  time.localtime(when)) + text
@@ -105,6 +108,7 @@ class Screen:
         if not self.interactive:
             line = sys.stdin.readline()
             return line.rstrip("\r\n") if line else None
+        prompt = render(prompt, self.catalog)
         drawing = self._readline is not None
         if drawing:
             # Lines printed while readline draws the prompt would land inside it: they wait
@@ -263,7 +267,8 @@ class ChatClient:
             self._receiver.join(QUIT_WAIT)
         self.sock.close()
         if self._lost is not None:
-            print(_("tcpchat-client: disconnected: {reason}", reason=self._lost), file=sys.stderr)
+            print(render(_("tcpchat-client: disconnected: {reason}", reason=self._lost),
+                         self.screen.catalog), file=sys.stderr)
             return 1
         return 0
 
@@ -391,9 +396,9 @@ def split_address(text):
 ASK = object()
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="tcpchat-client",
+def build_parser(language=ENGLISH):
+    parser = ArgumentParser(
+        prog="tcpchat-client", language=language,
         description=_("Chat on a tcpchat (or any IRC) server from a terminal or a script."))
     parser.add_argument("host", nargs="?",
                         help=_("the server's address, HOST or HOST:PORT ([v6addr]:PORT for "
@@ -417,15 +422,20 @@ def build_parser():
     parser.add_argument("--insecure", action="store_true",
                         help=_("with --tls: check nothing (a self-signed test server); anyone "
                                "on the way could read and change the chat"))
+    parser.add_argument("--lang", choices=languages(),
+                        help=_("the language to show the chat in (default: the locale's, "
+                               "LANG; else English)"))
     return parser
 
 
 def main(argv=None):
-    parser = build_parser()
+    language = interface_language(sys.argv[1:] if argv is None else argv, os.environ)
+    catalog = translations(language)
+    parser = build_parser(language)
     args = parser.parse_args(argv)
     context = tls_options(args, parser)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    screen = Screen(interactive)
+    screen = Screen(interactive, catalog=catalog)
     host, name = args.host, args.name
     try:
         if host is None:
@@ -440,7 +450,8 @@ def main(argv=None):
             name = name.strip()
         password = args.password
         if password is ASK:
-            password = (getpass.getpass(_("Server password: ")) if sys.stdin.isatty()
+            password = (getpass.getpass(render(_("Server password: "), catalog))
+                        if sys.stdin.isatty()
                         else sys.stdin.readline().rstrip("\r\n"))
     except (KeyboardInterrupt, EOFError):
         screen.out.write("\n")
@@ -449,11 +460,11 @@ def main(argv=None):
         parser.error(_("--name is needed when standard input is not a terminal"))
     if name_refusal(name):
         parser.exit(2, _("{program}: --name: {refusal}", program=parser.prog,
-                         refusal=name_refusal(name)) + "\n")
+                         refusal=name_refusal(name)))
     try:
         host, port = split_address(host.strip() or "localhost")
     except ValueError as exc:
-        parser.error(str(exc))
+        parser.error(exc.args[0])
     port = port or args.port or (6697 if args.tls else 6667)
     tls, received = None, b""
     try:
@@ -464,13 +475,15 @@ def main(argv=None):
         else:
             sock = connect_tcp(host, port)
     except OSError as exc:
-        print(_("tcpchat-client: cannot connect to {host} port {port}: {reason}", host=host,
-                port=port, reason=connect_failure(exc, args.ca)), file=sys.stderr)
+        print(render(_("tcpchat-client: cannot connect to {host} port {port}: {reason}",
+                       host=host, port=port, reason=connect_failure(exc, args.ca)), catalog),
+              file=sys.stderr)
         return 1
     if args.insecure:
         screen.show(ERROR, _("--insecure: the server's certificate is not checked, so anyone "
                              "on the way could read and change this chat"))
-    session = ClientSession(name, args.channel, numbered=args.udp, password=password)
+    session = ClientSession(name, args.channel, numbered=args.udp, password=password,
+                            language=language)
     return ChatClient(sock, session, screen, datagrams=args.udp, tls=tls,
                       received=received).run()
 
@@ -492,16 +505,16 @@ def tls_options(args, parser):
     if not args.tls:
         for given, option in ((args.ca, "--ca"), (args.insecure, "--insecure")):
             if given:
-                parser.error(f"{option} goes with --tls")
+                parser.error(_("{option} goes with --tls", option=option))
         return None
     if args.udp:
-        parser.error("--tls is over TCP: drop --udp")
+        parser.error(_("--tls is over TCP: drop --udp"))
     if args.ca and args.insecure:
-        parser.error("--ca or --insecure, not both")
+        parser.error(_("--ca or --insecure, not both"))
     try:
         return client_context(args.ca, args.insecure)
     except TlsSetupError as exc:
-        parser.exit(2, f"{parser.prog}: {exc}\n")
+        parser.exit(2, _("{program}: {error}", program=parser.prog, error=exc.args[0]))
 
 
 def connect_failure(exc, ca=None):
