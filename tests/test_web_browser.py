@@ -19,7 +19,7 @@ from tcpchat.store.memory import ListStore
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -34,9 +34,11 @@ HOSTILE = """<img src=x onerror="document.title='pwned'"><b>bold?</b>"""
 class Page:
     """One person's browser tab on the chat page."""
 
-    def __init__(self, address, width=1000, height=640):
+    def __init__(self, address, width=1000, height=640, language="en-US"):
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
+        options.add_argument(f"--lang={language}")
+        options.add_experimental_option("prefs", {"intl.accept_languages": language})
         self.profile = tempfile.TemporaryDirectory(prefix="tcpchat-chromium-")
         # A machine with no network: Chromium's own background traffic is turned off.
         for flag in ("--headless=new", "--no-sandbox", "--disable-gpu",
@@ -66,14 +68,14 @@ class Page:
     def sees(self, text):
         return self.wait(lambda: text in self.log(), f"{text!r} on the page")
 
-    def join(self, name):
+    def join(self, name, joined="You joined #lobby"):
         self.wait(lambda: self.driver.find_element(By.ID, "name").is_displayed(), "the form")
         assert not self.driver.find_element(By.ID, "line").is_displayed()
         self.type(name)
         self.wait(lambda: not self.driver.find_element(By.ID, "name").is_displayed(),
                   "the form gone")
         assert self.driver.find_element(By.ID, "line").is_displayed()
-        self.sees("You joined #lobby")
+        self.sees(joined)
 
     def text(self, element_id):
         return self.driver.find_element(By.ID, element_id).text
@@ -429,3 +431,23 @@ def test_a_page_that_reconnects_fills_what_it_missed_once(pages):
         shown = ann.log()
         assert shown.count("before the break") == 1 and shown.count("while you were away") == 1
         assert shown.index("while you were away") < shown.rindex("You joined")
+
+
+def test_a_russian_browser_gets_the_page_in_russian_and_may_switch_it(pages):
+    with running_server(start=web_backend()) as server:
+        carl = register_irc(server.address, "carl")
+        dasha = pages(server.web_address, language="ru-RU")
+        dasha.wait(lambda: dasha.text("join") == "Войти в чат", "the form in Russian")
+        assert dasha.driver.execute_script("return document.documentElement.lang") == "ru"
+        dasha.join("dasha", joined="Вы вошли в #lobby")
+        assert carl.expect("JOIN").endswith("JOIN #lobby")
+        carl.send("PRIVMSG #lobby :привет")
+        dasha.sees("привет")
+        dasha.type("/whois nobody")  # the server's answer, in the language the page asked for
+        dasha.wait(lambda: "Нет такого пользователя или канала" in dasha.driver.find_element(
+            By.CSS_SELECTOR, "body").text, "the server's words in Russian")
+        Select(dasha.driver.find_element(By.ID, "lang")).select_by_value("en")
+        dasha.wait(lambda: dasha.driver.find_element(By.ID, "line").get_attribute(
+            "placeholder") == "Message, or /help", "the page in English")
+        carl.send("PART #lobby")
+        dasha.sees("← carl left")

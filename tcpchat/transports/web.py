@@ -39,6 +39,7 @@ from wsproto.utilities import RemoteProtocolError
 from ..chat.connection import MAX_LINE
 from ..protocol.framing import TOO_LONG
 from ..text.catalog import _
+from .pagetext import page_texts
 
 log = logging.getLogger("tcpchat")
 
@@ -108,7 +109,7 @@ class WebGateway:
         self.origins = None if origins is None else frozenset(
             origin if origin == "*" else _origin(origin) for origin in origins)
         self.files = {**(load_page() if files is None else files),
-                      **server_settings(asks_password)}
+                      **server_settings(asks_password), **page_texts()}
         #: Frames made lately, by line, for text and for binary peers: a message to a room is
         #: framed once, not once per member.  A server's frame depends on the line alone (it
         #: is not masked, and no extension is used), so any peer may be sent it.

@@ -14,12 +14,51 @@ const HISTORY_CAPS = ["batch", "server-time", "message-tags", "draft/chathistory
 const HISTORY_PAGE = 50;
 // The longest message the box sends, in pieces (about twenty lines: a paste, not a file).
 const MAX_MESSAGE_CHARS = 8000;
-const HELP = [
-  "/join #room · /part [reason] · /msg name text · /query name · /me does something",
-  "/nick newname · /topic [text] · /quit [reason] · any other /command goes to the server " +
-    "as IRC (/whois name, /list, /away text)",
-  "Alt+1…9: go to a tab",
-];
+const HELP = ["help-1", "help-2", "help-3"];
+
+// -- Words ----------------------------------------------------------------------------------
+
+// The page's sentences in the reader's language, from the server's catalogs
+// (/texts/LANGUAGE.json): t("joined", {nick}) fills in the placeholders.
+let TEXTS = {};
+let LANGUAGE = "en";
+
+function t(key, args = {}) {
+  const text = TEXTS[key] || key;
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in args ? String(args[name]) : whole));
+}
+
+// The language: one chosen on this page before, else the first of the browser's the server
+// has, else English.
+function chosenLanguage(available) {
+  const saved = localStorage.getItem("tcpchat-lang");
+  if (saved && available.includes(saved)) return saved;
+  for (const wanted of navigator.languages || [navigator.language || "en"]) {
+    const code = wanted.toLowerCase().split("-")[0];
+    if (available.includes(code)) return code;
+  }
+  return "en";
+}
+
+async function loadTexts(code) {
+  const answer = await fetch(`texts/${code}.json`);
+  const loaded = await answer.json();
+  TEXTS = loaded.texts;
+  LANGUAGE = loaded.language;
+  document.documentElement.lang = LANGUAGE;
+  for (const element of document.querySelectorAll("[data-text]")) {
+    element.textContent = t(element.dataset.text);
+  }
+  for (const attribute of ["placeholder", "title", "aria-label"]) {
+    for (const element of document.querySelectorAll(`[data-text-${attribute}]`)) {
+      element.setAttribute(attribute, t(element.getAttribute(`data-text-${attribute}`)));
+    }
+  }
+  const box = $("lang");
+  box.replaceChildren(...loaded.languages.map(([value, name]) => new Option(name, value)));
+  box.value = LANGUAGE;
+  return loaded.languages.map(([value]) => value);
+}
 
 const $ = (id) => document.getElementById(id);
 
@@ -106,7 +145,7 @@ class View {
     this.tab = document.createElement("button");
     this.tab.type = "button";
     this.tab.setAttribute("role", "tab");
-    this.tab.textContent = kind === "server" ? "Server" : name;
+    this.tab.textContent = kind === "server" ? t("server-tab") : name;
     this.tab.addEventListener("click", () => {
       chat.show(this);
       $("line").focus();  // ready to write there, mouse or keyboard
@@ -239,7 +278,7 @@ class Chat {
   connect() {
     const url = new URL("irc", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-    status(this.attempt ? "Reconnecting…" : "Connecting…");
+    status(t(this.attempt ? "reconnecting" : "connecting"));
     const socket = new WebSocket(url.href, [SUBPROTOCOL]);
     this.socket = socket;
     socket.addEventListener("open", () => {
@@ -247,7 +286,7 @@ class Chat {
       this.offered = new Set();
       this.history = false;
       this.batches.clear();
-      status("Connected", false);
+      status(t("connected"), false);
       if (this.wanted) this.register();
     });
     socket.addEventListener("message", (event) => {
@@ -258,15 +297,14 @@ class Chat {
       this.socket = null;
       this.registered = false;
       if (this.quitting) {
-        status("You left the chat. Reload the page to come back.", true);
+        status(t("left-for-good"), true);
         return;
       }
       const delay = RECONNECT_DELAYS[Math.min(this.attempt, RECONNECT_DELAYS.length - 1)];
       this.attempt += 1;
-      status(`Connection lost. Reconnecting in ${delay} s…`, true);
+      status(t("lost-retry", {seconds: delay}), true);
       for (const view of this.views.values()) {
-        if (view.kind !== "server") view.add("error", "Connection lost; reconnecting…", "",
-                                             new Date());
+        if (view.kind !== "server") view.add("error", t("lost"), "", new Date());
       }
       setTimeout(() => this.connect(), delay * 1000);
     });
@@ -277,7 +315,7 @@ class Chat {
       this.socket.send(line);
       return true;
     }
-    this.here.add("error", "Not connected: this was not sent.", "", new Date());
+    this.here.add("error", t("not-sent"), "", new Date());
     return false;
   }
 
@@ -288,6 +326,7 @@ class Chat {
     }
     this.socket.introduced = true;
     this.send("CAP LS 302");
+    if (LANGUAGE !== "en") this.send(`LANGUAGE ${LANGUAGE}`);
     if (this.password) this.send(`PASS :${this.password}`);
     this.askNick(this.wanted);
     this.send(`USER ${this.wanted.replace(/[^A-Za-z0-9]/g, "") || "web"} 0 * :web user`);
@@ -334,7 +373,7 @@ class Chat {
     const target = this.active && this.active.kind !== "server" ? this.active.name : "";
     switch (command) {
       case "help":
-        for (const line of HELP) this.here.add("notice", line, "", new Date());
+        for (const line of HELP) this.here.add("notice", t(line), "", new Date());
         break;
       case "me":
         if (target && rest) this.message(this.active, `\x01ACTION ${rest}\x01`);
@@ -373,13 +412,13 @@ class Chat {
 
   message(view, text) {
     if (!view || view.kind === "server") {
-      this.here.add("error", "Choose a room or a person first (/join #room).", "", new Date());
+      this.here.add("error", t("choose-first"), "", new Date());
       return;
     }
     if (!text) return;
     if (text.length > MAX_MESSAGE_CHARS) {  // said, not cut: the box takes any paste
-      this.here.add("error", `That is ${text.length} characters; a message may have ` +
-                    `${MAX_MESSAGE_CHARS}. Nothing was sent.`, "", new Date());
+      this.here.add("error", t("too-long", {length: text.length, most: MAX_MESSAGE_CHARS}), "",
+                    new Date());
       return;
     }
     // A long line goes out in pieces, each one line once relayed; an action stays an action.
@@ -402,7 +441,7 @@ class Chat {
     if (action) view.add(classes, `* ${nick} ${said}`, "", time);
     else view.add(classes, text, nick, time);
     if (!mine && (mention || view.kind === "query")) {
-      notify(view.kind === "query" ? nick : `${nick} in ${view.name}`, said);
+      notify(view.kind === "query" ? nick : t("in-room", {nick, room: view.name}), said);
     }
   }
 
@@ -528,7 +567,7 @@ function numericText(message) {
   if (message.command === "317" && params.length >= 4) {  // WHOIS idle and sign-on times
     const [nick, idle, signon] = params;
     const since = new Date(Number(signon) * 1000).toLocaleString();
-    return `${nick} has been idle ${duration(Number(idle))}, here since ${since}`;
+    return t("idle", {nick, idle: duration(Number(idle)), since});
   }
   const text = params.pop() || "";
   const about = params.filter((param) => !/^\d+$/.test(param)).join(" ");
@@ -536,9 +575,9 @@ function numericText(message) {
 }
 
 function duration(seconds) {
-  if (seconds < 60) return `${seconds} s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)} min`;
-  return `${Math.floor(seconds / 3600)} h ${Math.floor(seconds % 3600 / 60)} min`;
+  if (seconds < 60) return t("seconds", {count: seconds});
+  if (seconds < 3600) return t("minutes", {count: Math.floor(seconds / 60)});
+  return t("hours", {hours: Math.floor(seconds / 3600), minutes: Math.floor(seconds % 3600 / 60)});
 }
 
 // Text as nodes: the http and https addresses in it as links that open in a new tab, the rest
@@ -637,8 +676,8 @@ const HANDLERS = {
     this.registered = true;
     $("login").hidden = true;
     $("chat").hidden = false;
-    status(`Connected as ${this.me}`, false);
-    this.view("", "server").add("notice", message.params[1] || "Welcome", "", time);
+    status(t("connected-as", {nick: this.me}), false);
+    this.view("", "server").add("notice", message.params[1] || t("welcome"), "", time);
     // After a reconnection: back into the rooms we were in.
     const rooms = [...this.views.values()].filter((view) => view.kind === "channel");
     if (rooms.length) this.send(`JOIN ${rooms.map((view) => view.name).join(",")}`);
@@ -646,7 +685,7 @@ const HANDLERS = {
   },
   "432"(message) {  // erroneous nickname: the server echoes "*" for one it cannot echo
     const asked = message.params[1] === "*" ? this.askedNick : message.params[1];
-    this.nameProblem(`“${asked}” cannot be a name here: ${message.params[2]}`);
+    this.nameProblem(t("bad-name", {name: asked, problem: message.params[2]}));
   },
   "433"(message) {  // in use
     if (!this.registered && this.me) {
@@ -654,16 +693,15 @@ const HANDLERS = {
       this.send(`NICK ${message.params[1]}_`);
       return;
     }
-    this.nameProblem(`“${message.params[1]}” is taken. Choose another name.`);
+    this.nameProblem(t("name-taken", {name: message.params[1]}));
   },
   "464"() {  // password needed or wrong: this connection is over, and no retry without one
     const socket = this.socket;
     this.socket = null;  // its ERROR and close are not news: the form says what to do
     socket.close();
     askPassword();
-    status("This server needs a password.", true);
-    this.nameProblem(this.password ? "That password is not right." :
-                     "This server needs a password.");
+    status(t("needs-password"), true);
+    this.nameProblem(t(this.password ? "wrong-password" : "needs-password"));
     $("password").focus();
   },
   "332"(message) {  // the topic, on joining
@@ -690,13 +728,13 @@ const HANDLERS = {
     const view = this.view(name, "channel");
     if (fold(message.nick) === fold(this.me)) {
       this.show(view);
-      view.joinedAt = note(view, `You joined ${name}`, time);
+      view.joinedAt = note(view, t("you-joined", {room: name}), time);
       view.liveSinceJoin = false;
       this.loadRecent(view);
       return;
     }
     view.members.set(fold(message.nick), message.nick);
-    note(view, `→ ${message.nick} joined`, time);
+    note(view, t("joined", {nick: message.nick}), time);
     if (view === this.active) this.showMembers();
   },
   PART(message, time) {
@@ -707,8 +745,8 @@ const HANDLERS = {
       return;
     }
     view.members.delete(fold(message.nick));
-    const why = message.params[1] ? ` (${message.params[1]})` : "";
-    note(view, `← ${message.nick} left${why}`, time);
+    const reason = message.params[1];
+    note(view, t(reason ? "left-because" : "left", {nick: message.nick, reason}), time);
     if (view === this.active) this.showMembers();
   },
   KICK(message, time) {
@@ -716,26 +754,27 @@ const HANDLERS = {
     const view = this.view(channel);
     if (!view) return;
     view.members.delete(fold(nick));
-    const whom = fold(nick) === fold(this.me) ? "you" : nick;
-    note(view, `${message.nick} removed ${whom} from ${channel}${reason ? `: ${reason}` : ""}`,
-          time);
-    if (whom === "you") view.members.clear();
+    const me = fold(nick) === fold(this.me);
+    const key = `removed${me ? "-you" : ""}${reason ? "-because" : ""}`;
+    note(view, t(key, {nick: message.nick, user: nick, room: channel, reason}), time);
+    if (me) view.members.clear();
     if (view === this.active) this.showMembers();
   },
   MODE(message, time) {
     const [target, letters = "", ...args] = message.params;
     const view = this.view(target);
     if (!view || view.kind !== "channel") return;
-    note(view, `${message.nick} sets mode ${[letters, ...args].join(" ")}`, time);
+    note(view, t("mode", {nick: message.nick, modes: [letters, ...args].join(" ")}), time);
     // A member's prefix changed (+o, -v...): the server's NAMES says what each one has now.
     if (/[ov]/.test(letters)) this.send(`NAMES ${target}`);
   },
   QUIT(message, time) {
-    const why = message.params[0] ? ` (${message.params[0]})` : "";
+    const reason = message.params[0];
+    const said = t(reason ? "quit-because" : "quit", {nick: message.nick, reason});
     for (const view of this.views.values()) {
       if (view.members.delete(fold(message.nick)) ||
           view.kind === "query" && fold(view.name) === fold(message.nick)) {
-        note(view, `← ${message.nick} left the chat${why}`, time);
+        note(view, said, time);
       }
     }
     this.showMembers();
@@ -744,7 +783,7 @@ const HANDLERS = {
     const [old, now] = [message.nick, message.params[0]];
     if (fold(old) === fold(this.me)) {
       this.me = now;
-      status(`Connected as ${now}`, false);
+      status(t("connected-as", {nick: now}), false);
     }
     for (const view of this.views.values()) {
       const shown = view.members.get(fold(old));
@@ -758,7 +797,9 @@ const HANDLERS = {
         view.name = view.tab.textContent = now;
         this.views.set(fold(now), view);
       }
-      if (shown !== undefined || isQuery) note(view, `${old} is now known as ${now}`, time);
+      if (shown !== undefined || isQuery) {
+        note(view, t("renamed", {nick: old, new_nick: now}), time);
+      }
     }
     this.showMembers();
   },
@@ -766,7 +807,9 @@ const HANDLERS = {
     const view = this.view(message.params[0]);
     if (!view) return;
     this.setTopic(view, message.params[1] || "");
-    note(view, `${message.nick} set the topic: ${message.params[1] || "(none)"}`, time);
+    const topic = message.params[1];
+    note(view, topic ? t("topic", {nick: message.nick, topic}) : t("no-topic", {nick: message.nick}),
+         time);
   },
   PRIVMSG(message, time) {
     this.incoming(message, time, "");
@@ -775,7 +818,7 @@ const HANDLERS = {
     this.incoming(message, time, "notice");
   },
   ERROR(message, time) {
-    const text = message.params[0] || "The server closed the connection";
+    const text = message.params[0] || t("closed");
     if (this.quitting) {  // the goodbye asked for: said once, and nobody is here any more
       this.here.add("notice", text, "", time);
       for (const view of this.views.values()) view.members.clear();
@@ -850,7 +893,19 @@ document.addEventListener("DOMContentLoaded", () => {
   if (matchMedia("(min-width: 40.01em)").matches) {
     $("people-toggle").setAttribute("aria-expanded", "true");
   }
-  status("Choose a name to join.", false);
+  // The words first, in the reader's language; then the form may be used.
+  fetch("texts/en.json").then((answer) => answer.json())
+    .then((english) => loadTexts(chosenLanguage(english.languages.map(([code]) => code))))
+    .then(() => status(t("choose-name"), false))
+    .catch(() => status("Choose a name to join.", false));
+  $("lang").addEventListener("change", () => {
+    const code = $("lang").value;
+    localStorage.setItem("tcpchat-lang", code);
+    loadTexts(code).then(() => {
+      if (chat.socket && chat.socket.readyState === WebSocket.OPEN) chat.send(`LANGUAGE ${code}`);
+      if (!chat.registered) status(t("choose-name"), false);
+    });
+  });
   // Whether the server wants a password: asked with the name, so the one connection
   // registers.  Without this answer (an old server), a refusal (464) asks for it.
   fetch("server.json").then((answer) => answer.json()).then((settings) => {
