@@ -88,7 +88,7 @@ def test_me_nick_who_help(chat):
     bob.send("/me waves")
     assert alice.messages()[0].params == ("#lobby", "\x01ACTION waves\x01")
     bob.send("/who")
-    assert bob.lines() == ["*** In #lobby: @alice, bob"]
+    assert bob.lines() == ["*** 2 people in #lobby: @alice, bob"]
     bob.send("/nick ALICE", "/nick robert")
     assert bob.lines() == ["! ALICE: Nickname is already in use",
                            "* bob is now known as robert"]

@@ -104,8 +104,8 @@ def test_tls_and_plaintext_users_share_a_room(backend):
         assert " 318 dave alice " in whois[1]
         assert " 318 dave bob " in whois[2]  # no 671 before it
         bob.send("/who")
-        assert bob.expect("In #lobby") == ("*** In #lobby: @alice (TLS), bob, carol (TLS), "
-                                           "dave")
+        assert bob.expect("in #lobby") == ("*** 4 people in #lobby: @alice (TLS), bob, "
+                                           "carol (TLS), dave")
 
 
 def test_a_goodbye_over_tls_ends_with_a_close_notify(backend):

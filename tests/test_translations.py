@@ -30,22 +30,27 @@ def fields(text):
                   if name is not None)
 
 
-@pytest.fixture(scope="module")
-def russian():
-    with open(LOCALE_DIR / "ru" / "LC_MESSAGES" / "tcpchat.po", "rb") as po:
-        return read_po(po, locale="ru")
+def catalog_source(language):
+    with open(LOCALE_DIR / language / "LC_MESSAGES" / "tcpchat.po", "rb") as po:
+        return read_po(po, locale=language)
+
+
+#: Every language there is but English, whose catalog is the code itself.
+TRANSLATED = languages()[1:]
 
 
 def test_russian_is_a_language_there_is():
     assert languages() == ("en", "ru")
 
 
-def test_every_sentence_has_a_russian_translation_with_the_same_placeholders(russian):
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_sentence_has_a_translation_with_the_same_placeholders(language):
+    russian = catalog_source(language)
     wanted = source_messages()
     translated = {tuple(m.id) if isinstance(m.id, (tuple, list)) else m.id: m
                   for m in russian if m.id}
     missing = sorted(map(str, wanted - set(translated)))
-    assert not missing, f"no Russian for: {missing}"
+    assert not missing, f"no {language} for: {missing}"
     for msgid in wanted:
         message = translated[msgid]
         singular = msgid[0] if isinstance(msgid, tuple) else msgid
@@ -56,8 +61,10 @@ def test_every_sentence_has_a_russian_translation_with_the_same_placeholders(rus
             assert fields(form) == fields(singular), f"{form!r} against {singular!r}"
 
 
-def test_the_compiled_catalog_is_the_source_catalog(russian):
-    with open(LOCALE_DIR / "ru" / "LC_MESSAGES" / "tcpchat.mo", "rb") as mo:
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_the_compiled_catalog_is_the_source_catalog(language):
+    russian = catalog_source(language)
+    with open(LOCALE_DIR / language / "LC_MESSAGES" / "tcpchat.mo", "rb") as mo:
         compiled = gettext.GNUTranslations(mo)
     for message in russian:
         if not message.id:
@@ -158,3 +165,23 @@ def test_a_russian_plain_session_over_a_socket():
         ann.expect("Your language is now English.")
         assert ann.read_all()[-1] == "*** Closing link: Quit"
         bob.close()
+
+
+def test_who_counts_people_in_russians_three_plural_forms_over_a_socket():
+    forms = {1: "участник", 2: "участника", 5: "участников", 11: "участников",
+             21: "участник", 22: "участника"}
+    with running_server(flood=None, language="ru") as server:
+        people = []
+        try:
+            for count in range(1, 23):
+                person = LineSocket(server.address)
+                person.send(f"u{count}")
+                person.expect("Добро пожаловать")
+                people.append(person)
+                if count in forms:
+                    people[0].send("/who")
+                    said = people[0].expect(f"{count} {forms[count]}:")
+                    assert said.startswith(f"*** В #lobby {count} {forms[count]}: @u1")
+        finally:
+            for person in people:
+                person.close()

@@ -189,8 +189,9 @@ def _who(chat, client, argument):
     if not client.channels:
         _tell_outside(chat, client)
     for channel in client.channels.values():
-        chat.delivery.send_text(client, _("*** In {channel}: {names}", channel=channel.name,
-                                          names=_names(channel, tls=True)))
+        chat.delivery.send_text(client, ngettext(
+            "*** {count} person in {channel}: {names}", "*** {count} people in {channel}: {names}",
+            len(channel.members), channel=channel.name, names=_names(channel, tls=True)))
 
 
 def _names(channel, leave_out=None, tls=False):
