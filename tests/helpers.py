@@ -144,6 +144,15 @@ class Peer:
         return [message.command for message in self.messages()]
 
 
+def with_caps(chat, nick, *caps):
+    """A registered IRC peer that enabled *caps*, in #lobby, its output read."""
+    peer = chat.connect()
+    peer.send(f"CAP REQ :{' '.join(caps)}", f"NICK {nick}", f"USER {nick} 0 * :{nick} Real",
+              "CAP END")
+    peer.lines()
+    return peer
+
+
 def numerics(peer):
     """What *peer* received since last read, as ``(command, params)`` pairs."""
     return [(message.command, message.params) for message in peer.messages()]

@@ -3,7 +3,7 @@ what plain users see, on both stores (the list model and SQLite in memory)."""
 
 import pytest
 
-from helpers import Harness
+from helpers import Harness, with_caps
 from tcpchat.commands.history import as_message
 from tcpchat.protocol.ircv3 import timestamp
 from tcpchat.protocol.message import parse
@@ -24,14 +24,6 @@ def store(request):
 @pytest.fixture
 def chat(store):
     return Harness(history=store, flood=None)
-
-
-def with_caps(chat, nick, *caps):
-    peer = chat.connect()
-    peer.send(f"CAP REQ :{' '.join(caps)}", f"NICK {nick}", f"USER {nick} 0 * :{nick} Real",
-              "CAP END")
-    peer.lines()
-    return peer
 
 
 def history_of(peer, *request):

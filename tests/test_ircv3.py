@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers import Harness
+from helpers import Harness, with_caps
 from tcpchat.chat import encoding
 from tcpchat.protocol.message import parse
 
@@ -12,15 +12,6 @@ STAMP = "2023-11-14T22:13:20.000Z"  # the harness's wall clock, 1_700_000_000
 @pytest.fixture
 def chat():
     return Harness()
-
-
-def with_caps(chat, nick, *caps):
-    """A registered IRC peer that enabled *caps*, in #lobby, its output read."""
-    peer = chat.connect()
-    peer.send(f"CAP REQ :{' '.join(caps)}", f"NICK {nick}", f"USER {nick} 0 * :{nick} Real",
-              "CAP END")
-    peer.lines()
-    return peer
 
 
 def read_all(*peers):

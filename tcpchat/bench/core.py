@@ -23,7 +23,15 @@ def core_sender(members, core_class=ChatCore, config_class=Config, transport_cla
     """A core with *members* registered in #lobby; returns (feed the first member, empty the
     buffers the core said have output).  The classes may come from another tree (see
     tcpchat/bench/compare.py)."""
-    core = core_class(bench_config(config_class))
+    connections, drain = core_members(members, core_class, config_class, transport_class)
+    return connections[0].receive_data, drain
+
+
+def core_members(members, core_class=ChatCore, config_class=Config, transport_class=Transport,
+                 **core_options):
+    """A core (made with *core_options*) with *members* registered in #lobby; returns (their
+    connections, empty the buffers the core said have output)."""
+    core = core_class(bench_config(config_class), **core_options)
     told = []
     core.output_ready = told.append
     connections = [core.connect("127.0.0.1", transport_class()) for _ in range(members)]
@@ -38,7 +46,7 @@ def core_sender(members, core_class=ChatCore, config_class=Config, transport_cla
         told.clear()
 
     drain()
-    return connections[0].receive_data, drain
+    return connections, drain
 
 
 def core_rates(members, batch, runs, messages=200, sender=None):

@@ -4,7 +4,7 @@ fan-out, history on and off   The core's fan-out (tcpchat.bench.core: one sender
                               of N members, 100 lines per call as a loop turn reads them, and
                               one line per call) with no store, with SQLite in memory, and with
                               SQLite in a file; ROUNDS alternating runs, the best of each.
-one CHATHISTORY request       Time through the core for ``CHATHISTORY LATEST #bench * 100``
+one CHATHISTORY request       Time through the core for ``CHATHISTORY LATEST #lobby * 100``
                               and ``BEFORE`` a msgid in the middle, on a database of 20 000
                               messages in a file: what one request holds the loop for.
 others' messages, paging      A user pages back through history (one BEFORE request of 100
@@ -23,45 +23,28 @@ Run from the repository::
 """
 
 import argparse
-import itertools
 import os
 import statistics
 import tempfile
 import time
 
-from ..chat.config import Config
-from ..chat.connection import Transport
-from ..core import ChatCore
 from ..store.sqlite import SqliteStore
-from .core import LINE, bench_config
+from .core import LINE, core_members
 
 
 def sender(members, history):
-    """As :func:`tcpchat.bench.core.core_sender`, with *history* (a store, or None)."""
-    core = ChatCore(bench_config(), history=history)
-    told = []
-    core.output_ready = told.append
-    connections = [core.connect("127.0.0.1", Transport()) for _ in range(members)]
-    for number, conn in enumerate(connections):
-        conn.receive_data(f"NICK u{number}\r\nUSER u 0 * :u\r\nJOIN #bench\r\n".encode())
-
-    def drain():
-        for ready in told:
-            for conn in ready:
-                conn.outbuf.clear()
-        told.clear()
-    drain()
-    return connections, drain
+    """As :func:`tcpchat.bench.core.core_sender`, with *history* (a store, or None): (the
+    members' connections, empty their buffers)."""
+    return core_members(members, history=history)
 
 
 def fanout(members, rounds, batch, folder):
     """Deliveries a second, best of *rounds*, for each way of keeping history."""
-    line = LINE.replace(b"#lobby", b"#bench")
     stores = {"off": None, "SQLite, memory": SqliteStore(None),
               "SQLite, file": SqliteStore(os.path.join(folder, "fanout.db"))}
     senders = {name: sender(members, store) for name, store in stores.items()}
     best = dict.fromkeys(stores, 0.0)
-    data = line * batch
+    data = LINE * batch
     messages = 2000
     for _ in range(rounds):
         for name, (connections, drain) in senders.items():
@@ -91,7 +74,7 @@ def history_server(path, messages):
     connections, drain = sender(2, store)
     talker, reader = connections
     for start in range(0, messages, 500):
-        talker.receive_data(b"".join(f"PRIVMSG #bench :message {number}\r\n".encode()
+        talker.receive_data(b"".join(f"PRIVMSG #lobby :message {number}\r\n".encode()
                                      for number in range(start, start + 500)))
         drain()
     settle(store)
@@ -103,12 +86,12 @@ def history_server(path, messages):
 def request_cost(folder, messages=20_000, repeats=200):
     store, _talker, reader, drain = history_server(os.path.join(folder, "requests.db"),
                                                    messages)
-    middle = store.page("#bench", limit=1, newest=True).pop().msgid.rsplit("-", 1)[0]
+    middle = store.page("#lobby", limit=1, newest=True).pop().msgid.rsplit("-", 1)[0]
     middle = f"{middle}-{messages // 2:x}"
     costs = {}
-    for name, line in (("LATEST * 100", b"CHATHISTORY LATEST #bench * 100\r\n"),
+    for name, line in (("LATEST * 100", b"CHATHISTORY LATEST #lobby * 100\r\n"),
                        ("BEFORE msgid 100",
-                        f"CHATHISTORY BEFORE #bench msgid={middle} 100\r\n".encode())):
+                        f"CHATHISTORY BEFORE #lobby msgid={middle} 100\r\n".encode())):
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
@@ -128,7 +111,7 @@ def paging(folder, messages=20_000, seconds=2.0):
     line's wait is from its arrival to the end of its handling, so a line that arrives while
     a page is being served waits for it."""
     store, talker, reader, drain = history_server(os.path.join(folder, "paging.db"), messages)
-    prefix = store.page("#bench", limit=1, newest=True).pop().msgid.rsplit("-", 1)[0]
+    prefix = store.page("#lobby", limit=1, newest=True).pop().msgid.rsplit("-", 1)[0]
     results = {}
     for pager in (False, True):
         arrivals = [(number * 0.001, "line") for number in range(int(seconds * 1000))]
@@ -143,9 +126,9 @@ def paging(folder, messages=20_000, seconds=2.0):
             if what == "page":
                 position = position - 100 if position > 200 else messages
                 reader.receive_data(
-                    f"CHATHISTORY BEFORE #bench msgid={prefix}-{position:x} 100\r\n".encode())
+                    f"CHATHISTORY BEFORE #lobby msgid={prefix}-{position:x} 100\r\n".encode())
             else:
-                talker.receive_data(b"PRIVMSG #bench :now\r\n")
+                talker.receive_data(b"PRIVMSG #lobby :now\r\n")
             drain()
             if what == "line":
                 waits.append(time.perf_counter() - (start + due))
@@ -164,7 +147,7 @@ def writer(folder, entries=50_000, rate=1000, seconds=2.0):
     talker = connections[0]
     start = time.perf_counter()
     for begin in range(0, entries, 1000):
-        talker.receive_data(b"PRIVMSG #bench :x\r\n" * 1000)
+        talker.receive_data(b"PRIVMSG #lobby :x\r\n" * 1000)
         drain()
     settle(store, timeout=120)
     throughput = entries / (time.perf_counter() - start)
@@ -174,7 +157,7 @@ def writer(folder, entries=50_000, rate=1000, seconds=2.0):
     start = time.perf_counter()
     number = 0
     while time.perf_counter() - start < seconds:
-        talker.receive_data(b"PRIVMSG #bench :y\r\n")
+        talker.receive_data(b"PRIVMSG #lobby :y\r\n")
         drain()
         sent[first + number] = time.perf_counter()
         number += 1
