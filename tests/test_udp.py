@@ -115,7 +115,7 @@ def test_plain_udp_user_is_asked_then_expires_and_irc_udp_user_is_pinged_out():
                                               f"{pong:.0f} seconds to stay.")
         bob.send("")  # an empty line is answer enough
         bob.send("/who")  # and its reply says the server has read both
-        bob.expect("In #lobby")
+        bob.expect("in #lobby:")
         clock.advance(idle)
         server.wake()
         bob.expect("Still there?")

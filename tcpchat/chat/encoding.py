@@ -49,10 +49,9 @@ TAG_CAPABILITIES = frozenset(("server-time", "message-tags"))
 def _irc_encoder(caps):
     """How IRC users who enabled *caps* (a subset of TAG_CAPABILITIES) get a message: with
     ``time`` for server-time, with the client-only tags (``+name``) and ``msgid`` for
-    message-tags.  Users
-    who enabled neither get :func:`~tcpchat.protocol.message.encode_line` itself, which writes no
-    tags:
-    the fan-out's usual case costs nothing for tags."""
+    message-tags.  Users who enabled neither get
+    :func:`~tcpchat.protocol.message.encode_line` itself, which writes no tags: the fan-out's
+    usual case costs nothing for tags."""
     if not caps:
         return encode_line
     keep_time = "server-time" in caps
