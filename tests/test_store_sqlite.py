@@ -14,11 +14,19 @@ from helpers import (LineSocket, StalledDisk, register_irc, run_server, start_se
                      wait_until)
 from tcpchat.chat import events
 from tcpchat.server import build_parser, open_history
+from tcpchat.protocol.names import fold
 from tcpchat.store.base import GAP, MESSAGES
 from tcpchat.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError
 
-Room = namedtuple("Room", "name")
-LOBBY = Room("#lobby")
+Room = namedtuple("Room", "name folded")
+
+
+def room(name):
+    """A stand-in for a Channel: what a store reads of one."""
+    return Room(name, fold(name))
+
+
+LOBBY = room("#lobby")
 
 
 def talk(number, room=LOBBY, when=1_700_000_000.0):
@@ -163,7 +171,7 @@ def test_a_writer_a_whole_queue_behind_loses_the_oldest_and_says_how_many(path):
 def test_retention_keeps_the_last_lines_of_each_room_and_forgets_the_old(path):
     now = [1_700_000_000.0 + 30 * 86400]
     store = SqliteStore(path, lines=3, days=7, wall_clock=lambda: now[0])
-    other = Room("#other")
+    other = room("#other")
     for number in range(6):
         store.append(talk(number, when=now[0] - 86400))
         store.append(talk(number, room=other, when=now[0] - 10 * 86400))
@@ -180,7 +188,7 @@ def test_a_bound_on_the_whole_keeps_the_newest_across_rooms(path):
     store = SqliteStore(path, total=4)
     for number in range(3):
         store.append(talk(number))
-        store.append(talk(10 + number, room=Room("#other")))
+        store.append(talk(10 + number, room=room("#other")))
     store.close()
     again = SqliteStore(path)
     try:

@@ -152,11 +152,13 @@ def _displayed_host(address):
 class Channel:
     """A channel and its rules (see :mod:`tcpchat.commands.moderation`, which changes them)."""
 
-    __slots__ = ("name", "members", "topic", "topic_by", "topic_at", "created", "modes", "key",
-                 "limit", "bans", "ban_pattern", "ban_verdicts", "gated")
+    __slots__ = ("name", "folded", "members", "topic", "topic_by", "topic_at", "created",
+                 "modes", "key", "limit", "bans", "ban_pattern", "ban_verdicts", "gated")
 
     def __init__(self, name, wall_now):
         self.name = name
+        #: fold(name): the key the registry and the history store know it by, made once.
+        self.folded = fold(name)
         #: Client -> its prefixes, highest first: "@" operator, "+" voiced, "@+", or "".
         #: Kept in joining order.
         self.members = {}

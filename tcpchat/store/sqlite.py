@@ -163,8 +163,7 @@ class SqliteStore(Store):
     def _message_path(self):
         """:meth:`append` for a message first, with what it uses bound once: it runs for every
         message, on the loop, and is most of what history costs the fan-out."""
-        queue, numbers, keys, key_of = self.recent.append, self._seq, self._keys.get, self._key
-        woken, wake, dumps, rest = self._wake_is_set, self._wake.set, json.dumps, self.append
+        queue, numbers, dumps, rest = self.recent.append, self._seq, json.dumps, self.append
 
         def append(event):
             if event.__class__ is not Talk:
@@ -173,12 +172,11 @@ class SqliteStore(Store):
             channel = event.channel
             if channel is None:
                 return  # private: not kept (see tcpchat.store.base)
-            name, tags = channel.name, event.tags
-            queue((next(numbers), event.id, keys(name) or key_of(name), name, event.time,
+            tags = event.tags
+            # No wake-up: the writer looks every commit_interval (see _write_loop).
+            queue((next(numbers), event.id, channel.folded, channel.name, event.time,
                    event.command, event.source, event.text, None,
                    dumps(tags, ensure_ascii=False) if tags else None))
-            if not woken():
-                wake()
         return append
 
     def _key(self, name):
@@ -297,7 +295,9 @@ class SqliteStore(Store):
         touched = set()
         recent = self.recent
         while True:
-            self._wake.wait(timeout=self.sweep_interval)
+            # A look every commit_interval, whether woken or not: messages do not wake the
+            # writer (a call less for each), the rest does (redactions, stopping).
+            self._wake.wait(timeout=self.commit_interval)
             self._wake.clear()
             stopping = self._stopping
             batch = list(recent)  # one step for the loop's thread: it cannot change midway
@@ -307,8 +307,6 @@ class SqliteStore(Store):
                 failing = self._write(connection, batch, lost, failing, touched)
                 while recent and recent[0][0] <= self.written:
                     recent.popleft()
-                if not stopping:
-                    time.sleep(self.commit_interval)
             if stopping or time.monotonic() - swept >= self.sweep_interval:
                 self._sweep(connection, touched)
                 touched.clear()
