@@ -3,9 +3,9 @@ in-memory database without it.
 
 Theory of operation.  The event loop never waits on the disk.  :meth:`SqliteStore.append`
 numbers each entry and puts it on :attr:`~SqliteStore.recent`, a deque of bounded length
-(``queue`` entries), and wakes the writer if it sleeps; that is all it does.  One writer
-thread copies the deque, writes the copy in one transaction and commits (group commit: what
-arrives while a commit is on its way to the disk goes in the next one), says how far it got
+(``queue`` entries), as the row the table will hold; that is all it does.  One writer thread
+looks every ``commit_interval``, copies the deque, writes the copy in one transaction and
+commits (group commit: what arrives meanwhile goes in the next one), says how far it got
 (:attr:`~SqliteStore.written`), and only then takes what it wrote off the deque.  The deque is
 thus the queue of what is not on the disk yet; while the writer keeps up, it holds what
 arrived in the last few milliseconds.
@@ -76,9 +76,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Entries the loop may have handed the writer and the writer not written yet.
 QUEUE = 20_000
-#: Seconds the writer rests after a commit before it looks again: what arrives meanwhile goes
-#: in one transaction, and the loop shares the interpreter with the writer that much less
-#: often (each time the writer wants it, the loop may wait; see docs/history.rst).
+#: Seconds between the writer's looks at the deque: what arrives meanwhile goes in one
+#: transaction, nothing on the message path wakes it, and the loop shares the interpreter with
+#: it that much less often (each time the writer wants it, the loop may wait; see
+#: docs/history.rst).
 COMMIT_INTERVAL = 0.02
 _COLUMNS = "seq, msgid, target, name, time, command, source, text, params, tags"
 
@@ -129,10 +130,8 @@ class SqliteStore(Store):
         self.written = last
         #: msgid -> the seq of its redaction, until the writer has deleted it.
         self._redacted = {}
-        #: Channel name -> its folded key, asked once per name.
-        self._keys = {}
+        #: Set for what should not wait for the writer's next look: a redaction, stopping.
         self._wake = threading.Event()
-        self._wake_is_set = self._wake.is_set
         self._stopping = False
         self.lost = 0
         self.append = self._message_path()
@@ -154,11 +153,9 @@ class SqliteStore(Store):
             self.redact(event.channel.name, event.target_id)
             return
         for entry in entries_of(event):
-            self.recent.append((next(self._seq), entry.msgid, self._key(entry.target),
+            self.recent.append((next(self._seq), entry.msgid, fold(entry.target),
                                 entry.target, entry.time, entry.command, entry.source, None,
                                 json.dumps(entry.params, ensure_ascii=False), None))
-        if not self._wake_is_set():
-            self._wake.set()
 
     def _message_path(self):
         """:meth:`append` for a message first, with what it uses bound once: it runs for every
@@ -179,16 +176,10 @@ class SqliteStore(Store):
                    dumps(tags, ensure_ascii=False) if tags else None))
         return append
 
-    def _key(self, name):
-        if len(self._keys) > 10_000:
-            self._keys.clear()  # channels come and go: a bound, not a leak
-        key = self._keys[name] = fold(name)
-        return key
-
     def redact(self, target, msgid):
         number = next(self._seq)
         self._redacted[msgid] = number
-        self.recent.append((number, msgid, self._key(target), target, self.wall_clock(),
+        self.recent.append((number, msgid, fold(target), target, self.wall_clock(),
                             "REDACT", None, None, None, None))
         self._wake.set()
 
