@@ -2,6 +2,10 @@
 client side (and by hand-written HTTP where a client would not send it), in front of a real
 core.  Over loopback sockets, through the select loop: test_web.py."""
 
+import json
+import pathlib
+import re
+
 import h11
 import pytest
 from wsproto import ConnectionType, WSConnection
@@ -9,8 +13,9 @@ from wsproto.frame_protocol import FrameProtocol
 from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Ping, Pong,
                             RejectConnection, Request, TextMessage)
 
-from helpers import Harness, RecordingTransport
+from helpers import ROOT, Harness, RecordingTransport
 from tcpchat.chat.encoding import Dialect
+from tcpchat.transports.pagetext import TEXTS
 from tcpchat.transports.web import BINARY, TEXT, WebGateway
 
 PAGE = {b"/": (b"text/html; charset=utf-8", b"<!doctype html><title>chat</title>"),
@@ -374,3 +379,36 @@ def test_output_is_framed_a_chunk_at_a_time_so_the_send_queue_counts_the_rest(ha
     web.ws.receive_data(first + web.output())
     texts = [event.data for event in web.ws.events() if isinstance(event, TextMessage)]
     assert [text.split()[3] for text in texts] == [f":{n}" for n in range(3000)]
+
+
+def test_the_pages_words_are_served_in_each_language_from_the_catalogs(harness):
+    status, headers, body = http(new_stream(harness),
+                                 b"GET /texts/ru.json HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status == 200 and headers[b"content-type"].startswith(b"application/json")
+    russian = json.loads(body)
+    assert russian["language"] == "ru"
+    assert russian["languages"] == [["en", "English"], ["ru", "Русский"]]
+    assert russian["texts"]["join-button"] == "Войти в чат"
+    assert russian["texts"]["joined"] == "→ {nick} вошёл"
+    english = json.loads(http(new_stream(harness),
+                              b"GET /texts/en.json HTTP/1.1\r\nHost: x\r\n\r\n")[2])
+    assert english["texts"]["join-button"] == "Join the chat"
+    assert set(english["texts"]) == set(russian["texts"]) == set(TEXTS)
+    assert http(new_stream(harness), b"GET /texts/xx.json HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 404
+
+
+def test_every_word_the_page_asks_for_is_in_the_catalog():
+    """The page names its sentences by key (t("joined"), data-text="send"): a key that is not
+    in pagetext.TEXTS would show as itself."""
+    folder = pathlib.Path(ROOT) / "tcpchat" / "transports" / "page"
+    script = (folder / "chat.js").read_text()
+    markup = (folder / "index.html").read_text()
+    asked = set(re.findall(r'\bt\(\s*"([a-z0-9-]+)"', script))
+    asked |= set(re.findall(r'data-text(?:-[a-z-]+)?="([a-z0-9-]+)"', markup))
+    asked |= set(re.findall(r'"(help-\d)"', script))
+    for chosen in re.findall(r'\bt\(\s*[\w.]+ \? "([a-z0-9-]+)" : "([a-z0-9-]+)"', script):
+        asked |= set(chosen)
+    # The one key the script puts together: `removed${me ? "-you" : ""}${reason ? ...}`.
+    asked |= {"removed", "removed-you", "removed-because", "removed-you-because"}
+    assert len(asked) > 40
+    assert asked <= set(TEXTS), sorted(asked - set(TEXTS))
