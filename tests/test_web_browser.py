@@ -451,3 +451,20 @@ def test_a_russian_browser_gets_the_page_in_russian_and_may_switch_it(pages):
             "placeholder") == "Message, or /help", "the page in English")
         carl.send("PART #lobby")
         dasha.sees("← carl left")
+
+
+def test_a_page_back_on_a_restarted_server_that_forgot_its_history_loads_the_latest(pages):
+    with running_server(start=web_backend(), history=ListStore()) as server:
+        address = server.web_address
+        ann = pages(address)
+        ann.join("ann")
+        carl = register_irc(server.address, "carl")
+        carl.send("PRIVMSG #lobby :before the restart")
+        ann.sees("before the restart")
+    ann.wait(lambda: "Reconnecting" in ann.text("status"), "the page noticing")
+    with running_server(start=web_backend(port=address[1]), history=ListStore()) as server:
+        carl = register_irc(server.address, "carl")
+        carl.send("PRIVMSG #lobby :said on the new server")
+        ann.wait(lambda: ann.text("status") == "Connected as ann", "the page back")
+        ann.sees("said on the new server")
+        assert "msgid" not in ann.log()  # the refusal of a forgotten msgid is not shown

@@ -350,7 +350,9 @@ class Chat {
     const time = Number.isNaN(stamped.getTime()) ? new Date() : stamped;
     const handler = HANDLERS[message.command];
     if (handler) handler.call(this, message, time);
-    else if (message.command === "FAIL" || message.command === "WARN") {
+    else if (message.command === "FAIL" && message.params[0] === "CHATHISTORY") {
+      this.historyFailed();
+    } else if (message.command === "FAIL" || message.command === "WARN") {
       // An IRCv3 standard reply: the command, a code, then the text for people.
       this.here.add("error", message.params[message.params.length - 1] || "", "", time);
     } else if (/^[45]\d\d$/.test(message.command) && !NOT_ERRORS.has(message.command)) {
@@ -473,6 +475,22 @@ class Chat {
     if (!this.history || view.loading || view.exhausted || !view.oldest) return;
     view.loading = "earlier";
     this.send(`CHATHISTORY BEFORE ${view.name} msgid=${view.oldest} ${this.historyLimit}`);
+  }
+
+  // A history request refused: most likely a msgid the server no longer knows (it restarted
+  // without --db).  A view that asked for what it missed asks for the latest instead; one
+  // that asked for earlier lines has seen all there are.
+  historyFailed() {
+    for (const view of this.views.values()) {
+      const asked = view.loading;
+      view.loading = "";
+      if (asked === "recent" && view.newest) {
+        view.newest = "";
+        this.loadRecent(view);
+      } else if (asked === "earlier") {
+        view.exhausted = true;
+      }
+    }
   }
 
   fill(view, messages) {
