@@ -11,7 +11,7 @@ import pytest
 
 from helpers import ROOT, Harness
 from tcpchat.text import catalog
-from tcpchat.text.catalog import Text, _, ngettext
+from tcpchat.text.catalog import _, ngettext
 
 #: A made-up catalog for a language nothing ships (Latin), as a translator would add one.
 LATIN = {
