@@ -6,6 +6,7 @@ With ``TCPCHAT_SCREENSHOT=FILE`` set, the conversation test saves the page as FI
 is how docs/web.png is made.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -411,18 +412,25 @@ def test_the_page_loads_a_rooms_history_on_joining_and_earlier_lines_when_scroll
             "return document.querySelectorAll('.log:not([hidden]) li.history').length") == 80
 
 
-def test_a_page_that_reconnects_fills_what_it_missed_once(pages):
-    store = ListStore()
-    with running_server(start=web_backend(), history=store) as server:
+@contextlib.contextmanager
+def page_across_a_restart(pages, said_before, history_before, history_after):
+    """ann's page on a server where carl said *said_before*; the server stops and starts again
+    on the same ports with *history_after*: (ann, carl back on it, before the page is)."""
+    with running_server(start=web_backend(), history=history_before) as server:
         address = server.web_address
         ann = pages(address)
         ann.join("ann")
         carl = register_irc(server.address, "carl")
-        carl.send("PRIVMSG #lobby :before the break")
-        ann.sees("before the break")
+        carl.send(f"PRIVMSG #lobby :{said_before}")
+        ann.sees(said_before)
     ann.wait(lambda: "Reconnecting" in ann.text("status"), "the page noticing")
-    with running_server(start=web_backend(port=address[1]), history=store) as server:
-        carl = register_irc(server.address, "carl")
+    with running_server(start=web_backend(port=address[1]), history=history_after) as server:
+        yield ann, register_irc(server.address, "carl")
+
+
+def test_a_page_that_reconnects_fills_what_it_missed_once(pages):
+    store = ListStore()
+    with page_across_a_restart(pages, "before the break", store, store) as (ann, carl):
         carl.send("PRIVMSG #lobby :while you were away")  # before the page is back
         ann.wait(lambda: ann.text("status") == "Connected as ann", "the page back")
         ann.sees("while you were away")
@@ -454,16 +462,8 @@ def test_a_russian_browser_gets_the_page_in_russian_and_may_switch_it(pages):
 
 
 def test_a_page_back_on_a_restarted_server_that_forgot_its_history_loads_the_latest(pages):
-    with running_server(start=web_backend(), history=ListStore()) as server:
-        address = server.web_address
-        ann = pages(address)
-        ann.join("ann")
-        carl = register_irc(server.address, "carl")
-        carl.send("PRIVMSG #lobby :before the restart")
-        ann.sees("before the restart")
-    ann.wait(lambda: "Reconnecting" in ann.text("status"), "the page noticing")
-    with running_server(start=web_backend(port=address[1]), history=ListStore()) as server:
-        carl = register_irc(server.address, "carl")
+    with page_across_a_restart(pages, "before the restart", ListStore(), ListStore()) as (
+            ann, carl):
         carl.send("PRIVMSG #lobby :said on the new server")
         ann.wait(lambda: ann.text("status") == "Connected as ann", "the page back")
         ann.sees("said on the new server")

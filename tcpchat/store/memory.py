@@ -8,7 +8,7 @@ import itertools
 
 from ..chat import events
 from ..protocol.names import fold
-from .base import Store, cut, entries_of, matches
+from .base import MESSAGES, Store, cut, entries_of, matches
 
 
 class ListStore(Store):
@@ -46,7 +46,7 @@ class ListStore(Store):
         latest = {}
         for entry in self.entries:
             key = fold(entry.target)
-            if (key in names and entry.command in ("PRIVMSG", "NOTICE")
+            if (key in names and entry.command in MESSAGES
                     and after < entry.time < before):
                 latest[key] = (entry.target, entry.time)
         return sorted(latest.values(), key=lambda found: found[1])[:limit]

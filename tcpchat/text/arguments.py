@@ -17,11 +17,9 @@ _LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 def interface_language(argv, environ):
     """The language a program started with *argv* in *environ* speaks (see the module doc)."""
     for index, word in enumerate(argv):
-        if word == "--lang" and index + 1 < len(argv):
-            wanted = argv[index + 1]
-            return wanted if wanted in languages() else ENGLISH
-        if word.startswith("--lang="):
-            wanted = word.partition("=")[2]
+        if word == "--lang" or word.startswith("--lang="):
+            following = argv[index + 1] if index + 1 < len(argv) else ""
+            wanted = word.partition("=")[2] or following
             return wanted if wanted in languages() else ENGLISH
     # As gettext reads them: the first of the variables that is set, and in it, the first
     # language there is a catalog for.
@@ -47,20 +45,18 @@ class ArgumentParser(argparse.ArgumentParser):
     def _say(self, text):
         return render(text, self.catalog)
 
-    def add_argument(self, *args, **kwargs):
+    def _helped(self, kwargs):
         if "help" in kwargs:
             kwargs["help"] = self._say(kwargs["help"])
-        return super().add_argument(*args, **kwargs)
+        return kwargs
+
+    def add_argument(self, *args, **kwargs):
+        return super().add_argument(*args, **self._helped(kwargs))
 
     def add_argument_group(self, title=None, description=None, **kwargs):
         group = super().add_argument_group(self._say(title), self._say(description), **kwargs)
         add = group.add_argument
-
-        def add_argument(*args, **kwargs):
-            if "help" in kwargs:
-                kwargs["help"] = self._say(kwargs["help"])
-            return add(*args, **kwargs)
-        group.add_argument = add_argument
+        group.add_argument = lambda *args, **kwargs: add(*args, **self._helped(kwargs))
         return group
 
     def error(self, message):

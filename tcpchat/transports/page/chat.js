@@ -57,7 +57,6 @@ async function loadTexts(code) {
   const box = $("lang");
   box.replaceChildren(...loaded.languages.map(([value, name]) => new Option(name, value)));
   box.value = LANGUAGE;
-  return loaded.languages.map(([value]) => value);
 }
 
 const $ = (id) => document.getElementById(id);
