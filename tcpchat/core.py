@@ -73,12 +73,17 @@ def welcome():
 
 
 class ChatCore:
-    def __init__(self, config, clock=time.monotonic, wall_clock=time.time, history=None):
+    def __init__(self, config, clock=time.monotonic, wall_clock=time.time, history=None,
+                 offload=None):
         """A core for *config*; with *history* (a :class:`tcpchat.store.base.Store`), the
-        chat keeps its events there and answers history requests from it."""
+        chat keeps its events there and answers history requests from it.  *offload* (a
+        :class:`tcpchat.chat.offload.Offload`) runs password checks; without it they run at
+        once, in the core's call."""
         self.config = config
         self.clock = clock
         self.chat = Chat(config, clock, wall_clock)
+        if offload is not None:
+            self.chat.offload = offload
         if history is not None:
             self.chat.history = history
             self.chat.add_consumer(history.append, STORED_KINDS)
@@ -193,6 +198,12 @@ class ChatCore:
         self.chat.delivery.check_sendq(conn.client)
         self._finish()
 
+    def completed(self, done, result):
+        """Off-loop work (see :mod:`tcpchat.chat.offload`) finished with *result*: the driver
+        calls this on the loop, through ``Offload.post``."""
+        done(result)
+        self._finish()
+
     def forget(self, client):
         """Take *client* out of the chat without a word to anyone (a connection cut off after
         the chat failed to let it go)."""
@@ -228,7 +239,8 @@ class ChatCore:
     def _resume(self, conn, now):
         conn.resume_timer = None
         conn.flood.refill(now)
-        conn.resume_reading()
+        if not conn.working:  # else it resumes when its work is done
+            conn.resume_reading()
 
     def _finish(self):
         """End a core call: handle what resumed, announce send-queue casualties, then tell

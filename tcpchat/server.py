@@ -21,6 +21,7 @@ from .transports.driver import (AdmissionPolicy, bind_datagram, listen, port_num
 from .transports.selectloop import SELECTORS, SelectLoop, make_selector
 from .transports.threads import ThreadsServer
 from .transports.tls import Certificates, TlsSetupError
+from .transports.workers import WorkerThreads
 
 log = logging.getLogger("tcpchat")
 
@@ -404,7 +405,8 @@ def main(argv=None):
             if sock is not None:
                 sock.close()
         return 1
-    core = ChatCore(config, history=history)
+    offload = WorkerThreads()
+    core = ChatCore(config, history=history, offload=offload)
     descriptors = raise_descriptor_limit()
     if descriptors is not None and policy.max_clients and descriptors < policy.max_clients + 32:
         log.warning("this process may open %d descriptors: fewer than --max-clients %d "
@@ -430,6 +432,7 @@ def main(argv=None):
     try:
         server.serve()
     finally:
+        offload.close()
         if history is not None:
             history.close()  # what the writer has not written yet, written now
     log.info("stopped")

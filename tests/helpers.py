@@ -22,10 +22,13 @@ from tcpchat.store.sqlite import SqliteStore
 from tcpchat.transports.selectloop import SELECTORS, SelectLoop, make_selector
 from tcpchat.transports.threads import ThreadsServer
 from tcpchat.chat.connection import Transport
+from tcpchat.chat.offload import Offload
 from tcpchat.transports.tls import Certificates, client_context
 
 #: Seconds any one socket wait in a test may take before the test fails.
 TIMEOUT = 10.0
+#: A scrypt cost that takes microseconds: tests of what a password opens, not of its cost.
+CHEAP = (2 ** 4, 1, 1)
 
 
 class FakeClock:
@@ -69,10 +72,10 @@ class Harness:
     (``Connection.flushed``), which is where the send queue bound is checked.  A driver told
     once keeps a connection until its output is gone, and so does this one."""
 
-    def __init__(self, history=None, **config):
+    def __init__(self, history=None, offload=None, **config):
         self.clock = FakeClock()
         self.core = ChatCore(Config(**config), clock=self.clock, wall_clock=self.clock.wall,
-                             history=history)
+                             history=history, offload=offload)
         # msgids a test can name, the same run after run: "id1", "id2"...
         self.core.chat.new_msgid = map("id{}".format, itertools.count(1)).__next__
         self._waiting = set()
@@ -142,6 +145,28 @@ class Peer:
 
     def commands(self):
         return [message.command for message in self.messages()]
+
+
+class HeldOffload(Offload):
+    """Off-loop work that waits until the test runs it (:meth:`run`), as a worker thread that
+    has not come round to it yet would; at most *bound* at once."""
+
+    def __init__(self, bound=8):
+        self.waiting = []
+        self.bound = bound
+
+    def submit(self, work, done):
+        if len(self.waiting) >= self.bound:
+            return False
+        self.waiting.append((work, done))
+        return True
+
+    def run(self, harness):
+        """Finish every waiting job, oldest first, as the driver would on the loop."""
+        while self.waiting:
+            work, done = self.waiting.pop(0)
+            harness.core.completed(done, work())
+            harness.end_turn()
 
 
 def with_caps(chat, nick, *caps):
@@ -520,13 +545,15 @@ def served_address(server):
 
 
 @contextlib.contextmanager
-def running_server(driver=None, start=None, clock=None, history=None, **config):
+def running_server(driver=None, start=None, clock=None, history=None, offload=None, **config):
     """A server on a free loopback port, served from a thread: *driver* is a name from
     :data:`DRIVERS` (or *start* a function that makes a driver for a core); by default, the
     select backend with the system's best selector.  *clock*: the core's, if not the real one.
-    *history*: a store, for a server that keeps history.
+    *history*: a store, for a server that keeps history.  *offload*: where password checks
+    run (at once, in the loop, without it).
     """
-    core = ChatCore(Config(**config), history=history, **({"clock": clock} if clock else {}))
+    core = ChatCore(Config(**config), history=history, offload=offload,
+                    **({"clock": clock} if clock else {}))
     if start is None:
         start = DRIVERS[driver] if driver else _select_backend("auto")
     server = start(core)
@@ -537,6 +564,8 @@ def running_server(driver=None, start=None, clock=None, history=None, **config):
     finally:
         server.request_stop()
         thread.join(TIMEOUT)
+        if offload is not None:
+            offload.close()
         assert not thread.is_alive(), "the server did not stop"
 
 

@@ -5,12 +5,11 @@ import sys
 
 import pytest
 
-from helpers import Harness, numerics
+from helpers import CHEAP, HeldOffload, Harness, numerics
 from tcpchat.chat import config as chat_config
 from tcpchat.commands.opers import check_password, hash_password, parse_oper_file
 
 #: A cheap cost, so that tests check passwords fast; the hash carries its cost.
-CHEAP = (2 ** 4, 1, 1)
 
 
 @pytest.fixture
@@ -161,6 +160,43 @@ def test_oper_checks_are_bounded_for_the_whole_server(chat):
     chat.clock.advance(chat_config.OPER_WINDOW)
     peers[2].send("OPER root hunter2")
     assert peers[2].commands()[-1] == "381"
+
+
+def test_oper_is_checked_off_the_loop_and_the_next_lines_wait_for_the_answer():
+    offload = HeldOffload()
+    chat = Harness(offload=offload, opers={"root": hash_password("hunter2", cost=CHEAP)})
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    alice.send("OPER root hunter2", "MODE alice")
+    assert numerics(alice) == [] and len(offload.waiting) == 1
+    bob.send("PRIVMSG #lobby :meanwhile")  # the chat goes on while the check runs
+    assert numerics(alice) == [("PRIVMSG", ("#lobby", "meanwhile"))]
+    offload.run(chat)
+    assert numerics(alice) == [("MODE", ("alice", "+o")),
+                               ("381", ("alice", "You are now an IRC operator")),
+                               ("221", ("alice", "+o"))]
+
+
+def test_a_user_who_leaves_while_its_oper_check_runs_is_not_answered():
+    offload = HeldOffload()
+    chat = Harness(offload=offload, opers={"root": hash_password("hunter2", cost=CHEAP)})
+    alice = chat.irc("alice")
+    alice.send("OPER root hunter2")
+    alice.conn.connection_lost("gone")
+    offload.run(chat)
+    assert not alice.client.oper and chat.core.chat.registry.find_user("alice") is None
+
+
+def test_oper_when_too_many_checks_wait_is_told_to_try_again():
+    offload = HeldOffload(bound=1)
+    chat = Harness(offload=offload, opers={"root": hash_password("hunter2", cost=CHEAP)})
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.send("OPER root hunter2")
+    bob.lines()
+    bob.send("OPER root hunter2", "PING :after")
+    assert numerics(bob) == [
+        ("FAIL", ("OPER", "TRY_AGAIN", "The server is busy checking passwords; try again soon")),
+        ("PONG", ("tcpchat", "after"))]
 
 
 def test_kill_and_wallops_need_an_operator(chat):

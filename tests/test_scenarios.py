@@ -9,12 +9,18 @@ watch, its command line) is tested in that driver's own file.  Every wait is bou
 import contextlib
 import socket
 import struct
+import threading
 from types import SimpleNamespace
 
 import pytest
 
-from helpers import (DRIVERS, LineSocket, flood_until_quit, install_pause_commands,
-                     register_irc, register_plain, running_server, served_address)
+from tcpchat.commands import serverinfo
+from tcpchat.store.credentials import hash_password
+from tcpchat.transports.workers import WorkerThreads
+
+from helpers import (CHEAP, DRIVERS, TIMEOUT, LineSocket, flood_until_quit,
+                     install_pause_commands, register_irc, register_plain, running_server,
+                     served_address)
 
 
 @pytest.fixture(params=sorted(DRIVERS))
@@ -184,6 +190,30 @@ def test_timers_fire_a_connection_that_never_registers_is_closed(serve):
         assert idle.read_all()[-1] == "ERROR :Closing link: Registration timed out"
         alice.send("PING :still served")
         assert alice.expect("PONG").endswith(":still served")
+
+
+def test_a_password_check_runs_beside_the_chat(serve, monkeypatch):
+    """OPER's check runs on a worker thread: while it is held up, others chat and the one who
+    asked still receives; its next line is answered after the check."""
+    release = threading.Event()
+    check = serverinfo.check_password
+
+    def held_check(password, encoded):
+        assert release.wait(TIMEOUT)
+        return check(password, encoded)
+
+    monkeypatch.setattr(serverinfo, "check_password", held_check)
+    opers = {"root": hash_password("hunter2", cost=CHEAP)}
+    with serve(offload=WorkerThreads(), opers=opers) as server:
+        alice = register_irc(server.address, "alice")
+        bob = register_irc(server.address, "bob")
+        alice.expect("JOIN #lobby")
+        alice.send("OPER root hunter2", "PING :after")
+        bob.send("PRIVMSG #lobby :meanwhile")
+        assert alice.expect("PRIVMSG").endswith(":meanwhile")
+        release.set()
+        assert alice.expect(" 381 ").endswith(":You are now an IRC operator")
+        assert alice.expect("PONG").endswith(":after")
 
 
 def test_an_operator_keeps_order_and_everyone_sees_each_step(serve):

@@ -36,6 +36,7 @@ from .config import MONITOR_LIMIT, OPER_CHECKS, TOPICLEN
 from .delivery import Delivery
 from .events import Talk
 from .local import LocalDelivery
+from .offload import Inline
 from .registry import Registry
 from .repeats import Repeats
 from .state import speech_refusal
@@ -75,6 +76,8 @@ class Chat:
         self._channels = self.registry.channels
         #: When the last OPER_CHECKS password checks were made (OPER, server-wide).
         self.oper_checks = deque(maxlen=OPER_CHECKS)
+        #: Where password checks run (see tcpchat.chat.offload); the core may set another.
+        self.offload = Inline()
         if log.isEnabledFor(logging.DEBUG):  # asked once, not on every message
             self.add_consumer(_log_talk, (Talk,))
 
@@ -88,6 +91,29 @@ class Chat:
         event.id = self.new_msgid()
         for consume in self.consumers[event.__class__]:
             consume(event)
+
+    def off_loop(self, client, work, done):
+        """Run ``work()`` away from the loop, then ``done(result)`` (None if the work failed)
+        on it, unless *client* has left by then.  *client* reads nothing meanwhile, so its
+        next lines are handled after the answer.  False if the work could not be queued (too
+        much waits already): nothing is run, and the caller tells *client* to try again."""
+        conn = client.conn
+
+        def finished(result):
+            conn.working = False
+            if client.out is None:
+                return  # gone while its work ran
+            done(result)
+            if conn.resume_timer is None:  # else flood control resumes it
+                conn.resume_reading()
+
+        conn.working = True
+        conn.pause_reading()
+        if self.offload.submit(work, finished):
+            return True
+        conn.working = False
+        conn.resume_reading()
+        return False
 
     # -- Coming and going -----------------------------------------------------------------
 

@@ -100,7 +100,7 @@ class Connection:
 
     __slots__ = ("core", "transport", "peer", "client", "outbuf", "closing", "reading_paused",
                  "connected_at", "last_active", "ping_sent", "flood", "timer", "resume_timer",
-                 "sendq", "_framer", "_held", "_held_bytes", "_line_start")
+                 "working", "sendq", "_framer", "_held", "_held_bytes", "_line_start")
 
     def __init__(self, core, transport, peer, now):
         self.core = core
@@ -126,6 +126,8 @@ class Connection:
         # The core's timer entries for this connection (its liveness check, and the end of a
         # flood pause), so that they can be cancelled when it closes.
         self.timer = self.resume_timer = None
+        #: Off-loop work for it is in flight (a password check): it reads nothing until done.
+        self.working = False
         # Made on the first chunk of a stream: message transports never need one.
         self._framer = None
         # Lines that arrived while reading was paused, to be handled on resume.

@@ -10,6 +10,7 @@ Handlers take ``(chat, client, message)``, like those of :mod:`tcpchat.commands.
 table lists them.
 """
 
+import functools
 import time
 
 from .. import __version__
@@ -22,6 +23,8 @@ from .opers import check_password, check_unknown
 
 VERSION = f"tcpchat-{__version__}"
 KILLLEN = 200
+#: Said when too many password checks wait already (see tcpchat.chat.offload).
+BUSY = _("The server is busy checking passwords; try again soon")
 #: The most entries one WHOWAS answers with, whatever count it asks for.
 WHOWAS_REPLIES = 20
 INFO = (
@@ -176,11 +179,16 @@ def oper(chat, client, name, password):
                                        "again soon"))
         return
     checks.append(now)
-    if name in opers:
-        accepted = check_password(password, opers[name])
+    encoded = opers.get(name)
+    if encoded is None:  # the same cost and answer as a wrong password
+        work = functools.partial(check_unknown, password)
     else:
-        check_unknown(password)  # the same cost and answer as a wrong password
-        accepted = False
+        work = functools.partial(check_password, password, encoded)
+    if not chat.off_loop(client, work, functools.partial(_opered, chat, client)):
+        chat.delivery.standard_reply(client, "FAIL", "OPER", "TRY_AGAIN", BUSY)
+
+
+def _opered(chat, client, accepted):
     if not accepted:
         chat.delivery.reply(client, rpl.ERR_PASSWDMISMATCH, _("Password incorrect"))
         return

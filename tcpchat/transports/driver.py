@@ -7,6 +7,7 @@ which one serves it.
 """
 
 import argparse
+import collections
 import errno
 import ipaddress
 import logging
@@ -323,6 +324,9 @@ class Driver:
         self.wake_reader, self._wake_writer = socket.socketpair()
         self.wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
+        #: Off-loop work that finished: (done, result) pairs for the core, in order.
+        self._completed = collections.deque()
+        core.chat.offload.post = self.post_completed
 
     @property
     def address(self):
@@ -410,9 +414,18 @@ class Driver:
         self.reload_requested = True
         self.wake()
 
+    def post_completed(self, done, result):
+        """Off-loop work finished (see :mod:`tcpchat.chat.offload`); called from a worker
+        thread: the core hears of it on the loop, once this wakes it."""
+        self._completed.append((done, result))
+        self.wake()
+
     def woken(self):
         """The driver's wait was interrupted through :attr:`wake_reader`: do what was asked."""
         self.drain_wakeups()
+        completed = self._completed
+        while completed:
+            self.guarded(None, self.core.completed, *completed.popleft())
         if self.reload_requested:
             self.reload_requested = False
             if self.certificates is not None:

@@ -148,6 +148,12 @@ class ThreadsServer(Driver):
                 thread.join(LINGER)
         self.close_own_sockets()
 
+    def post_completed(self, done, result):
+        # From a worker thread: the core is this thread's to call once it holds the lock.
+        with self.lock:
+            self.guarded(None, self.core.completed, done, result)
+            self._timers_changed.notify()  # the answer may have set a timer
+
     # -- Logged at a bounded rate: the core's Repeats, under the core's lock ------------------
 
     def turn_away(self, sock, host, refusal, port, why=None):
