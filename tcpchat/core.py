@@ -45,6 +45,7 @@ from .commands import irc, plain
 from .protocol import numerics as rpl
 from .protocol.framing import TOO_LONG
 from .protocol.message import MAX_MESSAGE, MAX_TAGS, MalformedMessage, Message, parse
+from .store.accounts import Accounts
 from .store.base import STORED_KINDS
 from .text.catalog import N_, _, languages, translations
 
@@ -74,16 +75,19 @@ def welcome():
 
 class ChatCore:
     def __init__(self, config, clock=time.monotonic, wall_clock=time.time, history=None,
-                 offload=None):
+                 offload=None, accounts=None):
         """A core for *config*; with *history* (a :class:`tcpchat.store.base.Store`), the
         chat keeps its events there and answers history requests from it.  *offload* (a
         :class:`tcpchat.chat.offload.Offload`) runs password checks; without it they run at
-        once, in the core's call."""
+        once, in the core's call.  *accounts* (a :class:`tcpchat.store.accounts.Accounts`):
+        the accounts and registered rooms, kept in memory alone without it."""
         self.config = config
         self.clock = clock
         self.chat = Chat(config, clock, wall_clock)
         if offload is not None:
             self.chat.offload = offload
+        self.chat.accounts = Accounts() if accounts is None else accounts
+        self.chat.later = self._later
         if history is not None:
             self.chat.history = history
             self.chat.add_consumer(history.append, STORED_KINDS)
@@ -305,6 +309,13 @@ class ChatCore:
         entry = [when, next(self._timer_order), conn, check]
         heapq.heappush(self._timers, entry)
         return entry
+
+    def _later(self, client, when, action):
+        """``Chat.later``: *action(client)* at *when*, unless *client* has left."""
+        def check(conn, _now):
+            if not conn.closing:
+                action(client)
+        self._schedule(client.conn, when, check)
 
     def _check(self, conn, now):
         """*conn*'s liveness entry came up: act on its registration or ping deadline, and

@@ -3,6 +3,7 @@
 import pytest
 
 from helpers import Harness, numerics
+from tcpchat.commands.sasl import mechanisms
 from tcpchat.protocol.ircv3 import CAPABILITIES
 from tcpchat.protocol.message import MAX_MESSAGE, parse
 
@@ -21,7 +22,7 @@ def test_registration_burst(chat):
     commands = [m.command for m in messages]
     assert commands[:5] == ["001", "002", "003", "004", "005"]
     assert messages[0].params == ("alice", "Welcome to the tcpchat Network, alice!al@127.0.0.1")
-    assert messages[3].params[1:4] == ("tcpchat", "tcpchat-0.1.0", "iow")
+    assert messages[3].params[1:4] == ("tcpchat", "tcpchat-0.1.0", "iorw")
     isupport = " ".join(p for m in messages if m.command == "005" for p in m.params[1:-1])
     for token in ("CASEMAPPING=rfc8265", "CHANTYPES=#", "NICKLEN=30", "CHANNELLEN=50",
                   "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst", "MODES=4", "MAXLIST=b:64",
@@ -75,7 +76,11 @@ def test_ping_works_before_registration(chat):
 def test_cap_negotiation_holds_registration_until_end(chat):
     peer = chat.connect()
     peer.send("CAP LS 302", "NICK a", "USER a 0 * :A")
-    assert numerics(peer) == [("CAP", ("*", "LS", " ".join(CAPABILITIES)))]
+    values = {"sasl": ",".join(mechanisms()),
+              "draft/account-registration": "before-connect"}
+    offered = [f"{name}={values[name]}" if name in values else name
+               for name in CAPABILITIES + ("draft/account-registration",)]
+    assert numerics(peer) == [("CAP", ("*", "LS", " ".join(offered)))]
     peer.send("CAP REQ :multi-prefix")
     assert numerics(peer) == [("CAP", ("a", "ACK", "multi-prefix"))]
     peer.send("CAP LIST")  # cap-notify comes with CAP LS 302, as the specification says
@@ -86,8 +91,8 @@ def test_cap_negotiation_holds_registration_until_end(chat):
 
 def test_cap_req_for_unknown_capability_is_naked_whole(chat):
     peer = chat.connect()
-    peer.send("CAP REQ :multi-prefix sasl")
-    assert numerics(peer) == [("CAP", ("*", "NAK", "multi-prefix sasl"))]
+    peer.send("CAP REQ :multi-prefix frobnicate")
+    assert numerics(peer) == [("CAP", ("*", "NAK", "multi-prefix frobnicate"))]
     peer.send("CAP LIST")
     assert numerics(peer) == [("CAP", ("*", "LIST", ""))]
 

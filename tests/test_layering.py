@@ -28,8 +28,8 @@ LAYERS = ("text.catalog", "protocol", "text", "chat", "store", "commands", "core
 #: The sans-IO ones: the protocol, the chat and the commands with the core that dispatches to
 #: them, the storage seam and its model, and the reference client's session.  (The SQLite
 #: store has a writer thread: the server hands it to the core, which sees only the seam.)
-SANS_IO = ("protocol", "text", "chat", "store.base", "store.memory", "commands", "core",
-           "client.session")
+SANS_IO = ("protocol", "text", "chat", "store.base", "store.memory", "store.accounts",
+           "store.credentials", "commands", "core", "client.session")
 
 #: Sans-IO too, but made of libraries from an extra (the web gateway: wsproto, h11), which an
 #: interpreter started without site-packages cannot import: checked by their source alone.

@@ -281,21 +281,21 @@ def test_sts_tells_plaintext_clients_where_tls_is_and_tls_clients_for_how_long(b
     with serve_tls(backend, sts_duration=300, sts_port=6697) as server:
         plain = LineSocket(server.address)
         plain.send("CAP LS 302")
-        assert plain.expect(" LS ").endswith(" labeled-response sts=port=6697")
+        assert plain.expect(" LS ").endswith("=before-connect sts=port=6697")
         plain.send("CAP LS")  # a client that cannot read values is not told
-        assert plain.expect(" LS ").endswith(" batch labeled-response")
+        assert "sts" not in plain.expect(" LS ")
         plain.send("CAP REQ :sts")  # listed, never requested
         assert plain.expect(" NAK ").endswith(" NAK :sts")
         secure = LineSocket(tls_address(server))
         secure.send("CAP LS 302")
-        assert secure.expect(" LS ").endswith(" labeled-response sts=duration=300")
+        assert secure.expect(" LS ").endswith("=before-connect sts=duration=300")
 
 
 def test_no_sts_unless_the_server_is_told_to(backend):
     with serve_tls(backend) as server:
         plain = LineSocket(server.address)
         plain.send("CAP LS 302")
-        assert plain.expect(" LS ").endswith(" batch labeled-response")
+        assert "sts" not in plain.expect(" LS ")
 
 
 # -- Certificates ----------------------------------------------------------------------------

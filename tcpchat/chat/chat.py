@@ -32,7 +32,8 @@ from ..protocol.message import MAX_MESSAGE, text_room, utf8_prefix
 from ..protocol.names import fold, is_channel, nick_problem, normalize
 from ..text.catalog import _
 from . import events
-from .config import MONITOR_LIMIT, OPER_CHECKS, TOPICLEN
+from .config import (MONITOR_LIMIT, OPER_CHECKS, REGISTRATIONS, REGISTRATIONS_PER_ADDRESS,
+                     TOPICLEN)
 from .delivery import Delivery
 from .events import Talk
 from .local import LocalDelivery
@@ -40,6 +41,7 @@ from .offload import Inline
 from .registry import Registry
 from .repeats import Repeats
 from .state import speech_refusal
+from .throttle import FailureDelays, WindowLimit
 
 log = logging.getLogger("tcpchat")
 
@@ -78,6 +80,17 @@ class Chat:
         self.oper_checks = deque(maxlen=OPER_CHECKS)
         #: Where password checks run (see tcpchat.chat.offload); the core may set another.
         self.offload = Inline()
+        #: Accounts and registered rooms (a tcpchat.store.accounts.Accounts): set by the
+        #: core, which knows the store.
+        self.accounts = None
+        #: A growing wait after failed logins, per account and per address.
+        self.login_delays = FailureDelays(clock)
+        #: Registrations of accounts: per address, and for the whole server.
+        self.registrations = WindowLimit(clock, *REGISTRATIONS_PER_ADDRESS)
+        self.all_registrations = WindowLimit(clock, *REGISTRATIONS)
+        #: Set by the core: ``later(client, when, action)`` calls ``action(client)`` at the
+        #: monotonic time *when*, unless *client* has left by then.
+        self.later = None
         if log.isEnabledFor(logging.DEBUG):  # asked once, not on every message
             self.add_consumer(_log_talk, (Talk,))
 
@@ -243,6 +256,71 @@ class Chat:
         if fold(old_nick) != fold(new_nick):
             self._tell_monitors(old_nick, None)
             self._tell_monitors(new_nick, client.mask)
+            self.protect_nick(client)
+
+    # -- Accounts -------------------------------------------------------------------------
+
+    def log_in(self, client, account):
+        """*client* proved it holds *account* (a :class:`tcpchat.store.accounts.Account`)."""
+        client.account = account.name
+        log.info("%s logged in to account %s", client.nick or client.host, account.name)
+        if client.registered:
+            self._emit(events.AccountChange(client, client.mask, account.name,
+                                            self.wall_clock()))
+
+    def log_out(self, client):
+        client.account = None
+        self._emit(events.AccountChange(client, client.mask, None, self.wall_clock()))
+        self.protect_nick(client)
+
+    def nick_owner(self, nick):
+        """The account that owns *nick*: its name, or one it looks like; or None."""
+        accounts = self.accounts
+        return accounts.get(nick) or accounts.lookalike(nick)
+
+    def protect_nick(self, client):
+        """If *client* (registered) holds an account's nick without being logged in to it,
+        tell it so, and under ``enforce`` rename it to a guest nick once the grace period
+        has passed without a login."""
+        policy = self.config.nick_protection
+        owner = self.nick_owner(client.nick) if policy != "off" else None
+        if owner is None or _same(owner.name, client.account):
+            return
+        grace = int(self.config.nick_grace)
+        if policy == "warn":
+            self.delivery.notice(client, _(
+                "The nick {nick} belongs to the account {account}: if it is yours, log in "
+                "(SASL, or /login PASSWORD)", nick=client.nick, account=owner.name))
+            return
+        self.delivery.notice(client, _(
+            "The nick {nick} belongs to the account {account}: log in to it (SASL, or /login "
+            "PASSWORD) within {seconds} seconds, or you will be renamed",
+            nick=client.nick, account=owner.name, seconds=grace))
+        nick = client.nick
+        self.later(client, self.clock() + self.config.nick_grace,
+                   lambda client: self._enforce_nick(client, nick))
+
+    def _enforce_nick(self, client, nick):
+        if client.nick != nick or client.gone:
+            return  # renamed meanwhile
+        owner = self.nick_owner(nick)
+        if owner is None or _same(owner.name, client.account):
+            return
+        guest = self.guest_nick()
+        self.delivery.notice(client, _(
+            "You did not log in to {account}: you are {guest} now", account=owner.name,
+            guest=guest))
+        self.change_nick(client, guest)
+
+    def guest_nick(self):
+        """A free nick for a user renamed by nick protection."""
+        number = self.registry.user_count
+        while True:
+            number += 1
+            nick = f"Guest{number}"
+            if (not self.registry.nick_in_use(nick) and self.registry.lookalike(nick) is None
+                    and self.nick_owner(nick) is None):
+                return nick
 
     # -- What a user says of itself -------------------------------------------------------
 
@@ -391,6 +469,10 @@ class Chat:
             "Input line was too long: with your nick!user@host before it, a message to "
             "{target} fits {room} bytes of text", target=target, room=room))
         return False
+
+
+def _same(account_name, other):
+    return other is not None and fold(account_name) == fold(other)
 
 
 def _log_talk(event):

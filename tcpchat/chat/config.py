@@ -23,6 +23,10 @@ MONITOR_LIMIT = 100
 #: users together: each costs tens of milliseconds of the thread that serves everyone.
 OPER_CHECKS = 4
 OPER_WINDOW = 2.0
+#: Accounts registered (count, in seconds) from one address, and on the whole server: a class
+#: behind one school router registers together, a script making thousands does not.
+REGISTRATIONS_PER_ADDRESS = (30, 600.0)
+REGISTRATIONS = (300, 600.0)
 
 
 @dataclass
@@ -71,5 +75,13 @@ class Config:
     #: The language every user reads until it chooses another (/lang, LANGUAGE): a code of
     #: :func:`tcpchat.text.catalog.languages`.
     language: str = "en"
+    #: Who may register an account: "open" (anyone, REGISTER and /register) or "closed"
+    #: (only the admin command line makes accounts).
+    registration: str = "open"
+    #: What happens to a user who takes a registered account's nick without logging in to
+    #: it: "off" (nothing), "warn" (a notice), "enforce" (a notice, then after
+    #: *nick_grace* seconds a guest nick).
+    nick_protection: str = "enforce"
+    nick_grace: float = 30.0
     #: Set by the server when it starts; shown in 003.
     created: float = field(default_factory=time.time)

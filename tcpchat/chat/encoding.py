@@ -3,7 +3,8 @@
 A user speaks a :class:`Dialect`, decided by the first line of a connection that could carry
 either (TCP, UDP) or fixed by the transport (IRC over WebSocket).  What it receives is written by
 an :class:`Encoding`, which follows from the dialect and, for IRC, from the capabilities the user
-negotiated that change how a line is written (IRCv3 ``server-time`` and ``message-tags``).
+negotiated that change how a line is written (IRCv3 ``server-time``, ``message-tags`` and
+``account-tag``).
 Users that want the same form share one Encoding object, so
 :meth:`Delivery.deliver <tcpchat.chat.delivery.Delivery.deliver>` encodes each message once per
 Encoding in use and appends the same bytes to everyone who shares it.
@@ -15,6 +16,7 @@ message transports line by line.
 
 import enum
 import functools
+import itertools
 
 from ..protocol.message import Message, encode_line
 from ..text.catalog import ENGLISH, Text, translations
@@ -43,7 +45,7 @@ class Encoding:
 
 
 #: The capabilities that change how a line is written: the tags a recipient is given.
-TAG_CAPABILITIES = frozenset(("server-time", "message-tags"))
+TAG_CAPABILITIES = frozenset(("server-time", "message-tags", "account-tag"))
 
 
 def _irc_encoder(caps):
@@ -56,20 +58,22 @@ def _irc_encoder(caps):
         return encode_line
     keep_time = "server-time" in caps
     keep_client_tags = "message-tags" in caps
+    keep_account = "account-tag" in caps
 
     def encode(message):
         tags = message.tags
         if tags:
             tags = {name: value for name, value in tags.items()
                     if ((name[0] == "+" or name == "msgid") and keep_client_tags)
-                    or (name == "time" and keep_time)}
+                    or (name == "time" and keep_time)
+                    or (name == "account" and keep_account)}
         return encode_line(message, tags)
     return encode
 
 
 def _make_irc_encodings():
-    combinations = [frozenset(), frozenset(["server-time"]), frozenset(["message-tags"]),
-                    TAG_CAPABILITIES]
+    combinations = [frozenset(chosen) for size in range(len(TAG_CAPABILITIES) + 1)
+                    for chosen in itertools.combinations(sorted(TAG_CAPABILITIES), size)]
     return {caps: Encoding("IRC" + "".join(f"+{cap}" for cap in sorted(caps)),
                            _irc_encoder(caps))
             for caps in combinations}
@@ -85,7 +89,7 @@ def encoding_for(dialect, caps, language=ENGLISH):
     reads *language*.
 
     The one place that decides it.  Plain users share :data:`PLAIN`.  IRC users share one of
-    four Encodings, by which of ``server-time`` and ``message-tags`` they enabled, so a message
+    eight Encodings, by which of :data:`TAG_CAPABILITIES` they enabled, so a message
     is still encoded at most once per Encoding whatever the number of recipients: users who
     asked for neither (most of them) get the same bytes as before tags existed.  Users of
     another language share the same few Encodings of theirs (:func:`_translated`).

@@ -168,9 +168,19 @@ class Redaction:
     id: str = None
 
 
+@dataclass(slots=True)
+class AccountChange:
+    """*user* logged in to *account*, or out (*account* None)."""
+    user: object
+    source: str
+    account: str
+    time: float
+    id: str = None
+
+
 #: Every kind of event, for a consumer that takes them all.
 KINDS = (Talk, Join, Part, Kick, Quit, NickChange, TopicChange, ModeChange, Invite, Away,
-         RealnameChange, Wallops, Redaction)
+         RealnameChange, Wallops, Redaction, AccountChange)
 
 
 def message_ids():

@@ -31,7 +31,7 @@ class LocalDelivery:
             events.TopicChange: self.topic, events.ModeChange: self.mode,
             events.Invite: self.invite, events.Away: self.away,
             events.RealnameChange: self.realname, events.Wallops: self.wallops,
-            events.Redaction: self.redaction,
+            events.Redaction: self.redaction, events.AccountChange: self.account,
         }
 
     def talk(self, event):
@@ -44,6 +44,8 @@ class LocalDelivery:
             relayed = Message(event.command, (channel.name, text), event.source,
                               {**event.tags, "msgid": event.id} if event.tags
                               else {"msgid": event.id})
+            if user.account is not None:
+                relayed.tags["account"] = user.account
             echo = "echo-message" in user.caps
             self._relay(relayed, channel, user, echo, event.time)
             if echo and user not in channel.members:  # from outside the channel (-n)
@@ -54,6 +56,8 @@ class LocalDelivery:
         relayed = Message(event.command, (target,) if text is None else (target, text),
                           event.source, {**event.tags, "msgid": event.id} if event.tags
                           else {"msgid": event.id})
+        if user.account is not None:
+            relayed.tags["account"] = user.account
         echo = "echo-message" in user.caps
         delivery = self.delivery
         if recipient is not None:
@@ -72,7 +76,8 @@ class LocalDelivery:
         skip = user if user.plain else None
         joined = Message("JOIN", (channel.name,), event.source)
         if delivery.cap_users["extended-join"]:
-            extended = Message("JOIN", (channel.name, "*", user.realname), event.source)
+            extended = Message("JOIN", (channel.name, user.account or "*", user.realname),
+                               event.source)
             members = list(channel.members)
             delivery.deliver(extended, delivery.with_cap("extended-join", members), skip,
                              event.time)
@@ -153,6 +158,15 @@ class LocalDelivery:
         self.delivery.deliver(Message("WALLOPS", (event.text,), event.source),
                               [client for client in self.registry.clients
                                if client.wallops or client is user], when=event.time)
+
+    def account(self, event):
+        """Those sharing a channel with the user, and the user itself, who asked for
+        account-notify (``*``: logged out)."""
+        delivery = self.delivery
+        if delivery.cap_users["account-notify"]:
+            delivery.deliver(Message("ACCOUNT", (event.account or "*",), event.source),
+                             delivery.with_cap("account-notify", self.registry.neighbours(
+                                 event.user, include_self=True)), when=event.time)
 
     def redaction(self, event):
         """Members who asked for draft/message-redaction, the one who redacted among them;

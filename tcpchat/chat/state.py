@@ -27,7 +27,7 @@ class Client:
         "conn", "out", "host", "dialect", "encoding", "nick", "user", "realname", "mask",
         "registered", "cap_negotiating", "caps", "password", "channels", "away", "invisible",
         "signon", "last_spoke", "gone", "invites", "oper", "wallops", "monitoring",
-        "language",
+        "language", "account", "sasl",
     )
 
     def __init__(self, conn, dialect, wall_now):
@@ -73,6 +73,10 @@ class Client:
         self.wallops = False
         #: fold(nick) for each nick it watches with MONITOR; None until it watches any.
         self.monitoring = None
+        #: The name of the account it is logged in to (user mode +r), or None.
+        self.account = None
+        #: Its SASL exchange under way (tcpchat.commands.sasl), or None.
+        self.sasl = None
 
     def __repr__(self):
         return f"<Client {self.nick or '*'} from {self.host}>"
@@ -117,7 +121,7 @@ class RemoteUser:
     __slots__ = ("node", "nick", "user", "host", "realname", "mask", "away", "invisible",
                  "oper", "secure", "channels", "signon", "last_spoke", "invites", "gone")
 
-    out = conn = encoding = dialect = monitoring = None
+    out = conn = encoding = dialect = monitoring = account = None
     caps = NO_CAPS
     registered = True
     plain = wallops = False

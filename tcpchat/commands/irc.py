@@ -17,7 +17,7 @@ from ..protocol.message import MAX_MESSAGE, MalformedMessage, Message, parse, ut
 from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
                               is_channel)
 from ..text.catalog import _, languages
-from . import history, moderation, serverinfo
+from . import accounts, history, moderation, sasl, serverinfo
 from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
@@ -89,6 +89,9 @@ def _cap(chat, client, message):
             # implied by 302, as specified
             chat.delivery.set_caps(client, client.caps | {"cap-notify"})
         listed = list(_offered(chat, client))
+        if version.isdigit() and int(version) >= 302:
+            values = _cap_values(chat)
+            listed = [f"{name}={values[name]}" if name in values else name for name in listed]
         policy = _sts_policy(chat, client, message)
         if policy:
             listed.append(policy)
@@ -135,10 +138,17 @@ def _sts_policy(chat, client, message):
 
 
 def _offered(chat, client):
-    """The capabilities this client may enable: the chat's (history's while it keeps any),
-    and its transport's own."""
+    """The capabilities this client may enable: the chat's (history's while it keeps any,
+    account registration's while it is open), and its transport's own."""
     offered = CAPABILITIES + client.conn.transport.capabilities
+    if chat.config.registration == "open":
+        offered += (accounts.CAPABILITY,)
     return offered + history.CAPABILITIES if chat.history is not None else offered
+
+
+def _cap_values(chat):
+    """The values CAP LS 302 gives capabilities."""
+    return {"sasl": sasl.capability_value(), accounts.CAPABILITY: accounts.CAPABILITY_VALUE}
 
 
 def _pass(chat, client, message):
@@ -174,8 +184,10 @@ def _try_to_register(chat, client):
         return
     if not chat.check_password(client, client.password):
         return
+    sasl.abort_on_registration(chat, client)
     chat.register(client, client.user, client.realname)
     _welcome(chat, client)
+    chat.protect_nick(client)
     if chat.config.autojoin:
         _join_channel(chat, client, chat.config.default_channel)
 
@@ -190,7 +202,7 @@ def _welcome(chat, client):
         "Your host is {server}, running version {version}", server=server, version=VERSION))
     chat.delivery.reply(client, rpl.RPL_CREATED,
                         _("This server was created {created}", created=created))
-    chat.delivery.reply(client, rpl.RPL_MYINFO, server, VERSION, "iow", "biklmnostv", "bklov")
+    chat.delivery.reply(client, rpl.RPL_MYINFO, server, VERSION, "iorw", "biklmnostv", "bklov")
     _isupport(chat, client)
     serverinfo.lusers(chat, client)
     _motd(chat, client, None)
@@ -466,7 +478,7 @@ def _who(chat, client, message):
         if fields:
             values = {"t": token[:3] or "0", "c": channel_name, "u": user.user, "i": user.host,
                       "h": user.host, "s": server, "n": user.nick, "f": status, "d": "0",
-                      "l": str(_idle(chat, user)), "a": "0", "o": "n/a",
+                      "l": str(_idle(chat, user)), "a": user.account or "0", "o": "n/a",
                       "r": user.realname}
             chat.delivery.reply(client, rpl.RPL_WHOSPCRPL,
                                 *(values[field] for field in WHOX_FIELDS if field in fields))
@@ -524,6 +536,9 @@ def _whois(chat, client, message):
         _reply_list(chat, client, rpl.RPL_WHOISCHANNELS, (user.nick,), channels)
     chat.delivery.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,
                         _("{version}, a small chat server", version=VERSION))
+    if user.account is not None:
+        chat.delivery.reply(client, rpl.RPL_WHOISACCOUNT, user.nick, user.account,
+                            _("is logged in as"))
     if user.secure:
         chat.delivery.reply(client, rpl.RPL_WHOISSECURE, user.nick,
                             _("is using a secure connection"))
@@ -598,7 +613,7 @@ def _user_mode(chat, client, nick, changes):
             client.wallops = adding
         elif char == "o" and client.oper and not adding:  # +o only through OPER
             chat.registry.set_oper(client, False)
-        elif char not in "iwo":
+        elif char not in "iwor":  # +r comes with logging in, not by MODE
             chat.delivery.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, _("Unknown MODE flag"))
             continue
         else:
@@ -610,7 +625,7 @@ def _user_mode(chat, client, nick, changes):
 
 def _user_modes(client):
     return ("i" if client.invisible else "") + ("o" if client.oper else "") + (
-        "w" if client.wallops else "")
+        "r" if client.account is not None else "") + ("w" if client.wallops else "")
 
 
 def _channel_mode(chat, client, name, changes):
@@ -696,6 +711,8 @@ COMMANDS = {
     "VERSION": Command(_version, 0, True),
     "CHATHISTORY": Command(_with_history(history.chathistory), 1, True),
     "LANGUAGE": Command(_language, 1, False),
+    "AUTHENTICATE": Command(sasl.authenticate, 1, False),
+    "REGISTER": Command(accounts.irc_register, 3, False),
     "REDACT": Command(_with_history(history.redact), 2, True),
     **{name: Command(handler, min_params, True)
        for name, (handler, min_params) in serverinfo.COMMANDS.items()},

@@ -17,7 +17,7 @@ from ..protocol.message import split_utf8, text_room
 from ..protocol.names import NICK_RULE, fold
 from ..text.catalog import _, language_name, languages, ngettext
 from ..text.display import clean, is_quit_word
-from . import history, moderation, serverinfo
+from . import accounts, history, moderation, serverinfo
 
 HELP = (
     _("*** Type a line and press Enter to talk to the room. Commands:"),
@@ -29,6 +29,8 @@ HELP = (
     _("***   /join [key]      come back to the room after leaving it or being removed"),
     _("***   /history [N]     the room's last N lines (20 without N)"),
     _("***   /lang [code]     the language you read: /lang ru, /lang en; /lang lists them"),
+    _("***   /register PASSWORD       keep your name: an account of it, with this password"),
+    _("***   /login [ACCOUNT] PASSWORD   log in to your account; /logout to log out"),
     _("***   /quit [reason]   leave (so do 'exit' and 'выход')"),
     _("***   //text           send text that starts with /"),
     _("*** For the room's operators (@ in /who):"),
@@ -102,8 +104,9 @@ def _complete_registration(chat, client):
         chat.delivery.send_text(client, _("*** Welcome, {nick}!", nick=client.nick))
         chat.delivery.reply(client, refusal[0], room.name, refusal[1])
         chat.delivery.send_text(client, _("*** /join [key] tries again; /help lists the commands."))
-        return
-    _welcome(chat, client, chat.join(client, _room(chat)), first=True)
+    else:
+        _welcome(chat, client, chat.join(client, _room(chat)), first=True)
+    chat.protect_nick(client)
 
 
 def _welcome(chat, client, room, first=False):
@@ -327,4 +330,6 @@ def _help(chat, client, argument):
 _COMMANDS = {"msg": _msg, "me": _me, "nick": _nick, "who": _who, "quit": _quit, "help": _help,
              "topic": _topic, "join": _join, "kick": _kick, "mode": _mode, "invite": _invite,
              "oper": _oper, "history": _history, "lang": _lang,
+             "register": accounts.plain_register, "login": accounts.plain_login,
+             "logout": accounts.plain_logout,
              **{name: _rank_command(change) for change, name in _RANK_COMMANDS.items()}}

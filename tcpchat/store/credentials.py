@@ -33,9 +33,10 @@ SCRAM_ITERATIONS = 4096
 SCRAM = "SCRAM-SHA-256"
 
 
-def hash_password(password, salt=None, cost=COST):
-    """The scrypt hash of *password* (slow: see the module doc)."""
-    n, r, p = cost
+def hash_password(password, salt=None, cost=None):
+    """The scrypt hash of *password* (slow: see the module doc), at :data:`COST` unless
+    *cost* says otherwise."""
+    n, r, p = COST if cost is None else cost
     salt = os.urandom(SALT_BYTES) if salt is None else salt
     key = _scrypt(password, salt, n, r, p)
     return "$".join(("scrypt", str(n), str(r), str(p), _b64(salt), _b64(key)))
@@ -62,11 +63,16 @@ def check_unknown(password):
 
 
 def scram_keys(password):
-    """The SCRAM-SHA-256 keys of *password*, or None without ``scramp``."""
+    """The SCRAM-SHA-256 keys of *password*, or None without ``scramp`` or for a password
+    that SASLprep (RFC 4013) refuses (unassigned code points, say): PLAIN still opens it."""
     mechanism = scram_mechanism()
     if mechanism is None:
         return None
-    salt, stored, server, iterations = mechanism.make_auth_info(password, SCRAM_ITERATIONS)
+    from scramp import ScramException
+    try:
+        salt, stored, server, iterations = mechanism.make_auth_info(password, SCRAM_ITERATIONS)
+    except ScramException:
+        return None
     return "$".join((SCRAM, str(iterations), _b64(salt), _b64(stored), _b64(server)))
 
 

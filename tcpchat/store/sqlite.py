@@ -26,6 +26,13 @@ entries are lost.  Either way the chat goes on, the writer logs once that it is 
 and once when it writes again, and it records a :data:`~tcpchat.store.base.GAP` entry saying
 how many entries were lost, which the history commands show where it falls.
 
+Records (accounts, registered rooms: :mod:`tcpchat.store.accounts`) are few and change
+rarely: :meth:`SqliteStore.keep` puts each change on :attr:`~SqliteStore.changes` and wakes the
+writer, which writes them in order in a transaction of their own; a change it cannot write
+(the disk is full) stays on the queue and is tried again, so none is lost while the process
+lives.  The loop reads records from memory, never from here, but once at start
+(:meth:`SqliteStore.records`).
+
 Retention: at most ``lines`` entries per channel, none older than ``days``, and at most
 ``total`` in all (rooms come and go: a bound per room alone does not bound the whole),
 enforced by the writer every ``sweep_interval`` seconds and when it stops.
@@ -70,6 +77,15 @@ MIGRATIONS = (
     CREATE INDEX history_by_target ON history (target, seq);
     CREATE INDEX history_by_msgid ON history (msgid);
     CREATE INDEX history_by_time ON history (time);
+    """,
+    # 2: accounts and registered rooms (tcpchat.store.accounts), a JSON object each.
+    """
+    CREATE TABLE records (
+        kind    TEXT NOT NULL,        -- 'account', 'room'
+        key     TEXT NOT NULL,        -- fold(name)
+        data    TEXT NOT NULL,        -- a JSON object
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -133,6 +149,8 @@ class SqliteStore(Store):
         #: Set for what should not wait for the writer's next look: a redaction, stopping.
         self._wake = threading.Event()
         self._stopping = False
+        #: Changes of records not written yet, oldest first: ``(kind, key, JSON or None)``.
+        self.changes = collections.deque()
         self.lost = 0
         self.append = self._message_path()
         self._writer = threading.Thread(target=self._write_loop, name="tcpchat-history",
@@ -175,6 +193,23 @@ class SqliteStore(Store):
                    event.command, event.source, event.text, None,
                    dumps(tags, ensure_ascii=False) if tags else None))
         return append
+
+    def keep(self, kind, key, data):
+        """Write the record *kind*/*key* as *data* (a JSON-able dict; None deletes it),
+        behind the loop."""
+        self.changes.append((kind, key, None if data is None
+                             else json.dumps(data, ensure_ascii=False, sort_keys=True)))
+        self._wake.set()
+
+    def records(self):
+        """Every record, as ``(kind, key, data)``, with the changes not written yet applied:
+        for the start, and for a reload after the admin command line changed the file."""
+        found = {(kind, key): data for kind, key, data in
+                 self._reader.execute("SELECT kind, key, data FROM records")}
+        for kind, key, data in list(self.changes):
+            found[kind, key] = data
+        return [(kind, key, json.loads(data)) for (kind, key), data in sorted(found.items())
+                if data is not None]
 
     def redact(self, target, msgid):
         number = next(self._seq)
@@ -298,6 +333,8 @@ class SqliteStore(Store):
                 failing = self._write(connection, batch, lost, failing, touched)
                 while recent and recent[0][0] <= self.written:
                     recent.popleft()
+            if self.changes:
+                self._write_changes(connection)
             if stopping or time.monotonic() - swept >= self.sweep_interval:
                 self._sweep(connection, touched)
                 touched.clear()
@@ -345,6 +382,31 @@ class SqliteStore(Store):
             log.warning("history: writing again; %d entries were lost and are marked as a "
                         "gap", lost)
         return False
+
+    def _write_changes(self, connection):
+        """Write the queued record changes in one transaction, and only then take them off
+        the queue; if that fails, they stay for the next look."""
+        changes = list(self.changes)
+        try:
+            connection.execute("BEGIN")
+            for kind, key, data in changes:
+                if data is None:
+                    connection.execute("DELETE FROM records WHERE kind = ? AND key = ?",
+                                       (kind, key))
+                else:
+                    connection.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                                       (kind, key, data))
+            connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(connection)
+            now = time.monotonic()
+            if self._complained is None or now - self._complained >= 60:
+                self._complained, self._unresolved = now, True
+                log.error("accounts: cannot write to %s (%s); changes wait until it can",
+                          self.path or "memory", _reason(exc))
+            return
+        for _change in changes:
+            self.changes.popleft()
 
     def _sweep(self, connection, touched):
         """Retention: entries older than ``days``, and past ``lines`` in a channel."""

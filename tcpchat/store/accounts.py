@@ -1,0 +1,131 @@
+"""Accounts and registered rooms: what the server keeps of people and rooms between restarts.
+
+The loop reads them here, from memory, and never waits: :class:`Accounts` holds every record
+(a server has thousands of accounts, not millions), loaded once at start, and hands each change
+to *keep* (``SqliteStore.keep``), which writes it behind the loop as it writes history.  Without a
+database the records last as long as the process.
+
+Records are small JSON-able dicts under a kind and a key (``fold`` of the name), which is all a
+store needs to keep them: a row in SQLite, a hash in Redis.
+
+- an account (:class:`Account`): its name as registered, its password as
+  :mod:`tcpchat.store.credentials` keeps it, when it was made, whether it is suspended, and the
+  TLS certificate fingerprints that log in to it;
+- a registered room (:class:`Room`): its founder's account, and the state that outlives its
+  members (topic, modes, key, limit, bans, operators' accounts).
+"""
+
+from dataclasses import asdict, dataclass, field
+
+from ..protocol.names import fold, skeleton
+
+ACCOUNT = "account"
+ROOM = "room"
+
+
+@dataclass
+class Account:
+    name: str
+    #: The scrypt hash (``scrypt$...``).
+    password: str
+    #: SCRAM-SHA-256 keys, or None until made (see tcpchat.store.credentials).
+    scram: str = None
+    created: float = 0.0
+    #: Why it may not log in, or None.
+    suspended: str = None
+    #: SHA-256 fingerprints (hex, lower case) of certificates that log in to it (SASL EXTERNAL).
+    certfps: list = field(default_factory=list)
+
+
+@dataclass
+class Room:
+    name: str
+    #: The founder's account name: opped on joining, may hand the room over or drop it.
+    founder: str
+    registered: float = 0.0
+    topic: str = ""
+    topic_by: str = ""
+    topic_at: int = 0
+    modes: str = "nt"
+    key: str = None
+    limit: int = None
+    #: ``[mask, set_by, set_at]`` each.
+    bans: list = field(default_factory=list)
+    #: Accounts opped on joining, besides the founder.
+    operators: list = field(default_factory=list)
+
+
+class Accounts:
+    """Every account and registered room, in memory; each change handed to *keep*."""
+
+    def __init__(self, keep=None, records=()):
+        """*records*: ``(kind, key, data)`` as a store loaded them; *keep(kind, key, data)*
+        writes one (data None: deleted), without waiting."""
+        self._keep = keep
+        self.accounts = {}
+        self.rooms = {}
+        self._skeletons = {}
+        for kind, key, data in records:
+            if kind == ACCOUNT:
+                self._index(Account(**data))
+            elif kind == ROOM:
+                self.rooms[key] = Room(**data)
+
+    def reload(self, records):
+        """Take *records* in place of every record held (the admin command line changed
+        the database)."""
+        self.__init__(self._keep, records)
+
+    # -- Accounts -------------------------------------------------------------------------
+
+    def get(self, name):
+        """The account called *name* (in any case or width), or None."""
+        return self.accounts.get(fold(name))
+
+    def lookalike(self, name):
+        """Another account whose name looks like *name* (the same skeleton), or None."""
+        found = self._skeletons.get(skeleton(name))
+        return found if found is not None and fold(found.name) != fold(name) else None
+
+    def by_certfp(self, fingerprint):
+        for account in self.accounts.values():
+            if fingerprint in account.certfps:
+                return account
+        return None
+
+    def add(self, account):
+        self._index(account)
+        self.save(account)
+
+    def save(self, account):
+        """Write *account* as it is now (after a change to it)."""
+        if self._keep is not None:
+            self._keep(ACCOUNT, fold(account.name), asdict(account))
+
+    def remove(self, account):
+        key = fold(account.name)
+        del self.accounts[key]
+        self._skeletons.pop(skeleton(account.name), None)
+        if self._keep is not None:
+            self._keep(ACCOUNT, key, None)
+        for room in [room for room in self.rooms.values() if fold(room.founder) == key]:
+            self.drop_room(room)
+
+    def _index(self, account):
+        self.accounts[fold(account.name)] = account
+        self._skeletons[skeleton(account.name)] = account
+
+    # -- Registered rooms -----------------------------------------------------------------
+
+    def room(self, name):
+        return self.rooms.get(fold(name))
+
+    def save_room(self, room):
+        self.rooms[fold(room.name)] = room
+        if self._keep is not None:
+            self._keep(ROOM, fold(room.name), asdict(room))
+
+    def drop_room(self, room):
+        del self.rooms[fold(room.name)]
+        if self._keep is not None:
+            self._keep(ROOM, fold(room.name), None)
