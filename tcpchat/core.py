@@ -88,6 +88,9 @@ class ChatCore:
             self.chat.offload = offload
         self.chat.accounts = Accounts() if accounts is None else accounts
         self.chat.later = self._later
+        #: What a reload (SIGHUP) runs, besides the driver's own (certificates): each is
+        #: called with no arguments, on the loop.
+        self.reloaders = []
         if history is not None:
             self.chat.history = history
             self.chat.add_consumer(history.append, STORED_KINDS)
@@ -200,6 +203,12 @@ class ChatCore:
     def flushed(self, conn):
         """*conn*'s driver sent what its transport took: is its send queue over the bound?"""
         self.chat.delivery.check_sendq(conn.client)
+        self._finish()
+
+    def reload(self):
+        """Run :attr:`reloaders` (the operator asked, with SIGHUP)."""
+        for reload in self.reloaders:
+            reload()
         self._finish()
 
     def completed(self, done, result):

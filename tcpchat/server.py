@@ -1,6 +1,5 @@
 """``python -m tcpchat.server``: start the chat server from the command line."""
 
-import getpass
 import logging
 import os
 import signal
@@ -10,10 +9,12 @@ from . import __version__
 from .chat.config import Config
 from .chat.flood import FloodPolicy
 from .commands.opers import hash_password, parse_oper_file
+from .commands.accounts import reload as reload_accounts
 from .core import ChatCore
 from .protocol.names import channel_problem
+from .store.accounts import Accounts
 from .store.sqlite import SqliteStore, StoreError
-from .text.arguments import ArgumentParser, interface_language
+from .text.arguments import ArgumentParser, interface_language, read_new_password
 from .text.catalog import ENGLISH, _, languages
 from .transports.datagram import MAX_UNREGISTERED
 from .transports.driver import (AdmissionPolicy, bind_datagram, listen, port_number,
@@ -114,7 +115,8 @@ def build_parser(language=ENGLISH):
         _("history"), _("what was said is kept and shown again (docs/history.rst); without "
                         "--db, in memory until the server stops"))
     kept.add_argument("--db", metavar="FILE",
-                      help=_("the SQLite file history is kept in (made if missing, mode 0600)"))
+                      help=_("the SQLite file history and accounts are kept in (made if "
+                             "missing, mode 0600)"))
     kept.add_argument("--no-history", action="store_true",
                       help=_("keep no history at all"))
     kept.add_argument("--history-lines", type=int, metavar="N",
@@ -126,6 +128,24 @@ def build_parser(language=ENGLISH):
     kept.add_argument("--history-on-join", type=int, default=Config.history_on_join,
                       metavar="N", help=_("lines a plain user is shown on joining a room "
                                           "(default {count})", count=Config.history_on_join))
+    people = parser.add_argument_group(
+        _("accounts"), _("names that are people's own, and rooms that stay theirs "
+                         "(docs/accounts.rst); without --db, in memory until the server "
+                         "stops"))
+    people.add_argument("--registration", choices=("open", "closed"),
+                        default=Config.registration,
+                        help=_("open: anyone may register an account (REGISTER, /register); "
+                               "closed: only python -m tcpchat.admin makes them (default "
+                               "open)"))
+    people.add_argument("--nick-protection", choices=("off", "warn", "enforce"),
+                        default=Config.nick_protection,
+                        help=_("a user who takes an account's nick without logging in to it: "
+                               "off, warn (a notice), enforce (a notice, then a guest nick "
+                               "after --nick-grace; the default)"))
+    people.add_argument("--nick-grace", type=float, default=Config.nick_grace,
+                        metavar="SECONDS",
+                        help=_("time to log in before enforce renames (default {seconds:.0f})",
+                               seconds=Config.nick_grace))
     limits = parser.add_argument_group(
         _("limits"), _("what one client, one address or a crowd may take "
                         "(docs/operations.rst); 0 means no limit"))
@@ -204,7 +224,7 @@ def config_from(args, parser):
             parser.error(_("--oper-file: cannot read {oper_file}: {error}",
                            oper_file=args.oper_file, error=exc))
     if args.no_history:
-        for given, option in ((args.db, "--db"), (args.history_lines, "--history-lines"),
+        for given, option in ((args.history_lines, "--history-lines"),
                               (args.history_days, "--history-days")):
             if given is not None:
                 parser.error(_("{option} with --no-history: choose one", option=option))
@@ -213,23 +233,29 @@ def config_from(args, parser):
             parser.error(_("--{option} must be more than 0", option=option.replace('_', '-')))
     if args.history_on_join < 0:
         parser.error(_("--history-on-join cannot be negative"))
+    if args.nick_grace < 0:
+        parser.error(_("--nick-grace cannot be negative"))
     return Config(server_name=args.name, default_channel=args.channel,
                   autojoin=not args.no_autojoin, password=args.password, motd=motd,
                   opers=opers, admin_email=args.admin_email,
                   sendq=args.sendq, max_unregistered=args.max_unregistered,
                   registration_timeout=args.registration_timeout,
                   flood=None if args.no_flood_control else FloodPolicy(),
-                  history_on_join=args.history_on_join, language=args.lang)
+                  history_on_join=args.history_on_join, language=args.lang,
+                  registration=args.registration, nick_protection=args.nick_protection,
+                  nick_grace=args.nick_grace)
 
 
-def open_history(args):
-    """The history store asked for (None with --no-history); StoreError if it cannot be."""
+def open_store(args):
+    """The store asked for: the --db file, or a database in memory for history; None with
+    --no-history and no --db (accounts then live in the process alone).  StoreError if it
+    cannot be opened."""
+    if args.db is not None:
+        return SqliteStore(args.db, lines=args.history_lines, days=args.history_days)
     if args.no_history:
         return None
-    if args.db is None:
-        return SqliteStore(None, lines=args.history_lines or MEMORY_LINES,
-                           days=args.history_days, total=MEMORY_TOTAL)
-    return SqliteStore(args.db, lines=args.history_lines, days=args.history_days)
+    return SqliteStore(None, lines=args.history_lines or MEMORY_LINES,
+                       days=args.history_days, total=MEMORY_TOTAL)
 
 
 def admission_policy(args, parser):
@@ -345,15 +371,9 @@ def describe_sockets(listener, datagram_socket, tls_listener, web_listener=None,
 
 def print_password_hash():
     """--hash-password: the hash of a password read without echo (or from a pipe)."""
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            print(_("The two passwords differ; nothing printed."), file=sys.stderr)
-            return 1
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        print(_("An empty password cannot be used."), file=sys.stderr)
+    password, problem = read_new_password(sys.stdin)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return 1
     if any(char.isspace() for char in password):
         # irssi's /oper NAME PASSWORD, like most clients', sends the password as one word.
@@ -398,15 +418,20 @@ def main(argv=None):
         config.sts_duration = args.sts_duration
         config.sts_port = tls_listener.getsockname()[1]
     try:
-        history = open_history(args)
+        store = open_store(args)
+        records = store.records() if store is not None else ()
     except StoreError as exc:
-        log.error("cannot keep history in %s", exc)
+        log.error("cannot keep history and accounts in %s", exc)
         for sock in (listener, datagram_socket, tls_listener, web_listener):
             if sock is not None:
                 sock.close()
         return 1
     offload = WorkerThreads()
-    core = ChatCore(config, history=history, offload=offload)
+    accounts = Accounts(store.keep, records) if store is not None else Accounts()
+    core = ChatCore(config, history=None if args.no_history else store, offload=offload,
+                    accounts=accounts)
+    if args.db is not None:  # python -m tcpchat.admin changed the file: kill -HUP reads it
+        core.reloaders.append(lambda: reload_accounts(core.chat, store.records()))
     descriptors = raise_descriptor_limit()
     if descriptors is not None and policy.max_clients and descriptors < policy.max_clients + 32:
         log.warning("this process may open %d descriptors: fewer than --max-clients %d "
@@ -424,7 +449,7 @@ def main(argv=None):
         how += ", no flood control"
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: server.request_stop())
-    if certificates is not None and hasattr(signal, "SIGHUP"):
+    if (certificates is not None or args.db is not None) and hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda *_: server.request_reload())
     log.info("tcpchat %s listening on %s; %s", __version__,
              describe_sockets(listener, datagram_socket, tls_listener, web_listener,
@@ -433,8 +458,8 @@ def main(argv=None):
         server.serve()
     finally:
         offload.close()
-        if history is not None:
-            history.close()  # what the writer has not written yet, written now
+        if store is not None:
+            store.close()  # what the writer has not written yet, written now
     log.info("stopped")
     return 0
 

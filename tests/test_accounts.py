@@ -367,12 +367,12 @@ def test_plain_users_register_log_out_and_log_in(chat):
 
 def test_a_suspended_account_cannot_log_in(chat):
     chat.core.chat.accounts.get("alice").suspended = "spam"
-    bob = chat.plain("bob")
-    bob.send("/login alice wonderland")
-    assert bob.lines() == ["! The account alice is suspended: spam"]
-    alice = connecting(chat)
-    assert sasl_plain(alice, "alice", "wonderland") == [
-        ("904", ("alice", "The account alice is suspended: spam"))]
+    bob = chat.plain("alice")
+    bob.send("/login wonderland")
+    assert bob.lines()[-1] == "! The account alice is suspended: spam"
+    other = connecting(chat, "al")
+    assert sasl_plain(other, "alice", "wonderland") == [
+        ("904", ("al", "The account alice is suspended: spam"))]
 
 
 # -- Nick protection ------------------------------------------------------------------------

@@ -20,11 +20,11 @@ PACKAGE = pathlib.Path(ROOT) / "tcpchat"
 
 #: Each layer, lowest first: a package (folder), a top-level module, or one module of a
 #: package that stands apart (the catalog, below everything: any layer may say a sentence).
-#: A module may import from its own layer and from those before it.  The last three stand
-#: side by side on top (the command line, the reference client, the benchmarks), and import
-#: none of each other.
+#: A module may import from its own layer and from those before it.  The last four stand
+#: side by side on top (the server's command line, the admin's, the reference client, the
+#: benchmarks), and import none of each other.
 LAYERS = ("text.catalog", "protocol", "text", "chat", "store", "commands", "core", "transports",
-          ("server", "client", "bench"))
+          ("server", "admin", "client", "bench"))
 #: The sans-IO ones: the protocol, the chat and the commands with the core that dispatches to
 #: them, the storage seam and its model, and the reference client's session.  (The SQLite
 #: store has a writer thread: the server hands it to the core, which sees only the seam.)

@@ -13,7 +13,7 @@ import pytest
 from helpers import (LineSocket, StalledDisk, register_irc, run_server, start_server_process,
                      wait_until)
 from tcpchat.chat import events
-from tcpchat.server import build_parser, open_history
+from tcpchat.server import build_parser, open_store
 from tcpchat.protocol.names import fold
 from tcpchat.store.base import GAP, MESSAGES
 from tcpchat.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError
@@ -104,8 +104,8 @@ def test_the_server_stops_at_start_with_one_line_when_its_database_cannot_be_use
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
     assert len(errors) == 1 and "file is not a database" in errors[0]
-    result = run_server("--db", path, "--no-history")
-    assert result.returncode == 2 and "--db with --no-history" in result.stderr
+    result = run_server("--db", path, "--no-history", "--history-days", "3")
+    assert result.returncode == 2 and "--history-days with --no-history" in result.stderr
 
 
 class SmallDisk(SqliteStore):
@@ -271,14 +271,17 @@ def test_a_restarted_server_shows_a_newcomer_what_was_said_before(path):
 
 def test_history_in_memory_is_bounded_by_default_and_a_file_as_the_operator_says(path):
     parser = build_parser()
-    store = open_history(parser.parse_args([]))
+    store = open_store(parser.parse_args([]))
     try:
         assert (store.path, store.lines, store.total) == (None, 1000, 100_000)
     finally:
         store.close()
-    store = open_history(parser.parse_args(["--db", path, "--history-days", "30"]))
+    store = open_store(parser.parse_args(["--db", path, "--history-days", "30"]))
     try:
         assert (store.path, store.lines, store.days, store.total) == (path, None, 30, None)
     finally:
         store.close()
-    assert open_history(parser.parse_args(["--no-history"])) is None
+    assert open_store(parser.parse_args(["--no-history"])) is None
+    store = open_store(parser.parse_args(["--no-history", "--db", path]))  # for accounts
+    assert store.path == path
+    store.close()

@@ -270,8 +270,9 @@ class Chat:
 
     def log_out(self, client):
         client.account = None
-        self._emit(events.AccountChange(client, client.mask, None, self.wall_clock()))
-        self.protect_nick(client)
+        if client.registered:
+            self._emit(events.AccountChange(client, client.mask, None, self.wall_clock()))
+            self.protect_nick(client)
 
     def nick_owner(self, nick):
         """The account that owns *nick*: its name, or one it looks like; or None."""

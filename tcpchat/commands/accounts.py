@@ -3,8 +3,9 @@
 - IRC: ``REGISTER`` (IRCv3 ``draft/account-registration``, before or after connecting) and SASL
   (:mod:`tcpchat.commands.sasl`).  Replies follow the specifications: ``REGISTER SUCCESS`` or
   ``FAIL REGISTER <code>``; 900 when logged in.
-- Plain mode: ``/register PASSWORD`` makes an account of the user's name, ``/login [ACCOUNT]
-  PASSWORD`` logs in, ``/logout`` out.
+- Plain mode: ``/register PASSWORD`` makes an account of the user's name, ``/login PASSWORD``
+  logs in to it, ``/logout`` out.  The password is the rest of the line, spaces and all; an
+  account is named as its user, so to log in to another, take its name first (``/nick``).
 
 Every password check and every new hash runs off the loop (:meth:`Chat.off_loop
 <tcpchat.chat.chat.Chat.off_loop>`); the user's next lines wait for the answer.  Failed logins
@@ -13,6 +14,7 @@ unknown account costs the same work and gets the same answer as a wrong password
 """
 
 import functools
+import logging
 
 from ..protocol import numerics as rpl
 from ..protocol.message import Message
@@ -20,6 +22,8 @@ from ..protocol.names import fold, nick_problem
 from ..store.accounts import Account
 from ..store.credentials import check_password, check_unknown, hash_password, scram_keys
 from ..text.catalog import _, ngettext
+
+log = logging.getLogger("tcpchat")
 
 #: Passwords shorter than this are refused as too easy to guess (WEAK_PASSWORD).
 MIN_PASSWORD = 8
@@ -185,10 +189,22 @@ def logged_in(chat, client, account):
 def logged_out(chat, client):
     if client.plain:
         chat.delivery.send_text(client, _("*** You are logged out."))
-    else:
+    elif client.registered:
         chat.delivery.reply(client, rpl.RPL_LOGGEDOUT, client.mask, _("You are now logged out"))
         chat.delivery.send(client, Message("MODE", (client.nick, "-r"), client.mask))
     chat.log_out(client)  # after the answer: what nick protection says comes next
+
+
+def reload(chat, records):
+    """Take *records* (the store's, after the admin command line changed them) in place of
+    the accounts held: users whose account is gone or suspended are logged out."""
+    chat.accounts.reload(records)
+    log.info("read %d accounts and %d registered rooms from the database",
+             len(chat.accounts.accounts), len(chat.accounts.rooms))
+    for client in list(chat.registry.clients):
+        account = client.account and chat.accounts.get(client.account)
+        if client.account is not None and (account is None or account.suspended):
+            logged_out(chat, client)
 
 
 # -- Plain mode -----------------------------------------------------------------------------
@@ -211,13 +227,13 @@ def plain_register(chat, client, argument):
     register(chat, client, client.nick, argument, refused, registered)
 
 
-def plain_login(chat, client, argument):
-    """``/login [ACCOUNT] PASSWORD``: the account named as the user without ACCOUNT."""
-    words = argument.split(" ", 1)
-    if not argument:
-        chat.delivery.send_text(client, _("! Usage: /login [ACCOUNT] PASSWORD"))
+def plain_login(chat, client, password):
+    """``/login PASSWORD``: to the account named as the user."""
+    if not password:
+        chat.delivery.send_text(client, _("! Usage: /login PASSWORD (for the account of your "
+                                          "name)"))
         return
-    name, password = (words if len(words) == 2 else (client.nick, words[0]))
+    name = client.nick
     if client.account is not None:
         chat.delivery.send_text(client, _("! You are logged in as {account} already.",
                                           account=client.account))

@@ -30,7 +30,7 @@ HELP = (
     _("***   /history [N]     the room's last N lines (20 without N)"),
     _("***   /lang [code]     the language you read: /lang ru, /lang en; /lang lists them"),
     _("***   /register PASSWORD       keep your name: an account of it, with this password"),
-    _("***   /login [ACCOUNT] PASSWORD   log in to your account; /logout to log out"),
+    _("***   /login PASSWORD      log in to the account of your name; /logout to log out"),
     _("***   /quit [reason]   leave (so do 'exit' and 'выход')"),
     _("***   //text           send text that starts with /"),
     _("*** For the room's operators (@ in /who):"),

@@ -428,6 +428,48 @@ class SqliteStore(Store):
             log.warning("history: retention could not run: %s", _reason(exc))
 
 
+class RecordFile:
+    """The records of a database file, read and written at once: for the admin command line
+    (:mod:`tcpchat.admin`), which may run beside the server (WAL lets both at the file; the
+    server reads what changed when it gets SIGHUP)."""
+
+    def __init__(self, path):
+        """The file at *path*, made (mode 0600) if missing, as the server would."""
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open it: {exc.strerror}") from exc
+        try:
+            self._connection = sqlite3.connect(f"file:{_quote(os.path.abspath(path))}",
+                                               uri=True, isolation_level=None)
+            self._connection.execute("PRAGMA busy_timeout = 5000")
+            _migrate(self._connection, path)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: {_reason(exc)}") from exc
+        self.path = path
+
+    def records(self, kind):
+        """``{key: data}`` of every record of *kind*."""
+        return {key: json.loads(data) for key, data in self._connection.execute(
+            "SELECT key, data FROM records WHERE kind = ? ORDER BY key", (kind,))}
+
+    def keep(self, kind, key, data):
+        """Write one record now (*data* None deletes it)."""
+        try:
+            if data is None:
+                self._connection.execute("DELETE FROM records WHERE kind = ? AND key = ?",
+                                         (kind, key))
+            else:
+                self._connection.execute(
+                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
+                    (kind, key, json.dumps(data, ensure_ascii=False, sort_keys=True)))
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {_reason(exc)}") from exc
+
+    def close(self):
+        self._connection.close()
+
+
 def _entry(row):
     """The :class:`~tcpchat.store.base.Entry` of a row of the table (or of the queue)."""
     seq, msgid, _key, name, when, command, source, text, params, tags = row

@@ -8,8 +8,9 @@ are, since it says how to word their help), else the locale's (``LANGUAGE``, ``L
 """
 
 import argparse
+import getpass
 
-from .catalog import ENGLISH, Text, languages, render, translations
+from .catalog import ENGLISH, Text, _, languages, render, translations
 
 _LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 
@@ -68,3 +69,17 @@ class ArgumentParser(argparse.ArgumentParser):
         if isinstance(message, Text):
             message = self._say(message) + "\n"
         super().exit(status, message)
+
+
+def read_new_password(stdin):
+    """A new password: typed twice without echo where *stdin* is a terminal, else its first
+    line.  ``(password, None)``, or ``(None, why not)``."""
+    if stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            return None, _("The two passwords differ; nothing changed.")
+    else:
+        password = stdin.readline().rstrip("\r\n")
+    if not password:
+        return None, _("An empty password cannot be used.")
+    return password, None

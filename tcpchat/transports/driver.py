@@ -409,8 +409,8 @@ class Driver:
         self.wake()
 
     def request_reload(self):
-        """Ask the driver to read its certificate files again (SIGHUP); safe from any thread
-        and from a signal handler."""
+        """Ask the driver to read its certificate files again, and the core its accounts
+        (SIGHUP); safe from any thread and from a signal handler."""
         self.reload_requested = True
         self.wake()
 
@@ -430,8 +430,10 @@ class Driver:
             self.reload_requested = False
             if self.certificates is not None:
                 self.certificates.reload()
-            else:
-                log.info("reload asked for, but there is nothing to reload: no TLS")
+            if self.core.reloaders:
+                self.guarded(None, self.core.reload)
+            elif self.certificates is None:
+                log.info("reload asked for, but there is nothing to reload: no TLS, no --db")
 
     def serve(self):
         try:

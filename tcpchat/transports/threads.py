@@ -148,6 +148,10 @@ class ThreadsServer(Driver):
                 thread.join(LINGER)
         self.close_own_sockets()
 
+    def woken(self):
+        with self.lock:  # a reload calls the core
+            super().woken()
+
     def post_completed(self, done, result):
         # From a worker thread: the core is this thread's to call once it holds the lock.
         with self.lock:

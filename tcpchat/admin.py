@@ -1,0 +1,186 @@
+"""``python -m tcpchat.admin``: accounts and registered rooms, on the server's database.
+
+For the people who run the server: make accounts (the only way with ``--registration
+closed``), list them, reset a password, suspend, delete; list and drop registered rooms.
+Passwords are read without echo on a terminal (twice), or as one line of standard input.
+
+It works on the file itself, also while the server runs (SQLite's WAL lets both at it); the
+running server reads the change when it gets SIGHUP (``kill -HUP PID``), and logs out whoever
+is logged in to an account that was deleted or suspended.
+
+    python -m tcpchat.admin --db chat.db account create alice
+    python -m tcpchat.admin --db chat.db account list
+    python -m tcpchat.admin --db chat.db account suspend alice spamming
+"""
+
+import os
+import sys
+import time
+
+from .protocol.names import fold, nick_problem
+from .store.accounts import ACCOUNT, ROOM, Account, Accounts
+from .store.credentials import hash_password, scram_keys
+from .store.sqlite import RecordFile, StoreError
+from .text.arguments import ArgumentParser, interface_language, read_new_password
+from .text.catalog import _, render, translations
+
+#: What the tool says after a change, for a server that is running.
+RELOAD = _("A running server reads this once it gets SIGHUP (kill -HUP PID).")
+
+
+def build_parser(language):
+    parser = ArgumentParser(prog="python -m tcpchat.admin", language=language,
+                            description=_("Accounts and registered rooms on a tcpchat "
+                                          "server's database (docs/accounts.rst)."))
+    parser.add_argument("--db", required=True, metavar="FILE",
+                        help=_("the server's --db file (made if missing)"))
+    parser.add_argument("--lang", help=_("the language this command line speaks"))
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="account|room")
+    account = kinds.add_parser("account", help=_("accounts"))
+    actions = account.add_subparsers(dest="action", required=True,
+                                     metavar="create|list|password|suspend|unsuspend|delete")
+    for name, helped in (("create", _("make an account (its password is asked for)")),
+                         ("password", _("set an account's password (asked for)")),
+                         ("unsuspend", _("let a suspended account log in again")),
+                         ("delete", _("delete an account and the rooms it founded"))):
+        actions.add_parser(name, help=helped).add_argument("name")
+    actions.add_parser("list", help=_("every account, with when it was made and its state"))
+    suspend = actions.add_parser("suspend", help=_("stop an account from logging in"))
+    suspend.add_argument("name")
+    suspend.add_argument("reason", nargs="+")
+    room = kinds.add_parser("room", help=_("registered rooms"))
+    room_actions = room.add_subparsers(dest="action", required=True, metavar="list|drop")
+    room_actions.add_parser("list", help=_("every registered room and its founder"))
+    room_actions.add_parser("drop", help=_("forget a registered room")).add_argument("name")
+    return parser
+
+
+def main(argv=None, stdin=None):
+    argv = sys.argv[1:] if argv is None else argv
+    language = interface_language(argv, os.environ)
+    catalog = translations(language)
+
+    def say(text, stream=sys.stdout):
+        print(render(text, catalog), file=stream)
+
+    args = build_parser(language).parse_args(argv)
+    try:
+        database = RecordFile(args.db)
+    except StoreError as exc:
+        say(_("cannot open the database: {error}", error=str(exc)), sys.stderr)
+        return 1
+    try:
+        accounts = Accounts(database.keep, [(kind, key, data) for kind in (ACCOUNT, ROOM)
+                                            for key, data in database.records(kind).items()])
+        handler = _ACCOUNT_ACTIONS[args.action] if args.kind == "account" else _ROOM_ACTIONS[
+            args.action]
+        return handler(accounts, args, say, stdin or sys.stdin)
+    except StoreError as exc:
+        say(_("cannot write to the database: {error}", error=str(exc)), sys.stderr)
+        return 1
+    finally:
+        database.close()
+
+
+def _create(accounts, args, say, stdin):
+    problem = nick_problem(args.name)
+    if problem:
+        say(_("{name!r} cannot be an account name: {problem}", name=args.name,
+              problem=problem), sys.stderr)
+        return 2
+    existing = accounts.get(args.name) or accounts.lookalike(args.name)
+    if existing is not None:
+        say(_("the account {account} exists already, or one that looks like it",
+              account=existing.name), sys.stderr)
+        return 1
+    password = _password(say, stdin)
+    if password is None:
+        return 1
+    accounts.add(Account(args.name, hash_password(password), scram_keys(password),
+                         created=time.time()))
+    say(_("account {account} made.", account=args.name))
+    say(RELOAD)
+    return 0
+
+
+def _list(accounts, _args, say, _stdin):
+    for account in sorted(accounts.accounts.values(), key=lambda account: fold(account.name)):
+        made = time.strftime("%Y-%m-%d %H:%M", time.localtime(account.created))
+        if account.suspended is not None:
+            say(_("{account}  made {made}  suspended: {reason}", account=account.name,
+                  made=made, reason=account.suspended))
+        else:
+            say(_("{account}  made {made}", account=account.name, made=made))
+    return 0
+
+
+def _changed(change):
+    """An action on one existing account: *change(accounts, account, args)*."""
+    def act(accounts, args, say, stdin):
+        account = accounts.get(args.name)
+        if account is None:
+            say(_("no account {name}", name=args.name), sys.stderr)
+            return 1
+        if change(accounts, account, args, say, stdin) is False:
+            return 1
+        say(_("account {account}: done.", account=account.name))
+        say(RELOAD)
+        return 0
+    return act
+
+
+def _set_password(accounts, account, _args, say, stdin):
+    password = _password(say, stdin)
+    if password is None:
+        return False
+    account.password, account.scram = hash_password(password), scram_keys(password)
+    accounts.save(account)
+    return True
+
+
+def _suspend(accounts, account, args, _say, _stdin):
+    account.suspended = " ".join(args.reason)
+    accounts.save(account)
+
+
+def _unsuspend(accounts, account, _args, _say, _stdin):
+    account.suspended = None
+    accounts.save(account)
+
+
+def _delete(accounts, account, _args, _say, _stdin):
+    accounts.remove(account)
+
+
+def _password(say, stdin):
+    password, problem = read_new_password(stdin)
+    if problem is not None:
+        say(problem, sys.stderr)
+        return None
+    return password
+
+
+def _rooms(accounts, _args, say, _stdin):
+    for room in sorted(accounts.rooms.values(), key=lambda room: fold(room.name)):
+        say(_("{room}  founder {account}", room=room.name, account=room.founder))
+    return 0
+
+
+def _drop(accounts, args, say, _stdin):
+    room = accounts.room(args.name)
+    if room is None:
+        say(_("no registered room {name}", name=args.name), sys.stderr)
+        return 1
+    accounts.drop_room(room)
+    say(_("room {room} dropped.", room=room.name))
+    say(RELOAD)
+    return 0
+
+
+_ACCOUNT_ACTIONS = {"create": _create, "list": _list, "password": _changed(_set_password),
+                    "suspend": _changed(_suspend), "unsuspend": _changed(_unsuspend),
+                    "delete": _changed(_delete)}
+_ROOM_ACTIONS = {"list": _rooms, "drop": _drop}
+
+if __name__ == "__main__":
+    sys.exit(main())
