@@ -41,7 +41,8 @@ from .chat.chat import Chat
 from .chat.connection import MAX_HELD, MAX_LINE, Connection
 from .chat.encoding import IRC, Dialect
 from .chat.flood import FloodBucket
-from .commands import irc, plain
+from .chat import events
+from .commands import irc, plain, rooms
 from .protocol import numerics as rpl
 from .protocol.framing import TOO_LONG
 from .protocol.message import MAX_MESSAGE, MAX_TAGS, MalformedMessage, Message, parse
@@ -88,6 +89,9 @@ class ChatCore:
             self.chat.offload = offload
         self.chat.accounts = Accounts() if accounts is None else accounts
         self.chat.later = self._later
+        # A registered room's record follows its topic and modes.
+        self.chat.add_consumer(functools.partial(rooms.keep, self.chat),
+                               (events.TopicChange, events.ModeChange))
         #: What a reload (SIGHUP) runs, besides the driver's own (certificates): each is
         #: called with no arguments, on the loop.
         self.reloaders = []

@@ -29,7 +29,7 @@ from collections import deque
 from ..protocol import numerics as rpl
 from ..protocol.ircv3 import client_tags
 from ..protocol.message import MAX_MESSAGE, text_room, utf8_prefix
-from ..protocol.names import fold, is_channel, nick_problem, normalize
+from ..protocol.names import SERVICES, fold, is_channel, nick_problem, normalize
 from ..text.catalog import _
 from . import events
 from .config import (MONITOR_LIMIT, OPER_CHECKS, REGISTRATIONS, REGISTRATIONS_PER_ADDRESS,
@@ -48,6 +48,7 @@ log = logging.getLogger("tcpchat")
 #: Text, sender's mask and target this many characters long at most fit one line at any
 #: size of character (4 bytes, beside 16 of spaces, colons, command and CRLF).
 _SURELY_FITS = (MAX_MESSAGE - 16) // 4
+_SERVICES = frozenset(map(fold, SERVICES))
 
 
 class Chat:
@@ -209,7 +210,7 @@ class Chat:
         if problem:
             return (rpl.ERR_ERRONEUSNICKNAME, _("Erroneous nickname: {problem}", problem=problem),
                     problem)
-        if self.registry.nick_in_use(nick, by=client):
+        if self.registry.nick_in_use(nick, by=client) or fold(nick) in _SERVICES:
             return rpl.ERR_NICKNAMEINUSE, _("Nickname is already in use"), None
         lookalike = self.registry.lookalike(nick, by=client)
         if lookalike is not None:
@@ -395,6 +396,12 @@ class Chat:
         """*client* changed *channel*'s modes (already applied): *changes* as a MODE line's
         parameters."""
         self._emit(events.ModeChange(client, client.mask, channel, tuple(changes),
+                                     self.wall_clock()))
+
+    def server_modes(self, user, channel, changes):
+        """The server changed *channel*'s modes (already applied) because of *user* (a
+        registered room's founder joined): as :meth:`change_modes`, from the server."""
+        self._emit(events.ModeChange(user, self.config.server_name, channel, tuple(changes),
                                      self.wall_clock()))
 
     def redact(self, client, channel, msgid, reason):

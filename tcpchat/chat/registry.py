@@ -156,6 +156,17 @@ class Registry:
         user.channels[key] = channel
         return channel
 
+    def make_channel(self, name, wall_now):
+        """An empty channel *name* (a registered room, made to be joined): the caller drops
+        it (:meth:`drop_channel`) if nobody joins."""
+        channel = self.channels[fold(name)] = Channel(normalize(name), wall_now)
+        return channel
+
+    def drop_channel(self, channel):
+        """Forget *channel*, made by :meth:`make_channel`, if it is still empty."""
+        if not channel.members and self.channels.get(channel.folded) is channel:
+            del self.channels[channel.folded]
+
     def remove_member(self, user, channel):
         """Take *user* out of *channel*; a channel left empty is gone."""
         del channel.members[user]

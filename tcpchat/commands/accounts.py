@@ -22,6 +22,7 @@ from ..protocol.names import fold, nick_problem
 from ..store.accounts import Account
 from ..store.credentials import check_password, check_unknown, hash_password, scram_keys
 from ..text.catalog import _, ngettext
+from . import rooms
 
 log = logging.getLogger("tcpchat")
 
@@ -173,17 +174,20 @@ def suspended_refusal(account):
 
 
 def logged_in(chat, client, account):
-    """Log *client* in to *account* and tell it so: 900 and user mode +r for IRC clients."""
+    """Log *client* in to *account* and tell it so (900 and user mode +r for IRC clients);
+    in the registered rooms it is in already, the founder and operators are opped."""
     chat.log_in(client, account)
     if client.plain:
         chat.delivery.send_text(client, _("*** You are logged in as {account}.",
                                           account=account.name))
-        return
-    mask = client.mask or f"{client.target}!{client.user or '*'}@{client.host}"
-    chat.delivery.reply(client, rpl.RPL_LOGGEDIN, mask, account.name,
-                        _("You are now logged in as {account}", account=account.name))
-    if client.registered:
-        chat.delivery.send(client, Message("MODE", (client.nick, "+r"), client.mask))
+    else:
+        mask = client.mask or f"{client.target}!{client.user or '*'}@{client.host}"
+        chat.delivery.reply(client, rpl.RPL_LOGGEDIN, mask, account.name,
+                            _("You are now logged in as {account}", account=account.name))
+        if client.registered:
+            chat.delivery.send(client, Message("MODE", (client.nick, "+r"), client.mask))
+    for channel in list(client.channels.values()):
+        rooms.joined(chat, client, channel)
 
 
 def logged_out(chat, client):

@@ -17,7 +17,7 @@ from ..protocol.message import MAX_MESSAGE, MalformedMessage, Message, parse, ut
 from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
                               is_channel)
 from ..text.catalog import _, languages
-from . import accounts, history, moderation, sasl, serverinfo
+from . import accounts, history, moderation, rooms, sasl, serverinfo, services
 from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
@@ -276,9 +276,12 @@ def _join_channel(chat, client, name, key=None):
         chat.delivery.reply(client, rpl.ERR_TOOMANYCHANNELS, name,
                             _("You have joined too many channels"))
         return
-    if not moderation.admitted(chat, client, chat.registry.channels.get(fold(name)), key):
+    channel = rooms.prepare(chat, name)
+    if not moderation.admitted(chat, client, channel, key):
+        rooms.forsake(chat, channel)
         return
     channel = chat.join(client, name)
+    rooms.joined(chat, client, channel)
     if channel.topic:
         _send_topic(chat, client, channel)
     _send_names(chat, client, channel)
@@ -419,7 +422,9 @@ def _privmsg(chat, client, message):
         return
     targets, text = params[0], params[1]
     if "," not in targets:  # one target, as nearly always: no list to make
-        if targets:
+        if targets[:1] != "#" and services.is_service(targets):
+            quiet or services.handle(chat, client, targets, text)
+        elif targets:
             chat.message(client, command, targets, text, message.tags)
         return
     targets = [target for target in targets.split(",") if target]
@@ -428,7 +433,10 @@ def _privmsg(chat, client, message):
             "Too many recipients: at most {count}", count=MAX_TARGETS))
         return
     for target in targets:
-        chat.message(client, command, target, text, message.tags)
+        if services.is_service(target):
+            quiet or services.handle(chat, client, target, text)
+        else:
+            chat.message(client, command, target, text, message.tags)
 
 
 def _tagmsg(chat, client, message):

@@ -244,9 +244,16 @@ def _set_ban(chat, client, channel, adding, text):
         if fold(mask) not in folded:
             return _UNCHANGED
         del channel.bans[folded.index(fold(mask))]
+    set_bans(channel, channel.bans)
+    return mask
+
+
+def set_bans(channel, bans):
+    """Give *channel* the :class:`Ban` list *bans* (a registered room's, restored)."""
+    channel.bans = list(bans)
     channel.ban_pattern = Wildcards(*(ban.mask for ban in channel.bans)) if channel.bans else None
     channel.ban_verdicts.clear()
-    return mask
+    _regate(channel)
 
 
 def _set_key(chat, client, channel, adding, key):

@@ -17,7 +17,7 @@ from ..protocol.message import split_utf8, text_room
 from ..protocol.names import NICK_RULE, fold
 from ..text.catalog import _, language_name, languages, ngettext
 from ..text.display import clean, is_quit_word
-from . import accounts, history, moderation, serverinfo
+from . import accounts, history, moderation, rooms, serverinfo, services
 
 HELP = (
     _("*** Type a line and press Enter to talk to the room. Commands:"),
@@ -40,6 +40,8 @@ HELP = (
     _("***   /invite NAME     let NAME into an invite-only room"),
     _("***   /mode +m|-m, +i, +t, +n, +s, +k KEY, +l NUMBER, +b MASK, ...   change the room's\n"
       "***                    rules, as IRC's MODE does; /mode alone shows them"),
+    _("***   /room register   keep the room's topic, rules and operators, and be its "
+      "founder\n***   /room drop, /room transfer ACCOUNT   let it go, or hand it over"),
     _("*** For the server's operators: /oper NAME PASSWORD"),
 )
 
@@ -98,9 +100,10 @@ def _register_step(chat, client, text):
 
 def _complete_registration(chat, client):
     chat.register(client, client.nick, client.nick)
-    room = chat.registry.channels.get(fold(_room(chat)))
+    room = rooms.prepare(chat, _room(chat))
     refusal = room and moderation.join_refusal(room, client, None)
     if refusal:
+        rooms.forsake(chat, room)
         chat.delivery.send_text(client, _("*** Welcome, {nick}!", nick=client.nick))
         chat.delivery.reply(client, refusal[0], room.name, refusal[1])
         chat.delivery.send_text(client, _("*** /join [key] tries again; /help lists the commands."))
@@ -160,6 +163,8 @@ def _msg(chat, client, argument):
     recipient = chat.registry.find_user(name) if name else None
     if not name or not text.strip():
         chat.delivery.send_text(client, _("! Usage: /msg NAME text"))
+    elif services.is_service(name):
+        services.handle(chat, client, name, text)
     elif recipient is None:
         chat.message(client, "PRIVMSG", name, text)  # which says there is no such name
     else:
@@ -231,8 +236,11 @@ def _join(chat, client, argument):
     if fold(name) in client.channels:
         chat.delivery.send_text(client, _("! You are in {channel} already", channel=name))
         return
-    if moderation.admitted(chat, client, chat.registry.channels.get(fold(name)), argument or None):
+    room = rooms.prepare(chat, name)
+    if moderation.admitted(chat, client, room, argument or None):
         _welcome(chat, client, chat.join(client, name))
+    else:
+        rooms.forsake(chat, room)
 
 
 def _kick(chat, client, argument):
@@ -283,6 +291,25 @@ def _oper(chat, client, argument):
         serverinfo.oper(chat, client, *words)
 
 
+def _room_command(chat, client, argument):
+    """``/room``: who founded the room; ``/room register``, ``/room drop``, ``/room transfer
+    ACCOUNT`` (see tcpchat.commands.rooms)."""
+    words = argument.split()
+    action = words[0].lower() if words else ""
+    name = _room(chat)
+    if not words:
+        said = rooms.info(chat, name)
+    elif action == "register" and len(words) == 1:
+        said = rooms.register(chat, client, name)
+    elif action == "drop" and len(words) == 1:
+        said = rooms.drop(chat, client, name)
+    elif action == "transfer" and len(words) == 2:
+        said = rooms.transfer(chat, client, name, words[1])
+    else:
+        said = _("Usage: /room [register | drop | transfer ACCOUNT]")
+    chat.delivery.send_text(client, _("*** {said}", said=said))
+
+
 def _quit(chat, client, argument):
     chat.quit(client, argument)
 
@@ -331,5 +358,5 @@ _COMMANDS = {"msg": _msg, "me": _me, "nick": _nick, "who": _who, "quit": _quit, 
              "topic": _topic, "join": _join, "kick": _kick, "mode": _mode, "invite": _invite,
              "oper": _oper, "history": _history, "lang": _lang,
              "register": accounts.plain_register, "login": accounts.plain_login,
-             "logout": accounts.plain_logout,
+             "logout": accounts.plain_logout, "room": _room_command,
              **{name: _rank_command(change) for change, name in _RANK_COMMANDS.items()}}

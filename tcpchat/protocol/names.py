@@ -29,6 +29,8 @@ NICKLEN = 30
 CHANNELLEN = 50
 CHANTYPES = "#"
 #: Characters allowed in a nickname besides letters, marks and digits (RFC 2812 "special", and -).
+#: The nicks the server answers for itself (tcpchat.commands.services): nobody may take them.
+SERVICES = ("NickServ", "ChanServ")
 NICK_PUNCTUATION = frozenset("-_[]\\`^{}|")
 #: The rule above, for a person told that a name cannot be a nickname.
 NICK_RULE = _("Names use letters, digits and - _ [ ] \\ ` ^ {{ }} |.")
