@@ -7,7 +7,9 @@ from helpers import Harness, with_caps
 from tcpchat.commands.history import as_message
 from tcpchat.protocol.ircv3 import timestamp
 from tcpchat.protocol.message import parse
+from tcpchat.store.accounts import Account
 from tcpchat.store.base import GAP, Entry
+from tcpchat.store.credentials import hash_password
 from tcpchat.store.memory import ListStore
 from tcpchat.store.sqlite import SqliteStore
 
@@ -241,6 +243,35 @@ def test_a_channel_one_is_not_in_answers_as_one_that_does_not_exist(chat):
     asker.send("CHATHISTORY LATEST #secret * 5", "CHATHISTORY LATEST #nowhere * 5")
     secret, nowhere = (parse(line).params[-1] for line in asker.lines())
     assert secret == nowhere
+
+
+def test_private_messages_between_two_accounts_are_kept_for_those_two_only(chat):
+    for name in ("ann", "bob", "eve"):
+        chat.core.chat.accounts.add(Account(name, hash_password("pw")))
+    ann = with_caps(chat, "ann", *HISTORY_CAPS)
+    bob, eve, guest = chat.irc("bob"), chat.irc("eve"), chat.irc("guest")
+    for peer, name in ((ann, "ann"), (bob, "bob"), (eve, "eve")):
+        peer.send(f"PRIVMSG NickServ :IDENTIFY {name} pw")
+        assert peer.client.account == name
+    bob.send("PRIVMSG ann :for ann only", "PRIVMSG guest :not kept: guest has no account")
+    ann.send("PRIVMSG bob :and back")
+    guest.send("PRIVMSG ann :nor this")
+    ann.lines()
+    assert [(m.source.split("!")[0], m.params) for m in history_of(
+        ann, "CHATHISTORY LATEST bob * 5")] == [("bob", ("ann", "for ann only")),
+                                                ("ann", ("bob", "and back"))]
+    # Bob, from a second connection, and by the account's name while his nick is another.
+    bob_again = with_caps(chat, "bob2", *HISTORY_CAPS)
+    bob_again.send("PRIVMSG NickServ :IDENTIFY bob pw")
+    bob_again.lines()
+    assert texts(history_of(bob_again, "CHATHISTORY LATEST ann * 5")) == [
+        "for ann only", "and back"]
+    eve_reads = with_caps(chat, "eve2", *HISTORY_CAPS)
+    eve_reads.send("PRIVMSG NickServ :IDENTIFY eve pw")
+    eve_reads.lines()
+    assert history_of(eve_reads, "CHATHISTORY LATEST ann * 5") == []
+    ann.lines()
+    assert history_of(ann, "CHATHISTORY LATEST guest * 5") == []
 
 
 def test_a_nick_or_star_target_gets_an_empty_batch_as_private_messages_are_not_kept(chat):

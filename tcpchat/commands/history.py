@@ -3,9 +3,11 @@
 they join).
 
 Only what the chat's store holds is answered (see :mod:`tcpchat.store.base`): channels, to
-their members.  A request for anything else (a channel one is not in, one that does not
-exist, a nick, since private messages are not kept) gets the same answer, so that asking
-never tells whether a secret channel exists.  Every request is bounded twice: by
+their members, and private messages between two accounts, to those two, from any of their
+connections (the target is the other's nick, or its account's name when it is away).  A request
+for a channel one is not in or one that does not exist gets the same answer, so that asking
+never tells whether a secret channel exists; one for a nick, from or about someone who is not
+logged in, gets an empty answer, as nothing of it is kept.  Every request is bounded twice: by
 ``Config.history_limit`` entries, and by flood control, which charges a request
 :data:`REQUEST_COST` lines more than the line it came in: requests in a row are then served
 at a bounded rate, the connection paused between them as after any burst, none refused.
@@ -17,7 +19,7 @@ from ..protocol import ircv3
 from ..protocol.ircv3 import parse_timestamp, timestamp
 from ..protocol.message import Message
 from ..protocol.names import fold, is_channel
-from ..store.base import GAP, MESSAGES, Bound
+from ..store.base import GAP, MESSAGES, Bound, conversation
 from ..text.catalog import _, ngettext
 from ..text.display import clean, describe, prefixed
 
@@ -59,9 +61,9 @@ def chathistory(chat, client, message):
         if subcommand == "TARGETS":
             _targets(chat, client, params, limit)
             return
-        channel = _readable(chat, client, subcommand, params[1])
-        entries = [] if channel is None else _select(chat, channel, subcommand, params, limit,
-                                                      _commands(client))
+        name = _readable(chat, client, subcommand, params[1])
+        entries = [] if name is None else _select(chat, name, subcommand, params, limit,
+                                                   _commands(client))
     except _Refused as refusal:
         chat.delivery.standard_reply(client, "FAIL", "CHATHISTORY", refusal.code, refusal.text,
                                      context=refusal.context)
@@ -85,23 +87,30 @@ def _limit(chat, subcommand, text):
 
 
 def _readable(chat, client, subcommand, target):
-    """The channel *target* if *client* may read its history (a member); None for a nick or
-    ``*`` (private messages are not kept: an empty answer); refused otherwise."""
+    """What the store keeps *target*'s history under, if *client* may read it: a channel's
+    name (to a member); the :func:`~tcpchat.store.base.conversation` of two accounts, for a
+    nick or an account name; None where nothing is kept (an empty answer).  Refused for a
+    channel *client* is not in."""
     if not is_channel(target):
-        return None
+        other = chat.registry.find_user(target)
+        account = other.account if other is not None else getattr(
+            chat.accounts.get(target), "name", None)
+        if client.account is None or account is None:
+            return None
+        return conversation(client.account, account)
     channel = chat.registry.channels.get(fold(target))
     if channel is None or client not in channel.members:
         raise _Refused("INVALID_TARGET", (subcommand, target),
                        _("Messages could not be retrieved: you are not in that channel"))
-    return channel
+    return channel.name
 
 
 def _commands(client):
     return None if "draft/event-playback" in client.caps else MESSAGES
 
 
-def _select(chat, channel, subcommand, params, limit, commands):
-    store, name = chat.history, channel.name
+def _select(chat, name, subcommand, params, limit, commands):
+    store = chat.history
     if subcommand == "LATEST":
         after = None if params[2] == "*" else _bound(chat, name, subcommand, params[2])
         return store.page(name, after=after, limit=limit, newest=True, commands=commands)

@@ -9,8 +9,9 @@ a cluster) is a third class with the same methods; the chat does not change.
 
 What is kept.  Each event that happened in a channel becomes one :class:`Entry` per channel: a
 message (PRIVMSG, NOTICE, TAGMSG), a JOIN, PART, KICK, TOPIC or MODE, and a user's QUIT or NICK
-in each channel it was in.  Private messages are not kept: a nick is no stable identity until
-accounts exist.  Entries are in one order, that of ``seq``, the order in which the server took
+in each channel it was in.  A private message is kept only between two users logged in to
+accounts (a nick is no stable identity), under the :func:`conversation` of the two accounts,
+which only they can name when they ask.  Entries are in one order, that of ``seq``, the order in which the server took
 them in; the times (``time``, wall-clock seconds) follow it but a clock set back may not.
 
 The contract every store keeps:
@@ -101,6 +102,12 @@ class Store:
         """Keep what was appended (a store that writes later writes it now) and let go."""
 
 
+def conversation(account, other):
+    """The target private messages between two accounts are kept under: the same for both,
+    and nothing a channel's name could be (``=`` is in no nick)."""
+    return "=" + "=".join(sorted((fold(account), fold(other))))
+
+
 def entries_of(event):
     """The entries for *event*, without their ``seq`` (None): ``[]`` for what is not kept."""
     kind = type(event)
@@ -108,7 +115,13 @@ def entries_of(event):
     if kind is events.Talk:
         channel = event.channel
         if channel is None:
-            return []
+            sender, recipient = event.user, event.recipient
+            if sender.account is None or recipient.account is None:
+                return []
+            params = ((recipient.nick,) if event.text is None
+                      else (recipient.nick, event.text))
+            return [Entry(None, msgid, conversation(sender.account, recipient.account), when,
+                          event.command, source, params, event.tags or None)]
         params = (channel.name,) if event.text is None else (channel.name, event.text)
         return [Entry(None, msgid, channel.name, when, event.command, source, params,
                       event.tags or None)]

@@ -173,7 +173,9 @@ class SqliteStore(Store):
         for entry in entries_of(event):
             self.recent.append((next(self._seq), entry.msgid, fold(entry.target),
                                 entry.target, entry.time, entry.command, entry.source, None,
-                                json.dumps(entry.params, ensure_ascii=False), None))
+                                json.dumps(entry.params, ensure_ascii=False),
+                                json.dumps(entry.tags, ensure_ascii=False) if entry.tags
+                                else None))
 
     def _message_path(self):
         """:meth:`append` for a message first, with what it uses bound once: it runs for every
@@ -186,7 +188,8 @@ class SqliteStore(Store):
                 return
             channel = event.channel
             if channel is None:
-                return  # private: not kept (see tcpchat.store.base)
+                rest(event)  # private: kept between accounts only (see tcpchat.store.base)
+                return
             tags = event.tags
             # No wake-up: the writer looks every commit_interval (see _write_loop).
             queue((next(numbers), event.id, channel.folded, channel.name, event.time,
