@@ -545,14 +545,16 @@ def served_address(server):
 
 
 @contextlib.contextmanager
-def running_server(driver=None, start=None, clock=None, history=None, offload=None, **config):
+def running_server(driver=None, start=None, clock=None, history=None, offload=None,
+                   accounts=None, **config):
     """A server on a free loopback port, served from a thread: *driver* is a name from
     :data:`DRIVERS` (or *start* a function that makes a driver for a core); by default, the
     select backend with the system's best selector.  *clock*: the core's, if not the real one.
     *history*: a store, for a server that keeps history.  *offload*: where password checks
-    run (at once, in the loop, without it).
+    run (at once, in the loop, without it).  *accounts*: the accounts it knows (none
+    without).
     """
-    core = ChatCore(Config(**config), history=history, offload=offload,
+    core = ChatCore(Config(**config), history=history, offload=offload, accounts=accounts,
                     **({"clock": clock} if clock else {}))
     if start is None:
         start = DRIVERS[driver] if driver else _select_backend("auto")

@@ -20,6 +20,8 @@ from helpers import (ROOT, TIMEOUT, ClientProcess, LineSocket, conversation,
                      english_environment, register_irc, running_server, start_server_process,
                      wait_until)
 from tcpchat.client.terminal import split_address
+from tcpchat.store.accounts import Account, Accounts
+from tcpchat.store.credentials import hash_password
 
 
 def test_two_clients_chat_both_ways():
@@ -160,6 +162,32 @@ def test_a_server_with_a_password(tmp_path):
             for client in (given, asked, refused):
                 client.kill()
             alice.close()
+
+
+def test_the_client_logs_in_with_sasl():
+    """--sasl ACCOUNT, its password from the pipe: the client is logged in (others see the
+    account tag), and a wrong password is said in one line while the chat goes on."""
+    accounts = Accounts()
+    accounts.add(Account("alice", hash_password("wonderland")))
+    with running_server(accounts=accounts) as server:
+        watcher = LineSocket(server.address)
+        watcher.send("CAP REQ :account-tag", "NICK watcher", "USER w 0 * :w", "CAP END")
+        watcher.expect(" 366 ")
+        alice = ClientProcess(server.address, "--name", "alice", "--sasl", "alice")
+        wrong = ClientProcess(server.address, "--name", "mallory", "--sasl", "alice")
+        try:
+            alice.send("wonderland")
+            alice.expect(r"You are logged in as alice\.")
+            alice.expect("You joined #lobby")
+            alice.send("hello")
+            assert watcher.expect("PRIVMSG").startswith("@account=alice :alice!")
+            wrong.send("not it")
+            wrong.expect(r"^! Login failed: SASL authentication failed$")
+            wrong.expect("You joined #lobby")
+        finally:
+            for client in (alice, wrong):
+                client.kill()
+            watcher.close()
 
 
 def test_pipe_output_has_no_escape_codes():

@@ -357,3 +357,36 @@ def test_a_russian_session_asks_a_server_that_offers_russian_and_describes_in_ru
     other.take_outgoing()
     feed(other, ":srv 001 dasha :Welcome", ":srv 005 dasha LANGUAGE=1,en :are")
     assert sent(other) == ["JOIN #lobby"]  # not asked of a server that has no Russian
+
+
+def test_sasl_plain_while_registering_and_registration_after_the_answer():
+    session = ClientSession("alice", "#lobby", sasl=("alice", "p" * 300))
+    session.start()
+    session.take_outgoing()
+    feed(session, ":srv CAP * LS :server-time sasl=PLAIN")
+    assert sent(session) == ["CAP REQ sasl"]
+    feed(session, ":srv CAP alice ACK :sasl")
+    assert sent(session) == ["AUTHENTICATE PLAIN"]
+    feed(session, "AUTHENTICATE +")
+    lines = sent(session)  # 307 bytes: 412 of base64, in two lines
+    assert [len(line) for line in lines] == [len("AUTHENTICATE ") + 400, len("AUTHENTICATE ") + 12]
+    assert feed(session, ":srv 900 alice alice!a@h alice :You are now logged in as alice",
+                ":srv 903 alice :SASL authentication successful") == [
+        Show(SERVER, "You are logged in as alice.")]
+    assert sent(session) == ["CAP END"]
+
+
+def test_a_failed_login_or_a_server_without_sasl_is_said_and_registration_goes_on():
+    session = ClientSession("alice", "#lobby", sasl=("alice", "pw"))
+    session.start()
+    session.take_outgoing()
+    assert feed(session, ":srv CAP * LS :server-time") == [
+        Show(ERROR, "This server offers no login (SASL): you are not logged in.")]
+    assert sent(session) == ["CAP END"]
+    session = ClientSession("alice", "#lobby", sasl=("alice", "pw"))
+    session.start()
+    feed(session, ":srv CAP * LS :sasl", ":srv CAP alice ACK sasl", "AUTHENTICATE +")
+    session.take_outgoing()
+    assert feed(session, ":srv 904 alice :SASL authentication failed") == [
+        Show(ERROR, "Login failed: SASL authentication failed")]
+    assert sent(session) == ["CAP END"]

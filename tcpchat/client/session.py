@@ -22,6 +22,7 @@ reports what the numbers reveal as error lines: ``[3 messages lost]``, ``[1 out 
 (the message itself is shown), ``[1 duplicate ignored]`` (it is not shown twice).
 """
 
+import base64
 from collections import namedtuple
 
 from ..protocol.framing import TOO_LONG, LineFramer, split_datagram
@@ -77,6 +78,8 @@ HISTORY_CAPS = ("batch", "server-time", "draft/chathistory")
 #: Lines of a room's history shown on joining it.
 HISTORY_ON_JOIN = 20
 # What a failed JOIN of the chosen channel can bring instead of our JOIN.
+#: What ends a SASL exchange (900 comes before 903 when it succeeds).
+_SASL_ENDS = frozenset(("900", "903", "904", "905", "906", "907"))
 _JOIN_ERRORS = frozenset(("403", "405", "471", "473", "474", "475", "476", "477"))
 
 
@@ -86,8 +89,10 @@ _LONGEST_USERHOST = "u" * 10 + "@" + "h" * 63
 
 class ClientSession:
     def __init__(self, nick, channel, realname=None, numbered=False, password=None,
-                 language=ENGLISH):
+                 language=ENGLISH, sasl=None):
         self.nick = nick
+        #: ``(account, password)`` to log in with SASL PLAIN while registering, or None.
+        self.sasl = sasl
         #: The language the user reads: what the server says is described in it, and a
         #: server that offers it (LANGUAGE= in 005) is asked to speak it.
         self.language = language
@@ -372,6 +377,10 @@ class ClientSession:
             return []
         if command == "CAP":
             return self._cap(params)
+        if command == "AUTHENTICATE":
+            return self._authenticate(params)
+        if command in _SASL_ENDS and not self.registered:
+            return self._logged_in(command, params)
         batch = message.tags.get("batch") if message.tags else None
         if batch is not None and batch in self._history_batches:
             return self._history_line(message)
@@ -435,20 +444,57 @@ class ClientSession:
         return [Show(*described)] if described else []
 
     def _cap(self, params):
-        """Ask for :data:`HISTORY_CAPS` once the last LS line shows the server has them all;
-        end negotiation then, or when the answer comes."""
+        """Ask for :data:`HISTORY_CAPS` once the last LS line shows the server has them all,
+        and for ``sasl`` to log in with; end negotiation then, or when the answer (or the
+        login's) comes."""
         if self.registered or len(params) < 3:
             return []
         subcommand = params[1]
+        shown = []
         if subcommand == "LS":
             self._offered.update(name.partition("=")[0] for name in params[-1].split())
             if params[2] == "*":
                 return []  # more LS lines to come
-            if self._offered.issuperset(HISTORY_CAPS):
-                self._send("CAP", "REQ", " ".join(HISTORY_CAPS))
-                return []
+            wanted = list(HISTORY_CAPS) if self._offered.issuperset(HISTORY_CAPS) else []
+            if self.sasl is not None:
+                if "sasl" in self._offered:
+                    wanted.append("sasl")
+                else:
+                    shown.append(Show(ERROR, _("This server offers no login (SASL): you are "
+                                               "not logged in.")))
+            if wanted:
+                self._send("CAP", "REQ", " ".join(wanted))
+                return shown
         elif subcommand == "ACK":
-            self.history = set(params[-1].split()).issuperset(HISTORY_CAPS)
+            acked = set(params[-1].split())
+            self.history = acked.issuperset(HISTORY_CAPS)
+            if "sasl" in acked:
+                self._send("AUTHENTICATE", "PLAIN")
+                return []  # CAP END once the login is answered
+        self._send("CAP", "END")
+        return shown
+
+    def _authenticate(self, params):
+        """The server is ready for our SASL PLAIN data: the account and password, in base64,
+        in pieces of 400 (and an empty one after a last piece of exactly 400)."""
+        if params != ("+",) or self.sasl is None:
+            return []
+        account, password = self.sasl
+        data = base64.b64encode(f"\0{account}\0{password}".encode()).decode()
+        for start in range(0, len(data), 400):
+            self._send("AUTHENTICATE", data[start:start + 400])
+        if len(data) % 400 == 0:
+            self._send("AUTHENTICATE", "+")
+        return []
+
+    def _logged_in(self, command, params):
+        """The end of the login: 900 (in) and 903, or 904 to 907 (not); registration goes
+        on either way."""
+        if command == "900":
+            return [Show(SERVER, _("You are logged in as {account}.", account=params[2]))]
+        if command != "903":
+            self._send("CAP", "END")
+            return [Show(ERROR, _("Login failed: {reason}", reason=params[-1]))]
         self._send("CAP", "END")
         return []
 

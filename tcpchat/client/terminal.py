@@ -410,6 +410,11 @@ def build_parser(language=ENGLISH):
     parser.add_argument("--password", nargs="?", const=ASK, metavar="PASSWORD",
                         help=_("the server's password, if it wants one; alone, it is asked for "
                                "without showing it"))
+    parser.add_argument("--sasl", metavar="ACCOUNT",
+                        help=_("log in to ACCOUNT while connecting (SASL PLAIN: use it with "
+                               "--tls beyond your own machine); its password is asked for "
+                               "without showing it, or read from the first line of standard "
+                               "input"))
     parser.add_argument("--udp", action="store_true",
                         help=_("talk over UDP to a server started with --udp, and show what "
                                "the network lost or reordered"))
@@ -450,9 +455,11 @@ def main(argv=None):
             name = name.strip()
         password = args.password
         if password is ASK:
-            password = (getpass.getpass(render(_("Server password: "), catalog))
-                        if sys.stdin.isatty()
-                        else sys.stdin.readline().rstrip("\r\n"))
+            password = _secret(_("Server password: "), catalog)
+        sasl = None
+        if args.sasl is not None:
+            sasl = (args.sasl, _secret(_("Password of {account}: ", account=args.sasl),
+                                       catalog))
     except (KeyboardInterrupt, EOFError):
         screen.out.write("\n")
         return 0
@@ -482,10 +489,19 @@ def main(argv=None):
     if args.insecure:
         screen.show(ERROR, _("--insecure: the server's certificate is not checked, so anyone "
                              "on the way could read and change this chat"))
+    if sasl is not None and args.udp:
+        parser.error(_("--sasl works over TCP and TLS, not --udp"))
     session = ClientSession(name, args.channel, numbered=args.udp, password=password,
-                            language=language)
+                            language=language, sasl=sasl)
     return ChatClient(sock, session, screen, datagrams=args.udp, tls=tls,
                       received=received).run()
+
+
+def _secret(prompt, catalog):
+    """What the user types after *prompt*, unseen; from a pipe, its next line."""
+    if sys.stdin.isatty():
+        return getpass.getpass(render(prompt, catalog))
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def name_refusal(name):
