@@ -1,6 +1,7 @@
 """A real IRC client from Debian, WeeChat (headless), on our server over TLS: it checks our
 certificate against the test CA, registers, posts and reads, and WHOIS shows it on TLS.  And
-it moderates a channel with its own commands, and shows the moderation done to it.
+it moderates a channel with its own commands, and shows the moderation done to it; and it logs
+in to its account with SASL, PLAIN and SCRAM-SHA-256.
 
 WeeChat is driven through its FIFO (``weechat_fifo_PID`` in its home directory) and read
 through its logger's files.  .ci/run installs ``weechat-headless``; elsewhere the test is
@@ -15,8 +16,11 @@ import subprocess
 
 import pytest
 
-from helpers import (TIMEOUT, read_text, register_irc, running_server, tls_backend, tls_files,
-                     wait_until)
+from tcpchat.store.accounts import Account, Accounts
+from tcpchat.store.credentials import hash_password, scram_keys
+
+from helpers import (TIMEOUT, LineSocket, read_text, register_irc, running_server, tls_backend,
+                     tls_files, wait_until)
 
 WEECHAT = shutil.which("weechat-headless")
 pytestmark = pytest.mark.skipif(WEECHAT is None and os.environ.get("CI") != "true",
@@ -118,6 +122,43 @@ def test_weechat_moderates_with_its_own_commands_and_shows_what_others_do(tmp_pa
             shown = read_text(lobby_log)
             assert "Mode #lobby [+v weebot] by alice" in shown
             assert "alice has kicked weebot (out you go)" in shown
+        finally:
+            weechat.terminate()
+            weechat.wait(TIMEOUT)
+
+
+@pytest.mark.parametrize("mechanism", ["plain", "scram-sha-256"])
+def test_weechat_logs_in_with_sasl(tmp_path, mechanism):
+    """WeeChat logs in to its account by itself while connecting, with SASL PLAIN or
+    SCRAM-SHA-256; others see its account on its messages (account-tag) and in WHOIS."""
+    assert WEECHAT is not None, "WeeChat must be installed in CI"
+    accounts = Accounts()
+    accounts.add(Account("weebot", hash_password("wonderland"), scram_keys("wonderland")))
+    with running_server(accounts=accounts) as server:
+        alice = LineSocket(server.address)
+        alice.send("CAP REQ :account-tag", "NICK alice", "USER alice 0 * :alice", "CAP END")
+        alice.expect(" 366 ")
+        commands = ("/set logger.file.flush_delay 0; "
+                    f"/server add tc 127.0.0.1/{server.address[1]} -nicks=weebot "
+                    f"-username=weebot -sasl_mechanism={mechanism} -sasl_username=weebot "
+                    "-sasl_password=wonderland; /connect tc")
+        weechat = subprocess.Popen([WEECHAT, "--dir", str(tmp_path), "-r", commands],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            assert alice.expect("JOIN") == ":weebot!weebot@127.0.0.1 JOIN #lobby"
+            server_log = tmp_path / "logs" / "irc.server.tc.weechatlog"
+            assert wait_until(lambda: "SASL authentication successful" in read_text(
+                server_log)), read_text(server_log)
+            alice.send("WHOIS weebot")
+            assert alice.expect(" 330 ") == ":tcpchat 330 alice weebot weebot :is logged in as"
+            lobby_log = tmp_path / "logs" / "irc.tc.#lobby.weechatlog"
+            assert wait_until(lambda: "weebot" in read_text(lobby_log))
+            fifo = glob.glob(str(tmp_path / "weechat_fifo_*"))[0]
+            with open(fifo, "w") as commands_in:
+                commands_in.write("irc.server.tc */msg #lobby logged in\n")
+            assert alice.expect("PRIVMSG") == (
+                "@account=weebot :weebot!weebot@127.0.0.1 PRIVMSG #lobby :logged in")
         finally:
             weechat.terminate()
             weechat.wait(TIMEOUT)
