@@ -4,6 +4,7 @@ stream, its generator drives a real server with every delivery checked, and the 
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -233,3 +234,16 @@ def test_the_c_generator_fails_on_a_lost_or_repeated_message(fault):
         thread.join(TIMEOUT)
         relay.selector.close()
         relay.listener.close()
+
+
+def test_the_accounts_benchmark_times_lines_beside_real_logins():
+    result = subprocess.run(
+        [sys.executable, "-m", "tcpchat.bench.accounts", "--rounds", "1", "--seconds", "0.5",
+         "--logins", "4"], capture_output=True, text=True, timeout=60 + TIMEOUT, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "no logins: p50" in lines[1] and "4 logins/s: p50" in lines[2]
+    answered, failed = map(int, re.search(r"logins: (\d+) answered .*, (\d+) failed",
+                                          lines[3]).groups())
+    assert answered >= 1 and failed == 0
+

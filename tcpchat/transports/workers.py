@@ -6,11 +6,18 @@ the user to try again, so a crowd of logins costs the server a bounded amount of
 time.  A result goes back through the driver's ``post``, which calls the core on the loop's
 thread (the select loop) or under the core's lock (the threads backend).
 
-hashlib's scrypt and pbkdf2 release the GIL while they run, so the loop keeps its core while
-two checks run beside it on a two-core machine (docs/accounts.rst has what it measured).
+hashlib's scrypt and pbkdf2 release the GIL while they run, so the loop keeps the interpreter
+while checks run.  The CPU is another matter: two checks on a two-core machine take both cores,
+and the loop, woken by a message, would wait for the scheduler to give it one back (a few
+milliseconds at the p99).  So the workers run at the scheduler's idle class (``SCHED_IDLE``,
+Linux; elsewhere the lowest ``nice``): whenever the loop wants a core it gets it at once, and
+checks use what is left.  A machine saturated by the chat itself then answers logins late (or,
+once :data:`QUEUE` checks wait, tells the user to try again): the chat comes first.  Measured
+with ``python -m tcpchat.bench.accounts`` (docs/accounts.rst).
 """
 
 import logging
+import os
 import queue
 import threading
 
@@ -41,6 +48,7 @@ class WorkerThreads(Offload):
         return True
 
     def _run(self):
+        _yield_to_the_loop()
         while True:
             job = self._queue.get()
             if job is None:
@@ -58,3 +66,17 @@ class WorkerThreads(Offload):
             self._queue.put(None)
         for thread in self._threads:
             thread.join()
+
+
+def _yield_to_the_loop():
+    """Put the calling thread below everything else the system runs (see the module doc)."""
+    thread = threading.get_native_id()
+    try:
+        os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (AttributeError, OSError):  # not Linux, or not allowed
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread, 19)  # Linux and BSDs: this thread alone
+    except (AttributeError, OSError):
+        pass
