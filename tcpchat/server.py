@@ -427,7 +427,8 @@ def main(argv=None):
                 sock.close()
         return 1
     offload = WorkerThreads()
-    accounts = Accounts(store.keep, records) if store is not None else Accounts()
+    accounts = (Accounts(store.keep, records, store.keeping) if store is not None
+                else Accounts())
     core = ChatCore(config, history=None if args.no_history else store, offload=offload,
                     accounts=accounts)
     if args.db is not None:  # python -m tcpchat.admin changed the file: kill -HUP reads it

@@ -72,10 +72,10 @@ class Harness:
     (``Connection.flushed``), which is where the send queue bound is checked.  A driver told
     once keeps a connection until its output is gone, and so does this one."""
 
-    def __init__(self, history=None, offload=None, **config):
+    def __init__(self, history=None, offload=None, accounts=None, **config):
         self.clock = FakeClock()
         self.core = ChatCore(Config(**config), clock=self.clock, wall_clock=self.clock.wall,
-                             history=history, offload=offload)
+                             history=history, offload=offload, accounts=accounts)
         # msgids a test can name, the same run after run: "id1", "id2"...
         self.core.chat.new_msgid = map("id{}".format, itertools.count(1)).__next__
         self._waiting = set()

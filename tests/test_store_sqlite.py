@@ -10,12 +10,14 @@ from collections import namedtuple
 
 import pytest
 
-from helpers import (LineSocket, StalledDisk, register_irc, run_server, start_server_process,
-                     wait_until)
+from helpers import (Harness, LineSocket, StalledDisk, register_irc, run_server,
+                     start_server_process, wait_until)
 from tcpchat.chat import events
 from tcpchat.server import build_parser, open_store
 from tcpchat.protocol.names import fold
+from tcpchat.store.accounts import Account, Accounts
 from tcpchat.store.base import GAP, MESSAGES
+from tcpchat.store.credentials import hash_password
 from tcpchat.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError
 
 Room = namedtuple("Room", "name folded")
@@ -285,3 +287,31 @@ def test_history_in_memory_is_bounded_by_default_and_a_file_as_the_operator_says
     store = open_store(parser.parse_args(["--no-history", "--db", path]))  # for accounts
     assert store.path == path
     store.close()
+
+
+def test_a_full_disk_refuses_new_accounts_while_logins_and_chat_go_on(path, caplog):
+    """Records wait on their queue while the disk is full (and are written once it has room);
+    meanwhile a registration is refused in one line, since it could not be kept, while
+    logging in (from memory) and talking go on."""
+    store = SmallDisk(path)
+    try:
+        accounts = Accounts(store.keep, store.records(), store.keeping)
+        chat = Harness(history=store, accounts=accounts, flood=None)
+        accounts.add(Account("ann", hash_password("a long password")))
+        assert wait_until(lambda: not store.changes)
+        store.writer_connection.execute("PRAGMA max_page_count = 1")  # full from now on
+        with caplog.at_level(logging.ERROR, logger="tcpchat"):
+            accounts.add(Account("cy", hash_password("x"), created=1.0, suspended="x" * 9000))
+            assert wait_until(lambda: store.records_failing)
+        assert [r for r in caplog.records if "accounts: cannot write" in r.getMessage()]
+        bob = chat.plain("bob")
+        bob.send("/register a long password")
+        assert bob.lines() == ["! The server cannot save accounts just now; try again later"]
+        ann = chat.plain("ann")
+        ann.send("/login a long password", "still talking")
+        assert ann.lines()[0] == "*** You are logged in as ann."
+        assert bob.lines()[-1] == "ann: still talking"
+        store.writer_connection.execute("PRAGMA max_page_count = 1000000")
+        assert wait_until(lambda: not store.changes and not store.records_failing)
+    finally:
+        store.close()

@@ -70,6 +70,9 @@ def registration_refusal(chat, client, name, password):
         return "WEAK_PASSWORD", ngettext("A password needs at least {count} character",
                                          "A password needs at least {count} characters",
                                          MIN_PASSWORD, count=MIN_PASSWORD)
+    if not accounts.keeping():
+        return "TEMPORARILY_UNAVAILABLE", _("The server cannot save accounts just now; try "
+                                            "again later")
     if not (chat.registrations.allow(client.host) and chat.all_registrations.allow(None)):
         return "TEMPORARILY_UNAVAILABLE", _("Too many accounts were registered just now; try "
                                             "again later")

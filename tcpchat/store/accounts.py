@@ -58,10 +58,12 @@ class Room:
 class Accounts:
     """Every account and registered room, in memory; each change handed to *keep*."""
 
-    def __init__(self, keep=None, records=()):
+    def __init__(self, keep=None, records=(), keeping=None):
         """*records*: ``(kind, key, data)`` as a store loaded them; *keep(kind, key, data)*
-        writes one (data None: deleted), without waiting."""
+        writes one (data None: deleted), without waiting; *keeping()* says whether writes
+        reach the store now."""
         self._keep = keep
+        self._keeping = keeping
         self.accounts = {}
         self.rooms = {}
         self._skeletons = {}
@@ -74,7 +76,12 @@ class Accounts:
     def reload(self, records):
         """Take *records* in place of every record held (the admin command line changed
         the database)."""
-        self.__init__(self._keep, records)
+        self.__init__(self._keep, records, self._keeping)
+
+    def keeping(self):
+        """Whether a change made now will be kept (False while the store cannot write: a new
+        account would last only as long as the process)."""
+        return self._keeping is None or self._keeping()
 
     # -- Accounts -------------------------------------------------------------------------
 

@@ -151,6 +151,8 @@ class SqliteStore(Store):
         self._stopping = False
         #: Changes of records not written yet, oldest first: ``(kind, key, JSON or None)``.
         self.changes = collections.deque()
+        #: Whether the last try to write them failed (the disk is full, say).
+        self.records_failing = False
         self.lost = 0
         self.append = self._message_path()
         self._writer = threading.Thread(target=self._write_loop, name="tcpchat-history",
@@ -203,6 +205,10 @@ class SqliteStore(Store):
         self.changes.append((kind, key, None if data is None
                              else json.dumps(data, ensure_ascii=False, sort_keys=True)))
         self._wake.set()
+
+    def keeping(self):
+        """Whether record changes reach the disk now (False while the last write failed)."""
+        return not self.records_failing
 
     def records(self):
         """Every record, as ``(kind, key, data)``, with the changes not written yet applied:
@@ -402,12 +408,14 @@ class SqliteStore(Store):
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(connection)
+            self.records_failing = True
             now = time.monotonic()
             if self._complained is None or now - self._complained >= 60:
                 self._complained, self._unresolved = now, True
                 log.error("accounts: cannot write to %s (%s); changes wait until it can",
                           self.path or "memory", _reason(exc))
             return
+        self.records_failing = False
         for _change in changes:
             self.changes.popleft()
 
