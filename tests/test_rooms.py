@@ -166,3 +166,18 @@ def test_a_registered_room_survives_a_restart(tmp_path):
         assert ("332", ("cy", "#lobby", "still here")) in numerics(cy)
     finally:
         store.close()
+
+
+def test_a_new_room_may_not_look_like_one_there_is_or_a_registered_one(chat):
+    ann = logged_in_irc(chat, "ann")
+    ann.send("JOIN #\u0406obby", "JOIN #LOBBY")  # Cyrillic І for l; the same room, folded
+    assert numerics(ann) == [("403", ("ann", "#\u0406obby", "No such channel: it looks too "
+                                             "much like #lobby, which is there"))]
+    ann.send("JOIN #kept")
+    chanserv(ann, "REGISTER #kept")
+    ann.send("PART #kept")
+    assert "#kept" not in chat.core.chat.registry.channels
+    ann.send("JOIN #k\u0435pt")  # Cyrillic е: looks like the registered room, empty now
+    assert numerics(ann)[-1][1][2].endswith("looks too much like #kept, which is there")
+    ann.send("JOIN #kept")
+    assert ann.commands()[0] == "JOIN"

@@ -27,6 +27,9 @@ class Registry:
         self.skeletons = {}
         #: fold(channel name) -> Channel; a channel exists while it has members.
         self.channels = {}
+        #: skeleton(channel name) -> Channel, for the same channels: so that no new channel
+        #: only looks like one there is.
+        self.channel_skeletons = {}
         #: Who left or changed nick, newest last, for WHOWAS (bounded).
         self.whowas = deque(maxlen=config.whowas_length)
         #: fold(nick) -> the clients watching it with MONITOR.
@@ -140,6 +143,7 @@ class Registry:
         self.nicks.clear()
         self.skeletons.clear()
         self.channels.clear()
+        self.channel_skeletons.clear()
 
     # -- Channels -------------------------------------------------------------------------
 
@@ -149,7 +153,7 @@ class Registry:
         key = fold(name)
         channel = self.channels.get(key)
         if channel is None:
-            channel = self.channels[key] = Channel(normalize(name), wall_now)
+            channel = self.make_channel(name, wall_now)
             channel.members[user] = "@"
         else:
             channel.members[user] = ""
@@ -160,12 +164,23 @@ class Registry:
         """An empty channel *name* (a registered room, made to be joined): the caller drops
         it (:meth:`drop_channel`) if nobody joins."""
         channel = self.channels[fold(name)] = Channel(normalize(name), wall_now)
+        self.channel_skeletons[skeleton(name)] = channel
         return channel
+
+    def channel_lookalike(self, name):
+        """The channel *name* only looks like (another name, the same skeleton), or None."""
+        found = self.channel_skeletons.get(skeleton(name))
+        return found if found is not None and found.folded != fold(name) else None
+
+    def _forget_channel(self, channel):
+        del self.channels[channel.folded]
+        if self.channel_skeletons.get(skeleton(channel.name)) is channel:
+            del self.channel_skeletons[skeleton(channel.name)]
 
     def drop_channel(self, channel):
         """Forget *channel*, made by :meth:`make_channel`, if it is still empty."""
         if not channel.members and self.channels.get(channel.folded) is channel:
-            del self.channels[channel.folded]
+            self._forget_channel(channel)
 
     def remove_member(self, user, channel):
         """Take *user* out of *channel*; a channel left empty is gone."""
@@ -173,7 +188,7 @@ class Registry:
         del user.channels[fold(channel.name)]
         channel.ban_verdicts.pop(user, None)
         if not channel.members:
-            del self.channels[fold(channel.name)]
+            self._forget_channel(channel)
 
     # -- MONITOR --------------------------------------------------------------------------
 

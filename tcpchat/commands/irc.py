@@ -277,6 +277,11 @@ def _join_channel(chat, client, name, key=None):
                             _("You have joined too many channels"))
         return
     channel = rooms.prepare(chat, name)
+    if channel is None and rooms.lookalike(chat, name):
+        chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name, _(
+            "No such channel: it looks too much like {channel}, which is there",
+            channel=rooms.lookalike(chat, name)))
+        return
     if not moderation.admitted(chat, client, channel, key):
         rooms.forsake(chat, channel)
         return

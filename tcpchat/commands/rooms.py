@@ -27,13 +27,20 @@ def prepare(chat, name):
         return channel
     room = chat.accounts.room(name)
     if room is None:
-        return None
+        return None  # new: see lookalike
     channel = chat.registry.make_channel(room.name, chat.wall_clock())
     channel.topic, channel.topic_by, channel.topic_at = room.topic, room.topic_by, room.topic_at
     channel.modes = set(room.modes)
     channel.key, channel.limit = room.key, room.limit
     set_bans(channel, [Ban(*ban) for ban in room.bans])
     return channel
+
+
+def lookalike(chat, name):
+    """The name of a room there is, or a registered one, that a new room *name* would only
+    look like (``#lobby`` for ``#Ɩobby``), or None: such a room is not made."""
+    there = chat.registry.channel_lookalike(name) or chat.accounts.room_lookalike(name)
+    return there.name if there is not None else None
 
 
 def forsake(chat, channel):

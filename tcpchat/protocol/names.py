@@ -15,8 +15,11 @@ decides that.)
 Characters that do not show (Unicode's default-ignorable code points: joiners, variation
 selectors, Hangul fillers...) are refused, so two names cannot differ by an invisible
 character.  And a name that merely looks like one in use (Cyrillic ``а`` for Latin ``a``,
-``I`` or ``1`` for ``l``, ``0`` for ``O``) is told apart by its :func:`skeleton`, after
-Unicode TR39: the chat refuses a nick whose skeleton is another present user's.
+``I`` or ``1`` for ``l``, ``0`` for ``O``, and the thousands of others of every script that
+Unicode's confusables list) is told apart by its :func:`skeleton`, as Unicode's TR39 makes
+one: the chat refuses a nick whose skeleton is another present user's, an account whose
+skeleton is another account's, and a new room whose skeleton is a room's there is or a
+registered one's; a nick that looks like an account's is protected as the account's own.
 """
 
 import functools
@@ -24,6 +27,7 @@ import re
 import unicodedata
 
 from ..text.catalog import _
+from .lookalikes import prototypes
 
 NICKLEN = 30
 CHANNELLEN = 50
@@ -177,30 +181,10 @@ def _holds(char):
 
 # -- Look-alikes ----------------------------------------------------------------------------
 
-#: Letters and digits of other scripts (and Latin ones) that look like a Latin letter, as
-#: TR39's confusables do: the prototype each stands for.  Cased: capital Cyrillic ``В`` looks
-#: like ``B``, small ``в`` like nothing Latin.  A hand-made table of the look-alikes of the
-#: scripts people here type; compatibility forms (fullwidth, mathematical letters,
-#: ligatures) are covered by NFKD before it.
-_LOOKALIKES = str.maketrans({
-    # Cyrillic
-    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
-    "Т": "T", "Х": "X", "У": "Y", "Ѕ": "S", "І": "l", "Ј": "J", "Ԛ": "Q", "Ԝ": "W", "Ү": "Y",
-    "Ӏ": "l", "З": "3", "Ь": "b", "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y",
-    "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w",
-    "ү": "y", "ь": "b", "ɡ": "g",
-    # Greek
-    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "l", "Κ": "K", "Μ": "M", "Ν": "N",
-    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "ο": "o", "ι": "i", "α": "a", "ν": "v",
-    "ρ": "p", "υ": "u", "κ": "k", "χ": "x", "γ": "y", "ϲ": "c", "ϳ": "j",
-    # Armenian
-    "Օ": "O", "օ": "o", "Տ": "S", "ս": "u", "հ": "h", "ո": "n", "ց": "g", "զ": "q",
-    # Latin and digits that pass for each other
-    "I": "l", "1": "l", "|": "l", "0": "O", "m": "rn", "ı": "i",
-})
-
-
 def skeleton(name):
     """What *name* looks like, as a key: two names that look alike have the same skeleton
-    (``alice``, ``аlice`` with a Cyrillic ``а``, ``aIice``, ``ALICE``)."""
-    return fold(unicodedata.normalize("NFKD", name).translate(_LOOKALIKES))
+    (``alice``, ``аlice`` with a Cyrillic ``а``, ``aIice``, ``ALICE``).  As UTS #39 makes
+    one: each character (compatibility forms decomposed first) replaced by the prototype it
+    looks like (:mod:`tcpchat.protocol.lookalikes`, Unicode's confusables), then folded."""
+    mapped = unicodedata.normalize("NFKD", name).translate(prototypes())
+    return fold(unicodedata.normalize("NFD", mapped))

@@ -127,6 +127,12 @@ class Accounts:
     def room(self, name):
         return self.rooms.get(fold(name))
 
+    def room_lookalike(self, name):
+        """A registered room whose name *name* only looks like, or None."""
+        wanted, key = skeleton(name), fold(name)
+        return next((room for room in self.rooms.values()
+                     if skeleton(room.name) == wanted and fold(room.name) != key), None)
+
     def save_room(self, room):
         self.rooms[fold(room.name)] = room
         if self._keep is not None:
