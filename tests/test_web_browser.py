@@ -15,6 +15,7 @@ import tempfile
 import pytest
 
 from helpers import TIMEOUT, LineSocket, register_irc, running_server, web_backend
+from tcpchat.store.accounts import Accounts
 from tcpchat.store.memory import ListStore
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
@@ -468,3 +469,43 @@ def test_a_page_back_on_a_restarted_server_that_forgot_its_history_loads_the_lat
         ann.wait(lambda: ann.text("status") == "Connected as ann", "the page back")
         ann.sees("said on the new server")
         assert "msgid" not in ann.log()  # the refusal of a forgotten msgid is not shown
+
+
+def test_a_page_registers_its_name_then_logs_in_with_it_and_a_wrong_password_is_said(
+        pages, monkeypatch):
+    """The page makes an account of its name (REGISTER), logs in to it with SASL PLAIN from
+    another tab, and says a refused login in the form, where it may be tried again (at once:
+    the growing wait after a failure is another test's)."""
+    monkeypatch.setattr("tcpchat.chat.throttle.FIRST_DELAY", 0.0)
+    accounts = Accounts()
+    with running_server(start=web_backend(), accounts=accounts) as server:
+        watcher = LineSocket(server.address)
+        watcher.send("CAP REQ :account-tag", "NICK watcher", "USER w 0 * :w", "CAP END")
+        watcher.expect(" 366 ")
+        ann = pages(server.web_address)
+        ann.wait(lambda: ann.driver.find_element(By.ID, "name").is_displayed(), "the form")
+        ann.driver.find_element(By.ID, "name").send_keys("ann")
+        ann.driver.find_element(By.ID, "account-password").send_keys("ann's secret")
+        ann.driver.find_element(By.ID, "register").click()
+        ann.driver.find_element(By.ID, "join").click()
+        ann.sees("You joined #lobby")
+        assert accounts.get("ann") is not None
+        ann.type("hello as ann")
+        assert watcher.expect("PRIVMSG") == "@account=ann :ann!ann@127.0.0.1 PRIVMSG #lobby " \
+                                            ":hello as ann"
+        ann.type("/quit")
+
+        again = pages(server.web_address)
+        again.wait(lambda: again.driver.find_element(By.ID, "name").is_displayed(), "the form")
+        again.driver.find_element(By.ID, "name").send_keys("ann")
+        box = again.driver.find_element(By.ID, "account-password")
+        box.send_keys("not it", Keys.ENTER)
+        again.wait(lambda: again.text("login-error") == "SASL authentication failed",
+                   "the refusal said")
+        assert again.driver.switch_to.active_element == box
+        box.clear()
+        box.send_keys("ann's secret", Keys.ENTER)
+        again.sees("You joined #lobby")
+        again.type("back, logged in")
+        assert watcher.expect("back") == "@account=ann :ann!ann@127.0.0.1 PRIVMSG #lobby " \
+                                         ":back, logged in"

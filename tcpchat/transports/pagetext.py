@@ -19,6 +19,8 @@ TEXTS = {
                       "you by this name."),
     "name-label": N_("Your name"),
     "password-label": N_("Server password"),
+    "account-password-label": N_("Your account's password (if this name is registered)"),
+    "register-label": N_("Register this name with this password"),
     "join-button": N_("Join the chat"),
     "needs-script": N_("This page needs JavaScript to chat."),
     "tabs-label": N_("Rooms and private messages"),
@@ -73,6 +75,7 @@ TEXTS = {
     "no-topic": N_("{nick} cleared the topic"),
     "closed": N_("The server closed the connection"),
     "choose-name": N_("Choose a name to join."),
+    "no-accounts": N_("This server keeps no accounts: join without an account password."),
 }
 
 

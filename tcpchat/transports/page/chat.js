@@ -216,6 +216,8 @@ class Chat {
     this.wanted = "";        // the nick asked for
     this.askedNick = "";     // the last NICK sent (registering, or /nick)
     this.password = "";
+    this.accountPassword = "";  // logs in with SASL PLAIN while registering, if given
+    this.registering = false;   // makes the account first (REGISTER), then logs in with it
     this.registered = false;
     this.quitting = false;
     this.socket = null;
@@ -351,6 +353,9 @@ class Chat {
     if (handler) handler.call(this, message, time);
     else if (message.command === "FAIL" && message.params[0] === "CHATHISTORY") {
       this.historyFailed();
+    } else if (message.command === "FAIL" && message.params[0] === "REGISTER" &&
+               !this.registered) {
+      this.refuseLogin(message.params[message.params.length - 1]);
     } else if (message.command === "FAIL" || message.command === "WARN") {
       // An IRCv3 standard reply: the command, a code, then the text for people.
       this.here.add("error", message.params[message.params.length - 1] || "", "", time);
@@ -544,6 +549,25 @@ class Chat {
     if (view === this.active) $("topic").textContent = topic;
   }
 
+  // Registration waits for the account: made first (REGISTER) if asked, else CAP END now.
+  endNegotiation() {
+    if (this.registering && this.accountPassword) {
+      this.send(`REGISTER * * :${this.accountPassword}`);
+      return;
+    }
+    this.send("CAP END");
+  }
+
+  // The login or the account was refused: this connection ends, and the form says why.
+  refuseLogin(text) {
+    const socket = this.socket;
+    this.socket = null;  // its close is no news: the form says what to do
+    if (socket) socket.close();
+    status(text, true);
+    this.nameProblem(text);
+    $("account-password").focus();
+  }
+
   nameProblem(text) {
     if (this.registered) {
       this.here.add("error", text, "", new Date());
@@ -650,7 +674,9 @@ const HANDLERS = {
   PING(message) {
     this.send(`PONG :${message.params[0] || ""}`);
   },
-  CAP(message) {  // ask for history when the server has it; registration waits for END
+  // Ask for history when the server has it, and for SASL to log in with; registration
+  // waits for END, which comes once the answers (and the login's or REGISTER's) are in.
+  CAP(message) {
     const [, subcommand, ...rest] = message.params;
     if (this.registered) return;
     if (subcommand === "LS") {
@@ -658,13 +684,44 @@ const HANDLERS = {
         this.offered.add(cap.split("=")[0]);
       }
       if (rest[0] === "*") return;  // more LS lines to come
-      if (HISTORY_CAPS.every((cap) => this.offered.has(cap))) {
-        this.send(`CAP REQ :${HISTORY_CAPS.join(" ")}`);
+      const wanted = HISTORY_CAPS.every((cap) => this.offered.has(cap)) ? [...HISTORY_CAPS] : [];
+      if (this.accountPassword && !this.offered.has("sasl")) {
+        this.refuseLogin(t("no-accounts"));
+        return;
+      }
+      if (this.accountPassword && !this.registering) wanted.push("sasl");
+      if (wanted.length) {
+        this.send(`CAP REQ :${wanted.join(" ")}`);
         return;
       }
     } else if (subcommand === "ACK") {
-      this.history = true;
+      const acked = (rest[rest.length - 1] || "").split(" ");
+      this.history = HISTORY_CAPS.every((cap) => acked.includes(cap));
+      if (acked.includes("sasl")) {
+        this.send("AUTHENTICATE PLAIN");
+        return;
+      }
     }
+    this.endNegotiation();
+  },
+  AUTHENTICATE(message) {  // the server waits for our account and password, in base64
+    if (message.params[0] !== "+") return;
+    const bytes = new TextEncoder().encode(`\0${this.wanted}\0${this.accountPassword}`);
+    const data = btoa(String.fromCharCode(...bytes));
+    for (let start = 0; start < data.length; start += 400) {
+      this.send(`AUTHENTICATE ${data.slice(start, start + 400)}`);
+    }
+    if (data.length % 400 === 0) this.send("AUTHENTICATE +");
+  },
+  "903"() {  // logged in (900 said as whom)
+    this.send("CAP END");
+  },
+  "904"(message) { this.refuseLogin(message.params[message.params.length - 1]); },
+  "905"(message) { this.refuseLogin(message.params[message.params.length - 1]); },
+  REGISTER(message) {  // REGISTER SUCCESS: the account is made, and we are logged in to it
+    if (message.params[0] !== "SUCCESS") return;
+    this.registering = false;  // from now on (a reconnection), SASL logs in
+    $("register").checked = false;
     this.send("CAP END");
   },
   "005"(message) {  // what the server supports: how many lines of history a request gets
@@ -872,6 +929,8 @@ document.addEventListener("DOMContentLoaded", () => {
     $("login-error").textContent = "";
     chat.wanted = name;
     chat.password = $("password").value;
+    chat.accountPassword = $("account-password").value;
+    chat.registering = $("register").checked;
     $("join").disabled = true;
     if (chat.socket && chat.socket.readyState === WebSocket.OPEN) chat.register();
     else if (!chat.socket) chat.connect();  // registers once open
