@@ -11,9 +11,12 @@ is logged in to an account that was deleted or suspended.
     python -m tcpchat.admin --db chat.db account create alice
     python -m tcpchat.admin --db chat.db account list
     python -m tcpchat.admin --db chat.db account suspend alice spamming
+    python -m tcpchat.admin --db chat.db account cert-add alice alice.pem
 """
 
+import hashlib
 import os
+import ssl
 import sys
 import time
 
@@ -37,14 +40,23 @@ def build_parser(language):
     parser.add_argument("--lang", help=_("the language this command line speaks"))
     kinds = parser.add_subparsers(dest="kind", required=True, metavar="account|room")
     account = kinds.add_parser("account", help=_("accounts"))
-    actions = account.add_subparsers(dest="action", required=True,
-                                     metavar="create|list|password|suspend|unsuspend|delete")
+    actions = account.add_subparsers(
+        dest="action", required=True,
+        metavar="create|list|password|suspend|unsuspend|delete|cert-add|cert-remove")
     for name, helped in (("create", _("make an account (its password is asked for)")),
                          ("password", _("set an account's password (asked for)")),
                          ("unsuspend", _("let a suspended account log in again")),
                          ("delete", _("delete an account and the rooms it founded"))):
         actions.add_parser(name, help=helped).add_argument("name")
     actions.add_parser("list", help=_("every account, with when it was made and its state"))
+    cert_add = actions.add_parser("cert-add", help=_(
+        "let a TLS client certificate (a PEM file) log in to an account (SASL EXTERNAL)"))
+    cert_add.add_argument("name")
+    cert_add.add_argument("file")
+    cert_remove = actions.add_parser("cert-remove", help=_(
+        "stop a certificate (by its SHA-256 fingerprint) from logging in"))
+    cert_remove.add_argument("name")
+    cert_remove.add_argument("fingerprint")
     suspend = actions.add_parser("suspend", help=_("stop an account from logging in"))
     suspend.add_argument("name")
     suspend.add_argument("reason", nargs="+")
@@ -111,6 +123,8 @@ def _list(accounts, _args, say, _stdin):
                   made=made, reason=account.suspended))
         else:
             say(_("{account}  made {made}", account=account.name, made=made))
+        for fingerprint in account.certificates:
+            say(_("    certificate {fingerprint}", fingerprint=fingerprint))
     return 0
 
 
@@ -152,6 +166,45 @@ def _delete(accounts, account, _args, _say, _stdin):
     accounts.remove(account)
 
 
+def _cert_add(accounts, account, args, say, _stdin):
+    try:
+        with open(args.file, encoding="ascii", errors="replace") as file:
+            text = file.read()
+    except OSError as exc:
+        say(_("{path}: {error}", path=args.file, error=exc.strerror), sys.stderr)
+        return False
+    # The first certificate in the file (which may hold its key too).
+    start = text.find(ssl.PEM_HEADER)
+    end = text.find(ssl.PEM_FOOTER, start)
+    try:
+        if start < 0 or end < 0:
+            raise ValueError
+        der = ssl.PEM_cert_to_DER_cert(text[start:end + len(ssl.PEM_FOOTER)])
+    except ValueError:
+        say(_("{path}: there is no PEM certificate in it", path=args.file), sys.stderr)
+        return False
+    fingerprint = hashlib.sha256(der).hexdigest()
+    holder = accounts.by_certfp(fingerprint)
+    if holder is not None and holder is not account:
+        say(_("the account {account} has this certificate already", account=holder.name),
+            sys.stderr)
+        return False
+    account.certificates[fingerprint] = ssl.DER_cert_to_PEM_cert(der)
+    accounts.save(account)
+    say(_("certificate {fingerprint} added", fingerprint=fingerprint))
+    return True
+
+
+def _cert_remove(accounts, account, args, say, _stdin):
+    fingerprint = args.fingerprint.lower().replace(":", "")
+    if account.certificates.pop(fingerprint, None) is None:
+        say(_("{account} has no certificate {fingerprint}", account=account.name,
+              fingerprint=fingerprint), sys.stderr)
+        return False
+    accounts.save(account)
+    return True
+
+
 def _password(say, stdin):
     password, problem = read_new_password(stdin)
     if problem is not None:
@@ -179,7 +232,8 @@ def _drop(accounts, args, say, _stdin):
 
 _ACCOUNT_ACTIONS = {"create": _create, "list": _list, "password": _changed(_set_password),
                     "suspend": _changed(_suspend), "unsuspend": _changed(_unsuspend),
-                    "delete": _changed(_delete)}
+                    "delete": _changed(_delete), "cert-add": _changed(_cert_add),
+                    "cert-remove": _changed(_cert_remove)}
 _ROOM_ACTIONS = {"list": _rooms, "drop": _drop}
 
 if __name__ == "__main__":

@@ -433,6 +433,11 @@ def main(argv=None):
                     accounts=accounts)
     if args.db is not None:  # python -m tcpchat.admin changed the file: kill -HUP reads it
         core.reloaders.append(lambda: reload_accounts(core.chat, store.records()))
+    if certificates is not None:
+        try:  # TLS client certificates that log in (SASL EXTERNAL) are the accounts'
+            certificates.trust_clients(accounts.anchors)
+        except TlsSetupError as exc:
+            log.error("%s; SASL EXTERNAL is off until a reload that works", exc)
     descriptors = raise_descriptor_limit()
     if descriptors is not None and policy.max_clients and descriptors < policy.max_clients + 32:
         log.warning("this process may open %d descriptors: fewer than --max-clients %d "

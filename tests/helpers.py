@@ -52,10 +52,12 @@ class FakeClock:
 class RecordingTransport(Transport):
     """A transport with no I/O that counts what the core asked of it."""
 
-    __slots__ = ("paused", "resumed")
+    __slots__ = ("paused", "resumed", "certfp")
 
     def __init__(self):
         self.paused = self.resumed = 0
+        #: The fingerprint of a TLS client certificate, for a test to set (SASL EXTERNAL).
+        self.certfp = None
 
     def pause_reading(self):
         self.paused += 1
@@ -294,9 +296,10 @@ class LineSocket(LineReader):
     """A loopback client that reads whole lines, every wait bounded by :data:`TIMEOUT`; over
     TLS if *address* is a :class:`TlsAddress`.  *receive_buffer* sets SO_RCVBUF before it
     connects (a small one keeps the kernel from reading much on behalf of a test peer that
-    does not read)."""
+    does not read).  *context*: the client's TLS context (one that shows a certificate, say).
+    """
 
-    def __init__(self, address, timeout=TIMEOUT, receive_buffer=None):
+    def __init__(self, address, timeout=TIMEOUT, receive_buffer=None, context=None):
         family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -305,7 +308,7 @@ class LineSocket(LineReader):
             self.sock.settimeout(timeout)
             self.sock.connect(address[:2])
             if isinstance(address, TlsAddress):
-                self.sock = tls_files().client_context().wrap_socket(
+                self.sock = (context or tls_files().client_context()).wrap_socket(
                     self.sock, server_hostname="localhost")  # the handshake, done here
         except BaseException:
             self.sock.close()
@@ -482,11 +485,19 @@ def wait_until(condition, timeout=TIMEOUT, interval=0.005):
     return condition()
 
 
+def _served_certificates(core):
+    """The run's certificate, trusting the client certificates *core*'s accounts hold (SASL
+    EXTERNAL), as the server sets it up."""
+    certificates = tls_files().certificates()
+    certificates.trust_clients(core.chat.accounts.anchors)
+    return certificates
+
+
 def _select_backend(selector, tcp=True, udp=False, tls=False, **options):
     def start(core):
         listener, datagram_socket, tls_listener, _ = open_sockets(
             "127.0.0.1", 0, tcp=tcp, udp=udp, tls_port=0 if tls else None)
-        certificates = tls_files().certificates() if tls else None
+        certificates = _served_certificates(core) if tls else None
         return SelectLoop(core, listener, make_selector(selector), datagram_socket,
                           tls_listener, certificates, **options)
     return start
@@ -518,7 +529,7 @@ def tls_backend(backend="select", tcp=True):
 
     def start(core):
         return ThreadsServer(core, listen("127.0.0.1", 0) if tcp else None,
-                             listen("127.0.0.1", 0), tls_files().certificates())
+                             listen("127.0.0.1", 0), _served_certificates(core))
     return start
 
 

@@ -139,3 +139,27 @@ def test_accounts_outlive_a_restart(db):
         process.terminate()
         process.wait(TIMEOUT)
         process.stderr.close()
+
+
+def test_certificates_are_added_listed_and_removed(db, tmp_path, capsys):
+    import trustme
+    issued = trustme.CA().issue_cert("alice@example.org")
+    pem = tmp_path / "alice.pem"
+    issued.private_key_and_cert_chain_pem.write_to_path(str(pem))  # key first: still found
+    assert run(db, "account", "create", "alice", stdin="wonderland\n") == 0
+    assert run(db, "account", "cert-add", "alice", str(pem)) == 0
+    (fingerprint,) = stored(db)["alice"]["certificates"]
+    assert f"certificate {fingerprint} added" in capsys.readouterr().out
+    assert run(db, "account", "create", "bob", stdin="builder1\n") == 0
+    assert run(db, "account", "cert-add", "bob", str(pem)) == 1
+    assert "the account alice has this certificate already" in capsys.readouterr().err
+    assert run(db, "account", "cert-add", "bob", str(tmp_path / "none.pem")) == 1
+    assert "No such file" in capsys.readouterr().err
+    (tmp_path / "junk.pem").write_text("junk")
+    assert run(db, "account", "cert-add", "bob", str(tmp_path / "junk.pem")) == 1
+    assert "there is no PEM certificate in it" in capsys.readouterr().err
+    assert run(db, "account", "list") == 0
+    assert f"    certificate {fingerprint}" in capsys.readouterr().out
+    assert run(db, "account", "cert-remove", "alice", fingerprint.upper()) == 0
+    assert stored(db)["alice"]["certificates"] == {}
+    assert run(db, "account", "cert-remove", "alice", fingerprint) == 1

@@ -76,7 +76,7 @@ def test_ping_works_before_registration(chat):
 def test_cap_negotiation_holds_registration_until_end(chat):
     peer = chat.connect()
     peer.send("CAP LS 302", "NICK a", "USER a 0 * :A")
-    values = {"sasl": ",".join(mechanisms()),
+    values = {"sasl": ",".join(mechanisms(chat.core.chat)),
               "draft/account-registration": "before-connect"}
     offered = [f"{name}={values[name]}" if name in values else name
                for name in CAPABILITIES + ("draft/account-registration",)]

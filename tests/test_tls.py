@@ -3,7 +3,9 @@ handshake's deadline, peers that do not speak TLS or break it, records cut and p
 close_notify, a certificate reload.  (The whole scenario suite also runs over TLS: see
 helpers.DRIVERS.)  Every wait is bounded in time."""
 
+import hashlib
 import logging
+import os
 import re
 import shutil
 import signal
@@ -18,6 +20,8 @@ import pytest
 from helpers import (ROOT, TIMEOUT, LineSocket, TlsFiles, TlsAddress, register_irc,
                      register_plain, run_server, running_server, tls_backend, tls_connect,
                      tls_files, wait_until)
+from tcpchat.store.accounts import Account, Accounts
+from tcpchat.store.credentials import hash_password
 from tcpchat.transports import selectloop, threads
 
 BACKENDS = ["select", "threads"]
@@ -426,3 +430,45 @@ def test_both_ports_from_the_command_line_and_sts_pointing_at_tls(tmp_path):
     finally:
         process.terminate()
         process.wait(TIMEOUT)
+
+
+# -- SASL EXTERNAL: a client certificate an account holds --------------------------------------
+
+def client_certificate(name, folder):
+    """A client certificate the run's CA issues for *name*, kept in *folder*: (its PEM, a
+    client context that shows it and trusts the server's CA)."""
+    issued = tls_files().ca.issue_cert(f"{name}@example.org")
+    path = os.path.join(folder, f"{name}.pem")
+    issued.private_key_and_cert_chain_pem.write_to_path(path)
+    context = tls_files().client_context()
+    context.load_cert_chain(path)
+    return issued.cert_chain_pems[0].bytes().decode(), context
+
+
+def test_a_client_certificate_logs_in_with_sasl_external_and_an_unknown_one_is_refused(
+        backend, tmp_path):
+    pem, context = client_certificate("alice", tmp_path)
+    _stranger, stranger_context = client_certificate("stranger", tmp_path)
+    accounts = Accounts()
+    fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    accounts.add(Account("alice", hash_password("x" * 8), certificates={fingerprint: pem}))
+    with running_server(start=tls_backend(backend), accounts=accounts) as server:
+        alice = LineSocket(tls_address(server), context=context)
+        alice.send("CAP LS 302", "CAP REQ sasl", "NICK alice", "USER alice 0 * :alice",
+                   "AUTHENTICATE EXTERNAL")
+        assert "sasl=EXTERNAL,SCRAM-SHA-256,PLAIN" in alice.expect(" LS ")
+        assert alice.expect("AUTHENTICATE") == "AUTHENTICATE +"
+        alice.send("AUTHENTICATE +")
+        assert alice.expect(" 900 ").endswith(":You are now logged in as alice")
+        alice.expect(" 903 ")
+        alice.send("CAP END")
+        alice.expect(" 001 ")
+        plain = LineSocket(tls_address(server))  # no certificate: TLS as before
+        plain.send("CAP REQ sasl", "NICK bob", "USER bob 0 * :bob", "AUTHENTICATE EXTERNAL",
+                   "AUTHENTICATE +")
+        assert plain.expect(" 904 ").endswith(
+            ":No account holds the certificate this connection showed")
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            stranger = LineSocket(tls_address(server), context=stranger_context)
+            stranger.send("NICK mallory", "USER m 0 * :m")
+            stranger.expect(" 001 ")  # refused at the handshake: no line comes

@@ -83,6 +83,8 @@ class Transport:
     #: The transport encrypts what it carries (TLS): WHOIS tells others so (671), and so does
     #: a plain user's ``/who``.
     secure = False
+    #: The SHA-256 fingerprint of the TLS client certificate the peer showed, or None.
+    certfp = None
 
     def connection_made(self, conn):
         """The core made *conn* for this transport: the first call, before any other."""
@@ -143,6 +145,11 @@ class Connection:
     def registered(self):
         """The peer has registered (IRC) or chosen its name (plain): it is a user of the chat."""
         return self.client.registered
+
+    @property
+    def certfp(self):
+        """The fingerprint of the TLS client certificate the peer showed, or None."""
+        return self.transport.certfp
 
     @property
     def secure(self):

@@ -148,7 +148,8 @@ def _offered(chat, client):
 
 def _cap_values(chat):
     """The values CAP LS 302 gives capabilities."""
-    return {"sasl": sasl.capability_value(), accounts.CAPABILITY: accounts.CAPABILITY_VALUE}
+    return {"sasl": sasl.capability_value(chat),
+            accounts.CAPABILITY: accounts.CAPABILITY_VALUE}
 
 
 def _pass(chat, client, message):

@@ -9,6 +9,9 @@ Mechanisms:
 
 - ``PLAIN``: the password itself, checked off the loop as every password is
   (:func:`tcpchat.commands.accounts.check_login`);
+- ``EXTERNAL``: the TLS client certificate the connection showed, whose fingerprint an
+  account holds (``python -m tcpchat.admin account cert add``); offered while some account
+  holds one.  The data is empty (``+``) or the account's name;
 - ``SCRAM-SHA-256`` (RFC 7677), on ``scramp`` (the ``accounts`` extra), offered only where it is
   installed: the password never crosses the wire, and the server's side costs a few HMACs, so it
   runs on the loop.  An unknown account is answered with a salt made from its name and a
@@ -29,6 +32,7 @@ import os
 
 from ..protocol import numerics as rpl
 from ..protocol.message import Message
+from ..protocol.names import fold
 from ..store.credentials import SCRAM, decoy_auth_info, scram_auth_info, scram_mechanism
 from ..text.catalog import _
 from .accounts import (BUSY, check_login, logged_in, login_keys, login_wait,
@@ -39,6 +43,7 @@ CHUNK = 400
 #: Bytes of base64 one step may take in all (a SCRAM message is about 150).
 MAX_DATA = 4096
 PLAIN = "PLAIN"
+EXTERNAL = "EXTERNAL"
 #: What makes the salts of unknown accounts: new with each process.
 _SECRET = os.urandom(32)
 
@@ -60,13 +65,14 @@ class Exchange:
         self.verified = False
 
 
-def mechanisms():
+def mechanisms(chat):
     """The mechanisms this server offers, in its order of preference."""
-    return (SCRAM, PLAIN) if scram_mechanism() is not None else (PLAIN,)
+    offered = (SCRAM, PLAIN) if scram_mechanism() is not None else (PLAIN,)
+    return (EXTERNAL, *offered) if chat.accounts.anchors() else offered
 
 
-def capability_value():
-    return ",".join(mechanisms())
+def capability_value(chat):
+    return ",".join(mechanisms(chat))
 
 
 def authenticate(chat, client, message):
@@ -104,6 +110,8 @@ def authenticate(chat, client, message):
     exchange.data = ""
     if exchange.mechanism == PLAIN:
         _plain(chat, client, data)
+    elif exchange.mechanism == EXTERNAL:
+        _external(chat, client, data)
     else:
         _scram(chat, client, exchange, data)
 
@@ -116,8 +124,8 @@ def abort_on_registration(chat, client):
 
 
 def _start(chat, client, mechanism):
-    if mechanism not in mechanisms():
-        chat.delivery.reply(client, rpl.RPL_SASLMECHS, capability_value(),
+    if mechanism not in mechanisms(chat):
+        chat.delivery.reply(client, rpl.RPL_SASLMECHS, capability_value(chat),
                             _("are available SASL mechanisms"))
         _fail(chat, client, _("The mechanism {mechanism} is not offered",
                               mechanism=mechanism[:20]))
@@ -155,6 +163,21 @@ def _plain(chat, client, data):
 
     if not check_login(chat, client, name, password, answer):
         _fail(chat, client, BUSY)
+
+
+def _external(chat, client, data):
+    """The certificate the connection showed names the account; the data, if any, must too."""
+    fingerprint = client.conn.certfp
+    account = chat.accounts.by_certfp(fingerprint) if fingerprint else None
+    try:
+        asked = data.decode()
+    except UnicodeDecodeError:
+        asked = None
+    if account is None or asked is None or asked and fold(asked) != fold(account.name):
+        _fail(chat, client, _("No account holds the certificate this connection showed")
+              if account is None else FAILED)
+        return
+    _succeed(chat, client, account)
 
 
 def _scram(chat, client, exchange, data):

@@ -33,8 +33,9 @@ class Account:
     created: float = 0.0
     #: Why it may not log in, or None.
     suspended: str = None
-    #: SHA-256 fingerprints (hex, lower case) of certificates that log in to it (SASL EXTERNAL).
-    certfps: list = field(default_factory=list)
+    #: The TLS client certificates that log in to it (SASL EXTERNAL): SHA-256 fingerprint
+    #: (hex, lower case) -> the certificate (PEM), which the server must trust to be shown it.
+    certificates: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Accounts:
         self.accounts = {}
         self.rooms = {}
         self._skeletons = {}
+        self._anchors = None  # anchors(), made again after a change
         for kind, key, data in records:
             if kind == ACCOUNT:
                 self._index(Account(**data))
@@ -95,10 +97,18 @@ class Accounts:
         return found if found is not None and fold(found.name) != fold(name) else None
 
     def by_certfp(self, fingerprint):
+        """The account a TLS client certificate with *fingerprint* logs in to, or None."""
         for account in self.accounts.values():
-            if fingerprint in account.certfps:
+            if fingerprint in account.certificates:
                 return account
         return None
+
+    def anchors(self):
+        """Every account's certificates, as one PEM text (see tcpchat.transports.tls)."""
+        if self._anchors is None:
+            self._anchors = "".join(pem for account in self.accounts.values()
+                                    for pem in account.certificates.values())
+        return self._anchors
 
     def add(self, account):
         self._index(account)
@@ -106,12 +116,14 @@ class Accounts:
 
     def save(self, account):
         """Write *account* as it is now (after a change to it)."""
+        self._anchors = None
         if self._keep is not None:
             self._keep(ACCOUNT, fold(account.name), asdict(account))
 
     def remove(self, account):
         key = fold(account.name)
         del self.accounts[key]
+        self._anchors = None
         self._skeletons.pop(skeleton(account.name), None)
         if self._keep is not None:
             self._keep(ACCOUNT, key, None)

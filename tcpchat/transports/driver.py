@@ -428,11 +428,11 @@ class Driver:
             self.guarded(None, self.core.completed, *completed.popleft())
         if self.reload_requested:
             self.reload_requested = False
+            if self.core.reloaders:  # first: the accounts hold the client certificates
+                self.guarded(None, self.core.reload)
             if self.certificates is not None:
                 self.certificates.reload()
-            if self.core.reloaders:
-                self.guarded(None, self.core.reload)
-            elif self.certificates is None:
+            elif not self.core.reloaders:
                 log.info("reload asked for, but there is nothing to reload: no TLS, no --db")
 
     def serve(self):

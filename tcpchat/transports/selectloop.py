@@ -152,6 +152,10 @@ class TlsTransport(SocketTransport):
         self.tls = tls
         self.records = bytearray()
 
+    @property
+    def certfp(self):
+        return self.tls.certfp
+
     def readable(self):
         self.loop._read_tls(self)
 

@@ -68,6 +68,10 @@ class ThreadTransport(Transport):
     def secure(self):
         return self.tls is not None
 
+    @property
+    def certfp(self):
+        return self.tls.certfp if self.tls is not None else None
+
     def resume_reading(self):
         self.wake.notify_all()
 

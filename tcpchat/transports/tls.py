@@ -21,6 +21,7 @@ made outside it.
 Modern defaults only: TLS 1.2 and up, the ``ssl`` module's default ciphers, no renegotiation.
 """
 
+import hashlib
 import logging
 import ssl
 
@@ -56,9 +57,12 @@ def _harden(context):
     context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
 
 
-def server_context(cert_file, key_file):
+def server_context(cert_file, key_file, client_anchors=""):
     """A server-side context with the certificate chain in *cert_file* and its private key in
-    *key_file* (PEM files; one file may hold both).  Raises :class:`TlsSetupError`."""
+    *key_file* (PEM files; one file may hold both).  With *client_anchors* (PEM certificates
+    that accounts added, for SASL EXTERNAL), a client may show one of them: it is asked for a
+    certificate, which must then be one of those (see docs/accounts.rst).  Raises
+    :class:`TlsSetupError`."""
     for option, path, marker, missing in (
             ("--tls-cert", cert_file, "-----BEGIN CERTIFICATE-----",
              N_("{option} {path}: there is no PEM certificate in it")),
@@ -90,6 +94,16 @@ def server_context(cert_file, key_file):
         raise TlsSetupError(_("--tls-cert {cert_file}, --tls-key {key_file}: OpenSSL cannot load "
                               "them ({error})", cert_file=cert_file, key_file=key_file,
                               error=exc)) from None
+    if client_anchors:
+        # Python's ssl cannot ask for "any" certificate: each one a client may show must be
+        # a trust anchor here, each its own (a self-signed one, as users make them).
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+        try:
+            context.load_verify_locations(cadata=client_anchors)
+        except ssl.SSLError as exc:
+            raise TlsSetupError(_("the accounts' client certificates: OpenSSL cannot load "
+                                  "them ({error})", error=exc)) from None
     return context
 
 
@@ -117,13 +131,21 @@ class Certificates:
     def __init__(self, cert_file, key_file):
         self.cert_file = cert_file
         self.key_file = key_file
+        #: Gives the PEM certificates clients may log in with (SASL EXTERNAL), "" for none.
+        self.client_anchors = str
         self.context = server_context(cert_file, key_file)
+
+    def trust_clients(self, anchors):
+        """Take *anchors()* (see :attr:`client_anchors`) into this context and each reload's.
+        Raises :class:`TlsSetupError`."""
+        self.client_anchors = anchors
+        self.context = server_context(self.cert_file, self.key_file, anchors())
 
     def reload(self):
         """Read the files again (a renewed certificate, say); if they are not usable, keep
         the context in use and say why.  Returns whether the new files took effect."""
         try:
-            self.context = server_context(self.cert_file, self.key_file)
+            self.context = server_context(self.cert_file, self.key_file, self.client_anchors())
         except TlsSetupError as exc:
             log.error("certificate not reloaded, the one in use stays: %s", exc)
             return False
@@ -174,6 +196,12 @@ class TlsStream:
     @property
     def cipher(self):
         return self._tls.cipher()[0] if self.handshaken else None
+
+    @property
+    def certfp(self):
+        """The SHA-256 fingerprint (hex) of the certificate the peer showed, or None."""
+        der = self._tls.getpeercert(binary_form=True) if self.handshaken else None
+        return hashlib.sha256(der).hexdigest() if der else None
 
     @property
     def spoke_tls(self):
