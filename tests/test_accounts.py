@@ -133,6 +133,8 @@ def test_authenticate_in_400_byte_chunks(chat):
     (["AUTHENTICATE PLAIN", f"AUTHENTICATE {plain_payload('alice', 'wonderland', 'bob')}"],
      ("904", ("alice", "PLAIN takes an account and a password"))),
     (["AUTHENTICATE PLAIN", "AUTHENTICATE *"], ("906", ("alice", "SASL authentication aborted"))),
+    (["AUTHENTICATE " + plain_payload("alice", "wonderland")],  # data before a mechanism
+     ("904", ("alice", "The mechanism AGFSAWNLAHDVBMRLCMXH is not offered"))),  # 20 shown
 ])
 def test_malformed_exchanges_get_the_specified_numeric(chat, lines, reply):
     alice = connecting(chat)
