@@ -28,6 +28,13 @@ pytestmark = pytest.mark.skipif(WEECHAT is None and os.environ.get("CI") != "tru
                                        "weechat-headless)")
 
 
+def start_weechat(home, commands):
+    """WeeChat with its home in *home*, running *commands* (``;``-separated) once up."""
+    return subprocess.Popen([WEECHAT, "--dir", str(home), "-r", commands],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
 def tls_word():
     """WeeChat 4 renamed its ``ssl`` options ``tls``."""
     version = subprocess.run([WEECHAT, "--version"], capture_output=True, text=True,
@@ -45,9 +52,7 @@ def test_weechat_over_tls_checks_the_certificate_and_chats(tmp_path, backend):
                     "/set logger.file.flush_delay 0; "
                     f"/server add tc 127.0.0.1/{server.tls_address[1]} -{tls} "
                     f"-{tls}_verify -nicks=weebot -username=weebot; /connect tc")
-        weechat = subprocess.Popen([WEECHAT, "--dir", str(tmp_path), "-r", commands],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        weechat = start_weechat(tmp_path, commands)
         try:
             assert alice.expect("JOIN") == ":weebot!weebot@127.0.0.1 JOIN #lobby"
             server_log = tmp_path / "logs" / "irc.server.tc.weechatlog"
@@ -89,9 +94,7 @@ def test_weechat_moderates_with_its_own_commands_and_shows_what_others_do(tmp_pa
                     "/set irc.server_default.anti_flood 0; "
                     f"/server add tc 127.0.0.1/{server.address[1]} -no{tls_word()} "
                     "-nicks=weebot -username=weebot -autojoin=#wee; /connect tc")
-        weechat = subprocess.Popen([WEECHAT, "--dir", str(tmp_path), "-r", commands],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        weechat = start_weechat(tmp_path, commands)
         try:
             wee_log = tmp_path / "logs" / "irc.tc.#wee.weechatlog"
             assert wait_until(lambda: "weebot" in read_text(wee_log))  # weebot: #wee's op
@@ -142,9 +145,7 @@ def test_weechat_logs_in_with_sasl(tmp_path, mechanism):
                     f"/server add tc 127.0.0.1/{server.address[1]} -nicks=weebot "
                     f"-username=weebot -sasl_mechanism={mechanism} -sasl_username=weebot "
                     "-sasl_password=wonderland; /connect tc")
-        weechat = subprocess.Popen([WEECHAT, "--dir", str(tmp_path), "-r", commands],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        weechat = start_weechat(tmp_path, commands)
         try:
             assert alice.expect("JOIN") == ":weebot!weebot@127.0.0.1 JOIN #lobby"
             server_log = tmp_path / "logs" / "irc.server.tc.weechatlog"
