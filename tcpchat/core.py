@@ -29,6 +29,10 @@ hand.
 Connections that have not registered yet are bounded in time (``Config.registration_timeout``)
 and in number (``Config.max_unregistered``): past the number, the oldest of them is let go to
 make room, so a crowd that opens connections and never registers cannot shut real users out.
+But the server reads before it judges: only a connection that has had a whole turn of the
+driver's loop to be read since it came, and is still silent, counts as one that never registers
+(:meth:`ChatCore.turn_ended`), so a storm of clients reconnecting at once, each sending its
+registration in its first packet, all get in.
 """
 
 import functools
@@ -99,6 +103,8 @@ class ChatCore:
             self.chat.history = history
             self.chat.add_consumer(history.append, STORED_KINDS)
         self._timers = []
+        #: Turns of the driver's loop so far (see turn_ended).
+        self.turns = 0
         #: Bytes of lines a paused connection may have waiting before it is cut.
         self._backlog = config.flood.backlog if config.flood is not None else MAX_HELD
         self._timer_order = itertools.count()
@@ -133,14 +139,32 @@ class ChatCore:
             # No source: plain users see a readable line; IRC clients take it as from the server.
             chat.delivery.send(client, Message("NOTICE", ("*", welcome())))
         conn.timer = self._schedule(conn, now + config.registration_timeout, self._check)
+        conn.turn = self.turns
         log.debug("connection from %s", peer)
-        if len(chat.registry.registering) > config.max_unregistered:
-            oldest = next(iter(chat.registry.registering))
-            log.debug("%d connections registering: letting the oldest (%s) go",
-                      len(chat.registry.registering), oldest.host)
-            chat.close(oldest, _("Too many connections registering; try again"))
         self._finish()
         return conn
+
+    def turn_ended(self, older_than=None):
+        """The driver has read what was ready this turn.  Past ``Config.max_unregistered``
+        connections registering, let go the oldest of those that came before this turn (so
+        had one to be read) and are silent still; with *older_than* (seconds), only those
+        that came that long ago too (a driver without turns: the threads backend)."""
+        self.turns += 1
+        registering = self.chat.registry.registering
+        excess = len(registering) - self.config.max_unregistered
+        if excess <= 0:
+            return
+        came_before = self.turns - 1
+        deadline = None if older_than is None else self.clock() - older_than
+        for client in list(itertools.islice(registering, excess)):
+            conn = client.conn
+            if conn.turn >= came_before or (deadline is not None
+                                            and conn.connected_at > deadline):
+                break  # and every younger one after it
+            log.debug("%d connections registering: letting the oldest (%s) go",
+                      len(registering), client.host)
+            self.chat.close(client, _("Too many connections registering; try again"))
+        self._finish()
 
     def next_deadline(self):
         """When :meth:`run_timers` next has work, on the injected clock; None if never."""

@@ -94,6 +94,7 @@ class Harness:
                 conn.flushed()
             else:
                 self._waiting.discard(conn)
+        self.core.turn_ended()
 
     def irc(self, nick, *, caps=False):
         """A registered IRC peer, its registration output already read."""

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import Harness
+from helpers import Harness, RecordingTransport
 from tcpchat.chat.flood import FloodBucket, FloodPolicy
 
 POLICY = FloodPolicy()
@@ -127,12 +127,27 @@ def test_past_the_bound_on_registering_connections_the_oldest_goes():
     user = chat.irc("user")
     waiting = [chat.connect() for _ in range(3)]
     newest = chat.connect()
+    chat.end_turn()  # the turn they all came in: read, not judged yet
+    assert not waiting[0].conn.closing
+    chat.end_turn()  # a whole turn later, still silent
     assert waiting[0].lines() == ["ERROR :Closing link: Too many connections registering; "
                                   "try again"]
     assert [peer.conn.closing for peer in waiting + [newest]] == [True, False, False, False]
     newest.send("NICK late", "USER late 0 * :Late")
     assert "001" in newest.commands()
     assert not user.conn.closing
+
+
+def test_a_storm_that_registers_in_its_first_packets_all_gets_in_past_the_bound():
+    """Reconnecting clients send their registration at once: however many come in one turn,
+    a connection is judged only after a turn to be read, so every one of them registers."""
+    chat = Harness(max_unregistered=3)
+    storm = [chat.core.connect("127.0.0.1", RecordingTransport()) for _ in range(20)]
+    for number, conn in enumerate(storm):  # the next turn reads them all
+        conn.receive_data(f"NICK u{number}\r\nUSER u 0 * :u\r\n".encode())
+    chat.end_turn()
+    chat.end_turn()
+    assert all(conn.client.registered and not conn.closing for conn in storm)
 
 
 def test_a_quit_that_fails_midway_leaves_no_ghost(chat, monkeypatch):

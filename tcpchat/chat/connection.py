@@ -102,7 +102,7 @@ class Connection:
 
     __slots__ = ("core", "transport", "peer", "client", "outbuf", "closing", "reading_paused",
                  "connected_at", "last_active", "ping_sent", "flood", "timer", "resume_timer",
-                 "working", "sendq", "_framer", "_held", "_held_bytes", "_line_start")
+                 "working", "turn", "sendq", "_framer", "_held", "_held_bytes", "_line_start")
 
     def __init__(self, core, transport, peer, now):
         self.core = core
@@ -130,6 +130,8 @@ class Connection:
         self.timer = self.resume_timer = None
         #: Off-loop work for it is in flight (a password check): it reads nothing until done.
         self.working = False
+        #: The driver's turn it came in (ChatCore.turn_ended).
+        self.turn = 0
         # Made on the first chunk of a stream: message transports never need one.
         self._framer = None
         # Lines that arrived while reading was paused, to be handled on resume.

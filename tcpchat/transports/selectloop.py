@@ -3,10 +3,12 @@
 One turn of the loop:
 
 1. Wait in ``select()`` until a socket is ready or the next timer is due.
-2. Accept every pending connection; read once from each readable socket into one reusable
-   buffer and hand the bytes to its :class:`~tcpchat.chat.connection.Connection`.  One read per
-   socket per turn keeps a flooding client from starving the others.
-3. Run the core's due timers.
+2. Accept up to :data:`ACCEPTS_PER_TURN` pending connections a listener; read once from each
+   readable socket into one reusable buffer and hand the bytes to its
+   :class:`~tcpchat.chat.connection.Connection`.  One read per socket per turn keeps a flooding
+   client from starving the others.
+3. Run the core's due timers, and tell it the turn is read (``ChatCore.turn_ended``: only now
+   may it judge which connections are silent).
 4. Flush: every connection the core said has new output (``ChatCore.output_ready``), or whose
    socket became writable, gets one ``send()`` of all its pending bytes (many lines in one
    call).  What the kernel did not take stays in the connection, and only then is the socket
@@ -62,6 +64,9 @@ SELECTORS = {
 # What a selector key's data says besides a transport (or a Port, for a listener).
 _WAKER = "waker"
 _DATAGRAMS = "datagrams"
+#: Connections accepted from one listener in one turn of the loop: a storm of reconnecting
+#: clients comes in a turn at a time, each read before the next batch is judged.
+ACCEPTS_PER_TURN = 64
 #: select() takes descriptors below FD_SETSIZE only (1024 wherever Python is built as usual);
 #: SelectSelector.register accepts any, and the next select() would raise for everyone.
 SELECT_LIMIT = 1024
@@ -256,6 +261,7 @@ class SelectLoop(Driver):
         deadline = self.core.next_deadline()
         if deadline is not None and deadline <= now:
             self.guarded(None, self.core.run_timers)
+        self.guarded(None, self.core.turn_ended)  # after the reads: see ChatCore.turn_ended
         self._expire(now)
         self._flush()
 
@@ -287,7 +293,11 @@ class SelectLoop(Driver):
     # -- Accepting ------------------------------------------------------------------------
 
     def _accept(self, port):
-        while (accepted := self.accept(port)) is not None:
+        # A bounded number a turn: those accepted are read next turn, before more come.
+        for _ in range(ACCEPTS_PER_TURN):
+            accepted = self.accept(port)
+            if accepted is None:
+                return
             self._add(*accepted, port)
 
     def pause_accepting(self):

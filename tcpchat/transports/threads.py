@@ -44,6 +44,9 @@ from .tls import HANDSHAKE_TIMEOUT, TlsStream
 
 log = logging.getLogger("tcpchat")
 
+#: Seconds a new connection's reader thread has to read what it sent before the connection
+#: may be judged silent (there are no turns here to count: see ChatCore.turn_ended).
+READ_CHANCE = 0.5
 #: Stack size for the threads this backend starts: the core's calls go a few frames deep, and
 #: the default (8 MiB of address space a thread) would make 20 000 threads cost 160 GiB of it.
 THREAD_STACK = 512 << 10
@@ -230,6 +233,8 @@ class ThreadsServer(Driver):
                 self._timers_changed.notify()  # its registration deadline may be the soonest
                 if plaintext:
                     self.guarded(transport.conn, transport.conn.receive_data, plaintext)
+                # An arrival: room for it among those registering (ChatCore.turn_ended).
+                self.guarded(None, self.core.turn_ended, READ_CHANCE)
         if not joined:
             self._close_unjoined(transport)
             return

@@ -1,0 +1,38 @@
+"""A reconnect storm against the server as it is started (python -m tcpchat.server, default
+settings): every client that sends its registration at once gets in, on both backends, and a
+crowd of silent connections after it does not keep a user out (tcpchat.bench.storm plays it;
+the time it takes is the benchmark's to report, not asserted here)."""
+
+import resource
+
+import pytest
+
+from tcpchat.bench.storm import start_server, storm
+
+from helpers import TIMEOUT
+
+
+@pytest.fixture(autouse=True)
+def descriptors():
+    """Two thousand connections and their server: more descriptors than some defaults."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 5000:
+        pytest.skip(f"needs 5000 descriptors, the system allows {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 5000), hard))
+
+
+@pytest.mark.parametrize("backend, clients", [("select", 1000), ("threads", 300)])
+def test_a_storm_of_reconnecting_clients_all_get_in_and_a_silent_crowd_keeps_nobody_out(
+        backend, clients):
+    """Past the 256 connections registering that the server allows at once: it reads before
+    it judges.  (The threads backend plays a smaller storm: two threads a connection.)"""
+    process, port, web_port = start_server(backend)
+    try:
+        result = storm(port, web_port, clients=clients, silent=clients, timeout=TIMEOUT * 3)
+    finally:
+        process.terminate()
+        process.wait(TIMEOUT)
+    assert result["registered"] == clients and all(result["by kind"].values()), result
+    assert result["late user in"], result
+    if backend == "select":  # silent past the bound, and judged a turn after they came
+        assert result["silent let go"] >= clients - 256, result
