@@ -208,6 +208,7 @@ class ChatCore:
             conn.last_active = self.clock()
             conn.ping_sent = None
         if lines:
+            self.chat.stats.lines_in += len(lines)
             if conn.flood is not None:
                 conn.flood.refill(conn.last_active)
             self._handle(conn, lines)

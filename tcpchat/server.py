@@ -1,5 +1,6 @@
 """``python -m tcpchat.server``: start the chat server from the command line."""
 
+import argparse
 import logging
 import os
 import signal
@@ -22,6 +23,10 @@ from .transports.driver import (AdmissionPolicy, bind_datagram, listen, port_num
 from .transports.selectloop import SELECTORS, SelectLoop, make_selector
 from .transports.threads import ThreadsServer
 from .transports.tls import Certificates, TlsSetupError
+from .transports.metrics import (LOOPBACK, MissingLibrary, allow_list, check_library,
+                                 registry_for)
+from .transports.metrics import page as metrics_page
+from .transports.metrics import serve as serve_metrics
 from .transports.workers import WorkerThreads
 
 log = logging.getLogger("tcpchat")
@@ -183,6 +188,13 @@ def build_parser(language=ENGLISH):
                         metavar="IDLE:INTERVAL:COUNT",
                         help="TCP keepalive: probe a silent peer after IDLE seconds, every "
                              "INTERVAL seconds, COUNT times (default %(default)s)")
+    parser.add_argument("--metrics", metavar="HOST:PORT",
+                        help=_("serve metrics for Prometheus on HOST:PORT, or 'web' for "
+                               "/metrics on the --web port (needs `pip install "
+                               "'tcpchat[metrics]'`; docs/operations.rst)"))
+    parser.add_argument("--metrics-allow", default=",".join(LOOPBACK), metavar="NETWORKS",
+                        help=_("the addresses or networks that may read the metrics, "
+                               "comma-separated (default: loopback)"))
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help=_("INFO (default) logs registrations, quits and refusals; DEBUG "
@@ -325,6 +337,42 @@ def tls_options(args, parser):
         parser.exit(2, _("{program}: {error}", program=parser.prog, error=exc))
 
 
+def metrics_options(args, parser, web):
+    """Where the metrics go, checked now: (networks allowed, (host, port) or "web"), or
+    None without --metrics; one line and exit when the library is missing."""
+    if args.metrics is None:
+        return None
+    try:
+        networks = allow_list(args.metrics_allow)
+        check_library()
+    except ValueError as exc:
+        parser.error(_("--metrics-allow {error}", error=exc))
+    except MissingLibrary as exc:
+        parser.exit(2, _("{program}: {error}", program=parser.prog, error=exc))
+    if args.metrics == "web":
+        if web is None:
+            parser.error(_("--metrics web needs --web"))
+        return networks, "web"
+    host, _sep, port = args.metrics.rpartition(":")
+    try:
+        return networks, (host.strip("[]") or "127.0.0.1", port_number(port))
+    except argparse.ArgumentTypeError as exc:
+        parser.error(_("--metrics {value!r}: {error}", value=args.metrics, error=exc))
+
+
+def start_metrics(where, core, store, web):
+    """Serve the metrics as :func:`metrics_options` said; the server thread's, or None."""
+    networks, place = where
+    registry = registry_for(core, store)
+    if place == "web":
+        web.handlers[b"/metrics"] = metrics_page(registry, networks)
+        return None
+    server = serve_metrics(*place, registry, networks)
+    log.info("metrics on %s port %d for %s", place[0], server.server_address[1],
+             ", ".join(map(str, networks)))
+    return server
+
+
 def web_options(args, parser):
     """The web gateway (None without --web), with the page loaded now; or one line saying
     what is missing."""
@@ -405,6 +453,7 @@ def main(argv=None):
         parser.error(_("--udp-max-unregistered must be at least 1"))
     certificates = tls_options(args, parser)
     web = web_options(args, parser)
+    metrics = metrics_options(args, parser, web)
     tls_port = args.tls_port if certificates is not None else None
     try:
         listener, datagram_socket, tls_listener, web_listener = open_sockets(
@@ -433,6 +482,12 @@ def main(argv=None):
                     accounts=accounts)
     if args.db is not None:  # python -m tcpchat.admin changed the file: kill -HUP reads it
         core.reloaders.append(lambda: reload_accounts(core.chat, store.records()))
+    if metrics is not None:
+        try:
+            start_metrics(metrics, core, store, web)
+        except OSError as exc:
+            log.error("cannot serve metrics on %s: %s", args.metrics, exc.strerror)
+            return 1
     if certificates is not None:
         try:  # TLS client certificates that log in (SASL EXTERNAL) are the accounts'
             certificates.trust_clients(accounts.anchors)

@@ -299,3 +299,42 @@ def test_an_operator_outside_a_channel_sees_what_it_did_there(chat):
     assert bob.lines() == done
     assert alice.lines()[-3:] == done
     assert carol.client not in chat.core.chat.registry.channels["#lobby"].members
+
+
+# -- STATS ----------------------------------------------------------------------------------
+
+def test_stats_uptime_for_anyone_commands_and_connections_for_operators(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    chat.clock.advance(90061)  # a day, an hour, a minute and a second
+    alice.send("STATS u", "STATS m", "STATS")
+    assert numerics(alice) == [
+        ("242", ("alice", "Server Up 1 days 1:01:01")),
+        ("219", ("alice", "u", "End of STATS report")),
+        ("481", ("alice", "Permission Denied- You're not an IRC operator")),
+        ("219", ("alice", "m", "End of STATS report")),
+        ("219", ("alice", "*", "End of STATS report"))]
+    alice.send("OPER root hunter2")
+    alice.lines()
+    alice.send("STATS m", "STATS l")
+    replies = numerics(alice)
+    commands = {params[1]: int(params[2]) for command, params in replies if command == "212"}
+    assert commands["STATS"] == 4 and commands["NICK"] == 2  # this one counted, not the l and commands["USER"] == 2
+    links = [params[1:] for command, params in replies if command == "211"]
+    assert [link[0] for link in links] == ["alice[127.0.0.1]", "bob[127.0.0.1]"]
+    assert links[0][-1] == "90061"
+
+
+def test_the_counters_count_what_happened(chat):
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    stats = chat.core.chat.stats
+    before = (stats.lines_in, stats.deliveries, stats.registrations)
+    bob.lines()
+    alice.send("PRIVMSG #lobby :one", "PRIVMSG #lobby :two")
+    assert (stats.lines_in, stats.deliveries, stats.registrations) == (
+        before[0] + 2, before[1] + 2, 2)  # two lines, each to one recipient (bob)
+    received = stats.bytes_in
+    alice.send("PING :x")
+    assert stats.bytes_in == received + len(b"PING :x\r\n")
+    sent = stats.bytes_out
+    assert len(bob.output()) > 0 and stats.bytes_out > sent

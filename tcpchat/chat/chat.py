@@ -41,6 +41,7 @@ from .offload import Inline
 from .registry import Registry
 from .repeats import Repeats
 from .state import speech_refusal
+from .stats import Stats
 from .throttle import FailureDelays, WindowLimit
 
 log = logging.getLogger("tcpchat")
@@ -62,7 +63,9 @@ class Chat:
         self.registry = Registry(config)
         #: Log lines for events that may come by the thousand (see tcpchat.chat.repeats).
         self.repeats = Repeats(log, clock)
-        self.delivery = Delivery(config, wall_clock, self.repeats)
+        #: What the server counts (STATS, metrics).
+        self.stats = Stats(wall_clock())
+        self.delivery = Delivery(config, wall_clock, self.repeats, self.stats)
         #: Event class -> what is called with each event of that class, in order: local
         #: delivery first, then the consumers added.
         self.consumers = {kind: [] for kind in events.KINDS}
@@ -144,6 +147,7 @@ class Chat:
         client.mask = f"{client.nick}!{user}@{client.host}"
         client.registered = True
         client.signon = self.wall_clock()
+        self.stats.registrations += 1
         self.registry.registered(client)
         self._tell_monitors(client.nick, client.mask)
         log.info("%s registered from %s (%s)", client.nick, client.host,

@@ -85,6 +85,8 @@ class Transport:
     secure = False
     #: The SHA-256 fingerprint of the TLS client certificate the peer showed, or None.
     certfp = None
+    #: What the peer came over, for the metrics: "tcp", "tls", "udp" or "web".
+    kind = "tcp"
 
     def connection_made(self, conn):
         """The core made *conn* for this transport: the first call, before any other."""
@@ -182,6 +184,7 @@ class Connection:
             return
         if self._framer is None:
             self._framer = LineFramer(MAX_LINE)
+        self.core.chat.stats.bytes_in += len(data)
         self.core.lines_received(self, self._framer.feed(data), alive=False)
 
     def receive_line(self, line):
@@ -191,6 +194,8 @@ class Connection:
         transport lets a line end into a line."""
         if self.closing:
             return
+        if line is not TOO_LONG:
+            self.core.chat.stats.bytes_in += len(line)
         self.core.lines_received(self, [line] if line is TOO_LONG else split_datagram(line))
 
     def receive_datagram(self, data):
@@ -198,6 +203,7 @@ class Connection:
         end optional.  Even an empty datagram says the peer is still there."""
         if self.closing:
             return
+        self.core.chat.stats.bytes_in += len(data)
         self.core.lines_received(self, split_datagram(data))
 
     def connection_lost(self, reason):
@@ -236,6 +242,7 @@ class Connection:
         if count:
             self._line_start = self.outbuf[count - 1] == 0x0A  # ended on a LF
             del self.outbuf[:count]
+            self.core.chat.stats.bytes_out += count
 
     def flushed(self):
         """The driver has sent what the transport would take for now (the end of a loop
@@ -265,6 +272,7 @@ class Connection:
             cut = outbuf.rfind(b"\n", 0, limit) + 1 or outbuf.find(b"\n") + 1
         lines = bytes(outbuf[:cut]).split(b"\r\n")
         del outbuf[:cut]
+        self.core.chat.stats.bytes_out += cut
         lines.pop()  # the empty remainder after the last CRLF
         return lines
 
@@ -302,6 +310,7 @@ class Connection:
         self._held_bytes += sum(MAX_LINE if line is TOO_LONG else len(line) for line in lines)
         if self._held_bytes > limit:
             self.take_held()
+            self.core.chat.stats.flood_kills += 1
             self.close(_("Excess Flood"))
 
     def abandon(self):

@@ -49,10 +49,11 @@ log = logging.getLogger("tcpchat")
 class Delivery:
     """The output of every local user (see the module doc)."""
 
-    def __init__(self, config, wall_clock, repeats):
+    def __init__(self, config, wall_clock, repeats, stats):
         self.config = config
         self.wall_clock = wall_clock
         self.repeats = repeats
+        self.stats = stats
         #: Connections whose output went from none to some, or that began closing, during the
         #: current operation: the core tells the driver when it ends.  A driver told once
         #: keeps sending until nothing is pending, so later appends need not tell it again.
@@ -116,6 +117,9 @@ class Delivery:
             if len(messages) == 1:
                 self._fan_out(channel.members, skip, _encode_one, messages[0])
             else:
+                # _fan_out counts one delivery a recipient: these are several each.
+                self.stats.deliveries += (len(messages) - 1) * (
+                    len(channel.members) - (skip is not None))
                 self._fan_out(channel.members, skip, _encode_all, messages)
 
     def _fan_out(self, recipients, skip, encode, what):
@@ -127,6 +131,8 @@ class Delivery:
         sendq = self.hard_sendq
         dirty = self.dirty
         encoded = {}
+        # Counted once a message, not once a recipient: the sender (skip) is not one.
+        self.stats.deliveries += len(recipients) - (skip is not None)
         # Recipients in a row mostly share an Encoding: compare with the last one before
         # looking it up, which costs a quarter of this loop's time when done per recipient.
         encoding = data = None
@@ -270,6 +276,7 @@ class Delivery:
             self._overflow(client)
 
     def _overflow(self, client):
+        self.stats.sendq_kills += 1
         self.repeats.note(logging.WARNING, ("sendq",),
                           "%r: send queue over %d bytes, disconnecting",
                           "%d more clients cut at the send queue bound in the last %.0f s "

@@ -151,9 +151,11 @@ def check_login(chat, client, name, password, answer):
         keys = login_keys(client, name)
         if not result or chat.accounts.get(name) is not account:  # deleted meanwhile
             chat.login_delays.failed(keys)
+            chat.stats.logins["failed"] += 1
             answer(None)
             return
         chat.login_delays.succeeded(keys)
+        chat.stats.logins["ok"] += 1
         if isinstance(result, str):
             account.scram = result
             chat.accounts.save(account)

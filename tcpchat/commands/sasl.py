@@ -174,9 +174,11 @@ def _external(chat, client, data):
     except UnicodeDecodeError:
         asked = None
     if account is None or asked is None or asked and fold(asked) != fold(account.name):
+        chat.stats.logins["failed"] += 1
         _fail(chat, client, _("No account holds the certificate this connection showed")
               if account is None else FAILED)
         return
+    chat.stats.logins["ok"] += 1
     _succeed(chat, client, account)
 
 
@@ -201,6 +203,7 @@ def _scram(chat, client, exchange, data):
         _fail(chat, client, _too_soon(wait.seconds))
         return
     except (ScramException, UnicodeDecodeError):
+        chat.stats.logins["failed"] += 1
         if exchange.name is not None:
             chat.login_delays.failed(login_keys(client, exchange.name))
         _fail(chat, client, FAILED)
@@ -232,6 +235,7 @@ def _scram_done(chat, client, exchange):
         _fail(chat, client, FAILED)  # cannot happen: a made-up key fails the proof
         return
     chat.login_delays.succeeded(login_keys(client, account.name))
+    chat.stats.logins["ok"] += 1
     _succeed(chat, client, account)
 
 

@@ -1,10 +1,12 @@
 """The IRC commands about the server and its users as a whole, and its operators.
 
-``LUSERS``, ``TIME``, ``VERSION``, ``INFO`` and ``ADMIN`` describe the server; ``WHOWAS`` looks
-up who has left; ``MONITOR`` keeps a client told when nicks come and go; ``OPER`` makes a user
-a server operator (passwords checked as :mod:`tcpchat.commands.opers` says), who may then ``KILL``,
-send ``WALLOPS`` to users with mode ``+w``, and moderate any channel as its operators may
-(:func:`tcpchat.commands.moderation.may_moderate`).  Replies follow https://modern.ircdocs.horse.
+``LUSERS``, ``TIME``, ``VERSION``, ``INFO``, ``ADMIN`` and ``STATS`` describe the server;
+``WHOWAS`` looks up who has left; ``MONITOR`` keeps a client told when nicks come and go;
+``OPER`` makes a user a server operator (passwords checked as :mod:`tcpchat.commands.opers`
+says), who may then ``KILL``, send ``WALLOPS`` to users with mode ``+w``, read ``STATS m``
+and ``STATS l``, and moderate any channel as its operators may
+(:func:`tcpchat.commands.moderation.may_moderate`).  Replies follow
+https://modern.ircdocs.horse.
 
 Handlers take ``(chat, client, message)``, like those of :mod:`tcpchat.commands.irc`, whose COMMANDS
 table lists them.
@@ -25,6 +27,10 @@ VERSION = f"tcpchat-{__version__}"
 KILLLEN = 200
 #: Said when too many password checks wait already (see tcpchat.chat.offload).
 BUSY = _("The server is busy checking passwords; try again soon")
+#: The most lines STATS m and STATS l answer with: the commands most used, the connections
+#: oldest first (the send queue bounds the rest).
+STATS_COMMANDS = 50
+STATS_LINKS = 1000
 #: The most entries one WHOWAS answers with, whatever count it asks for.
 WHOWAS_REPLIES = 20
 INFO = (
@@ -226,8 +232,37 @@ def _wallops(chat, client, message):
     chat.wallops(client, message.params[0])
 
 
+def _stats(chat, client, message):
+    """``STATS u``: how long the server has been up (anyone).  For server operators, ``STATS
+    m``: the commands received, by how often; ``STATS l``: each connection, with the bytes
+    waiting for it and how long it has been open."""
+    letter = message.params[0][:1] if message.params else ""
+    stats = chat.stats
+    if letter == "u":
+        up = int(chat.wall_clock() - stats.started)
+        days, rest = divmod(up, 86400)
+        chat.delivery.reply(client, rpl.RPL_STATSUPTIME, _(
+            "Server Up {days} days {hours}:{minutes:02d}:{seconds:02d}", days=days,
+            hours=rest // 3600, minutes=rest // 60 % 60, seconds=rest % 60))
+    elif letter in ("m", "l") and not client.oper:
+        chat.delivery.reply(client, rpl.ERR_NOPRIVILEGES,
+                            _("Permission Denied- You're not an IRC operator"))
+    elif letter == "m":
+        for command, count in stats.commands.most_common(STATS_COMMANDS):
+            chat.delivery.reply(client, rpl.RPL_STATSCOMMANDS, command, str(count))
+    elif letter == "l":
+        now = chat.clock()
+        for user in list(chat.registry.clients)[:STATS_LINKS]:
+            conn = user.conn
+            chat.delivery.reply(client, rpl.RPL_STATSLINKINFO, f"{user.target}[{user.host}]",
+                                str(conn.pending), "0", "0", "0", "0",
+                                str(int(now - conn.connected_at)))
+    chat.delivery.reply(client, rpl.RPL_ENDOFSTATS, letter or "*", _("End of STATS report"))
+
+
 COMMANDS = {
     # name: (handler, min_params); all need registration
+    "STATS": (_stats, 0),
     "LUSERS": (lusers, 0),
     "TIME": (_time, 0),
     "INFO": (_info, 0),

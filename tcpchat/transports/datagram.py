@@ -60,6 +60,7 @@ class DatagramTransport(Transport):
     greets = False
     notices_vanished_peer = False
     capabilities = (SEQ_CAP,)
+    kind = "udp"
 
     def __init__(self, endpoint, address):
         self.endpoint = endpoint

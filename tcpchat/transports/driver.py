@@ -386,6 +386,7 @@ class Driver:
         refuse(sock, refusal, port)
 
     def note_refusal(self, host, why):
+        self.core.chat.stats.refusals[str(why)] += 1
         self.core.repeats.note(logging.WARNING, ("refused", host, str(why)),
                                "refused a connection from %s: %s",
                                "refused %d more connections in the last %.0f s from %s: %s",

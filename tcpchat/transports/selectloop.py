@@ -43,6 +43,7 @@ import logging
 import selectors
 import socket
 import ssl
+import time
 
 from ..chat.connection import Transport
 from ..chat.encoding import Dialect
@@ -126,6 +127,10 @@ class SocketTransport(Transport):
             self.stream = conn
         self.loop._arrivals.end(self)  # a user of the chat now
 
+    @property
+    def kind(self):
+        return "web" if self.web else "tcp"
+
     def pause_reading(self):
         self.loop._ready.add(self.conn)  # the flush drops EVENT_READ
 
@@ -160,6 +165,10 @@ class TlsTransport(SocketTransport):
     @property
     def certfp(self):
         return self.tls.certfp
+
+    @property
+    def kind(self):
+        return "web" if self.web else "tls"
 
     def readable(self):
         self.loop._read_tls(self)
@@ -244,7 +253,9 @@ class SelectLoop(Driver):
     # -- One turn -------------------------------------------------------------------------
 
     def _turn(self):
-        for key, mask in self.selector.select(self._timeout()):
+        ready = self.selector.select(self._timeout())
+        began = time.perf_counter()
+        for key, mask in ready:
             tag = key.data
             if tag.__class__ is Port:
                 self._accept(tag)
@@ -264,6 +275,7 @@ class SelectLoop(Driver):
         self.guarded(None, self.core.turn_ended)  # after the reads: see ChatCore.turn_ended
         self._expire(now)
         self._flush()
+        self.core.chat.stats.turn(time.perf_counter() - began)
 
     def _timeout(self):
         deadlines = [deadline for deadline in (self.core.next_deadline(),
@@ -342,7 +354,7 @@ class SelectLoop(Driver):
         gateway's HTTP, which connects once a WebSocket is opened."""
         if transport.web:
             transport.stream = self.web.stream(lambda: transport.conn if self.connect(
-                self.core, transport.host, transport, Dialect.IRC) else None)
+                self.core, transport.host, transport, Dialect.IRC) else None, transport.host)
             return
         if not self.connect(self.core, transport.host, transport) and transport.conn is None:
             self._close(transport)

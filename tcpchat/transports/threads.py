@@ -75,6 +75,10 @@ class ThreadTransport(Transport):
     def certfp(self):
         return self.tls.certfp if self.tls is not None else None
 
+    @property
+    def kind(self):
+        return "tls" if self.tls is not None else "tcp"
+
     def resume_reading(self):
         self.wake.notify_all()
 

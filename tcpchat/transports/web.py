@@ -110,6 +110,9 @@ class WebGateway:
             origin if origin == "*" else _origin(origin) for origin in origins)
         self.files = {**(load_page() if files is None else files),
                       **server_settings(asks_password), **page_texts()}
+        #: Path -> ``answer(peer's address) -> (status, content type, body)``: pages made
+        #: when asked (``/metrics``, see tcpchat.transports.metrics).
+        self.handlers = {}
         #: Frames made lately, by line, for text and for binary peers: a message to a room is
         #: framed once, not once per member.  A server's frame depends on the line alone (it
         #: is not masked, and no extension is used), so any peer may be sent it.
@@ -123,11 +126,11 @@ class WebGateway:
                 "latin-1").strip().lower()
         return "*" in self.origins or origin in self.origins
 
-    def stream(self, open_connection):
-        """A :class:`WebStream` for a new connection; *open_connection* makes its
+    def stream(self, open_connection, host=""):
+        """A :class:`WebStream` for a new connection from *host*; *open_connection* makes its
         :class:`~tcpchat.chat.connection.Connection` when it becomes a WebSocket (or gives
         None if the chat could not take it: the stream then ends)."""
-        return WebStream(self, open_connection)
+        return WebStream(self, open_connection, host)
 
 
 def _origin(text):
@@ -142,16 +145,17 @@ def _origin(text):
 class WebStream:
     """One connection to the web port, from its first byte to its close."""
 
-    __slots__ = ("conn", "status", "_gateway", "_open", "_http", "_request", "_ws", "_text",
-                 "_out", "_ended", "_message", "_message_too_long")
+    __slots__ = ("conn", "status", "_gateway", "_open", "_host", "_http", "_request", "_ws",
+                 "_text", "_out", "_ended", "_message", "_message_too_long")
 
-    def __init__(self, gateway, open_connection):
+    def __init__(self, gateway, open_connection, host=""):
         #: The chat's Connection once the WebSocket is open, else None.
         self.conn = None
         #: What became of the HTTP request, for the log: "GET / 200", say.
         self.status = None
         self._gateway = gateway
         self._open = open_connection
+        self._host = host
         self._http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST)
         # The request's raw bytes: wsproto reads the upgrade from them.
         self._request = bytearray()
@@ -242,7 +246,14 @@ class WebStream:
         if request.method not in (b"GET", b"HEAD"):
             self._respond(405, _("Only GET here.") + "\n", ((b"Allow", b"GET, HEAD"),))
             return
-        page = self._gateway.files.get(request.target.partition(b"?")[0])
+        path = request.target.partition(b"?")[0]
+        handler = self._gateway.handlers.get(path)
+        if handler is not None:
+            status, content_type, body = handler(self._host)
+            self._respond(status, body if request.method == b"GET" else b"",
+                          content_type=content_type, length=len(body))
+            return
+        page = self._gateway.files.get(path)
         if page is None:
             self._respond(404, _("Not found.") + "\n")
             return
