@@ -194,6 +194,7 @@ class Chat:
         its place in every table.  (What a failure that left it half gone falls back on.)"""
         if not client.gone:
             self.delivery.count_caps(client.caps, ())
+            self.stats.bytes_out += client.conn.bytes_sent  # Connection counts them till now
         self.delivery.flush_batch()  # before the members change
         self.registry.forget(client, self.wall_clock())
 

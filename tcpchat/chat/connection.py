@@ -104,7 +104,7 @@ class Connection:
 
     __slots__ = ("core", "transport", "peer", "client", "outbuf", "closing", "reading_paused",
                  "connected_at", "last_active", "ping_sent", "flood", "timer", "resume_timer",
-                 "working", "turn", "sendq", "_framer", "_held", "_held_bytes", "_line_start")
+                 "working", "turn", "bytes_sent", "sendq", "_framer", "_held", "_held_bytes", "_line_start")
 
     def __init__(self, core, transport, peer, now):
         self.core = core
@@ -134,6 +134,9 @@ class Connection:
         self.working = False
         #: The driver's turn it came in (ChatCore.turn_ended).
         self.turn = 0
+        #: Bytes the transport took so far: counted here, not in the chat's Stats, since
+        #: this runs once a recipient (Stats adds them up when the connection ends).
+        self.bytes_sent = 0
         # Made on the first chunk of a stream: message transports never need one.
         self._framer = None
         # Lines that arrived while reading was paused, to be handled on resume.
@@ -242,7 +245,7 @@ class Connection:
         if count:
             self._line_start = self.outbuf[count - 1] == 0x0A  # ended on a LF
             del self.outbuf[:count]
-            self.core.chat.stats.bytes_out += count
+            self.bytes_sent += count
 
     def flushed(self):
         """The driver has sent what the transport would take for now (the end of a loop
@@ -272,7 +275,7 @@ class Connection:
             cut = outbuf.rfind(b"\n", 0, limit) + 1 or outbuf.find(b"\n") + 1
         lines = bytes(outbuf[:cut]).split(b"\r\n")
         del outbuf[:cut]
-        self.core.chat.stats.bytes_out += cut
+        self.bytes_sent += cut
         lines.pop()  # the empty remainder after the last CRLF
         return lines
 

@@ -19,7 +19,8 @@ class Stats:
         #: When the server started (wall-clock seconds), for uptime.
         self.started = started
         self.registrations = 0
-        #: Lines received from clients, and their bytes; bytes sent to them.
+        #: Lines received from clients, and their bytes; bytes sent to those who have left
+        #: (each Connection counts its own while it lasts: see sent_bytes).
         self.lines_in = 0
         self.bytes_in = 0
         self.bytes_out = 0
@@ -33,11 +34,15 @@ class Stats:
         #: SASL, /login and NickServ logins, by outcome: "ok" or "failed".
         self.logins = Counter()
         #: IRC commands received, by name (STATS m).
-        self.commands = Counter()
+        self.commands = {}
         #: Loop turns by duration: counts per bucket of TURN_BUCKETS (and one past the last),
         #: and the total seconds.
         self.turn_counts = [0] * (len(TURN_BUCKETS) + 1)
         self.turn_seconds = 0.0
+
+    def sent_bytes(self, clients):
+        """Bytes sent to clients so far: those who left, and *clients* (the registry's)."""
+        return self.bytes_out + sum(client.conn.bytes_sent for client in clients)
 
     def turn(self, seconds):
         """One turn of the driver's loop took *seconds*."""

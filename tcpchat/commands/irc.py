@@ -57,7 +57,8 @@ def handle_line(chat, client, text):
     start = None
     if message.tags and "label" in message.tags and "labeled-response" in client.caps:
         start = chat.delivery.mark(client)
-    chat.stats.commands[message.command] += 1
+    counts = chat.stats.commands  # STATS m: a plain dict (a Counter costs each line more)
+    counts[message.command] = counts.get(message.command, 0) + 1
     command = COMMANDS.get(message.command)
     if command is not None:
         handler, min_params, needs_registration = command  # faster than three attributes

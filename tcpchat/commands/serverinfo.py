@@ -248,7 +248,8 @@ def _stats(chat, client, message):
         chat.delivery.reply(client, rpl.ERR_NOPRIVILEGES,
                             _("Permission Denied- You're not an IRC operator"))
     elif letter == "m":
-        for command, count in stats.commands.most_common(STATS_COMMANDS):
+        used = sorted(stats.commands.items(), key=lambda item: -item[1])
+        for command, count in used[:STATS_COMMANDS]:
             chat.delivery.reply(client, rpl.RPL_STATSCOMMANDS, command, str(count))
     elif letter == "l":
         now = chat.clock()

@@ -94,7 +94,7 @@ class ChatCollector:
                 ("registrations", "Users who registered", stats.registrations),
                 ("lines_received", "Lines received from clients", stats.lines_in),
                 ("received_bytes", "Bytes received from clients", stats.bytes_in),
-                ("sent_bytes", "Bytes sent to clients", stats.bytes_out),
+                ("sent_bytes", "Bytes sent to clients", stats.sent_bytes(clients)),
                 ("deliveries", "Messages queued for clients, once per recipient",
                  stats.deliveries),
                 ("sendq_kills", "Clients cut for not reading their output (SendQ exceeded)",
