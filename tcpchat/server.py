@@ -21,7 +21,7 @@ from .transports.datagram import MAX_UNREGISTERED
 from .transports.driver import (AdmissionPolicy, bind_datagram, listen, port_number,
                                 raise_descriptor_limit)
 from .transports.selectloop import SELECTORS, SelectLoop, make_selector
-from .transports.threads import ThreadsServer
+from .transports.threads import THREADS_CEILING, ThreadsServer
 from .transports.tls import Certificates, TlsSetupError
 from .transports.metrics import (LOOPBACK, MissingLibrary, allow_list, check_library,
                                  registry_for)
@@ -278,7 +278,15 @@ def admission_policy(args, parser):
     if len(keepalive) != 3 or min(keepalive) < 1:
         parser.error(_("--keepalive {keepalive!r}: three whole numbers of at least 1, "
                        "IDLE:INTERVAL:COUNT", keepalive=args.keepalive))
-    return AdmissionPolicy(args.max_clients, args.max_per_ip, keepalive)
+    max_clients = args.max_clients
+    if args.backend == "threads" and not 0 < max_clients <= THREADS_CEILING:
+        # Two threads a connection: past this, it slows to a crawl rather than refuse.
+        if max_clients != AdmissionPolicy.max_clients:  # asked for, not the default
+            log.warning("the threads backend serves %d connections at most (two threads "
+                        "each; docs/operations.rst): --max-clients %d is lowered to it",
+                        THREADS_CEILING, max_clients)
+        max_clients = THREADS_CEILING
+    return AdmissionPolicy(max_clients, args.max_per_ip, keepalive)
 
 
 def open_sockets(host, port, tcp=True, udp=False, tls_port=None, web_port=None):

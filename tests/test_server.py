@@ -2,6 +2,7 @@
 server's command line, over real loopback sockets, each wait bounded in time.  What every
 driver must do is in test_scenarios.py."""
 
+import logging
 import os
 import re
 import selectors
@@ -260,3 +261,19 @@ def test_motd_file_and_password_from_the_command_line(tmp_path):
     finally:
         process.terminate()
         assert process.wait(TIMEOUT) == 0
+
+
+@pytest.mark.parametrize("argv, clients, warned", [
+    (["--backend", "threads"], 1000, False),                        # the default, capped
+    (["--backend", "threads", "--max-clients", "0"], 1000, True),   # "no limit": the ceiling
+    (["--backend", "threads", "--max-clients", "5000"], 1000, True),
+    (["--backend", "threads", "--max-clients", "300"], 300, False),
+    (["--max-clients", "5000"], 5000, False),                       # the select backend
+])
+def test_the_threads_backend_has_a_ceiling_on_connections(argv, clients, warned, caplog):
+    from tcpchat.server import admission_policy, build_parser
+    parser = build_parser()
+    with caplog.at_level(logging.WARNING, logger="tcpchat"):
+        policy = admission_policy(parser.parse_args(argv), parser)
+    assert policy.max_clients == clients
+    assert ("serves 1000 connections at most" in caplog.text) == warned

@@ -44,6 +44,11 @@ from .tls import HANDSHAKE_TIMEOUT, TlsStream
 
 log = logging.getLogger("tcpchat")
 
+#: The most connections this backend serves (``python -m tcpchat.server`` caps --max-clients
+#: at it): two threads each, and every message to a room wakes each member's writer, so a
+#: crowd in one room costs it the square of its size (docs/operations.rst has the figures);
+#: past this, newcomers are told the server is full rather than everyone slowed to a crawl.
+THREADS_CEILING = 1000
 #: Seconds a new connection's reader thread has to read what it sent before the connection
 #: may be judged silent (there are no turns here to count: see ChatCore.turn_ended).
 READ_CHANCE = 0.5
