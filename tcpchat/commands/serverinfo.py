@@ -253,7 +253,8 @@ def _stats(chat, client, message):
             chat.delivery.reply(client, rpl.RPL_STATSCOMMANDS, command, str(count))
     elif letter == "l":
         now = chat.clock()
-        for user in list(chat.registry.clients)[:STATS_LINKS]:
+        oldest_first = sorted(chat.registry.clients, key=lambda user: user.conn.connected_at)
+        for user in oldest_first[:STATS_LINKS]:
             conn = user.conn
             chat.delivery.reply(client, rpl.RPL_STATSLINKINFO, f"{user.target}[{user.host}]",
                                 str(conn.pending), "0", "0", "0", "0",
