@@ -315,3 +315,26 @@ def test_a_full_disk_refuses_new_accounts_while_logins_and_chat_go_on(path, capl
         assert wait_until(lambda: not store.changes and not store.records_failing)
     finally:
         store.close()
+
+
+def test_a_database_of_schema_1_is_migrated_and_keeps_its_history(path):
+    """A file made before accounts existed (schema 1) gets the records table on start, in
+    one transaction with its new version, and its history stays."""
+    from tcpchat.store.sqlite import MIGRATIONS
+    old = sqlite3.connect(path)
+    old.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version = 1; COMMIT;")
+    old.execute("INSERT INTO history VALUES (1, 'id1', '#lobby', '#lobby', 1700000000.0, "
+                "'PRIVMSG', 'ann!a@h', 'kept', NULL, NULL)")
+    old.commit()
+    old.close()
+    store = SqliteStore(path)
+    try:
+        assert [entry.params for entry in store.page("#lobby", limit=5)] == [("#lobby", "kept")]
+        store.keep("account", "ann", {"name": "ann", "password": "scrypt$x"})
+        assert wait_until(lambda: not store.changes)
+        assert store.records() == [("account", "ann", {"name": "ann", "password": "scrypt$x"})]
+    finally:
+        store.close()
+    check = sqlite3.connect(path)
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    check.close()
