@@ -93,6 +93,7 @@ class ChatCore:
             self.chat.offload = offload
         self.chat.accounts = Accounts() if accounts is None else accounts
         self.chat.later = self._later
+        self.chat.local.at, self.chat.local.clock = self._at, clock
         # A registered room's record follows its topic and modes.
         self.chat.add_consumer(functools.partial(rooms.keep, self.chat),
                                (events.TopicChange, events.ModeChange))
@@ -348,6 +349,11 @@ class ChatCore:
         heapq.heappush(self._timers, entry)
         return entry
 
+    def _at(self, when, action):
+        """``action()`` at *when*: for what belongs to no connection (a crowded room's
+        comings and goings, see tcpchat.chat.local)."""
+        self._schedule(_NOBODY, when, lambda _nobody, _now: action())
+
     def _later(self, client, when, action):
         """``Chat.later``: *action(client)* at *when*, unless *client* has left."""
         def check(conn, _now):
@@ -414,6 +420,10 @@ def goodbye(reason):
     a person can read, as the greeting is an IRC ``NOTICE`` (the drivers send it as they turn
     a connection away at accept, before it has a Connection)."""
     return IRC.encode(Message("ERROR", (_("Closing link: {reason}", reason=reason),)))
+
+
+#: What a timer that belongs to no connection holds in its connection's place.
+_NOBODY = object()
 
 
 def _ignore(connections):

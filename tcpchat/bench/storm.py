@@ -74,9 +74,11 @@ class _Client:
         return reply
 
 
-def storm(port, web_port=None, clients=1000, silent=1000, timeout=TIMEOUT):
+def storm(port, web_port=None, clients=1000, silent=1000, timeout=TIMEOUT, let_go=None):
     """Play the storm against a server on 127.0.0.1 *port* (and its web port, if any), then,
-    once they have left, the silent crowd and a user after it; a dict of what came of it."""
+    once they have left, the silent crowd and a user after it; a dict of what came of it.
+    *let_go*: how many of the crowd the caller expects the server to close, to wait for
+    (within *timeout*); without it, those it has closed once it has been quiet a second."""
     kinds = ["irc", "plain", "web"] if web_port else ["irc", "plain"]
     selector = selectors.DefaultSelector()
     start = time.perf_counter()
@@ -100,7 +102,7 @@ def storm(port, web_port=None, clients=1000, silent=1000, timeout=TIMEOUT):
         sock.connect_ex(("127.0.0.1", port))
         crowd.append(sock)
     late_in = _late_user(port, timeout)
-    crowd_left = sum(1 for sock in crowd if _closed_by_server(sock))
+    crowd_left = _closed(crowd, let_go, time.perf_counter() + timeout)
     for sock in crowd:
         sock.close()
     return {"registered": sum(client.done for client in people), "clients": clients,
@@ -148,8 +150,28 @@ def _late_user(port, timeout):
     return b" 001 " in seen
 
 
+def _closed(crowd, wanted, deadline):
+    """How many of *crowd* the server closed: waiting until *wanted* are (or, without it,
+    until a second passes with none closing), or *deadline*."""
+    selector = selectors.DefaultSelector()
+    for sock in crowd:
+        selector.register(sock, selectors.EVENT_READ)
+    closed = 0
+    while time.perf_counter() < deadline and (wanted is None or closed < wanted):
+        ready = selector.select(1.0 if wanted is None else deadline - time.perf_counter())
+        if not ready and wanted is None:
+            break
+        for key, _mask in ready:
+            if _closed_by_server(key.fileobj):
+                selector.unregister(key.fileobj)
+                closed += 1
+    selector.close()
+    return closed
+
+
 def _closed_by_server(sock):
-    """Whether the server has closed *sock* (sent its goodbye and its end), without waiting."""
+    """Whether the server has closed *sock* (its goodbye read, and its end), without waiting
+    for more."""
     try:
         data = sock.recv(65536)
         while data:

@@ -69,7 +69,9 @@ class Chat:
         #: Event class -> what is called with each event of that class, in order: local
         #: delivery first, then the consumers added.
         self.consumers = {kind: [] for kind in events.KINDS}
-        for kind, show in LocalDelivery(self.registry, self.delivery).handlers().items():
+        #: Shows events to this node's users (the first consumer of each).
+        self.local = LocalDelivery(self.registry, self.delivery)
+        for kind, show in self.local.handlers().items():
             self.consumers[kind].append(show)
         # The fan-out's path: the one list looked up once (add_consumer appends to it).
         self._on_talk = self.consumers[events.Talk]

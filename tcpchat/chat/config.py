@@ -83,5 +83,9 @@ class Config:
     #: *nick_grace* seconds a guest nick).
     nick_protection: str = "enforce"
     nick_grace: float = 30.0
+    #: A room of more members than this is crowded: its plain members are told who came and
+    #: went once every *crowd_window* seconds, in one line, rather than one line a join.
+    crowd: int = 50
+    crowd_window: float = 10.0
     #: Set by the server when it starts; shown in 003.
     created: float = field(default_factory=time.time)

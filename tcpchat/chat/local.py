@@ -12,6 +12,7 @@ which their Encoding renders as sentences.
 """
 
 from ..protocol.message import Message
+from ..text.catalog import ngettext
 from . import events
 
 
@@ -22,6 +23,9 @@ class LocalDelivery:
         self.registry = registry
         self.delivery = delivery
         self._relay = delivery.relay  # once per channel message: looked up once
+        #: Set by the core: ``at(when, action)`` calls ``action()`` at the monotonic *when*.
+        self.at = None
+        self.clock = None
 
     def handlers(self):
         """Event class -> the method that shows such an event."""
@@ -75,16 +79,19 @@ class LocalDelivery:
         user, channel, delivery = event.user, event.channel, self.delivery
         skip = user if user.plain else None
         joined = Message("JOIN", (channel.name,), event.source)
+        members = channel.members
+        if len(members) > delivery.config.crowd:
+            members = self._coalesce(channel, user.nick, True)
         if delivery.cap_users["extended-join"]:
             extended = Message("JOIN", (channel.name, user.account or "*", user.realname),
                                event.source)
-            members = list(channel.members)
+            members = list(members)
             delivery.deliver(extended, delivery.with_cap("extended-join", members), skip,
                              event.time)
             delivery.deliver(joined, [m for m in members if "extended-join" not in m.caps],
                              skip, event.time)
         else:
-            delivery.deliver(joined, channel.members, skip, event.time)
+            delivery.deliver(joined, members, skip, event.time)
         if user.away is not None and delivery.cap_users["away-notify"]:
             delivery.deliver(Message("AWAY", (user.away,), event.source),
                              delivery.with_cap("away-notify", channel.members), user,
@@ -93,7 +100,12 @@ class LocalDelivery:
     def part(self, event):
         channel = event.channel
         params = (channel.name, event.reason) if event.reason else (channel.name,)
-        self.delivery.deliver(Message("PART", params, event.source), channel.members,
+        members = channel.members
+        if len(members) > self.delivery.config.crowd:
+            members = self._coalesce(channel, event.user.nick, False)
+            if event.user.plain:
+                members.append(event.user)  # told of its own leaving at once, as ever
+        self.delivery.deliver(Message("PART", params, event.source), members,
                               when=event.time)
 
     def kick(self, event):
@@ -105,10 +117,50 @@ class LocalDelivery:
     def quit(self, event):
         """Everyone who shared a channel with the user, who is out of them already."""
         neighbours = {}
+        crowd = self.delivery.config.crowd
         for channel in event.channels:
-            neighbours.update(dict.fromkeys(channel.members))
+            members = channel.members
+            if len(members) >= crowd:  # the user is out of it already: one less
+                members = self._coalesce(channel, event.user.nick, False)
+            neighbours.update(dict.fromkeys(members))
         self.delivery.deliver(Message("QUIT", (event.reason,), event.source), neighbours,
                               when=event.time)
+
+    # -- Crowded rooms ----------------------------------------------------------------------
+
+    def _coalesce(self, channel, nick, joined):
+        """*nick* joined (or left) crowded *channel*: its plain members are told later, with
+        the others who come and go meanwhile (:meth:`_tell_comings`); the members to tell
+        now, which are the others."""
+        comings = channel.comings
+        if comings is None:
+            comings = channel.comings = ([], [])
+            self.at(self.clock() + self.delivery.config.crowd_window,
+                    lambda: self._tell_comings(channel))
+        comings[0 if joined else 1].append(nick)
+        return [member for member in channel.members if not member.plain]
+
+    def _tell_comings(self, channel):
+        """The window is over: one line each for who joined and who left."""
+        comings, channel.comings = channel.comings, None
+        window = int(self.delivery.config.crowd_window)
+        joined, left = comings
+        lines = []
+        if joined:
+            lines.append(ngettext(
+                "* {count} person joined {channel} in the last {seconds} s: {names}",
+                "* {count} people joined {channel} in the last {seconds} s: {names}",
+                len(joined), channel=channel.name, seconds=window, names=_some_names(joined)))
+        if left:
+            lines.append(ngettext(
+                "* {count} person left {channel} in the last {seconds} s: {names}",
+                "* {count} people left {channel} in the last {seconds} s: {names}",
+                len(left), channel=channel.name, seconds=window, names=_some_names(left)))
+        send_text = self.delivery.send_text
+        for member in channel.members:  # a line or two a window: no Encoding to share here
+            if member.plain and member.out is not None:
+                for line in lines:
+                    send_text(member, line)
 
     def nick(self, event):
         user = event.user
@@ -178,6 +230,18 @@ class LocalDelivery:
                            event.source, {"msgid": event.id})
         delivery.deliver(redacted, delivery.with_cap("draft/message-redaction",
                                                      event.channel.members), when=event.time)
+
+
+#: How many names a line of comings and goings lists before "and N more".
+NAMED = 5
+
+
+def _some_names(nicks):
+    """``ann, bob, cy``, or past :data:`NAMED` the first of them ``and 34 more``."""
+    if len(nicks) <= NAMED:
+        return ", ".join(nicks)
+    return ngettext("{names} and {count} more", "{names} and {count} more",
+                    len(nicks) - NAMED, names=", ".join(nicks[:NAMED]))
 
 
 def _readers(message, recipients):

@@ -157,7 +157,8 @@ class Channel:
     """A channel and its rules (see :mod:`tcpchat.commands.moderation`, which changes them)."""
 
     __slots__ = ("name", "folded", "members", "topic", "topic_by", "topic_at", "created",
-                 "modes", "key", "limit", "bans", "ban_pattern", "ban_verdicts", "gated")
+                 "modes", "key", "limit", "bans", "ban_pattern", "ban_verdicts", "gated",
+                 "comings")
 
     def __init__(self, name, wall_now):
         self.name = name
@@ -184,6 +185,9 @@ class Channel:
         #: Whether a rule (``+m``, a ban) could stop a member without a prefix from talking:
         #: while false, such a member's message is relayed with no further check.
         self.gated = False
+        #: While crowded: ``(joined, left)``, the nicks its plain members have not been told
+        #: of yet (see tcpchat.chat.local); None otherwise.
+        self.comings = None
 
     def prefixed(self, client, every_prefix=False):
         """*client*'s nick after its highest prefix, or all of them (IRCv3 multi-prefix)."""
