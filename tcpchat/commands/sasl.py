@@ -82,8 +82,7 @@ def authenticate(chat, client, message):
         return
     exchange = client.sasl
     if argument == "*":
-        client.sasl = None
-        chat.delivery.reply(client, rpl.ERR_SASLABORTED, _("SASL authentication aborted"))
+        _abort(chat, client)
         return
     if client.account is not None:
         chat.delivery.reply(client, rpl.ERR_SASLALREADY,
@@ -119,8 +118,12 @@ def authenticate(chat, client, message):
 def abort_on_registration(chat, client):
     """The client completes its registration: an exchange still under way ends (906)."""
     if client.sasl is not None:
-        client.sasl = None
-        chat.delivery.reply(client, rpl.ERR_SASLABORTED, _("SASL authentication aborted"))
+        _abort(chat, client)
+
+
+def _abort(chat, client):
+    client.sasl = None
+    chat.delivery.reply(client, rpl.ERR_SASLABORTED, _("SASL authentication aborted"))
 
 
 def _start(chat, client, mechanism):
