@@ -167,7 +167,7 @@ def test_the_plain_relay_answers_a_command_among_lines_read_at_once():
         alice.out.clear()
         bob.out.clear()
         relay._take(alice, b"hi\n/who\nthere\n")
-        assert alice.out == b"*** In #bench: everyone\r\n"
+        assert alice.out == b"*** 2 people in #bench: everyone\r\n"
         assert bob.out == b"alice: hi\r\nalice: there\r\n"
         relay._take(alice, b"one\r\ntwo\r\n")  # the fast path, still
         assert bob.out.endswith(b"alice: one\r\nalice: two\r\n")

@@ -37,7 +37,8 @@ import time
 
 from . import cgenerator
 from .core import measured_core
-from .load import IRC, PLAIN, CheckFailed, Load, process_seconds, raise_descriptor_limit
+from .load import (IRC, PLAIN, WHO_ANSWER, CheckFailed, Load, process_seconds,
+                   raise_descriptor_limit)
 from .targets import DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, cores, free_port
 from .transports import certificate_files, measured_handshakes, measured_run
 
@@ -173,7 +174,7 @@ def measured_idle(target, settings):
         for client in registered:
             client.lines.clear()
             load._queue(client, b"PING :alive\r\n" if load.proto == IRC else b"/who\r\n")
-        mark = ":alive" if load.proto == IRC else "*** In "
+        mark = ":alive" if load.proto == IRC else WHO_ANSWER
         waiting = set(registered)
         start = time.perf_counter()
         deadline = start + 300

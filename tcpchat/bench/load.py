@@ -24,6 +24,9 @@ from operator import itemgetter
 from ..transports.selectloop import set_watch
 
 IRC, PLAIN = "irc", "plain"
+#: What a plain user's /who answer holds, and the relay's too ("*** 3 people in #bench: ...";
+#: the bench's rooms hold more than one).
+WHO_ANSWER = " people in #"
 #: One character names a sender in its nick ("s0" ... "sz"): a one-byte column to count.
 SENDER_SYMBOLS = "0123456789abcdefghijklmnopqrstuvwxyz"
 SEQ_WIDTH = 9
@@ -169,7 +172,7 @@ class Load:
     def sync(self, clients, timeout=60.0):
         for client in clients:
             self._queue(client, b"PING :sync\r\n" if self.proto == IRC else b"/who\r\n")
-        self._wait_lines(clients, ":sync" if self.proto == IRC else "*** In ", timeout)
+        self._wait_lines(clients, ":sync" if self.proto == IRC else WHO_ANSWER, timeout)
         for client in clients:
             client.lines.clear()
 

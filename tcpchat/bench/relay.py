@@ -110,7 +110,7 @@ class Relay:
                 self.peers.append(peer)
                 self._write(peer, b"*** Type a line and press Enter\r\n")
             elif line == b"/who":
-                self._write(peer, b"*** In #bench: everyone\r\n")
+                self._write(peer, b"*** 2 people in #bench: everyone\r\n")
             else:
                 self._broadcast(peer, peer.prefix + line + b"\r\n")
             return
