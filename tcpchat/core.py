@@ -30,9 +30,9 @@ Connections that have not registered yet are bounded in time (``Config.registrat
 and in number (``Config.max_unregistered``): past the number, the oldest of them is let go to
 make room, so a crowd that opens connections and never registers cannot shut real users out.
 But the server reads before it judges: only a connection that has had a whole turn of the
-driver's loop to be read since it came, and is still silent, counts as one that never registers
-(:meth:`ChatCore.turn_ended`), so a storm of clients reconnecting at once, each sending its
-registration in its first packet, all get in.
+driver's loop and half a second to be read since it came, and is still silent, counts as one
+that never registers (:meth:`ChatCore.turn_ended`), so a storm of clients reconnecting at once,
+each sending its registration in its first packet, all get in.
 """
 
 import functools
@@ -62,6 +62,10 @@ PLAIN_LINE = MAX_LINE - 2
 #: The first line of a connection is IRC when it starts with one of these and a parameter.
 REGISTRATION_COMMANDS = frozenset(("CAP", "PASS", "NICK", "USER", "LANGUAGE"))
 
+
+#: Seconds a new connection has to send something before it may be judged silent, past the
+#: bound on connections registering (ChatCore.turn_ended).
+READ_CHANCE = 0.5
 
 #: How to switch to a language, said in that language (translators: "По-русски: ...").
 SWITCH = N_("In English: /lang {language}")
@@ -104,8 +108,10 @@ class ChatCore:
             self.chat.history = history
             self.chat.add_consumer(history.append, STORED_KINDS)
         self._timers = []
-        #: Turns of the driver's loop so far (see turn_ended).
+        #: Turns of the driver's loop so far, and whether a look at the connections
+        #: registering is due on a timer (see turn_ended).
         self.turns = 0
+        self._judging = False
         #: Bytes of lines a paused connection may have waiting before it is cut.
         self._backlog = config.flood.backlog if config.flood is not None else MAX_HELD
         self._timer_order = itertools.count()
@@ -145,27 +151,36 @@ class ChatCore:
         self._finish()
         return conn
 
-    def turn_ended(self, older_than=None):
-        """The driver has read what was ready this turn.  Past ``Config.max_unregistered``
-        connections registering, let go the oldest of those that came before this turn (so
-        had one to be read) and are silent still; with *older_than* (seconds), only those
-        that came that long ago too (a driver without turns: the threads backend)."""
+    def turn_ended(self):
+        """The driver has read what was ready this turn (or, without turns, taken in a new
+        connection).  Past ``Config.max_unregistered`` connections registering, let go the
+        oldest of those that are silent still though they have had their chance to be read:
+        a turn since they came, and :data:`READ_CHANCE` seconds (a client sends its
+        registration right after connecting, but a network or a busy client may take a moment,
+        and turns can be much shorter).  Those not old enough yet are judged when they are,
+        on a timer."""
         self.turns += 1
         registering = self.chat.registry.registering
         excess = len(registering) - self.config.max_unregistered
         if excess <= 0:
             return
-        came_before = self.turns - 1
-        deadline = None if older_than is None else self.clock() - older_than
+        came_before, now = self.turns - 1, self.clock()
         for client in list(itertools.islice(registering, excess)):
             conn = client.conn
-            if conn.turn >= came_before or (deadline is not None
-                                            and conn.connected_at > deadline):
-                break  # and every younger one after it
+            if conn.turn >= came_before or conn.connected_at > now - READ_CHANCE:
+                # It and every younger one after it: judged once it has had its chance.
+                if not self._judging:
+                    self._judging = True
+                    self._at(max(now, conn.connected_at + READ_CHANCE), self._judge)
+                break
             log.debug("%d connections registering: letting the oldest (%s) go",
                       len(registering), client.host)
             self.chat.close(client, _("Too many connections registering; try again"))
         self._finish()
+
+    def _judge(self):
+        self._judging = False
+        self.turn_ended()
 
     def next_deadline(self):
         """When :meth:`run_timers` next has work, on the injected clock; None if never."""

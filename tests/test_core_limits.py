@@ -128,8 +128,10 @@ def test_past_the_bound_on_registering_connections_the_oldest_goes():
     waiting = [chat.connect() for _ in range(3)]
     newest = chat.connect()
     chat.end_turn()  # the turn they all came in: read, not judged yet
+    chat.end_turn()  # a whole turn later, still silent: but it has not had its half second
     assert not waiting[0].conn.closing
-    chat.end_turn()  # a whole turn later, still silent
+    chat.clock.advance(0.5)
+    chat.run_timers()  # judged when it has
     assert waiting[0].lines() == ["ERROR :Closing link: Too many connections registering; "
                                   "try again"]
     assert [peer.conn.closing for peer in waiting + [newest]] == [True, False, False, False]

@@ -264,9 +264,9 @@ def test_motd_file_and_password_from_the_command_line(tmp_path):
 
 
 @pytest.mark.parametrize("argv, clients, warned", [
-    (["--backend", "threads"], 1000, False),                        # the default, capped
-    (["--backend", "threads", "--max-clients", "0"], 1000, True),   # "no limit": the ceiling
-    (["--backend", "threads", "--max-clients", "5000"], 1000, True),
+    (["--backend", "threads"], 1024, False),                        # the default: the ceiling
+    (["--backend", "threads", "--max-clients", "0"], 1024, True),   # "no limit": the ceiling
+    (["--backend", "threads", "--max-clients", "5000"], 1024, True),
     (["--backend", "threads", "--max-clients", "300"], 300, False),
     (["--max-clients", "5000"], 5000, False),                       # the select backend
 ])
@@ -276,4 +276,4 @@ def test_the_threads_backend_has_a_ceiling_on_connections(argv, clients, warned,
     with caplog.at_level(logging.WARNING, logger="tcpchat"):
         policy = admission_policy(parser.parse_args(argv), parser)
     assert policy.max_clients == clients
-    assert ("serves 1000 connections at most" in caplog.text) == warned
+    assert ("serves 1024 connections at most" in caplog.text) == warned

@@ -48,10 +48,7 @@ log = logging.getLogger("tcpchat")
 #: at it): two threads each, and every message to a room wakes each member's writer, so a
 #: crowd in one room costs it the square of its size (docs/operations.rst has the figures);
 #: past this, newcomers are told the server is full rather than everyone slowed to a crawl.
-THREADS_CEILING = 1000
-#: Seconds a new connection's reader thread has to read what it sent before the connection
-#: may be judged silent (there are no turns here to count: see ChatCore.turn_ended).
-READ_CHANCE = 0.5
+THREADS_CEILING = 1024  # the default --max-clients: the default is the ceiling
 #: Stack size for the threads this backend starts: the core's calls go a few frames deep, and
 #: the default (8 MiB of address space a thread) would make 20 000 threads cost 160 GiB of it.
 THREAD_STACK = 512 << 10
@@ -243,7 +240,7 @@ class ThreadsServer(Driver):
                 if plaintext:
                     self.guarded(transport.conn, transport.conn.receive_data, plaintext)
                 # An arrival: room for it among those registering (ChatCore.turn_ended).
-                self.guarded(None, self.core.turn_ended, READ_CHANCE)
+                self.guarded(None, self.core.turn_ended)
         if not joined:
             self._close_unjoined(transport)
             return
