@@ -304,7 +304,8 @@ def test_an_operator_outside_a_channel_sees_what_it_did_there(chat):
 # -- STATS ----------------------------------------------------------------------------------
 
 def test_stats_uptime_for_anyone_commands_and_connections_for_operators(chat):
-    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice = chat.irc("alice")
+    chat.irc("bob")
     alice.lines()
     chat.clock.advance(90061)  # a day, an hour, a minute and a second
     alice.send("STATS u", "STATS m", "STATS")

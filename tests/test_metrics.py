@@ -25,7 +25,8 @@ def samples(text):
 
 def test_the_collector_counts_users_messages_and_turns():
     chat = Harness(flood=None)
-    alice, bob = chat.irc("alice"), chat.plain("bob")
+    alice = chat.irc("alice")
+    chat.plain("bob")
     alice.send("PRIVMSG #lobby :hello")
     chat.core.chat.stats.turn(0.0003)
     found = samples(generate_latest(metrics.registry_for(chat.core)).decode())

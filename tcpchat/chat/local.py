@@ -43,13 +43,12 @@ class LocalDelivery:
         usual case), or to one user; a TAGMSG only to those with message-tags; the sender
         too if it enabled echo-message."""
         user, channel, text = event.user, event.channel, event.text
+        # A dict of the message's own (server-time stamps it): the event's tags stay.
+        tags = {**event.tags, "msgid": event.id} if event.tags else {"msgid": event.id}
+        if user.account is not None:
+            tags["account"] = user.account
         if channel is not None and text is not None:  # the fan-out's usual case, first
-            # A dict of the message's own (server-time stamps it): the event's tags stay.
-            relayed = Message(event.command, (channel.name, text), event.source,
-                              {**event.tags, "msgid": event.id} if event.tags
-                              else {"msgid": event.id})
-            if user.account is not None:
-                relayed.tags["account"] = user.account
+            relayed = Message(event.command, (channel.name, text), event.source, tags)
             echo = "echo-message" in user.caps
             self._relay(relayed, channel, user, echo, event.time)
             if echo and user not in channel.members:  # from outside the channel (-n)
@@ -58,10 +57,7 @@ class LocalDelivery:
         recipient = event.recipient
         target = recipient.nick if channel is None else channel.name
         relayed = Message(event.command, (target,) if text is None else (target, text),
-                          event.source, {**event.tags, "msgid": event.id} if event.tags
-                          else {"msgid": event.id})
-        if user.account is not None:
-            relayed.tags["account"] = user.account
+                          event.source, tags)
         echo = "echo-message" in user.caps
         delivery = self.delivery
         if recipient is not None:

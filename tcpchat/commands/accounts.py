@@ -128,7 +128,12 @@ def irc_register(chat, client, message):
 
 def login_keys(client, name):
     """What failed logins are counted against: the account name, and the address."""
-    return (("account", fold(name)), ("address", client.host))
+    return (("account", fold(name)), address_key(client))
+
+
+def address_key(client):
+    """What failed logins from *client*'s address are counted against."""
+    return ("address", client.host)
 
 
 def login_wait(chat, client, name):
@@ -162,6 +167,34 @@ def check_login(chat, client, name, password, answer):
         answer(account)
 
     return chat.off_loop(client, work, done)
+
+
+def password_login(chat, client, name, password, refused):
+    """Log *client* in to account *name* with *password* (checked off the loop), or say why
+    not with ``refused(reason)``: for /login and NickServ IDENTIFY alike."""
+    if client.account is not None:
+        refused(_("You are logged in as {account} already", account=client.account))
+        return
+    wait = login_wait(chat, client, name)
+    if wait:
+        refused(too_soon(wait))
+        return
+
+    def answer(account):
+        if account is None:
+            refused(WRONG)
+        elif suspended_refusal(account):
+            refused(suspended_refusal(account))
+        else:
+            logged_in(chat, client, account)
+
+    if not check_login(chat, client, name, password, answer):
+        refused(BUSY)
+
+
+def too_soon(wait):
+    """What someone who must wait *wait* seconds before trying again is told."""
+    return _("Too many failed logins: try again in {seconds} s", seconds=int(wait + 0.999))
 
 
 def _check_and_upgrade(password, encoded, needs_scram):
@@ -242,27 +275,8 @@ def plain_login(chat, client, password):
         chat.delivery.send_text(client, _("! Usage: /login PASSWORD (for the account of your "
                                           "name)"))
         return
-    name = client.nick
-    if client.account is not None:
-        chat.delivery.send_text(client, _("! You are logged in as {account} already.",
-                                          account=client.account))
-        return
-    wait = login_wait(chat, client, name)
-    if wait:
-        chat.delivery.send_text(client, _(
-            "! Too many failed logins: try again in {seconds} s.", seconds=int(wait + 0.999)))
-        return
-
-    def answer(account):
-        if account is None:
-            chat.delivery.send_text(client, _("! {reason}", reason=WRONG))
-        elif suspended_refusal(account):
-            chat.delivery.send_text(client, _("! {reason}", reason=suspended_refusal(account)))
-        else:
-            logged_in(chat, client, account)
-
-    if not check_login(chat, client, name, password, answer):
-        chat.delivery.send_text(client, _("! {reason}", reason=BUSY))
+    password_login(chat, client, client.nick, password, lambda reason: chat.delivery.send_text(
+        client, _("! {reason}", reason=reason)))
 
 
 def plain_logout(chat, client, _argument):

@@ -87,14 +87,15 @@ def _cap(chat, client, message):
         # Registration waits for CAP END from here on, so the client can finish negotiating.
         client.cap_negotiating = not client.registered
         version = message.params[1] if len(message.params) > 1 else ""
-        if version.isdigit() and int(version) >= 302 and "cap-notify" not in client.caps:
+        ls302 = version.isdigit() and int(version) >= 302
+        if ls302 and "cap-notify" not in client.caps:
             # implied by 302, as specified
             chat.delivery.set_caps(client, client.caps | {"cap-notify"})
         listed = list(_offered(chat, client))
-        if version.isdigit() and int(version) >= 302:
+        if ls302:  # values (sasl=PLAIN,...) only for clients that can read them
             values = _cap_values(chat)
             listed = [f"{name}={values[name]}" if name in values else name for name in listed]
-        policy = _sts_policy(chat, client, message)
+        policy = _sts_policy(chat, client, ls302)
         if policy:
             listed.append(policy)
         chat.delivery.send(client, _server(chat, "CAP", target, "LS", " ".join(listed)))
@@ -127,12 +128,11 @@ def _cap(chat, client, message):
                             _("Invalid CAP command"))
 
 
-def _sts_policy(chat, client, message):
-    """The ``sts`` capability with its value, for a CAP LS that can carry values (302), if the
-    server advertises one.  It is listed, never offered: a client cannot request it."""
+def _sts_policy(chat, client, ls302):
+    """The ``sts`` capability with its value, for a CAP LS that can carry values (*ls302*), if
+    the server advertises one.  It is listed, never offered: a client cannot request it."""
     config = chat.config
-    version = message.params[1] if len(message.params) > 1 else ""
-    if config.sts_duration is None or not version.isdigit() or int(version) < 302:
+    if config.sts_duration is None or not ls302:
         return None
     if client.conn.secure:
         return f"sts=duration={config.sts_duration}"

@@ -69,13 +69,18 @@ def keep(chat, event):
     room = chat.accounts.room(channel.name)
     if room is None:
         return
+    _take_state(room, channel)
+    if event.__class__ is events.ModeChange:
+        _follow_operators(chat, room, event.changes)
+    chat.accounts.save_room(room)
+
+
+def _take_state(room, channel):
+    """Copy what a registered room keeps of *channel* into its record *room*."""
     room.topic, room.topic_by, room.topic_at = channel.topic, channel.topic_by, channel.topic_at
     room.modes = "".join(sorted(channel.modes))
     room.key, room.limit = channel.key, channel.limit
     room.bans = [[ban.mask, ban.by, ban.at] for ban in channel.bans]
-    if event.__class__ is events.ModeChange:
-        _follow_operators(chat, room, event.changes)
-    chat.accounts.save_room(room)
 
 
 def _follow_operators(chat, room, changes):
@@ -112,12 +117,9 @@ def register(chat, client, name):
         return _("Only an operator of {room} may register it", room=channel.name)
     if chat.accounts.room(name) is not None:
         return _("{room} is registered already", room=channel.name)
-    chat.accounts.save_room(Room(channel.name, client.account, registered=chat.wall_clock(),
-                                 topic=channel.topic, topic_by=channel.topic_by,
-                                 topic_at=channel.topic_at,
-                                 modes="".join(sorted(channel.modes)), key=channel.key,
-                                 limit=channel.limit,
-                                 bans=[[ban.mask, ban.by, ban.at] for ban in channel.bans]))
+    room = Room(channel.name, client.account, registered=chat.wall_clock())
+    _take_state(room, channel)
+    chat.accounts.save_room(room)
     return _("{room} is registered to {account}: its topic, modes, bans and operators are "
              "kept, and you are opped whenever you join", room=channel.name,
              account=client.account)

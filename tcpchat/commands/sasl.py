@@ -35,8 +35,8 @@ from ..protocol.message import Message
 from ..protocol.names import fold
 from ..store.credentials import SCRAM, decoy_auth_info, scram_auth_info, scram_mechanism
 from ..text.catalog import _
-from .accounts import (BUSY, check_login, logged_in, login_keys, login_wait,
-                       suspended_refusal)
+from .accounts import (BUSY, address_key, check_login, logged_in, login_keys, login_wait,
+                       suspended_refusal, too_soon)
 
 #: Bytes of base64 per AUTHENTICATE line.
 CHUNK = 400
@@ -133,9 +133,9 @@ def _start(chat, client, mechanism):
         _fail(chat, client, _("The mechanism {mechanism} is not offered",
                               mechanism=mechanism[:20]))
         return
-    wait = chat.login_delays.wait(login_keys(client, "")[1:])  # the address's
+    wait = chat.login_delays.wait((address_key(client),))
     if wait:
-        _fail(chat, client, _too_soon(wait))
+        _fail(chat, client, too_soon(wait))
         return
     client.sasl = Exchange(mechanism)
     chat.delivery.send(client, Message("AUTHENTICATE", ("+",)))
@@ -153,7 +153,7 @@ def _plain(chat, client, data):
         return
     wait = login_wait(chat, client, name)
     if wait:
-        _fail(chat, client, _too_soon(wait))
+        _fail(chat, client, too_soon(wait))
         return
 
     def answer(account):
@@ -203,7 +203,7 @@ def _scram(chat, client, exchange, data):
             _scram_done(chat, client, exchange)
             return
     except _MustWait as wait:
-        _fail(chat, client, _too_soon(wait.seconds))
+        _fail(chat, client, too_soon(wait.seconds))
         return
     except (ScramException, UnicodeDecodeError):
         chat.stats.logins["failed"] += 1
@@ -270,5 +270,3 @@ def _too_long(chat, client):
     chat.delivery.reply(client, rpl.ERR_SASLTOOLONG, _("SASL message too long"))
 
 
-def _too_soon(wait):
-    return _("Too many failed logins: try again in {seconds} s", seconds=int(wait + 0.999))

@@ -49,25 +49,7 @@ def _identify(chat, client, words, answer):
         answer(_("Usage: IDENTIFY [account] password"))
         return
     name, password = words if len(words) == 2 else (client.nick, words[0])
-    if client.account is not None:
-        answer(_("You are logged in as {account} already", account=client.account))
-        return
-    wait = accounts.login_wait(chat, client, name)
-    if wait:
-        answer(_("Too many failed logins: try again in {seconds} s",
-                 seconds=int(wait + 0.999)))
-        return
-
-    def done(account):
-        if account is None:
-            answer(accounts.WRONG)
-        elif accounts.suspended_refusal(account):
-            answer(accounts.suspended_refusal(account))
-        else:
-            accounts.logged_in(chat, client, account)
-
-    if not accounts.check_login(chat, client, name, password, done):
-        answer(accounts.BUSY)
+    accounts.password_login(chat, client, name, password, answer)
 
 
 def _register(chat, client, words, answer):

@@ -202,8 +202,7 @@ class SqliteStore(Store):
     def keep(self, kind, key, data):
         """Write the record *kind*/*key* as *data* (a JSON-able dict; None deletes it),
         behind the loop."""
-        self.changes.append((kind, key, None if data is None
-                             else json.dumps(data, ensure_ascii=False, sort_keys=True)))
+        self.changes.append((kind, key, _record_json(data)))
         self._wake.set()
 
     def keeping(self):
@@ -398,13 +397,8 @@ class SqliteStore(Store):
         changes = list(self.changes)
         try:
             connection.execute("BEGIN")
-            for kind, key, data in changes:
-                if data is None:
-                    connection.execute("DELETE FROM records WHERE kind = ? AND key = ?",
-                                       (kind, key))
-                else:
-                    connection.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
-                                       (kind, key, data))
+            for change in changes:
+                _write_record(connection, *change)
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(connection)
@@ -467,18 +461,25 @@ class RecordFile:
     def keep(self, kind, key, data):
         """Write one record now (*data* None deletes it)."""
         try:
-            if data is None:
-                self._connection.execute("DELETE FROM records WHERE kind = ? AND key = ?",
-                                         (kind, key))
-            else:
-                self._connection.execute(
-                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?)",
-                    (kind, key, json.dumps(data, ensure_ascii=False, sort_keys=True)))
+            _write_record(self._connection, kind, key, _record_json(data))
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {_reason(exc)}") from exc
 
     def close(self):
         self._connection.close()
+
+
+def _record_json(data):
+    """A record's data as the table keeps it; None (a deletion) stays None."""
+    return None if data is None else json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+def _write_record(connection, kind, key, text):
+    """Write one record's JSON *text*, or delete the record for None."""
+    if text is None:
+        connection.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+    else:
+        connection.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (kind, key, text))
 
 
 def _entry(row):

@@ -23,6 +23,8 @@ log = logging.getLogger("tcpchat")
 
 #: Who may read the metrics unless --metrics-allow says otherwise.
 LOOPBACK = ("127.0.0.0/8", "::1/128")
+#: What everyone else is answered, with 403.
+REFUSED = b"Not for your address.\n"
 
 
 class MissingLibrary(Exception):
@@ -146,7 +148,7 @@ def page(registry, networks):
 
     def answer(host):
         if not allowed(networks, host):
-            return 403, b"text/plain; charset=utf-8", b"Not for your address.\n"
+            return 403, b"text/plain; charset=utf-8", REFUSED
         return 200, library.CONTENT_TYPE_LATEST.encode(), library.generate_latest(registry)
     return answer
 
@@ -161,7 +163,7 @@ def serve(host, port, registry, networks):
     def guarded(environ, start_response):
         if not allowed(networks, environ.get("REMOTE_ADDR", "")):
             start_response("403 Forbidden", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"Not for your address.\n"]
+            return [REFUSED]
         return application(environ, start_response)
 
     class Quiet(WSGIRequestHandler):

@@ -306,7 +306,7 @@ class SelectLoop(Driver):
 
     def _accept(self, port):
         # A bounded number a turn: those accepted are read next turn, before more come.
-        for _ in range(ACCEPTS_PER_TURN):
+        for _accepted in range(ACCEPTS_PER_TURN):
             accepted = self.accept(port)
             if accepted is None:
                 return
