@@ -82,8 +82,12 @@ class Registry:
         self.hold_nick(user)
 
     def hold_nick(self, user):
-        self.nicks[fold(user.nick)] = user
-        self.skeletons[skeleton(user.nick)] = user
+        # Most nicks are their own folded form and skeleton ("ann"): the keys are then the
+        # nick's own string, not two more copies of it kept for each user.
+        nick = user.nick
+        folded = _same(fold(nick), nick)
+        self.nicks[folded] = user
+        self.skeletons[_same(skeleton(nick), folded)] = user
 
     def drop_nick(self, user):
         if user.nick is not None and self.nicks.get(fold(user.nick)) is user:
@@ -150,20 +154,20 @@ class Registry:
     def add_member(self, user, name, wall_now):
         """Put *user* in channel *name*, making the channel (with *user* as its operator) if
         it does not exist; return the channel."""
-        key = fold(name)
-        channel = self.channels.get(key)
+        channel = self.channels.get(fold(name))
         if channel is None:
             channel = self.make_channel(name, wall_now)
             channel.members[user] = "@"
         else:
             channel.members[user] = ""
-        user.channels[key] = channel
+        user.channels[channel.folded] = channel  # the channel's key, not a copy per member
         return channel
 
     def make_channel(self, name, wall_now):
         """An empty channel *name* (a registered room, made to be joined): the caller drops
         it (:meth:`drop_channel`) if nobody joins."""
-        channel = self.channels[fold(name)] = Channel(normalize(name), wall_now)
+        channel = Channel(normalize(name), wall_now)
+        self.channels[channel.folded] = channel
         self.channel_skeletons[skeleton(name)] = channel
         return channel
 
@@ -216,3 +220,8 @@ class Registry:
     def watchers(self, nick):
         """The clients watching *nick* with MONITOR (empty if none)."""
         return self.monitors.get(fold(nick), ())
+
+
+def _same(key, name):
+    """*key*, or *name* itself where they are equal: one string kept instead of two."""
+    return name if key == name else key

@@ -28,6 +28,10 @@ class _TooLong:
 TOO_LONG = _TooLong()
 
 
+#: What :class:`LineFramer` holds when no line is unfinished.
+NOTHING = b""
+
+
 class LineFramer:
     """Bytes in, complete lines out (without their terminator), with a bound per line."""
 
@@ -36,7 +40,10 @@ class LineFramer:
     def __init__(self, max_line):
         #: The most bytes one line may take, terminator (CRLF) included.
         self.max_line = max_line
-        self._partial = bytearray()
+        # The start of an unfinished line: a bytearray while there is one, else the empty
+        # bytes (shared), so that the thousands of connections whose lines come whole hold
+        # no buffer, and one that held a long line gives it back once the line ends.
+        self._partial = NOTHING
         # True while we drop the rest of a line we already reported as too long.
         self._skipping = False
 
@@ -61,13 +68,13 @@ class LineFramer:
             if self._skipping:
                 self._skipping = False
             elif len(partial) + (end - start) + 1 > self.max_line:
-                partial.clear()
+                partial = self._partial = NOTHING
                 lines.append(TOO_LONG)
             else:
                 if partial:
                     partial += data[start:end]
                     line = bytes(partial)
-                    partial.clear()
+                    partial = self._partial = NOTHING
                 else:
                     line = bytes(data[start:end])
                 if line.endswith(b"\r"):
@@ -78,11 +85,13 @@ class LineFramer:
             # The rest is an unfinished line.  It still needs at least the LF, so it is already
             # too long if it would not leave room for one.
             if len(partial) + (len(data) - start) + 1 > self.max_line:
-                partial.clear()
+                self._partial = NOTHING
                 self._skipping = True
                 lines.append(TOO_LONG)
-            else:
+            elif partial:
                 partial += data[start:]
+            else:
+                self._partial = bytearray(data[start:])
         return lines
 
     def finish(self):
@@ -98,7 +107,7 @@ class LineFramer:
     def discard(self):
         """Forget an unfinished line (the peer went away before ending it); return its size."""
         size = len(self._partial)
-        self._partial.clear()
+        self._partial = NOTHING
         self._skipping = False
         return size
 
