@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ..core import goodbye
 from ..text.catalog import _
+from .memory import Trimmer
 from .tls import error_reason
 
 log = logging.getLogger("tcpchat")
@@ -327,6 +328,9 @@ class Driver:
         #: Off-loop work that finished: (done, result) pairs for the core, in order.
         self._completed = collections.deque()
         core.chat.offload.post = self.post_completed
+        #: Gives the C allocator's free memory back to the system after a burst; a driver
+        #: ticks it on its loop (see tcpchat.transports.memory).
+        self.trimmer = Trimmer(core.clock())
 
     @property
     def address(self):

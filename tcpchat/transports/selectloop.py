@@ -274,6 +274,7 @@ class SelectLoop(Driver):
             self.guarded(None, self.core.run_timers)
         self.guarded(None, self.core.turn_ended)  # after the reads: see ChatCore.turn_ended
         self._expire(now)
+        self.trimmer.tick(now)
         self._flush()
         self.core.chat.stats.turn(time.perf_counter() - began)
 
@@ -281,7 +282,8 @@ class SelectLoop(Driver):
         deadlines = [deadline for deadline in (self.core.next_deadline(),
                                                self._accept_paused_until,
                                                self._linger.next_deadline(),
-                                               self._arrivals.next_deadline())
+                                               self._arrivals.next_deadline(),
+                                               self.trimmer.next_at)
                      if deadline is not None]
         if not deadlines:
             return None

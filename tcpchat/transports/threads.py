@@ -429,7 +429,8 @@ class ThreadsServer(Driver):
         with self.lock:
             while not self._stopping_timers:
                 deadlines = [deadline for deadline in (self.core.next_deadline(),
-                                                       self._linger.next_deadline())
+                                                       self._linger.next_deadline(),
+                                                       self.trimmer.next_at)
                              if deadline is not None]
                 timeout = max(0.0, min(deadlines) - self.clock()) if deadlines else None
                 self._timers_changed.wait(timeout)
@@ -437,6 +438,7 @@ class ThreadsServer(Driver):
                 deadline = self.core.next_deadline()
                 if deadline is not None and deadline <= now:
                     self.guarded(None, self.core.run_timers)
+                self.trimmer.tick(now)
                 for transport in self._linger.expired(now):
                     log.info("%r: closing with %d bytes unsent", transport.conn,
                              transport.conn.pending)
