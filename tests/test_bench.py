@@ -130,8 +130,11 @@ def test_the_command_runs_quick_and_writes_json(tmp_path):
     results = json.loads(out.read_text())["results"]
     (row,) = results["select-epoll"]["fanout"]
     assert row["deliveries"] > 0 and row["check"].startswith("exact")
-    assert results["select-epoll"]["idle"]["served"] == results["select-epoll"]["idle"][
-        "connections"]
+    spread, room = results["select-epoll"]["idle"]
+    assert (spread["shape"], room["shape"]) == ("spread", "room")
+    for row in spread, room:
+        assert row["served"] == row["connections"] > 0
+        assert row["server_peak_rss"] >= row["server_rss"] > 0
 
 
 def test_the_plot_draws_the_scenarios_run_with_the_rate_they_offered():
@@ -142,7 +145,9 @@ def test_the_plot_draws_the_scenarios_run_with_the_rate_they_offered():
                "threads": {"latency": {"offered": 200, "p50_us": 900, "p99_us": 4000}}}
     assert [(scenario, title) for scenario, title, _ in bench.panels(results)] == [
         ("latency", "latency, 200 messages/s offered")]
-    results["relay"] = {"idle": {"rss_per_connection": 512}, "fanout": {"error": "x"}}
+    results["relay"] = {"idle": [{"shape": "spread", "rss_per_connection": 512},
+                                 {"shape": "room", "rss_per_connection": 640}],
+                        "fanout": {"error": "x"}}
     assert [scenario for scenario, _, _ in bench.panels(results)] == ["latency", "idle"]
     assert bench.panels({"relay": {"fanout": {"error": "x"}}}) == []
 

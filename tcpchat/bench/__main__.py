@@ -13,7 +13,9 @@ fanout    100 clients in one room, 10 senders, at most 8 messages in flight per 
 latency   100 clients, 1000 messages a second offered in all, on a fixed schedule (open loop);
           the time from each message's scheduled send to each receipt: p50, p90, p99, max.
 idle      10 000 registered idle connections: how many stay served (answer a PING), and the
-          server's resident memory per connection.
+          server's resident memory per connection; then, on a fresh server, 5000 that all
+          join one room, registering in one burst (the shape of a restart): memory per
+          connection once the server has settled, and its peak during the joins.
 slow      The fan-out with one more member that never reads: the others' rate against the
           plain fan-out, the server's memory meanwhile, and what became of the slow one.
 transports  TCP against UDP and TLS on one server started with ``--udp`` and ``--tls-cert``:
@@ -39,21 +41,24 @@ from . import cgenerator
 from .core import measured_core
 from .load import (IRC, PLAIN, WHO_ANSWER, CheckFailed, Load, process_seconds,
                    raise_descriptor_limit)
-from .targets import DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, cores, free_port
+from .targets import DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, cores, free_port, known
 from .transports import certificate_files, measured_handshakes, measured_run
 
+#: The idle scenario's two shapes, as the report and the plot name them.
+IDLE_SHAPES = {"spread": "200 at a time, IRC in no room",
+               "room": "one burst, all in one room, settled"}
 #: A figure at or above this share of the generator's own ceiling may be the generator's.
 NEAR_CEILING = 0.8
 #: Receivers at which latency is measured (the others are read in bulk: see Load.open_loop).
 PROBES = 10
 
 FULL = dict(fanout=[(100, 10), (500, 5)], windows=(8, 128), seconds=10.0, warmup=2.0,
-            latency_clients=100, latency_senders=10, rate=1000, idle=10_000,
-            transports=dict(receivers=10, slow=3, rates=(1000, 4000, 16000, 64000),
+            latency_clients=100, latency_senders=10, rate=1000, idle=10_000, room=5000,
+            settle=12.0, transports=dict(receivers=10, slow=3, rates=(1000, 4000, 16000, 64000),
                             slow_rate=4000, seconds=2.0, handshakes=500))
 QUICK = dict(fanout=[(20, 4)], windows=(8,), seconds=1.0, warmup=0.3,
-             latency_clients=20, latency_senders=4, rate=200, idle=200,
-             transports=dict(receivers=4, slow=1, rates=(200, 1000), slow_rate=200,
+             latency_clients=20, latency_senders=4, rate=200, idle=200, room=200,
+             settle=0.0, transports=dict(receivers=4, slow=1, rates=(200, 1000), slow_rate=200,
                              seconds=0.3, handshakes=20))
 
 
@@ -151,25 +156,32 @@ def measured_latency(target, settings):
         load.close()
 
 
-def measured_idle(target, settings):
+def measured_idle(target, settings, room=False):
     """Register many connections that then do nothing; then every one of them sends a PING
     at once.  How long each step takes is part of the answer: a design can hold 10 000
-    connections and still take minutes to answer them all."""
-    wanted = settings["idle"]
+    connections and still take minutes to answer them all.
+
+    Spread out (by default): 200 at a time, IRC users in no room.  With *room*: all in one
+    burst, everyone joining one room (each join told to everyone there), and the memory
+    measured once the server has had ``settings["settle"]`` seconds to give back what the
+    burst left free (tcpchat.transports.memory looks every 10 s)."""
+    wanted = settings["room" if room else "idle"]
     limit = raise_descriptor_limit(wanted + 100)
     count = min(wanted, limit - 100)
     notes = [] if count == wanted else [f"this process may open {limit} descriptors"]
     baseline = target.rss()
-    load = Load(target.address, target.proto, count, 0, join=False)
+    load = Load(target.address, target.proto, count, 0, join=room)
     try:
         start = time.perf_counter()
         try:
-            load.connect(timeout=120.0)
+            load.connect(batch=count if room else 200, timeout=120.0)
         except (TimeoutError, ConnectionError) as exc:
             notes.append(str(exc))
         registered = [client for client in load.clients
                       if client.sock is not None and not client.closed]
         register_seconds = time.perf_counter() - start
+        if room and settings["settle"]:
+            time.sleep(settings["settle"])  # the server's own pace, not a condition to await
         rss = target.rss()
         for client in registered:
             client.lines.clear()
@@ -184,12 +196,14 @@ def measured_idle(target, settings):
                        and not any(mark in line for line in client.lines)}
         answered = [client for client in registered
                     if any(mark in line for line in client.lines)]
-        result = dict(connections=count, registered=len(registered), served=len(answered),
+        result = dict(shape="room" if room else "spread", connections=count,
+                      registered=len(registered), served=len(answered),
                       register_seconds=register_seconds,
                       ping_all_seconds=time.perf_counter() - start)
         if rss is not None and registered:
             result["server_rss"] = rss
             result["rss_per_connection"] = (rss - baseline) / len(registered)
+            result["server_peak_rss"] = target.peak_rss()
         if notes:
             result["note"] = "; ".join(notes)
         return result
@@ -297,7 +311,12 @@ def run_scenario(name, scenario, args, settings):
         if scenario == "latency":
             return measured_latency(target, settings)
         if scenario == "idle":
-            return measured_idle(target, settings)
+            rows = [measured_idle(target, settings)]
+            if target.local:  # the peak is the process's: the burst gets a server of its own
+                target.stop()
+                target = Target.start(name, args.proto, sendq=args.sendq)
+            rows.append(measured_idle(target, settings, room=True))
+            return rows
         raise ValueError(scenario)
     finally:
         target.stop()
@@ -381,12 +400,15 @@ def report_latency(each, out):
 def report_idle(each, out):
     print("\nidle: connections that register and then do nothing; then all PING at once",
           file=out)
-    print(f"  {'target':14s} {'asked':>6s} {'registered':>10s} {'answered':>8s} "
-          f"{'KiB each':>9s} {'register s':>10s} {'PING all s':>10s}", file=out)
+    print(f"  {'target':14s} {'shape':6s} {'asked':>6s} {'registered':>10s} {'answered':>8s} "
+          f"{'KiB each':>9s} {'peak MiB':>8s} {'register s':>10s} {'PING all s':>10s}",
+          file=out)
     for name, row in each("idle"):
-        per = row.get("rss_per_connection")
-        print(f"  {name:14s} {row['connections']:6d} {row['registered']:10d} "
-              f"{row['served']:8d} {per / 1024 if per is not None else float('nan'):9.2f} "
+        per, peak = row.get("rss_per_connection"), row.get("server_peak_rss")
+        print(f"  {name:14s} {row.get('shape', 'spread'):6s} {row['connections']:6d} "
+              f"{row['registered']:10d} {row['served']:8d} "
+              f"{per / 1024 if per is not None else float('nan'):9.2f} "
+              f"{peak / 2**20 if peak is not None else float('nan'):8.1f} "
               f"{row['register_seconds']:10.1f} {row['ping_all_seconds']:10.1f}", file=out)
         if "note" in row:
             print(f"  {'':14s} {row['note']}", file=out)
@@ -471,8 +493,9 @@ def panels(results):
         offered = sorted({row["offered"] for row in latency.values()})
         rate = " or ".join(str(value) for value in offered)
         drawn.append(("latency", f"latency, {rate} messages/s offered", latency))
-    idle = {name: scenarios["idle"] for name, scenarios in results.items()
-            if "rss_per_connection" in scenarios.get("idle", {})}
+    idle = {name: rows for name, rows in (
+        (name, [row for row in _listed(scenarios.get("idle", [])) if "rss_per_connection" in row])
+        for name, scenarios in results.items()) if rows}
     if idle:
         drawn.append(("idle", "memory per idle connection", idle))
     return drawn
@@ -527,10 +550,24 @@ def _draw_latency(axis, rows):
     axis.legend()
 
 
+def _listed(rows):
+    """A scenario's rows as a list (one scenario gives a row, another several)."""
+    return rows if isinstance(rows, list) else [rows]
+
+
 def _draw_idle(axis, rows):
     names = list(rows)
-    axis.bar(range(len(names)), [rows[name]["rss_per_connection"] / 1024 for name in names])
-    axis.set_xticks(range(len(names)), names, rotation=20)
+    shapes = list(dict.fromkeys(row.get("shape", "spread") for name in names
+                                for row in rows[name]))
+    width = 0.8 / len(shapes)
+    for offset, shape in enumerate(shapes):
+        axis.bar([i + offset * width for i in range(len(names))],
+                 [next((row["rss_per_connection"] / 1024 for row in rows[name]
+                        if row.get("shape", "spread") == shape), 0) for name in names],
+                 width, label=IDLE_SHAPES[shape])
+    axis.set_xticks([i + width * (len(shapes) - 1) / 2 for i in range(len(names))], names,
+                    rotation=20)
+    axis.legend()
     axis.set_ylabel("KiB of server RSS")
 
 
@@ -542,7 +579,8 @@ def main(argv=None):
         prog="python -m tcpchat.bench", description=__doc__.split("\n")[0],
         epilog="Scenarios and method: docs/benchmarks.rst.")
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
-                        help=f"servers to start, from {', '.join(TARGETS)} (default: all)")
+                        help=f"servers to start, from {', '.join(TARGETS)}, each also as it was at a "
+                             "git revision, NAME@REV (default: all but those)")
     parser.add_argument("--connect", metavar="HOST:PORT",
                         help="also measure a server already running there")
     parser.add_argument("--proto", choices=[IRC, PLAIN], default=IRC,
@@ -566,7 +604,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.targets = [name for name in args.targets.split(",") if name]
     args.scenarios = [name for name in args.scenarios.split(",") if name]
-    unknown = [name for name in args.targets if name not in TARGETS]
+    unknown = [name for name in args.targets if not known(name)]
     if unknown:
         parser.error(f"unknown targets: {', '.join(unknown)}")
     settings = QUICK if args.quick else FULL

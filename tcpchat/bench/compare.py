@@ -30,35 +30,21 @@ import argparse
 import contextlib
 import gc
 import importlib
-import io
 import itertools
-import os
 import selectors
 import socket
 import statistics
-import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
 import tracemalloc
-from pathlib import Path
 
 from . import core  # the measurement; the trees come from load()
+from .targets import export
 
-ROOT = Path(__file__).resolve().parents[2]
 
 MESSAGES = 2000
-
-
-def export(revision, into):
-    """The package as it was at *revision*, importable as ``tcpchat_before`` from *into*."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "tcpchat"],
-                             check=True, capture_output=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into)
-    os.rename(os.path.join(into, "tcpchat"), os.path.join(into, "tcpchat_before"))
 
 
 def load(package):
@@ -222,7 +208,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as before_dir:
-        export(args.revision, before_dir)
+        export(args.revision, before_dir, "tcpchat_before")
         sys.path.insert(0, before_dir)
         before, after = load("tcpchat_before"), load("tcpchat")
         print(f"{args.members} channel members, messages of 64 bytes of text; "

@@ -2,14 +2,20 @@
 relay, or a server someone else started (``--connect``); with what can be read of them from
 outside (resident memory, CPU seconds) when they run on this machine."""
 
+import io
 import os
 import resource
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from pathlib import Path
+
+#: The checkout the package runs from: where ``NAME@REVISION`` targets are exported from.
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Every target the tool can start: name -> the command line after ``python -m``.
 TARGETS = {
@@ -24,9 +30,27 @@ TARGETS = {
     "threads": ["tcpchat.server", "--backend", "threads"],
     "relay": ["tcpchat.bench.relay"],
 }
+#: Also any of them as it was at a git revision, ``NAME@REVISION`` (``select-epoll@68b37f3``):
+#: the package exported from this checkout at that revision and run from there, so that one
+#: run measures a change before and after, alike.
 DEFAULT_TARGETS = ("relay", "select-epoll", "select-poll", "select-select", "threads")
 #: The core the server is pinned to; the generator takes the others.
 SERVER_CORE = 0
+
+
+def known(name):
+    """Whether *name* is a target the tool can start: one of TARGETS, or one at a revision."""
+    return name.partition("@")[0] in TARGETS
+
+
+def export(revision, into, package="tcpchat"):
+    """The package as it was at *revision*, importable as *package* from the folder *into*."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision, "tcpchat"],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into)
+    if package != "tcpchat":
+        os.rename(os.path.join(into, "tcpchat"), os.path.join(into, package))
 
 
 def cores():
@@ -59,9 +83,12 @@ class Target:
     def start(cls, name, proto="irc", sendq=None, extra=()):
         port = free_port()
         folder = tempfile.mkdtemp(prefix="tcpchat-bench-")  # for a target's files, if any
-        command = [sys.executable, "-m", *(part.format(folder=folder) for part in TARGETS[name]),
+        base, _, revision = name.partition("@")
+        if revision:
+            export(revision, folder)  # and run from there: ``-m`` looks in the cwd first
+        command = [sys.executable, "-m", *(part.format(folder=folder) for part in TARGETS[base]),
                    "--port", str(port), *extra]
-        if name == "relay":
+        if base == "relay":
             command += ["--proto", proto]
         else:
             # IRC users join #bench themselves (no autojoin: 10 000 joins to one room would
@@ -72,8 +99,8 @@ class Target:
                         "--no-flood-control", "--max-clients", "0", "--max-per-ip", "0"]
             if sendq:
                 command += ["--sendq", str(sendq)]
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, preexec_fn=_raise_limits)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   preexec_fn=_raise_limits, cwd=folder if revision else None)
         if len(cores()) > 1:
             os.sched_setaffinity(process.pid, {SERVER_CORE})
         target = cls(name, ("127.0.0.1", port), proto, process)
@@ -99,11 +126,18 @@ class Target:
 
     def rss(self):
         """Resident memory in bytes, or None for a server not started here."""
+        return self._status("VmRSS:")
+
+    def peak_rss(self):
+        """The most resident memory the server has had, in bytes (or None, as for rss)."""
+        return self._status("VmHWM:")
+
+    def _status(self, field):
         if not self.local:
             return None
         with open(f"/proc/{self.process.pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1]) * 1024
         return None
 
