@@ -26,7 +26,7 @@ class FakeHeap:
         self.free = 0
 
 
-def test_it_trims_only_every_interval_and_only_after_growth_past_the_slack():
+def test_it_trims_every_interval_at_most_after_growth_past_the_slack_or_a_trim_that_paid():
     heap = FakeHeap(100 * MiB)
     trimmer = Trimmer(0.0, trim=heap.trim, resident=heap.resident)
     heap.size += SLACK + MiB
@@ -39,8 +39,12 @@ def test_it_trims_only_every_interval_and_only_after_growth_past_the_slack():
     heap.free = 5 * MiB
     trimmer.tick(2 * INTERVAL)
     assert (heap.trims, trimmer.trims, trimmer.returned) == (1, 1, 5 * MiB)
+    heap.free = 2 * MiB  # the end of the burst, freed after the trim
     trimmer.tick(3 * INTERVAL)
-    assert heap.trims == 1  # nothing grew since
+    assert (heap.trims, trimmer.returned) == (2, 7 * MiB)  # the last one paid off: again
+    heap.free = MiB
+    trimmer.tick(4 * INTERVAL)
+    assert heap.trims == 2  # nothing grew, and the last gave back little: no more
 
 
 def test_growth_is_weighed_from_the_least_it_has_been_since():
