@@ -37,3 +37,26 @@ def test_a_storm_of_reconnecting_clients_all_get_in_and_a_silent_crowd_keeps_nob
     assert result["late user in"], result
     if backend == "select":  # silent past the bound, and judged a turn after they came
         assert result["silent let go"] >= clients - 256, result
+
+
+def test_a_plain_join_storm_of_2000_keeps_the_servers_peak_memory_bounded():
+    """2000 netcat users reconnect at once into the default room, each join a line for
+    everyone already there: coalesced in a crowded room (tcpchat.chat.local), the server's
+    peak stays within 16 MB of what it held at start.  Before coalescing, the same storm
+    took it 60 MB past its start (to 87.6 MB), and kept some users out meanwhile."""
+    process, port, _ = start_server("select", "--max-clients", "0")
+    try:
+        at_start = _memory(process.pid, "VmRSS:")
+        result = storm(port, clients=2000, silent=0, kinds=["plain"], timeout=TIMEOUT * 3)
+        peak = _memory(process.pid, "VmHWM:")
+    finally:
+        process.terminate()
+        process.wait(TIMEOUT)
+    assert result["registered"] == 2000, result
+    assert peak - at_start < 16 << 20, (at_start, peak)
+
+
+def _memory(pid, field):
+    """A field of /proc/PID/status, in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith(field))

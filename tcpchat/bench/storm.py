@@ -74,12 +74,14 @@ class _Client:
         return reply
 
 
-def storm(port, web_port=None, clients=1000, silent=1000, timeout=TIMEOUT, let_go=None):
+def storm(port, web_port=None, clients=1000, silent=1000, timeout=TIMEOUT, let_go=None,
+          kinds=None):
     """Play the storm against a server on 127.0.0.1 *port* (and its web port, if any), then,
     once they have left, the silent crowd and a user after it; a dict of what came of it.
     *let_go*: how many of the crowd the caller expects the server to close, to wait for
-    (within *timeout*); without it, those it has closed once it has been quiet a second."""
-    kinds = ["irc", "plain", "web"] if web_port else ["irc", "plain"]
+    (within *timeout*); without it, those it has closed once it has been quiet a second.
+    *kinds*: the clients' kinds, in turn (by default IRC, plain, and web if there is a port)."""
+    kinds = kinds or (["irc", "plain", "web"] if web_port else ["irc", "plain"])
     selector = selectors.DefaultSelector()
     start = time.perf_counter()
     people = []
@@ -102,7 +104,7 @@ def storm(port, web_port=None, clients=1000, silent=1000, timeout=TIMEOUT, let_g
         sock.connect_ex(("127.0.0.1", port))
         crowd.append(sock)
     late_in = _late_user(port, timeout)
-    crowd_left = _closed(crowd, let_go, time.perf_counter() + timeout)
+    crowd_left = _closed(crowd, let_go, time.perf_counter() + timeout) if crowd else 0
     for sock in crowd:
         sock.close()
     return {"registered": sum(client.done for client in people), "clients": clients,
@@ -183,10 +185,11 @@ def _closed_by_server(sock):
         return True
 
 
-def start_server(backend):
-    """``python -m tcpchat.server`` with its defaults on free ports: (process, port, web port
-    or None)."""
-    command = [sys.executable, "-m", "tcpchat.server", "--port", "0", "--backend", backend]
+def start_server(backend, *options):
+    """``python -m tcpchat.server`` with its defaults (but *options*) on free ports:
+    (process, port, web port or None)."""
+    command = [sys.executable, "-m", "tcpchat.server", "--port", "0", "--backend", backend,
+               *options]
     if backend == "select":
         command += ["--web", "0"]
     process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.DEVNULL,
