@@ -1,12 +1,15 @@
 """The client's protocol state, with no sockets: bytes and typed lines in, events out."""
 
+import socket
+import threading
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import Harness
+from helpers import TIMEOUT, FakeClock, Harness, wait_until
 from tcpchat.client.session import ClientSession, Closed, NeedNick, Ready, Show
-from tcpchat.text.display import ERROR, EVENT, MESSAGE, PRIVATE, SERVER
+from tcpchat.text.display import CROWD_WINDOW, ERROR, EVENT, MESSAGE, PRIVATE, SERVER
 from tcpchat.protocol.message import MAX_MESSAGE
 
 
@@ -390,3 +393,85 @@ def test_a_failed_login_or_a_server_without_sasl_is_said_and_registration_goes_o
     assert feed(session, ":srv 904 alice :SASL authentication failed") == [
         Show(ERROR, "Login failed: SASL authentication failed")]
     assert sent(session) == ["CAP END"]
+
+
+def crowded_session(crowd=3):
+    """alice in #lobby with bob, cy and dee (four members: crowded past three), on a clock
+    moved by hand."""
+    clock = FakeClock()
+    session = ClientSession("alice", "#lobby", crowd=crowd, clock=clock)
+    session.start()
+    feed(session, ":srv 001 alice :Welcome", ":alice!a@h JOIN #lobby",
+         ":srv 353 alice = #lobby :@alice +bob cy dee", ":srv 366 alice #lobby :End")
+    session.take_outgoing()
+    return session, clock
+
+
+def test_a_crowded_rooms_comings_and_goings_are_shown_once_a_window():
+    session, clock = crowded_session()
+    assert feed(session, ":eve!e@h JOIN #lobby", ":fay!f@h JOIN #lobby",
+                ":bob!b@h PART #lobby :later", ":cy!c@h QUIT :bye") == []
+    assert session.next_deadline() == clock.now + CROWD_WINDOW
+    clock.advance(CROWD_WINDOW - 1)
+    assert session.tick(clock.now) == []
+    clock.advance(1)
+    assert session.tick(clock.now) == [
+        Show(EVENT, "* 2 people joined #lobby in the last 10 s: eve, fay"),
+        Show(EVENT, "* 2 people left #lobby in the last 10 s: bob, cy")]
+    assert session.next_deadline() is None
+    # Four members (alice, dee, eve, fay): crowded still as dee leaves; three, counting the
+    # one who comes or goes, are not: shown at once, as ever.
+    assert feed(session, ":dee!d@h PART #lobby") == []
+    assert feed(session, ":eve!e@h PART #lobby") == [Show(EVENT, "* eve left #lobby")]
+    assert feed(session, ":gus!g@h JOIN #lobby") == [Show(EVENT, "* gus joined #lobby")]
+
+
+def test_a_quit_from_a_small_room_too_is_shown_at_once():
+    session, clock = crowded_session()
+    feed(session, ":alice!a@h JOIN #small", ":srv 353 alice = #small :alice cy",
+         ":srv 366 alice #small :End")
+    assert feed(session, ":cy!c@h QUIT :bye") == [Show(EVENT, "* cy left (bye)")]
+    clock.advance(CROWD_WINDOW)
+    assert session.tick(clock.now) == [
+        Show(EVENT, "* 1 person left #lobby in the last 10 s: cy")]
+
+
+def test_a_rename_is_counted_and_past_five_names_the_rest_are_counted():
+    session, clock = crowded_session()
+    feed(session, ":dee!d@h NICK dora")
+    names = ["n1", "n2", "n3", "n4", "n5", "n6", "n7"]
+    assert feed(session, *(f":{name}!x@h JOIN #lobby" for name in names),
+                ":dora!d@h PART #lobby") == []
+    clock.advance(CROWD_WINDOW)
+    assert session.tick(clock.now) == [
+        Show(EVENT, "* 7 people joined #lobby in the last 10 s: n1, n2, n3, n4, n5 and 2 more"),
+        Show(EVENT, "* 1 person left #lobby in the last 10 s: dora")]
+
+
+def test_the_terminal_shows_a_windows_line_when_it_ends_with_nothing_to_read():
+    """The receiver waits for the socket and for the session's next deadline, whichever
+    comes first: a crowded room's line is not held until the server next says something."""
+    from tcpchat.client.terminal import ChatClient
+
+    session, clock = crowded_session()
+    feed(session, ":eve!e@h JOIN #lobby")
+    shown = []
+
+    class Screen:
+        def show(self, kind, text, when=None):
+            shown.append(str(text))
+
+    ours, theirs = socket.socketpair()
+    client = ChatClient(ours, session, Screen())
+    waiting = threading.Thread(target=client._wait_readable, daemon=True)
+    clock.advance(CROWD_WINDOW)
+    try:
+        waiting.start()
+        assert wait_until(lambda: shown == [
+            "* 1 person joined #lobby in the last 10 s: eve"])
+        theirs.send(b":srv PING x\r\n")
+        waiting.join(TIMEOUT)
+        assert not waiting.is_alive()
+    finally:
+        ours.close()
+        theirs.close()

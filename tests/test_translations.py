@@ -13,7 +13,7 @@ from helpers import ROOT, Harness, LineSocket, numerics, running_server
 from tcpchat.text.arguments import interface_language
 from tcpchat.text.catalog import LOCALE_DIR, languages, translations
 
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "N_plural": (1, 2), "ngettext": (1, 2)}
 
 
 def source_messages():
@@ -185,3 +185,16 @@ def test_who_counts_people_in_russians_three_plural_forms_over_a_socket():
         finally:
             for person in people:
                 person.close()
+
+
+def test_the_page_is_told_every_plural_form_and_which_count_takes_which():
+    """The page picks a form as chat.js's tn() does: by the table below 200, past it by
+    100 + count % 100; it must agree with the catalog's own rule at any count."""
+    from tcpchat.text.display import JOINED
+    from tcpchat.transports.pagetext import COUNTS, plural_forms
+    catalog = translations("ru")
+    table = plural_forms(catalog, *JOINED)
+    assert len(table["forms"]) == 3 and len(table["index"]) == COUNTS
+    for count in (0, 1, 2, 5, 11, 12, 21, 22, 25, 101, 111, 121, 200, 1001, 1012, 12345):
+        shown = table["forms"][table["index"][count if count < COUNTS else 100 + count % 100]]
+        assert shown == catalog.ngettext(*JOINED, count), count

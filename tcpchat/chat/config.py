@@ -8,6 +8,7 @@ limit has one home.
 import time
 from dataclasses import dataclass, field
 
+from ..text.display import CROWD, CROWD_WINDOW
 from .flood import FloodPolicy
 
 TOPICLEN = 390
@@ -85,7 +86,7 @@ class Config:
     nick_grace: float = 30.0
     #: A room of more members than this is crowded: its plain members are told who came and
     #: went once every *crowd_window* seconds, in one line, rather than one line a join.
-    crowd: int = 50
-    crowd_window: float = 10.0
+    crowd: int = CROWD
+    crowd_window: float = CROWD_WINDOW
     #: Set by the server when it starts; shown in 003.
     created: float = field(default_factory=time.time)

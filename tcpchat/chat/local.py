@@ -12,7 +12,7 @@ which their Encoding renders as sentences.
 """
 
 from ..protocol.message import Message
-from ..text.catalog import ngettext
+from ..text.display import comings
 from . import events
 
 
@@ -128,30 +128,18 @@ class LocalDelivery:
         """*nick* joined (or left) crowded *channel*: its plain members are told later, with
         the others who come and go meanwhile (:meth:`_tell_comings`); the members to tell
         now, which are the others."""
-        comings = channel.comings
-        if comings is None:
-            comings = channel.comings = ([], [])
+        pending = channel.comings
+        if pending is None:
+            pending = channel.comings = ([], [])
             self.at(self.clock() + self.delivery.config.crowd_window,
                     lambda: self._tell_comings(channel))
-        comings[0 if joined else 1].append(nick)
+        pending[0 if joined else 1].append(nick)
         return [member for member in channel.members if not member.plain]
 
     def _tell_comings(self, channel):
         """The window is over: one line each for who joined and who left."""
-        comings, channel.comings = channel.comings, None
-        window = int(self.delivery.config.crowd_window)
-        joined, left = comings
-        lines = []
-        if joined:
-            lines.append(ngettext(
-                "* {count} person joined {channel} in the last {seconds} s: {names}",
-                "* {count} people joined {channel} in the last {seconds} s: {names}",
-                len(joined), channel=channel.name, seconds=window, names=_some_names(joined)))
-        if left:
-            lines.append(ngettext(
-                "* {count} person left {channel} in the last {seconds} s: {names}",
-                "* {count} people left {channel} in the last {seconds} s: {names}",
-                len(left), channel=channel.name, seconds=window, names=_some_names(left)))
+        (joined, left), channel.comings = channel.comings, None
+        lines = comings(channel.name, int(self.delivery.config.crowd_window), joined, left)
         send_text = self.delivery.send_text
         for member in channel.members:  # a line or two a window: no Encoding to share here
             if member.plain and member.out is not None:
@@ -226,18 +214,6 @@ class LocalDelivery:
                            event.source, {"msgid": event.id})
         delivery.deliver(redacted, delivery.with_cap("draft/message-redaction",
                                                      event.channel.members), when=event.time)
-
-
-#: How many names a line of comings and goings lists before "and N more".
-NAMED = 5
-
-
-def _some_names(nicks):
-    """``ann, bob, cy``, or past :data:`NAMED` the first of them ``and 34 more``."""
-    if len(nicks) <= NAMED:
-        return ", ".join(nicks)
-    return ngettext("{names} and {count} more", "{names} and {count} more",
-                    len(nicks) - NAMED, names=", ".join(nicks[:NAMED]))
 
 
 def _readers(message, recipients):

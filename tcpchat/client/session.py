@@ -23,6 +23,7 @@ reports what the numbers reveal as error lines: ``[3 messages lost]``, ``[1 out 
 """
 
 import base64
+import time
 from collections import namedtuple
 
 from ..protocol.framing import TOO_LONG, LineFramer, split_datagram
@@ -32,7 +33,8 @@ from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, encode_l
 from ..protocol.names import fold, is_channel
 from ..protocol.sequence import DUPLICATE, LATE, LOST, SEQ_CAP, SequenceCheck, sequence_number
 from ..text.catalog import ENGLISH, _, ngettext, translations
-from ..text.display import ERROR, EVENT, PRIVATE, SERVER, clean, describe, is_quit_word, nick_of
+from ..text.display import (CROWD, CROWD_WINDOW, ERROR, EVENT, PRIVATE, SERVER, clean, comings,
+                            describe, is_quit_word, nick_of)
 
 Show = namedtuple("Show", "kind text when", defaults=(None,))
 NeedNick = namedtuple("NeedNick", "reason")
@@ -77,6 +79,10 @@ _QUIET_NUMERICS = frozenset((
 HISTORY_CAPS = ("batch", "server-time", "draft/chathistory")
 #: Lines of a room's history shown on joining it.
 HISTORY_ON_JOIN = 20
+#: What others do that a crowded room shows once a window, and what keeps its members counted.
+_COMINGS = frozenset(("JOIN", "PART", "KICK", "QUIT", "NICK"))
+#: The rank prefixes a NAMES reply may put before a nick.
+_PREFIXES = "~&@%+"
 # What a failed JOIN of the chosen channel can bring instead of our JOIN.
 #: What ends a SASL exchange (900 comes before 903 when it succeeds).
 _SASL_ENDS = frozenset(("900", "903", "904", "905", "906", "907"))
@@ -89,8 +95,17 @@ _LONGEST_USERHOST = "u" * 10 + "@" + "h" * 63
 
 class ClientSession:
     def __init__(self, nick, channel, realname=None, numbered=False, password=None,
-                 language=ENGLISH, sasl=None):
+                 language=ENGLISH, sasl=None, crowd=CROWD, clock=time.monotonic):
         self.nick = nick
+        #: A room of more members than this is crowded: who came and went is shown once a
+        #: window (:data:`CROWD_WINDOW` seconds), as the server tells netcat users.
+        self.crowd = crowd
+        self.clock = clock
+        #: fold(channel) -> the folded nicks of its members, from NAMES and what came since.
+        self._members = {}
+        #: fold(channel) -> ``[channel, joined, left, due]``: a crowded room's comings and
+        #: goings not shown yet, and when they are (see :meth:`tick`).
+        self._comings = {}
         #: ``(account, password)`` to log in with SASL PLAIN while registering, or None.
         self.sasl = sasl
         #: The language the user reads: what the server says is described in it, and a
@@ -414,6 +429,7 @@ class ClientSession:
             return []
         elif command == "366":
             names = self._names.pop(fold(params[1]), [])
+            self._members[fold(params[1])] = {fold(name.lstrip(_PREFIXES)) for name in names}
             return [Show(SERVER, _("In {channel}: {names}", channel=params[1],
                                          names=" ".join(names)))] if names else []
         elif command == "332":
@@ -440,6 +456,8 @@ class ClientSession:
         elif command == "NICK" and self._is_me(message):
             self.nick = params[0]
             return [Show(EVENT, _("* You are now known as {nick}", nick=params[0]))]
+        elif command in _COMINGS and self._came_or_went(message):
+            return []  # told at the end of the window, with the others (tick)
         described = describe(message, self.catalog)
         return [Show(*described)] if described else []
 
@@ -525,6 +543,65 @@ class ClientSession:
         stamp = message.tags.get("time")
         return [Show(*described, when=parse_timestamp(stamp) if stamp else None)]
 
+    # -- Crowded rooms ------------------------------------------------------------------
+
+    def _came_or_went(self, message):
+        """Someone else joined, left, was removed, quit or changed nick: keep the members
+        counted; True when every room it concerns is crowded, so that nothing is shown now
+        (it is told with the others at the window's end, by :meth:`tick`)."""
+        command, params, nick = message.command, message.params, nick_of(message.source)
+        if command in ("JOIN", "PART"):
+            members = self._members.get(fold(params[0]))
+            if members is None:
+                return False
+            joined = command == "JOIN"
+            (members.add if joined else members.discard)(fold(nick))
+            return self._held(params[0], nick, members, joined)
+        if command == "KICK":
+            if len(params) > 1:
+                self._members.get(fold(params[0]), set()).discard(fold(params[1]))
+            return False  # a removal is shown as it happens, crowded or not
+        if command == "NICK":
+            for members in self._members.values():
+                if fold(nick) in members:
+                    members.discard(fold(nick))
+                    members.add(fold(params[0]))
+            return False
+        rooms = [channel for channel in self.channels  # QUIT: it left every room it was in
+                 if fold(nick) in self._members.get(fold(channel), ())]
+        held = []
+        for channel in rooms:
+            members = self._members[fold(channel)]
+            members.discard(fold(nick))
+            held.append(self._held(channel, nick, members, False))
+        return bool(rooms) and all(held)
+
+    def _held(self, channel, nick, members, joined):
+        """*nick* came to (or left) *channel*, whose members are now *members*: if the room
+        is crowded (counting *nick*), kept for the window's line; whether it was."""
+        if len(members) + (0 if joined else 1) <= self.crowd:
+            return False
+        pending = self._comings.get(fold(channel))
+        if pending is None:
+            pending = [channel, [], [], self.clock() + CROWD_WINDOW]
+            self._comings[fold(channel)] = pending
+        pending[1 if joined else 2].append(nick)
+        return True
+
+    def next_deadline(self):
+        """When :meth:`tick` next has lines to show (on the session's clock), or None."""
+        return min((pending[3] for pending in self._comings.values()), default=None)
+
+    def tick(self, now):
+        """The lines of the crowded rooms whose window ended by *now*."""
+        shown = []
+        for key, (channel, joined, left, due) in list(self._comings.items()):
+            if due <= now:
+                del self._comings[key]
+                shown += [Show(EVENT, line)
+                          for line in comings(channel, int(CROWD_WINDOW), joined, left)]
+        return shown
+
     def _joined(self, channel):
         self._joining.discard(fold(channel))
         if fold(channel) in self._parting:
@@ -544,6 +621,8 @@ class ClientSession:
 
     def _parted(self, channel, saying, kind=EVENT):
         self._parting.discard(fold(channel))
+        self._members.pop(fold(channel), None)
+        self._comings.pop(fold(channel), None)
         self._forget_room(channel)
         if self.current:
             saying = _("{saying}; now in {channel}", saying=saying, channel=self.current)

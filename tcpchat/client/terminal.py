@@ -31,6 +31,7 @@ import functools
 import getpass
 import os
 import queue
+import select
 import signal
 import socket
 import ssl
@@ -42,7 +43,8 @@ from ..protocol.framing import pack_lines
 from ..protocol.names import NICK_RULE, nick_problem
 from ..text.arguments import ArgumentParser, interface_language
 from ..text.catalog import ENGLISH, _, languages, render, translations
-from ..text.display import ENGLISH_CATALOG, ERROR, MESSAGE, PRIVATE, SERVER, clean, prefixed
+from ..text.display import (CROWD, CROWD_WINDOW, ENGLISH_CATALOG, ERROR, MESSAGE, PRIVATE,
+                            SERVER, clean, prefixed)
 from ..transports.driver import port_number
 from ..transports.tls import TlsSetupError, TlsStream, client_context
 from .session import ClientSession, Closed, Ready, Show
@@ -285,6 +287,8 @@ class ChatClient:
             # Plaintext that came with the end of the TLS handshake is read first.
             data, self._received = self._received, b""
             while not self._closing:
+                if not data and not self.datagrams:
+                    self._wait_readable()
                 if not data:
                     try:
                         data = self.sock.recv(65536)
@@ -341,11 +345,27 @@ class ChatClient:
         self.tls.close()
         self.sock.sendall(self.tls.take_outgoing())
 
+    def _wait_readable(self):
+        """Wait until the socket has something to read (TCP), showing meanwhile what the
+        session has due (a crowded room's comings and goings, once a window)."""
+        while not self._closing:
+            deadline = self._call(self.session.next_deadline)
+            timeout = None if deadline is None else max(0.0, deadline - self.session.clock())
+            readable, _, _ = select.select([self.sock], [], [], timeout)
+            self._show_due()
+            if readable:
+                return
+
+    def _show_due(self):
+        for event in self._call(self.session.tick, self.session.clock()):
+            self.screen.show(*event)
+
     def _tick(self):
         """Over UDP, after each datagram and each TICK without one: send the registration
-        again while nothing has come back, keep the way open while registered; return why to
-        stop, if it is time to."""
+        again while nothing has come back, keep the way open while registered; show what the
+        session has due; return why to stop, if it is time to."""
         now = time.monotonic()
+        self._show_due()
         if not self.session.heard:
             if now >= self._started + ANSWER_WAIT:
                 return _("no answer over UDP: is the server running with --udp?")
@@ -427,6 +447,10 @@ def build_parser(language=ENGLISH):
     parser.add_argument("--insecure", action="store_true",
                         help=_("with --tls: check nothing (a self-signed test server); anyone "
                                "on the way could read and change the chat"))
+    parser.add_argument("--crowd", type=int, default=CROWD, metavar="N",
+                        help=_("in a room of more than N people, show who came and went once "
+                               "every {seconds:.0f} seconds, not one line each ({crowd})",
+                               seconds=CROWD_WINDOW, crowd=CROWD))
     parser.add_argument("--lang", choices=languages(),
                         help=_("the language to show the chat in (default: the locale's, "
                                "LANG; else English)"))
@@ -489,10 +513,12 @@ def main(argv=None):
     if args.insecure:
         screen.show(ERROR, _("--insecure: the server's certificate is not checked, so anyone "
                              "on the way could read and change this chat"))
+    if args.crowd < 0:
+        parser.error(_("--crowd is a number of people: 0 or more"))
     if sasl is not None and args.udp:
         parser.error(_("--sasl works over TCP and TLS, not --udp"))
     session = ClientSession(name, args.channel, numbered=args.udp, password=password,
-                            language=language, sasl=sasl)
+                            language=language, sasl=sasl, crowd=args.crowd)
     return ChatClient(sock, session, screen, datagrams=args.udp, tls=tls,
                       received=received).run()
 

@@ -68,6 +68,13 @@ def N_(msgid):
     return msgid
 
 
+def N_plural(singular, plural):
+    """A sentence with a count, marked for extraction as :func:`N_` marks one without: kept
+    in a table as ``(singular, plural)`` and made into a Text where it is used
+    (``ngettext(*table[key], count)``), or sent to the page in all its forms."""
+    return singular, plural
+
+
 def ngettext(singular, plural, count, /, **args):
     """*singular* or *plural* by *count*, as the language's plural rule has it (Russian has
     three forms); *count* is also the ``{count}`` placeholder unless *args* name it."""

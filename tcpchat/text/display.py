@@ -12,7 +12,7 @@ import re
 import time
 
 from ..protocol.names import is_channel
-from .catalog import N_, Text, _, render, translations
+from .catalog import N_, N_plural, Text, _, ngettext, render, translations
 
 ENGLISH_CATALOG = translations()
 
@@ -24,6 +24,39 @@ QUIT_WORDS = ("exit", "выход")
 def is_quit_word(line):
     """Whether *line* is one of :data:`QUIT_WORDS` alone, in any case (``Exit``, ``ВЫХОД``)."""
     return line.strip().casefold() in QUIT_WORDS
+
+#: A room of more members than this is crowded: people are told who came and went once every
+#: :data:`CROWD_WINDOW` seconds, a line for each (:func:`comings`), not a line a join.  The
+#: server's default (``Config.crowd``), and the reference client's and the page's own.
+CROWD = 50
+CROWD_WINDOW = 10.0
+#: How many names a line of comings and goings lists before "and N more".
+NAMED = 5
+
+
+#: The lines of a crowded room's window, and the end of a long list of names: here for the
+#: server and the reference client, and sent to the page (tcpchat.transports.pagetext).
+JOINED = N_plural("* {count} person joined {channel} in the last {seconds} s: {names}",
+                  "* {count} people joined {channel} in the last {seconds} s: {names}")
+LEFT = N_plural("* {count} person left {channel} in the last {seconds} s: {names}",
+                "* {count} people left {channel} in the last {seconds} s: {names}")
+AND_MORE = N_plural("{names} and {count} more", "{names} and {count} more")
+
+
+def comings(channel, seconds, joined, left):
+    """What people read of crowded *channel* at the end of a window of *seconds*: a line for
+    the nicks in *joined*, a line for those in *left* (none for an empty list)."""
+    return [ngettext(*sentence, len(nicks), channel=channel, seconds=seconds,
+                     names=some_names(nicks))
+            for sentence, nicks in ((JOINED, joined), (LEFT, left)) if nicks]
+
+
+def some_names(nicks):
+    """``ann, bob, cy``, or past :data:`NAMED` the first of them ``and 34 more``."""
+    if len(nicks) <= NAMED:
+        return ", ".join(nicks)
+    return ngettext(*AND_MORE, len(nicks) - NAMED, names=", ".join(nicks[:NAMED]))
+
 
 #: Kinds of line: talk in a room, talk to or from one person, something that happened, a word
 #: from the server, and an error.

@@ -9,6 +9,7 @@ sentences beside the server's in one catalog.
 import json
 
 from ..text.catalog import N_, language_name, languages, translations
+from ..text.display import AND_MORE, JOINED, LEFT
 
 TEXTS = {
     # The page's HTML.
@@ -79,6 +80,23 @@ TEXTS = {
 }
 
 
+#: Sentences with a count, the page's (``tn("people-joined", count, {...})``): the same ones
+#: the server's netcat users and the reference client read.
+PLURALS = {"people-joined": JOINED, "people-left": LEFT, "and-more": AND_MORE}
+#: The counts whose form the page is told.  A language's plural rule looks at a number's last
+#: two digits at most, past the first hundred, so a count past these takes the form of
+#: 100 + count % 100.
+COUNTS = 200
+
+
+def plural_forms(catalog, singular, plural):
+    """``{"forms": [...], "index": [...]}``: each form of a sentence in *catalog*'s language,
+    and the one that each count below :data:`COUNTS` takes."""
+    texts = [catalog.ngettext(singular, plural, count) for count in range(COUNTS)]
+    forms = list(dict.fromkeys(texts))
+    return {"forms": forms, "index": [forms.index(text) for text in texts]}
+
+
 def page_texts():
     """``/texts/LANGUAGE.json`` for every language there is: its sentences by key, and the
     languages the page may switch to, each named in itself."""
@@ -87,7 +105,9 @@ def page_texts():
     for code in languages():
         catalog = translations(code)
         body = json.dumps({"language": code, "languages": choices,
-                           "texts": {key: catalog.gettext(text) for key, text in TEXTS.items()}},
+                           "texts": {key: catalog.gettext(text) for key, text in TEXTS.items()},
+                           "plurals": {key: plural_forms(catalog, *sentence)
+                                       for key, sentence in PLURALS.items()}},
                           ensure_ascii=False).encode()
         files[f"/texts/{code}.json".encode()] = (b"application/json; charset=utf-8", body)
     return files

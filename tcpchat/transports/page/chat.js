@@ -15,16 +15,34 @@ const HISTORY_PAGE = 50;
 // The longest message the box sends, in pieces (about twenty lines: a paste, not a file).
 const MAX_MESSAGE_CHARS = 8000;
 const HELP = ["help-1", "help-2", "help-3"];
+// A room of more members than this is crowded: who came and went is said once every
+// CROWD_WINDOW seconds, a line each, as the server tells netcat users (tcpchat.text.display).
+const CROWD = 50;
+const CROWD_WINDOW = 10;
+const NAMED = 5;  // names a line lists before "and N more"
 
 // -- Words ----------------------------------------------------------------------------------
 
 // The page's sentences in the reader's language, from the server's catalogs
 // (/texts/LANGUAGE.json): t("joined", {nick}) fills in the placeholders.
 let TEXTS = {};
+let PLURALS = {};
 let LANGUAGE = "en";
 
 function t(key, args = {}) {
-  const text = TEXTS[key] || key;
+  return fill(TEXTS[key] || key, args);
+}
+
+// A sentence whose words follow a count ("1 person", "5 people"; Russian has three forms):
+// the server's catalog says which form each count below 200 takes (tcpchat.transports.pagetext),
+// and a larger count takes the form of 100 + count % 100.
+function tn(key, count, args = {}) {
+  const plural = PLURALS[key];
+  const form = plural ? plural.forms[plural.index[count < 200 ? count : 100 + count % 100]] : key;
+  return fill(form, {count, ...args});
+}
+
+function fill(text, args) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in args ? String(args[name]) : whole));
 }
 
@@ -44,6 +62,7 @@ async function loadTexts(code) {
   const answer = await fetch(`texts/${code}.json`);
   const loaded = await answer.json();
   TEXTS = loaded.texts;
+  PLURALS = loaded.plurals;
   LANGUAGE = loaded.language;
   document.documentElement.lang = LANGUAGE;
   for (const element of document.querySelectorAll("[data-text]")) {
@@ -227,6 +246,33 @@ class Chat {
     this.history = false;           // whether the server keeps history we asked for
     this.historyLimit = HISTORY_PAGE;
     this.batches = new Map();       // chathistory batch id -> {target, messages}
+    this.crowd = CROWD;
+    this.crowdWindow = CROWD_WINDOW;
+  }
+
+  // Someone came to (or left) a channel view whose members, counting them, are *size*: said
+  // now, or with the others at the end of the window in a crowded room.
+  cameOrWent(view, size, nick, joined, said, time) {
+    if (size <= this.crowd) {
+      note(view, said, time);
+      return;
+    }
+    if (!view.comings) {
+      view.comings = {joined: [], left: []};
+      setTimeout(() => this.tellComings(view), this.crowdWindow * 1000);
+    }
+    view.comings[joined ? "joined" : "left"].push(nick);
+  }
+
+  tellComings(view) {
+    const {joined, left} = view.comings;
+    view.comings = null;
+    for (const [key, nicks] of [["people-joined", joined], ["people-left", left]]) {
+      if (nicks.length) {
+        note(view, tn(key, nicks.length, {channel: view.name, seconds: this.crowdWindow,
+                                          names: someNames(nicks)}), new Date());
+      }
+    }
   }
 
   view(name, kind) {
@@ -666,6 +712,12 @@ function notify(title, body) {
   new Notification(title, {body});
 }
 
+// "ann, bob, cy", or past NAMED the first of them "and 34 more".
+function someNames(nicks) {
+  if (nicks.length <= NAMED) return nicks.join(", ");
+  return tn("and-more", nicks.length - NAMED, {names: nicks.slice(0, NAMED).join(", ")});
+}
+
 function note(view, text, time) {
   return view.add("event", text, "", time);
 }
@@ -808,7 +860,8 @@ const HANDLERS = {
       return;
     }
     view.members.set(fold(message.nick), message.nick);
-    note(view, t("joined", {nick: message.nick}), time);
+    this.cameOrWent(view, view.members.size, message.nick, true,
+                    t("joined", {nick: message.nick}), time);
     if (view === this.active) this.showMembers();
   },
   PART(message, time) {
@@ -818,9 +871,11 @@ const HANDLERS = {
       this.close(view);
       return;
     }
+    const size = view.members.size;
     view.members.delete(fold(message.nick));
     const reason = message.params[1];
-    note(view, t(reason ? "left-because" : "left", {nick: message.nick, reason}), time);
+    this.cameOrWent(view, size, message.nick, false,
+                    t(reason ? "left-because" : "left", {nick: message.nick, reason}), time);
     if (view === this.active) this.showMembers();
   },
   KICK(message, time) {
@@ -846,8 +901,10 @@ const HANDLERS = {
     const reason = message.params[0];
     const said = t(reason ? "quit-because" : "quit", {nick: message.nick, reason});
     for (const view of this.views.values()) {
-      if (view.members.delete(fold(message.nick)) ||
-          view.kind === "query" && fold(view.name) === fold(message.nick)) {
+      const size = view.members.size;
+      if (view.members.delete(fold(message.nick))) {
+        this.cameOrWent(view, size, message.nick, false, said, time);
+      } else if (view.kind === "query" && fold(view.name) === fold(message.nick)) {
         note(view, said, time);
       }
     }
