@@ -377,7 +377,7 @@ def _reply_list(chat, client, numeric, head, items):
     fixed = len(f":{server} {numeric} {client.target} {' '.join(head)} :\r\n".encode())
     line, size = [], fixed
     for item in items:
-        cost = len(item.encode()) + 1
+        cost = (len(item) if item.isascii() else len(item.encode())) + 1  # no bytes made
         if line and size + cost > MAX_MESSAGE:
             chat.delivery.reply(client, numeric, *head, " ".join(line))
             line, size = [], fixed
