@@ -109,12 +109,17 @@ class Target:
         return target
 
     def _wait_listening(self, timeout=10.0):
+        """Until the server serves: a tcpchat server listens before it has made its core
+        (its tables, its store), so it is ready once it greets a connection, and the memory
+        measured from then on is its users'.  (The relay says nothing until spoken to.)"""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.process.stderr.read().decode()}")
             try:
-                socket.create_connection(self.address, timeout=1).close()
+                with socket.create_connection(self.address, timeout=timeout) as probe:
+                    if not self.name.startswith("relay"):
+                        probe.recv(1)  # the greeting: the loop is running
                 return
             except OSError:
                 time.sleep(0.05)  # a process starting up: nothing to wait on but time
