@@ -1,6 +1,7 @@
 """The metrics: what the collector says of the chat, served on a port of their own and under
 the web port's /metrics, each only to the addresses allowed; and the command line's checks."""
 
+import importlib.util
 import urllib.error
 import urllib.request
 
@@ -11,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tcpchat import server as server_module
 from tcpchat.transports import metrics
 
-from helpers import TIMEOUT, Harness, running_server, run_server, web_backend
+from helpers import (TIMEOUT, Harness, register_irc, running_server, run_server, wait_until,
+                     web_backend)
 
 
 def samples(text):
@@ -93,3 +95,45 @@ def test_the_command_line_checks_what_it_is_given(monkeypatch, capsys):
         server_module.main(["--port", "0", "--metrics", "127.0.0.1:0"])
     assert stopped.value.code == 2
     assert "pip install 'tcpchat[metrics]'" in capsys.readouterr().err
+
+
+def test_the_soak_run_reads_the_metrics_as_prometheus_would_and_draws_them(tmp_path):
+    """``python -m tcpchat.bench.soak --plot`` draws its run from the metrics alone: the
+    reads must see users come and the loop's turns counted, bucket by bucket."""
+    from tcpchat.bench import soak
+    with running_server() as server:
+        registry = metrics.registry_for(server.core)
+        served = metrics.serve("127.0.0.1", 0, registry, metrics.allow_list("127.0.0.1"))
+        scraper = soak.Scraper(("127.0.0.1", served.server_address[1]))
+        scraper.start()
+        try:
+            people = [register_irc(server.address, name) for name in ("ann", "bob")]
+            assert wait_until(lambda: any(values["tcpchat_users"] == 2
+                                          for _, values in scraper.samples))
+        finally:
+            scraper.stop()
+            served.shutdown()
+            for person in people:
+                person.close()
+    last = scraper.samples[-1][1]
+    assert last["tcpchat_loop_turn_seconds_count"] > 0
+    assert last[("tcpchat_loop_turn_seconds_bucket", "+Inf")] == last[
+        "tcpchat_loop_turn_seconds_count"]
+    if importlib.util.find_spec("matplotlib") is not None:
+        soak.plot(scraper.samples, tmp_path / "soak.png", "a test")
+        assert (tmp_path / "soak.png").stat().st_size > 1000
+
+
+def test_the_soak_plots_p99_turn_is_the_bound_of_the_bucket_it_falls_in():
+    from tcpchat.bench.soak import TIMEOUT, _quantile
+    name = "tcpchat_loop_turn_seconds"
+    before = {f"{name}_count": 100, (f"{name}_bucket", "0.001"): 90,
+              (f"{name}_bucket", "0.01"): 100, (f"{name}_bucket", "+Inf"): 100}
+    after = {f"{name}_count": 300, (f"{name}_bucket", "0.001"): 197,  # 107 of 200 fast
+             (f"{name}_bucket", "0.01"): 299, (f"{name}_bucket", "+Inf"): 300}
+    bounds = ["0.001", "0.01", "+Inf"]
+    assert _quantile(before, after, bounds, 0.5) == 0.001
+    assert _quantile(before, after, bounds, 0.99) == 0.01
+    assert _quantile(before, after, bounds, 1.0) == TIMEOUT  # +Inf, drawn at the top
+    assert _quantile(after, after, bounds, 0.99) == 0.0  # no turns between the reads
+

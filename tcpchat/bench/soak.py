@@ -14,14 +14,24 @@ rising: the verdict compares the highest sample of the last quarter of the round
 highest of the second quarter.  It prints a row a round and a verdict, and exits 1 if
 something did not come back.  Loopback only; bounded in
 time by ``--rounds``.  Linux (it reads /proc).
+
+With ``--plot FILE``, the server also serves its metrics (``--metrics``), the run reads them
+twice a second as Prometheus would, and draws the run from them alone: users connected,
+lines in and deliveries out a second, resident memory and descriptors, the loop's turns
+(needs ``prometheus-client`` to read them and ``matplotlib`` to draw: ``pip install
+'tcpchat[bench,metrics]'``).
 """
 
 import argparse
+import collections
+import importlib.util
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
 from .targets import Target, free_port
 
@@ -30,6 +40,101 @@ from .targets import Target, free_port
 #: trend; a leak of even 1 KiB a user would add 20 MiB over the default 40 rounds.
 RSS_SLACK = 0.25
 TIMEOUT = 10.0
+
+
+#: Seconds between two reads of the server's metrics, with --plot.
+SCRAPE_EVERY = 0.5
+
+
+class Scraper:
+    """The server's ``/metrics``, read every :data:`SCRAPE_EVERY` seconds by a thread of its
+    own and parsed with prometheus-client's parser: ``(seconds since start, {name: value})``
+    for each read, each sample's value summed over its labels."""
+
+    def __init__(self, address):
+        from prometheus_client.parser import text_string_to_metric_families
+        self._parse = text_string_to_metric_families
+        self.url = f"http://{address[0]}:{address[1]}/metrics"
+        self.samples = []
+        self._stop = threading.Event()
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name="scraper", daemon=True)
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(TIMEOUT)
+
+    def _run(self):
+        while not self._stop.wait(SCRAPE_EVERY):
+            try:
+                with urllib.request.urlopen(self.url, timeout=TIMEOUT) as answer:
+                    text = answer.read().decode()
+            except OSError:
+                continue  # the server busy past the timeout: a gap in the plot, said as such
+            values = collections.Counter()
+            for family in self._parse(text):
+                for sample in family.samples:
+                    values[sample.name] += sample.value
+                    if "le" in sample.labels:  # a histogram's bucket, by its bound
+                        values[(sample.name, sample.labels["le"])] = sample.value
+            self.samples.append((time.monotonic() - self._started, values))
+
+
+def plot(samples, path, title):
+    """Draw the run from the metrics alone: four panels over time."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+    times = [when for when, _ in samples]
+
+    def series(name, scale=1.0):
+        return [values.get(name, 0) * scale for _, values in samples]
+
+    def rate(name):
+        """Per second, between two reads (a counter's increase over the time between)."""
+        counts = series(name)
+        return [0.0] + [max(0.0, (b - a) / (t2 - t1)) for a, b, t1, t2 in
+                        zip(counts, counts[1:], times, times[1:])]
+
+    def turn_p99():
+        """The 99th percentile of the loop's turns between two reads, from the histogram's
+        buckets (the upper bound of the one it falls in), in milliseconds."""
+        bounds = sorted({key[1] for _, values in samples for key in values
+                         if isinstance(key, tuple)}, key=float)
+        return [0.0] + [_quantile(before, after, bounds, 0.99) * 1e3
+                        for (_, before), (_, after) in zip(samples, samples[1:])]
+    figure, axes = pyplot.subplots(4, 1, figsize=(9, 10), sharex=True)
+    axes[0].plot(times, series("tcpchat_users"), label="users connected")
+    axes[0].plot(times, series("tcpchat_connections_registering"), label="registering")
+    axes[1].plot(times, rate("tcpchat_deliveries_total"), label="deliveries out / s")
+    axes[1].plot(times, rate("tcpchat_lines_received_total"), label="lines in / s")
+    axes[2].plot(times, series("process_resident_memory_bytes", 1 / 2**20),
+                 label="resident memory, MiB")
+    axes[2].plot(times, series("process_open_fds"), label="open descriptors")
+    axes[3].plot(times, rate("tcpchat_loop_turn_seconds_count"), label="loop turns / s")
+    axes[3].plot(times, turn_p99(), label="p99 turn, ms (bucket bound)")
+    for axis in axes:
+        axis.legend(loc="upper left")
+        axis.grid(alpha=0.3)
+    axes[-1].set_xlabel("seconds")
+    axes[0].set_title(title)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def _quantile(before, after, bounds, share):
+    """The bound of the histogram bucket holding the *share* quantile of the turns counted
+    between two reads (the buckets are cumulative, as Prometheus keeps them); 0 if none."""
+    name = "tcpchat_loop_turn_seconds"
+    total = after.get(f"{name}_count", 0) - before.get(f"{name}_count", 0)
+    for bound in bounds:
+        key = (f"{name}_bucket", bound)
+        if total > 0 and after.get(key, 0) - before.get(key, 0) >= share * total:
+            return min(float(bound), TIMEOUT)  # +Inf: drawn at the top of the panel
+    return 0.0
 
 
 def descriptors(pid):
@@ -156,17 +261,30 @@ def main(argv=None):
     parser.add_argument("--clients", type=int, default=500,
                         help="users in each crowd (default 500)")
     parser.add_argument("--backend", choices=["select", "threads"], default="select")
+    parser.add_argument("--plot", metavar="FILE",
+                        help="draw the run from the server's metrics (PNG or SVG); needs "
+                             "pip install 'tcpchat[bench,metrics]'")
     args = parser.parse_args(argv)
     if not os.path.isdir("/proc/self/fd"):
         parser.exit(2, "tcpchat.bench.soak reads /proc: it runs on Linux\n")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tcpchat.server", "--port", str(port), "--backend", args.backend,
-         "--max-per-ip", "0", "--log-level", "WARNING"],
-        stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    missing = [name for name in ("prometheus_client", "matplotlib")
+               if args.plot and importlib.util.find_spec(name) is None]
+    if missing:
+        parser.exit(2, f"--plot needs {' and '.join(missing)}: "
+                       "pip install 'tcpchat[bench,metrics]'\n")
+    port, metrics_port = free_port(), free_port()
+    command = [sys.executable, "-m", "tcpchat.server", "--port", str(port), "--backend",
+               args.backend, "--max-per-ip", "0", "--log-level", "WARNING"]
+    if args.plot:
+        command += ["--metrics", f"127.0.0.1:{metrics_port}"]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     target = Target(f"tcpchat ({args.backend})", ("127.0.0.1", port), "irc", process)
+    scraper = None
     try:
         target._wait_listening()
+        if args.plot:
+            scraper = Scraper(("127.0.0.1", metrics_port))
+            scraper.start()
         idle_descriptors = settled_descriptors(process.pid, target.address)
         print(f"soak: {args.rounds} rounds of {args.clients} users against {target.name}, "
               f"pid {process.pid}; after each round, once every user has left:")
@@ -185,7 +303,13 @@ def main(argv=None):
             print(f"{row[0]:>5} {row[1]:>10} {row[2]:>8.2f} {row[3]:>9} {row[4]:>11} "
                   f"{row[5]:>7.2f}", flush=True)
     finally:
+        if scraper is not None:
+            scraper.stop()
         target.stop()
+    if args.plot:
+        plot(scraper.samples, args.plot, f"python -m tcpchat.bench.soak: {args.rounds} rounds "
+             f"of {args.clients} users, {args.backend} backend, as its metrics saw it")
+        print(f"plot: {args.plot} ({len(scraper.samples)} reads of /metrics)")
     quarter = max(1, len(rows) // 4)
     # The allocator keeps what the busiest round needed: memory after a round swings from
     # round to round around a high-water mark.  A leak is a mark that keeps rising.
