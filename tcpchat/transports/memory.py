@@ -29,8 +29,9 @@ log = logging.getLogger("tcpchat")
 
 #: Seconds between two looks at what the allocator holds free.
 INTERVAL = 10.0
-#: Bytes freed since the last trim past which the next look trims.
-SLACK = 4 << 20
+#: Bytes freed since the last trim past which the next look trims: what may stay resident
+#: and free at most (a trim costs a fraction of a millisecond, so it can be small).
+SLACK = 1 << 20
 
 
 class _MallInfo2(ctypes.Structure):
