@@ -379,3 +379,23 @@ def test_a_gap_reads_as_a_notice_from_the_server(chat):
         "NOTICE", "tcpchat", ("#lobby", "*** 3 messages are missing from history here: the server "
                                    "could not keep them"))
     assert message.tags == {"msgid": "gap1", "time": timestamp(1_700_000_000)}
+
+
+def test_a_crowded_rooms_comings_and_goings_are_not_kept_so_a_storm_keeps_its_messages(store):
+    """Past Config.crowd members, joins, parts and quits are told as counts, and the history
+    keeps none of them: a storm of them does not push the room's messages out of its lines."""
+    store.lines = 5
+    chat = Harness(history=store, flood=None, crowd=3)
+    ann, bob = chat.irc("ann"), chat.irc("bob")
+    say(ann, "one", "two")
+    crowd = [chat.irc(f"c{number}") for number in range(8)]  # 3 members, then crowded
+    for member in crowd[:4]:
+        member.send("PART #lobby")
+    for member in crowd[4:]:
+        member.send("QUIT :storm")
+    player = with_caps(chat, "player", *HISTORY_CAPS, "draft/event-playback")
+    played = history_of(player, "CHATHISTORY LATEST #lobby * 50")
+    assert [(m.command, m.params[-1]) for m in played] == [
+        ("JOIN", "#lobby"), ("JOIN", "#lobby"), ("PRIVMSG", "one"), ("PRIVMSG", "two"),
+        ("JOIN", "#lobby")]
+    assert played[-1].source.startswith("c0!")  # the third member: the last told one by one

@@ -189,6 +189,12 @@ class Channel:
         #: of yet (see tcpchat.chat.local); None otherwise.
         self.comings = None
 
+    @property
+    def crowded(self):
+        """Its comings and goings are told a window at a time (it has more members than
+        ``Config.crowd``: see tcpchat.chat.local), and the history keeps none of them."""
+        return self.comings is not None
+
     def prefixed(self, client, every_prefix=False):
         """*client*'s nick after its highest prefix, or all of them (IRCv3 multi-prefix)."""
         rank = self.members[client]

@@ -125,13 +125,19 @@ def entries_of(event):
         params = (channel.name,) if event.text is None else (channel.name, event.text)
         return [Entry(None, msgid, channel.name, when, event.command, source, params,
                       event.tags or None)]
+    # Comings and goings in a crowded room are not kept one by one: a reconnect storm would
+    # push the room's last messages out of its lines, and fill memory with thousands of JOINs
+    # that nobody reads back (people are told them as a count: tcpchat.chat.local).
     if kind is events.Quit:
         return [Entry(None, msgid, channel.name, when, "QUIT", source,
-                      (event.reason,), None) for channel in event.channels]
+                      (event.reason,), None) for channel in event.channels
+                if not channel.crowded]
     if kind is events.NickChange:
         return [Entry(None, msgid, channel.name, when, "NICK", source, (event.user.nick,),
                       None) for channel in event.user.channels.values()]
     channel = event.channel
+    if (kind is events.Join or kind is events.Part) and channel.crowded:
+        return []
     if kind is events.Join:
         params = (channel.name,)
         command = "JOIN"
