@@ -141,6 +141,15 @@ def test_a_port_out_of_range_is_a_usage_error(port):
     assert f"argument --port: {port} is not a port: ports are 1 to 65535" in result.stderr
 
 
+@pytest.mark.parametrize("crowd, said", [("-1", "--crowd is a number of people: 0 or more"),
+                                         ("many", "argument --crowd: invalid int value")])
+def test_a_crowd_that_is_no_count_is_a_usage_error(crowd, said):
+    result = subprocess.run([sys.executable, "-m", "tcpchat.client", "127.0.0.1", "--crowd",
+                             crowd, "--name", "x"], stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True, timeout=TIMEOUT, cwd=ROOT)
+    assert result.returncode == 2 and said in result.stderr
+
+
 def test_a_server_with_a_password(tmp_path):
     """--password PASSWORD, or --password alone to be asked (from the pipe here); without it,
     the client says what to do (issue 30: it could not join such a server)."""

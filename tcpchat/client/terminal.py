@@ -462,6 +462,8 @@ def main(argv=None):
     catalog = translations(language)
     parser = build_parser(language)
     args = parser.parse_args(argv)
+    if args.crowd < 0:
+        parser.error(_("--crowd is a number of people: 0 or more"))
     context = tls_options(args, parser)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     screen = Screen(interactive, catalog=catalog)
@@ -513,8 +515,6 @@ def main(argv=None):
     if args.insecure:
         screen.show(ERROR, _("--insecure: the server's certificate is not checked, so anyone "
                              "on the way could read and change this chat"))
-    if args.crowd < 0:
-        parser.error(_("--crowd is a number of people: 0 or more"))
     if sasl is not None and args.udp:
         parser.error(_("--sasl works over TCP and TLS, not --udp"))
     session = ClientSession(name, args.channel, numbered=args.udp, password=password,
