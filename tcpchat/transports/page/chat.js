@@ -154,6 +154,7 @@ class View {
     this.name = name;
     this.kind = kind;  // "server", "channel" or "query"
     this.members = new Map();  // folded nick -> shown name (with its prefix)
+    this.comings = null;  // while crowded: {joined, left} not said yet (Chat.cameOrWent)
     this.topic = "";
     this.log = document.createElement("ol");
     this.log.className = "log";
