@@ -54,11 +54,13 @@ PROBES = 10
 
 FULL = dict(fanout=[(100, 10), (500, 5)], windows=(8, 128), seconds=10.0, warmup=2.0,
             latency_clients=100, latency_senders=10, rate=1000, idle=10_000, room=5000,
-            settle=12.0, transports=dict(receivers=10, slow=3, rates=(1000, 4000, 16000, 64000),
+            settle=12.0,
+            transports=dict(receivers=10, slow=3, rates=(1000, 4000, 16000, 64000),
                             slow_rate=4000, seconds=2.0, handshakes=500))
 QUICK = dict(fanout=[(20, 4)], windows=(8,), seconds=1.0, warmup=0.3,
              latency_clients=20, latency_senders=4, rate=200, idle=200, room=200,
-             settle=0.0, transports=dict(receivers=4, slow=1, rates=(200, 1000), slow_rate=200,
+             settle=0.0,
+             transports=dict(receivers=4, slow=1, rates=(200, 1000), slow_rate=200,
                              seconds=0.3, handshakes=20))
 
 
@@ -579,8 +581,8 @@ def main(argv=None):
         prog="python -m tcpchat.bench", description=__doc__.split("\n")[0],
         epilog="Scenarios and method: docs/benchmarks.rst.")
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
-                        help=f"servers to start, from {', '.join(TARGETS)}, each also as it was at a "
-                             "git revision, NAME@REV (default: all but those)")
+                        help=f"servers to start, from {', '.join(TARGETS)}, each also as "
+                             "it was at a git revision, NAME@REV (default: all but those)")
     parser.add_argument("--connect", metavar="HOST:PORT",
                         help="also measure a server already running there")
     parser.add_argument("--proto", choices=[IRC, PLAIN], default=IRC,
