@@ -151,6 +151,11 @@ def build_parser(language=ENGLISH):
                         metavar="SECONDS",
                         help=_("time to log in before enforce renames (default {seconds:.0f})",
                                seconds=Config.nick_grace))
+    people.add_argument("--crowd", type=int, default=Config.crowd, metavar="N",
+                        help=_("in a room of more than N people, netcat users are told who "
+                               "came and went once every {seconds:.0f} seconds, and the history "
+                               "keeps none of it (default {crowd})",
+                               seconds=Config.crowd_window, crowd=Config.crowd))
     limits = parser.add_argument_group(
         _("limits"), _("what one client, one address or a crowd may take "
                         "(docs/operations.rst); 0 means no limit"))
@@ -213,7 +218,7 @@ def config_from(args, parser):
         parser.error(_("--channel {channel!r}: {problem}", channel=args.channel, problem=problem))
     if args.sendq < 4096:
         parser.error(_("--sendq must be at least 4096 bytes"))
-    for option in ("max_clients", "max_per_ip"):
+    for option in ("max_clients", "max_per_ip", "crowd"):
         if getattr(args, option) < 0:
             parser.error(_("--{option} cannot be negative", option=option.replace('_', '-')))
     if args.max_unregistered < 1:
@@ -255,7 +260,7 @@ def config_from(args, parser):
                   flood=None if args.no_flood_control else FloodPolicy(),
                   history_on_join=args.history_on_join, language=args.lang,
                   registration=args.registration, nick_protection=args.nick_protection,
-                  nick_grace=args.nick_grace)
+                  nick_grace=args.nick_grace, crowd=args.crowd)
 
 
 def open_store(args):

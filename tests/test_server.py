@@ -178,6 +178,7 @@ def test_help_explains_every_option():
     (["--motd", "/nonexistent/motd"], "--motd"),
     (["--udp", "--backend", "threads"], "--udp is served by the select backend"),
     (["--udp", "--udp-max-unregistered", "0"], "--udp-max-unregistered"),
+    (["--crowd", "-1"], "--crowd cannot be negative"),
 ])
 def test_bad_options_are_refused_clearly(arguments, complaint):
     result = subprocess.run([sys.executable, "-m", "tcpchat.server", *arguments],
@@ -277,3 +278,10 @@ def test_the_threads_backend_has_a_ceiling_on_connections(argv, clients, warned,
         policy = admission_policy(parser.parse_args(argv), parser)
     assert policy.max_clients == clients
     assert ("serves 1024 connections at most" in caplog.text) == warned
+
+
+def test_the_crowd_of_a_room_is_a_setting_of_the_command_line():
+    from tcpchat.server import build_parser, config_from
+    parser = build_parser()
+    assert config_from(parser.parse_args(["--crowd", "7"]), parser).crowd == 7
+    assert config_from(parser.parse_args([]), parser).crowd == 50
