@@ -13,9 +13,9 @@ fanout    100 clients in one room, 10 senders, at most 8 messages in flight per 
 latency   100 clients, 1000 messages a second offered in all, on a fixed schedule (open loop);
           the time from each message's scheduled send to each receipt: p50, p90, p99, max.
 idle      10 000 registered idle connections: how many stay served (answer a PING), and the
-          server's resident memory per connection; then, on a fresh server, 5000 that all
-          join one room, registering in one burst (the shape of a restart): memory per
-          connection once the server has settled, and its peak during the joins.
+          server's resident memory per connection once it has settled; then, on a fresh
+          server, 5000 that all join one room, registering in one burst (the shape of a
+          restart): memory per connection, settled too, and the peak during the joins.
 slow      The fan-out with one more member that never reads: the others' rate against the
           plain fan-out, the server's memory meanwhile, and what became of the slow one.
 transports  TCP against UDP and TLS on one server started with ``--udp`` and ``--tls-cert``:
@@ -46,7 +46,7 @@ from .transports import certificate_files, measured_handshakes, measured_run
 
 #: The idle scenario's two shapes, as the report and the plot name them.
 IDLE_SHAPES = {"spread": "200 at a time, IRC in no room",
-               "room": "one burst, all in one room, settled"}
+               "room": "one burst, all in one room"}
 #: A figure at or above this share of the generator's own ceiling may be the generator's.
 NEAR_CEILING = 0.8
 #: Receivers at which latency is measured (the others are read in bulk: see Load.open_loop).
@@ -164,9 +164,10 @@ def measured_idle(target, settings, room=False):
     connections and still take minutes to answer them all.
 
     Spread out (by default): 200 at a time, IRC users in no room.  With *room*: all in one
-    burst, everyone joining one room (each join told to everyone there), and the memory
-    measured once the server has had ``settings["settle"]`` seconds to give back what the
-    burst left free (tcpchat.transports.memory looks every 10 s)."""
+    burst, everyone joining one room (each join told to everyone there).  Either way the
+    memory is measured once the server has had ``settings["settle"]`` seconds to give back
+    what the arrivals left free (tcpchat.transports.memory looks every 10 s): what idle users
+    cost, not what their coming did."""
     wanted = settings["room" if room else "idle"]
     limit = raise_descriptor_limit(wanted + 100)
     count = min(wanted, limit - 100)
@@ -182,7 +183,7 @@ def measured_idle(target, settings, room=False):
         registered = [client for client in load.clients
                       if client.sock is not None and not client.closed]
         register_seconds = time.perf_counter() - start
-        if room and settings["settle"]:
+        if settings["settle"]:
             time.sleep(settings["settle"])  # the server's own pace, not a condition to await
         rss = target.rss()
         for client in registered:
