@@ -338,3 +338,18 @@ def test_a_database_of_schema_1_is_migrated_and_keeps_its_history(path):
     check = sqlite3.connect(path)
     assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     check.close()
+
+
+def test_a_busy_minute_is_swept_every_so_many_rows_not_held_past_the_bounds():
+    """Retention runs every sweep_rows rows written as well as every sweep_interval: a room
+    that gets thousands of lines a second holds its bound, not a minute's worth."""
+    store = SqliteStore(None, lines=3, sweep_interval=3600, sweep_rows=5, commit_interval=0.001)
+    try:
+        for number in range(40):
+            store.append(talk(number))
+            assert wait_until(lambda: store.written == number + 1)
+        kept = store.page("#lobby", limit=100)
+        assert texts(kept)[-3:] == ["m37", "m38", "m39"]
+        assert len(kept) < 3 + 5  # its lines, and what came since the last sweep
+    finally:
+        store.close()
