@@ -64,6 +64,9 @@ PLAIN_LINE = MAX_LINE - 2
 REGISTRATION_COMMANDS = frozenset(("CAP", "PASS", "NICK", "USER", "LANGUAGE"))
 
 
+#: Cancelled timer entries past which, once they are half the heap, it is rebuilt.
+COMPACT_TIMERS = 100
+
 #: Seconds a new connection has to send something before it may be judged silent, past the
 #: bound on connections registering (ChatCore.turn_ended).
 READ_CHANCE = 0.5
@@ -109,6 +112,8 @@ class ChatCore:
             self.chat.history = history
             self.chat.add_consumer(history.append, STORED_KINDS)
         self._timers = []
+        # Entries of the heap whose connection is gone, not popped yet.
+        self._cancelled = 0
         #: Turns of the driver's loop so far, and whether a look at the connections
         #: registering is due on a timer (see turn_ended).
         self.turns = 0
@@ -195,6 +200,7 @@ class ChatCore:
         timers = self._timers
         while timers and timers[0][2] is None:
             heapq.heappop(timers)  # cancelled: its connection closed
+            self._cancelled -= 1
         counted = self.chat.repeats.next_deadline()  # a count of repeated events to log
         if not timers:
             return counted
@@ -214,6 +220,8 @@ class ChatCore:
             _when, _order, conn, check = heapq.heappop(timers)
             if conn is not None:
                 check(conn, now)
+            else:
+                self._cancelled -= 1
         self._finish()
 
     def shutdown(self, reason=_("Server shutting down")):
@@ -370,7 +378,18 @@ class ChatCore:
         """Call *check(conn, now)* once *when* comes; returns the heap entry, for cancelling."""
         entry = [when, next(self._timer_order), conn, check]
         heapq.heappush(self._timers, entry)
+        if self._cancelled > COMPACT_TIMERS and self._cancelled * 2 > len(self._timers):
+            # Most of the heap is entries of connections gone, each waiting for its time (a
+            # ping a couple of minutes off): rebuilt without them, as asyncio does, so that
+            # connections coming and going hold no more than the connections there are.
+            self._timers = [entry for entry in self._timers if entry[2] is not None]
+            heapq.heapify(self._timers)
+            self._cancelled = 0
         return entry
+
+    def timer_cancelled(self):
+        """A connection that stopped let go of a timer entry (see _schedule)."""
+        self._cancelled += 1
 
     def _at(self, when, action):
         """``action()`` at *when*: for what belongs to no connection (a crowded room's

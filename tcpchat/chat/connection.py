@@ -338,6 +338,7 @@ class Connection:
         for entry in (self.timer, self.resume_timer):
             if entry is not None:
                 entry[2] = None  # the core skips an entry whose connection is gone
+                self.core.timer_cancelled()
         self.timer = self.resume_timer = None
 
     def take_held(self):
