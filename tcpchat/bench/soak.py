@@ -84,7 +84,7 @@ class Scraper:
 
 
 def plot(samples, path, title):
-    """Draw the run from the metrics alone: four panels over time."""
+    """Draw the run from the metrics alone: five panels over time."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
@@ -106,17 +106,19 @@ def plot(samples, path, title):
                          if isinstance(key, tuple)}, key=float)
         return [0.0] + [_quantile(before, after, bounds, 0.99) * 1e3
                         for (_, before), (_, after) in zip(samples, samples[1:])]
-    figure, axes = pyplot.subplots(4, 1, figsize=(9, 10), sharex=True)
-    axes[0].plot(times, series("tcpchat_users"), label="users connected")
-    axes[0].plot(times, series("tcpchat_connections_registering"), label="registering")
-    axes[1].plot(times, rate("tcpchat_deliveries_total"), label="deliveries out / s")
-    axes[1].plot(times, rate("tcpchat_lines_received_total"), label="lines in / s")
-    axes[2].plot(times, series("process_resident_memory_bytes", 1 / 2**20),
-                 label="resident memory, MiB")
-    axes[2].plot(times, series("process_open_fds"), label="open descriptors")
-    axes[3].plot(times, rate("tcpchat_loop_turn_seconds_count"), label="loop turns / s")
-    axes[3].plot(times, turn_p99(), label="p99 turn, ms (bucket bound)")
-    for axis in axes:
+    figure, axes = pyplot.subplots(5, 1, figsize=(9, 12), sharex=True)
+    panels = (
+        ((series("tcpchat_users"), "users connected"),
+         (series("tcpchat_connections_registering"), "registering"),
+         (series("process_open_fds"), "open descriptors")),
+        ((rate("tcpchat_deliveries_total"), "deliveries out a second"),),
+        ((rate("tcpchat_lines_received_total"), "lines in a second"),),
+        ((series("process_resident_memory_bytes", 1 / 2**20), "resident memory, MiB"),),
+        ((turn_p99(), "p99 loop turn, ms (its bucket's bound)"),))
+    for axis, lines in zip(axes, panels):
+        for values, label in lines:
+            axis.plot(times, values, label=label)
+        axis.set_ylim(bottom=0)
         axis.legend(loc="upper left")
         axis.grid(alpha=0.3)
     axes[-1].set_xlabel("seconds")
