@@ -104,7 +104,7 @@ def test_the_soak_run_reads_the_metrics_as_prometheus_would_and_draws_them(tmp_p
     with running_server() as server:
         registry = metrics.registry_for(server.core)
         served = metrics.serve("127.0.0.1", 0, registry, metrics.allow_list("127.0.0.1"))
-        scraper = soak.Scraper(("127.0.0.1", served.server_address[1]))
+        scraper = soak.Scraper(("127.0.0.1", served.server_address[1]), every=0.05)
         scraper.start()
         try:
             people = [register_irc(server.address, name) for name in ("ann", "bob")]

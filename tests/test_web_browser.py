@@ -517,12 +517,12 @@ def test_a_crowded_rooms_comings_and_goings_are_a_line_a_window_in_the_readers_l
     with running_server(start=web_backend()) as server:
         dasha = pages(server.web_address, language="ru-RU")
         dasha.join("dasha", joined="Вы вошли в #lobby")
-        dasha.driver.execute_script("chat.crowd = 2; chat.crowdWindow = 1.5;")
+        dasha.driver.execute_script("chat.crowd = 2; chat.crowdWindow = 1;")
         people = [register_irc(server.address, f"b{number}") for number in range(1, 8)]
         dasha.sees("→ b1 вошёл")  # two of them: not crowded yet
         people.pop().close()  # b7 goes
-        dasha.sees("* 6 человек зашли в #lobby за последние 1.5 с: b2, b3, b4, b5, b6 и ещё 1")
-        dasha.sees("* 1 человек вышел из #lobby за последние 1.5 с: b7")
+        dasha.sees("* 6 человек зашли в #lobby за последние 1 с: b2, b3, b4, b5, b6 и ещё 1")
+        dasha.sees("* 1 человек вышел из #lobby за последние 1 с: b7")
         assert "b3 вошёл" not in dasha.log()
         for person in people:
             person.close()

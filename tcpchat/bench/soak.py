@@ -47,13 +47,14 @@ SCRAPE_EVERY = 0.5
 
 
 class Scraper:
-    """The server's ``/metrics``, read every :data:`SCRAPE_EVERY` seconds by a thread of its
+    """The server's ``/metrics``, read every *every* seconds by a thread of its
     own and parsed with prometheus-client's parser: ``(seconds since start, {name: value})``
     for each read, each sample's value summed over its labels."""
 
-    def __init__(self, address):
+    def __init__(self, address, every=SCRAPE_EVERY):
         from prometheus_client.parser import text_string_to_metric_families
         self._parse = text_string_to_metric_families
+        self.every = every
         self.url = f"http://{address[0]}:{address[1]}/metrics"
         self.samples = []
         self._stop = threading.Event()
@@ -68,12 +69,12 @@ class Scraper:
         self._thread.join(TIMEOUT)
 
     def _run(self):
-        while not self._stop.wait(SCRAPE_EVERY):
+        while not self._stop.wait(self.every):
             try:
                 with urllib.request.urlopen(self.url, timeout=TIMEOUT) as answer:
                     text = answer.read().decode()
             except OSError:
-                continue  # the server busy past the timeout: a gap in the plot, said as such
+                continue  # the server busy past the timeout: a gap in the plot
             values = collections.Counter()
             for family in self._parse(text):
                 for sample in family.samples:
