@@ -382,7 +382,7 @@ class ChatCore:
             # Most of the heap is entries of connections gone, each waiting for its time (a
             # ping a couple of minutes off): rebuilt without them, as asyncio does, so that
             # connections coming and going hold no more than the connections there are.
-            self._timers = [entry for entry in self._timers if entry[2] is not None]
+            self._timers = [kept for kept in self._timers if kept[2] is not None]
             heapq.heapify(self._timers)
             self._cancelled = 0
         return entry

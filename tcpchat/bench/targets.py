@@ -17,7 +17,10 @@ from pathlib import Path
 #: The checkout the package runs from: where ``NAME@REVISION`` targets are exported from.
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Every target the tool can start: name -> the command line after ``python -m``.
+#: Every target the tool can start: name -> the command line after ``python -m``.  Also any of
+#: them as it was at a git revision, ``NAME@REVISION`` (``select-epoll@68b37f3``): the package
+#: exported from this checkout at that revision and run from there, so that one run measures a
+#: change before and after, alike.
 TARGETS = {
     "select-epoll": ["tcpchat.server", "--backend", "select", "--selector", "epoll"],
     # History is on by default (in memory): these two measure it off, and in a file.
@@ -30,9 +33,6 @@ TARGETS = {
     "threads": ["tcpchat.server", "--backend", "threads"],
     "relay": ["tcpchat.bench.relay"],
 }
-#: Also any of them as it was at a git revision, ``NAME@REVISION`` (``select-epoll@68b37f3``):
-#: the package exported from this checkout at that revision and run from there, so that one
-#: run measures a change before and after, alike.
 DEFAULT_TARGETS = ("relay", "select-epoll", "select-poll", "select-select", "threads")
 #: The core the server is pinned to; the generator takes the others.
 SERVER_CORE = 0
