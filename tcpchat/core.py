@@ -100,7 +100,7 @@ class ChatCore:
         if offload is not None:
             self.chat.offload = offload
         self.chat.accounts = Accounts() if accounts is None else accounts
-        self.chat.later = self._later
+        self.chat.later, self.chat.just_registered = self._later, self._registered
         self.chat.local.at, self.chat.local.clock = self._at, clock
         # A registered room's record follows its topic and modes.
         self.chat.add_consumer(functools.partial(rooms.keep, self.chat),
@@ -402,6 +402,19 @@ class ChatCore:
             if not conn.closing:
                 action(client)
         self._schedule(client.conn, when, check)
+
+    def _registered(self, client):
+        """*client* registered: its registration deadline is gone, and its connection's
+        entry is now its liveness one, if it needs one (a plain user over TCP does not: it
+        would have held its entry for the rest of the registration timeout for nothing)."""
+        conn = client.conn
+        if conn.timer is not None:
+            conn.timer[2] = None
+            self.timer_cancelled()
+            conn.timer = None
+        when = self._liveness(conn, self.clock())
+        if when is not None:
+            conn.timer = self._schedule(conn, when, self._check_entry)
 
     def _check(self, conn, now):
         """*conn*'s liveness entry came up: act on its registration or ping deadline, and

@@ -111,3 +111,19 @@ def test_timer_entries_of_connections_gone_do_not_pile_up_until_their_time():
     chat.clock.advance(120)
     chat.run_timers()  # those still here are pinged as ever
     assert all(peer.lines()[-1] == ":tcpchat PING tcpchat" for peer in staying)
+
+
+def test_registering_ends_the_registration_deadline_and_leaves_only_what_is_needed():
+    """A plain user over TCP needs no timer once registered (TCP keepalive finds it gone), so
+    it holds none; an IRC user's entry is its ping, due from its last line, not from the end
+    of the registration timeout."""
+    chat = Harness()
+    ann = chat.plain("ann")
+    assert ann.conn.timer is None
+    chat.clock.advance(30)
+    bob = chat.irc("bob")
+    assert bob.conn.timer[0] == chat.clock.now + 120  # its ping; no look at 60 s first
+    chat.clock.advance(120)
+    chat.run_timers()
+    assert bob.lines() == [":tcpchat PING tcpchat"]
+    assert not ann.conn.closing and ann.lines() == ["* bob joined #lobby"]  # no question

@@ -97,6 +97,9 @@ class Chat:
         #: Set by the core: ``later(client, when, action)`` calls ``action(client)`` at the
         #: monotonic time *when*, unless *client* has left by then.
         self.later = None
+        #: Set by the core: ``just_registered(client)`` once *client* has registered, so that
+        #: its connection's timer looks at what it needs now (a ping), not at registration.
+        self.just_registered = _nothing
         if log.isEnabledFor(logging.DEBUG):  # asked once, not on every message
             self.add_consumer(_log_talk, (Talk,))
 
@@ -151,6 +154,7 @@ class Chat:
         client.signon = self.wall_clock()
         self.stats.registrations += 1
         self.registry.registered(client)
+        self.just_registered(client)
         self._tell_monitors(client.nick, client.mask)
         log.info("%s registered from %s (%s)", client.nick, client.host,
                  "plain" if client.plain else "IRC")
@@ -494,3 +498,7 @@ def _log_talk(event):
     """A consumer for debugging: each message, as it went."""
     target = event.channel.name if event.channel is not None else event.recipient.nick
     log.debug("%s -> %s: %s", event.user.nick, target, event.text)
+
+
+def _nothing(client):
+    """What :attr:`Chat.just_registered` does until a core sets it."""
