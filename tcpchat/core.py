@@ -404,17 +404,21 @@ class ChatCore:
         self._schedule(client.conn, when, check)
 
     def _registered(self, client):
-        """*client* registered: its registration deadline is gone, and its connection's
-        entry is now its liveness one, if it needs one (a plain user over TCP does not: it
-        would have held its entry for the rest of the registration timeout for nothing)."""
+        """*client* registered.  A plain user over TCP needs no look from the core from now
+        on, so its entry is let go rather than held for the rest of the registration timeout
+        (140 bytes, for a minute); any other keeps its entry, which becomes its ping."""
         conn = client.conn
-        if conn.timer is not None:
+        if conn.timer is not None and not self._watched(client):
             conn.timer[2] = None
             self.timer_cancelled()
             conn.timer = None
-        when = self._liveness(conn, self.clock())
-        if when is not None:
-            conn.timer = self._schedule(conn, when, self._check_entry)
+
+    @staticmethod
+    def _watched(client):
+        """Whether the core looks at a registered *client* on a timer: all but a plain user
+        over a transport that finds a vanished peer by itself (netcat cannot answer PING;
+        TCP keepalive finds dead plain peers)."""
+        return not (client.plain and client.conn.transport.notices_vanished_peer)
 
     def _check(self, conn, now):
         """*conn*'s liveness entry came up: act on its registration or ping deadline, and
@@ -436,8 +440,8 @@ class ChatCore:
                 self.chat.close(client, _("Registration timed out"))
                 return None
             return deadline
-        if client.plain and conn.transport.notices_vanished_peer:
-            return None  # netcat cannot answer PING; TCP keepalive finds dead plain peers
+        if not self._watched(client):
+            return None
         if conn.ping_sent is not None:
             deadline = conn.ping_sent + config.pong_timeout
             if now >= deadline:

@@ -98,7 +98,7 @@ class Chat:
         #: monotonic time *when*, unless *client* has left by then.
         self.later = None
         #: Set by the core: ``just_registered(client)`` once *client* has registered, so that
-        #: its connection's timer looks at what it needs now (a ping), not at registration.
+        #: the core lets go of a timer its connection needs no more.
         self.just_registered = _nothing
         if log.isEnabledFor(logging.DEBUG):  # asked once, not on every message
             self.add_consumer(_log_talk, (Talk,))
