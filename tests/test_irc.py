@@ -22,7 +22,7 @@ def test_registration_burst(chat):
     commands = [m.command for m in messages]
     assert commands[:5] == ["001", "002", "003", "004", "005"]
     assert messages[0].params == ("alice", "Welcome to the tcpchat Network, alice!al@127.0.0.1")
-    assert messages[3].params[1:4] == ("tcpchat", "tcpchat-0.1.0", "iorw")
+    assert messages[3].params[1:4] == ("tcpchat", "tcpchat-0.1.0", "Biorw")
     isupport = " ".join(p for m in messages if m.command == "005" for p in m.params[1:-1])
     for token in ("CASEMAPPING=rfc8265", "CHANTYPES=#", "NICKLEN=30", "CHANNELLEN=50",
                   "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst", "MODES=4", "MAXLIST=b:64",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from helpers import Harness, with_caps
+from helpers import Harness, numerics, with_caps
 from tcpchat.chat import encoding
 from tcpchat.protocol.message import parse
 
@@ -184,3 +184,50 @@ def test_cap_notify_comes_with_cap_ls_302_and_may_be_asked_for(chat):
     peer = chat.connect()
     peer.send("CAP LS", "CAP REQ cap-notify", "CAP LIST")
     assert peer.messages()[-1].params[-1] == "cap-notify"
+
+
+# -- Bot mode (IRCv3 bot-mode) ---------------------------------------------------------------
+
+def test_a_bot_marks_itself_and_is_shown_as_one_everywhere():
+    chat = Harness()
+    robo = chat.irc("robo")
+    tagged = with_caps(chat, "tagged", "message-tags")
+    bare = chat.irc("bare")
+    robo.lines()
+    robo.send("MODE robo +B")
+    assert robo.lines() == [":robo!robo@127.0.0.1 MODE robo +B"]
+    robo.send("MODE robo")
+    assert robo.messages()[0].params[-1] == "+B"
+    robo.send("PRIVMSG #lobby :beep")
+    tags = tagged.messages()[-1].tags
+    assert tags["bot"] == "" and set(tags) == {"msgid", "bot"}  # a tag without a value
+    assert bare.lines()[-1] == ":robo!robo@127.0.0.1 PRIVMSG #lobby :beep"
+    bare.send("WHOIS robo")
+    assert ("335", ("bare", "robo", "is a bot")) in numerics(bare)
+    bare.send("WHO #lobby")
+    flags = {params[5]: params[6] for command, params in numerics(bare) if command == "352"}
+    assert flags == {"robo": "H@B", "tagged": "H", "bare": "H"}
+    robo.send("MODE robo -B", "PRIVMSG #lobby :human again")
+    assert robo.lines()[0] == ":robo!robo@127.0.0.1 MODE robo -B"
+    assert "bot" not in tagged.messages()[-1].tags
+    bare.send("WHOIS robo")
+    assert "335" not in [command for command, _ in numerics(bare)]
+
+
+def test_the_server_says_which_mode_marks_a_bot():
+    chat = Harness()
+    alice = chat.connect()
+    alice.send("NICK alice", "USER alice 0 * :Alice")
+    isupport = " ".join(" ".join(params) for command, params in numerics(alice)
+                        if command == "005")
+    assert "BOT=B" in isupport.split()
+
+
+def test_a_bot_cannot_mark_another_user():
+    chat = Harness()
+    robo, alice = chat.irc("robo"), chat.irc("alice")
+    robo.lines()
+    robo.send("MODE alice +B")
+    assert numerics(robo) == [("502", ("robo", "Cant change mode for other users"))]
+    alice.send("WHOIS alice")
+    assert "335" not in [command for command, _ in numerics(alice)]

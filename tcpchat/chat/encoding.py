@@ -48,6 +48,11 @@ class Encoding:
 TAG_CAPABILITIES = frozenset(("server-time", "message-tags", "account-tag"))
 
 
+#: The server's own tags that clients with message-tags get (and no capability of their own
+#: brings): a message's id, and that its sender is a bot.
+MESSAGE_TAGS = frozenset(("msgid", "bot"))
+
+
 def _irc_encoder(caps):
     """How IRC users who enabled *caps* (a subset of TAG_CAPABILITIES) get a message: with
     ``time`` for server-time, with the client-only tags (``+name``) and ``msgid`` for
@@ -64,7 +69,7 @@ def _irc_encoder(caps):
         tags = message.tags
         if tags:
             tags = {name: value for name, value in tags.items()
-                    if ((name[0] == "+" or name == "msgid") and keep_client_tags)
+                    if ((name[0] == "+" or name in MESSAGE_TAGS) and keep_client_tags)
                     or (name == "time" and keep_time)
                     or (name == "account" and keep_account)}
         return encode_line(message, tags)

@@ -47,6 +47,8 @@ class LocalDelivery:
         tags = {**event.tags, "msgid": event.id} if event.tags else {"msgid": event.id}
         if user.account is not None:
             tags["account"] = user.account
+        if user.bot:
+            tags["bot"] = ""  # a tag without a value (IRCv3 bot-mode)
         if channel is not None and text is not None:  # the fan-out's usual case, first
             relayed = Message(event.command, (channel.name, text), event.source, tags)
             echo = "echo-message" in user.caps

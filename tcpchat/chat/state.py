@@ -27,7 +27,7 @@ class Client:
         "conn", "out", "host", "dialect", "encoding", "nick", "user", "realname", "mask",
         "registered", "cap_negotiating", "caps", "password", "channels", "away", "invisible",
         "signon", "last_spoke", "gone", "invites", "oper", "wallops", "monitoring",
-        "language", "account", "sasl",
+        "language", "account", "sasl", "bot",
     )
 
     def __init__(self, conn, dialect, wall_now):
@@ -77,6 +77,9 @@ class Client:
         self.account = None
         #: Its SASL exchange under way (tcpchat.commands.sasl), or None.
         self.sasl = None
+        #: User mode +B (IRCv3 bot-mode): its messages carry the ``bot`` tag, WHOIS says
+        #: so (335), and WHO shows a ``B``.
+        self.bot = False
 
     def __repr__(self):
         return f"<Client {self.nick or '*'} from {self.host}>"
@@ -122,6 +125,7 @@ class RemoteUser:
                  "oper", "secure", "channels", "signon", "last_spoke", "invites", "gone")
 
     out = conn = encoding = dialect = monitoring = account = None
+    bot = False
     caps = NO_CAPS
     registered = True
     plain = wallops = False

@@ -21,11 +21,14 @@ from . import accounts, history, moderation, rooms, sasl, serverinfo, services
 from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
+#: The user mode that marks a bot (IRCv3 bot-mode), and its flag in WHO replies.
+BOT_MODE = "B"
 #: PRIVMSG and NOTICE take at most this many comma-separated targets (TARGMAX).
 MAX_TARGETS = 4
 
 ISUPPORT = (
     f"AWAYLEN={AWAYLEN}",
+    f"BOT={BOT_MODE}",
     "CASEMAPPING=rfc8265",
     f"CHANLIMIT={CHANTYPES}:{CHANLIMIT}",
     f"CHANMODES={moderation.CHANMODES}",
@@ -205,7 +208,7 @@ def _welcome(chat, client):
         "Your host is {server}, running version {version}", server=server, version=VERSION))
     chat.delivery.reply(client, rpl.RPL_CREATED,
                         _("This server was created {created}", created=created))
-    chat.delivery.reply(client, rpl.RPL_MYINFO, server, VERSION, "iorw", "biklmnostv", "bklov")
+    chat.delivery.reply(client, rpl.RPL_MYINFO, server, VERSION, "Biorw", "biklmnostv", "bklov")
     _isupport(chat, client)
     serverinfo.lusers(chat, client)
     _motd(chat, client, None)
@@ -491,6 +494,8 @@ def _who(chat, client, message):
         if not _room_left(chat, client):
             break
         status = ("G" if user.away is not None else "H") + ("*" if user.oper else "") + prefixes
+        if user.bot:
+            status += BOT_MODE
         if fields:
             values = {"t": token[:3] or "0", "c": channel_name, "u": user.user, "i": user.host,
                       "h": user.host, "s": server, "n": user.nick, "f": status, "d": "0",
@@ -552,6 +557,8 @@ def _whois(chat, client, message):
         _reply_list(chat, client, rpl.RPL_WHOISCHANNELS, (user.nick,), channels)
     chat.delivery.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,
                         _("{version}, a small chat server", version=VERSION))
+    if user.bot:
+        chat.delivery.reply(client, rpl.RPL_WHOISBOT, user.nick, _("is a bot"))
     if user.account is not None:
         chat.delivery.reply(client, rpl.RPL_WHOISACCOUNT, user.nick, user.account,
                             _("is logged in as"))
@@ -627,9 +634,11 @@ def _user_mode(chat, client, nick, changes):
             chat.registry.set_invisible(client, adding)
         elif char == "w" and client.wallops != adding:
             client.wallops = adding
+        elif char == BOT_MODE and client.bot != adding:
+            client.bot = adding
         elif char == "o" and client.oper and not adding:  # +o only through OPER
             chat.registry.set_oper(client, False)
-        elif char not in "iwor":  # +r comes with logging in, not by MODE
+        elif char not in "iwor" + BOT_MODE:  # +r comes with logging in, not by MODE
             chat.delivery.reply(client, rpl.ERR_UMODEUNKNOWNFLAG, _("Unknown MODE flag"))
             continue
         else:
@@ -640,7 +649,7 @@ def _user_mode(chat, client, nick, changes):
 
 
 def _user_modes(client):
-    return ("i" if client.invisible else "") + ("o" if client.oper else "") + (
+    return (BOT_MODE if client.bot else "") + ("i" if client.invisible else "") + ("o" if client.oper else "") + (
         "r" if client.account is not None else "") + ("w" if client.wallops else "")
 
 
