@@ -599,3 +599,58 @@ def test_whox_is_announced(chat):
     peer = chat.connect()
     peer.send("NICK a", "USER a 0 * :A")
     assert "WHOX" in [p for m in peer.messages() if m.command == "005" for p in m.params]
+
+
+# -- HELP ---------------------------------------------------------------------------------------
+
+def test_help_gives_irc_users_what_plain_users_read_in_the_modern_numerics():
+    chat = Harness()
+    alice, bob = chat.irc("alice"), chat.plain("bob")
+    alice.lines()
+    alice.send("HELP")
+    replies = numerics(alice)
+    assert replies[0] == ("704", ("alice", "*", "The commands of this chat"))
+    assert replies[1] == ("705", ("alice", "*", ""))  # a title, then a blank line
+    assert replies[-1] == ("706", ("alice", "*", "End of /HELP"))
+    bob.send("/help")
+    assert [params[2] for _, params in replies[2:-1]] == [
+        line.removeprefix("*** ").removeprefix("***") for line in bob.lines()]
+
+
+@pytest.mark.parametrize("asked, shown, first", [
+    ("msg", "msg", "  /msg NAME text   a private message to NAME"),
+    ("/OP", "/OP", "  /op NAME, /deop NAME    make NAME an operator, or no longer"),
+])
+def test_help_on_one_command_gives_its_lines_and_helpop_is_the_same(asked, shown, first):
+    chat = Harness()
+    alice = chat.irc("alice")
+    alice.lines()
+    for command in ("HELP", "HELPOP"):
+        alice.send(f"{command} {asked}")
+        replies = numerics(alice)
+        assert [code for code, _ in replies] == ["704", "705", "705", "706"]
+        assert replies[2] == ("705", ("alice", shown, first))
+
+
+@pytest.mark.parametrize("line, subject", [
+    ("HELP nosuch", "nosuch"), ("HELP :two words", "*"), ("HELP " + "x" * 300, "*"),
+    ("HELP ((", "(("), ("HELP .*", ".*")])
+def test_help_on_what_there_is_none_is_524_and_the_chat_goes_on(line, subject):
+    chat = Harness()
+    alice, bob = chat.irc("alice"), chat.irc("bob")
+    alice.lines()
+    alice.send(line)
+    assert numerics(alice) == [("524", ("alice", subject, "No help available on this topic"))]
+    alice.send("PRIVMSG #lobby :still here")
+    assert bob.lines()[-1].endswith("PRIVMSG #lobby :still here")
+
+
+def test_help_reads_in_the_users_language():
+    chat = Harness()
+    dasha = chat.irc("dasha")
+    dasha.send("LANGUAGE ru")
+    dasha.lines()
+    dasha.send("HELP msg")
+    replies = numerics(dasha)
+    assert replies[0][1][2] == "/msg" and replies[-1][1][2] == "Конец /HELP"
+    assert "личное сообщение" in replies[2][1][2]

@@ -18,32 +18,7 @@ from ..protocol.names import NICK_RULE, fold
 from ..text.catalog import _, language_name, languages, ngettext
 from ..text.display import clean, is_quit_word
 from . import accounts, history, moderation, rooms, serverinfo, services
-
-HELP = (
-    _("*** Type a line and press Enter to talk to the room. Commands:"),
-    _("***   /msg NAME text   a private message to NAME"),
-    _("***   /me action       tell the room what you do (* alice waves)"),
-    _("***   /nick NAME       change your name"),
-    _("***   /who             who is in the room ((TLS): connected over TLS)"),
-    _("***   /topic [text]    show the room's topic, or set it"),
-    _("***   /join [key]      come back to the room after leaving it or being removed"),
-    _("***   /history [N]     the room's last N lines (20 without N)"),
-    _("***   /lang [code]     the language you read: /lang ru, /lang en; /lang lists them"),
-    _("***   /register PASSWORD       keep your name: an account of it, with this password"),
-    _("***   /login PASSWORD      log in to the account of your name; /logout to log out"),
-    _("***   /quit [reason]   leave (so do 'exit' and 'выход')"),
-    _("***   //text           send text that starts with /"),
-    _("*** For the room's operators (@ in /who):"),
-    _("***   /kick NAME [reason]     put NAME out of the room"),
-    _("***   /op NAME, /deop NAME    make NAME an operator, or no longer"),
-    _("***   /voice NAME, /devoice NAME   let NAME talk when the room is moderated, or not"),
-    _("***   /invite NAME     let NAME into an invite-only room"),
-    _("***   /mode +m|-m, +i, +t, +n, +s, +k KEY, +l NUMBER, +b MASK, ...   change the room's\n"
-      "***                    rules, as IRC's MODE does; /mode alone shows them"),
-    _("***   /room register   keep the room's topic, rules and operators, and be its "
-      "founder\n***   /room drop, /room transfer ACCOUNT   let it go, or hand it over"),
-    _("*** For the server's operators: /oper NAME PASSWORD"),
-)
+from .helptext import HELP
 
 
 # -- Input ----------------------------------------------------------------------------------

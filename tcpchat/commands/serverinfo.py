@@ -21,6 +21,7 @@ from ..protocol import numerics as rpl
 from ..protocol.message import Message, utf8_prefix
 from ..protocol.names import fold
 from ..text.catalog import _, ngettext
+from . import helptext
 from .opers import check_password, check_unknown
 
 VERSION = f"tcpchat-{__version__}"
@@ -262,8 +263,30 @@ def _stats(chat, client, message):
     chat.delivery.reply(client, rpl.RPL_ENDOFSTATS, letter or "*", _("End of STATS report"))
 
 
+def _help(chat, client, message):
+    """``HELP [subject]`` (and ``HELPOP``): the help plain users read with ``/help``
+    (tcpchat.commands.helptext), all of it, or the lines about one command."""
+    asked = message.params[0] if message.params and message.params[0] else "*"
+    # The subject goes back as a parameter of its own: one that cannot be one is "*" (as is
+    # one too long to be a command, which would only make the reply long).
+    subject = "*" if " " in asked or asked.startswith(":") or len(asked) > 32 else asked
+    lines = helptext.lines_about(asked)
+    reply = chat.delivery.reply
+    if not lines:
+        reply(client, rpl.ERR_HELPNOTFOUND, subject, _("No help available on this topic"))
+        return
+    reply(client, rpl.RPL_HELPSTART, subject, _("The commands of this chat")
+          if asked == "*" else "/" + asked.lstrip("/").lower())
+    reply(client, rpl.RPL_HELPTXT, subject, "")  # as the spec asks: a title, then a blank
+    for line in helptext.irc_lines(lines, client.encoding.catalog):
+        reply(client, rpl.RPL_HELPTXT, subject, line)
+    reply(client, rpl.RPL_ENDOFHELP, subject, _("End of /HELP"))
+
+
 COMMANDS = {
     # name: (handler, min_params); all need registration
+    "HELP": (_help, 0),
+    "HELPOP": (_help, 0),
     "STATS": (_stats, 0),
     "LUSERS": (lusers, 0),
     "TIME": (_time, 0),
