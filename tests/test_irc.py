@@ -654,3 +654,66 @@ def test_help_reads_in_the_users_language():
     replies = numerics(dasha)
     assert replies[0][1][2] == "/msg" and replies[-1][1][2] == "Конец /HELP"
     assert "личное сообщение" in replies[2][1][2]
+
+
+# -- LIST with ELIST's conditions ----------------------------------------------------------------
+
+def listed(peer, line):
+    peer.send(line)
+    return sorted(params[1] for command, params in numerics(peer) if command == "322")
+
+
+@pytest.fixture
+def rooms():
+    """#big (3 members, made first), #chat (2, with a topic set 10 minutes after), #one (1,
+    made last, 20 minutes after #big), and #hidden (secret); all of them in #lobby too."""
+    chat = Harness()
+    ann, bob, cy = chat.irc("ann"), chat.irc("bob"), chat.irc("cy")
+    for peer in (ann, bob, cy):
+        peer.send("JOIN #big")
+    chat.clock.advance(600)
+    ann.send("JOIN #chat", "TOPIC #chat :news")
+    bob.send("JOIN #chat")
+    chat.clock.advance(600)
+    cy.send("JOIN #one", "JOIN #hidden", "MODE #hidden +s")
+    chat.clock.advance(60)
+    ann.lines()
+    return chat, ann
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("LIST", ["#big", "#chat", "#lobby", "#one"]),
+    ("LIST >2", ["#big", "#lobby"]),
+    ("LIST <2", ["#one"]),
+    ("LIST >1,<3", ["#chat"]),
+    ("LIST *h*", ["#chat"]),
+    ("LIST !*h*", ["#big", "#lobby", "#one"]),
+    ("LIST *b*,*o*,!#lobby", ["#big", "#one"]),
+    ("LIST C<5", ["#one"]),
+    ("LIST C>15", ["#big", "#lobby"]),
+    ("LIST T<15", ["#chat"]),
+    ("LIST T>15", []),
+    ("LIST #big,#one", ["#big", "#one"]),
+    ("LIST #hidden", []),
+    ("LIST *hid*", []),  # a secret room stays hidden from those outside it, however asked
+])
+def test_list_takes_elists_conditions(rooms, line, expected):
+    chat, ann = rooms
+    assert listed(ann, line) == expected
+
+
+@pytest.mark.parametrize("item", [">", "<x", "C>", "T<-5", "lobby", ">99999999999"])
+def test_a_list_condition_that_is_none_is_said_and_the_chat_goes_on(rooms, item):
+    chat, ann = rooms
+    ann.send(f"LIST >1,{item}")
+    assert numerics(ann) == [("FAIL", ("LIST", "INVALID_PARAMS", item,
+                                       f"{item} is no channel, mask or condition of LIST"))]
+    assert listed(ann, "LIST <2") == ["#one"]
+
+
+def test_the_server_says_which_list_conditions_it_takes():
+    chat = Harness()
+    alice = chat.connect()
+    alice.send("NICK alice", "USER alice 0 * :Alice")
+    assert "ELIST=CMNTU" in " ".join(" ".join(params) for command, params in numerics(alice)
+                                     if command == "005").split()

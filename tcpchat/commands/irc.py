@@ -7,6 +7,7 @@ the parsed :class:`~tcpchat.protocol.message.Message`; they reply with numerics 
 everyone else sees to the chat's operations.  Reply formats follow https://modern.ircdocs.horse.
 """
 
+import re
 import time
 from collections import namedtuple
 
@@ -21,6 +22,8 @@ from . import accounts, history, moderation, rooms, sasl, serverinfo, services
 from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
+#: ELIST: the conditions LIST takes (creation time, masks, negated masks, topic time, users).
+ELIST = "CMNTU"
 #: The user mode that marks a bot (IRCv3 bot-mode), and its flag in WHO replies.
 BOT_MODE = "B"
 #: PRIVMSG and NOTICE take at most this many comma-separated targets (TARGMAX).
@@ -34,6 +37,7 @@ ISUPPORT = (
     f"CHANMODES={moderation.CHANMODES}",
     f"CHANNELLEN={CHANNELLEN}",
     f"CHANTYPES={CHANTYPES}",
+    f"ELIST={ELIST}",
     f"KEYLEN={moderation.KEYLEN}",
     f"KICKLEN={moderation.KICKLEN}",
     f"MAXLIST=b:{moderation.MAXBANS}",
@@ -393,9 +397,23 @@ def _reply_list(chat, client, numeric, head, items):
 
 
 def _list(chat, client, message):
-    if message.params:
-        channels = filter(None, (_visible_channel(chat, client, name)
-                                 for name in message.params[0].split(",")))
+    """``LIST``, ``LIST #a,#b``, or with ELIST's conditions, comma-separated and all to hold:
+    ``>N``/``<N`` members, ``C>N``/``C<N`` made more/less than N minutes ago, ``T>N``/``T<N``
+    its topic set more/less than N minutes ago (a room with no topic matches neither),
+    ``*mask*`` a name that matches one of the masks, ``!*mask*`` one that matches none."""
+    if message.params and message.params[0]:
+        wanted = _list_conditions(message.params[0], chat.wall_clock())
+        if isinstance(wanted, str):
+            chat.delivery.standard_reply(client, "FAIL", "LIST", "INVALID_PARAMS", _(
+                "{item} is no channel, mask or condition of LIST", item=wanted), (wanted,))
+            return
+        names, tests = wanted
+        if names is not None:  # just these channels, as they were asked for
+            channels = filter(None, (_visible_channel(chat, client, name) for name in names))
+        else:
+            channels = (channel for channel in list(chat.registry.channels.values())
+                        if channel.visible_to(client))
+        channels = (channel for channel in channels if all(test(channel) for test in tests))
     else:
         channels = [channel for channel in chat.registry.channels.values()
                     if channel.visible_to(client)]
@@ -406,6 +424,54 @@ def _list(chat, client, message):
         chat.delivery.reply(client, rpl.RPL_LIST, channel.name, str(len(channel.members)),
                             channel.topic)
     chat.delivery.reply(client, rpl.RPL_LISTEND, _("End of /LIST"))
+
+
+#: A condition on a number: ``<`` or ``>``, then digits.
+_COMPARISON = re.compile(r"[<>](\d{1,9})\Z")
+
+
+def _list_conditions(argument, now):
+    """What ``LIST`` *argument* asks for: ``(names, tests)``, with *names* the channels named
+    outright (None if none), *tests* what each listed channel must pass; or the first item
+    that is none of these, as a string."""
+    names, masks, excluded, tests = [], [], [], []
+    for item in argument.split(","):
+        kind, rest = (item[0], item[1:]) if item[:1] in "CT" and item[1:2] in "<>" else ("", item)
+        if rest[:1] in "<>":
+            comparison = _COMPARISON.match(rest)
+            if comparison is None:
+                return item  # a condition with no number: said, not taken for a name
+            tests.append(_list_test(kind, rest[0] == ">", int(comparison.group(1)), now))
+        elif item.startswith("!") and len(item) > 1:
+            excluded.append(item[1:])
+        elif "*" in item or "?" in item:
+            masks.append(item)
+        elif is_channel(item):
+            names.append(item)
+        else:
+            return item
+    if masks:
+        tests.append(lambda channel, wanted=Wildcards(*masks): wanted.matches(channel.folded))
+    if excluded:
+        tests.append(lambda channel, unwanted=Wildcards(*excluded):
+                     not unwanted.matches(channel.folded))
+    return (names or None), tests
+
+
+def _list_test(kind, more, number, now):
+    """The test for one ELIST condition: members (no *kind*), or minutes since the channel
+    was made (``C``) or its topic set (``T``)."""
+    if not kind:
+        return (lambda channel: len(channel.members) > number) if more else (
+            lambda channel: len(channel.members) < number)
+    since = number * 60
+
+    def test(channel):
+        when = channel.created if kind == "C" else channel.topic_at
+        if not when:
+            return False  # never: no topic to be old or new
+        return now - when > since if more else now - when < since
+    return test
 
 
 def _room_left(chat, client):
