@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from helpers import CHEAP, HeldOffload, Harness, numerics
+from helpers import CHEAP, HeldOffload, Harness, numerics, with_caps
 from tcpchat.chat import config as chat_config
 from tcpchat.commands.opers import check_password, hash_password, parse_oper_file
 
@@ -340,3 +340,25 @@ def test_the_counters_count_what_happened(chat):
     clients = chat.core.chat.registry.clients
     sent = stats.sent_bytes(clients)
     assert len(bob.output()) > 0 and stats.sent_bytes(clients) > sent
+
+
+def test_extended_monitor_tells_watchers_of_away_realname_and_account_changes(chat):
+    """IRCv3 extended-monitor: a watcher that asked for it hears of a watched user what it
+    would hear sharing a channel with it, each with its own capability; once, if it does."""
+    caps = ("away-notify", "setname", "account-notify")
+    ann = with_caps(chat, "ann", "extended-monitor", *caps)
+    pat = with_caps(chat, "pat", *caps)  # watching too, without extended-monitor
+    cy = with_caps(chat, "cy", "extended-monitor", *caps)  # watching, and in #lobby with bob
+    bob = with_caps(chat, "bob", "setname")  # SETNAME needs it
+    for watcher in (ann, pat, cy):
+        watcher.send("MONITOR + bob")
+    for watcher in (ann, pat):
+        watcher.send("PART #lobby")
+    for watcher in (ann, pat, cy):
+        watcher.lines()
+    bob.send("AWAY :lunch", "SETNAME :Bob B", "REGISTER * * :a long password")
+    told = [":bob!bob@127.0.0.1 AWAY :lunch", ":bob!bob@127.0.0.1 SETNAME :Bob B",
+            ":bob!bob@127.0.0.1 ACCOUNT bob"]
+    assert ann.lines() == told
+    assert cy.lines() == told  # a neighbour and a watcher: told once
+    assert pat.lines() == []

@@ -175,21 +175,31 @@ class LocalDelivery:
             self.delivery.deliver(invitation, notified, when=event.time)
 
     def away(self, event):
-        """Those sharing a channel with the user who asked for away-notify."""
+        """Those sharing a channel with the user (or watching it, see :meth:`_watching`) who
+        asked for away-notify."""
         delivery = self.delivery
         if delivery.cap_users["away-notify"] and event.user.registered:
             delivery.deliver(Message("AWAY", (event.text,) if event.text else (), event.source),
-                             delivery.with_cap("away-notify",
-                                               self.registry.neighbours(event.user)),
+                             delivery.with_cap("away-notify", self._watching(event.user)),
                              when=event.time)
 
     def realname(self, event):
-        """Those sharing a channel with the setname capability, and the user itself if it
-        has it (its confirmation)."""
+        """Those sharing a channel with the setname capability (or watching the user), and
+        the user itself if it has it (its confirmation)."""
         delivery = self.delivery
         delivery.deliver(Message("SETNAME", (event.realname,), event.source),
-                         delivery.with_cap("setname", self.registry.neighbours(
+                         delivery.with_cap("setname", self._watching(
                              event.user, include_self=True)), when=event.time)
+
+    def _watching(self, user, include_self=False):
+        """Who hears of *user*'s changes: those sharing a channel with it, and those who
+        watch its nick with MONITOR and asked for extended-monitor; each once."""
+        audience = self.registry.neighbours(user, include_self)
+        if self.delivery.cap_users["extended-monitor"]:
+            audience.update(dict.fromkeys(
+                watcher for watcher in self.registry.watchers(user.nick)
+                if "extended-monitor" in watcher.caps and watcher is not user))
+        return audience
 
     def wallops(self, event):
         user = event.user
@@ -203,7 +213,7 @@ class LocalDelivery:
         delivery = self.delivery
         if delivery.cap_users["account-notify"]:
             delivery.deliver(Message("ACCOUNT", (event.account or "*",), event.source),
-                             delivery.with_cap("account-notify", self.registry.neighbours(
+                             delivery.with_cap("account-notify", self._watching(
                                  event.user, include_self=True)), when=event.time)
 
     def redaction(self, event):
