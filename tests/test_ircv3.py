@@ -231,3 +231,20 @@ def test_a_bot_cannot_mark_another_user():
     assert numerics(robo) == [("502", ("robo", "Cant change mode for other users"))]
     alice.send("WHOIS alice")
     assert "335" not in [command for command, _ in numerics(alice)]
+
+
+def test_no_implicit_names_leaves_names_out_of_a_join_until_asked():
+    """draft/no-implicit-names: a client that keeps its member lists some other way (or a
+    room of thousands it does not want listed on every join) asks for NAMES itself."""
+    chat = Harness()
+    chat.irc("ann")
+    quiet, usual = with_caps(chat, "quiet", "draft/no-implicit-names"), chat.irc("usual")
+    for peer in (quiet, usual):
+        peer.lines()
+    quiet.send("JOIN #lobby2")
+    assert [command for command, _ in numerics(quiet)] == ["JOIN"]
+    usual.send("JOIN #lobby2")
+    assert [command for command, _ in numerics(usual)][-2:] == ["353", "366"]
+    quiet.lines()  # usual's JOIN
+    quiet.send("NAMES #lobby2")
+    assert [command for command, _ in numerics(quiet)] == ["353", "366"]

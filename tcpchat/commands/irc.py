@@ -299,7 +299,8 @@ def _join_channel(chat, client, name, key=None):
     rooms.joined(chat, client, channel)
     if channel.topic:
         _send_topic(chat, client, channel)
-    _send_names(chat, client, channel)
+    if "draft/no-implicit-names" not in client.caps:  # a client that asks when it wants them
+        _send_names(chat, client, channel)
 
 
 def _part(chat, client, message):
