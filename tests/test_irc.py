@@ -702,13 +702,21 @@ def test_list_takes_elists_conditions(rooms, line, expected):
     assert listed(ann, line) == expected
 
 
-@pytest.mark.parametrize("item", [">", "<x", "C>", "T<-5", "lobby", ">99999999999"])
+@pytest.mark.parametrize("item", [">", "<x", "C>", "T<-5", "lobby", ">99999999999",
+                                  "two words", ":colon"])
 def test_a_list_condition_that_is_none_is_said_and_the_chat_goes_on(rooms, item):
+    """The item is said back as a parameter of its own where it can be one."""
     chat, ann = rooms
-    ann.send(f"LIST >1,{item}")
-    assert numerics(ann) == [("FAIL", ("LIST", "INVALID_PARAMS", item,
+    ann.send(f"LIST :>1,{item}")
+    context = () if " " in item or item.startswith(":") else (item,)
+    assert numerics(ann) == [("FAIL", ("LIST", "INVALID_PARAMS", *context,
                                        f"{item} is no channel, mask or condition of LIST"))]
     assert listed(ann, "LIST <2") == ["#one"]
+
+
+def test_empty_items_of_a_list_are_no_items(rooms):
+    chat, ann = rooms
+    assert listed(ann, "LIST #big,,#one,") == ["#big", "#one"]
 
 
 def test_the_server_says_which_list_conditions_it_takes():

@@ -405,8 +405,10 @@ def _list(chat, client, message):
     if message.params and message.params[0]:
         wanted = _list_conditions(message.params[0], chat.wall_clock())
         if isinstance(wanted, str):
+            # The item goes back as a parameter of its own where it can be one (no space).
+            context = () if " " in wanted or wanted.startswith(":") else (wanted,)
             chat.delivery.standard_reply(client, "FAIL", "LIST", "INVALID_PARAMS", _(
-                "{item} is no channel, mask or condition of LIST", item=wanted), (wanted,))
+                "{item} is no channel, mask or condition of LIST", item=wanted), context)
             return
         names, tests = wanted
         if names is not None:  # just these channels, as they were asked for
@@ -436,7 +438,7 @@ def _list_conditions(argument, now):
     outright (None if none), *tests* what each listed channel must pass; or the first item
     that is none of these, as a string."""
     names, masks, excluded, tests = [], [], [], []
-    for item in argument.split(","):
+    for item in filter(None, argument.split(",")):  # "#a,,#b" and a trailing comma: no item
         kind, rest = (item[0], item[1:]) if item[:1] in "CT" and item[1:2] in "<>" else ("", item)
         if rest[:1] in "<>":
             comparison = _COMPARISON.match(rest)
