@@ -205,6 +205,27 @@ def test_a_key_and_a_limit(chat):
                                         "Cannot join channel (+l): it is full"))]
 
 
+@pytest.mark.parametrize("line, shown", [
+    ("MODE #a +k :open sesame", "*"),  # a space: unusable in a JOIN, so refused, not cut
+    ("MODE #a +k ::sesame", "*"),
+    ("MODE #a +k a,b", "a,b"),
+    ("MODE #a +k " + "k" * 33, "k" * 33),
+])
+def test_a_key_that_cannot_be_one_is_refused_whole_and_the_room_stays_open(chat, line, shown):
+    """The modern spec: a server that forbids a key says so (696) rather than set another
+    one; what cannot be a parameter of the reply is said as ``*``."""
+    alice, bob = room(chat, "alice", "bob")
+    alice.send("JOIN #a")
+    alice.lines()
+    alice.send(line)
+    assert numerics(alice) == [("696", (
+        "alice", "#a", "k", shown, "Invalid mode parameter: a key is 1 to 32 characters, "
+                                   "with no comma or space"))]
+    bob.lines()
+    bob.send("JOIN #a")
+    assert numerics(bob)[0] == ("JOIN", ("#a",))
+
+
 # -- Who may talk ---------------------------------------------------------------------------
 
 def test_moderated_lets_operators_and_voiced_members_talk(chat):

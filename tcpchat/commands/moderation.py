@@ -262,9 +262,11 @@ def _set_key(chat, client, channel, adding, key):
             return _UNCHANGED
         channel.key = None
         return "*"
-    if not key or len(key) > KEYLEN or key[0] == ":" or "," in key:
+    # A space would make the key unusable in a JOIN (and a parameter of no reply could hold
+    # it): refused, as the modern spec says, rather than cut or changed.
+    if not key or len(key) > KEYLEN or key[0] == ":" or "," in key or " " in key:
         _invalid(chat, client, channel, "k", key,
-                 _("a key is 1 to {length} characters, with no comma", length=KEYLEN))
+                 _("a key is 1 to {length} characters, with no comma or space", length=KEYLEN))
         return _UNCHANGED
     if channel.key is not None:
         if key != channel.key:
@@ -292,7 +294,10 @@ def _set_limit(chat, client, channel, adding, text):
 
 
 def _invalid(chat, client, channel, char, parameter, why):
-    chat.delivery.reply(client, rpl.ERR_INVALIDMODEPARAM, channel.name, char, parameter or "*",
+    # The parameter goes back as one of the reply's own: "*" for one that cannot be one.
+    if not parameter or " " in parameter or parameter.startswith(":"):
+        parameter = "*"
+    chat.delivery.reply(client, rpl.ERR_INVALIDMODEPARAM, channel.name, char, parameter,
                         _("Invalid mode parameter: {why}", why=why))
 
 
