@@ -362,3 +362,15 @@ def test_extended_monitor_tells_watchers_of_away_realname_and_account_changes(ch
     assert ann.lines() == told
     assert cy.lines() == told  # a neighbour and a watcher: told once
     assert pat.lines() == []
+
+
+@pytest.mark.parametrize("line, listed, mask", [
+    ("LINKS", True, "*"), ("LINKS tcp*", True, "tcp*"), ("LINKS *.example", False, "*.example"),
+    ("LINKS tcpchat *", True, "*"), ("LINKS :a b", False, "*")])
+def test_links_lists_this_server_where_the_mask_matches_it(chat, line, listed, mask):
+    alice = chat.irc("alice")
+    alice.lines()
+    alice.send(line)
+    assert numerics(alice) == ([("364", ("alice", "tcpchat", "tcpchat", "0 tcpchat-0.1.0"))]
+                               if listed else []) + [
+        ("365", ("alice", mask, "End of /LINKS list"))]

@@ -19,7 +19,7 @@ from .. import __version__
 from ..chat.config import MONITOR_LIMIT, OPER_WINDOW
 from ..protocol import numerics as rpl
 from ..protocol.message import Message, utf8_prefix
-from ..protocol.names import fold
+from ..protocol.names import Wildcards, fold
 from ..text.catalog import _, ngettext
 from . import helptext
 from .opers import check_password, check_unknown
@@ -87,6 +87,18 @@ def _admin(chat, client, message):
     chat.delivery.reply(client, rpl.RPL_ADMINLOC2, _("Ask the person who runs it"))
     chat.delivery.reply(client, rpl.RPL_ADMINEMAIL,
                         config.admin_email or _("No contact address given"))
+
+
+def _links(chat, client, message):
+    """``LINKS [[server] mask]``: the servers of this network whose name matches *mask*,
+    which is this one or none (a node of a cluster would list the others too), each as
+    ``<server> <server> :<hops> <description>``, as ngircd answers it; then the end."""
+    asked = message.params[-1] if message.params and message.params[-1] else "*"
+    mask = "*" if " " in asked or asked.startswith(":") else asked
+    server = chat.config.server_name
+    if Wildcards(asked).matches(fold(server)):
+        chat.delivery.reply(client, rpl.RPL_LINKS, server, server, f"0 {VERSION}")
+    chat.delivery.reply(client, rpl.RPL_ENDOFLINKS, mask, _("End of /LINKS list"))
 
 
 # -- Who was, who is ------------------------------------------------------------------------
@@ -292,6 +304,7 @@ COMMANDS = {
     "TIME": (_time, 0),
     "INFO": (_info, 0),
     "ADMIN": (_admin, 0),
+    "LINKS": (_links, 0),
     "WHOWAS": (_whowas, 1),
     "MONITOR": (_monitor, 1),
     "OPER": (_oper, 2),
