@@ -14,7 +14,8 @@ from collections import namedtuple
 from ..chat.config import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
 from ..protocol import ircv3
 from ..protocol import numerics as rpl
-from ..protocol.message import MAX_MESSAGE, MalformedMessage, Message, parse, utf8_prefix
+from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, is_middle, parse,
+                                utf8_prefix)
 from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
                               is_channel)
 from ..text.catalog import _, languages
@@ -406,7 +407,7 @@ def _list(chat, client, message):
         wanted = _list_conditions(message.params[0], chat.wall_clock())
         if isinstance(wanted, str):
             # The item goes back as a parameter of its own where it can be one (no space).
-            context = () if " " in wanted or wanted.startswith(":") else (wanted,)
+            context = (wanted,) if is_middle(wanted) else ()
             chat.delivery.standard_reply(client, "FAIL", "LIST", "INVALID_PARAMS", _(
                 "{item} is no channel, mask or condition of LIST", item=wanted), context)
             return
@@ -718,8 +719,9 @@ def _user_mode(chat, client, nick, changes):
 
 
 def _user_modes(client):
-    return (BOT_MODE if client.bot else "") + ("i" if client.invisible else "") + ("o" if client.oper else "") + (
-        "r" if client.account is not None else "") + ("w" if client.wallops else "")
+    return "".join(letter for letter, on in (
+        (BOT_MODE, client.bot), ("i", client.invisible), ("o", client.oper),
+        ("r", client.account is not None), ("w", client.wallops)) if on)
 
 
 def _channel_mode(chat, client, name, changes):

@@ -30,7 +30,7 @@ rest of the core.
 
 from ..chat.state import is_banned
 from ..protocol import numerics as rpl
-from ..protocol.message import utf8_prefix
+from ..protocol.message import middle_or, utf8_prefix
 from ..protocol.names import Wildcards, fold
 from ..text.catalog import _
 
@@ -294,11 +294,8 @@ def _set_limit(chat, client, channel, adding, text):
 
 
 def _invalid(chat, client, channel, char, parameter, why):
-    # The parameter goes back as one of the reply's own: "*" for one that cannot be one.
-    if not parameter or " " in parameter or parameter.startswith(":"):
-        parameter = "*"
-    chat.delivery.reply(client, rpl.ERR_INVALIDMODEPARAM, channel.name, char, parameter,
-                        _("Invalid mode parameter: {why}", why=why))
+    chat.delivery.reply(client, rpl.ERR_INVALIDMODEPARAM, channel.name, char,
+                        middle_or(parameter), _("Invalid mode parameter: {why}", why=why))
 
 
 def _regate(channel):

@@ -18,7 +18,7 @@ import time
 from .. import __version__
 from ..chat.config import MONITOR_LIMIT, OPER_WINDOW
 from ..protocol import numerics as rpl
-from ..protocol.message import Message, utf8_prefix
+from ..protocol.message import Message, middle_or, utf8_prefix
 from ..protocol.names import Wildcards, fold
 from ..text.catalog import _, ngettext
 from . import helptext
@@ -94,7 +94,7 @@ def _links(chat, client, message):
     which is this one or none (a node of a cluster would list the others too), each as
     ``<server> <server> :<hops> <description>``, as ngircd answers it; then the end."""
     asked = message.params[-1] if message.params and message.params[-1] else "*"
-    mask = "*" if " " in asked or asked.startswith(":") else asked
+    mask = middle_or(asked)
     server = chat.config.server_name
     if Wildcards(asked).matches(fold(server)):
         chat.delivery.reply(client, rpl.RPL_LINKS, server, server, f"0 {VERSION}")
@@ -279,9 +279,9 @@ def _help(chat, client, message):
     """``HELP [subject]`` (and ``HELPOP``): the help plain users read with ``/help``
     (tcpchat.commands.helptext), all of it, or the lines about one command."""
     asked = message.params[0] if message.params and message.params[0] else "*"
-    # The subject goes back as a parameter of its own: one that cannot be one is "*" (as is
-    # one too long to be a command, which would only make the reply long).
-    subject = "*" if " " in asked or asked.startswith(":") or len(asked) > 32 else asked
+    # The subject goes back as a parameter of its own: "*" for one that cannot be one, and
+    # for one too long to be a command, which would only make the reply long.
+    subject = middle_or(asked) if len(asked) <= 32 else "*"
     lines = helptext.lines_about(asked)
     reply = chat.delivery.reply
     if not lines:

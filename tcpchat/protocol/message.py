@@ -150,11 +150,23 @@ def _tag_section(tags):
     return section
 
 
+def is_middle(param):
+    """Whether *param* can be a parameter before the last: not empty, no space, no leading
+    colon."""
+    return bool(param) and " " not in param and not param.startswith(":")
+
+
+def middle_or(param, instead="*"):
+    """*param*, said back as a parameter of a reply's own (a subject, a mask), or *instead*
+    where it cannot be one (a client's trailing ``:two words``)."""
+    return param if is_middle(param) else instead
+
+
 def _serialize_body(command, params, source):
     parts = [":" + source, command] if source else [command]
     if params:
         for param in params[:-1]:
-            if not param or " " in param or param.startswith(":"):
+            if not param or " " in param or param.startswith(":"):  # is_middle, inlined
                 raise ValueError(f"bad middle parameter {param!r}")
             parts.append(param)
         last = params[-1]
