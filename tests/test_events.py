@@ -26,8 +26,17 @@ def recorded(harness):
         assert event.id and event.id not in ids
         ids.add(event.id)
         seen.append(dataclasses.replace(event, id=None))
-    harness.core.chat.add_consumer(consume)
+    harness.core.chat.add_consumer(consume, events.MESSAGES)
     return seen
+
+
+def test_a_registration_and_a_user_mode_change_are_events_with_no_msgid(chat):
+    seen = []
+    chat.core.chat.add_consumer(seen.append, (events.Registration, events.UserModeChange))
+    ann = chat.irc("ann")
+    ann.send("MODE ann +i", "MODE ann +i")  # the second changes nothing: no event
+    assert seen == [events.Registration(ann.client, "ann!ann@127.0.0.1", NOW),
+                    events.UserModeChange(ann.client, "ann!ann@127.0.0.1", NOW)]
 
 
 def test_each_operation_hands_one_event_with_who_where_what_and_when(chat):

@@ -26,7 +26,7 @@ def test_lusers_counts_users_invisible_operators_unknown_and_channels(chat):
     alice.lines()
     alice.send("LUSERS")
     assert numerics(alice) == [
-        ("251", ("alice", "There are 1 users and 1 invisible on 1 servers")),
+        ("251", ("alice", "There are 1 users and 1 invisible on 1 server")),
         ("252", ("alice", "0", "operators online")),
         ("253", ("alice", "1", "unknown connection")),
         ("254", ("alice", "2", "channels formed")),
@@ -36,7 +36,7 @@ def test_lusers_counts_users_invisible_operators_unknown_and_channels(chat):
     bob.send("QUIT")
     alice.lines()
     alice.send("LUSERS")
-    assert numerics(alice)[0][1][1] == "There are 1 users and 0 invisible on 1 servers"
+    assert numerics(alice)[0][1][1] == "There are 1 users and 0 invisible on 1 server"
 
 
 def test_lusers_is_in_the_welcome_burst(chat):

@@ -23,13 +23,14 @@ PACKAGE = pathlib.Path(ROOT) / "tcpchat"
 #: A module may import from its own layer and from those before it.  The last four stand
 #: side by side on top (the server's command line, the admin's, the reference client, the
 #: benchmarks), and import none of each other.
-LAYERS = ("text.catalog", "protocol", "text", "chat", "store", "commands", "core", "transports",
+LAYERS = ("text.catalog", "protocol", "text", "chat", "store", "commands", "cluster", "core",
+          "transports",
           ("server", "admin", "client", "bench"))
 #: The sans-IO ones: the protocol, the chat and the commands with the core that dispatches to
 #: them, the storage seam and its model, and the reference client's session.  (The SQLite
 #: store has a writer thread: the server hands it to the core, which sees only the seam.)
 SANS_IO = ("protocol", "text", "chat", "store.base", "store.memory", "store.accounts",
-           "store.credentials", "commands", "core", "client.session")
+           "store.credentials", "commands", "cluster", "core", "client.session")
 
 #: Sans-IO too, but made of libraries from an extra (the web gateway: wsproto, h11), which an
 #: interpreter started without site-packages cannot import: checked by their source alone.

@@ -97,6 +97,9 @@ class Chat:
         #: Set by the core: ``later(client, when, action)`` calls ``action(client)`` at the
         #: monotonic time *when*, unless *client* has left by then.
         self.later = None
+        #: The other nodes of the chat (a tcpchat.cluster.link.ClusterLink), or None: set by
+        #: the link, which asks them before a nick is taken (claim) and joins are let through.
+        self.cluster = None
         #: Set by the core: ``just_registered(client)`` once *client* has registered, so that
         #: the core lets go of a timer its connection needs no more.
         self.just_registered = _nothing
@@ -114,11 +117,23 @@ class Chat:
         for consume in self.consumers[event.__class__]:
             consume(event)
 
+    def tell(self, event):
+        """Hand *event* to every consumer: one that happened elsewhere (a cluster's other
+        node: it keeps the id it was given there) or that is no message (no id at all)."""
+        for consume in self.consumers[event.__class__]:
+            consume(event)
+
     def off_loop(self, client, work, done):
         """Run ``work()`` away from the loop, then ``done(result)`` (None if the work failed)
         on it, unless *client* has left by then.  *client* reads nothing meanwhile, so its
         next lines are handled after the answer.  False if the work could not be queued (too
         much waits already): nothing is run, and the caller tells *client* to try again."""
+        return self.paused_while(client, lambda finished: self.offload.submit(work, finished),
+                                 done)
+
+    def paused_while(self, client, start, done):
+        """What :meth:`off_loop` does, for any work: ``start(finished)`` begins it (False if
+        it could not), and ``finished(result)`` is called on the loop when it is over."""
         conn = client.conn
 
         def finished(result):
@@ -131,7 +146,7 @@ class Chat:
 
         conn.working = True
         conn.pause_reading()
-        if self.offload.submit(work, finished):
+        if start(finished):
             return True
         conn.working = False
         conn.resume_reading()
@@ -155,7 +170,8 @@ class Chat:
         self.stats.registrations += 1
         self.registry.registered(client)
         self.just_registered(client)
-        self._tell_monitors(client.nick, client.mask)
+        self.tell(events.Registration(client, client.mask, client.signon))
+        self.tell_monitors(client.nick, client.mask)
         log.info("%s registered from %s (%s)", client.nick, client.host,
                  "plain" if client.plain else "IRC")
 
@@ -193,7 +209,7 @@ class Chat:
         if client.registered:
             log.info("%s quit (%s)", client.nick, reason)
             self._emit(events.Quit(client, client.mask, reason, channels, self.wall_clock()))
-            self._tell_monitors(client.nick, None)
+            self.tell_monitors(client.nick, None)
 
     def forget(self, client):
         """Take *client* out of the chat without a word to anyone: its nick, its channels,
@@ -203,6 +219,8 @@ class Chat:
             self.stats.bytes_out += client.conn.bytes_sent  # Connection counts them till now
         self.delivery.flush_batch()  # before the members change
         self.registry.forget(client, self.wall_clock())
+        if self.cluster is not None:
+            self.cluster.forgotten(client)
 
     def shutdown(self, reason):
         """Say goodbye to everyone at once: an ERROR line each, no QUIT storm."""
@@ -252,8 +270,25 @@ class Chat:
         if not client.registered:
             self.registry.claim_nick(client, nick)
         elif normalize(nick) != client.nick:
-            self.change_nick(client, nick)
+            self.claim(client, nick, lambda refusal: self._renamed(client, nick, refusal))
         return True
+
+    def claim(self, client, nick, then):
+        """*client* is about to take *nick* for good (it registers, or changes nick to it),
+        and it is free here: where other nodes share the chat, they are asked first, with
+        *client* reading nothing meanwhile.  ``then(refusal)`` follows: None, or why not as
+        ``(numeric, text)`` (433: another node's user has it; 437: the cluster cannot be
+        asked just now)."""
+        if self.cluster is None:
+            then(None)
+        else:
+            self.cluster.claim(client, nick, then)
+
+    def _renamed(self, client, nick, refusal):
+        if refusal is not None:
+            self.delivery.reply(client, refusal[0], nick, refusal[1])
+        elif not client.gone:
+            self.change_nick(client, nick)
 
     def change_nick(self, client, new_nick):
         """Rename a registered client; everyone who shares a channel with it sees the change."""
@@ -266,8 +301,8 @@ class Chat:
         client.mask = f"{new_nick}!{client.user}@{client.host}"
         self._emit(events.NickChange(client, old_mask, old_nick, now))
         if fold(old_nick) != fold(new_nick):
-            self._tell_monitors(old_nick, None)
-            self._tell_monitors(new_nick, client.mask)
+            self.tell_monitors(old_nick, None)
+            self.tell_monitors(new_nick, client.mask)
             self.protect_nick(client)
 
     # -- Accounts -------------------------------------------------------------------------
@@ -320,6 +355,9 @@ class Chat:
         if owner is None or _same(owner.name, client.account):
             return
         guest = self.guest_nick()
+        self.claim(client, guest, lambda refusal: refusal or self._guest(client, owner, guest))
+
+    def _guest(self, client, owner, guest):
         self.delivery.notice(client, _(
             "You did not log in to {account}: you are {guest} now", account=owner.name,
             guest=guest))
@@ -347,6 +385,10 @@ class Chat:
         client.realname = realname
         self._emit(events.RealnameChange(client, client.mask, realname, self.wall_clock()))
 
+    def user_modes_changed(self, client):
+        """*client*'s own modes changed (MODE nick, OPER): for the other nodes."""
+        self.tell(events.UserModeChange(client, client.mask, self.wall_clock()))
+
     def wallops(self, client, text):
         """WALLOPS from a server operator."""
         self._emit(events.Wallops(client, client.mask, text, self.wall_clock()))
@@ -357,7 +399,7 @@ class Chat:
         """*client* watches *nick*; False if its list is full."""
         return self.registry.monitor(client, nick, MONITOR_LIMIT)
 
-    def _tell_monitors(self, nick, mask):
+    def tell_monitors(self, nick, mask):
         """Those watching *nick* learn it came online (*mask*) or went offline (None)."""
         watchers = self.registry.watchers(nick)
         if watchers:

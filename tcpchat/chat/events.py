@@ -178,9 +178,31 @@ class AccountChange:
     id: str = None
 
 
+@dataclass(slots=True)
+class Registration:
+    """*user* finished registering: from now on it is in the chat.  (Not a message: it has
+    no msgid, and nobody is shown it; a cluster bus tells the other nodes.)"""
+    user: object
+    source: str
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
+class UserModeChange:
+    """*user*'s own modes changed (+i, +o, +B...): read them from *user*.  (Not a message,
+    as :class:`Registration`; the user was answered already.)"""
+    user: object
+    source: str
+    time: float
+    id: str = None
+
+
+#: The kinds of event that are messages: each has a msgid, and someone is shown it.
+MESSAGES = (Talk, Join, Part, Kick, Quit, NickChange, TopicChange, ModeChange, Invite, Away,
+            RealnameChange, Wallops, Redaction, AccountChange)
 #: Every kind of event, for a consumer that takes them all.
-KINDS = (Talk, Join, Part, Kick, Quit, NickChange, TopicChange, ModeChange, Invite, Away,
-         RealnameChange, Wallops, Redaction, AccountChange)
+KINDS = MESSAGES + (Registration, UserModeChange)
 
 
 def message_ids():

@@ -38,6 +38,8 @@ class Registry:
         #: registration asks): registered users, of them invisible, and server operators,
         #: and the most registered users there have been at once.
         self.user_count = self.invisible_count = self.oper_count = self.max_users = 0
+        #: Users other nodes serve (a cluster), and the most of all there have been at once.
+        self.remote_count = self.max_all = 0
 
     # -- Users ----------------------------------------------------------------------------
 
@@ -55,11 +57,14 @@ class Registry:
         del self.registering[client]
         self.user_count += 1
         self.max_users = max(self.max_users, self.user_count)
+        self.max_all = max(self.max_all, self.user_count + self.remote_count)
 
     def add_remote(self, user):
         """A :class:`~tcpchat.chat.state.RemoteUser` another node serves: its nick is held
         here too."""
         self.hold_nick(user)
+        self.remote_count += 1
+        self.max_all = max(self.max_all, self.user_count + self.remote_count)
 
     def find_user(self, nick):
         """The registered user with nick *nick* (any case), or None."""
@@ -132,6 +137,8 @@ class Registry:
                 self.user_count -= 1
                 self.invisible_count -= user.invisible
                 self.oper_count -= user.oper
+            else:
+                self.remote_count -= 1
         for nick in list(user.monitoring or ()):
             self.unmonitor(user, nick)
         self.drop_nick(user)

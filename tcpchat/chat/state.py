@@ -121,18 +121,21 @@ class RemoteUser:
     what only a local connection has (``conn``, an Encoding) is None.
     """
 
-    __slots__ = ("node", "nick", "user", "host", "realname", "mask", "away", "invisible",
-                 "oper", "secure", "channels", "signon", "last_spoke", "invites", "gone")
+    __slots__ = ("node", "uid", "nick", "user", "host", "realname", "mask", "away",
+                 "invisible", "oper", "secure", "channels", "signon", "last_spoke", "invites",
+                 "gone", "account", "bot")
 
-    out = conn = encoding = dialect = monitoring = account = None
-    bot = False
+    out = conn = encoding = dialect = monitoring = None
     caps = NO_CAPS
     registered = True
     plain = wallops = False
 
-    def __init__(self, node, nick, user, host, realname, signon):
-        #: The node that serves it.
+    def __init__(self, node, nick, user, host, realname, signon, uid=None):
+        #: The node that serves it, and its id in the cluster.
         self.node = node
+        self.uid = uid
+        self.account = None
+        self.bot = False
         self.nick, self.user, self.host, self.realname = nick, user, host, realname
         self.mask = f"{nick}!{user}@{host}"
         self.away = None

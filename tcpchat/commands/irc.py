@@ -195,6 +195,19 @@ def _try_to_register(chat, client):
         return
     if not chat.check_password(client, client.password):
         return
+    chat.claim(client, client.nick, lambda refusal: _claimed(chat, client, refusal))
+
+
+def _claimed(chat, client, refusal):
+    """Its nick is its own across the cluster (*refusal* None), or it must choose another."""
+    if client.registered or client.gone:
+        return  # registered by a line that came meanwhile, or gone
+    if refusal is not None:
+        nick = client.nick
+        chat.registry.drop_nick(client)
+        client.nick = None
+        chat.delivery.reply(client, refusal[0], nick, refusal[1])
+        return
     sasl.abort_on_registration(chat, client)
     chat.register(client, client.user, client.realname)
     _welcome(chat, client)
@@ -293,7 +306,7 @@ def _join_channel(chat, client, name, key=None):
             "No such channel: it looks too much like {channel}, which is there",
             channel=rooms.lookalike(chat, name)))
         return
-    if not moderation.admitted(chat, client, channel, key):
+    if not moderation.admitted(chat, client, name, channel, key):
         rooms.forsake(chat, channel)
         return
     channel = chat.join(client, name)
@@ -716,6 +729,7 @@ def _user_mode(chat, client, nick, changes):
         applied.append(("+" if adding else "-") + char)
     if applied:
         chat.delivery.send(client, Message("MODE", (client.nick, "".join(applied)), client.mask))
+        chat.user_modes_changed(client)
 
 
 def _user_modes(client):

@@ -101,9 +101,13 @@ def join_refusal(channel, client, key):
     return None
 
 
-def admitted(chat, client, channel, key):
-    """Whether *client* may join *channel* (None: a new channel) with *key*.  If not, it is
-    told why; if so, an invitation to the channel is used up."""
+def admitted(chat, client, name, channel, key):
+    """Whether *client* may join channel *name* (*channel*, or None: a new channel) with
+    *key*.  If not, it is told why; if so, an invitation to the channel is used up."""
+    split = chat.cluster is not None and chat.cluster.split_refusal()
+    if split:  # the channel's state elsewhere cannot be checked just now
+        chat.delivery.reply(client, rpl.ERR_UNAVAILRESOURCE, name, split)
+        return False
     if channel is None:
         return True
     refusal = join_refusal(channel, client, key)

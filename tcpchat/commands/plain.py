@@ -74,13 +74,31 @@ def _register_step(chat, client, text):
 
 
 def _complete_registration(chat, client):
+    chat.claim(client, client.nick, lambda refusal: _claimed(chat, client, refusal))
+
+
+def _claimed(chat, client, refusal):
+    """Its name is its own across the cluster (*refusal* None), or it must type another."""
+    if client.registered or client.gone:
+        return
+    if refusal is not None:
+        name = client.nick
+        chat.registry.drop_nick(client)
+        client.nick = None
+        if refusal[0] == rpl.ERR_NICKNAMEINUSE:
+            chat.delivery.send_text(client, _("! The name {name} is taken. Type another name:",
+                                              name=name))
+        else:
+            chat.delivery.send_text(client, _("! {reason} Type your name again in a moment:",
+                                              reason=refusal[1]))
+        return
     chat.register(client, client.nick, client.nick)
     room = rooms.prepare(chat, _room(chat))
-    refusal = room and moderation.join_refusal(room, client, None)
-    if refusal:
+    barred = room and moderation.join_refusal(room, client, None)
+    if barred:
         rooms.forsake(chat, room)
         chat.delivery.send_text(client, _("*** Welcome, {nick}!", nick=client.nick))
-        chat.delivery.reply(client, refusal[0], room.name, refusal[1])
+        chat.delivery.reply(client, barred[0], room.name, barred[1])
         chat.delivery.send_text(client, _("*** /join [key] tries again; /help lists the commands."))
     else:
         _welcome(chat, client, chat.join(client, _room(chat)), first=True)
@@ -212,7 +230,7 @@ def _join(chat, client, argument):
         chat.delivery.send_text(client, _("! You are in {channel} already", channel=name))
         return
     room = rooms.prepare(chat, name)
-    if moderation.admitted(chat, client, room, argument or None):
+    if moderation.admitted(chat, client, name, room, argument or None):
         _welcome(chat, client, chat.join(client, name))
     else:
         rooms.forsake(chat, room)

@@ -50,21 +50,30 @@ def lusers(chat, client, message=None):
     users, invisible = registry.user_count, registry.invisible_count
     operators, unknown = registry.oper_count, len(registry.registering)
     channels = len(registry.channels)
+    # In a cluster, 251 and 266 count every node's users (others' as visible), the rest
+    # this node's.
+    everyone, servers = users + registry.remote_count, 1
+    if chat.cluster is not None:
+        servers = chat.cluster.server_count()
     reply(client, rpl.RPL_LUSERCLIENT,
-          _("There are {visible} users and {invisible} invisible on 1 servers",
-            visible=users - invisible, invisible=invisible))
+          ngettext("There are {visible} users and {invisible} invisible on {servers} server",
+                   "There are {visible} users and {invisible} invisible on {servers} servers",
+                   servers, visible=everyone - invisible, invisible=invisible,
+                   servers=servers))
     reply(client, rpl.RPL_LUSEROP, str(operators),
           ngettext("operator online", "operators online", operators))
     reply(client, rpl.RPL_LUSERUNKNOWN, str(unknown),
           ngettext("unknown connection", "unknown connections", unknown))
     reply(client, rpl.RPL_LUSERCHANNELS, str(channels),
           ngettext("channel formed", "channels formed", channels))
-    reply(client, rpl.RPL_LUSERME, _("I have {users} clients and 0 servers", users=users))
+    reply(client, rpl.RPL_LUSERME, _("I have {users} clients and {servers} servers",
+                                     users=users, servers=servers - 1))
     maximum = registry.max_users
     reply(client, rpl.RPL_LOCALUSERS, str(users), str(maximum),
           _("Current local users {users}, max {maximum}", users=users, maximum=maximum))
-    reply(client, rpl.RPL_GLOBALUSERS, str(users), str(maximum),
-          _("Current global users {users}, max {maximum}", users=users, maximum=maximum))
+    most = max(registry.max_all, maximum)
+    reply(client, rpl.RPL_GLOBALUSERS, str(everyone), str(most),
+          _("Current global users {users}, max {maximum}", users=everyone, maximum=most))
 
 
 def _time(chat, client, message):
@@ -214,6 +223,7 @@ def _opered(chat, client, accepted):
     if not client.oper:
         chat.registry.set_oper(client, True)
         chat.delivery.send(client, Message("MODE", (client.nick, "+o"), client.mask))
+        chat.user_modes_changed(client)
     chat.delivery.reply(client, rpl.RPL_YOUREOPER, _("You are now an IRC operator"))
 
 
@@ -235,8 +245,16 @@ def _kill(chat, client, message):
         return
     reason = utf8_prefix(message.params[1] if len(message.params) > 1 else "", KILLLEN)
     reason = reason or _("no reason given")
-    chat.delivery.send(user, Message("KILL", (user.nick, reason), client.mask))
-    chat.close(user, _("Killed ({nick} ({reason}))", nick=client.nick, reason=reason))
+    if user.conn is None:  # another node's user: that node lets it go
+        chat.cluster.kill(client, user, reason)
+    else:
+        killed(chat, user, client.mask, client.nick, reason)
+
+
+def killed(chat, user, source, nick, reason):
+    """*user* is let go by a server operator, *nick* (``nick!user@host`` *source*)."""
+    chat.delivery.send(user, Message("KILL", (user.nick, reason), source))
+    chat.close(user, _("Killed ({nick} ({reason}))", nick=nick, reason=reason))
 
 
 def _wallops(chat, client, message):

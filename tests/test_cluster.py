@@ -1,0 +1,289 @@
+"""Several nodes as one chat, driven by hand: cores linked through the in-memory model of the
+shared state (tcpchat.cluster.memory), so each test decides when the others hear of a thing."""
+
+import itertools
+
+import pytest
+
+from tcpchat.cluster.link import ClusterLink
+from tcpchat.cluster.memory import MemoryBus, SharedState
+
+from helpers import Harness, numerics
+
+
+class Node:
+    """One server of the cluster: a core, its link and its bus."""
+
+    def __init__(self, shared, name, **config):
+        self.name = name
+        self.harness = Harness(server_name=name, **config)
+        core = self.harness.core
+        core.chat.new_msgid = map(f"{name}-{{}}".format, itertools.count(1)).__next__
+        self.bus = MemoryBus(shared, name, name, self._post)
+        self.link = ClusterLink(core.chat, name, name, self.bus)
+        self.bus.link = self.link
+        self.bus.connect()
+
+    def _post(self, done, result):
+        self.harness.core.completed(done, result)
+        self.harness.end_turn()
+
+    def irc(self, nick, **options):
+        return self.harness.irc(nick, **options)
+
+    def plain(self, name):
+        return self.harness.plain(name)
+
+
+class Cluster:
+    def __init__(self, *names, **config):
+        self.shared = SharedState()
+        self.nodes = [Node(self.shared, name, **config) for name in names]
+        self.settle()
+
+    def settle(self):
+        """Every node hears everything published so far."""
+        self.shared.deliver()
+
+
+@pytest.fixture
+def cluster():
+    return Cluster("alpha", "beta")
+
+
+def test_a_message_reaches_a_room_on_every_node_once_with_one_msgid(cluster):
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann")
+    bob = beta.irc("bob", caps=True)
+    bob.send("CAP REQ :message-tags")
+    cluster.settle()
+    assert any(line.endswith("JOIN #lobby") and "ann!" in line for line in bob.lines())
+    assert ":bob!bob@127.0.0.1 JOIN #lobby" in ann.lines()
+
+    ann.send("PRIVMSG #lobby :hello from alpha")
+    assert ann.lines() == []  # not echoed back, not sent twice
+    cluster.settle()
+    [line] = bob.lines()
+    assert line.endswith(":ann!ann@127.0.0.1 PRIVMSG #lobby :hello from alpha")
+    assert "msgid=alpha-" in line  # the id it was given where it was said
+    cluster.settle()
+    assert bob.lines() == [] and ann.lines() == []
+
+
+def test_names_whois_and_lusers_see_the_whole_cluster(cluster):
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann")
+    cluster.settle()
+    beta.irc("bob")  # #lobby is there already, beta knows: bob is no operator
+    cluster.settle()
+    ann.lines()
+    ann.send("NAMES #lobby", "WHOIS bob", "LUSERS")
+    replies = dict(numerics(ann))
+    assert replies["353"][-1].split() == ["@ann", "bob"]
+    assert replies["311"][1:4] == ("bob", "bob", "127.0.0.1")
+    assert "2 users" in replies["251"][-1] and "2 servers" in replies["251"][-1]
+    assert replies["265"][1:3] == ("1", "1")  # this node's
+    assert replies["266"][1] == "2"  # the cluster's
+
+
+def test_a_nick_held_on_another_node_is_taken(cluster):
+    alpha, beta = cluster.nodes
+    beta.irc("bob")
+    cluster.settle()
+    newcomer = alpha.harness.connect()
+    newcomer.send("NICK Bob", "USER x 0 * :x")
+    assert numerics(newcomer)[0][0] == "433"
+
+
+def test_two_nodes_registering_one_nick_at_once_give_it_to_exactly_one(cluster):
+    alpha, beta = cluster.nodes
+    first, second = alpha.harness.connect(), beta.harness.connect()
+    first.send("NICK sam")
+    second.send("NICK sam")  # neither node has heard of the other's: both free here
+    first.send("USER sam 0 * :Sam")
+    second.send("USER sam 0 * :Sam")
+    replies = [[number for number, *_ in numerics(peer)] for peer in (first, second)]
+    assert replies[0][0] == "001" and replies[1] == ["433"]
+    second.send("NICK sam2")
+    assert numerics(second)[0][0] == "001"
+
+
+def test_a_nick_change_is_claimed_and_seen_everywhere_and_the_old_nick_freed(cluster):
+    alpha, beta = cluster.nodes
+    ann, bob = alpha.irc("ann"), beta.irc("bob")
+    cluster.settle()
+    ann.lines(), bob.lines()
+    ann.send("NICK bob")
+    assert numerics(ann)[0][0] == "433"
+    ann.send("NICK anna")
+    assert ann.lines() == [":ann!ann@127.0.0.1 NICK anna"]
+    cluster.settle()
+    assert bob.lines() == [":ann!ann@127.0.0.1 NICK anna"]
+    carl = beta.irc("ann")  # the old nick is free across the cluster
+    assert carl.client.registered
+
+
+def test_a_quit_is_seen_on_the_other_node_and_frees_the_nick(cluster):
+    alpha, beta = cluster.nodes
+    ann, bob = alpha.irc("ann"), beta.irc("bob")
+    cluster.settle()
+    bob.lines()
+    ann.send("QUIT :bye now")
+    cluster.settle()
+    assert bob.lines() == [":ann!ann@127.0.0.1 QUIT :Quit: bye now"]
+    assert beta.irc("ann").client.registered
+
+
+def test_private_messages_cross_to_the_recipients_node_alone():
+    cluster = Cluster("alpha", "beta", "gamma")
+    alpha, beta, gamma = cluster.nodes
+    ann, bob, cat = alpha.irc("ann"), beta.irc("bob"), gamma.irc("cat")
+    cluster.settle()
+    for peer in (ann, bob, cat):
+        peer.lines()
+    ann.send("PRIVMSG bob :just you")
+    cluster.settle()
+    assert bob.lines() == [":ann!ann@127.0.0.1 PRIVMSG bob :just you"]
+    assert cat.lines() == []
+
+
+def test_kick_topic_modes_and_bans_cross_nodes(cluster):
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann")  # first in #lobby: its operator
+    cluster.settle()
+    bob = beta.irc("bob")
+    cluster.settle()
+    ann.lines(), bob.lines()
+
+    ann.send("TOPIC #lobby :the plan", "MODE #lobby +o bob")
+    cluster.settle()
+    assert bob.lines() == [":ann!ann@127.0.0.1 TOPIC #lobby :the plan",
+                           ":ann!ann@127.0.0.1 MODE #lobby +o bob"]
+    lobby = beta.harness.core.chat.registry.channels["#lobby"]
+    assert lobby.topic == "the plan" and lobby.members[bob.client] == "@"
+
+    bob.send("MODE #lobby -o ann")  # bob, an operator now, acts from beta
+    cluster.settle()
+    assert ann.lines()[-1] == ":bob!bob@127.0.0.1 MODE #lobby -o ann"
+    ann.send("TOPIC #lobby :mine")
+    assert numerics(ann)[0][0] == "482"  # alpha knows ann is no operator now
+
+    bob.send("MODE #lobby +b ann!*@*", "KICK #lobby ann :out")
+    cluster.settle()
+    assert ann.lines()[-1] == ":bob!bob@127.0.0.1 KICK #lobby ann :out"
+    assert "#lobby" not in ann.client.channels
+    ann.send("JOIN #lobby")  # alpha has the ban bob set on beta
+    assert numerics(ann)[0][0] == "474"
+
+
+def test_kill_of_a_user_on_another_node(cluster):
+    alpha, beta = cluster.nodes
+    alpha.harness.core.chat.registry.set_oper(ann := alpha.irc("ann").client, True)
+    bob = beta.irc("bob")
+    cluster.settle()
+    bob.lines()
+    ann.conn.receive_data(b"KILL bob :enough\r\n")
+    cluster.settle()
+    lines = bob.lines()
+    assert lines[0] == ":ann!ann@127.0.0.1 KILL bob :enough"
+    assert lines[-1].startswith("ERROR :")
+    assert bob.client.gone
+
+
+def test_a_dead_node_s_users_quit_as_a_netsplit_and_their_nicks_come_free(cluster):
+    alpha, beta = cluster.nodes
+    alpha.irc("ann")
+    bob = beta.irc("bob")
+    cluster.settle()
+    bob.lines()
+    cluster.shared.buses.remove(alpha.bus)  # alpha stops refreshing its key: it is reaped
+    cluster.shared.reap("alpha")
+    cluster.settle()
+    assert bob.lines() == [":ann!ann@127.0.0.1 QUIT :beta alpha"]
+    assert beta.irc("ann").client.registered
+
+
+def test_a_split_node_keeps_its_chat_refuses_what_needs_the_others_and_tells_once(cluster):
+    alpha, beta = cluster.nodes
+    ann, amy = alpha.irc("ann"), alpha.irc("amy")
+    bob = beta.irc("bob")
+    cluster.settle()
+    ann.lines(), amy.lines(), bob.lines()
+
+    alpha.bus.disconnect()
+    [told] = ann.lines()
+    assert "The chat is split" in told
+    ann.send("PRIVMSG #lobby :still here?")
+    assert amy.lines()[-1] == ":ann!ann@127.0.0.1 PRIVMSG #lobby :still here?"
+    ann.send("NICK annie", "JOIN #elsewhere")
+    assert [number for number, *_ in numerics(ann)] == ["437", "437"]
+    newcomer = alpha.harness.connect()
+    newcomer.send("NICK carl", "USER carl 0 * :Carl")
+    assert numerics(newcomer)[0][0] == "437"
+    assert ann.lines() == []  # told once
+
+    alpha.bus.connect()
+    cluster.settle()
+    assert "whole again" in ann.lines()[-1]
+    ann.send("PRIVMSG #lobby :back")
+    cluster.settle()
+    assert bob.lines()[-1] == ":ann!ann@127.0.0.1 PRIVMSG #lobby :back"
+
+
+def test_a_node_lost_for_long_sees_a_netsplit_and_rejoins_with_a_nick_taken_meanwhile(cluster):
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann")
+    bob = beta.irc("bob")
+    cluster.settle()
+    ann.lines(), bob.lines()
+
+    alpha.bus.disconnect(lost=True)
+    cluster.settle()
+    assert ":bob!bob@127.0.0.1 QUIT :alpha beta" in ann.lines()
+    assert bob.lines() == [":ann!ann@127.0.0.1 QUIT :beta alpha"]
+    impostor = beta.irc("ann")  # free once alpha was let go
+
+    alpha.bus.connect()
+    cluster.settle()
+    lines = ann.lines()
+    assert any("someone on another server took the nick ann" in line for line in lines)
+    assert ann.client.nick.startswith("Guest")
+    assert any(line.endswith(f"NICK {ann.client.nick}") for line in lines)
+    cluster.settle()
+    # Each side sees the other again, once, as it is now.
+    names = {user.nick for user in beta.harness.core.chat.registry.channels["#lobby"].members}
+    assert names == {"bob", "ann", ann.client.nick}
+    assert impostor.client.nick == "ann"
+    names = {user.nick for user in alpha.harness.core.chat.registry.channels["#lobby"].members}
+    assert names == {"bob", "ann", ann.client.nick}
+
+
+def test_a_plain_user_on_one_node_talks_with_an_irc_user_on_another(cluster):
+    alpha, beta = cluster.nodes
+    nc = alpha.plain("nadia")
+    cluster.settle()
+    bob = beta.irc("bob")
+    cluster.settle()
+    nc.lines(), bob.lines()
+    nc.send("hi bob")
+    cluster.settle()
+    assert bob.lines() == [":nadia!nadia@127.0.0.1 PRIVMSG #lobby :hi bob"]
+    bob.send("PRIVMSG #lobby :hi nadia")
+    cluster.settle()
+    assert nc.lines() == ["bob: hi nadia"]
+
+
+def test_a_record_that_does_not_fit_is_logged_and_the_rest_applied(cluster, caplog):
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann")
+    cluster.settle()
+    bob = beta.irc("bob")
+    cluster.settle()
+    bob.lines()
+    uid = alpha.link.uids[ann.client]
+    beta._post(beta.link.received, [
+        {"t": "nonsense"}, {"t": "talk", "u": uid},
+        {"t": "talk", "u": uid, "c": "PRIVMSG", "room": "#lobby", "x": "ok", "g": None,
+         "w": 1.0, "i": "x-1"}])
+    assert bob.lines()[-1].endswith("PRIVMSG #lobby :ok")
+    assert "unknown record" in caplog.text and "does not fit" in caplog.text
