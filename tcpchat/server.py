@@ -3,12 +3,15 @@
 import argparse
 import logging
 import os
+import secrets
 import signal
+import socket
 import sys
 
 from . import __version__
 from .chat.config import Config
 from .chat.flood import FloodPolicy
+from .cluster.link import ClusterLink
 from .commands.opers import hash_password, parse_oper_file
 from .commands.accounts import reload as reload_accounts
 from .core import ChatCore
@@ -27,6 +30,7 @@ from .transports.metrics import (LOOPBACK, MissingLibrary, allow_list, check_lib
                                  registry_for)
 from .transports.metrics import page as metrics_page
 from .transports.metrics import serve as serve_metrics
+from .transports.redisbus import RedisBus
 from .transports.workers import WorkerThreads
 
 log = logging.getLogger("tcpchat")
@@ -193,6 +197,18 @@ def build_parser(language=ENGLISH):
                         metavar="IDLE:INTERVAL:COUNT",
                         help="TCP keepalive: probe a silent peer after IDLE seconds, every "
                              "INTERVAL seconds, COUNT times (default %(default)s)")
+    joined = parser.add_argument_group(
+        _("cluster"), _("several servers as one chat, joined through Redis "
+                        "(docs/cluster.rst; needs `pip install 'tcpchat[cluster]'`)"))
+    joined.add_argument("--cluster", metavar="URL",
+                        help=_("the Redis every server of the chat shares: redis://HOST:PORT/DB, "
+                               "rediss:// (TLS) or unix:///PATH; a password may be in the URL "
+                               "(redis://:PASSWORD@HOST)"))
+    joined.add_argument("--cluster-password-file", metavar="FILE",
+                        help=_("read Redis's password from FILE rather than from the URL"))
+    joined.add_argument("--node-name", metavar="NAME",
+                        help=_("this server's name among the others, which users see when it "
+                               "splits away (default: HOST:PORT)"))
     parser.add_argument("--metrics", metavar="HOST:PORT",
                         help=_("serve metrics for Prometheus on HOST:PORT, or 'web' for "
                                "/metrics on the --web port (needs `pip install "
@@ -430,6 +446,59 @@ def describe_sockets(listener, datagram_socket, tls_listener, web_listener=None,
     return f"{host} {', '.join(ports)}"
 
 
+def cluster_options(args, parser):
+    """The Redis URL and password for --cluster, or None without it; one line and exit when
+    the extra is missing or the password file cannot be read."""
+    if args.cluster is None:
+        for given, option in ((args.cluster_password_file, "--cluster-password-file"),
+                              (args.node_name, "--node-name")):
+            if given is not None:
+                parser.error(_("{option} needs --cluster", option=option))
+        return None
+    try:
+        import redis  # noqa: F401 (only whether it is there)
+    except ImportError:
+        parser.error(_("--cluster needs the redis library: pip install 'tcpchat[cluster]'"))
+    if not args.cluster.startswith(("redis://", "rediss://", "unix://")):
+        parser.error(_("--cluster: a redis://, rediss:// or unix:// URL, not {url}",
+                       url=args.cluster))
+    password = None
+    if args.cluster_password_file is not None:
+        try:
+            with open(args.cluster_password_file, encoding="utf-8") as lines:
+                password = lines.readline().rstrip("\r\n")
+        except OSError as exc:
+            parser.error(_("--cluster-password-file: {error}", error=exc.strerror))
+    return args.cluster, password
+
+
+def join_cluster(core, server, where, node_name, listener):
+    """This node's link to the others (tcpchat.cluster), started; the bus is returned to be
+    closed at the end."""
+    url, password = where
+    if node_name is None:
+        host, port = (listener.getsockname()[:2] if listener is not None
+                      else (socket.gethostname(), os.getpid()))
+        node_name = f"{socket.gethostname() if host in ('0.0.0.0', '::') else host}:{port}"
+    node = secrets.token_hex(6)
+    bus = RedisBus(url, node, node_name, password=password)
+    bus.link = ClusterLink(core.chat, node, node_name, bus)
+    bus.post = server.post_completed
+    bus.start()
+    log.info("cluster: node %s (%s) on %s", node_name, node, redact_url(url))
+    return bus
+
+
+def redact_url(url):
+    """*url* with any password in it masked, for the log."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, place = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user}:***@{place}"
+
+
 def print_password_hash():
     """--hash-password: the hash of a password read without echo (or from a pipe)."""
     password, problem = read_new_password(sys.stdin)
@@ -467,6 +536,7 @@ def main(argv=None):
     certificates = tls_options(args, parser)
     web = web_options(args, parser)
     metrics = metrics_options(args, parser, web)
+    cluster = cluster_options(args, parser)
     tls_port = args.tls_port if certificates is not None else None
     try:
         listener, datagram_socket, tls_listener, web_listener = open_sockets(
@@ -528,9 +598,15 @@ def main(argv=None):
     log.info("tcpchat %s listening on %s; %s", __version__,
              describe_sockets(listener, datagram_socket, tls_listener, web_listener,
                               args.web_tls), how)
+    bus = None
+    if cluster is not None:
+        bus = join_cluster(core, server, cluster, args.node_name,
+                           listener or tls_listener or web_listener)
     try:
         server.serve()
     finally:
+        if bus is not None:
+            bus.close()  # the other nodes let this one's users go at once
         offload.close()
         if store is not None:
             store.close()  # what the writer has not written yet, written now

@@ -394,6 +394,11 @@ class ClusterLink:
     def _split_reason(self, node):
         return f"{self.name} {self.nodes.get(node, node)}"  # as IRC shows a netsplit
 
+    def _id(self, msgid):
+        """The msgid an event was given where it happened, or one of this node's for what
+        this node saw for itself (a netsplit, a reconciliation)."""
+        return msgid if msgid is not None else self.chat.new_msgid()
+
     def _sender(self, record):
         """The remote user a record is from, or None (one this node does not know)."""
         return self.users.get(record["u"])
@@ -462,7 +467,7 @@ class ClusterLink:
         chat.delivery.flush_batch()  # before the members change
         chat.registry.forget(user, chat.wall_clock())
         chat.tell(events.Quit(user, user.mask, reason, channels,
-                              chat.wall_clock() if when is None else when, msgid))
+                              chat.wall_clock() if when is None else when, self._id(msgid)))
         chat.tell_monitors(user.nick, None)
 
     def _apply_nick(self, record):
@@ -476,7 +481,7 @@ class ClusterLink:
         chat.registry.remember(user, when)
         chat.registry.claim_nick(user, nick)
         user.mask = f"{user.nick}!{user.user}@{user.host}"
-        chat.tell(events.NickChange(user, old_mask, old_nick, when, msgid))
+        chat.tell(events.NickChange(user, old_mask, old_nick, when, self._id(msgid)))
         if fold(old_nick) != fold(nick):
             chat.tell_monitors(old_nick, None)
             chat.tell_monitors(user.nick, user.mask)
@@ -505,7 +510,7 @@ class ClusterLink:
         channel.members[user] = rank
         user.channels[channel.folded] = channel
         chat.tell(events.Join(user, user.mask, channel, chat.wall_clock() if when is None
-                              else when, msgid))
+                              else when, self._id(msgid)))
 
     def _apply_part(self, record):
         user, channel = self._sender(record), self._channel(record)
@@ -514,7 +519,7 @@ class ClusterLink:
 
     def _remote_part(self, user, channel, reason, when, msgid):
         chat = self.chat
-        chat.tell(events.Part(user, user.mask, channel, reason, when, msgid))
+        chat.tell(events.Part(user, user.mask, channel, reason, when, self._id(msgid)))
         chat.delivery.flush_batch()
         chat.registry.remove_member(user, channel)
 

@@ -1,0 +1,247 @@
+"""Several servers as one chat through a real Redis (Debian's redis-server, started here on a
+Unix socket in the test's folder: no port to pick), each server a process of its own, as
+`--cluster` runs them.  .ci/run installs redis-server; elsewhere the tests are skipped without
+it (under CI, a missing redis-server is a failure)."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from helpers import ROOT, TIMEOUT, LineSocket, register_irc, register_plain, wait_until
+
+REDIS = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(REDIS is None and os.environ.get("CI") != "true",
+                                reason="redis-server is not installed")
+
+
+class Redis:
+    """A redis-server of the test's own, on a Unix socket in *folder*."""
+
+    def __init__(self, folder):
+        self.socket = os.path.join(folder, "redis.sock")
+        self.url = f"unix://{self.socket}"
+        self.process = None
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [REDIS, "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert wait_until(self._answers), "redis-server did not start"
+
+    def _answers(self):
+        import socket
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.settimeout(1)
+                probe.connect(self.socket)
+                probe.sendall(b"PING\r\n")
+                return probe.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(TIMEOUT)
+            self.process = None
+            try:
+                os.unlink(self.socket)
+            except FileNotFoundError:
+                pass
+
+
+class Node:
+    """``python -m tcpchat.server --cluster URL`` on a port of its own; its log is read as it
+    comes (so that the pipe never fills) and can be waited on."""
+
+    def __init__(self, redis, *arguments):
+        import sys
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tcpchat.server", "--port", "0", "--cluster", redis.url,
+             *arguments], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        self.log = []
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read_log, daemon=True).start()
+        line = self.wait_for(r"listening on \S+ port (\d+)")
+        self.address = ("127.0.0.1", int(re.search(r"port (\d+)", line).group(1)))
+        self.wait_for("cluster: whole")
+
+    def _read_log(self):
+        for line in self.process.stderr:
+            with self._changed:
+                self.log.append(line)
+                self._changed.notify_all()
+
+    def wait_for(self, pattern, after=0):
+        """The first log line from index *after* on that matches *pattern*."""
+        deadline = time.monotonic() + TIMEOUT
+        with self._changed:
+            while True:
+                for line in self.log[after:]:
+                    if re.search(pattern, line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0 or self.process.poll() is not None:
+                    raise AssertionError(f"no log line like {pattern!r}: {self.log}")
+                self._changed.wait(left)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(TIMEOUT)
+
+
+@pytest.fixture
+def redis(tmp_path):
+    server = Redis(str(tmp_path))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nodes(redis):
+    started = []
+
+    def start(*arguments):
+        node = Node(redis, *arguments)
+        started.append(node)
+        return node
+    yield start
+    for node in started:
+        node.stop()
+
+
+def test_users_on_two_nodes_talk_see_each_other_and_share_the_nicks(nodes):
+    alpha, beta = nodes(), nodes()
+    ann = register_irc(alpha.address, "ann")
+    nadia = register_plain(beta.address, "nadia")  # a netcat user, on the other node
+    ann.expect("JOIN #lobby")  # nadia's, from beta
+    ann.send("PRIVMSG #lobby :hello beta")
+    nadia.expect("ann: hello beta")
+    nadia.send("hi alpha")
+    assert ann.expect("PRIVMSG").endswith(":nadia!nadia@127.0.0.1 PRIVMSG #lobby :hi alpha")
+    ann.send("WHOIS nadia", "NAMES #lobby", "LUSERS")
+    assert ann.expect(" 311 ").split()[3:6] == ["nadia", "nadia", "127.0.0.1"]
+    assert ann.expect(" 353 ").endswith(":@ann nadia")
+    assert "on 2 servers" in ann.expect(" 251 ")
+
+    taken = LineSocket(beta.address)
+    taken.send("NICK ANN", "USER x 0 * :x")
+    assert " 433 " in taken.expect(" 433 ")
+    for peer in (ann, nadia, taken):
+        peer.close()
+
+
+def test_one_nick_asked_for_on_two_nodes_at_once_goes_to_exactly_one(nodes):
+    alpha, beta = nodes(), nodes()
+    for round_ in range(10):
+        nick = f"sam{round_}"
+        peers = [LineSocket(alpha.address), LineSocket(beta.address)]
+        for peer in peers:  # both before either answers
+            peer.send_bytes(f"NICK {nick}\r\nUSER s 0 * :s\r\n".encode())
+        outcomes = sorted(peer.expect(lambda line: " 001 " in line or " 433 " in line)
+                          .split()[1] for peer in peers)
+        assert outcomes == ["001", "433"], nick
+        for peer in peers:
+            peer.close()
+
+
+def test_a_node_killed_with_kill_9_lets_its_users_go_and_their_nicks_free(nodes):
+    alpha, beta = nodes(), nodes()
+    ann = register_irc(alpha.address, "ann")
+    bob = register_irc(beta.address, "bob")
+    bob.send("WHOIS ann")
+    bob.expect(" 311 ")  # beta knows ann
+    started = time.monotonic()
+    alpha.process.kill()  # SIGKILL: no goodbye
+    quit_line = bob.expect("QUIT")
+    waited = time.monotonic() - started
+    assert quit_line.startswith(":ann!ann@127.0.0.1 QUIT :")
+    assert waited < 3.0 + 1.0 + 2.0  # TTL + a beat, with room for a busy machine
+    register_irc(beta.address, "ann").close()
+    for peer in (ann, bob):
+        peer.close()
+
+
+def test_a_node_that_stops_tells_the_others_at_once(nodes):
+    alpha, beta = nodes(), nodes()
+    register_irc(alpha.address, "ann")
+    bob = register_irc(beta.address, "bob")
+    alpha.stop()
+    assert bob.expect("QUIT").startswith(":ann!ann@127.0.0.1 QUIT :")
+    bob.close()
+
+
+def test_messages_of_one_sender_arrive_in_order_once_on_every_node(nodes):
+    alpha, beta, gamma = nodes("--no-flood-control"), nodes(), nodes()
+    ann = register_irc(alpha.address, "ann")
+    readers = [register_irc(beta.address, "bob"), register_irc(gamma.address, "cat")]
+    ann.expect("cat")  # cat's join reached alpha: everyone is in
+    count = 300
+    ann.send(*(f"PRIVMSG #lobby :line {number}" for number in range(count)))
+    for reader in readers:
+        got = [reader.expect("PRIVMSG").rsplit(" ", 1)[1] for _ in range(count)]
+        assert got == [str(number) for number in range(count)]
+    ann.send("PING :end")
+    assert "PRIVMSG" not in ann.expect("PONG")  # no echo of its own lines came first
+    for peer in [ann, *readers]:
+        peer.close()
+
+
+def test_a_redis_restart_splits_the_chat_and_it_heals(nodes, redis):
+    alpha, beta = nodes(), nodes()
+    ann, amy = register_irc(alpha.address, "ann"), register_irc(alpha.address, "amy")
+    bob = register_irc(beta.address, "bob")
+    ann.expect("JOIN #lobby")  # bob's
+    redis.stop()
+    assert "The chat is split" in ann.expect("NOTICE")
+    ann.send("PRIVMSG #lobby :only here", "NICK annie")
+    assert amy.expect("PRIVMSG").endswith(":only here")  # the node's own chat goes on
+    assert " 437 " in ann.expect(" 437 ")
+    assert "The chat is split" in bob.expect("NOTICE")
+
+    redis.start()
+    assert "whole again" in ann.expect("whole again")
+    assert "whole again" in bob.expect("whole again")
+    ann.send("PRIVMSG #lobby :together again")
+    assert bob.expect("together again").endswith(":ann!ann@127.0.0.1 PRIVMSG #lobby :together again")
+    for peer in (ann, amy, bob):
+        peer.close()
+
+
+def test_a_stalled_redis_does_not_stall_a_node_s_own_chat(nodes, redis):
+    alpha = nodes()
+    ann, amy = register_irc(alpha.address, "ann"), register_irc(alpha.address, "amy")
+    ann.expect("JOIN #lobby")
+    redis.process.send_signal(signal.SIGSTOP)
+    try:  # each line is published to a Redis that does not answer, and still delivered here
+        for number in range(20):
+            ann.send(f"PRIVMSG #lobby :tick {number}")
+            amy.expect(f"tick {number}")
+    finally:
+        redis.process.send_signal(signal.SIGCONT)
+    for peer in (ann, amy):
+        peer.close()
+
+
+def test_cluster_options_are_checked_at_start(tmp_path):
+    from helpers import run_server
+    result = run_server("--cluster", "http://localhost")
+    assert result.returncode == 2 and "redis://" in result.stderr.splitlines()[-1]
+    result = run_server("--node-name", "x")
+    assert result.returncode == 2 and "--node-name needs --cluster" in result.stderr
+    result = run_server("--cluster", "redis://127.0.0.1:1/0", "--cluster-password-file",
+                        str(tmp_path / "missing"))
+    assert result.returncode == 2 and "--cluster-password-file" in result.stderr
