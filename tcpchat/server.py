@@ -7,6 +7,7 @@ import secrets
 import signal
 import socket
 import sys
+import time
 
 from . import __version__
 from .chat.config import Config
@@ -206,6 +207,10 @@ def build_parser(language=ENGLISH):
                                "(redis://:PASSWORD@HOST)"))
     joined.add_argument("--cluster-password-file", metavar="FILE",
                         help=_("read Redis's password from FILE rather than from the URL"))
+    joined.add_argument("--workers", type=int, default=1, metavar="N",
+                        help=_("serve with N processes sharing the ports (SO_REUSEPORT), one "
+                               "chat through --cluster, so that every core of this machine is "
+                               "used (default 1)"))
     joined.add_argument("--node-name", metavar="NAME",
                         help=_("this server's name among the others, which users see when it "
                                "splits away (default: HOST:PORT)"))
@@ -310,25 +315,26 @@ def admission_policy(args, parser):
     return AdmissionPolicy(max_clients, args.max_per_ip, keepalive)
 
 
-def open_sockets(host, port, tcp=True, udp=False, tls_port=None, web_port=None):
+def open_sockets(host, port, tcp=True, udp=False, tls_port=None, web_port=None, shared=False):
     """The TCP listener, the UDP socket, the TLS listener and the web listener asked for (None
     where not): TCP and UDP on one port number (with port 0, UDP takes the port TCP was
-    given), TLS on *tls_port* and the web on *web_port* if they are not None."""
+    given), TLS on *tls_port* and the web on *web_port* if they are not None.  *shared*: the
+    listeners take SO_REUSEPORT (--workers)."""
     listener = datagram_socket = tls_listener = web_listener = None
     trying = None
     try:
         if tcp:
             trying = port, "TCP"
-            listener = listen(host, port)
+            listener = listen(host, port, shared=shared)
         if udp:
             trying = listener.getsockname()[1] if tcp else port, "UDP"
             datagram_socket = bind_datagram(host, trying[0])
         if tls_port is not None:
             trying = tls_port, "TLS"
-            tls_listener = listen(host, tls_port)
+            tls_listener = listen(host, tls_port, shared=shared)
         if web_port is not None:
             trying = web_port, "web"
-            web_listener = listen(host, web_port)
+            web_listener = listen(host, web_port, shared=shared)
     except BaseException as exc:
         for sock in (listener, datagram_socket, tls_listener, web_listener):
             if sock is not None:
@@ -454,7 +460,19 @@ def cluster_options(args, parser):
                               (args.node_name, "--node-name")):
             if given is not None:
                 parser.error(_("{option} needs --cluster", option=option))
+        if args.workers != 1:
+            parser.error(_("--workers needs --cluster: the processes are one chat through it"))
         return None
+    if args.workers < 1:
+        parser.error(_("--workers must be at least 1"))
+    if args.workers > 1:
+        if not hasattr(socket, "SO_REUSEPORT"):
+            parser.error(_("--workers needs SO_REUSEPORT, which this system does not have"))
+        for given, option in ((args.db, "--db"), (args.udp or args.udp_only, "--udp"),
+                              (args.metrics, "--metrics")):
+            if given:
+                parser.error(_("{option} with --workers: each process would need it alone; "
+                               "run one server a process instead", option=option))
     try:
         import redis  # noqa: F401 (only whether it is there)
     except ImportError:
@@ -472,14 +490,16 @@ def cluster_options(args, parser):
     return args.cluster, password
 
 
-def join_cluster(core, server, where, node_name, listener):
+def join_cluster(core, server, where, node_name, listener, worker=None):
     """This node's link to the others (tcpchat.cluster), started; the bus is returned to be
-    closed at the end."""
+    closed at the end.  *worker*: this process's number among --workers."""
     url, password = where
     if node_name is None:
         host, port = (listener.getsockname()[:2] if listener is not None
                       else (socket.gethostname(), os.getpid()))
         node_name = f"{socket.gethostname() if host in ('0.0.0.0', '::') else host}:{port}"
+    if worker is not None:
+        node_name += f"/{worker}"
     node = secrets.token_hex(6)
     bus = RedisBus(url, node, node_name, password=password)
     bus.link = ClusterLink(core.chat, node, node_name, bus)
@@ -487,6 +507,62 @@ def join_cluster(core, server, where, node_name, listener):
     bus.start()
     log.info("cluster: node %s (%s) on %s", node_name, node, redact_url(url))
     return bus
+
+
+def fork_workers(count):
+    """Fork the other *count* - 1 processes of --workers: (this process's number, 0 for the
+    first, and the children's pids, for the first)."""
+    children = []
+    for number in range(1, count):
+        pid = os.fork()
+        if pid == 0:
+            _end_with_parent()
+            return number, []
+        children.append(pid)
+    return 0, children
+
+
+def reopen_shared(host, *listeners):
+    """A forked worker's own listeners on the ports its parent's are bound to (so that the
+    kernel gives each process its share of new connections), in place of the copies it
+    inherited."""
+    ports = [sock.getsockname()[1] if sock is not None else None for sock in listeners]
+    for sock in listeners:
+        if sock is not None:
+            sock.close()
+    tcp, tls, web = ports
+    return open_sockets(host, tcp or 0, tcp=tcp is not None, tls_port=tls, web_port=web,
+                        shared=True)
+
+
+def _end_with_parent():
+    """Linux: this worker gets SIGTERM when the first process dies, even by kill -9, rather
+    than serve on alone."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_workers(children, timeout=10.0):
+    """The first process stops: so do the others (each says goodbye to its users)."""
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    for pid in children:
+        while True:
+            try:
+                done, _status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)  # a process's end cannot be waited on with a timeout otherwise
 
 
 def redact_url(url):
@@ -538,14 +614,21 @@ def main(argv=None):
     metrics = metrics_options(args, parser, web)
     cluster = cluster_options(args, parser)
     tls_port = args.tls_port if certificates is not None else None
+    shared = args.workers > 1
     try:
         listener, datagram_socket, tls_listener, web_listener = open_sockets(
             args.host, args.port, tcp=not (args.udp_only or args.no_plaintext), udp=udp,
-            tls_port=tls_port, web_port=args.web)
+            tls_port=tls_port, web_port=args.web, shared=shared)
     except ListenError as exc:
         log.error("cannot listen on %s port %s (%s): %s", args.host, exc.port, exc.kind,
                   exc.strerror)
         return 1
+    worker, children = 0, []
+    if shared:  # before any thread is started: a fork copies only the thread that calls it
+        worker, children = fork_workers(args.workers)
+        if worker:
+            listener, _udp, tls_listener, web_listener = reopen_shared(
+                args.host, listener, tls_listener, web_listener)
     if args.sts_duration is not None:
         config.sts_duration = args.sts_duration
         config.sts_port = tls_listener.getsockname()[1]
@@ -601,13 +684,15 @@ def main(argv=None):
     bus = None
     if cluster is not None:
         bus = join_cluster(core, server, cluster, args.node_name,
-                           listener or tls_listener or web_listener)
+                           listener or tls_listener or web_listener,
+                           worker if shared else None)
     try:
         server.serve()
     finally:
         if bus is not None:
             bus.close()  # the other nodes let this one's users go at once
         offload.close()
+        stop_workers(children)
         if store is not None:
             store.close()  # what the writer has not written yet, written now
     log.info("stopped")

@@ -177,11 +177,13 @@ def test_a_node_killed_with_kill_9_lets_its_users_go_and_their_nicks_free(nodes)
 
 def test_a_node_that_stops_tells_the_others_at_once(nodes):
     alpha, beta = nodes(), nodes()
-    register_irc(alpha.address, "ann")
+    ann = register_irc(alpha.address, "ann")
     bob = register_irc(beta.address, "bob")
+    bob.send("WHOIS ann")
+    bob.expect(" 311 ")  # beta knows ann
     alpha.stop()
     assert bob.expect("QUIT").startswith(":ann!ann@127.0.0.1 QUIT :")
-    bob.close()
+    ann.close(), bob.close()
 
 
 def test_messages_of_one_sender_arrive_in_order_once_on_every_node(nodes):
@@ -245,3 +247,23 @@ def test_cluster_options_are_checked_at_start(tmp_path):
     result = run_server("--cluster", "redis://127.0.0.1:1/0", "--cluster-password-file",
                         str(tmp_path / "missing"))
     assert result.returncode == 2 and "--cluster-password-file" in result.stderr
+
+
+def test_workers_share_one_port_and_are_one_chat(nodes):
+    first = nodes("--workers", "2")
+    assert wait_until(lambda: sum("cluster: whole" in line for line in first.log) == 2)
+    peers = [register_irc(first.address, f"user{number}") for number in range(16)]
+    last = peers[-1]
+    servers = set()
+    for number in range(16):
+        last.send(f"WHOIS user{number}")
+        servers.add(last.expect(" 312 ").split()[4])
+    # The kernel spread the 16 connections over both processes (all on one: 2 in 65536).
+    assert servers == {f"127.0.0.1:{first.address[1]}/0", f"127.0.0.1:{first.address[1]}/1"}
+    last.send("LUSERS")
+    assert last.expect(" 266 ").split()[3:5] == ["16", "16"]
+    peers[0].send("PRIVMSG #lobby :to everyone, on both")
+    for peer in peers[1:]:
+        peer.expect("to everyone, on both")
+    for peer in peers:
+        peer.close()

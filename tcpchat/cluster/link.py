@@ -157,6 +157,12 @@ class ClusterLink:
         """The nodes there are, this one too (LUSERS)."""
         return len(self.nodes)
 
+    def server_of(self, user):
+        """The name of the node that serves *user* (WHOIS)."""
+        if user.__class__ is RemoteUser:
+            return self.nodes.get(user.node, user.node)
+        return self.name
+
     def kill(self, client, user, reason):
         """*client*, a server operator here, KILLs remote *user*: its node lets it go."""
         self._send({"t": "kill", "u": self.uids[client], "victim": user.uid,

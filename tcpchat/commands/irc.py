@@ -638,7 +638,8 @@ def _whois(chat, client, message):
                 if channel.visible_to(client)]
     if channels:
         _reply_list(chat, client, rpl.RPL_WHOISCHANNELS, (user.nick,), channels)
-    chat.delivery.reply(client, rpl.RPL_WHOISSERVER, user.nick, chat.config.server_name,
+    server = chat.config.server_name if chat.cluster is None else chat.cluster.server_of(user)
+    chat.delivery.reply(client, rpl.RPL_WHOISSERVER, user.nick, server,
                         _("{version}, a small chat server", version=VERSION))
     if user.bot:
         chat.delivery.reply(client, rpl.RPL_WHOISBOT, user.nick, _("is a bot"))

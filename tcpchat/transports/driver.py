@@ -128,12 +128,14 @@ def raise_descriptor_limit():
     return wanted
 
 
-def listen(host, port, backlog=socket.SOMAXCONN):
+def listen(host, port, backlog=socket.SOMAXCONN, shared=False):
     """A non-blocking listening TCP socket on *host*:*port* (IPv4 or IPv6 by the address).
 
-    On ``::`` it accepts IPv4 as well where the system allows dual-stack sockets.
+    On ``::`` it accepts IPv4 as well where the system allows dual-stack sockets.  *shared*:
+    other processes of this user may listen on the same port (``SO_REUSEPORT``), and the
+    kernel spreads new connections among them.
     """
-    return _bound(host, port, socket.SOCK_STREAM, backlog)
+    return _bound(host, port, socket.SOCK_STREAM, backlog, shared)
 
 
 def bind_datagram(host, port):
@@ -149,7 +151,7 @@ def bind_datagram(host, port):
     return sock
 
 
-def _bound(host, port, kind, backlog=None):
+def _bound(host, port, kind, backlog=None, shared=False):
     """A non-blocking socket of *kind* bound to *host*:*port*, listening if it is TCP."""
     family, _, _, _, address = socket.getaddrinfo(
         host, port, type=kind, flags=socket.AI_PASSIVE)[0]
@@ -159,6 +161,8 @@ def _bound(host, port, kind, backlog=None):
             # A restarted server can bind again at once, despite connections in TIME_WAIT.
             # (Not for UDP, where it would let a second server share the port.)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6 and address[0] == "::":
             try:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
