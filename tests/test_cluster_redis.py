@@ -4,6 +4,7 @@ Unix socket in the test's folder: no port to pick), each server a process of its
 it (under CI, a missing redis-server is a failure)."""
 
 import os
+import queue
 import re
 import shutil
 import signal
@@ -23,16 +24,17 @@ pytestmark = pytest.mark.skipif(REDIS is None and os.environ.get("CI") != "true"
 class Redis:
     """A redis-server of the test's own, on a Unix socket in *folder*."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, *options):
         self.socket = os.path.join(folder, "redis.sock")
         self.url = f"unix://{self.socket}"
+        self.options = options
         self.process = None
         self.start()
 
     def start(self):
         self.process = subprocess.Popen(
             [REDIS, "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "700",
-             "--save", "", "--appendonly", "no"],
+             "--save", "", "--appendonly", "no", *self.options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert wait_until(self._answers), "redis-server did not start"
 
@@ -43,7 +45,7 @@ class Redis:
                 probe.settimeout(1)
                 probe.connect(self.socket)
                 probe.sendall(b"PING\r\n")
-                return probe.recv(16).startswith(b"+PONG")
+                return probe.recv(64).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
@@ -267,3 +269,79 @@ def test_workers_share_one_port_and_are_one_chat(nodes):
         peer.expect("to everyone, on both")
     for peer in peers:
         peer.close()
+
+
+def test_a_password_from_a_file_opens_a_redis_that_asks_for_one(tmp_path):
+    redis = Redis(str(tmp_path), "--requirepass", "s3cret pass")
+    secret = tmp_path / "redis-password"
+    secret.write_text("s3cret pass\n")
+    node = None
+    try:
+        node = Node(redis, "--cluster-password-file", str(secret))  # whole: it got in
+        assert not any("s3cret" in line for line in node.log)
+    finally:
+        if node is not None:
+            node.stop()
+        redis.stop()
+
+
+class Loop:
+    """The loop's side of a bus, played by the test: what the bus posts, run in order."""
+
+    def __init__(self):
+        self.posted = queue.Queue()
+        self.calls = []
+
+    def post(self, done, result):
+        self.posted.put((done, result))
+
+    def run_until(self, condition):
+        deadline = time.monotonic() + TIMEOUT
+        while not condition():
+            done, result = self.posted.get(timeout=max(0.01, deadline - time.monotonic()))
+            done(result)
+
+
+class RecordingLink:
+    def __init__(self, loop):
+        self.loop, self.bus = loop, None
+
+    def connected(self):
+        self.loop.calls.append("connected")
+        self.bus.resync([], {})
+
+    def whole_again(self, snapshot, collisions):
+        self.loop.calls.append("whole")
+
+    def split(self):
+        self.loop.calls.append("split")
+
+    def lost(self):
+        self.loop.calls.append("lost")
+
+    def received(self, records):
+        self.loop.calls.extend(records)
+
+
+def test_past_its_bound_a_stalled_bus_counts_the_node_split_drops_and_heals(redis):
+    from tcpchat.transports.redisbus import RedisBus
+    loop = Loop()
+    bus = RedisBus(redis.url, "n1", "one", bound=5)
+    bus.link, bus.post = RecordingLink(loop), loop.post
+    bus.link.bus = bus
+    bus.start()
+    try:
+        loop.run_until(lambda: "whole" in loop.calls)
+        redis.process.send_signal(signal.SIGSTOP)
+        answers = []
+        for number in range(20):  # the bus thread is stuck on the first: the queue fills
+            bus.publish({"t": "talk", "n": number}, ())
+        bus.claim("sam", "n1.1", answers.append)
+        assert answers == [None]  # past the bound: "cannot check", at once
+        loop.run_until(lambda: "split" in loop.calls)
+        redis.process.send_signal(signal.SIGCONT)
+        loop.run_until(lambda: loop.calls.count("whole") == 2)  # connected again, healed
+        assert bus.refused >= 14  # what came past the bound was refused, not queued
+    finally:
+        redis.process.send_signal(signal.SIGCONT)
+        bus.close()

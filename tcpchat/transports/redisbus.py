@@ -147,8 +147,10 @@ class RedisBus:
         self._in_flight = threading.BoundedSemaphore(IN_FLIGHT)
         self._thread = threading.Thread(target=self._run, name="tcpchat-bus", daemon=True)
         self._reader = None
-        #: Records sent and received, and jobs dropped while split (for the logs and tests).
+        #: Records sent and received, and jobs dropped while split (the bus thread's).
         self.counts = collections.Counter()
+        #: Jobs refused past the bound (the loop's).
+        self.refused = 0
 
     def start(self):
         self._thread.start()
@@ -162,11 +164,11 @@ class RedisBus:
     # -- What the link calls, on the loop --------------------------------------------------
 
     def _queue(self, job):
-        if self._overflowed:
-            return False
-        if self._jobs.qsize() >= self.bound:
-            self._overflowed = True  # the bus thread drops the queue and starts again
-            self._jobs.put(("broken",))
+        if self._overflowed or self._jobs.qsize() >= self.bound:
+            self.refused += 1
+            if not self._overflowed:
+                self._overflowed = True  # the bus thread drops the queue and starts again
+                self._jobs.put(("broken",))
             return False
         self._jobs.put(job)
         return True
