@@ -287,3 +287,56 @@ def test_a_record_that_does_not_fit_is_logged_and_the_rest_applied(cluster, capl
          "w": 1.0, "i": "x-1"}])
     assert bob.lines()[-1].endswith("PRIVMSG #lobby :ok")
     assert "unknown record" in caplog.text and "does not fit" in caplog.text
+
+
+def test_monitor_away_invite_wallops_and_whowas_cross_nodes(cluster):
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann", caps=True)
+    ann.send("CAP REQ :away-notify")
+    ann.send("MONITOR + bob")
+    ann.lines()
+    bob = beta.irc("bob")
+    cluster.settle()
+    assert numerics(ann)[0][:2] == ("730", ("ann", "bob!bob@127.0.0.1"))
+
+    bob.send("AWAY :lunch")
+    cluster.settle()
+    assert ann.lines()[-1].endswith(":bob!bob@127.0.0.1 AWAY :lunch")
+    ann.send("PRIVMSG bob :there?")
+    assert numerics(ann)[0][:2] == ("301", ("ann", "bob", "lunch"))  # from what alpha knows
+
+    ann.send("JOIN #side", "INVITE bob #side")
+    ann.lines()
+    cluster.settle()
+    assert bob.lines()[-1] == ":ann!ann@127.0.0.1 INVITE bob #side"
+
+    alpha.harness.core.chat.registry.set_oper(ann.client, True)
+    bob.send("MODE bob +w")
+    cluster.settle()
+    ann.send("WALLOPS :maintenance at noon")
+    cluster.settle()
+    assert bob.lines()[-1] == ":ann!ann@127.0.0.1 WALLOPS :maintenance at noon"
+
+    bob.send("QUIT")
+    cluster.settle()
+    assert numerics(ann)[-1][:2] == ("731", ("ann", "bob"))
+    ann.send("WHOWAS bob")
+    assert numerics(ann)[0][:2] == ("314", ("ann", "bob", "bob", "127.0.0.1", "*", "bob Real"))
+
+
+def test_history_on_each_node_keeps_what_was_said_on_the_others_with_its_msgid():
+    from tcpchat.store.memory import ListStore
+    shared = SharedState()
+    alpha, beta = Node(shared, "alpha"), Node(shared, "beta", history=ListStore())
+    shared.deliver()
+    ann = alpha.irc("ann")
+    shared.deliver()
+    bob = beta.irc("bob", caps=True)
+    shared.deliver()
+    ann.send("PRIVMSG #lobby :kept over there")
+    shared.deliver()
+    bob.send("CAP REQ :draft/chathistory batch message-tags server-time")
+    bob.lines()
+    bob.send("CHATHISTORY LATEST #lobby * 10")
+    said = [line for line in bob.lines() if "PRIVMSG" in line]
+    assert len(said) == 1 and "msgid=alpha-" in said[0] and said[0].endswith(":kept over there")
