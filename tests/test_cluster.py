@@ -340,3 +340,68 @@ def test_history_on_each_node_keeps_what_was_said_on_the_others_with_its_msgid()
     bob.send("CHATHISTORY LATEST #lobby * 10")
     said = [line for line in bob.lines() if "PRIVMSG" in line]
     assert len(said) == 1 and "msgid=alpha-" in said[0] and said[0].endswith(":kept over there")
+
+
+# -- Every node ends with the same chat --------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+NICKS = ["ann", "bob", "cat"]
+ROOMS = ["#a", "#b"]
+OPERATIONS = st.lists(st.one_of(
+    st.tuples(st.just("join"), st.sampled_from(NICKS), st.sampled_from(ROOMS)),
+    st.tuples(st.just("part"), st.sampled_from(NICKS), st.sampled_from(ROOMS)),
+    st.tuples(st.just("nick"), st.sampled_from(NICKS), st.sampled_from(NICKS)),
+    st.tuples(st.just("say"), st.sampled_from(NICKS), st.sampled_from(ROOMS)),
+    st.tuples(st.just("quit"), st.sampled_from(NICKS)),
+    st.tuples(st.just("settle")),
+), min_size=5, max_size=40)
+#: The node each nick comes to, in order, before the operations (with no settling between:
+#: two may ask for one nick at once).
+ARRIVALS = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(NICKS)), min_size=2,
+                    max_size=5)
+
+
+def view(node):
+    """What a node's registry holds: each user's nick and node, each room's members."""
+    registry = node.harness.core.chat.registry
+    users = {(user.nick, getattr(user, "node", node.name)) for user in registry.nicks.values()
+             if user.registered}
+    rooms = {name: sorted(member.nick for member in channel.members)
+             for name, channel in registry.channels.items()}
+    return users, rooms
+
+
+@settings(max_examples=100, deadline=None)
+@given(ARRIVALS, OPERATIONS)
+def test_whatever_the_interleaving_every_node_ends_with_the_same_chat(arrivals, operations):
+    cluster = Cluster("n0", "n1", "n2", autojoin=False)
+    peers = {}  # by the nick each registered with
+    for node, nick in arrivals:
+        peer = cluster.nodes[node].harness.connect()
+        peer.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
+        if peer.client.registered:
+            peers[nick] = peer
+    for operation in operations:
+        kind = operation[0]
+        if kind == "settle":
+            cluster.settle()
+            continue
+        peer = peers.get(operation[1])
+        if peer is None or peer.client.gone:
+            continue
+        if kind == "join":
+            peer.send(f"JOIN {operation[2]}")
+        elif kind == "part":
+            peer.send(f"PART {operation[2]}")
+        elif kind == "nick":
+            peer.send(f"NICK {operation[2]}x")
+        elif kind == "say":
+            peer.send(f"PRIVMSG {operation[2]} :hi")
+        elif kind == "quit":
+            peer.send("QUIT")
+    cluster.settle()
+    views = [view(node) for node in cluster.nodes]
+    assert views[0] == views[1] == views[2]
+    nicks = [nick.lower() for nick, _node in views[0][0]]
+    assert len(nicks) == len(set(nicks))  # no nick held twice, whatever raced
