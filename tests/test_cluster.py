@@ -14,7 +14,7 @@ from helpers import Harness, numerics
 class Node:
     """One server of the cluster: a core, its link and its bus."""
 
-    def __init__(self, shared, name, **config):
+    def __init__(self, shared, name, connect=True, **config):
         self.name = name
         self.harness = Harness(server_name=name, **config)
         core = self.harness.core
@@ -22,7 +22,8 @@ class Node:
         self.bus = MemoryBus(shared, name, name, self._post)
         self.link = ClusterLink(core.chat, name, name, self.bus)
         self.bus.link = self.link
-        self.bus.connect()
+        if connect:
+            self.bus.connect()
 
     def _post(self, done, result):
         self.harness.core.completed(done, result)
@@ -271,6 +272,25 @@ def test_a_plain_user_on_one_node_talks_with_an_irc_user_on_another(cluster):
     bob.send("PRIVMSG #lobby :hi nadia")
     cluster.settle()
     assert nc.lines() == ["bob: hi nadia"]
+
+
+def test_a_node_not_yet_in_the_cluster_holds_registrations_until_it_is():
+    shared = SharedState()
+    alpha = Node(shared, "alpha")
+    ann = alpha.irc("ann")
+    beta = Node(shared, "beta", connect=False)
+    early = beta.harness.connect()
+    early.send("NICK ann", "USER ann 0 * :Ann")
+    assert early.lines() == [] and early.conn.transport.paused == 1  # waiting, not refused
+    beta.bus.connect()
+    shared.deliver()
+    assert numerics(early)[0][0] == "433"  # beta knows alpha's ann now
+    late = Node(shared, "gamma", connect=False)
+    waiting = late.harness.connect()
+    waiting.send("NICK zed", "USER zed 0 * :Zed")
+    late.link.split()  # its first try failed: no more waiting
+    assert numerics(waiting)[0][0] == "437"
+    assert ann.client.registered
 
 
 def test_a_record_that_does_not_fit_is_logged_and_the_rest_applied(cluster, caplog):

@@ -65,6 +65,9 @@ class ClusterLink:
         self.joined = False
         #: The node has the cluster's state: nicks can be claimed, rooms joined.
         self.whole = False
+        #: Until the node is whole for the first time (it starts), claims wait rather than
+        #: being refused: (client, nick, then), each client paused meanwhile.
+        self._starting = []
         # Whether this node's users were told it is split (and so must hear it is whole).
         self._told_split = False
         chat.cluster = self
@@ -103,6 +106,9 @@ class ClusterLink:
 
     def claim(self, client, nick, then):
         """See :meth:`tcpchat.chat.chat.Chat.claim`."""
+        if self._starting is not None:
+            self._wait_for_start(client, nick, then)
+            return
         if not self.whole:
             then((rpl.ERR_UNAVAILRESOURCE, self.split_refusal()))
             return
@@ -126,6 +132,19 @@ class ClusterLink:
 
         if not self.chat.paused_while(client, start, done):
             then((rpl.ERR_UNAVAILRESOURCE, self.split_refusal()))
+
+    def _wait_for_start(self, client, nick, then):
+        """The node has not reached the cluster yet: *client* waits, paused, until it has."""
+        def start(finished):
+            self._starting.append(finished)
+            return True
+        self.chat.paused_while(client, start, lambda _nothing: self.claim(client, nick, then))
+
+    def _end_start(self):
+        """The node reached the cluster, or failed to: the claims that waited go on."""
+        starting, self._starting = self._starting, None
+        for finished in starting or ():
+            finished(None)  # each claims its nick now (or is refused, split)
 
     def split_refusal(self):
         """Why a nick or a join cannot be let through now (the cluster's state is out of
@@ -348,6 +367,7 @@ class ClusterLink:
                 self._take_modes(channel, room)
                 self._take_topic(channel, room)
         self.whole = True
+        self._end_start()
         for uid in collisions:
             client = self._local.get(uid)
             if client is not None and client.registered:
@@ -362,6 +382,7 @@ class ClusterLink:
     def split(self):
         """The bus lost its connection (or its queue overflowed): until it is whole again,
         what needs the other nodes is refused."""
+        self._end_start()
         if not self.joined and not self.whole:
             return
         self.joined = self.whole = False

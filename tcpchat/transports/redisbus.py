@@ -5,11 +5,12 @@ which node, the rooms' modes and topics, who holds which nick) is kept in Redis 
 Theory of operation.  The loop never waits on Redis.  What the link hands over (a record to
 publish with its writes, a nick to claim or release, the node's whole state after a
 reconnection) goes on a queue, and one thread, the bus thread, takes everything queued at once
-and sends it as one MULTI/EXEC: a turn's records cost one round trip, and a record and the
-state it changes are seen together or not at all.  Claims are Lua scripts in the same
-transaction (a nick is held under its folded form and its skeleton, all or nothing), answered
-back on the loop through the driver's ``post``.  A second thread reads the channel, decodes
-each record (JSON) and posts them to the loop a batch at a time; at most :data:`IN_FLIGHT`
+and sends the records as one PUBLISH (a JSON line each), inside one MULTI/EXEC with the state
+they change when they change any: what was queued meanwhile costs one round trip, and a record
+and its state are seen together or not at all.  Claims are Lua scripts in the same transaction
+(a nick is held under its folded form and its skeleton, all or nothing), answered back on the
+loop through the driver's ``post``.  A second thread reads the channel, decodes the records
+and posts them to the loop a batch at a time; at most :data:`IN_FLIGHT`
 batches wait there, after which it stops reading and Redis holds the rest (and past its
 ``client-output-buffer-limit pubsub``, drops this subscriber: the node then heals as after a
 restart).
@@ -52,8 +53,10 @@ BEAT = 1.0
 #: Jobs that may wait for the bus thread; past them, the node counts itself split (see the
 #: module's doc).
 QUEUE = 100_000
-#: Batches of received records that may wait for the loop.
+#: Batches of received records that may wait for the loop, and records a batch (at least:
+#: one PUBLISH is never split).
 IN_FLIGHT = 64
+BATCH = 1000
 #: Seconds a Redis call may take before the connection counts as lost.
 TIMEOUT = 2.0
 #: The pause between reconnections: from the first, doubling, up to the second.
@@ -147,6 +150,7 @@ class RedisBus:
         self._in_flight = threading.BoundedSemaphore(IN_FLIGHT)
         self._thread = threading.Thread(target=self._run, name="tcpchat-bus", daemon=True)
         self._reader = None
+        self._pubsub = self._publisher = None
         #: Records sent and received, and jobs dropped while split (the bus thread's).
         self.counts = collections.Counter()
         #: Jobs refused past the bound (the loop's).
@@ -228,6 +232,7 @@ class RedisBus:
         if not confirmed or confirmed["type"] != "subscribe":
             raise Broken("no subscription")
         self._pubsub = pubsub
+        self._publisher = redis.connection_pool.get_connection()
         self._overflowed = self._resynced = False
         self._drain_jobs()  # what was queued while apart is in the state handed over next
         self._beat(redis)
@@ -235,7 +240,7 @@ class RedisBus:
         return redis
 
     def _end_session(self, redis):
-        pubsub, self._pubsub = getattr(self, "_pubsub", None), None
+        pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
             try:
                 pubsub.close()
@@ -250,6 +255,9 @@ class RedisBus:
                 self._reap(args=[self.prefix, self.node, self.channel])
             except (self._redis.RedisError, OSError):
                 pass
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.disconnect()
         if redis is not None:
             redis.close()
         self._drain_jobs()
@@ -285,8 +293,10 @@ class RedisBus:
                 next_beat = time.monotonic() + self.beat
 
     def _send(self, redis, jobs):
-        """Everything queued, as one transaction, in order; then the claims' answers."""
-        pipe, claims = redis.pipeline(transaction=True), []
+        """Everything queued, in order: the state writes and the claims in one transaction,
+        with the records as one PUBLISH (a line each) at its end; then the claims'
+        answers."""
+        pipe, records, claims = redis.pipeline(transaction=True), [], []
         users, claims_key = self.prefix + "users:" + self.node, self.prefix + "claims:" + self.node
         for job in jobs:
             kind = job[0]
@@ -295,8 +305,7 @@ class RedisBus:
                 for write in writes:
                     self._write(pipe, users, write)
                 if record is not None:
-                    pipe.publish(self.channel, self._origin + _dumps(record))
-                    self.counts["sent"] += 1
+                    records.append(_dumps(record))
             elif kind == "claim":
                 claims.append((len(pipe), job[3]))
                 self._claim(keys=self._keys(nick_keys(job[1])), args=[job[2], claims_key],
@@ -306,14 +315,27 @@ class RedisBus:
                 if keys:
                     self._release(keys=keys, args=[job[2], claims_key], client=pipe)
             elif kind == "resync":
-                pipe.execute()  # what came before, then the resync on its own
-                pipe = redis.pipeline(transaction=True)
+                self._flush(redis, pipe, records, claims)  # what came before, then it
+                pipe, records, claims = redis.pipeline(transaction=True), [], []
                 self._resync(redis, *job[1:])
             elif kind == "broken":
                 raise Broken("the queue overflowed: Redis does not keep up")
-        results = pipe.execute() if len(pipe) else []
-        for index, done in claims:
-            self.post(done, bool(results[index]))
+        self._flush(redis, pipe, records, claims)
+
+    def _flush(self, redis, pipe, records, claims):
+        if records:
+            payload = self._origin + "\n".join(records)  # JSON has no raw line ends
+            if len(pipe):
+                pipe.publish(self.channel, payload)
+            else:  # the usual case, messages alone: one command on the bus thread's own
+                # connection (a third less CPU than through the client's pool, measured)
+                self._publisher.send_command("PUBLISH", self.channel, payload)
+                self._publisher.read_response()
+            self.counts["sent"] += len(records)
+        if len(pipe):
+            results = pipe.execute()
+            for index, done in claims:
+                self.post(done, bool(results[index]))
 
     def _keys(self, keys):
         return [self.prefix + key for key in keys]
@@ -402,14 +424,19 @@ class RedisBus:
                 if message is None:
                     continue
                 batch = []
-                while message is not None and len(batch) < 1000:
+                while True:
                     data = message["data"]
                     if message["type"] == "message" and not data.startswith(origin):
-                        record = json.loads(data.partition(" ")[2])
-                        if record.get("t") == "gone" and record.get("node") == node:
-                            raise Broken("the other nodes let this one go")
-                        batch.append(record)
+                        for line in data.partition(" ")[2].split("\n"):
+                            record = json.loads(line)
+                            if record.get("t") == "gone" and record.get("node") == node:
+                                raise Broken("the other nodes let this one go")
+                            batch.append(record)
+                    if len(batch) >= BATCH:
+                        break
                     message = pubsub.get_message(timeout=0)
+                    if message is None:
+                        break
                 if batch:
                     self.counts["received"] += len(batch)
                     self._in_flight.acquire()

@@ -1,0 +1,287 @@
+"""What the cluster costs and how fast it carries a message: ``python -m tcpchat.bench.cluster``.
+
+Three setups, each run once per round, in an order that turns from round to round (so that the
+machine's swings hit all alike), with a redis-server of the tool's own on a Unix socket:
+
+- ``alone``: one server without ``--cluster``, every member on it;
+- ``clustered``: the same with ``--cluster``: every message also goes to Redis, so this against
+  ``alone`` is what the bus costs a node's own fan-out;
+- ``two nodes``: two servers on one Redis, half the members on each, the senders on the first:
+  the latency to members on the sender's node against the latency to those on the other.
+
+The load is an open loop: the senders together send ``--rate`` messages a second on a fixed
+schedule, each carrying the moment it was due; a receiver's latency is from then to its
+arrival (a stall counts, it is not hidden).  Then a burst: ``--burst`` messages as fast as the
+first sender may, timed until every member has every one (deliveries a second).  Server CPU
+is read from /proc: microseconds a delivery, every server (and Redis) counted.
+"""
+
+import argparse
+import json
+import os
+import selectors
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from .targets import free_port, process_cpu_seconds
+
+SETUPS = ("alone", "clustered", "two nodes")
+
+
+class Servers:
+    """The servers of one setup (and Redis), started; stopped with :meth:`stop`."""
+
+    def __init__(self, setup, folder):
+        self.processes, self.addresses, self.redis = [], [], None
+        cluster = []
+        if setup != "alone":
+            sock = os.path.join(folder, f"redis-{time.monotonic_ns()}.sock")
+            self.redis = subprocess.Popen(
+                ["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
+                 "--appendonly", "no"], stdout=subprocess.DEVNULL)
+            _wait(lambda: os.path.exists(sock))
+            cluster = ["--cluster", f"unix://{sock}"]
+        for _node in range(2 if setup == "two nodes" else 1):
+            port = free_port()
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "tcpchat.server", "--port", str(port), "--channel",
+                 "#bench", "--no-flood-control", "--max-per-ip", "0", "--log-level",
+                 "WARNING", "--no-history", *cluster], stdin=subprocess.DEVNULL))
+            self.addresses.append(("127.0.0.1", port))
+        for address in self.addresses:
+            _wait(lambda: _answers(address))
+
+    def cpu_seconds(self):
+        processes = self.processes + ([self.redis] if self.redis else [])
+        return sum(process_cpu_seconds(process.pid) for process in processes)
+
+    def stop(self):
+        for process in self.processes + ([self.redis] if self.redis else []):
+            process.terminate()
+            process.wait(10)
+
+
+def _wait(condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("a server did not start")
+        time.sleep(0.02)  # a process starting: nothing to wait on but time
+
+
+def _answers(address):
+    try:
+        with socket.create_connection(address, timeout=1) as probe:
+            return bool(probe.recv(1))
+    except OSError:
+        return False
+
+
+class Member:
+    """One IRC client in #bench, read by the tool's selector."""
+
+    def __init__(self, address, nick, node):
+        self.nick, self.node = nick, node
+        self.sock = socket.create_connection(address)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n".encode())
+        self.pending = b""
+        self.latencies = []
+        self.received = self.joins = 0
+        self._wait_for(b" 366 ")
+
+    def _wait_for(self, marker, timeout=10.0):
+        self.sock.settimeout(timeout)
+        while marker not in self.pending:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"{self.nick}: closed")
+            self.pending += chunk
+        self.pending = self.pending[self.pending.index(marker):].partition(b"\n")[2]
+        self.sock.setblocking(False)
+
+    def read(self, now_ns):
+        try:
+            data = self.sock.recv(1 << 18)
+        except BlockingIOError:
+            return
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        for line in lines:
+            at = line.find(b" PRIVMSG #bench :")
+            if at < 0:
+                self.joins += b" JOIN " in line
+            else:
+                self.received += 1
+                due = int(line[at + 17:].split(b" ", 1)[0])
+                self.latencies.append((now_ns - due) / 1000)
+
+    def close(self):
+        self.sock.close()
+
+
+def one_run(setup, folder, members, senders, rate, seconds, burst):
+    servers = Servers(setup, folder)
+    try:
+        nodes = len(servers.addresses)
+        crowd = [Member(servers.addresses[number % nodes], f"m{number}", number % nodes)
+                 for number in range(members)]
+        # Member n sees the joins of every member after it: then the room is full for all.
+        _read_until(crowd, lambda: all(member.joins >= members - 1 - number
+                                       for number, member in enumerate(crowd)))
+        for member in crowd:
+            member.latencies.clear()
+            member.received = 0
+        talking = [member for member in crowd if member.node == 0][:senders]
+        cpu = servers.cpu_seconds()
+        sent = _open_loop(crowd, talking, rate, seconds)
+        cpu = servers.cpu_seconds() - cpu
+        expected = sent * (members - 1)
+        _read_until(crowd, lambda: sum(member.received for member in crowd) >= expected, 10)
+        by_node = {}
+        for member in crowd:
+            by_node.setdefault(member.node, []).extend(member.latencies)
+        result = {"deliveries": sum(member.received for member in crowd), "expected": expected,
+                  "cpu_us_per_delivery": cpu / max(1, expected) * 1e6,
+                  "latency_us": {node: _shares(values) for node, values in by_node.items()}}
+        result["burst_deliveries_per_s"] = _burst(crowd, talking[0], burst)
+        for member in crowd:
+            member.close()
+        return result
+    finally:
+        servers.stop()
+
+
+def _read_until(crowd, condition, timeout=30.0):
+    selector = selectors.DefaultSelector()
+    for member in crowd:
+        selector.register(member.sock, selectors.EVENT_READ, member)
+    deadline = time.monotonic() + timeout
+    try:
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the members did not get what they were sent")
+            for key, _ in selector.select(0.1):
+                key.data.read(time.perf_counter_ns())
+    finally:
+        selector.close()
+
+
+def _open_loop(crowd, talking, rate, seconds):
+    """Send *rate* messages a second, round robin over *talking*, for *seconds*; read
+    meanwhile.  The number sent."""
+    selector = selectors.DefaultSelector()
+    for member in crowd:
+        selector.register(member.sock, selectors.EVENT_READ, member)
+    interval = 1e9 / rate
+    start = time.perf_counter_ns()
+    sent, end = 0, start + int(seconds * 1e9)
+    try:
+        while True:
+            now = time.perf_counter_ns()
+            if now >= end:
+                return sent
+            due = start + int(sent * interval)
+            while due <= now:
+                sender = talking[sent % len(talking)]
+                sender.sock.sendall(f"PRIVMSG #bench :{due} x\r\n".encode())
+                sent += 1
+                due = start + int(sent * interval)
+            for key, _ in selector.select(max(0, (due - time.perf_counter_ns()) / 1e9)):
+                key.data.read(time.perf_counter_ns())
+    finally:
+        selector.close()
+
+
+def _burst(crowd, sender, count):
+    for member in crowd:
+        member.received = 0
+    started = time.perf_counter_ns()
+    lines = b"".join(f"PRIVMSG #bench :{started} burst\r\n".encode() for _ in range(count))
+    sender.sock.setblocking(True)
+    sender.sock.sendall(lines)
+    sender.sock.setblocking(False)
+    expected = count * (len(crowd) - 1)
+    _read_until(crowd, lambda: sum(member.received for member in crowd) >= expected, 60)
+    took = (time.perf_counter_ns() - started) / 1e9
+    return sum(member.received for member in crowd) / took
+
+
+def _shares(values):
+    if not values:
+        return {}
+    values = sorted(values)
+    return {"p50": values[len(values) // 2], "p99": values[int(len(values) * 0.99)],
+            "max": values[-1], "n": len(values)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tcpchat.bench.cluster",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--members", type=int, default=40)
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--rate", type=int, default=500, help="messages a second, in all")
+    parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args(argv)
+    if shutil.which("redis-server") is None:
+        parser.error("needs redis-server (Debian: apt-get install redis-server)")
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        parser.error("needs the redis library: pip install 'tcpchat[cluster]'")
+    print(f"{args.members} members in #bench, {args.senders} senders, {args.rate} messages/s "
+          f"for {args.seconds:g} s, then a burst of {args.burst}; {args.rounds} rounds, the "
+          "setups' order turning each round", flush=True)
+    results = {setup: [] for setup in SETUPS}
+    with tempfile.TemporaryDirectory(prefix="tcpchat-bench-cluster-") as folder:
+        for round_ in range(args.rounds):
+            order = SETUPS[round_ % 3:] + SETUPS[:round_ % 3]
+            for setup in order:
+                result = one_run(setup, folder, args.members, args.senders, args.rate,
+                                 args.seconds, args.burst)
+                results[setup].append(result)
+                print(f"round {round_ + 1} {setup:10} {_line(result)}", flush=True)
+    print()
+    print("medians of the rounds:")
+    for setup, runs in results.items():
+        print(f"  {setup:10} {_median_line(runs)}")
+    alone, clustered = results["alone"], results["clustered"]
+    paired = [c["cpu_us_per_delivery"] / a["cpu_us_per_delivery"]
+              for a, c in zip(alone, clustered)]
+    print(f"clustered / alone, CPU a delivery, paired by round: "
+          f"{', '.join(f'{value:.2f}' for value in paired)}")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"arguments": vars(args), "results": results}, out, indent=1)
+
+
+def _line(result):
+    latency = "; ".join(f"node {node}: p50 {shares['p50']:.0f} p99 {shares['p99']:.0f} µs"
+                        for node, shares in sorted(result["latency_us"].items()))
+    return (f"{latency}; {result['cpu_us_per_delivery']:.2f} µs CPU a delivery; burst "
+            f"{result['burst_deliveries_per_s'] / 1e3:.0f} k deliveries/s; "
+            f"{result['deliveries']}/{result['expected']} delivered")
+
+
+def _median_line(runs):
+    def median(pick):
+        return statistics.median(pick(run) for run in runs)
+    nodes = sorted(runs[0]["latency_us"])
+    latency = "; ".join(
+        f"node {node}: p50 {median(lambda run: run['latency_us'][node]['p50']):.0f} p99 "
+        f"{median(lambda run: run['latency_us'][node]['p99']):.0f} µs" for node in nodes)
+    return (f"{latency}; {median(lambda run: run['cpu_us_per_delivery']):.2f} µs CPU a "
+            f"delivery; burst {median(lambda run: run['burst_deliveries_per_s']) / 1e3:.0f} k "
+            "deliveries/s")
+
+
+if __name__ == "__main__":
+    main()
