@@ -425,3 +425,25 @@ def test_whatever_the_interleaving_every_node_ends_with_the_same_chat(arrivals, 
     assert views[0] == views[1] == views[2]
     nicks = [nick.lower() for nick, _node in views[0][0]]
     assert len(nicks) == len(set(nicks))  # no nick held twice, whatever raced
+
+
+def test_an_account_registered_on_one_node_logs_in_on_another_and_on_a_later_one():
+    import base64
+    shared = SharedState()
+    alpha, beta = Node(shared, "alpha"), Node(shared, "beta")
+    shared.deliver()
+    bob = alpha.irc("bob")
+    bob.send("REGISTER * * :a long password")
+    assert "SUCCESS" in bob.lines()[0]
+    shared.deliver()
+    gamma = Node(shared, "gamma")  # came later: the account is in what it reads at start
+    shared.deliver()
+    payload = base64.b64encode(b"\0bob\0a long password").decode()
+    for node in (beta, gamma):
+        assert node.harness.core.chat.accounts.get("bob") is not None
+        peer = node.harness.connect()
+        peer.send("CAP REQ :sasl", "AUTHENTICATE PLAIN", f"AUTHENTICATE {payload}")
+        assert "903" in [number for number, *_ in numerics(peer)]
+    alpha.harness.core.chat.accounts.remove(alpha.harness.core.chat.accounts.get("bob"))
+    shared.deliver()
+    assert beta.harness.core.chat.accounts.get("bob") is None

@@ -345,3 +345,18 @@ def test_past_its_bound_a_stalled_bus_counts_the_node_split_drops_and_heals(redi
     finally:
         redis.process.send_signal(signal.SIGCONT)
         bus.close()
+
+
+def test_an_account_registered_on_one_node_logs_in_on_a_node_started_after(nodes):
+    import base64
+    alpha = nodes()
+    bob = register_irc(alpha.address, "bob")
+    bob.send("REGISTER * * :a long password")
+    assert "SUCCESS" in bob.expect("REGISTER")
+    beta = nodes()  # reads the account from Redis as it joins
+    peer = LineSocket(beta.address)
+    payload = base64.b64encode(b"\0bob\0a long password").decode()
+    peer.send("CAP REQ :sasl", "AUTHENTICATE PLAIN", f"AUTHENTICATE {payload}")
+    assert " 903 " in peer.expect(lambda line: " 903 " in line or " 904 " in line)
+    for each in (bob, peer):
+        each.close()

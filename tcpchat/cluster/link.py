@@ -83,6 +83,8 @@ class ClusterLink:
         for kind, send in outgoing.items():
             chat.add_consumer(self._local_only(send), (kind,))
         chat.add_consumer(self._quit, (events.Quit,))
+        # Accounts and registered rooms are the cluster's: a change made here is shared.
+        chat.accounts.shared = self._share_record
         self._incoming = {
             "user": self._apply_user, "quit": self._apply_quit, "nick": self._apply_nick,
             "join": self._apply_join, "part": self._apply_part, "kick": self._apply_kick,
@@ -91,7 +93,7 @@ class ClusterLink:
             "setname": self._apply_setname, "wallops": self._apply_wallops,
             "redact": self._apply_redact, "account": self._apply_account,
             "umode": self._apply_umode, "node": self._apply_node, "gone": self._apply_gone,
-            "kill": self._apply_kill,
+            "kill": self._apply_kill, "record": self._apply_record,
         }
 
     def _local_only(self, send):
@@ -335,6 +337,12 @@ class ClusterLink:
         self._send({"t": "umode", "u": self.uids[client], "invisible": client.invisible,
                     "oper": client.oper, "bot": client.bot}, self._user_writes(client))
 
+    def _share_record(self, kind, key, data):
+        """An account or a registered room changed here (tcpchat.store.accounts)."""
+        if self.joined:
+            self._send({"t": "record", "kind": kind, "key": key, "data": data},
+                       (("record", kind, key, data),))
+
     # -- In: the bus's news, on the loop ---------------------------------------------------
 
     def connected(self):
@@ -346,14 +354,18 @@ class ClusterLink:
         for client in self.uids:
             for channel in client.channels.values():
                 rooms.setdefault(channel.folded, self._room_record(channel))
-        self.bus.resync(users, rooms)
+        self.bus.resync(users, rooms, self.chat.accounts.records())
         self.joined = True
 
     def whole_again(self, snapshot, collisions=()):
-        """The bus read the cluster's state (*snapshot*: ``nodes``, ``users``, ``rooms``)
-        after handing it this node's: bring the registry to it.  *collisions*: the uids of
-        this node's users whose nick another node's user took while they were apart."""
+        """The bus read the cluster's state (*snapshot*: ``nodes``, ``users``, ``rooms``,
+        ``records``) after handing it this node's: bring the registry and the accounts to it.
+        *collisions*: the uids of this node's users whose nick another node's user took while
+        they were apart."""
         self.nodes = {self.node: self.name, **snapshot["nodes"]}
+        accounts = self.chat.accounts
+        for kind, key, data in snapshot.get("records", ()):
+            accounts.take(kind, key, data)
         present = {record["uid"]: record for record in snapshot["users"]
                    if record["node"] != self.node}
         for uid in [uid for uid in self.users if uid not in present]:
@@ -659,6 +671,9 @@ class ClusterLink:
         if user is not None:
             user.invisible, user.oper, user.bot = (record["invisible"], record["oper"],
                                                    record["bot"])
+
+    def _apply_record(self, record):
+        self.chat.accounts.take(record["kind"], record["key"], record["data"])
 
     def _apply_kill(self, record):
         user, victim = self._sender(record), self._local.get(record["victim"])

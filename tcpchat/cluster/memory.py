@@ -37,6 +37,7 @@ class SharedState:
         self.users = {}  # node -> {uid: user record}
         self.rooms = {}  # folded room name -> room record
         self.names = {}  # node -> server name
+        self.records = {}  # (kind, key) -> an account's or a registered room's record
         self.buses = []  # the connected nodes' buses
         #: (bus, record) published and not delivered yet, oldest first.
         self.published = deque()
@@ -52,7 +53,8 @@ class SharedState:
     def snapshot(self):
         return {"nodes": dict(self.names),
                 "users": [record for users in self.users.values() for record in users.values()],
-                "rooms": {folded: dict(room) for folded, room in self.rooms.items()}}
+                "rooms": {folded: dict(room) for folded, room in self.rooms.items()},
+                "records": [(kind, key, data) for (kind, key), data in self.records.items()]}
 
     def reap(self, node):
         """*node* is dead (its liveness key ran out): its claims and users go, and the others
@@ -107,6 +109,12 @@ class MemoryBus:
                 shared.rooms[key] = write[2]
             elif kind == "unroom":
                 shared.rooms.pop(key, None)
+            elif kind == "record":
+                _kind, kind, key, data = write
+                if data is None:
+                    shared.records.pop((kind, key), None)
+                else:
+                    shared.records[kind, key] = data
         if record is not None:
             shared.published.append((self, record))
 
@@ -127,7 +135,7 @@ class MemoryBus:
             if owners.get(key) == uid:
                 del owners[key]
 
-    def resync(self, users, rooms):
+    def resync(self, users, rooms, records=()):
         shared, collisions = self.shared, []
         prefix = self.node + "."
         for key in [key for key, uid in shared.owners.items() if uid.startswith(prefix)]:
@@ -141,6 +149,8 @@ class MemoryBus:
                 collisions.append(record["uid"])
         for folded, room in rooms.items():
             shared.rooms.setdefault(folded, room)
+        for kind, key, data in records:  # what the cluster holds wins
+            shared.records.setdefault((kind, key), data)
         shared.published.append((self, {"t": "node", "node": self.node, "name": self.name}))
         for record in shared.users[self.node].values():
             shared.published.append((self, {"t": "user", "u": record}))

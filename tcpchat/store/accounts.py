@@ -65,6 +65,9 @@ class Accounts:
         reach the store now."""
         self._keep = keep
         self._keeping = keeping
+        #: Called with each change this node makes, ``(kind, key, data)``, after *keep*: a
+        #: cluster shares them (tcpchat.cluster.link); None alone.
+        self.shared = None
         self.accounts = {}
         self.rooms = {}
         self._skeletons = {}
@@ -78,7 +81,9 @@ class Accounts:
     def reload(self, records):
         """Take *records* in place of every record held (the admin command line changed
         the database)."""
+        shared = self.shared
         self.__init__(self._keep, records, self._keeping)
+        self.shared = shared
 
     def keeping(self):
         """Whether a change made now will be kept (False while the store cannot write: a new
@@ -117,18 +122,52 @@ class Accounts:
     def save(self, account):
         """Write *account* as it is now (after a change to it)."""
         self._anchors = None
-        if self._keep is not None:
-            self._keep(ACCOUNT, fold(account.name), asdict(account))
+        self._changed(ACCOUNT, fold(account.name), asdict(account))
 
     def remove(self, account):
         key = fold(account.name)
-        del self.accounts[key]
-        self._anchors = None
-        self._skeletons.pop(skeleton(account.name), None)
-        if self._keep is not None:
-            self._keep(ACCOUNT, key, None)
+        self._forget(account)
+        self._changed(ACCOUNT, key, None)
         for room in [room for room in self.rooms.values() if fold(room.founder) == key]:
             self.drop_room(room)
+
+    def _forget(self, account):
+        del self.accounts[fold(account.name)]
+        self._anchors = None
+        self._skeletons.pop(skeleton(account.name), None)
+
+    def _changed(self, kind, key, data):
+        if self._keep is not None:
+            self._keep(kind, key, data)
+        if self.shared is not None:
+            self.shared(kind, key, data)
+
+    def records(self):
+        """Every record held, as ``(kind, key, data)``."""
+        return ([(ACCOUNT, key, asdict(account)) for key, account in self.accounts.items()]
+                + [(ROOM, key, asdict(room)) for key, room in self.rooms.items()])
+
+    def take(self, kind, key, data):
+        """A change another node of the cluster made (*data* None: deleted): held here, and
+        kept in this node's store as well, but not shared again."""
+        if kind == ACCOUNT:
+            old = self.accounts.get(key)
+            if old is not None and asdict(old) == data:
+                return  # (a reconnection hands every record over again)
+            if old is not None:
+                self._forget(old)
+            if data is not None:
+                self._index(Account(**data))
+                self._anchors = None
+        elif kind == ROOM:
+            if data is None:
+                self.rooms.pop(key, None)
+            else:
+                self.rooms[key] = Room(**data)
+        else:
+            return
+        if self._keep is not None:
+            self._keep(kind, key, data)
 
     def _index(self, account):
         self.accounts[fold(account.name)] = account
@@ -147,10 +186,8 @@ class Accounts:
 
     def save_room(self, room):
         self.rooms[fold(room.name)] = room
-        if self._keep is not None:
-            self._keep(ROOM, fold(room.name), asdict(room))
+        self._changed(ROOM, fold(room.name), asdict(room))
 
     def drop_room(self, room):
         del self.rooms[fold(room.name)]
-        if self._keep is not None:
-            self._keep(ROOM, fold(room.name), None)
+        self._changed(ROOM, fold(room.name), None)

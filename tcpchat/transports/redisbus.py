@@ -188,8 +188,8 @@ class RedisBus:
     def release(self, nick, uid, keep=None):
         self._queue(("release", nick, uid, keep))
 
-    def resync(self, users, rooms):
-        self._queue(("resync", users, rooms))
+    def resync(self, users, rooms, records=()):
+        self._queue(("resync", users, rooms, records))
 
     # -- The bus thread --------------------------------------------------------------------
 
@@ -350,6 +350,12 @@ class RedisBus:
             pipe.set(self.prefix + "room:" + write[1], _dumps(write[2]))
         elif kind == "unroom":
             pipe.delete(self.prefix + "room:" + write[1])
+        elif kind == "record":
+            _kind, kind, key, data = write
+            if data is None:
+                pipe.hdel(self.prefix + "records", f"{kind}:{key}")
+            else:
+                pipe.hset(self.prefix + "records", f"{kind}:{key}", _dumps(data))
 
     def _beat(self, redis):
         prefix = self.prefix
@@ -367,7 +373,7 @@ class RedisBus:
                 if self._reap(args=[prefix, node, self.channel]):
                     log.warning("cluster: node %s stopped answering: its users are let go", node)
 
-    def _resync(self, redis, users, rooms):
+    def _resync(self, redis, users, rooms, records):
         """The link's whole state: claim its nicks again, rewrite its records, tell the
         others; then read everyone's and hand it back, and start reading the channel."""
         prefix, node = self.prefix, self.node
@@ -386,6 +392,8 @@ class RedisBus:
             pipe.hset(users_key, record["uid"], _dumps(record))
         for folded, room in rooms.items():
             pipe.set(prefix + "room:" + folded, _dumps(room), nx=True)
+        for kind, key, data in records:  # what the cluster holds wins
+            pipe.hsetnx(prefix + "records", f"{kind}:{key}", _dumps(data))
         origin = self._origin
         pipe.publish(self.channel, origin + _dumps({"t": "node", "node": node, "name": self.name}))
         for record in kept:
@@ -410,8 +418,10 @@ class RedisBus:
         for key, value in zip(keys, redis.mget(keys) if keys else ()):
             if value is not None:
                 rooms[key[len(prefix) + 5:]] = json.loads(value)
+        records = [(*field.split(":", 1), json.loads(value))
+                   for field, value in redis.hgetall(prefix + "records").items()]
         return {"nodes": {node: names.get(node, node) for node in nodes}, "users": users,
-                "rooms": rooms}
+                "rooms": rooms, "records": records}
 
     # -- The reader thread -----------------------------------------------------------------
 
