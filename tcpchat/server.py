@@ -31,7 +31,7 @@ from .transports.metrics import (LOOPBACK, MissingLibrary, allow_list, check_lib
                                  registry_for)
 from .transports.metrics import page as metrics_page
 from .transports.metrics import serve as serve_metrics
-from .transports.redisbus import RedisBus
+from .transports.redisbus import RedisBus, redact_url
 from .transports.workers import WorkerThreads
 
 log = logging.getLogger("tcpchat")
@@ -563,16 +563,6 @@ def stop_workers(children, timeout=10.0):
             if done or time.monotonic() > deadline:
                 break
             time.sleep(0.05)  # a process's end cannot be waited on with a timeout otherwise
-
-
-def redact_url(url):
-    """*url* with any password in it masked, for the log."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, place = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.partition(":")[0]
-    return f"{scheme}{sep}{user}:***@{place}"
 
 
 def print_password_hash():

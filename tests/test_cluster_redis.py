@@ -360,3 +360,27 @@ def test_an_account_registered_on_one_node_logs_in_on_a_node_started_after(nodes
     assert " 903 " in peer.expect(lambda line: " 903 " in line or " 904 " in line)
     for each in (bob, peer):
         each.close()
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("redis://:s3cret@db.lan:6379/0", "redis://:***@db.lan:6379/0"),
+    ("rediss://chat:s3cret@db.lan/1", "rediss://chat:***@db.lan/1"),
+    ("redis://db.lan:6379/0", "redis://db.lan:6379/0"),
+    ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+])
+def test_a_password_in_the_url_is_never_logged(url, shown):
+    from tcpchat.transports.redisbus import redact_url
+    assert redact_url(url) == shown
+
+
+def test_a_udp_user_on_one_node_talks_with_a_tcp_user_on_another(nodes):
+    from helpers import register_irc_udp
+    alpha, beta = nodes("--udp"), nodes()
+    ann = register_irc_udp(alpha.address, "ann")
+    bob = register_irc(beta.address, "bob")
+    ann.expect("JOIN #lobby")  # bob's, over UDP
+    bob.send("PRIVMSG #lobby :hello udp")
+    assert ann.expect("hello udp").endswith(":bob!bob@127.0.0.1 PRIVMSG #lobby :hello udp")
+    ann.send("PRIVMSG #lobby :hello tcp")
+    assert bob.expect("hello tcp").endswith(":ann!ann@127.0.0.1 PRIVMSG #lobby :hello tcp")
+    ann.close(), bob.close()

@@ -56,6 +56,17 @@ class Servers:
         for address in self.addresses:
             _wait(lambda: _answers(address))
 
+    def thread_seconds(self):
+        """CPU seconds of each thread of the first server, by thread id, in the order they
+        were made (the loop first; with --cluster, then the bus and its reader last)."""
+        pid, tick = self.processes[0].pid, os.sysconf("SC_CLK_TCK")
+        seconds = {}
+        for thread in sorted(os.listdir(f"/proc/{pid}/task"), key=int):
+            with open(f"/proc/{pid}/task/{thread}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            seconds[thread] = (int(fields[11]) + int(fields[12])) / tick
+        return seconds
+
     def cpu_seconds(self):
         processes = self.processes + ([self.redis] if self.redis else [])
         return sum(process_cpu_seconds(process.pid) for process in processes)
@@ -138,16 +149,23 @@ def one_run(setup, folder, members, senders, rate, seconds, burst):
             member.latencies.clear()
             member.received = 0
         talking = [member for member in crowd if member.node == 0][:senders]
-        cpu = servers.cpu_seconds()
+        cpu, threads = servers.cpu_seconds(), servers.thread_seconds()
         sent = _open_loop(crowd, talking, rate, seconds)
         cpu = servers.cpu_seconds() - cpu
+        threads = {thread: spent - threads.get(thread, 0)
+                   for thread, spent in servers.thread_seconds().items()}
         expected = sent * (members - 1)
         _read_until(crowd, lambda: sum(member.received for member in crowd) >= expected, 10)
         by_node = {}
         for member in crowd:
             by_node.setdefault(member.node, []).extend(member.latencies)
+        busy = [spent for spent in threads.values()]
         result = {"deliveries": sum(member.received for member in crowd), "expected": expected,
                   "cpu_us_per_delivery": cpu / max(1, expected) * 1e6,
+                  # The first server's loop, and its bus and reader (the last two threads made)
+                  "loop_us_per_message": busy[0] / max(1, sent) * 1e6,
+                  "bus_us_per_message": (sum(busy[-2:]) / max(1, sent) * 1e6
+                                         if setup != "alone" else 0.0),
                   "latency_us": {node: _shares(values) for node, values in by_node.items()}}
         result["burst_deliveries_per_s"] = _burst(crowd, talking[0], burst)
         for member in crowd:
@@ -212,6 +230,41 @@ def _burst(crowd, sender, count):
     return sum(member.received for member in crowd) / took
 
 
+def publish_cost(folder, count=5000):
+    """Wall and CPU microseconds of one PUBLISH through redis-py, one at a time: through the
+    client (its connection pool) and on a connection of one's own (as the bus sends)."""
+    import redis as redis_library
+    sock = os.path.join(folder, "redis-publish.sock")
+    server = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
+                               "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        _wait(lambda: os.path.exists(sock))
+        client = redis_library.Redis.from_url(f"unix://{sock}")
+        own = client.connection_pool.get_connection()
+        payload = "x" * 120
+
+        def through_pool():
+            client.publish("bench", payload)
+
+        def own_connection():
+            own.send_command("PUBLISH", "bench", payload)
+            own.read_response()
+        costs = {}
+        for name, publish in (("through the pool", through_pool),
+                              ("own connection", own_connection)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(count):
+                publish()
+            costs[name] = ((time.perf_counter() - wall) / count * 1e6,
+                           (time.process_time() - cpu) / count * 1e6)
+        own.disconnect()
+        client.close()
+        return costs
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def _shares(values):
     if not values:
         return {}
@@ -242,6 +295,8 @@ def main(argv=None):
           "setups' order turning each round", flush=True)
     results = {setup: [] for setup in SETUPS}
     with tempfile.TemporaryDirectory(prefix="tcpchat-bench-cluster-") as folder:
+        for name, (wall, cpu) in publish_cost(folder).items():
+            print(f"one PUBLISH at a time, {name}: {wall:.0f} µs wall, {cpu:.0f} µs CPU")
         for round_ in range(args.rounds):
             order = SETUPS[round_ % 3:] + SETUPS[:round_ % 3]
             for setup in order:
@@ -266,7 +321,10 @@ def main(argv=None):
 def _line(result):
     latency = "; ".join(f"node {node}: p50 {shares['p50']:.0f} p99 {shares['p99']:.0f} µs"
                         for node, shares in sorted(result["latency_us"].items()))
-    return (f"{latency}; {result['cpu_us_per_delivery']:.2f} µs CPU a delivery; burst "
+    threads = f"; loop {result['loop_us_per_message']:.0f} µs a message"
+    if result["bus_us_per_message"]:
+        threads += f", bus threads {result['bus_us_per_message']:.0f}"
+    return (f"{latency}{threads}; {result['cpu_us_per_delivery']:.2f} µs CPU a delivery; burst "
             f"{result['burst_deliveries_per_s'] / 1e3:.0f} k deliveries/s; "
             f"{result['deliveries']}/{result['expected']} delivered")
 
@@ -278,7 +336,10 @@ def _median_line(runs):
     latency = "; ".join(
         f"node {node}: p50 {median(lambda run: run['latency_us'][node]['p50']):.0f} p99 "
         f"{median(lambda run: run['latency_us'][node]['p99']):.0f} µs" for node in nodes)
-    return (f"{latency}; {median(lambda run: run['cpu_us_per_delivery']):.2f} µs CPU a "
+    threads = f"; loop {median(lambda run: run['loop_us_per_message']):.0f} µs a message"
+    if runs[0]["bus_us_per_message"]:
+        threads += f", bus threads {median(lambda run: run['bus_us_per_message']):.0f}"
+    return (f"{latency}{threads}; {median(lambda run: run['cpu_us_per_delivery']):.2f} µs CPU a "
             f"delivery; burst {median(lambda run: run['burst_deliveries_per_s']) / 1e3:.0f} k "
             "deliveries/s")
 

@@ -124,6 +124,16 @@ class Broken(Exception):
 _STOP = ("stop",)
 
 
+def redact_url(url):
+    """*url* with any password in it masked, for the log."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, place = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user}:***@{place}"
+
+
 def _dumps(record):
     return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
 
@@ -204,7 +214,8 @@ class RedisBus:
             except (self._redis.RedisError, OSError, Broken) as exc:
                 if not self._stopping.is_set():  # once a split: then each try, for debugging
                     log.log(logging.DEBUG if apart_since else logging.WARNING,
-                            "cluster: Redis at %s: %s", self.url, exc or type(exc).__name__)
+                            "cluster: Redis at %s: %s", redact_url(self.url),
+                            exc or type(exc).__name__)
             finally:
                 self._end_session(connection)
             if self._stopping.is_set():
@@ -295,44 +306,48 @@ class RedisBus:
     def _send(self, redis, jobs):
         """Everything queued, in order: the state writes and the claims in one transaction,
         with the records as one PUBLISH (a line each) at its end; then the claims'
-        answers."""
-        pipe, records, claims = redis.pipeline(transaction=True), [], []
+        answers.  (Most batches are records alone: no transaction is made for them.)"""
+        pipe, records, claims = None, [], []
         users, claims_key = self.prefix + "users:" + self.node, self.prefix + "claims:" + self.node
         for job in jobs:
             kind = job[0]
             if kind == "publish":
                 _kind, record, writes = job
-                for write in writes:
-                    self._write(pipe, users, write)
+                if writes:
+                    pipe = pipe or redis.pipeline(transaction=True)
+                    for write in writes:
+                        self._write(pipe, users, write)
                 if record is not None:
                     records.append(_dumps(record))
             elif kind == "claim":
+                pipe = pipe or redis.pipeline(transaction=True)
                 claims.append((len(pipe), job[3]))
                 self._claim(keys=self._keys(nick_keys(job[1])), args=[job[2], claims_key],
                             client=pipe)
             elif kind == "release":
                 keys = self._keys(releasable(job[1], job[3]))
                 if keys:
+                    pipe = pipe or redis.pipeline(transaction=True)
                     self._release(keys=keys, args=[job[2], claims_key], client=pipe)
             elif kind == "resync":
-                self._flush(redis, pipe, records, claims)  # what came before, then it
-                pipe, records, claims = redis.pipeline(transaction=True), [], []
+                self._flush(pipe, records, claims)  # what came before, then it
+                pipe, records, claims = None, [], []
                 self._resync(redis, *job[1:])
             elif kind == "broken":
                 raise Broken("the queue overflowed: Redis does not keep up")
-        self._flush(redis, pipe, records, claims)
+        self._flush(pipe, records, claims)
 
-    def _flush(self, redis, pipe, records, claims):
+    def _flush(self, pipe, records, claims):
         if records:
             payload = self._origin + "\n".join(records)  # JSON has no raw line ends
-            if len(pipe):
+            if pipe is not None:
                 pipe.publish(self.channel, payload)
             else:  # the usual case, messages alone: one command on the bus thread's own
-                # connection (a third less CPU than through the client's pool, measured)
+                # connection (less CPU than through the client's pool: the bench measures it)
                 self._publisher.send_command("PUBLISH", self.channel, payload)
                 self._publisher.read_response()
             self.counts["sent"] += len(records)
-        if len(pipe):
+        if pipe is not None:
             results = pipe.execute()
             for index, done in claims:
                 self.post(done, bool(results[index]))
@@ -426,32 +441,37 @@ class RedisBus:
     # -- The reader thread -----------------------------------------------------------------
 
     def _read(self, pubsub):
-        """Records from the channel to the loop, a batch at a time, until the session ends."""
+        """Records from the channel to the loop, a batch at a time, until the session ends.
+
+        It reads the subscription's connection itself (each reply a ``[kind, channel,
+        data]`` push, parsed by hiredis), as ``PubSub.get_message`` does but without the
+        layers of Python around it, which each message paid (``python -m
+        tcpchat.bench.cluster``: the bus threads' CPU a message went from about 140 to 110
+        µs); many messages on the channel are this node's own, read only to be passed by."""
         node, origin = self.node, self._origin
+        connection = pubsub.connection
         try:
             while not self._stopping.is_set():
-                message = pubsub.get_message(timeout=self.beat)
-                if message is None:
+                if not connection.can_read(timeout=self.beat):
                     continue
                 batch = []
                 while True:
-                    data = message["data"]
-                    if message["type"] == "message" and not data.startswith(origin):
+                    kind, _channel, data = connection.read_response(
+                        disconnect_on_error=False, push_request=True, timeout=TIMEOUT)[:3]
+                    if kind == "message" and not data.startswith(origin):
                         for line in data.partition(" ")[2].split("\n"):
                             record = json.loads(line)
                             if record.get("t") == "gone" and record.get("node") == node:
                                 raise Broken("the other nodes let this one go")
                             batch.append(record)
-                    if len(batch) >= BATCH:
-                        break
-                    message = pubsub.get_message(timeout=0)
-                    if message is None:
+                    if len(batch) >= BATCH or not connection.can_read(timeout=0):
                         break
                 if batch:
                     self.counts["received"] += len(batch)
                     self._in_flight.acquire()
                     self.post(self._apply, batch)
-        except (self._redis.RedisError, OSError, ValueError, AttributeError, Broken) as exc:
+        except (self._redis.RedisError, OSError, ValueError, TypeError, AttributeError,
+                Broken) as exc:
             if not self._stopping.is_set() and self._pubsub is pubsub:
                 log.info("cluster: reading the bus: %s", exc or type(exc).__name__)
                 self._jobs.put(("broken",))
