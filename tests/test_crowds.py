@@ -13,8 +13,9 @@ WINDOW = 10.0
 
 def crowded(crowd=3):
     """A chat whose rooms are crowded past *crowd* members, with a plain watcher and an IRC
-    watcher in #lobby."""
-    chat = Harness(crowd=crowd, crowd_window=WINDOW, flood=None)
+    watcher in #lobby.  Nobody is pinged: a test may let hours pass, and its IRC users
+    answer no PING."""
+    chat = Harness(crowd=crowd, crowd_window=WINDOW, flood=None, ping_interval=1e9)
     plain, irc = chat.plain("watcher"), chat.irc("ircwatcher")
     plain.lines()
     return chat, plain, irc
