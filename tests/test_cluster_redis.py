@@ -126,8 +126,9 @@ def nodes(redis):
 
 
 def test_users_on_two_nodes_talk_see_each_other_and_share_the_nicks(nodes):
-    alpha, beta = nodes(), nodes()
+    alpha = nodes()
     ann = register_irc(alpha.address, "ann")
+    beta = nodes()  # it knows #lobby and ann as it starts: nadia joins ann's room
     nadia = register_plain(beta.address, "nadia")  # a netcat user, on the other node
     ann.expect("JOIN #lobby")  # nadia's, from beta
     ann.send("PRIVMSG #lobby :hello beta")
@@ -256,6 +257,11 @@ def test_workers_share_one_port_and_are_one_chat(nodes):
     assert wait_until(lambda: sum("cluster: whole" in line for line in first.log) == 2)
     peers = [register_irc(first.address, f"user{number}") for number in range(16)]
     last = peers[-1]
+
+    def everyone_known():  # each registered on its node first, then the other heard
+        last.send("LUSERS")
+        return last.expect(" 266 ").split()[3] == "16"
+    assert wait_until(everyone_known, interval=0.05)
     servers = set()
     for number in range(16):
         last.send(f"WHOIS user{number}")
