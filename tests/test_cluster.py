@@ -447,3 +447,29 @@ def test_an_account_registered_on_one_node_logs_in_on_another_and_on_a_later_one
     alpha.harness.core.chat.accounts.remove(alpha.harness.core.chat.accounts.get("bob"))
     shared.deliver()
     assert beta.harness.core.chat.accounts.get("bob") is None
+
+
+def test_a_node_started_later_has_the_history_said_before_it_and_not_what_was_redacted():
+    from tcpchat.store.memory import ListStore
+    shared = SharedState()
+    alpha = Node(shared, "alpha", history=ListStore())
+    ann = alpha.irc("ann", caps=True)
+    ann.send("CAP REQ :draft/message-redaction message-tags echo-message")
+    ann.send("PRIVMSG #lobby :said early", "PRIVMSG #lobby :regretted", "TOPIC #lobby :plans")
+    regretted = [line for line in ann.lines() if "regretted" in line][0]
+    msgid = regretted.split("msgid=")[1].split(";")[0].split(" ")[0]
+    ann.send(f"REDACT #lobby {msgid}")
+    shared.deliver()
+    beta = Node(shared, "beta", history=ListStore())  # saw none of it
+    shared.deliver()
+    bob = beta.irc("bob", caps=True)
+    shared.deliver()
+    bob.send("CAP REQ :draft/chathistory batch message-tags draft/event-playback")
+    bob.lines()
+    bob.send("CHATHISTORY LATEST #lobby * 10")
+    kept = [line[line.index(":ann!"):] for line in bob.lines()
+            if " PRIVMSG " in line or " TOPIC " in line]
+    assert kept == [":ann!ann@127.0.0.1 PRIVMSG #lobby :said early",
+                    ":ann!ann@127.0.0.1 TOPIC #lobby :plans"]
+    assert "said early" in str(shared.history["#lobby"])
+    assert "regretted" not in str(shared.history["#lobby"])

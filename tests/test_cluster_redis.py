@@ -390,3 +390,24 @@ def test_a_udp_user_on_one_node_talks_with_a_tcp_user_on_another(nodes):
     ann.send("PRIVMSG #lobby :hello tcp")
     assert bob.expect("hello tcp").endswith(":ann!ann@127.0.0.1 PRIVMSG #lobby :hello tcp")
     ann.close(), bob.close()
+
+
+def test_a_node_started_later_answers_chathistory_with_what_was_said_before_it(nodes, redis):
+    import redis as redis_library
+    alpha = nodes()
+    ann = register_irc(alpha.address, "ann")
+    ann.send("PRIVMSG #lobby :before beta", "PRIVMSG #lobby :still before beta")
+    kept = redis_library.Redis.from_url(redis.url)
+    assert wait_until(lambda: kept.llen("tcpchat:history:#lobby") >= 3)  # a JOIN, two lines
+    kept.close()
+    beta = nodes()  # it reads what the cluster kept of #lobby as it joins
+    bob = LineSocket(beta.address)
+    bob.send("CAP REQ :draft/chathistory batch", "NICK bob", "USER bob 0 * :bob", "CAP END")
+    bob.expect(" 366 ")
+    bob.send("CHATHISTORY LATEST #lobby * 10")
+    said = []
+    while not said or not said[-1].startswith("BATCH -") and " BATCH -" not in said[-1]:
+        said.append(bob.read_line())
+    texts = [line.rsplit(" :", 1)[1] for line in said if " PRIVMSG " in line]
+    assert texts == ["before beta", "still before beta"]
+    ann.close(), bob.close()

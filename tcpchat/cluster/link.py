@@ -40,6 +40,7 @@ from ..commands.moderation import Ban, set_bans
 from ..commands.serverinfo import killed
 from ..protocol import numerics as rpl
 from ..protocol.names import fold
+from ..store.base import STORED_KINDS, Entry, entries_of
 from ..text.catalog import _
 
 log = logging.getLogger("tcpchat")
@@ -83,6 +84,10 @@ class ClusterLink:
         for kind, send in outgoing.items():
             chat.add_consumer(self._local_only(send), (kind,))
         chat.add_consumer(self._quit, (events.Quit,))
+        # What the history keeps of this node's events is kept in Redis too, for the nodes
+        # that did not see it (started later, split away): see whole_again.
+        chat.add_consumer(self._local_only(self._keep_history),
+                          tuple(kind for kind in STORED_KINDS if kind is not events.Talk))
         # Accounts and registered rooms are the cluster's: a change made here is shared.
         chat.accounts.shared = self._share_record
         self._incoming = {
@@ -289,7 +294,23 @@ class ClusterLink:
             record["to"] = recipient.uid
         else:
             return  # between two users of this node
-        self.bus.publish(record, ())
+        self.bus.publish(record, self._history_writes(event) if self.chat.history else ())
+
+    def _keep_history(self, event):
+        if self.chat.history is None:
+            return
+        if event.__class__ is events.Redaction:
+            self.bus.publish(None, (("unhistory", fold(event.channel.name), event.target_id),))
+        else:
+            writes = self._history_writes(event)
+            if writes:
+                self.bus.publish(None, writes)
+
+    @staticmethod
+    def _history_writes(event):
+        """The writes that keep *event*'s history entries in Redis: one a target."""
+        return tuple(("history", fold(entry.target), list(entry[1:]))
+                     for entry in entries_of(event))
 
     def _topic(self, event):
         channel = event.channel
@@ -366,6 +387,7 @@ class ClusterLink:
         accounts = self.chat.accounts
         for kind, key, data in snapshot.get("records", ()):
             accounts.take(kind, key, data)
+        self._fill_history(snapshot.get("history", {}))
         present = {record["uid"]: record for record in snapshot["users"]
                    if record["node"] != self.node}
         for uid in [uid for uid in self.users if uid not in present]:
@@ -390,6 +412,24 @@ class ClusterLink:
                                   "be reached."))
         log.info("cluster: whole, %d nodes, %d users elsewhere", len(self.nodes),
                  len(self.users))
+
+    def _fill_history(self, kept):
+        """What the cluster kept of each target's history (*kept*: key -> entries, oldest
+        first) that this node's store lacks: a node that started later, or was split away,
+        then answers CHATHISTORY as the others do (what it missed comes after what it has)."""
+        store = self.chat.history
+        if store is None:
+            return
+        for entries in kept.values():
+            entries = [Entry(None, msgid, target, when, command, source, tuple(params), tags)
+                       for msgid, target, when, command, source, params, tags in entries]
+            if not entries:
+                continue
+            held = {entry.msgid for entry in store.page(entries[0].target, limit=len(entries),
+                                                        newest=True)}
+            missing = [entry for entry in entries if entry.msgid not in held]
+            if missing:
+                store.take(missing)
 
     def split(self):
         """The bus lost its connection (or its queue overflowed): until it is whole again,

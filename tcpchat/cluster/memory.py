@@ -15,6 +15,10 @@ from collections import deque
 from ..protocol.names import fold, skeleton
 
 
+#: Entries of a target's history the cluster keeps (the newest), for the nodes that missed them.
+HISTORY_LINES = 1000
+
+
 def nick_keys(nick):
     """The keys a claim of *nick* holds: its folded form, and its skeleton (look-alikes)."""
     return (f"nick:{fold(nick)}", f"look:{skeleton(nick)}")
@@ -38,6 +42,7 @@ class SharedState:
         self.rooms = {}  # folded room name -> room record
         self.names = {}  # node -> server name
         self.records = {}  # (kind, key) -> an account's or a registered room's record
+        self.history = {}  # folded target -> its entries (lists), oldest first
         self.buses = []  # the connected nodes' buses
         #: (bus, record) published and not delivered yet, oldest first.
         self.published = deque()
@@ -54,7 +59,8 @@ class SharedState:
         return {"nodes": dict(self.names),
                 "users": [record for users in self.users.values() for record in users.values()],
                 "rooms": {folded: dict(room) for folded, room in self.rooms.items()},
-                "records": [(kind, key, data) for (kind, key), data in self.records.items()]}
+                "records": [(kind, key, data) for (kind, key), data in self.records.items()],
+                "history": {key: list(entries) for key, entries in self.history.items()}}
 
     def reap(self, node):
         """*node* is dead (its liveness key ran out): its claims and users go, and the others
@@ -109,6 +115,13 @@ class MemoryBus:
                 shared.rooms[key] = write[2]
             elif kind == "unroom":
                 shared.rooms.pop(key, None)
+            elif kind == "history":
+                entries = shared.history.setdefault(key, [])
+                entries.append(write[2])
+                del entries[:-HISTORY_LINES]
+            elif kind == "unhistory":
+                shared.history[key] = [entry for entry in shared.history.get(key, ())
+                                       if entry[0] != write[2]]
             elif kind == "record":
                 _kind, kind, key, data = write
                 if data is None:

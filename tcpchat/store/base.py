@@ -98,6 +98,11 @@ class Store:
         query on."""
         raise NotImplementedError
 
+    def take(self, entries):
+        """Keep *entries* (their ``seq`` is given here), as they were kept elsewhere: what
+        another node of a cluster saw while this one did not."""
+        raise NotImplementedError
+
     def close(self):
         """Keep what was appended (a store that writes later writes it now) and let go."""
 

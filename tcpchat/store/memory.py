@@ -27,6 +27,12 @@ class ListStore(Store):
             if self.lines is not None:
                 self._trim(fold(entry.target))
 
+    def take(self, entries):
+        for entry in entries:
+            self.entries.append(entry._replace(seq=next(self._seq)))
+            if self.lines is not None:
+                self._trim(fold(entry.target))
+
     def _trim(self, key):
         kept = [entry for entry in self.entries if fold(entry.target) == key]
         for entry in kept[:-self.lines]:

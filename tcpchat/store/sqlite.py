@@ -178,7 +178,10 @@ class SqliteStore(Store):
         if event.__class__ is Redaction:
             self.redact(event.channel.name, event.target_id)
             return
-        for entry in entries_of(event):
+        self.take(entries_of(event))
+
+    def take(self, entries):
+        for entry in entries:
             self.recent.append((next(self._seq), entry.msgid, fold(entry.target),
                                 entry.target, entry.time, entry.command, entry.source, None,
                                 json.dumps(entry.params, ensure_ascii=False),

@@ -43,7 +43,7 @@ import queue
 import threading
 import time
 
-from ..cluster.memory import nick_keys, releasable
+from ..cluster.memory import HISTORY_LINES, nick_keys, releasable
 
 log = logging.getLogger("tcpchat")
 
@@ -80,6 +80,14 @@ for _, key in ipairs(KEYS) do
     redis.call('del', key)
     redis.call('srem', ARGV[2], key)
   end
+end
+return 0
+"""
+
+# Takes the entry with msgid ARGV[1] out of the history list KEYS[1] (a redaction).
+_UNHISTORY = """
+for _, entry in ipairs(redis.call('lrange', KEYS[1], 0, -1)) do
+  if cjson.decode(entry)[1] == ARGV[1] then redis.call('lrem', KEYS[1], 1, entry) end
 end
 return 0
 """
@@ -237,6 +245,7 @@ class RedisBus:
         self._release = redis.register_script(_RELEASE)
         self._drop_claims = redis.register_script(_DROP_CLAIMS)
         self._reap = redis.register_script(_REAP)
+        self._unhistory = redis.register_script(_UNHISTORY)
         pubsub = redis.pubsub()
         pubsub.subscribe(self.channel)
         confirmed = pubsub.get_message(timeout=TIMEOUT)  # so nothing after this is missed
@@ -307,16 +316,18 @@ class RedisBus:
         """Everything queued, in order: the state writes and the claims in one transaction,
         with the records as one PUBLISH (a line each) at its end; then the claims'
         answers.  (Most batches are records alone: no transaction is made for them.)"""
-        pipe, records, claims = None, [], []
+        pipe, records, claims, history = None, [], [], []
         users, claims_key = self.prefix + "users:" + self.node, self.prefix + "claims:" + self.node
         for job in jobs:
             kind = job[0]
             if kind == "publish":
                 _kind, record, writes = job
-                if writes:
+                for write in writes:
+                    if write[0] == "history":  # needs no transaction (see _flush)
+                        history.append(write)
+                        continue
                     pipe = pipe or redis.pipeline(transaction=True)
-                    for write in writes:
-                        self._write(pipe, users, write)
+                    self._write(pipe, users, write)
                 if record is not None:
                     records.append(_dumps(record))
             elif kind == "claim":
@@ -330,14 +341,20 @@ class RedisBus:
                     pipe = pipe or redis.pipeline(transaction=True)
                     self._release(keys=keys, args=[job[2], claims_key], client=pipe)
             elif kind == "resync":
-                self._flush(pipe, records, claims)  # what came before, then it
-                pipe, records, claims = None, [], []
+                self._flush(redis, pipe, records, claims, history)  # what came before, then it
+                pipe, records, claims, history = None, [], [], []
                 self._resync(redis, *job[1:])
             elif kind == "broken":
                 raise Broken("the queue overflowed: Redis does not keep up")
-        self._flush(pipe, records, claims)
+        self._flush(redis, pipe, records, claims, history)
 
-    def _flush(self, pipe, records, claims):
+    def _flush(self, redis, pipe, records, claims, history):
+        if history:  # each target's list: a JSON entry more, the oldest past the bound out
+            pipe = pipe or redis.pipeline(transaction=False)
+            for _kind, key, entry in history:
+                pipe.rpush(self.prefix + "history:" + key, _dumps(entry))
+            for key in {key for _kind, key, _entry in history}:
+                pipe.ltrim(self.prefix + "history:" + key, -HISTORY_LINES, -1)
         if records:
             payload = self._origin + "\n".join(records)  # JSON has no raw line ends
             if pipe is not None:
@@ -365,6 +382,9 @@ class RedisBus:
             pipe.set(self.prefix + "room:" + write[1], _dumps(write[2]))
         elif kind == "unroom":
             pipe.delete(self.prefix + "room:" + write[1])
+        elif kind == "unhistory":
+            self._unhistory(keys=[self.prefix + "history:" + write[1]], args=[write[2]],
+                            client=pipe)
         elif kind == "record":
             _kind, kind, key, data = write
             if data is None:
@@ -435,8 +455,11 @@ class RedisBus:
                 rooms[key[len(prefix) + 5:]] = json.loads(value)
         records = [(*field.split(":", 1), json.loads(value))
                    for field, value in redis.hgetall(prefix + "records").items()]
+        history = {}
+        for key in redis.scan_iter(prefix + "history:*", count=1000):
+            history[key[len(prefix) + 8:]] = list(map(json.loads, redis.lrange(key, 0, -1)))
         return {"nodes": {node: names.get(node, node) for node in nodes}, "users": users,
-                "rooms": rooms, "records": records}
+                "rooms": rooms, "records": records, "history": history}
 
     # -- The reader thread -----------------------------------------------------------------
 
