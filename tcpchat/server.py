@@ -619,6 +619,10 @@ def main(argv=None):
         if worker:
             listener, _udp, tls_listener, web_listener = reopen_shared(
                 args.host, listener, tls_listener, web_listener)
+            # An epoll instance made before the fork is the parent's too: each process would
+            # be woken for the other's sockets.  The worker makes its own.
+            selector.close()
+            selector = make_selector(args.selector)
     if args.sts_duration is not None:
         config.sts_duration = args.sts_duration
         config.sts_port = tls_listener.getsockname()[1]

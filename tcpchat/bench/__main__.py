@@ -23,6 +23,10 @@ transports  TCP against UDP and TLS on one server started with ``--udp`` and ``-
           once with slow receivers;
           delivered %, reordered, duplicated, latency p50/p99, server CPU per 1000
           deliveries (see :mod:`tcpchat.bench.transports`).
+cluster   Not by default (it needs redis-server and the cluster extra): one room's members on
+          one server, on one with ``--cluster``, over two and three nodes, and under
+          ``--workers 2``: latency p50/p99 to each node's members, CPU a delivery (servers and
+          Redis), and a burst's deliveries a second (see :mod:`tcpchat.bench.cluster`).
 
 Targets (``--targets``): tcpchat with each backend and selector, and the trivial relay that
 calibrates the generator (always run first).  ``--connect HOST:PORT --proto irc|plain`` adds a
@@ -271,6 +275,14 @@ def run(args, settings):
     if "core" in args.scenarios:
         print("... the core alone", file=sys.stderr, flush=True)
         results["core"] = {"core": measured_core(runs=10 if args.quick else 50)}
+    if "cluster" in args.scenarios:
+        from . import cluster  # the cluster extra's: only for this scenario
+        why = cluster.missing()
+        if why is None:
+            quick = dict(rounds=1, seconds=1.0, burst=500) if args.quick else {}
+            results["cluster"] = {"cluster": cluster.measure(**quick)}
+        else:
+            results["cluster"] = {"cluster": {"error": why}}
     if "transports" in args.scenarios:
         try:
             results["transports"] = {"transports": measured_transports(args, settings)}
@@ -282,7 +294,7 @@ def run(args, settings):
     for name in targets:
         results[name] = {}
         for scenario in args.scenarios:
-            if scenario in ("core", "transports"):
+            if scenario in ("core", "transports", "cluster"):
                 continue
             print(f"... {name}: {scenario}", file=sys.stderr, flush=True)
             try:

@@ -7,7 +7,13 @@ machine's swings hit all alike), with a redis-server of the tool's own on a Unix
 - ``clustered``: the same with ``--cluster``: every message also goes to Redis, so this against
   ``alone`` is what the bus costs a node's own fan-out;
 - ``two nodes``: two servers on one Redis, half the members on each, the senders on the first:
-  the latency to members on the sender's node against the latency to those on the other.
+  the latency to members on the sender's node against the latency to those on the other;
+- ``three nodes``: the same over three;
+- ``workers 2``: one server started with ``--workers 2``: the kernel spreads the members over
+  its two processes (``SO_REUSEPORT``), against ``alone``.
+
+Every server keeps history, in memory, as it does by default (and with ``--cluster``, in Redis
+too).
 
 The load is an open loop: the senders together send ``--rate`` messages a second on a fixed
 schedule, each carrying the moment it was due; a receiver's latency is from then to its
@@ -30,7 +36,10 @@ import time
 
 from .targets import free_port, process_cpu_seconds
 
-SETUPS = ("alone", "clustered", "two nodes")
+SETUPS = ("alone", "clustered", "two nodes", "three nodes", "workers 2")
+#: Nodes (processes) each setup runs, and whether its members are spread over them by the
+#: tool (else the kernel spreads them: --workers).
+NODES = {"alone": 1, "clustered": 1, "two nodes": 2, "three nodes": 3, "workers 2": 1}
 
 
 class Servers:
@@ -46,12 +55,14 @@ class Servers:
                  "--appendonly", "no"], stdout=subprocess.DEVNULL)
             _wait(lambda: os.path.exists(sock))
             cluster = ["--cluster", f"unix://{sock}"]
-        for _node in range(2 if setup == "two nodes" else 1):
+        if setup == "workers 2":
+            cluster += ["--workers", "2"]
+        for _node in range(NODES[setup]):
             port = free_port()
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-m", "tcpchat.server", "--port", str(port), "--channel",
                  "#bench", "--no-flood-control", "--max-per-ip", "0", "--log-level",
-                 "WARNING", "--no-history", *cluster], stdin=subprocess.DEVNULL))
+                 "WARNING", *cluster], stdin=subprocess.DEVNULL))  # history on, in memory
             self.addresses.append(("127.0.0.1", port))
         for address in self.addresses:
             _wait(lambda: _answers(address))
@@ -68,8 +79,13 @@ class Servers:
         return seconds
 
     def cpu_seconds(self):
-        processes = self.processes + ([self.redis] if self.redis else [])
-        return sum(process_cpu_seconds(process.pid) for process in processes)
+        """The servers' CPU seconds (their --workers too), and Redis's."""
+        pids = [process.pid for process in self.processes]
+        for pid in list(pids):
+            with open(f"/proc/{pid}/task/{pid}/children") as children:
+                pids += map(int, children.read().split())
+        servers = sum(process_cpu_seconds(pid) for pid in pids)
+        return servers, process_cpu_seconds(self.redis.pid) if self.redis else 0.0
 
     def stop(self):
         for process in self.processes + ([self.redis] if self.redis else []):
@@ -142,16 +158,20 @@ def one_run(setup, folder, members, senders, rate, seconds, burst):
         nodes = len(servers.addresses)
         crowd = [Member(servers.addresses[number % nodes], f"m{number}", number % nodes)
                  for number in range(members)]
-        # Member n sees the joins of every member after it: then the room is full for all.
-        _read_until(crowd, lambda: all(member.joins >= members - 1 - number
-                                       for number, member in enumerate(crowd)))
+        if setup == "workers 2":
+            _wait_for_every_worker(crowd)
+        if setup != "workers 2":
+            # Member n sees the joins of every member after it: then the room is full for all.
+            _read_until(crowd, lambda: all(member.joins >= members - 1 - number
+                                           for number, member in enumerate(crowd)))
         for member in crowd:
             member.latencies.clear()
             member.received = 0
         talking = [member for member in crowd if member.node == 0][:senders]
-        cpu, threads = servers.cpu_seconds(), servers.thread_seconds()
+        (cpu, redis_cpu), threads = servers.cpu_seconds(), servers.thread_seconds()
         sent = _open_loop(crowd, talking, rate, seconds)
-        cpu = servers.cpu_seconds() - cpu
+        after, redis_after = servers.cpu_seconds()
+        cpu, redis_cpu = after - cpu + redis_after - redis_cpu, redis_after - redis_cpu
         threads = {thread: spent - threads.get(thread, 0)
                    for thread, spent in servers.thread_seconds().items()}
         expected = sent * (members - 1)
@@ -162,10 +182,11 @@ def one_run(setup, folder, members, senders, rate, seconds, burst):
         busy = [spent for spent in threads.values()]
         result = {"deliveries": sum(member.received for member in crowd), "expected": expected,
                   "cpu_us_per_delivery": cpu / max(1, expected) * 1e6,
+                  "redis_us_per_message": redis_cpu / max(1, sent) * 1e6,
                   # The first server's loop, and its bus and reader (the last two threads made)
                   "loop_us_per_message": busy[0] / max(1, sent) * 1e6,
                   "bus_us_per_message": (sum(busy[-2:]) / max(1, sent) * 1e6
-                                         if setup != "alone" else 0.0),
+                                         if setup not in ("alone", "workers 2") else 0.0),
                   "latency_us": {node: _shares(values) for node, values in by_node.items()}}
         result["burst_deliveries_per_s"] = _burst(crowd, talking[0], burst)
         for member in crowd:
@@ -173,6 +194,25 @@ def one_run(setup, folder, members, senders, rate, seconds, burst):
         return result
     finally:
         servers.stop()
+
+
+def _wait_for_every_worker(crowd):
+    """Under --workers, the room is full for everyone once each member's worker has every
+    member in it: asked with NAMES until it says so."""
+    for member in crowd:
+        member.sock.setblocking(True)
+        member.sock.settimeout(10)
+        while True:
+            member.sock.sendall(b"NAMES #bench\r\n")
+            reply = b""
+            while b" 366 " not in reply:
+                reply += member.sock.recv(65536)
+            names = sum(len(line.rsplit(b" :", 1)[1].split()) for line in reply.split(b"\n")
+                        if b" 353 " in line)
+            if names == len(crowd):
+                break
+        member.sock.setblocking(False)
+        member.pending = b""
 
 
 def _read_until(crowd, condition, timeout=30.0):
@@ -273,6 +313,48 @@ def _shares(values):
             "max": values[-1], "n": len(values)}
 
 
+def missing():
+    """What this tool needs and this machine lacks, in one line, or None."""
+    if shutil.which("redis-server") is None:
+        return "needs redis-server (Debian: apt-get install redis-server)"
+    try:
+        import redis  # noqa: F401 (only whether it is there)
+    except ImportError:
+        return "needs the redis library: pip install 'tcpchat[cluster]'"
+    return None
+
+
+def measure(rounds=3, seconds=4.0, members=40, senders=4, rate=500, burst=2000,
+            setups=SETUPS):
+    """Run each of *setups* once a round, printing each run and the medians; the results,
+    by setup (a list of runs each)."""
+    print(f"{members} members in #bench, {senders} senders, {rate} messages/s for "
+          f"{seconds:g} s, then a burst of {burst}; {rounds} rounds, the setups' order "
+          "turning each round", flush=True)
+    results = {setup: [] for setup in setups}
+    with tempfile.TemporaryDirectory(prefix="tcpchat-bench-cluster-") as folder:
+        for name, (wall, cpu) in publish_cost(folder).items():
+            print(f"one PUBLISH at a time, {name}: {wall:.0f} µs wall, {cpu:.0f} µs CPU")
+        for round_ in range(rounds):
+            turn = round_ % len(setups)
+            for setup in setups[turn:] + setups[:turn]:
+                result = one_run(setup, folder, members, senders, rate, seconds, burst)
+                results[setup].append(result)
+                print(f"round {round_ + 1} {setup:11} {_line(result)}", flush=True)
+    print()
+    print("medians of the rounds:")
+    for setup, runs in results.items():
+        print(f"  {setup:11} {_median_line(runs)}")
+    alone = results.get("alone")
+    for other in ("clustered", "workers 2"):
+        if alone and results.get(other):
+            paired = [run["cpu_us_per_delivery"] / base["cpu_us_per_delivery"]
+                      for base, run in zip(alone, results[other])]
+            print(f"{other} / alone, CPU a delivery, paired by round: "
+                  f"{', '.join(f'{value:.2f}' for value in paired)}")
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tcpchat.bench.cluster",
                                      description=__doc__.split("\n\n")[0])
@@ -282,37 +364,18 @@ def main(argv=None):
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--rate", type=int, default=500, help="messages a second, in all")
     parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--setups", default=",".join(SETUPS),
+                        help=f"which to run (default: {', '.join(SETUPS)})")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
-    if shutil.which("redis-server") is None:
-        parser.error("needs redis-server (Debian: apt-get install redis-server)")
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        parser.error("needs the redis library: pip install 'tcpchat[cluster]'")
-    print(f"{args.members} members in #bench, {args.senders} senders, {args.rate} messages/s "
-          f"for {args.seconds:g} s, then a burst of {args.burst}; {args.rounds} rounds, the "
-          "setups' order turning each round", flush=True)
-    results = {setup: [] for setup in SETUPS}
-    with tempfile.TemporaryDirectory(prefix="tcpchat-bench-cluster-") as folder:
-        for name, (wall, cpu) in publish_cost(folder).items():
-            print(f"one PUBLISH at a time, {name}: {wall:.0f} µs wall, {cpu:.0f} µs CPU")
-        for round_ in range(args.rounds):
-            order = SETUPS[round_ % 3:] + SETUPS[:round_ % 3]
-            for setup in order:
-                result = one_run(setup, folder, args.members, args.senders, args.rate,
-                                 args.seconds, args.burst)
-                results[setup].append(result)
-                print(f"round {round_ + 1} {setup:10} {_line(result)}", flush=True)
-    print()
-    print("medians of the rounds:")
-    for setup, runs in results.items():
-        print(f"  {setup:10} {_median_line(runs)}")
-    alone, clustered = results["alone"], results["clustered"]
-    paired = [c["cpu_us_per_delivery"] / a["cpu_us_per_delivery"]
-              for a, c in zip(alone, clustered)]
-    print(f"clustered / alone, CPU a delivery, paired by round: "
-          f"{', '.join(f'{value:.2f}' for value in paired)}")
+    setups = tuple(name.strip() for name in args.setups.split(","))
+    unknown = [name for name in setups if name not in SETUPS]
+    if unknown:
+        parser.error(f"unknown setups: {', '.join(unknown)}")
+    if missing():
+        parser.error(missing())
+    results = measure(args.rounds, args.seconds, args.members, args.senders, args.rate,
+                      args.burst, setups)
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"arguments": vars(args), "results": results}, out, indent=1)
@@ -324,6 +387,8 @@ def _line(result):
     threads = f"; loop {result['loop_us_per_message']:.0f} µs a message"
     if result["bus_us_per_message"]:
         threads += f", bus threads {result['bus_us_per_message']:.0f}"
+    if result["redis_us_per_message"]:
+        threads += f", Redis {result['redis_us_per_message']:.0f}"
     return (f"{latency}{threads}; {result['cpu_us_per_delivery']:.2f} µs CPU a delivery; burst "
             f"{result['burst_deliveries_per_s'] / 1e3:.0f} k deliveries/s; "
             f"{result['deliveries']}/{result['expected']} delivered")
@@ -339,6 +404,8 @@ def _median_line(runs):
     threads = f"; loop {median(lambda run: run['loop_us_per_message']):.0f} µs a message"
     if runs[0]["bus_us_per_message"]:
         threads += f", bus threads {median(lambda run: run['bus_us_per_message']):.0f}"
+    if runs[0]["redis_us_per_message"]:
+        threads += f", Redis {median(lambda run: run['redis_us_per_message']):.0f}"
     return (f"{latency}{threads}; {median(lambda run: run['cpu_us_per_delivery']):.2f} µs CPU a "
             f"delivery; burst {median(lambda run: run['burst_deliveries_per_s']) / 1e3:.0f} k "
             "deliveries/s")

@@ -59,6 +59,9 @@ IN_FLIGHT = 64
 BATCH = 1000
 #: Seconds a Redis call may take before the connection counts as lost.
 TIMEOUT = 2.0
+#: A target's history list is trimmed to HISTORY_LINES once this many entries were pushed to
+#: it (so it holds at most HISTORY_LINES + TRIM_EVERY).
+TRIM_EVERY = 100
 #: The pause between reconnections: from the first, doubling, up to the second.
 BACKOFF = (0.1, 2.0)
 
@@ -173,6 +176,8 @@ class RedisBus:
         self.counts = collections.Counter()
         #: Jobs refused past the bound (the loop's).
         self.refused = 0
+        #: History entries pushed to each target's list since it was last trimmed.
+        self._pushed = collections.Counter()
 
     def start(self):
         self._thread.start()
@@ -349,12 +354,17 @@ class RedisBus:
         self._flush(redis, pipe, records, claims, history)
 
     def _flush(self, redis, pipe, records, claims, history):
-        if history:  # each target's list: a JSON entry more, the oldest past the bound out
+        if history:  # each target's list: a JSON entry more, and now and then the oldest
+            # past the bound out (a command less for most messages)
             pipe = pipe or redis.pipeline(transaction=False)
+            pushed = self._pushed
             for _kind, key, entry in history:
                 pipe.rpush(self.prefix + "history:" + key, _dumps(entry))
+                pushed[key] += 1
             for key in {key for _kind, key, _entry in history}:
-                pipe.ltrim(self.prefix + "history:" + key, -HISTORY_LINES, -1)
+                if pushed[key] >= TRIM_EVERY:
+                    pushed[key] = 0
+                    pipe.ltrim(self.prefix + "history:" + key, -HISTORY_LINES, -1)
         if records:
             payload = self._origin + "\n".join(records)  # JSON has no raw line ends
             if pipe is not None:
