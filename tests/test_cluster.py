@@ -16,7 +16,7 @@ class Node:
 
     def __init__(self, shared, name, connect=True, **config):
         self.name = name
-        self.harness = Harness(server_name=name, **config)
+        self.harness = Harness(**{"server_name": name, **config})
         core = self.harness.core
         core.chat.new_msgid = map(f"{name}-{{}}".format, itertools.count(1)).__next__
         self.bus = MemoryBus(shared, name, name, self._post)
@@ -375,11 +375,13 @@ OPERATIONS = st.lists(st.one_of(
     st.tuples(st.just("say"), st.sampled_from(NICKS), st.sampled_from(ROOMS)),
     st.tuples(st.just("quit"), st.sampled_from(NICKS)),
     st.tuples(st.just("settle")),
-), min_size=5, max_size=40)
+), min_size=10, max_size=40)
 #: The node each nick comes to, in order, before the operations (with no settling between:
 #: two may ask for one nick at once).
-ARRIVALS = st.lists(st.tuples(st.integers(0, 2), st.sampled_from(NICKS)), min_size=2,
-                    max_size=5)
+ARRIVALS = st.tuples(st.lists(st.integers(0, 2), min_size=len(NICKS), max_size=len(NICKS)),
+                    st.lists(st.tuples(st.integers(0, 2), st.sampled_from(NICKS)),
+                             max_size=2)).map(
+    lambda drawn: list(zip(drawn[0], NICKS)) + drawn[1])  # everyone once, and a taken nick
 
 
 def view(node):
@@ -473,3 +475,49 @@ def test_a_node_started_later_has_the_history_said_before_it_and_not_what_was_re
                     ":ann!ann@127.0.0.1 TOPIC #lobby :plans"]
     assert "said early" in str(shared.history["#lobby"])
     assert "regretted" not in str(shared.history["#lobby"])
+
+
+def _act(peer, operation):
+    kind = operation[0]
+    if kind == "join":
+        peer.send(f"JOIN {operation[2]}")
+    elif kind == "part":
+        peer.send(f"PART {operation[2]}")
+    elif kind == "nick":
+        peer.send(f"NICK {operation[2]}x")
+    elif kind == "say":
+        peer.send(f"PRIVMSG {operation[2]} :hi")
+    elif kind == "quit":
+        peer.send("QUIT")
+
+
+@settings(max_examples=150, deadline=None)
+@given(ARRIVALS, OPERATIONS)
+def test_every_user_gets_what_one_server_would_have_given_it(arrivals, operations):
+    """The same users doing the same things, one at a time, on one server and spread over
+    three nodes (each heard by the others before the next): each reads the same lines."""
+    one = Harness(autojoin=False, server_name="tcpchat")
+    cluster = Cluster("n0", "n1", "n2", autojoin=False, server_name="tcpchat")
+    pairs = {}  # nick -> (its peer on the one server, its peer in the cluster)
+    read = {}  # nick -> (lines on the one server, lines in the cluster)
+    for node, nick in arrivals:
+        alone, spread = one.connect(), cluster.nodes[node].harness.connect()
+        for peer in (alone, spread):
+            peer.send(f"NICK {nick}", f"USER {nick} 0 * :{nick}")
+        cluster.settle()
+        assert alone.client.registered == spread.client.registered, nick
+        if alone.client.registered:
+            alone.lines(), spread.lines()  # the welcome counts servers: not compared
+            pairs[nick], read[nick] = (alone, spread), ([], [])
+    for operation in operations:
+        if operation[0] == "settle" or operation[1] not in pairs:
+            continue
+        for peer in pairs[operation[1]]:
+            if not peer.client.gone:
+                _act(peer, operation)
+        cluster.settle()
+        for nick, (alone, spread) in pairs.items():
+            read[nick][0].extend(alone.lines())
+            read[nick][1].extend(spread.lines())
+    for nick, (alone, spread) in read.items():
+        assert alone == spread, nick
