@@ -411,3 +411,35 @@ def test_a_node_started_later_answers_chathistory_with_what_was_said_before_it(n
     texts = [line.rsplit(" :", 1)[1] for line in said if " PRIVMSG " in line]
     assert texts == ["before beta", "still before beta"]
     ann.close(), bob.close()
+
+
+def test_two_nodes_talk_through_a_redis_over_tls(tmp_path):
+    """``rediss://``: Redis's TLS port, its certificate from a CA of the test's own, named in
+    the URL.  (Redis takes no port 0 for TLS: a free one is asked of the system first.)"""
+    import socket
+    import trustme
+    ca = trustme.CA()
+    served = ca.issue_cert("127.0.0.1")
+    files = {name: tmp_path / name for name in ("ca.pem", "cert.pem", "key.pem")}
+    ca.cert_pem.write_to_path(files["ca.pem"])
+    served.cert_chain_pems[0].write_to_path(files["cert.pem"])
+    served.private_key_pem.write_to_path(files["key.pem"])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    redis = Redis(str(tmp_path), "--tls-port", str(port), "--tls-cert-file", str(files["cert.pem"]),
+                  "--tls-key-file", str(files["key.pem"]), "--tls-ca-cert-file",
+                  str(files["ca.pem"]), "--tls-auth-clients", "no")
+    redis.url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={files['ca.pem']}"
+    started = []
+    try:
+        started += [Node(redis), Node(redis)]
+        ann = register_irc(started[0].address, "ann")
+        bob = register_irc(started[1].address, "bob")
+        bob.send("PRIVMSG ann :over TLS to Redis")
+        assert ann.expect("over TLS").endswith(":bob!bob@127.0.0.1 PRIVMSG ann :over TLS to Redis")
+        ann.close(), bob.close()
+    finally:
+        for node in started:
+            node.stop()
+        redis.stop()
