@@ -443,3 +443,77 @@ def test_two_nodes_talk_through_a_redis_over_tls(tmp_path):
         for node in started:
             node.stop()
         redis.stop()
+
+
+
+class RedisCluster:
+    """Three redis-server masters in cluster mode, on loopback ports the system gave free (a
+    Redis Cluster takes no port 0: its nodes must name each other's), made one cluster with
+    ``redis-cli --cluster create``."""
+
+    def __init__(self, folder):
+        import socket
+        ports = []
+        for _ in range(6):  # a client port and a cluster bus port for each
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                ports.append(probe.getsockname()[1])
+        self.ports = ports[:3]
+        self.processes = []
+        for port, bus in zip(ports[:3], ports[3:]):
+            home = os.path.join(folder, str(port))
+            os.makedirs(home)
+            self.processes.append(subprocess.Popen(
+                [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                 "--cluster-port", str(bus), "--cluster-config-file", "nodes.conf", "--dir",
+                 home, "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.url = f"redis://127.0.0.1:{self.ports[0]}/0"
+        assert wait_until(lambda: all(self._answers(port) for port in self.ports))
+        made = subprocess.run(
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
+             "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True, text=True, timeout=TIMEOUT)
+        assert made.returncode == 0, made.stdout + made.stderr
+        assert wait_until(lambda: all(self._ready(port) for port in self.ports))
+
+    @staticmethod
+    def _answers(port):
+        return subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
+                              text=True, timeout=TIMEOUT).stdout.strip() == "PONG"
+
+    @staticmethod
+    def _ready(port):
+        return "cluster_state:ok" in subprocess.run(
+            ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, text=True,
+            timeout=TIMEOUT).stdout
+
+    def stop(self):
+        for process in self.processes:
+            process.kill()
+            process.wait(TIMEOUT)
+
+
+def test_nodes_on_a_redis_cluster_go_through_sharded_pub_sub(tmp_path):
+    cluster = RedisCluster(str(tmp_path))
+    started = []
+    try:
+        started += [Node(cluster), Node(cluster)]
+        alpha, beta = started
+        alpha.wait_for(r"a Redis Cluster: keys under \{tcpchat\}:, sharded pub/sub")
+        ann = register_irc(alpha.address, "ann")
+        bob = register_irc(beta.address, "bob")
+        ann.expect("JOIN #lobby")  # bob's
+        ann.send("PRIVMSG #lobby :through a shard")
+        assert bob.expect("through a shard").endswith(":ann!ann@127.0.0.1 PRIVMSG #lobby :through a shard")
+        taken = LineSocket(beta.address)
+        taken.send("NICK ann", "USER x 0 * :x")
+        assert " 433 " in taken.expect(" 433 ")  # the claim script ran on the slot's master
+        alpha.process.kill()
+        assert bob.expect("QUIT").startswith(":ann!ann@127.0.0.1 QUIT :")  # reaped
+        for peer in (ann, bob, taken):
+            peer.close()
+    finally:
+        for node in started:
+            node.stop()
+        cluster.stop()

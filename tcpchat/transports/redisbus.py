@@ -32,8 +32,14 @@ from what the nodes hold.
 Keys, under a prefix (``tcpchat:``): ``bus`` (the channel), ``nodes`` (a set), ``names``
 (node -> server name), ``alive:NODE``, ``users:NODE`` (uid -> user record), ``claims:NODE``
 (the nick keys its users hold), ``nick:FOLDED`` and ``look:SKELETON`` (-> uid), and
-``room:FOLDED`` (-> room record).  The scripts build key names from their arguments, so this
-runs on one Redis (or a primary with replicas), not a Redis Cluster.
+``room:FOLDED`` (-> room record), ``records`` (accounts and registered rooms) and
+``history:TARGET`` (the newest entries of each target's history).
+
+A Redis Cluster is found at connection (``INFO cluster``).  Then the prefix is a hash tag
+(``{tcpchat}:``), so that every key is in one slot and the transactions and scripts work as on
+one Redis (the scripts name one key, for the cluster to route them, and build the others from
+their arguments), and the channel is a shard channel (``SPUBLISH``/``SSUBSCRIBE``) on its
+slot's master.  One master carries the chat; the cluster gives it failover, not more room.
 """
 
 import collections
@@ -109,7 +115,8 @@ return 0
 """
 
 # Reaps node ARGV[2] if its liveness key is gone and nobody reaped it yet; tells the others
-# on channel ARGV[3].
+# on channel ARGV[3] with the command ARGV[4] (PUBLISH, or SPUBLISH on a Redis Cluster).
+# (KEYS[1], the set of nodes, is named so that a Redis Cluster sends it to its keys' node.)
 _REAP = """
 local prefix, node = ARGV[1], ARGV[2]
 if redis.call('exists', prefix .. 'alive:' .. node) == 1 then return 0 end
@@ -121,7 +128,7 @@ for _, key in ipairs(redis.call('smembers', prefix .. 'claims:' .. node)) do
 end
 redis.call('del', prefix .. 'claims:' .. node, prefix .. 'users:' .. node)
 redis.call('hdel', prefix .. 'names', node)
-redis.call('publish', ARGV[3], '* ' .. cjson.encode({t = 'gone', node = node}))
+redis.call(ARGV[4], ARGV[3], '* ' .. cjson.encode({t = 'gone', node = node}))
 return 1
 """
 
@@ -131,6 +138,8 @@ class Broken(Exception):
     overflowed, or this node was reaped while it stalled)."""
 
 
+#: What a subscription's pushes that carry a message are called (classic and sharded).
+_MESSAGES = ("message", "smessage")
 #: What :meth:`RedisBus.close` queues: the bus thread's last job.
 _STOP = ("stop",)
 
@@ -158,8 +167,14 @@ class RedisBus:
         import redis  # the cluster extra; the server checked it is there
         self._redis = redis
         self.url, self.node, self.name, self.password = url, node, name, password
-        self.prefix, self.ttl, self.beat, self.bound = prefix, ttl, beat, bound
-        self.channel = prefix + "bus"
+        self.ttl, self.beat, self.bound = ttl, beat, bound
+        #: Every key's prefix: *prefix*, or on a Redis Cluster the same as a hash tag
+        #: (``{tcpchat}:``), so that every key is in one slot and scripts and transactions
+        #: may use several.
+        self.base_prefix = prefix
+        self._use_prefix(prefix)
+        self._told_sharded = False
+        self._publish_command = "PUBLISH"
         # Each record on the channel starts with its node, so that a node passes its own by
         # (the reaper's start with "*").
         self._origin = node + " "
@@ -181,6 +196,10 @@ class RedisBus:
 
     def start(self):
         self._thread.start()
+
+    def _use_prefix(self, prefix):
+        self.prefix = prefix
+        self.channel = prefix + "bus"
 
     def close(self):
         """Leave the cluster: the others are told at once (not after :data:`TTL`)."""
@@ -242,22 +261,41 @@ class RedisBus:
             pause = min(pause * 2, BACKOFF[1])
 
     def _connect(self):
-        redis = self._redis.Redis.from_url(
-            self.url, password=self.password, socket_timeout=TIMEOUT,
-            socket_connect_timeout=TIMEOUT, decode_responses=True)
+        options = dict(password=self.password, socket_timeout=TIMEOUT,
+                       socket_connect_timeout=TIMEOUT, decode_responses=True)
+        redis = self._redis.Redis.from_url(self.url, **options)
+        sharded = bool(redis.info("cluster").get("cluster_enabled"))
+        if sharded:  # a Redis Cluster: its client, keys in one slot, sharded pub/sub
+            redis.close()
+            redis = self._redis.RedisCluster.from_url(self.url, **options)
+            self._use_prefix("{" + self.base_prefix.rstrip(":") + "}:")
+        else:
+            self._use_prefix(self.base_prefix)
+        self._publish_command = "SPUBLISH" if sharded else "PUBLISH"
         redis.ping()
+        if sharded and not self._told_sharded:
+            self._told_sharded = True
+            log.info("cluster: a Redis Cluster: keys under %s, sharded pub/sub on %s",
+                     self.prefix, self.channel)
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
         self._drop_claims = redis.register_script(_DROP_CLAIMS)
         self._reap = redis.register_script(_REAP)
         self._unhistory = redis.register_script(_UNHISTORY)
-        pubsub = redis.pubsub()
-        pubsub.subscribe(self.channel)
+        # The channel's own node (on a Redis Cluster, the master of its slot) serves the
+        # subscription and the bus's own connection for publishing.
+        owner = (redis.get_redis_connection(redis.get_node_from_key(self.channel)) if sharded
+                 else redis)
+        for script in (self._claim, self._release, self._drop_claims, self._reap,
+                       self._unhistory):  # on the node that runs them: a cluster's
+            owner.script_load(script.script)     # pipeline does not load them itself
+        pubsub = owner.pubsub()
+        (pubsub.ssubscribe if sharded else pubsub.subscribe)(self.channel)
         confirmed = pubsub.get_message(timeout=TIMEOUT)  # so nothing after this is missed
-        if not confirmed or confirmed["type"] != "subscribe":
+        if not confirmed or confirmed["type"] not in ("subscribe", "ssubscribe"):
             raise Broken("no subscription")
         self._pubsub = pubsub
-        self._publisher = redis.connection_pool.get_connection()
+        self._publisher = owner.connection_pool.get_connection()
         self._overflowed = self._resynced = False
         self._drain_jobs()  # what was queued while apart is in the state handed over next
         self._beat(redis)
@@ -277,7 +315,8 @@ class RedisBus:
         if self._stopping.is_set() and redis is not None:
             try:
                 redis.delete(self.prefix + "alive:" + self.node)
-                self._reap(args=[self.prefix, self.node, self.channel])
+                self._reap(keys=[self.prefix + "nodes"],
+                           args=[self.prefix, self.node, self.channel, self._publish_command])
             except (self._redis.RedisError, OSError):
                 pass
         publisher, self._publisher = self._publisher, None
@@ -368,10 +407,10 @@ class RedisBus:
         if records:
             payload = self._origin + "\n".join(records)  # JSON has no raw line ends
             if pipe is not None:
-                pipe.publish(self.channel, payload)
+                pipe.execute_command(self._publish_command, self.channel, payload)
             else:  # the usual case, messages alone: one command on the bus thread's own
                 # connection (less CPU than through the client's pool: the bench measures it)
-                self._publisher.send_command("PUBLISH", self.channel, payload)
+                self._publisher.send_command(self._publish_command, self.channel, payload)
                 self._publisher.read_response()
             self.counts["sent"] += len(records)
         if pipe is not None:
@@ -415,7 +454,8 @@ class RedisBus:
             raise Broken("this node was let go while it did not answer")
         for node in nodes:
             if node != self.node and not redis.exists(prefix + "alive:" + node):
-                if self._reap(args=[prefix, node, self.channel]):
+                if self._reap(keys=[prefix + "nodes"],
+                              args=[prefix, node, self.channel, self._publish_command]):
                     log.warning("cluster: node %s stopped answering: its users are let go", node)
 
     def _resync(self, redis, users, rooms, records):
@@ -423,7 +463,7 @@ class RedisBus:
         others; then read everyone's and hand it back, and start reading the channel."""
         prefix, node = self.prefix, self.node
         claims_key, users_key = prefix + "claims:" + node, prefix + "users:" + node
-        self._drop_claims(args=[prefix, node])
+        self._drop_claims(keys=[prefix + "nodes"], args=[prefix, node])
         collisions, kept = [], []
         for record in users:
             if self._claim(keys=self._keys(nick_keys(record["nick"])),
@@ -440,9 +480,11 @@ class RedisBus:
         for kind, key, data in records:  # what the cluster holds wins
             pipe.hsetnx(prefix + "records", f"{kind}:{key}", _dumps(data))
         origin = self._origin
-        pipe.publish(self.channel, origin + _dumps({"t": "node", "node": node, "name": self.name}))
+        publish = self._publish_command
+        pipe.execute_command(publish, self.channel,
+                             origin + _dumps({"t": "node", "node": node, "name": self.name}))
         for record in kept:
-            pipe.publish(self.channel, origin + _dumps({"t": "user", "u": record}))
+            pipe.execute_command(publish, self.channel, origin + _dumps({"t": "user", "u": record}))
         pipe.execute()
         self.post(lambda snapshot: self.link.whole_again(snapshot, collisions),
                   self._snapshot(redis))
@@ -491,7 +533,7 @@ class RedisBus:
                 while True:
                     kind, _channel, data = connection.read_response(
                         disconnect_on_error=False, push_request=True, timeout=TIMEOUT)[:3]
-                    if kind == "message" and not data.startswith(origin):
+                    if kind in _MESSAGES and not data.startswith(origin):
                         for line in data.partition(" ")[2].split("\n"):
                             record = json.loads(line)
                             if record.get("t") == "gone" and record.get("node") == node:
