@@ -85,6 +85,10 @@ def test_names_whois_and_lusers_see_the_whole_cluster(cluster):
     assert "2 users" in replies["251"][-1] and "2 servers" in replies["251"][-1]
     assert replies["265"][1:3] == ("1", "1")  # this node's
     assert replies["266"][1] == "2"  # the cluster's
+    ann.send("WHO #lobby", "LIST")
+    replies = numerics(ann)
+    assert sorted(params[5] for number, params in replies if number == "352") == ["ann", "bob"]
+    assert [params[1:3] for number, params in replies if number == "322"] == [("#lobby", "2")]
 
 
 def test_a_nick_held_on_another_node_is_taken(cluster):

@@ -517,3 +517,31 @@ def test_nodes_on_a_redis_cluster_go_through_sharded_pub_sub(tmp_path):
         for node in started:
             node.stop()
         cluster.stop()
+
+
+def test_a_browser_s_user_on_one_node_talks_with_a_netcat_user_on_another(nodes):
+    pytest.importorskip("wsproto")
+    from helpers import WebPeer
+    alpha, beta = nodes("--web", "0"), nodes()
+    web_port = int(re.search(r"port (\d+) \(web\)", alpha.wait_for(r"\(web\)")).group(1))
+    page = WebPeer(("127.0.0.1", web_port))
+    page.send("NICK wendy", "USER wendy 0 * :Wendy")
+    page.expect(" 366 ")
+    nadia = register_plain(beta.address, "nadia")
+    page.expect("JOIN #lobby")  # nadia's, from beta
+    nadia.send("hello browser")
+    assert page.expect("hello browser").endswith(":nadia!nadia@127.0.0.1 PRIVMSG #lobby :hello browser")
+    page.send("PRIVMSG #lobby :hello netcat")
+    nadia.expect("wendy: hello netcat")
+    page.close(), nadia.close()
+
+
+def test_without_the_redis_library_cluster_says_what_to_install():
+    import sys
+    script = ("import sys; sys.modules['redis'] = None; from tcpchat.server import main; "
+              "sys.exit(main(['--port', '0', '--cluster', 'redis://127.0.0.1/0']))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=TIMEOUT, cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "--cluster needs the redis library: pip install 'tcpchat[cluster]'")
