@@ -59,10 +59,11 @@ class Registry:
         self.max_users = max(self.max_users, self.user_count)
         self.max_all = max(self.max_all, self.user_count + self.remote_count)
 
-    def add_remote(self, user):
+    def add_remote(self, user, hold=True):
         """A :class:`~tcpchat.chat.state.RemoteUser` another node serves: its nick is held
-        here too."""
-        self.hold_nick(user)
+        here too (unless *hold* is false: the caller holds it, see tcpchat.cluster.link)."""
+        if hold:
+            self.hold_nick(user)
         self.remote_count += 1
         self.max_all = max(self.max_all, self.user_count + self.remote_count)
 

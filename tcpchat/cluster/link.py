@@ -59,6 +59,9 @@ class ClusterLink:
         self._local = {}  # uid -> local Client
         #: uid -> RemoteUser, for every other node's user.
         self.users = {}
+        # fold(nick) -> the remote users this node knows by that nick: more than one only
+        # for a moment, while the record that one let it go is on its way (see _hold).
+        self._nicks = {}
         #: node -> server name, for the nodes there are (this one too).
         self.nodes = {node: name}
         self._serial = itertools.count(1)
@@ -510,12 +513,9 @@ class ClusterLink:
             user = RemoteUser(record["node"], record["nick"], record["user"], record["host"],
                               record["realname"], record["signon"], uid)
             self._fill(user, record)
-            registry = self.chat.registry
-            holder = registry.nicks.get(fold(user.nick))
-            if holder is not None and holder.__class__ is RemoteUser:
-                log.warning("cluster: %s and %s both hold %s", holder.uid, uid, user.nick)
             self.users[uid] = user
-            registry.add_remote(user)
+            self.chat.registry.add_remote(user, hold=False)
+            self._hold(user)
             self.chat.tell_monitors(user.nick, user.mask)
         else:
             if user.nick != record["nick"]:
@@ -527,6 +527,32 @@ class ClusterLink:
         for folded, name in wanted.items():
             if folded not in user.channels:
                 self._remote_join(user, name, rooms.get(folded), now, None)
+
+    def _hold(self, user):
+        """The nick table points at remote *user* for its nick, unless a registered user
+        holds it already.  Records of different nodes may cross: a record that one gave a
+        nick up (a QUIT, a NICK) can come after one that another took it, and that other,
+        which the cluster let claim it, keeps it."""
+        key = fold(user.nick)
+        self._nicks.setdefault(key, set()).add(user)
+        holder = self.chat.registry.nicks.get(key)
+        if holder is None or holder is user or not holder.registered:
+            self.chat.registry.hold_nick(user)
+
+    def _unhold(self, user, nick):
+        """Remote *user* no longer goes by *nick*: the table lets it go, and points at another
+        remote user known by it, if one is waiting."""
+        key = fold(nick)
+        known = self._nicks.get(key)
+        if known is not None:
+            known.discard(user)
+            if not known:
+                del self._nicks[key]
+        registry = self.chat.registry
+        if registry.nicks.get(key) is user:
+            registry.drop_nick(user)
+        if known and key not in registry.nicks:
+            self.chat.registry.hold_nick(next(iter(known)))
 
     @staticmethod
     def _fill(user, record):
@@ -545,6 +571,7 @@ class ClusterLink:
         channels = tuple(user.channels.values())
         chat.delivery.flush_batch()  # before the members change
         chat.registry.forget(user, chat.wall_clock())
+        self._unhold(user, user.nick)
         chat.tell(events.Quit(user, user.mask, reason, channels,
                               chat.wall_clock() if when is None else when, self._id(msgid)))
         chat.tell_monitors(user.nick, None)
@@ -558,7 +585,9 @@ class ClusterLink:
         chat = self.chat
         old_nick, old_mask = user.nick, user.mask
         chat.registry.remember(user, when)
-        chat.registry.claim_nick(user, nick)
+        self._unhold(user, old_nick)
+        user.nick = nick
+        self._hold(user)
         user.mask = f"{user.nick}!{user.user}@{user.host}"
         chat.tell(events.NickChange(user, old_mask, old_nick, when, self._id(msgid)))
         if fold(old_nick) != fold(nick):
