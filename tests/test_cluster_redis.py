@@ -105,6 +105,15 @@ class Node:
                 self.process.wait(TIMEOUT)
 
 
+def knows(peer, nick):
+    """Whether *peer*'s node knows *nick* (WHOIS: 311, or 401 while its record is on its
+    way from the other node)."""
+    peer.send(f"WHOIS {nick}")
+    seen = peer.expect(lambda line: " 311 " in line or " 401 " in line)
+    peer.expect(" 318 ")
+    return " 311 " in seen
+
+
 @pytest.fixture
 def redis(tmp_path):
     server = Redis(str(tmp_path))
@@ -165,8 +174,7 @@ def test_a_node_killed_with_kill_9_lets_its_users_go_and_their_nicks_free(nodes)
     alpha, beta = nodes(), nodes()
     ann = register_irc(alpha.address, "ann")
     bob = register_irc(beta.address, "bob")
-    bob.send("WHOIS ann")
-    bob.expect(" 311 ")  # beta knows ann
+    assert wait_until(lambda: knows(bob, "ann"), interval=0.05)
     started = time.monotonic()
     alpha.process.kill()  # SIGKILL: no goodbye
     quit_line = bob.expect("QUIT")
@@ -182,8 +190,7 @@ def test_a_node_that_stops_tells_the_others_at_once(nodes):
     alpha, beta = nodes(), nodes()
     ann = register_irc(alpha.address, "ann")
     bob = register_irc(beta.address, "bob")
-    bob.send("WHOIS ann")
-    bob.expect(" 311 ")  # beta knows ann
+    assert wait_until(lambda: knows(bob, "ann"), interval=0.05)
     alpha.stop()
     assert bob.expect("QUIT").startswith(":ann!ann@127.0.0.1 QUIT :")
     ann.close(), bob.close()
