@@ -70,7 +70,7 @@ class ClusterLink:
         #: The node has the cluster's state: nicks can be claimed, rooms joined.
         self.whole = False
         #: Until the node is whole for the first time (it starts), claims wait rather than
-        #: being refused: (client, nick, then), each client paused meanwhile.
+        #: being refused: what resumes each (its client paused meanwhile); None after.
         self._starting = []
         # Whether this node's users were told it is split (and so must hear it is whole).
         self._told_split = False
