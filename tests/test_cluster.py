@@ -398,6 +398,21 @@ def view(node):
     return users, rooms
 
 
+def _act(peer, operation):
+    """What *peer* sends for one of :data:`OPERATIONS`."""
+    kind = operation[0]
+    if kind == "join":
+        peer.send(f"JOIN {operation[2]}")
+    elif kind == "part":
+        peer.send(f"PART {operation[2]}")
+    elif kind == "nick":
+        peer.send(f"NICK {operation[2]}x")
+    elif kind == "say":
+        peer.send(f"PRIVMSG {operation[2]} :hi")
+    elif kind == "quit":
+        peer.send("QUIT")
+
+
 @settings(max_examples=100, deadline=None)
 @given(ARRIVALS, OPERATIONS)
 def test_whatever_the_interleaving_every_node_ends_with_the_same_chat(arrivals, operations):
@@ -414,18 +429,8 @@ def test_whatever_the_interleaving_every_node_ends_with_the_same_chat(arrivals, 
             cluster.settle()
             continue
         peer = peers.get(operation[1])
-        if peer is None or peer.client.gone:
-            continue
-        if kind == "join":
-            peer.send(f"JOIN {operation[2]}")
-        elif kind == "part":
-            peer.send(f"PART {operation[2]}")
-        elif kind == "nick":
-            peer.send(f"NICK {operation[2]}x")
-        elif kind == "say":
-            peer.send(f"PRIVMSG {operation[2]} :hi")
-        elif kind == "quit":
-            peer.send("QUIT")
+        if peer is not None and not peer.client.gone:
+            _act(peer, operation)
     cluster.settle()
     views = [view(node) for node in cluster.nodes]
     assert views[0] == views[1] == views[2]
@@ -479,20 +484,6 @@ def test_a_node_started_later_has_the_history_said_before_it_and_not_what_was_re
                     ":ann!ann@127.0.0.1 TOPIC #lobby :plans"]
     assert "said early" in str(shared.history["#lobby"])
     assert "regretted" not in str(shared.history["#lobby"])
-
-
-def _act(peer, operation):
-    kind = operation[0]
-    if kind == "join":
-        peer.send(f"JOIN {operation[2]}")
-    elif kind == "part":
-        peer.send(f"PART {operation[2]}")
-    elif kind == "nick":
-        peer.send(f"NICK {operation[2]}x")
-    elif kind == "say":
-        peer.send(f"PRIVMSG {operation[2]} :hi")
-    elif kind == "quit":
-        peer.send("QUIT")
 
 
 @settings(max_examples=150, deadline=None)

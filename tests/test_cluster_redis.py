@@ -170,11 +170,17 @@ def test_one_nick_asked_for_on_two_nodes_at_once_goes_to_exactly_one(nodes):
             peer.close()
 
 
-def test_a_node_killed_with_kill_9_lets_its_users_go_and_their_nicks_free(nodes):
+def ann_and_bob(nodes):
+    """Two nodes, ann on the first and bob on the second, once the second knows ann."""
     alpha, beta = nodes(), nodes()
     ann = register_irc(alpha.address, "ann")
     bob = register_irc(beta.address, "bob")
     assert wait_until(lambda: knows(bob, "ann"), interval=0.05)
+    return alpha, beta, ann, bob
+
+
+def test_a_node_killed_with_kill_9_lets_its_users_go_and_their_nicks_free(nodes):
+    alpha, beta, ann, bob = ann_and_bob(nodes)
     started = time.monotonic()
     alpha.process.kill()  # SIGKILL: no goodbye
     quit_line = bob.expect("QUIT")
@@ -187,10 +193,7 @@ def test_a_node_killed_with_kill_9_lets_its_users_go_and_their_nicks_free(nodes)
 
 
 def test_a_node_that_stops_tells_the_others_at_once(nodes):
-    alpha, beta = nodes(), nodes()
-    ann = register_irc(alpha.address, "ann")
-    bob = register_irc(beta.address, "bob")
-    assert wait_until(lambda: knows(bob, "ann"), interval=0.05)
+    alpha, _beta, ann, bob = ann_and_bob(nodes)
     alpha.stop()
     assert bob.expect("QUIT").startswith(":ann!ann@127.0.0.1 QUIT :")
     ann.close(), bob.close()
