@@ -516,3 +516,19 @@ def test_every_user_gets_what_one_server_would_have_given_it(arrivals, operation
             read[nick][1].extend(spread.lines())
     for nick, (alone, spread) in read.items():
         assert alone == spread, nick
+
+
+def test_a_message_to_a_room_s_operators_crosses_to_them_alone(cluster):
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann")
+    cluster.settle()
+    bob, cat = beta.irc("bob"), beta.irc("cat")
+    cluster.settle()
+    ann.send("MODE #lobby +o bob")
+    cluster.settle()
+    for peer in (ann, bob, cat):
+        peer.lines()
+    ann.send("PRIVMSG @#lobby :ops only")
+    cluster.settle()
+    assert bob.lines() == [":ann!ann@127.0.0.1 PRIVMSG @#lobby :ops only"]
+    assert cat.lines() == []

@@ -46,6 +46,9 @@ from .throttle import FailureDelays, WindowLimit
 
 log = logging.getLogger("tcpchat")
 
+#: The prefixes a channel's name may carry in a message's target, to reach only the members
+#: of that rank and up (STATUSMSG, in 005): operators, and the voiced with them.
+STATUS_PREFIXES = "@+"
 #: Text, sender's mask and target this many characters long at most fit one line at any
 #: size of character (4 bytes, beside 16 of spaces, colons, command and CRLF).
 _SURELY_FITS = (MAX_MESSAGE - 16) // 4
@@ -477,9 +480,11 @@ class Chat:
         which never gets an error reply (so that bots cannot loop on each other's errors).
         """
         quiet = command == "NOTICE"
-        channel = recipient = None
-        if is_channel(target):
-            channel = self._channels.get(fold(target))
+        channel = recipient = status = None
+        if target[:1] in STATUS_PREFIXES and is_channel(target[1:]):
+            status = target[0]  # STATUSMSG: @#room, +#room
+        if status is not None or is_channel(target):
+            channel = self._channels.get(fold(target if status is None else target[1:]))
             if channel is None:
                 quiet or self.delivery.reply(client, rpl.ERR_NOSUCHNICK, target,
                                              _("No such nick/channel"))
@@ -492,7 +497,7 @@ class Chat:
                         client, rpl.ERR_CANNOTSENDTOCHAN, channel.name,
                         _("Cannot send to channel: {refusal}", refusal=refusal))
                     return False
-            target = channel.name
+            target = channel.name if status is None else status + channel.name
         else:
             recipient = self.registry.find_user(target)
             if recipient is None:
@@ -506,7 +511,8 @@ class Chat:
                 and not self._fits(client, command, target, text)):
             return False
         event = Talk(client, client.mask, command, channel, recipient, text,
-                     client_tags(tags) if tags else None, self.wall_clock(), self.new_msgid())
+                     client_tags(tags) if tags else None, self.wall_clock(), self.new_msgid(),
+                     status)
         for consume in self._on_talk:  # _emit, inlined on the fan-out's path
             consume(event)
         if recipient is not None and recipient.away is not None and command == "PRIVMSG":

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 @dataclass(slots=True)
 class Talk:
     """PRIVMSG or NOTICE *text* (or a TAGMSG: *text* None) from *user*, to *channel* or to
-    *recipient* (the other is None), with its client-only *tags* (or None)."""
+    *recipient* (the other is None), with its client-only *tags* (or None).  *status*: to
+    the channel's members of that prefix and up alone (``@``, ``+``: IRC's STATUSMSG), or
+    None: to all of them."""
     user: object
     source: str
     command: str
@@ -39,6 +41,7 @@ class Talk:
     tags: dict
     time: float
     id: str = None
+    status: str = None
 
 
 @dataclass(slots=True)

@@ -49,6 +49,9 @@ class LocalDelivery:
             tags["account"] = user.account
         if user.bot:
             tags["bot"] = ""  # a tag without a value (IRCv3 bot-mode)
+        if event.status is not None:
+            self._to_ranks(event, channel, user, tags)
+            return
         if channel is not None and text is not None:  # the fan-out's usual case, first
             relayed = Message(event.command, (channel.name, text), event.source, tags)
             echo = "echo-message" in user.caps
@@ -69,6 +72,19 @@ class LocalDelivery:
             others = [member for member in channel.members if member is not user]
             delivery.deliver(relayed, _readers(relayed, others + [user] if echo else others),
                              when=event.time)
+
+    def _to_ranks(self, event, channel, user, tags):
+        """STATUSMSG: to the channel's operators (``@``), or its voiced and operators
+        (``+``), the sender too with echo-message."""
+        ranks = "@" if event.status == "@" else "@+"
+        target = event.status + channel.name
+        params = (target,) if event.text is None else (target, event.text)
+        relayed = Message(event.command, params, event.source, tags)
+        readers = [member for member, rank in channel.members.items()
+                   if rank and rank[0] in ranks and member is not user]
+        if "echo-message" in user.caps:
+            readers.append(user)
+        self.delivery.deliver(relayed, _readers(relayed, readers), when=event.time)
 
     def join(self, event):
         """Every member sees the JOIN, the joiner too (IRC clients rely on it), but a plain

@@ -293,6 +293,8 @@ class ClusterLink:
                   "x": event.text, "g": event.tags, "w": event.time, "i": event.id}
         if channel is not None:
             record["room"] = channel.folded
+            if event.status is not None:
+                record["s"] = event.status
         elif recipient.__class__ is RemoteUser:
             record["to"] = recipient.uid
         else:
@@ -658,7 +660,7 @@ class ClusterLink:
             if recipient is None or not recipient.registered:
                 return  # for another node's user
         event = events.Talk(user, user.mask, record["c"], channel, recipient, record["x"],
-                            record["g"], record["w"], record["i"])
+                            record["g"], record["w"], record["i"], record.get("s"))
         user.last_spoke = event.time
         self.chat.tell(event)  # (301 for an away recipient: the sender's node answered it)
 

@@ -11,6 +11,7 @@ import re
 import time
 from collections import namedtuple
 
+from ..chat.chat import STATUS_PREFIXES
 from ..chat.config import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
 from ..protocol import ircv3
 from ..protocol import numerics as rpl
@@ -47,6 +48,7 @@ ISUPPORT = (
     f"NAMELEN={ircv3.NAMELEN}",
     f"NICKLEN={NICKLEN}",
     "PREFIX=(" + "".join(moderation.PREFIXES) + ")" + "".join(moderation.PREFIXES.values()),
+    f"STATUSMSG={STATUS_PREFIXES}",
     f"TARGMAX=JOIN:,NAMES:,PART:,PRIVMSG:{MAX_TARGETS},NOTICE:{MAX_TARGETS},WHOIS:1,"
     f"KICK:{moderation.MAX_KICKS}",
     f"TOPICLEN={TOPICLEN}",

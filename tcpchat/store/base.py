@@ -118,6 +118,8 @@ def entries_of(event):
     kind = type(event)
     source, when, msgid = event.source, event.time, event.id
     if kind is events.Talk:
+        if event.status is not None:
+            return []  # for a room's operators (or voiced) alone: not for its history
         channel = event.channel
         if channel is None:
             sender, recipient = event.user, event.recipient

@@ -198,8 +198,8 @@ class SqliteStore(Store):
                 rest(event)
                 return
             channel = event.channel
-            if channel is None:
-                rest(event)  # private: kept between accounts only (see tcpchat.store.base)
+            if channel is None or event.status is not None:
+                rest(event)  # private, or to a room's operators: see tcpchat.store.base
                 return
             tags = event.tags
             # No wake-up: the writer looks every commit_interval (see _write_loop).

@@ -99,6 +99,8 @@ def describe(message, catalog=ENGLISH_CATALOG):
             line = f"{nick}: {text}"
         if is_channel(target):
             return MESSAGE, line
+        if target[:1] in "@+" and is_channel(target[1:]):  # to a room's operators (voiced)
+            return MESSAGE, _("[{target} only] {line}", target=target, line=line).render(catalog)
         return PRIVATE, _("[private] {line}", line=line).render(catalog)
     sentence = _event(command, nick, params)
     if sentence is not None:
