@@ -179,6 +179,12 @@ def test_kick_topic_modes_and_bans_cross_nodes(cluster):
     assert "#lobby" not in ann.client.channels
     ann.send("JOIN #lobby")  # alpha has the ban bob set on beta
     assert numerics(ann)[0][0] == "474"
+    bob.send("MODE #lobby +e ann", "MODE #lobby +I *!*@10.*")
+    cluster.settle()
+    ann.send("JOIN #lobby")  # and the exception
+    assert "#lobby" in ann.client.channels
+    lobby = alpha.harness.core.chat.registry.channels["#lobby"]
+    assert [entry.mask for entry in lobby.invex] == ["*!*@10.*"]
 
 
 def test_kill_of_a_user_on_another_node(cluster):

@@ -25,7 +25,8 @@ def test_registration_burst(chat):
     assert messages[3].params[1:4] == ("tcpchat", "tcpchat-0.1.0", "Biorw")
     isupport = " ".join(p for m in messages if m.command == "005" for p in m.params[1:-1])
     for token in ("CASEMAPPING=rfc8265", "CHANTYPES=#", "NICKLEN=30", "CHANNELLEN=50",
-                  "PREFIX=(ov)@+", "CHANMODES=b,k,l,imnst", "MODES=4", "MAXLIST=b:64",
+                  "PREFIX=(ov)@+", "CHANMODES=beI,k,l,imnst", "MODES=4",
+                  "MAXLIST=b:64,e:64,I:64", "EXCEPTS=e", "INVEX=I", "EXTBAN=,am",
                   "NETWORK=tcpchat", "TARGMAX=", "UTF8ONLY"):
         assert token in isupport
     assert all(len(m.params) <= 15 for m in messages if m.command == "005")

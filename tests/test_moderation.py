@@ -467,3 +467,72 @@ def test_a_member_who_takes_a_banned_nick_is_banned_and_one_unbanned_may_talk(ch
     bob.send("PRIVMSG #lobby :and now")
     assert [m.params[-1] for m in carol.messages() if m.command == "PRIVMSG"] == [
         "fine", "and now"]
+
+
+# -- Exception lists and extended bans (+e, +I, +b m: and a:) ---------------------------------
+
+def test_a_ban_exception_lets_its_mask_past_a_ban(chat):
+    alice, bob, carol = room(Harness(flood=None), "alice", "bob", "carol")
+    alice.send("MODE #lobby +b *!*@127.0.0.1", "MODE #lobby +e bob", "PART #lobby")
+    for peer in (bob, carol):
+        peer.send("PART #lobby", "JOIN #lobby")
+        peer.lines()
+    bob.send("JOIN #lobby")  # bob is in again: excepted
+    assert "#lobby" in bob.client.channels
+    carol.send("JOIN #lobby")
+    assert numerics(carol)[0][0] == "474"
+
+
+def test_an_invite_exception_lets_its_mask_into_an_invite_only_room(chat):
+    alice, bob, carol = room(chat, "alice", "bob", "carol")
+    alice.send("MODE #lobby +i", "MODE #lobby +I bob!*@*")
+    for peer in (bob, carol):
+        peer.send("PART #lobby")
+        peer.lines()
+        peer.send("JOIN #lobby")
+    assert "#lobby" in bob.client.channels
+    assert numerics(carol)[0][0] == "473"
+
+
+def test_a_mute_lets_its_mask_stay_and_join_but_not_talk_unless_voiced_or_excepted(chat):
+    alice, bob, carol = room(chat, "alice", "bob", "carol")
+    alice.send("MODE #lobby +b m:bob", "MODE #lobby +b m:carol", "MODE #lobby +e carol")
+    alice.lines(), bob.lines(), carol.lines()
+    bob.send("PRIVMSG #lobby :can I speak?")
+    assert numerics(bob)[0][0] == "404" and alice.lines() == []
+    carol.send("PRIVMSG #lobby :excepted")
+    assert alice.lines() == [":carol!carol@127.0.0.1 PRIVMSG #lobby :excepted"]
+    bob.send("PART #lobby", "JOIN #lobby")  # a mute is no ban
+    assert "#lobby" in bob.client.channels
+    alice.send("MODE #lobby +v bob")
+    alice.lines(), bob.lines()
+    bob.send("PRIVMSG #lobby :voiced now")
+    assert alice.lines() == [":bob!bob@127.0.0.1 PRIVMSG #lobby :voiced now"]
+
+
+def test_an_account_ban_bans_the_users_of_that_account_whatever_their_nick(chat):
+    alice, bob, carol = room(chat, "alice", "bob", "carol")
+    bob.client.account = "robert"  # logged in (tests/test_accounts.py shows how)
+    alice.send("MODE #lobby +b a:rob*")
+    for peer in (bob, carol):
+        peer.send("PART #lobby")
+        peer.lines()
+        peer.send("JOIN #lobby")
+    assert numerics(bob)[0][0] == "474"
+    assert "#lobby" in carol.client.channels
+
+
+def test_each_list_is_shown_and_bounded_and_bad_entries_are_refused(chat):
+    chat = Harness(flood=None)
+    alice, = room(chat, "alice")
+    alice.send("MODE #lobby +e bob", "MODE #lobby +I *!*@10.*", "MODE #lobby e", "MODE #lobby I")
+    replies = numerics(alice)
+    assert ("348", ("alice", "#lobby", "bob!*@*", "alice", "1700000000")) in replies
+    assert ("349", ("alice", "#lobby", "End of channel exception list")) in replies
+    assert ("346", ("alice", "#lobby", "*!*@10.*", "alice", "1700000000")) in replies
+    assert ("347", ("alice", "#lobby", "End of channel invite exception list")) in replies
+    alice.send(*(f"MODE #lobby +e x{number}" for number in range(moderation.MAXBANS + 1)))
+    assert numerics(alice)[-1] == ("478", ("alice", "#lobby", "e", "Channel list is full (64)"))
+    for bad in ("+e m:bob", "+I a:bob", "+b a:", "+b m:", "+b m:m:bob"):
+        alice.send(f"MODE #lobby {bad} ")
+        assert numerics(alice)[0][0] == "696", bad

@@ -165,7 +165,8 @@ class Channel:
 
     __slots__ = ("name", "folded", "members", "topic", "topic_by", "topic_at", "created",
                  "modes", "key", "limit", "bans", "ban_pattern", "ban_verdicts", "gated",
-                 "comings")
+                 "comings", "excepts", "invex", "except_pattern", "invex_pattern",
+                 "mute_pattern", "account_bans")
 
     def __init__(self, name, wall_now):
         self.name = name
@@ -183,9 +184,13 @@ class Channel:
         self.key = None
         self.limit = None
         #: :class:`~tcpchat.commands.moderation.Ban` entries, oldest first, and one compiled pattern
-        #: matching them all (None when there are none).
+        #: matching the plain masks among them all (None when there are none); the extended
+        #: bans' own: ``m:MASK`` (muted: may join, may not talk) and ``a:ACCOUNT``.
         self.bans = []
-        self.ban_pattern = None
+        self.ban_pattern = self.mute_pattern = self.account_bans = None
+        #: Ban exceptions (+e) and invite exceptions (+I), and their patterns, as the bans.
+        self.excepts, self.invex = [], []
+        self.except_pattern = self.invex_pattern = None
         #: Member -> (its mask, whether the bans match it): asked on each message of a member
         #: with no prefix, so kept until the bans or its mask change.
         self.ban_verdicts = {}
@@ -224,12 +229,19 @@ class Channel:
 
 
 def is_banned(channel, client):
-    if channel.ban_pattern is None:
+    """Whether a ban of *channel* (``nick!user@host``, or ``a:`` its account) matches
+    *client*, and no ban exception (+e) does."""
+    if channel.ban_pattern is None and channel.account_bans is None:
         return False
     verdict = channel.ban_verdicts.get(client)
     if verdict is not None and verdict[0] is client.mask:
         return verdict[1]
-    banned = channel.ban_pattern.matches(fold(client.mask))
+    mask = fold(client.mask)
+    banned = ((channel.ban_pattern is not None and channel.ban_pattern.matches(mask))
+              or (channel.account_bans is not None and client.account is not None
+                  and channel.account_bans.matches(fold(client.account))))
+    if banned and channel.except_pattern is not None:
+        banned = not channel.except_pattern.matches(mask)
     if client in channel.members:  # a member asks again with each message
         channel.ban_verdicts[client] = (client.mask, banned)
     return banned
@@ -250,4 +262,8 @@ def speech_refusal(channel, client):
         return _("it is moderated (+m) and you have no voice")
     if is_banned(channel, client):
         return _("you are banned (+b)")
+    if channel.mute_pattern is not None and channel.mute_pattern.matches(fold(client.mask)) \
+            and not (channel.except_pattern is not None
+                     and channel.except_pattern.matches(fold(client.mask))):
+        return _("you are muted (+b m:)")
     return None

@@ -36,7 +36,7 @@ import logging
 
 from ..chat import events
 from ..chat.state import Client, RemoteUser
-from ..commands.moderation import Ban, set_bans
+from ..commands.moderation import Ban, set_lists
 from ..commands.serverinfo import killed
 from ..protocol import numerics as rpl
 from ..protocol.names import fold
@@ -222,7 +222,9 @@ class ClusterLink:
             "name": channel.name, "created": channel.created, "topic": channel.topic,
             "topic_by": channel.topic_by, "topic_at": channel.topic_at,
             "modes": "".join(sorted(channel.modes)), "key": channel.key,
-            "limit": channel.limit, "bans": [[ban.mask, ban.by, ban.at] for ban in channel.bans],
+            "limit": channel.limit,
+            **{name: [[entry.mask, entry.by, entry.at] for entry in getattr(channel, name)]
+               for name in ("bans", "excepts", "invex")},
             "ranks": {self._uid_of(member): rank for member, rank in channel.members.items()
                       if rank},
         }
@@ -684,7 +686,8 @@ class ClusterLink:
     def _take_modes(self, channel, room):
         channel.modes = set(room["modes"])
         channel.key, channel.limit = room["key"], room["limit"]
-        set_bans(channel, [Ban(mask, by, at) for mask, by, at in room["bans"]])
+        set_lists(channel, **{name: [Ban(*entry) for entry in room.get(name, ())]
+                              for name in ("bans", "excepts", "invex")})
         ranks = room["ranks"]
         for member in channel.members:
             channel.members[member] = ranks.get(self._uid_of(member), "")

@@ -40,9 +40,12 @@ ISUPPORT = (
     f"CHANNELLEN={CHANNELLEN}",
     f"CHANTYPES={CHANTYPES}",
     f"ELIST={ELIST}",
+    "EXCEPTS=e",
+    f"EXTBAN=,{moderation.EXTBANS}",
+    "INVEX=I",
     f"KEYLEN={moderation.KEYLEN}",
     f"KICKLEN={moderation.KICKLEN}",
-    f"MAXLIST=b:{moderation.MAXBANS}",
+    f"MAXLIST={','.join(f'{char}:{moderation.MAXBANS}' for char in moderation.LISTS)}",
     f"MODES={moderation.MAX_PARAM_MODES}",
     f"MONITOR={MONITOR_LIMIT}",
     f"NAMELEN={ircv3.NAMELEN}",
@@ -228,7 +231,8 @@ def _welcome(chat, client):
         "Your host is {server}, running version {version}", server=server, version=VERSION))
     chat.delivery.reply(client, rpl.RPL_CREATED,
                         _("This server was created {created}", created=created))
-    chat.delivery.reply(client, rpl.RPL_MYINFO, server, VERSION, "Biorw", "biklmnostv", "bklov")
+    chat.delivery.reply(client, rpl.RPL_MYINFO, server, VERSION, "Biorw", "Ibeiklmnostv",
+                        "Ibeklov")
     _isupport(chat, client)
     serverinfo.lusers(chat, client)
     _motd(chat, client, None)

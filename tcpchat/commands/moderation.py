@@ -5,10 +5,15 @@ when it is moderated.  The first member of a new channel is its operator, and a 
 ``+nt``: no messages from outside, topic set by operators only, as on most networks.  A server
 operator (after OPER) may do whatever a channel operator may, anywhere.
 
-The modes, as 005 announces them (``CHANMODES=b,k,l,imnst``, ``PREFIX=(ov)@+``):
+The modes, as 005 announces them (``CHANMODES=beI,k,l,imnst``, ``PREFIX=(ov)@+``, with
+``EXCEPTS=e``, ``INVEX=I`` and ``EXTBAN=,am``):
 
 ====  ===========================================================================
-b     ban a ``nick!user@host`` mask (``*`` and ``?`` match); a list, 367/368
+b     ban a ``nick!user@host`` mask (``*`` and ``?`` match); a list, 367/368.
+      Extended bans: ``m:MASK`` mutes (may join, may not talk), ``a:ACCOUNT``
+      bans an account's users (``*`` and ``?`` match here too)
+e     ban exception: a mask no ban (nor mute) applies to; a list, 348/349
+I     invite exception: a mask that joins past ``+i`` uninvited; a list, 346/347
 k     key: JOIN must give it (475)
 l     member limit (471)
 i     invite only: JOIN needs an INVITE (473)
@@ -39,10 +44,16 @@ PREFIXES = {"o": "@", "v": "+"}
 PREFIX_ORDER = "@+"
 #: Modes with no parameter, each on or off.
 FLAG_MODES = "imnst"
-CHANMODES = f"b,k,l,{FLAG_MODES}"
+#: The list modes: each a list of masks, shown with these numerics (an entry, the end).
+LISTS = {"b": ("bans", rpl.RPL_BANLIST, rpl.RPL_ENDOFBANLIST),
+         "e": ("excepts", rpl.RPL_EXCEPTLIST, rpl.RPL_ENDOFEXCEPTLIST),
+         "I": ("invex", rpl.RPL_INVITELIST, rpl.RPL_ENDOFINVITELIST)}
+CHANMODES = f"{''.join(LISTS)},k,l,{FLAG_MODES}"
+#: Extended bans (EXTBAN): a prefix, then what it matches.
+EXTBANS = "am"
 #: How many modes with a parameter one MODE line may change (ISUPPORT MODES); more are ignored.
 MAX_PARAM_MODES = 4
-#: The most bans one channel holds (ISUPPORT MAXLIST).
+#: The most entries one channel's list (each of b, e, I) holds (ISUPPORT MAXLIST).
 MAXBANS = 64
 MASKLEN = 100
 KEYLEN = 32
@@ -53,7 +64,7 @@ MAX_INVITES = 32
 #: KICK takes at most this many comma-separated nicks (TARGMAX).
 MAX_KICKS = 4
 
-_KNOWN = frozenset("bklov" + FLAG_MODES)
+_KNOWN = frozenset("klov" + "".join(LISTS) + FLAG_MODES)
 
 
 def may_moderate(client, channel):
@@ -73,6 +84,11 @@ def ban_mask(text):
     ``*!*@host``), or None if it cannot be one."""
     if not text or len(text) > MASKLEN or text[0] == ":" or "," in text:
         return None
+    if text[1:2] == ":" and text[0] in EXTBANS:  # an extended ban: a:ACCOUNT, m:MASK
+        if text[0] == "a":
+            return text if len(text) > 2 and " " not in text else None
+        inner = ban_mask(text[2:])
+        return None if inner is None or inner[1:2] == ":" else "m:" + inner
     if "!" not in text and "@" not in text:
         return f"{text}!*@*"
     if "!" not in text:
@@ -92,7 +108,8 @@ def join_refusal(channel, client, key):
         return rpl.ERR_BANNEDFROMCHAN, _("Cannot join channel (+b): you are banned")
     if client.invites and channel in client.invites:
         return None
-    if "i" in channel.modes:
+    if "i" in channel.modes and not (channel.invex_pattern is not None
+                                     and channel.invex_pattern.matches(fold(client.mask))):
         return rpl.ERR_INVITEONLYCHAN, _("Cannot join channel (+i): it is invite only")
     if channel.key is not None and key != channel.key:
         return rpl.ERR_BADCHANNELKEY, _("Cannot join channel (+k): wrong key")
@@ -157,12 +174,12 @@ def change_modes(chat, client, channel, modes, arguments):
                                     _("is unknown mode char to me"))
             continue
         argument = None
-        if char in "bovk" or (char == "l" and adding):
+        if char in "bovkeI" or (char == "l" and adding):
             if not arguments:
-                if char == "b":
-                    if "b" not in answered:
-                        answered.add("b")
-                        _list_bans(chat, client, channel)
+                if char in LISTS:
+                    if char not in answered:
+                        answered.add(char)
+                        _show_list(chat, client, channel, char)
                     continue
                 if char != "k" or adding:  # -k needs no key: there is only one
                     if ("461", char) not in answered:
@@ -198,8 +215,8 @@ def _apply(chat, client, channel, char, adding, argument):
     _UNCHANGED when nothing changed (already so, or refused with a numeric)."""
     if char in PREFIXES:
         return _set_rank(chat, client, channel, PREFIXES[char], adding, argument)
-    if char == "b":
-        return _set_ban(chat, client, channel, adding, argument)
+    if char in LISTS:
+        return _set_listed(chat, client, channel, char, adding, argument)
     if char == "k":
         return _set_key(chat, client, channel, adding, argument)
     if char == "l":
@@ -230,32 +247,52 @@ def _set_rank(chat, client, channel, prefix, adding, nick):
     return user.nick
 
 
-def _set_ban(chat, client, channel, adding, text):
+def _set_listed(chat, client, channel, char, adding, text):
+    """+b, +e or +I (or -): a mask on (or off) the channel's list."""
     mask = ban_mask(text)
-    if mask is None:
-        _invalid(chat, client, channel, "b", text, _("not a nick!user@host mask"))
+    if mask is None or (char != "b" and mask[1:2] == ":"):  # extended: bans alone
+        _invalid(chat, client, channel, char, text, _("not a nick!user@host mask"))
         return _UNCHANGED
-    folded = [fold(ban.mask) for ban in channel.bans]
+    entries = getattr(channel, LISTS[char][0])
+    folded = [fold(entry.mask) for entry in entries]
     if adding:
         if fold(mask) in folded:
             return _UNCHANGED
-        if len(channel.bans) >= MAXBANS:
-            chat.delivery.reply(client, rpl.ERR_BANLISTFULL, channel.name, "b",
-                                _("Channel ban list is full ({maxbans})", maxbans=MAXBANS))
+        if len(entries) >= MAXBANS:
+            full = (_("Channel ban list is full ({maxbans})", maxbans=MAXBANS) if char == "b"
+                    else _("Channel list is full ({maxbans})", maxbans=MAXBANS))
+            chat.delivery.reply(client, rpl.ERR_BANLISTFULL, channel.name, char, full)
             return _UNCHANGED
-        channel.bans.append(Ban(mask, client.nick, int(chat.wall_clock())))
+        entries.append(Ban(mask, client.nick, int(chat.wall_clock())))
     else:
         if fold(mask) not in folded:
             return _UNCHANGED
-        del channel.bans[folded.index(fold(mask))]
-    set_bans(channel, channel.bans)
+        del entries[folded.index(fold(mask))]
+    set_lists(channel, **{LISTS[char][0]: entries})
     return mask
 
 
-def set_bans(channel, bans):
-    """Give *channel* the :class:`Ban` list *bans* (a registered room's, restored)."""
-    channel.bans = list(bans)
-    channel.ban_pattern = Wildcards(*(ban.mask for ban in channel.bans)) if channel.bans else None
+def set_lists(channel, bans=None, excepts=None, invex=None):
+    """Give *channel* the :class:`Ban` lists given (None: as it is), and the patterns that
+    match them."""
+    if bans is not None:
+        channel.bans = list(bans)
+        plain, muted, accounts = [], [], []
+        for ban in channel.bans:
+            mask = ban.mask
+            (accounts if mask.startswith("a:") else muted if mask.startswith("m:")
+             else plain).append(mask[2:] if mask[1:2] == ":" else mask)
+        channel.ban_pattern = Wildcards(*plain) if plain else None
+        channel.mute_pattern = Wildcards(*muted) if muted else None
+        channel.account_bans = Wildcards(*accounts) if accounts else None
+    if excepts is not None:
+        channel.excepts = list(excepts)
+        channel.except_pattern = (Wildcards(*(entry.mask for entry in channel.excepts))
+                                  if channel.excepts else None)
+    if invex is not None:
+        channel.invex = list(invex)
+        channel.invex_pattern = (Wildcards(*(entry.mask for entry in channel.invex))
+                                 if channel.invex else None)
     channel.ban_verdicts.clear()
     _regate(channel)
 
@@ -320,10 +357,15 @@ def _mode_line(applied):
     return (letters, *arguments)
 
 
-def _list_bans(chat, client, channel):
-    for ban in channel.bans:
-        chat.delivery.reply(client, rpl.RPL_BANLIST, channel.name, ban.mask, ban.by, str(ban.at))
-    chat.delivery.reply(client, rpl.RPL_ENDOFBANLIST, channel.name, _("End of channel ban list"))
+def _show_list(chat, client, channel, char):
+    """367/368, 348/349 or 346/347: the entries of the list *char*, then its end."""
+    name, entry_numeric, end_numeric = LISTS[char]
+    for entry in getattr(channel, name):
+        chat.delivery.reply(client, entry_numeric, channel.name, entry.mask, entry.by,
+                            str(entry.at))
+    ends = {"b": _("End of channel ban list"), "e": _("End of channel exception list"),
+            "I": _("End of channel invite exception list")}
+    chat.delivery.reply(client, end_numeric, channel.name, ends[char])
 
 
 class Ban:

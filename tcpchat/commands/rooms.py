@@ -15,7 +15,7 @@ from ..chat import events
 from ..protocol.names import fold
 from ..store.accounts import Room
 from ..text.catalog import _
-from .moderation import Ban, set_bans
+from .moderation import Ban, set_lists
 
 
 def prepare(chat, name):
@@ -32,7 +32,9 @@ def prepare(chat, name):
     channel.topic, channel.topic_by, channel.topic_at = room.topic, room.topic_by, room.topic_at
     channel.modes = set(room.modes)
     channel.key, channel.limit = room.key, room.limit
-    set_bans(channel, [Ban(*ban) for ban in room.bans])
+    set_lists(channel, bans=[Ban(*ban) for ban in room.bans],
+              excepts=[Ban(*entry) for entry in room.excepts],
+              invex=[Ban(*entry) for entry in room.invex])
     return channel
 
 
@@ -80,7 +82,9 @@ def _take_state(room, channel):
     room.topic, room.topic_by, room.topic_at = channel.topic, channel.topic_by, channel.topic_at
     room.modes = "".join(sorted(channel.modes))
     room.key, room.limit = channel.key, channel.limit
-    room.bans = [[ban.mask, ban.by, ban.at] for ban in channel.bans]
+    room.bans, room.excepts, room.invex = (
+        [[entry.mask, entry.by, entry.at] for entry in entries]
+        for entries in (channel.bans, channel.excepts, channel.invex))
 
 
 def _follow_operators(chat, room, changes):
@@ -91,7 +95,7 @@ def _follow_operators(chat, room, changes):
         if char in "+-":
             adding = char == "+"
             continue
-        if char not in "bovkl" or (char == "l" and not adding):  # the letters with arguments
+        if char not in "beIovkl" or (char == "l" and not adding):  # letters with arguments
             continue
         argument = arguments.pop(0) if arguments else None
         if char != "o" or argument is None:

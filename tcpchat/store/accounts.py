@@ -50,8 +50,10 @@ class Room:
     modes: str = "nt"
     key: str = None
     limit: int = None
-    #: ``[mask, set_by, set_at]`` each.
+    #: ``[mask, set_by, set_at]`` each: bans, ban exceptions (+e), invite exceptions (+I).
     bans: list = field(default_factory=list)
+    excepts: list = field(default_factory=list)
+    invex: list = field(default_factory=list)
     #: Accounts opped on joining, besides the founder.
     operators: list = field(default_factory=list)
 

@@ -240,7 +240,7 @@ _FLAG_PHRASES = {
           N_("let anyone in {channel} set the topic")),
 }
 #: Modes that take an argument: b, k, o, v always, l when set (as on every server).
-_MODES_WITH_ARGUMENT = "bkov"
+_MODES_WITH_ARGUMENT = "beIkov"
 
 
 def mode_phrases(channel, letters, arguments):
