@@ -229,7 +229,7 @@ def test_arbitrary_bytes_give_lines_or_errors_never_an_exception(chunks):
     "NICK", "USER", "JOIN", "PART", "PRIVMSG", "NOTICE", "TOPIC", "MODE", "WHO", "WHOIS",
     "NAMES", "LIST", "CAP", "PASS", "PING", "PONG", "AWAY", "ISON", "USERHOST", "MOTD", "KICK",
     "INVITE", "TAGMSG", "SETNAME", "MONITOR", "WHOWAS", "OPER", "KILL", "WALLOPS", "LUSERS",
-    "TIME", "VERSION", "INFO", "ADMIN", "HELP", "HELPOP", "LINKS"])),
+    "TIME", "VERSION", "INFO", "ADMIN", "HELP", "HELPOP", "LINKS", "MARKREAD"])),
     min_size=1, max_size=12),
     st.lists(st.sampled_from(["#lobby", "#x", "bob", "alice", "*", ":", ",", "0", "+o",
                               ":text here", "LS", "REQ", "END", "-i", "", "Алиса", "+b",

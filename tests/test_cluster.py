@@ -538,3 +538,20 @@ def test_a_message_to_a_room_s_operators_crosses_to_them_alone(cluster):
     cluster.settle()
     assert bob.lines() == [":ann!ann@127.0.0.1 PRIVMSG @#lobby :ops only"]
     assert cat.lines() == []
+
+
+def test_a_read_marker_set_on_one_node_reaches_the_account_s_connection_on_another(cluster):
+    from tcpchat.store.accounts import Account
+    alpha, beta = cluster.nodes
+    alpha.harness.core.chat.accounts.add(Account("ann", "x", created=1.0))
+    cluster.settle()
+    phone = alpha.irc("ann", caps=True)
+    laptop = beta.irc("ann2", caps=True)
+    for peer in (phone, laptop):
+        peer.client.account = "ann"  # logged in (tests/test_accounts.py shows how)
+        peer.send("CAP REQ :draft/read-marker")
+    cluster.settle()
+    phone.lines(), laptop.lines()
+    phone.send("MARKREAD #lobby timestamp=2023-11-14T22:10:00.000Z")
+    cluster.settle()
+    assert laptop.lines() == [":beta MARKREAD #lobby timestamp=2023-11-14T22:10:00.000Z"]

@@ -100,6 +100,9 @@ class Chat:
         #: Set by the core: ``later(client, when, action)`` calls ``action(client)`` at the
         #: monotonic time *when*, unless *client* has left by then.
         self.later = None
+        #: Read markers of users logged in to no account (tcpchat.commands.markers): client
+        #: -> fold(target) -> ``timestamp=...``, for as long as its connection lasts.
+        self.markers = {}
         #: The other nodes of the chat (a tcpchat.cluster.link.ClusterLink), or None: set by
         #: the link, which asks them before a nick is taken (claim) and joins are let through.
         self.cluster = None
@@ -222,6 +225,8 @@ class Chat:
             self.stats.bytes_out += client.conn.bytes_sent  # Connection counts them till now
         self.delivery.flush_batch()  # before the members change
         self.registry.forget(client, self.wall_clock())
+        if self.markers:
+            self.markers.pop(client, None)
         if self.cluster is not None:
             self.cluster.forgotten(client)
 

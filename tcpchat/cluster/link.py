@@ -37,9 +37,11 @@ import logging
 from ..chat import events
 from ..chat.state import Client, RemoteUser
 from ..commands.moderation import Ban, set_lists
+from ..commands import markers
 from ..commands.serverinfo import killed
 from ..protocol import numerics as rpl
 from ..protocol.names import fold
+from ..store.accounts import MARKER
 from ..store.base import STORED_KINDS, Entry, entries_of
 from ..text.catalog import _
 
@@ -747,7 +749,11 @@ class ClusterLink:
                                                    record["bot"])
 
     def _apply_record(self, record):
-        self.chat.accounts.take(record["kind"], record["key"], record["data"])
+        kind, key, data = record["kind"], record["key"], record["data"]
+        self.chat.accounts.take(kind, key, data)
+        if kind == MARKER and data is not None:  # the account's users here hear of it
+            account, _space, target = key.partition(" ")
+            markers.moved_for(self.chat, account, target, data["time"])
 
     def _apply_kill(self, record):
         user, victim = self._sender(record), self._local.get(record["victim"])

@@ -20,7 +20,7 @@ from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, is_middl
 from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
                               is_channel)
 from ..text.catalog import _, languages
-from . import accounts, history, moderation, rooms, sasl, serverinfo, services
+from . import accounts, history, markers, moderation, rooms, sasl, serverinfo, services
 from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
@@ -319,6 +319,7 @@ def _join_channel(chat, client, name, key=None):
     rooms.joined(chat, client, channel)
     if channel.topic:
         _send_topic(chat, client, channel)
+    markers.joined(chat, client, channel)  # before the end of NAMES, as the spec has it
     if "draft/no-implicit-names" not in client.caps:  # a client that asks when it wants them
         _send_names(chat, client, channel)
 
@@ -831,6 +832,7 @@ COMMANDS = {
     "AUTHENTICATE": Command(sasl.authenticate, 1, False),
     "REGISTER": Command(accounts.irc_register, 3, False),
     "REDACT": Command(_with_history(history.redact), 2, True),
+    "MARKREAD": Command(markers.markread, 0, True),
     **{name: Command(handler, min_params, True)
        for name, (handler, min_params) in serverinfo.COMMANDS.items()},
 }

@@ -21,6 +21,11 @@ from ..protocol.names import fold, skeleton
 
 ACCOUNT = "account"
 ROOM = "room"
+#: A read marker (IRCv3 draft/read-marker): key ``ACCOUNT TARGET`` (both folded), data
+#: ``{"time": TIMESTAMP}``.
+MARKER = "marker"
+#: The most targets one account keeps a read marker for; past it, the oldest goes.
+MAX_MARKERS = 500
 
 
 @dataclass
@@ -72,6 +77,8 @@ class Accounts:
         self.shared = None
         self.accounts = {}
         self.rooms = {}
+        #: ``ACCOUNT TARGET`` (folded) -> the timestamp of the last message read there.
+        self.markers = {}
         self._skeletons = {}
         self._anchors = None  # anchors(), made again after a change
         for kind, key, data in records:
@@ -79,6 +86,8 @@ class Accounts:
                 self._index(Account(**data))
             elif kind == ROOM:
                 self.rooms[key] = Room(**data)
+            elif kind == MARKER:
+                self.markers[key] = data["time"]
 
     def reload(self, records):
         """Take *records* in place of every record held (the admin command line changed
@@ -147,7 +156,8 @@ class Accounts:
     def records(self):
         """Every record held, as ``(kind, key, data)``."""
         return ([(ACCOUNT, key, asdict(account)) for key, account in self.accounts.items()]
-                + [(ROOM, key, asdict(room)) for key, room in self.rooms.items()])
+                + [(ROOM, key, asdict(room)) for key, room in self.rooms.items()]
+                + [(MARKER, key, {"time": time}) for key, time in self.markers.items()])
 
     def take(self, kind, key, data):
         """A change another node of the cluster made (*data* None: deleted): held here, and
@@ -166,6 +176,13 @@ class Accounts:
                 self.rooms.pop(key, None)
             else:
                 self.rooms[key] = Room(**data)
+        elif kind == MARKER:
+            if data is None:
+                self.markers.pop(key, None)
+            elif self.markers.get(key) == data["time"]:
+                return
+            else:
+                self.markers[key] = data["time"]
         else:
             return
         if self._keep is not None:
@@ -189,6 +206,24 @@ class Accounts:
     def save_room(self, room):
         self.rooms[fold(room.name)] = room
         self._changed(ROOM, fold(room.name), asdict(room))
+
+    # -- Read markers ---------------------------------------------------------------------
+
+    def marker(self, account, target):
+        """The timestamp of the last message *account*'s user read in *target*, or None."""
+        return self.markers.get(f"{fold(account)} {fold(target)}")
+
+    def save_marker(self, account, target, time):
+        key = f"{fold(account)} {fold(target)}"
+        if key not in self.markers:
+            prefix = fold(account) + " "
+            kept = [other for other in self.markers if other.startswith(prefix)]
+            for old in kept[:max(0, len(kept) - MAX_MARKERS + 1)]:  # the oldest, past it
+                del self.markers[old]
+                self._changed(MARKER, old, None)
+        self.markers.pop(key, None)  # the newest last: what the bound keeps
+        self.markers[key] = time
+        self._changed(MARKER, key, {"time": time})
 
     def drop_room(self, room):
         del self.rooms[fold(room.name)]
