@@ -526,3 +526,25 @@ def test_a_crowded_rooms_comings_and_goings_are_a_line_a_window_in_the_readers_l
         assert "b3 вошёл" not in dasha.log()
         for person in people:
             person.close()
+
+
+def test_a_tab_counts_what_came_after_the_read_marker_and_reading_moves_it(pages):
+    """draft/read-marker on the page: messages to a room the user is not looking at are
+    counted beside its name; looking at it clears the count and moves the marker on the
+    server, which would tell the user's other pages."""
+    with running_server(start=web_backend()) as server:
+        bob = register_irc(server.address, "bob")
+        ann = pages(server.web_address)
+        ann.join("ann")
+        ann.type("/join #side")
+        ann.sees("You joined #side")  # #side is shown now, #lobby is not
+        for number in range(3):
+            bob.send(f"PRIVMSG #lobby :unread {number}")
+        lobby_tab = ann.driver.find_element(By.XPATH, "//button[starts-with(., '#lobby')]")
+        ann.wait(lambda: lobby_tab.text == "#lobby (3)", "three counted")
+        lobby_tab.click()
+        ann.sees("unread 2")
+        ann.wait(lambda: lobby_tab.text == "#lobby", "the count cleared")
+        markers = server.core.chat.markers
+        ann.wait(lambda: any("#lobby" in kept for kept in markers.values()), "the marker kept")
+        bob.close()

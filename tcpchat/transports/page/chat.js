@@ -12,6 +12,7 @@ const RECONNECT_DELAYS = [1, 2, 4, 8, 15, 30];  // seconds, the last one repeate
 // time (IRCv3 draft/chathistory), loaded on joining and when the log is scrolled to its top.
 const HISTORY_CAPS = ["batch", "server-time", "message-tags", "draft/chathistory"];
 const HISTORY_PAGE = 50;
+const READ_MARKER = "draft/read-marker";
 // The longest message the box sends, in pieces (about twenty lines: a paste, not a file).
 const MAX_MESSAGE_CHARS = 8000;
 const HELP = ["help-1", "help-2", "help-3"];
@@ -165,6 +166,13 @@ class View {
     this.tab.type = "button";
     this.tab.setAttribute("role", "tab");
     this.tab.textContent = kind === "server" ? t("server-tab") : name;
+    // Read markers (draft/read-marker): the last message read here, on any of the user's
+    // pages or clients, and how many came after it, shown beside the name.
+    this.readUntil = null;
+    this.unread = 0;
+    this.count = document.createElement("span");
+    this.count.className = "count";
+    this.tab.append(this.count);
     this.tab.addEventListener("click", () => {
       chat.show(this);
       $("line").focus();  // ready to write there, mouse or keyboard
@@ -202,7 +210,30 @@ class View {
     while (log.childElementCount > 2000) log.firstElementChild.remove();
     if (atBottom) log.scrollTop = log.scrollHeight;
     if (chat.active !== this && kind !== "event") this.tab.classList.add("unread");
+    if (kind !== "event" && this.kind !== "server") {
+      if (chat.active === this && !document.hidden) chat.markRead(this, time);
+      else if (!this.readUntil || time > this.readUntil) this.counted(this.unread + 1);
+    }
     return item;
+  }
+
+  // How many messages here came after the read marker (none shown as nothing).
+  counted(unread) {
+    this.unread = unread;
+    this.count.textContent = unread ? ` (${unread})` : "";
+  }
+
+  // The read marker moved to *until* (here, or on another page of the same account): the
+  // messages after it are counted again from the log.
+  readTo(until) {
+    if (this.readUntil && until <= this.readUntil) return;
+    this.readUntil = until;
+    let unread = 0;
+    for (const stamp of this.log.querySelectorAll("li:not(.event) > time")) {
+      if (new Date(stamp.dateTime) > until) unread += 1;
+    }
+    this.counted(unread);
+    if (!unread) this.tab.classList.remove("unread");
   }
 
   item(kind, text, nick, time) {
@@ -245,6 +276,7 @@ class Chat {
     this.pendingNames = new Map();  // folded channel -> names gathered from 353
     this.offered = new Set();       // capabilities CAP LS listed
     this.history = false;           // whether the server keeps history we asked for
+    this.readMarkers = false;       // whether the server keeps read markers for us
     this.historyLimit = HISTORY_PAGE;
     this.batches = new Map();       // chathistory batch id -> {target, messages}
     this.crowd = CROWD;
@@ -296,6 +328,9 @@ class Chat {
     }
     this.active = view;
     view.tab.classList.remove("unread");
+    const stamps = view.log.querySelectorAll("li:not(.event) > time");
+    const last = stamps[stamps.length - 1];
+    if (last && view.kind !== "server") this.markRead(view, new Date(last.dateTime));
     view.log.scrollTop = view.log.scrollHeight;
     $("topic").textContent = view.topic;
     this.showMembers();
@@ -314,6 +349,14 @@ class Chat {
     }
     $("people-count").textContent = names.length ? `(${names.length})` : "";
     $("people").hidden = !view || view.kind !== "channel";
+  }
+
+  // The user has seen *view* up to *time*: its marker moves there (with the server's
+  // draft/read-marker, for the user's other pages and clients too).
+  markRead(view, time) {
+    if (view.readUntil && time <= view.readUntil) return;
+    view.readTo(time);
+    if (this.readMarkers) this.send(`MARKREAD ${view.name} timestamp=${time.toISOString()}`);
   }
 
   // Where a line about the current situation goes: the active view, or the server's.
@@ -738,6 +781,7 @@ const HANDLERS = {
       }
       if (rest[0] === "*") return;  // more LS lines to come
       const wanted = HISTORY_CAPS.every((cap) => this.offered.has(cap)) ? [...HISTORY_CAPS] : [];
+      if (this.offered.has(READ_MARKER)) wanted.push(READ_MARKER);
       if (this.accountPassword && !this.offered.has("sasl")) {
         this.refuseLogin(t("no-accounts"));
         return;
@@ -750,6 +794,7 @@ const HANDLERS = {
     } else if (subcommand === "ACK") {
       const acked = (rest[rest.length - 1] || "").split(" ");
       this.history = HISTORY_CAPS.every((cap) => acked.includes(cap));
+      this.readMarkers = acked.includes(READ_MARKER);
       if (acked.includes("sasl")) {
         this.send("AUTHENTICATE PLAIN");
         return;
@@ -926,7 +971,7 @@ const HANDLERS = {
       }
       if (isQuery) {
         this.views.delete(fold(old));
-        view.name = view.tab.textContent = now;
+        view.name = view.tab.firstChild.textContent = now;  // the count beside it stays
         this.views.set(fold(now), view);
       }
       if (shown !== undefined || isQuery) {
@@ -945,6 +990,11 @@ const HANDLERS = {
   },
   PRIVMSG(message, time) {
     this.incoming(message, time, "");
+  },
+  MARKREAD(message) {  // where the user has read to, on this page or another of its own
+    const [target, until] = message.params;
+    const view = this.views.get(fold(target || ""));
+    if (view && until && until.startsWith("timestamp=")) view.readTo(new Date(until.slice(10)));
   },
   NOTICE(message, time) {
     this.incoming(message, time, "notice");
