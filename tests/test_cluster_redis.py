@@ -186,7 +186,7 @@ def test_a_node_killed_with_kill_9_lets_its_users_go_and_their_nicks_free(nodes)
     quit_line = bob.expect("QUIT")
     waited = time.monotonic() - started
     assert quit_line.startswith(":ann!ann@127.0.0.1 QUIT :")
-    assert waited < 3.0 + 1.0 + 2.0  # TTL + a beat, with room for a busy machine
+    assert waited < 3.0 + 1.0 + 4.0  # TTL + a beat (docs/cluster.rst), with room for a busy CI
     register_irc(beta.address, "ann").close()
     for peer in (ann, bob):
         peer.close()
