@@ -446,6 +446,7 @@ def test_two_nodes_talk_through_a_redis_over_tls(tmp_path):
         started += [Node(redis), Node(redis)]
         ann = register_irc(started[0].address, "ann")
         bob = register_irc(started[1].address, "bob")
+        assert wait_until(lambda: knows(bob, "ann"), interval=0.05)
         bob.send("PRIVMSG ann :over TLS to Redis")
         assert ann.expect("over TLS").endswith(":bob!bob@127.0.0.1 PRIVMSG ann :over TLS to Redis")
         ann.close(), bob.close()
