@@ -292,6 +292,14 @@ class Chat:
         else:
             self.cluster.claim(client, nick, then)
 
+    def give_up_nick(self, client):
+        """*client*, registering, lets go of the nick it held here (the cluster refused it);
+        returned."""
+        nick = client.nick
+        self.registry.drop_nick(client)
+        client.nick = None
+        return nick
+
     def _renamed(self, client, nick, refusal):
         if refusal is not None:
             self.delivery.reply(client, refusal[0], nick, refusal[1])
@@ -363,9 +371,11 @@ class Chat:
         if owner is None or _same(owner.name, client.account):
             return
         guest = self.guest_nick()
-        self.claim(client, guest, lambda refusal: refusal or self._guest(client, owner, guest))
+        self.claim(client, guest, lambda refusal: self._guest(client, owner, guest, refusal))
 
-    def _guest(self, client, owner, guest):
+    def _guest(self, client, owner, guest, refusal):
+        if refusal is not None or client.gone:
+            return  # (another node's user took the guest nick first: the next check renames)
         self.delivery.notice(client, _(
             "You did not log in to {account}: you are {guest} now", account=owner.name,
             guest=guest))

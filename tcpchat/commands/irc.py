@@ -208,10 +208,7 @@ def _claimed(chat, client, refusal):
     if client.registered or client.gone:
         return  # registered by a line that came meanwhile, or gone
     if refusal is not None:
-        nick = client.nick
-        chat.registry.drop_nick(client)
-        client.nick = None
-        chat.delivery.reply(client, refusal[0], nick, refusal[1])
+        chat.delivery.reply(client, refusal[0], chat.give_up_nick(client), refusal[1])
         return
     sasl.abort_on_registration(chat, client)
     chat.register(client, client.user, client.realname)

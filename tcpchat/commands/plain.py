@@ -82,9 +82,7 @@ def _claimed(chat, client, refusal):
     if client.registered or client.gone:
         return
     if refusal is not None:
-        name = client.nick
-        chat.registry.drop_nick(client)
-        client.nick = None
+        name = chat.give_up_nick(client)
         if refusal[0] == rpl.ERR_NICKNAMEINUSE:
             chat.delivery.send_text(client, _("! The name {name} is taken. Type another name:",
                                               name=name))
