@@ -248,3 +248,22 @@ def test_no_implicit_names_leaves_names_out_of_a_join_until_asked():
     quiet.lines()  # usual's JOIN
     quiet.send("NAMES #lobby2")
     assert [command for command, _ in numerics(quiet)] == ["353", "366"]
+
+
+@pytest.mark.parametrize("echo", [True, False])
+@pytest.mark.parametrize("target", ["ann", "bob", "#lobby"])
+@pytest.mark.parametrize("command", ["PRIVMSG {target} :x", "TAGMSG {target}"])
+def test_a_label_comes_back_exactly_once_whatever_the_target(echo, target, command):
+    """labeled-response on a message to oneself, to a user and to a channel, PRIVMSG and
+    TAGMSG, with echo-message and without: the label on the echo (or the copy to oneself),
+    else on an ACK; never twice, never lost."""
+    chat = Harness(flood=None)
+    ann, bob = chat.irc("ann", caps=True), chat.irc("bob", caps=True)
+    caps = "labeled-response message-tags batch" + (" echo-message" if echo else "")
+    ann.send(f"CAP REQ :{caps}")
+    ann.lines(), bob.lines()
+    ann.send("@label=L;+typing=active " + command.format(target=target))
+    replies = ann.lines()
+    assert sum(line.count("label=L") for line in replies) == 1, replies
+    to_self = echo or target == "ann"
+    assert replies[0].startswith("@label=L") and (" ACK" in replies[0]) != to_self
