@@ -267,3 +267,23 @@ def test_a_label_comes_back_exactly_once_whatever_the_target(echo, target, comma
     assert sum(line.count("label=L") for line in replies) == 1, replies
     to_self = echo or target == "ann"
     assert replies[0].startswith("@label=L") and (" ACK" in replies[0]) != to_self
+
+
+def test_pre_away_lets_a_client_be_away_before_it_registers_and_others_learn_it():
+    chat = Harness(flood=None)
+    watcher = chat.irc("watcher", caps=True)
+    watcher.send("CAP REQ :away-notify")
+    watcher.lines()
+    early = chat.connect()
+    early.send("CAP LS 302")
+    assert "draft/pre-away" in " ".join(early.lines())
+    early.send("AWAY :gone before I came")  # without the capability: not yet
+    assert numerics(early)[0][0] == "451"
+    early.send("CAP REQ :draft/pre-away", "AWAY *", "NICK bnc", "USER bnc 0 * :bnc",
+               "CAP END")
+    assert early.client.registered and early.client.away == "*"
+    assert ":bnc!bnc@127.0.0.1 AWAY :*" in watcher.lines()  # with its JOIN
+    watcher.send("WHOIS bnc")
+    assert ("301", ("watcher", "bnc", "*")) in numerics(watcher)
+    early.send("AWAY")  # back
+    assert numerics(early)[-1][0] == "305"

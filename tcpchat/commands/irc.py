@@ -24,6 +24,8 @@ from . import accounts, history, markers, moderation, rooms, sasl, serverinfo, s
 from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
+#: The capability that lets AWAY come before registration.
+PRE_AWAY = "draft/pre-away"
 #: ELIST: the conditions LIST takes (creation time, masks, negated masks, topic time, users).
 ELIST = "CMNTU"
 #: The user mode that marks a bot (IRCv3 bot-mode), and its flag in WHO replies.
@@ -685,7 +687,14 @@ def _userhost(chat, client, message):
 
 def _away(chat, client, message):
     text = message.params[0] if message.params else ""
-    if text:
+    if not client.registered:
+        # IRCv3 draft/pre-away: a client that asked for it may say so before it registers
+        # (``AWAY *``: not there, for no reason given), and others learn it as it comes in.
+        if PRE_AWAY not in client.caps:
+            chat.delivery.reply(client, rpl.ERR_NOTREGISTERED, _("You have not registered"))
+            return
+        client.away = utf8_prefix(text, AWAYLEN) or None
+    elif text:
         chat.set_away(client, utf8_prefix(text, AWAYLEN))
         chat.delivery.reply(client, rpl.RPL_NOWAWAY, _("You have been marked as being away"))
     else:
@@ -818,7 +827,7 @@ COMMANDS = {
     "WHOIS": Command(_whois, 0, True),
     "ISON": Command(_ison, 1, True),
     "USERHOST": Command(_userhost, 1, True),
-    "AWAY": Command(_away, 0, True),
+    "AWAY": Command(_away, 0, False),  # before registration too, with draft/pre-away
     "MODE": Command(_mode, 1, True),
     "KICK": Command(_kick, 2, True),
     "INVITE": Command(_invite, 2, True),

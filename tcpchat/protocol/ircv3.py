@@ -22,7 +22,8 @@ from .message import escape_tag_value
 CAPABILITIES = ("multi-prefix", "message-tags", "server-time", "echo-message", "away-notify",
                 "invite-notify", "userhost-in-names", "extended-join", "setname", "cap-notify",
                 "batch", "labeled-response", "sasl", "account-notify", "account-tag",
-                "extended-monitor", "draft/no-implicit-names", "draft/read-marker")
+                "extended-monitor", "draft/no-implicit-names", "draft/read-marker",
+                "draft/pre-away")
 #: The longest label a client may give (labeled-response says 64 bytes).
 LABEL_BYTES = 64
 #: The longest real name SETNAME takes (also announced as NAMELEN).
