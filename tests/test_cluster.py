@@ -555,3 +555,20 @@ def test_a_read_marker_set_on_one_node_reaches_the_account_s_connection_on_anoth
     phone.send("MARKREAD #lobby timestamp=2023-11-14T22:10:00.000Z")
     cluster.settle()
     assert laptop.lines() == [":beta MARKREAD #lobby timestamp=2023-11-14T22:10:00.000Z"]
+
+
+def test_a_node_back_from_a_split_takes_in_only_what_it_lacks_of_the_kept_history():
+    from tcpchat.store.memory import ListStore
+    shared = SharedState()
+    alpha, beta = Node(shared, "alpha", history=ListStore()), Node(shared, "beta")
+    shared.deliver()
+    ann = alpha.irc("ann")
+    shared.deliver()
+    ann.send("PRIVMSG #lobby :one", "PRIVMSG #lobby :two")
+    shared.deliver()
+    alpha.bus.disconnect()
+    ann.send("PRIVMSG #lobby :said while split")  # kept here, never in the cluster's list
+    alpha.bus.connect()
+    shared.deliver()
+    kept = [entry.msgid for entry in alpha.harness.core.chat.history.entries]
+    assert len(kept) == len(set(kept))  # nothing it had taken in twice

@@ -42,10 +42,14 @@ from ..commands.serverinfo import killed
 from ..protocol import numerics as rpl
 from ..protocol.names import fold
 from ..store.accounts import MARKER
-from ..store.base import STORED_KINDS, Entry, entries_of
+from ..store.base import STORED_KINDS, Bound, Entry, entries_of
 from ..text.catalog import _
 
 log = logging.getLogger("tcpchat")
+
+#: The most entries of one target a node looks at in its own store when it fills what it
+#: missed (see ClusterLink._fill_history): the cluster keeps about 1000.
+FILL_LIMIT = 10_000
 
 
 class ClusterLink:
@@ -434,8 +438,11 @@ class ClusterLink:
                        for msgid, target, when, command, source, params, tags in entries]
             if not entries:
                 continue
-            held = {entry.msgid for entry in store.page(entries[0].target, limit=len(entries),
-                                                        newest=True)}
+            # What it holds from the oldest of them on (a clock set back aside): its own lines
+            # of a split, which the cluster never had, count too.
+            since = Bound.at_time(min(entry.time for entry in entries) - 1.0)
+            held = {entry.msgid for entry in store.page(entries[0].target, after=since,
+                                                        limit=FILL_LIMIT)}
             missing = [entry for entry in entries if entry.msgid not in held]
             if missing:
                 store.take(missing)

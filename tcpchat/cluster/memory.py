@@ -132,14 +132,15 @@ class MemoryBus:
             shared.published.append((self, record))
 
     def claim(self, nick, uid, done):
-        if not self.connected:
-            done(None)
-            return True
+        done(self._claim(nick, uid) if self.connected else None)
+        return True
+
+    def _claim(self, nick, uid):
+        """The claim script: every key of *nick* for *uid*, or none."""
         keys, owners = nick_keys(nick), self.shared.owners
-        taken = claimable(owners, keys, uid)
-        if taken:
-            owners.update(dict.fromkeys(keys, uid))
-        done(taken)
+        if not claimable(owners, keys, uid):
+            return False
+        owners.update(dict.fromkeys(keys, uid))
         return True
 
     def release(self, nick, uid, keep=None):
@@ -156,7 +157,7 @@ class MemoryBus:
         shared.names[self.node] = self.name
         shared.users[self.node] = {}
         for record in users:
-            if self.claim_again(record):
+            if self._claim(record["nick"], record["uid"]):
                 shared.users[self.node][record["uid"]] = record
             else:
                 collisions.append(record["uid"])
@@ -169,10 +170,3 @@ class MemoryBus:
             shared.published.append((self, {"t": "user", "u": record}))
         snapshot = shared.snapshot()
         self.post(functools.partial(self.link.whole_again, collisions=collisions), snapshot)
-
-    def claim_again(self, record):
-        keys, owners = nick_keys(record["nick"]), self.shared.owners
-        if not claimable(owners, keys, record["uid"]):
-            return False
-        owners.update(dict.fromkeys(keys, record["uid"]))
-        return True
