@@ -536,3 +536,14 @@ def test_each_list_is_shown_and_bounded_and_bad_entries_are_refused(chat):
     for bad in ("+e m:bob", "+I a:bob", "+b a:", "+b m:", "+b m:m:bob"):
         alice.send(f"MODE #lobby {bad} ")
         assert numerics(alice)[0][0] == "696", bad
+
+
+def test_an_account_ban_applies_to_a_member_who_logs_in_to_that_account_after_talking(chat):
+    alice, bob = room(chat, "alice", "bob")
+    alice.send("MODE #lobby +b a:robert")
+    alice.lines(), bob.lines()
+    bob.send("PRIVMSG #lobby :not banned yet")  # the verdict is kept for its mask...
+    assert alice.lines() == [":bob!bob@127.0.0.1 PRIVMSG #lobby :not banned yet"]
+    bob.client.account = "robert"  # ...and made again once the account changes
+    bob.send("PRIVMSG #lobby :banned now")
+    assert numerics(bob)[0][0] == "404" and alice.lines() == []

@@ -234,17 +234,23 @@ def is_banned(channel, client):
     if channel.ban_pattern is None and channel.account_bans is None:
         return False
     verdict = channel.ban_verdicts.get(client)
-    if verdict is not None and verdict[0] is client.mask:
-        return verdict[1]
+    # (Kept until the mask or the account it was made for changes: an a: ban reads the one.)
+    if verdict is not None and verdict[0] is client.mask and verdict[1] is client.account:
+        return verdict[2]
     mask = fold(client.mask)
     banned = ((channel.ban_pattern is not None and channel.ban_pattern.matches(mask))
               or (channel.account_bans is not None and client.account is not None
                   and channel.account_bans.matches(fold(client.account))))
-    if banned and channel.except_pattern is not None:
-        banned = not channel.except_pattern.matches(mask)
+    if banned and _excepted(channel, mask):
+        banned = False
     if client in channel.members:  # a member asks again with each message
-        channel.ban_verdicts[client] = (client.mask, banned)
+        channel.ban_verdicts[client] = (client.mask, client.account, banned)
     return banned
+
+
+def _excepted(channel, mask):
+    """Whether a ban exception (+e) of *channel* matches the folded *mask*."""
+    return channel.except_pattern is not None and channel.except_pattern.matches(mask)
 
 
 def speech_refusal(channel, client):
@@ -262,8 +268,8 @@ def speech_refusal(channel, client):
         return _("it is moderated (+m) and you have no voice")
     if is_banned(channel, client):
         return _("you are banned (+b)")
-    if channel.mute_pattern is not None and channel.mute_pattern.matches(fold(client.mask)) \
-            and not (channel.except_pattern is not None
-                     and channel.except_pattern.matches(fold(client.mask))):
-        return _("you are muted (+b m:)")
+    if channel.mute_pattern is not None:
+        mask = fold(client.mask)
+        if channel.mute_pattern.matches(mask) and not _excepted(channel, mask):
+            return _("you are muted (+b m:)")
     return None
