@@ -120,8 +120,7 @@ class Chat:
 
     def _emit(self, event):
         event.id = self.new_msgid()
-        for consume in self.consumers[event.__class__]:
-            consume(event)
+        self.tell(event)
 
     def tell(self, event):
         """Hand *event* to every consumer: one that happened elsewhere (a cluster's other
