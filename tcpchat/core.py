@@ -46,7 +46,7 @@ from .chat.connection import MAX_HELD, MAX_LINE, Connection
 from .chat.encoding import IRC, Dialect
 from .chat.flood import FloodBucket
 from .chat import events
-from .commands import irc, plain, rooms
+from .commands import batches, irc, plain, rooms
 from .protocol import numerics as rpl
 from .protocol.framing import TOO_LONG
 from .protocol.lookalikes import prototypes
@@ -288,6 +288,11 @@ class ChatCore:
         self._resumed.append(conn)
 
     def _handle(self, conn, lines):
+        self._handle_lines(conn, lines)
+        if self.chat.pastes:  # a plain user's lines of this read: said now, as one
+            plain.end_of_read(self.chat, conn.client)
+
+    def _handle_lines(self, conn, lines):
         flood = conn.flood
         for index, line in enumerate(lines):
             if conn.closing:
@@ -341,8 +346,11 @@ class ChatCore:
             limit = PLAIN_LINE if client.dialect is Dialect.PLAIN else MAX_MESSAGE - 2
             chat.delivery.reply(client, rpl.ERR_INPUTTOOLONG, _(
                 "Input line was too long: a line is at most {count} bytes", count=limit))
+            self._dropped(client)
             return
         if not raw:
+            if chat.pastes and client in chat.pastes:
+                plain.blank_line(chat, client)  # a paste's blank line: part of its text
             return  # empty lines are ignored, as modern IRC asks
         try:
             text, valid = raw.decode("utf-8"), True
@@ -351,9 +359,11 @@ class ChatCore:
             if client.registered:
                 chat.delivery.standard_reply(client, "FAIL", _command_of(text), "INVALID_UTF8",
                                              _("Line dropped: it is not valid UTF-8"))
+                self._dropped(client)
                 return
         if "\0" in text or "\r" in text:
             chat.delivery.notice(client, _("Line dropped: it holds a NUL or CR character"))
+            self._dropped(client)
             return
         if client.dialect is None:
             client.set_dialect(Dialect.IRC if _looks_like_irc(text) else Dialect.PLAIN)
@@ -371,6 +381,12 @@ class ChatCore:
             irc.handle_line(chat, client, text)
         else:
             plain.handle_line(chat, client, text)
+
+    def _dropped(self, client):
+        """A line of *client*'s was dropped, its sender told why: a multiline batch it was
+        part of is dropped too, rather than delivered without it."""
+        if self.chat.batches and client in self.chat.batches:
+            batches.line_dropped(self.chat, client)
 
     # -- Timers ---------------------------------------------------------------------------
 

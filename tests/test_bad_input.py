@@ -224,12 +224,14 @@ def test_arbitrary_bytes_give_lines_or_errors_never_an_exception(chunks):
 
 
 @settings(max_examples=150)
-@given(st.lists(st.tuples(st.sampled_from(["", "@label=7 ", "@+typing=active;label=x "]),
+@given(st.lists(st.tuples(st.sampled_from(["", "@label=7 ", "@+typing=active;label=x ",
+                                           "@batch=b ", "@batch=b;draft/multiline-concat "]),
                           st.sampled_from([
     "NICK", "USER", "JOIN", "PART", "PRIVMSG", "NOTICE", "TOPIC", "MODE", "WHO", "WHOIS",
     "NAMES", "LIST", "CAP", "PASS", "PING", "PONG", "AWAY", "ISON", "USERHOST", "MOTD", "KICK",
     "INVITE", "TAGMSG", "SETNAME", "MONITOR", "WHOWAS", "OPER", "KILL", "WALLOPS", "LUSERS",
-    "TIME", "VERSION", "INFO", "ADMIN", "HELP", "HELPOP", "LINKS", "MARKREAD"])),
+    "TIME", "VERSION", "INFO", "ADMIN", "HELP", "HELPOP", "LINKS", "MARKREAD", "BATCH",
+    "BATCH +b draft/multiline", "BATCH -b"])),
     min_size=1, max_size=12),
     st.lists(st.sampled_from(["#lobby", "#x", "bob", "alice", "*", ":", ",", "0", "+o",
                               ":text here", "LS", "REQ", "END", "-i", "", "Алиса", "+b",

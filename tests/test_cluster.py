@@ -540,6 +540,27 @@ def test_a_message_to_a_room_s_operators_crosses_to_them_alone(cluster):
     assert cat.lines() == []
 
 
+def test_a_multiline_message_crosses_as_one_and_keeps_its_lines(cluster):
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann")
+    ann.send("CAP REQ :batch draft/multiline")
+    cluster.settle()
+    bob, cat = beta.irc("bob"), beta.irc("cat")
+    bob.send("CAP REQ :batch draft/multiline")
+    cluster.settle()
+    for peer in (ann, bob, cat):
+        peer.lines()
+    ann.send("BATCH +m draft/multiline #lobby", "@batch=m PRIVMSG #lobby :one ",
+             "@batch=m;draft/multiline-concat PRIVMSG #lobby :line", "BATCH -m")
+    cluster.settle()
+    opening, first, second, closing = bob.messages()
+    assert opening.params[1:] == ("draft/multiline", "#lobby")
+    assert [(line.params[1], "draft/multiline-concat" in line.tags)
+            for line in (first, second)] == [("one ", False), ("line", True)]
+    assert cat.lines() == [":ann!ann@127.0.0.1 PRIVMSG #lobby :one ",
+                           ":ann!ann@127.0.0.1 PRIVMSG #lobby :line"]
+
+
 def test_a_read_marker_set_on_one_node_reaches_the_account_s_connection_on_another(cluster):
     from tcpchat.store.accounts import Account
     alpha, beta = cluster.nodes

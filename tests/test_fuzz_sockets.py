@@ -15,7 +15,9 @@ WORDS = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 IRC_COMMANDS = ["NICK", "USER", "JOIN", "PART", "PRIVMSG", "NOTICE", "CAP", "WHO", "WHOIS",
                 "LIST", "NAMES", "TOPIC", "MODE", "AWAY", "PING", "PONG", "QUIT", "PASS",
                 "KICK", "INVITE", "TAGMSG", "SETNAME", "MONITOR", "WHOWAS", "OPER", "KILL",
-                "WALLOPS", "@label=1 PING"]
+                "WALLOPS", "@label=1 PING", "HELP", "LINKS", "MARKREAD",
+                "CAP REQ :batch draft/multiline", "BATCH", "BATCH +b draft/multiline",
+                "@batch=b PRIVMSG", "@batch=b;draft/multiline-concat PRIVMSG", "BATCH -b"]
 PLAIN_COMMANDS = ["/nick", "/msg", "/me", "/who", "/help", "/quit", "", "hello", "/kick",
                   "/op", "/deop", "/voice", "/mode", "/topic", "/invite", "/join"]
 COMMAND_LINES = st.builds(

@@ -78,7 +78,8 @@ def test_cap_negotiation_holds_registration_until_end(chat):
     peer = chat.connect()
     peer.send("CAP LS 302", "NICK a", "USER a 0 * :A")
     values = {"sasl": ",".join(mechanisms(chat.core.chat)),
-              "draft/account-registration": "before-connect"}
+              "draft/account-registration": "before-connect",
+              "draft/multiline": "max-bytes=4096,max-lines=100"}
     offered = [f"{name}={values[name]}" if name in values else name
                for name in CAPABILITIES + ("draft/account-registration",)]
     assert numerics(peer) == [("CAP", ("*", "LS", " ".join(offered)))]

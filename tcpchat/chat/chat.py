@@ -28,7 +28,7 @@ from collections import deque
 
 from ..protocol import numerics as rpl
 from ..protocol.ircv3 import client_tags
-from ..protocol.message import MAX_MESSAGE, text_room, utf8_prefix
+from ..protocol.message import MAX_MESSAGE, split_utf8, text_room, utf8_prefix
 from ..protocol.names import SERVICES, fold, is_channel, nick_problem, normalize
 from ..text.catalog import _
 from . import events
@@ -103,6 +103,12 @@ class Chat:
         #: Read markers of users logged in to no account (tcpchat.commands.markers): client
         #: -> fold(target) -> ``timestamp=...``, for as long as its connection lasts.
         self.markers = {}
+        #: Clients' open multiline batches (tcpchat.commands.batches): client -> its
+        #: Collector, while the batch is open.
+        self.batches = {}
+        #: What plain users said in the read being handled (tcpchat.commands.plain): client
+        #: -> its lines, said as one message when the read is done.
+        self.pastes = {}
         #: The other nodes of the chat (a tcpchat.cluster.link.ClusterLink), or None: set by
         #: the link, which asks them before a nick is taken (claim) and joins are let through.
         self.cluster = None
@@ -226,6 +232,10 @@ class Chat:
         self.registry.forget(client, self.wall_clock())
         if self.markers:
             self.markers.pop(client, None)
+        if self.batches:
+            self.batches.pop(client, None)
+        if self.pastes:
+            self.pastes.pop(client, None)
         if self.cluster is not None:
             self.cluster.forgotten(client)
 
@@ -485,10 +495,11 @@ class Chat:
 
     # -- Talking --------------------------------------------------------------------------
 
-    def message(self, client, command, target, text, tags=None):
+    def message(self, client, command, target, text, tags=None, lines=None):
         """Relay PRIVMSG or NOTICE *text* (or a TAGMSG, *text* None) from *client* to a channel
         or a nick, with the client-only tags among *tags*; the sender gets it back too if it
-        enabled echo-message.  A TAGMSG goes only to those with message-tags.
+        enabled echo-message.  A TAGMSG goes only to those with message-tags.  A multiline
+        message comes as its composition, *lines*, and *text* is the whole of it.
 
         Returns True when it went somewhere.  Errors go back as numerics, except for NOTICE,
         which never gets an error reply (so that bots cannot loop on each other's errors).
@@ -519,14 +530,16 @@ class Chat:
                                              _("No such nick/channel"))
                 return False
             target = recipient.nick
+        if lines is not None:
+            lines = _fitted(lines, text_room(client.mask, command, target))
         # Most lines fit however many bytes each character takes: _fits only when unsure.
-        if (text is not None and not quiet
+        elif (text is not None and not quiet
                 and len(text) + len(client.mask) + len(target) > _SURELY_FITS
                 and not self._fits(client, command, target, text)):
             return False
         event = Talk(client, client.mask, command, channel, recipient, text,
                      client_tags(tags) if tags else None, self.wall_clock(), self.new_msgid(),
-                     status)
+                     status, lines)
         for consume in self._on_talk:  # _emit, inlined on the fan-out's path
             consume(event)
         if recipient is not None and recipient.away is not None and command == "PRIVMSG":
@@ -550,6 +563,19 @@ class Chat:
             "Input line was too long: with your nick!user@host before it, a message to "
             "{target} fits {room} bytes of text", target=target, room=room))
         return False
+
+
+def _fitted(lines, room):
+    """A multiline composition whose every line reaches each recipient as one line once the
+    sender's mask is before it: a line that would not is cut further, its pieces joined by
+    concat, so the message stays whole and as its sender cut it wherever it can."""
+    if all(len(text.encode()) <= room for text, _concat in lines):
+        return lines
+    fitted = []
+    for text, concat in lines:
+        pieces = split_utf8(text, room) or [text]
+        fitted.extend((piece, concat or index > 0) for index, piece in enumerate(pieces))
+    return tuple(fitted)
 
 
 def _same(account_name, other):

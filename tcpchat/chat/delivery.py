@@ -75,14 +75,16 @@ class Delivery:
 
     # -- To many --------------------------------------------------------------------------
 
-    def deliver(self, message, recipients, skip=None, when=None):
+    def deliver(self, message, recipients, skip=None, when=None, encode=None):
         """Queue *message* for each of *recipients* except *skip*, after the batch; stamped
-        with *when* (wall-clock seconds; by default now) for those with server-time."""
+        with *when* (wall-clock seconds; by default now) for those with server-time.  Written
+        by each recipient's Encoding, or by ``encode(encoding, message)`` if given, for a
+        message that is more than one line (a multiline batch), still once per Encoding."""
         if self._batch:
             self.flush_batch()
         if self.stamping:
             self._stamp(message, when)
-        self._fan_out(recipients, skip, _encode_one, message)
+        self._fan_out(recipients, skip, encode or _encode_one, message)
 
     def _stamp(self, message, when):
         """Give *message* its server-time ``time`` tag (the Encodings of those who did not ask

@@ -18,6 +18,7 @@ import enum
 import functools
 import itertools
 
+from ..protocol import ircv3, multiline
 from ..protocol.message import Message, encode_line
 from ..text.catalog import ENGLISH, Text, translations
 from ..text.display import render_plain
@@ -127,3 +128,39 @@ def _translated(plain, caps, language):
                 for param in params), message.source, message.tags)
         return write(message)
     return Encoding(f"{_IRC_ENCODINGS[caps].name}, {language}", encode, language)
+
+
+# -- Multiline messages (IRCv3 draft/multiline) ------------------------------------------
+
+def multiline_batch(whole, lines):
+    """How a recipient with draft/multiline is written *whole*, composed of *lines*, as
+    ``encode(encoding, message)`` for ``Delivery.deliver``: the opening BATCH line with the
+    message's tags (those the recipient's Encoding keeps), then its lines and the closing
+    line, the same bytes for every Encoding (the tags a batch needs are written whatever the
+    recipient's other capabilities)."""
+    ref = ircv3.batch_ref()
+    command, target, source = whole.command, whole.params[0], whole.source
+    in_batch, continued = {"batch": ref}, {"batch": ref, multiline.CONCAT: ""}
+    body = b"".join(encode_line(Message(command, (target, text), source),
+                                continued if concat else in_batch) for text, concat in lines)
+    body += encode_line(Message("BATCH", (f"-{ref}",), source))
+
+    def encode(encoding, message):
+        return encoding.encode(Message("BATCH", (f"+{ref}", multiline.CAPABILITY, target),
+                                       source, message.tags)) + body
+    return encode
+
+
+def multiline_lines(lines):
+    """How an IRC recipient without draft/multiline is written a multiline message: a line
+    each, but the blank ones, the first with all the message's tags, the others without its
+    msgid (which names the whole message once)."""
+    shown = multiline.shown_lines(lines)
+
+    def encode(encoding, message):
+        command, target, source = message.command, message.params[0], message.source
+        others = {name: value for name, value in message.tags.items() if name != "msgid"}
+        return b"".join(encoding.encode(Message(command, (target, text), source,
+                                                others if index else message.tags))
+                        for index, text in enumerate(shown))
+    return encode

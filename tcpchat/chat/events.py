@@ -31,7 +31,9 @@ class Talk:
     """PRIVMSG or NOTICE *text* (or a TAGMSG: *text* None) from *user*, to *channel* or to
     *recipient* (the other is None), with its client-only *tags* (or None).  *status*: to
     the channel's members of that prefix and up alone (``@``, ``+``: IRC's STATUSMSG), or
-    None: to all of them."""
+    None: to all of them.  *lines*: a multiline message's composition (IRCv3
+    draft/multiline, :mod:`tcpchat.protocol.multiline`), whose *text* holds it all; None for
+    a message of one line, as nearly all are."""
     user: object
     source: str
     command: str
@@ -42,6 +44,7 @@ class Talk:
     time: float
     id: str = None
     status: str = None
+    lines: tuple = None
 
 
 @dataclass(slots=True)

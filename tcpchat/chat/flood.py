@@ -61,6 +61,11 @@ class FloodBucket:
         self.bytes -= size
         return True
 
+    def refund_line(self):
+        """Give back the line a line took, its bytes kept: for lines that are parts of one
+        message (a multiline batch's)."""
+        self.lines = min(self.policy.burst_lines, self.lines + 1)
+
     def wait(self, size):
         """Seconds until a line of *size* bytes fits."""
         policy = self.policy

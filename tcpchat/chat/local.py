@@ -11,9 +11,11 @@ members are in those lists too; delivery passes them by.  Plain users get the sa
 which their Encoding renders as sentences.
 """
 
+from ..protocol import multiline
 from ..protocol.message import Message
 from ..text.display import comings
 from . import events
+from .encoding import multiline_batch, multiline_lines
 
 
 class LocalDelivery:
@@ -49,6 +51,9 @@ class LocalDelivery:
             tags["account"] = user.account
         if user.bot:
             tags["bot"] = ""  # a tag without a value (IRCv3 bot-mode)
+        if event.lines is not None:
+            self._multiline(event, tags)
+            return
         if event.status is not None:
             self._to_ranks(event, channel, user, tags)
             return
@@ -76,15 +81,46 @@ class LocalDelivery:
     def _to_ranks(self, event, channel, user, tags):
         """STATUSMSG: to the channel's operators (``@``), or its voiced and operators
         (``+``), the sender too with echo-message."""
-        ranks = "@" if event.status == "@" else "@+"
         target = event.status + channel.name
         params = (target,) if event.text is None else (target, event.text)
         relayed = Message(event.command, params, event.source, tags)
-        readers = [member for member, rank in channel.members.items()
-                   if rank and rank[0] in ranks and member is not user]
+        readers = _ranked(channel, event.status, user)
         if "echo-message" in user.caps:
             readers.append(user)
         self.delivery.deliver(relayed, _readers(relayed, readers), when=event.time)
+
+    def _multiline(self, event, tags):
+        """A multiline message (IRCv3 draft/multiline), to whoever the one-line message would
+        reach, each in the form it can read: a ``draft/multiline`` batch to those with the
+        capability, its lines one by one to other IRC users (the msgid on the first), and the
+        whole text to plain users, who see it as a block.  Still encoded once per Encoding
+        within each form."""
+        user, channel = event.user, event.channel
+        if channel is None:
+            target, readers = event.recipient.nick, [event.recipient]
+        elif event.status is not None:
+            target, readers = event.status + channel.name, _ranked(channel, event.status, user)
+        else:
+            target, readers = channel.name, [member for member in channel.members
+                                             if member is not user]
+        if "echo-message" in user.caps:
+            readers.append(user)
+        batch, fallback, plain = [], [], []
+        for reader in dict.fromkeys(readers):
+            if reader.plain:
+                plain.append(reader)
+            elif multiline.CAPABILITY in reader.caps:
+                batch.append(reader)
+            else:
+                fallback.append(reader)
+        deliver, lines = self.delivery.deliver, event.lines
+        whole = Message(event.command, (target, event.text), event.source, tags)
+        if batch:
+            deliver(whole, batch, when=event.time, encode=multiline_batch(whole, lines))
+        if fallback:
+            deliver(whole, fallback, when=event.time, encode=multiline_lines(lines))
+        if plain:
+            deliver(whole, plain, when=event.time)
 
     def join(self, event):
         """Every member sees the JOIN, the joiner too (IRC clients rely on it), but a plain
@@ -242,6 +278,14 @@ class LocalDelivery:
                            event.source, {"msgid": event.id})
         delivery.deliver(redacted, delivery.with_cap("draft/message-redaction",
                                                      event.channel.members), when=event.time)
+
+
+def _ranked(channel, status, sender):
+    """STATUSMSG's readers: *channel*'s operators (*status* ``@``), or its voiced and
+    operators (``+``), but *sender*."""
+    ranks = "@" if status == "@" else "@+"
+    return [member for member, rank in channel.members.items()
+            if rank and rank[0] in ranks and member is not sender]
 
 
 def _readers(message, recipients):

@@ -299,6 +299,8 @@ class ClusterLink:
         channel, recipient = event.channel, event.recipient
         record = {"t": "talk", "u": self.uids[event.user], "c": event.command,
                   "x": event.text, "g": event.tags, "w": event.time, "i": event.id}
+        if event.lines is not None:
+            record["l"] = event.lines
         if channel is not None:
             record["room"] = channel.folded
             if event.status is not None:
@@ -670,8 +672,10 @@ class ClusterLink:
             recipient = self._local.get(record["to"])
             if recipient is None or not recipient.registered:
                 return  # for another node's user
+        lines = record.get("l")
         event = events.Talk(user, user.mask, record["c"], channel, recipient, record["x"],
-                            record["g"], record["w"], record["i"], record.get("s"))
+                            record["g"], record["w"], record["i"], record.get("s"),
+                            None if lines is None else tuple(map(tuple, lines)))
         user.last_spoke = event.time
         self.chat.tell(event)  # (301 for an away recipient: the sender's node answered it)
 

@@ -15,13 +15,14 @@ at a bounded rate, the connection paused between them as after any burst, none r
 
 import time
 
-from ..protocol import ircv3
+from ..chat.encoding import multiline_batch, multiline_lines
+from ..protocol import ircv3, multiline
 from ..protocol.ircv3 import parse_timestamp, timestamp
-from ..protocol.message import Message
+from ..protocol.message import Message, text_room
 from ..protocol.names import fold, is_channel
 from ..store.base import GAP, MESSAGES, Bound, conversation
 from ..text.catalog import _, ngettext
-from ..text.display import clean, describe, prefixed
+from ..text.display import as_block, describe, prefixed
 
 #: Offered in CAP LS while the server keeps history.
 CAPABILITIES = ("draft/chathistory", "draft/event-playback", "draft/message-redaction")
@@ -172,11 +173,26 @@ def _send_entries(chat, client, target, entries):
     if start is None:
         return
     for entry in entries:
-        delivery.send(client, as_message(chat, entry, target))
+        send_message(chat, client, as_message(chat, entry, target))
     if "batch" in client.caps:
         server = chat.config.server_name
         delivery.rewrite_since(client, start, lambda lines: ircv3.batched(
             lines, "chathistory", (target,), server))
+
+
+def send_message(chat, client, message):
+    """Send *client* a message read back from history: a multiline one (its text holds line
+    feeds) as a ``draft/multiline`` batch, or its lines one by one for a client without the
+    capability, composed anew from its text, as history keeps no more."""
+    text = message.params[-1] if message.command in MESSAGES else None
+    if text is None or "\n" not in text:
+        chat.delivery.send(client, message)
+        return
+    lines = multiline.compose(text, text_room(message.source, message.command,
+                                              message.params[0]))
+    chat.delivery.deliver(message, (client,), encode=(
+        multiline_batch(message, lines) if multiline.CAPABILITY in client.caps
+        else multiline_lines(lines)))
 
 
 def as_message(chat, entry, channel="*"):
@@ -255,10 +271,14 @@ def recent_lines(chat, client, channel, count):
                                  channel=channel.name))
     catalog, now = client.encoding.catalog, chat.wall_clock()
     for entry in entries:
-        described = describe(as_message(chat, entry, channel.name), catalog)
+        message = as_message(chat, entry, channel.name)
+        described = describe(message, catalog)
         if described is not None:
-            delivery.send_text(client, _("[{time}] {line}", time=_clock(entry.time, now),
-                                         line=clean(prefixed(*described))))
+            first, *rest = as_block(prefixed(*described), message)
+            when = _clock(entry.time, now)
+            delivery.send_text(client, _("[{time}] {line}", time=when, line=first))
+            for line in rest:  # under the first line's text
+                delivery.send_text(client, " " * (len(when) + 3) + line if line else "")
     delivery.send_text(client, _("*** (end of earlier conversation)"))
     return len(entries)
 

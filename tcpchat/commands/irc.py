@@ -13,14 +13,15 @@ from collections import namedtuple
 
 from ..chat.chat import STATUS_PREFIXES
 from ..chat.config import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
-from ..protocol import ircv3
+from ..protocol import ircv3, multiline
 from ..protocol import numerics as rpl
 from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, is_middle, parse,
                                 utf8_prefix)
 from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
                               is_channel)
 from ..text.catalog import _, languages
-from . import accounts, history, markers, moderation, rooms, sasl, serverinfo, services
+from . import (accounts, batches, history, markers, moderation, rooms, sasl, serverinfo,
+               services)
 from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
@@ -68,6 +69,8 @@ def handle_line(chat, client, text):
         message = parse(text)
     except MalformedMessage:
         return  # a line of spaces, or a bare tag or source: nothing to answer
+    if chat.batches and client in chat.batches and batches.take(chat, client, message):
+        return  # a line of the client's open multiline batch
     # IRCv3 labeled-response: what the command queues for the client is labeled after it.
     start = None
     if message.tags and "label" in message.tags and "labeled-response" in client.caps:
@@ -84,13 +87,15 @@ def handle_line(chat, client, text):
     elif len(message.params) < min_params:
         chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command,
                             _("Not enough parameters"))
-    else:
-        handler(chat, client, message)
+    elif message.tags and "batch" in message.tags and message.command != "BATCH":
+        batches.stray(chat, client, message)
+    elif handler(chat, client, message) is batches.LATER:
+        return  # it answers a labeled line later itself (a multiline batch, at its end)
     if start is not None:
-        label, batches = message.tags["label"], "batch" in client.caps
+        label, batching = message.tags["label"], "batch" in client.caps
         server = chat.config.server_name
         chat.delivery.rewrite_since(
-            client, start, lambda lines: ircv3.labeled(lines, label, server, batches))
+            client, start, lambda lines: ircv3.labeled(lines, label, server, batching))
 
 
 # -- Registration ---------------------------------------------------------------------------
@@ -166,7 +171,8 @@ def _offered(chat, client):
 def _cap_values(chat):
     """The values CAP LS 302 gives capabilities."""
     return {"sasl": sasl.capability_value(chat),
-            accounts.CAPABILITY: accounts.CAPABILITY_VALUE}
+            accounts.CAPABILITY: accounts.CAPABILITY_VALUE,
+            multiline.CAPABILITY: multiline.CAPABILITY_VALUE}
 
 
 def _pass(chat, client, message):
@@ -839,6 +845,7 @@ COMMANDS = {
     "REGISTER": Command(accounts.irc_register, 3, False),
     "REDACT": Command(_with_history(history.redact), 2, True),
     "MARKREAD": Command(markers.markread, 0, True),
+    "BATCH": Command(batches.batch, 1, True),
     **{name: Command(handler, min_params, True)
        for name, (handler, min_params) in serverinfo.COMMANDS.items()},
 }

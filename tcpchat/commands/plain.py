@@ -12,6 +12,7 @@ user cannot send terminal escape sequences to another.
 
 import itertools
 
+from ..protocol import multiline
 from ..protocol import numerics as rpl
 from ..protocol.message import split_utf8, text_room
 from ..protocol.names import NICK_RULE, fold
@@ -28,20 +29,72 @@ def handle_line(chat, client, text):
     if not client.registered:
         _register_step(chat, client, text)
         return
-    if is_quit_word(text):
-        chat.quit(client)
-    elif text.startswith("//"):
-        _say(chat, client, text[1:])
-    elif text.startswith("/"):
-        name, _sep, argument = text[1:].partition(" ")
-        command = _COMMANDS.get(name.lower())
-        if command is None:
-            chat.delivery.send_text(client, _("! Unknown command /{name}: /help lists the commands",
-                                              name=clean(name)))
-        else:
-            command(chat, client, argument.strip())
+    if not text.startswith("/") or text.startswith("//"):
+        _gather(chat, client, text[1:] if text.startswith("//") else text)
+        return
+    if chat.pastes:
+        end_of_read(chat, client)  # what came before the command is said before it runs
+    name, _sep, argument = text[1:].partition(" ")
+    command = _COMMANDS.get(name.lower())
+    if command is None:
+        chat.delivery.send_text(client, _("! Unknown command /{name}: /help lists the commands",
+                                          name=clean(name)))
     else:
-        _say(chat, client, text)
+        command(chat, client, argument.strip())
+
+
+def end_of_read(chat, client):
+    """The lines of one read are handled: what *client* said in them is said, as one
+    message if it is more than one line (a paste)."""
+    lines = chat.pastes.pop(client, None)
+    if lines is not None:
+        _say_lines(chat, client, lines)
+
+
+def _gather(chat, client, text):
+    """A line to say: kept until the read it came in is handled (:func:`end_of_read`), so
+    that lines pasted at once go out as one multiline message, within its bounds (past them,
+    the lines so far go out, and the rest start another)."""
+    if is_quit_word(text):
+        end_of_read(chat, client)
+        chat.quit(client)
+        return
+    lines = chat.pastes.get(client)
+    if lines is None:
+        chat.pastes[client] = [text]
+        return
+    if (len(lines) == multiline.MAX_LINES
+            or len("\n".join(lines).encode()) + 1 + len(text.encode()) > multiline.MAX_BYTES):
+        _say_lines(chat, client, lines)
+        chat.pastes[client] = [text]
+        return
+    lines.append(text)
+    if client.conn.flood is not None:
+        client.conn.flood.refund_line()  # the lines of one message: counted by their bytes
+
+
+def blank_line(chat, client):
+    """An empty line in the middle of *client*'s paste: kept, as the paste's paragraphs."""
+    _gather(chat, client, "")
+
+
+def _say_lines(chat, client, lines):
+    """Say *lines* as one message: blank lines at either end dropped, a multiline message
+    if more than one is left."""
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if len(lines) <= 1:
+        _say(chat, client, lines[0] if lines else "")
+        return
+    room = chat.registry.channels.get(fold(_room(chat)))
+    if room is not None and client not in room.members and "n" in room.modes:
+        _tell_outside(chat, client)
+        return
+    composed = multiline.compose("\n".join(lines), text_room(client.mask, "PRIVMSG",
+                                                              _room(chat)))
+    chat.message(client, "PRIVMSG", _room(chat), multiline.combine(composed), None, composed)
 
 
 def _register_step(chat, client, text):

@@ -23,13 +23,15 @@ CAPABILITIES = ("multi-prefix", "message-tags", "server-time", "echo-message", "
                 "invite-notify", "userhost-in-names", "extended-join", "setname", "cap-notify",
                 "batch", "labeled-response", "sasl", "account-notify", "account-tag",
                 "extended-monitor", "draft/no-implicit-names", "draft/read-marker",
-                "draft/pre-away")
+                "draft/pre-away", "draft/multiline")
 #: The longest label a client may give (labeled-response says 64 bytes).
 LABEL_BYTES = 64
 #: The longest real name SETNAME takes (also announced as NAMELEN).
 NAMELEN = 200
 
 _batch_ids = itertools.count(1)
+#: A BATCH line (bytes, no line end): its sign, its reference and its type.
+_BATCH_LINE = re.compile(rb"(?:@\S+ )?(?::\S+ )?BATCH ([+-])(\S+)(?: (\S+))?")
 _TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z")
 
 
@@ -69,20 +71,35 @@ def labeled(lines, label, server, batches):
     label = escape_tag_value(label.encode()[:LABEL_BYTES].decode(errors="ignore"))
     if not lines:
         return [f"@label={label} :{server} ACK".encode()]
-    if len(lines) == 1 or not batches:
+    if len(lines) == 1 or not batches or _one_batch(lines):
         return [_tagged(lines[0], f"label={label}")] + lines[1:]
     return batched(lines, "labeled-response", (), server, f"label={label}")
+
+
+def _one_batch(lines):
+    """Whether *lines* are one multiline message (its echo), from its opening line to its
+    closing one: its opening line takes the label, as draft/multiline asks.  (Other batches
+    are put in a labeled-response one: either is the labeled-response specification's.)"""
+    opening, closing = _BATCH_LINE.match(lines[0]), _BATCH_LINE.match(lines[-1])
+    return (opening is not None and closing is not None and opening[1] == b"+"
+            and opening[3] == b"draft/multiline" and closing[1] == b"-"
+            and opening[2] == closing[2])
 
 
 def batched(lines, kind, params, server, opening_tag=None):
     """*lines* (bytes, no line ends) in a new batch of *kind* with *params*, the opening line
     tagged with *opening_tag* too, if given.  Lines of a batch among them (tagged ``batch=``
     already) stay in theirs, which nests in the new one through its BATCH lines."""
-    batch = f"B{next(_batch_ids)}"
+    batch = batch_ref()
     opening = f":{server} BATCH +{batch} {kind}" + "".join(f" {param}" for param in params)
     return ([_tagged(opening.encode(), opening_tag) if opening_tag else opening.encode()]
             + [line if _in_batch(line) else _tagged(line, f"batch={batch}") for line in lines]
             + [f":{server} BATCH -{batch}".encode()])
+
+
+def batch_ref():
+    """A new batch reference, unique for the server's life (so for every connection)."""
+    return f"B{next(_batch_ids)}"
 
 
 def _in_batch(line):

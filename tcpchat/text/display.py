@@ -269,9 +269,21 @@ def prefixed(kind, text):
 
 
 def render_plain(message, catalog=ENGLISH_CATALOG):
-    """The bytes a plain-mode user sees for *message*, in *catalog*'s language: one line, or
-    b"" if nothing."""
+    """The bytes a plain-mode user sees for *message*, in *catalog*'s language: one line (a
+    block of them for a multiline message), or b"" if nothing."""
     described = describe(message, catalog)
     if described is None:
         return b""
-    return clean(prefixed(*described)).encode() + b"\r\n"
+    return "\r\n".join(as_block(prefixed(*described), message)).encode() + b"\r\n"
+
+
+def as_block(line, message):
+    """*line*, said of *message*, cleaned, as the lines a screen shows: itself, or for a
+    multiline message (its text holds line feeds, which nothing else's does) a block, each
+    line after the first under the first one's text."""
+    if "\n" not in line:
+        return [clean(line)]
+    first, *rest = line.split("\n")
+    said = message.params[-1].partition("\n")[0]
+    indent = " " * max(0, len(first) - len(said))
+    return [clean(first)] + [clean(indent + text) if text else "" for text in rest]
