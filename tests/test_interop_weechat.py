@@ -1,5 +1,6 @@
 """A real IRC client from Debian, WeeChat (headless), on our server over TLS: it checks our
-certificate against the test CA, registers, posts and reads, and WHOIS shows it on TLS.  And
+certificate against the test CA, registers, posts and reads (a multiline message too, line by
+line), and WHOIS shows it on TLS.  And
 it moderates a channel with its own commands, and shows the moderation done to it; and it logs
 in to its account with SASL, PLAIN and SCRAM-SHA-256.
 
@@ -74,6 +75,15 @@ def test_weechat_over_tls_checks_the_certificate_and_chats(tmp_path, backend):
             alice.send("PRIVMSG #lobby :hello, WeeChat")
             assert wait_until(lambda: "alice\thello, WeeChat" in read_text(lobby_log)), \
                 read_text(lobby_log)
+            # A multiline message: Debian's WeeChat (3.8) predates draft/multiline, so it is
+            # given the lines one by one, and shows them in order.
+            alice.send("CAP REQ :batch draft/multiline")
+            alice.expect(" ACK ")
+            alice.send("BATCH +m draft/multiline #lobby", "@batch=m PRIVMSG #lobby :first line",
+                       "@batch=m PRIVMSG #lobby :second line", "BATCH -m")
+            assert wait_until(lambda: "alice\tsecond line" in read_text(lobby_log))
+            shown = read_text(lobby_log)
+            assert shown.index("alice\tfirst line") < shown.index("alice\tsecond line")
 
             with open(fifo, "w") as commands_in:
                 commands_in.write("irc.server.tc */quit bye\n")

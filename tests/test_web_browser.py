@@ -14,7 +14,8 @@ import tempfile
 
 import pytest
 
-from helpers import TIMEOUT, LineSocket, register_irc, running_server, web_backend
+from helpers import (TIMEOUT, LineSocket, register_irc, register_plain, running_server,
+                     web_backend)
 from tcpchat.store.accounts import Accounts
 from tcpchat.store.memory import ListStore
 
@@ -411,6 +412,51 @@ def test_the_page_loads_a_rooms_history_on_joining_and_earlier_lines_when_scroll
         assert shown.index("line 00") < shown.index("line 79") < shown.index("You joined")
         assert ann.driver.execute_script(
             "return document.querySelectorAll('.log:not([hidden]) li.history').length") == 80
+
+
+def test_a_pasted_block_goes_out_as_one_message_and_one_is_shown_as_a_block(pages):
+    """draft/multiline on the page: a paste of lines is one message (a batch), read by an
+    IRC client with the capability as one, by one without it line by line, by a plain user
+    as a block; a batch from an IRC client is one block on the page, live and from history."""
+    with running_server(start=web_backend(), history=ListStore()) as server:
+        modern = LineSocket(server.address)
+        modern.send("CAP REQ :batch draft/multiline", "NICK modern", "USER modern 0 * :m",
+                    "CAP END")
+        modern.expect(" 366 ")
+        carl = register_irc(server.address, "carl")
+        nadia = register_plain(server.address, "nadia")
+        ann = pages(server.web_address)
+        ann.join("ann")
+        line = ann.driver.find_element(By.ID, "line")
+        block = "def f():\n    return 1\n\nprint(f())"
+        ann.driver.execute_script("arguments[0].value = arguments[1];", line, block)
+        line.send_keys(Keys.ENTER)
+        opening = modern.expect(" BATCH +")
+        assert opening.endswith(" draft/multiline #lobby")
+        said = [modern.read_line() for _ in range(5)]
+        assert [text.split(" :", 2)[-1] for text in said[:4]] == [
+            "def f():", "    return 1", "", "print(f())"]
+        assert " BATCH -" in said[4]
+        assert [carl.expect("PRIVMSG").split(" :", 1)[1] for _ in range(3)] == [
+            "def f():", "    return 1", "print(f())"]
+        assert nadia.expect("ann: ") == "ann: def f():"
+        assert [nadia.read_line() for _ in range(3)] == ["         return 1", "",
+                                                          "     print(f())"]
+        ann.sees("print(f())")
+        assert "def f():\n    return 1\n\nprint(f())" in ann.log()
+        # From an IRC client: one message on the page, its lines kept (concat joins two).
+        modern.send("BATCH +m1 draft/multiline #lobby", "@batch=m1 PRIVMSG #lobby :roses are ",
+                    "@batch=m1;draft/multiline-concat PRIVMSG #lobby :red",
+                    "@batch=m1 PRIVMSG #lobby :violets are blue", "BATCH -m1")
+        ann.sees("violets are blue")
+        assert "roses are red\nviolets are blue" in ann.log()
+        # And a newcomer's page gets both from history, whole.
+        bea = pages(server.web_address)
+        bea.join("bea")
+        bea.sees("violets are blue")
+        shown = bea.log()
+        assert "roses are red\nviolets are blue" in shown
+        assert "def f():\n    return 1\n\nprint(f())" in shown
 
 
 @contextlib.contextmanager

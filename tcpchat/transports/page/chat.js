@@ -13,6 +13,10 @@ const RECONNECT_DELAYS = [1, 2, 4, 8, 15, 30];  // seconds, the last one repeate
 const HISTORY_CAPS = ["batch", "server-time", "message-tags", "draft/chathistory"];
 const HISTORY_PAGE = 50;
 const READ_MARKER = "draft/read-marker";
+// A pasted block goes out as one message (IRCv3 draft/multiline), within the bounds the server
+// gives in CAP LS (these until it says).
+const MULTILINE = "draft/multiline";
+const CONCAT = "draft/multiline-concat";
 // The longest message the box sends, in pieces (about twenty lines: a paste, not a file).
 const MAX_MESSAGE_CHARS = 8000;
 const HELP = ["help-1", "help-2", "help-3"];
@@ -82,6 +86,18 @@ async function loadTexts(code) {
 const $ = (id) => document.getElementById(id);
 
 // -- IRC lines ------------------------------------------------------------------------------
+
+// A multiline batch's lines (IRCv3 draft/multiline) as the one message they are, with the
+// opening line's tags: joined by line feeds, but where a line is tagged concat and continues
+// the one before; null for a batch of nothing to say.
+function joined(opening, lines) {
+  const said = lines.filter((line) => line.command === "PRIVMSG" || line.command === "NOTICE");
+  if (!said.length) return null;
+  const text = said.map((line, index) =>
+    (index && !(CONCAT in line.tags) ? "\n" : "") + (line.params[1] || "")).join("");
+  return {tags: opening.tags, source: opening.source, nick: opening.nick,
+          command: said[0].command, params: [opening.params[2], text]};
+}
 
 // A line as {tags, source, nick, command, params}, per modern IRC's message format.
 function parse(line) {
@@ -277,8 +293,11 @@ class Chat {
     this.offered = new Set();       // capabilities CAP LS listed
     this.history = false;           // whether the server keeps history we asked for
     this.readMarkers = false;       // whether the server keeps read markers for us
+    this.multiline = null;          // {bytes, lines}: the bounds of a multiline message
+    this.capValues = new Map();     // capability -> its value in CAP LS 302
     this.historyLimit = HISTORY_PAGE;
-    this.batches = new Map();       // chathistory batch id -> {target, messages}
+    this.batches = new Map();       // batch id -> {target, messages[, opening]}
+    this.sentBatches = 0;           // multiline batches sent: their references
     this.crowd = CROWD;
     this.crowdWindow = CROWD_WINDOW;
   }
@@ -376,6 +395,7 @@ class Chat {
       this.attempt = 0;
       this.offered = new Set();
       this.history = false;
+      this.multiline = null;
       this.batches.clear();
       status(t("connected"), false);
       if (this.wanted) this.register();
@@ -432,11 +452,15 @@ class Chat {
 
   receive(line) {
     const message = parse(line);
-    const batch = this.batches.get(message.tags.batch);
-    if (batch) {  // a line of history: shown when its batch ends
+    const batch = message.command !== "BATCH" && this.batches.get(message.tags.batch);
+    if (batch) {  // a line of history, or of a multiline message: shown when its batch ends
       batch.messages.push(message);
       return;
     }
+    this.handle(message);
+  }
+
+  handle(message) {
     const stamped = new Date(message.tags.time || NaN);  // server-time, if the server sends it
     const time = Number.isNaN(stamped.getTime()) ? new Date() : stamped;
     const handler = HANDLERS[message.command];
@@ -521,11 +545,50 @@ class Chat {
     const action = /^\x01ACTION (.*)\x01$/s.exec(text);
     const [start, body, end] = action ? ["\x01ACTION ", action[1], "\x01"] : ["", text, ""];
     const room = textRoom(this.me, view.name) - utf8.encode(start + end).length;
-    for (const piece of pieces(body, room)) {
-      if (!this.send(`PRIVMSG ${view.name} :${start}${piece}${end}`)) return;
+    if (this.multiline && !action && (text.includes("\n") || utf8.encode(text).length > room)) {
+      if (!this.sendMultiline(view.name, text, room)) return;
+    } else {
+      // Without multiline, a block goes out a line at a time, its blank lines left out.
+      for (const line of body.split("\n").filter((line) => line.trim())) {
+        for (const piece of pieces(line, room)) {
+          if (!this.send(`PRIVMSG ${view.name} :${start}${piece}${end}`)) return;
+        }
+      }
     }
     this.show(view);
     this.shown(view, this.me, text, "mine", new Date());
+  }
+
+  // *text* as multiline messages to *target*: its lines, each cut in pieces of *room* bytes
+  // joined by concat; as many messages as the server's bounds need (most blocks: one).
+  sendMultiline(target, text, room) {
+    const lines = [];
+    for (const line of text.split("\n")) {
+      if (!line) lines.push(["", false]);  // a blank line stays: the block's paragraphs
+      pieces(line, room).forEach((piece, index) => lines.push([piece, index > 0]));
+    }
+    let batch = [];
+    let size = 0;
+    const flush = () => {
+      if (!batch.length) return true;
+      const id = `m${++this.sentBatches}`;
+      const sent = [`BATCH +${id} ${MULTILINE} ${target}`,
+                    ...batch.map(([piece, concat], index) =>
+                      `@batch=${id}${concat && index ? ";" + CONCAT : ""} PRIVMSG ${target} :${piece}`),
+                    `BATCH -${id}`].every((line) => this.send(line));
+      batch = [];
+      size = 0;
+      return sent;
+    };
+    for (const [piece, concat] of lines) {
+      const bytes = utf8.encode(piece).length + (batch.length && !concat ? 1 : 0);
+      if (batch.length === this.multiline.lines || size + bytes > this.multiline.bytes) {
+        if (!flush()) return false;
+      }
+      size += batch.length ? bytes : utf8.encode(piece).length;
+      batch.push([piece, concat]);
+    }
+    return flush();
   }
 
   shown(view, nick, text, kind, time) {
@@ -777,11 +840,16 @@ const HANDLERS = {
     if (this.registered) return;
     if (subcommand === "LS") {
       for (const cap of (rest[rest.length - 1] || "").split(" ")) {
-        this.offered.add(cap.split("=")[0]);
+        const eq = cap.indexOf("=");
+        this.offered.add(eq < 0 ? cap : cap.slice(0, eq));
+        if (eq >= 0) this.capValues.set(cap.slice(0, eq), cap.slice(eq + 1));
       }
       if (rest[0] === "*") return;  // more LS lines to come
       const wanted = HISTORY_CAPS.every((cap) => this.offered.has(cap)) ? [...HISTORY_CAPS] : [];
       if (this.offered.has(READ_MARKER)) wanted.push(READ_MARKER);
+      if (this.offered.has(MULTILINE) && this.offered.has("batch")) {
+        wanted.push(...(wanted.includes("batch") ? [MULTILINE] : ["batch", MULTILINE]));
+      }
       if (this.accountPassword && !this.offered.has("sasl")) {
         this.refuseLogin(t("no-accounts"));
         return;
@@ -795,6 +863,12 @@ const HANDLERS = {
       const acked = (rest[rest.length - 1] || "").split(" ");
       this.history = HISTORY_CAPS.every((cap) => acked.includes(cap));
       this.readMarkers = acked.includes(READ_MARKER);
+      if (acked.includes(MULTILINE)) {
+        const bounds = new Map((this.capValues.get(MULTILINE) || "").split(",")
+          .map((token) => token.split("=")));
+        this.multiline = {bytes: Number(bounds.get("max-bytes")) || 4096,
+                          lines: Number(bounds.get("max-lines")) || 100};
+      }
       if (acked.includes("sasl")) {
         this.send("AUTHENTICATE PLAIN");
         return;
@@ -835,11 +909,20 @@ const HANDLERS = {
     const id = reference.slice(1);
     if (reference.startsWith("+")) {
       if (kind === "chathistory") this.batches.set(id, {target, messages: []});
+      if (kind === MULTILINE) this.batches.set(id, {target, messages: [], opening: message});
       return;
     }
     const batch = this.batches.get(id);
     if (!batch) return;
     this.batches.delete(id);
+    if (batch.opening) {  // a multiline message: one message of its lines
+      const whole = joined(batch.opening, batch.messages);
+      const outer = this.batches.get(batch.opening.tags.batch);  // in a history batch
+      if (!whole) return;
+      if (outer) outer.messages.push(whole);
+      else this.handle(whole);
+      return;
+    }
     const view = this.view(batch.target);
     if (view) this.fill(view, batch.messages);
   },
@@ -1012,6 +1095,13 @@ const HANDLERS = {
   },
 };
 
+// The message box as tall as its lines, up to the height its style allows.
+function growBox() {
+  const box = $("line");
+  box.style.height = "auto";
+  box.style.height = `${box.scrollHeight}px`;
+}
+
 // Show the password box, which the form then needs filled.
 function askPassword() {
   const box = $("password");
@@ -1043,11 +1133,20 @@ document.addEventListener("DOMContentLoaded", () => {
     if (chat.socket && chat.socket.readyState === WebSocket.OPEN) chat.register();
     else if (!chat.socket) chat.connect();  // registers once open
   });
+  // Enter sends; Shift+Enter starts a new line, and a pasted block keeps its lines.
+  $("line").addEventListener("keydown", (key) => {
+    if (key.key === "Enter" && !key.shiftKey && !key.isComposing) {
+      key.preventDefault();
+      $("say").requestSubmit();
+    }
+  });
+  $("line").addEventListener("input", growBox);
   $("say").addEventListener("submit", (submitted) => {
     submitted.preventDefault();
     const text = $("line").value;
     if (!text.trim()) return;
     $("line").value = "";
+    growBox();
     chat.say(text);
   });
   // Notifications: asked for when the box is ticked (a click: browsers ask only then), and
