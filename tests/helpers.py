@@ -443,6 +443,17 @@ def register_irc(address, nick, channel_joined=True):
     return peer
 
 
+def read_cap_ls(peer):
+    """What a CAP LS listed, over however many lines it took (a 302 client's list may need
+    more than one, each but the last marked ``*``), space-separated as one line would be."""
+    parts = []
+    while True:
+        line = peer.expect(" LS ")
+        parts.append(line.split(" :", 1)[1])
+        if " LS * :" not in line:
+            return " ".join(parts)
+
+
 def register_irc_udp(address, nick, caps=()):
     """A registered UDP IRC peer, in #lobby; its registration in one datagram."""
     peer = DatagramPeer(address)

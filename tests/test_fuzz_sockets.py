@@ -17,7 +17,9 @@ IRC_COMMANDS = ["NICK", "USER", "JOIN", "PART", "PRIVMSG", "NOTICE", "CAP", "WHO
                 "KICK", "INVITE", "TAGMSG", "SETNAME", "MONITOR", "WHOWAS", "OPER", "KILL",
                 "WALLOPS", "@label=1 PING", "HELP", "LINKS", "MARKREAD",
                 "CAP REQ :batch draft/multiline", "BATCH", "BATCH +b draft/multiline",
-                "@batch=b PRIVMSG", "@batch=b;draft/multiline-concat PRIVMSG", "BATCH -b"]
+                "@batch=b PRIVMSG", "@batch=b;draft/multiline-concat PRIVMSG", "BATCH -b",
+                "CAP REQ :batch draft/metadata-2", "METADATA", "METADATA * SET avatar",
+                "METADATA * SUB", "METADATA #lobby SYNC", "METADATA * GET", "METADATA * CLEAR"]
 PLAIN_COMMANDS = ["/nick", "/msg", "/me", "/who", "/help", "/quit", "", "hello", "/kick",
                   "/op", "/deop", "/voice", "/mode", "/topic", "/invite", "/join"]
 COMMAND_LINES = st.builds(

@@ -79,10 +79,16 @@ def test_cap_negotiation_holds_registration_until_end(chat):
     peer.send("CAP LS 302", "NICK a", "USER a 0 * :A")
     values = {"sasl": ",".join(mechanisms(chat.core.chat)),
               "draft/account-registration": "before-connect",
-              "draft/multiline": "max-bytes=4096,max-lines=100"}
+              "draft/multiline": "max-bytes=4096,max-lines=100",
+              "draft/metadata-2": "max-subs=50,max-keys=20,max-key-bytes=64,max-value-bytes=300"}
     offered = [f"{name}={values[name]}" if name in values else name
                for name in CAPABILITIES + ("draft/account-registration",)]
-    assert numerics(peer) == [("CAP", ("*", "LS", " ".join(offered)))]
+    *more, last = numerics(peer)  # as many lines as the list needs, each but the last "*"
+    assert all(params[:3] == ("*", "LS", "*") for _command, params in more)
+    assert last[1][:2] == ("*", "LS")
+    assert " ".join(params[-1] for _command, params in more + [last]) == " ".join(offered)
+    assert all(len(f":tcpchat CAP * LS * :{params[-1]}\r\n") <= 512
+               for _command, params in more + [last])
     peer.send("CAP REQ :multi-prefix")
     assert numerics(peer) == [("CAP", ("a", "ACK", "multi-prefix"))]
     peer.send("CAP LIST")  # cap-notify comes with CAP LS 302, as the specification says

@@ -282,3 +282,13 @@ def test_a_plain_line_typed_alone_is_a_message_as_ever():
     assert cy.lines() == [":nadia!nadia@127.0.0.1 PRIVMSG #lobby :hello",
                           ":nadia!nadia@127.0.0.1 PRIVMSG #lobby :again"]
     assert [message.command for message in ann.messages()] == ["PRIVMSG", "PRIVMSG"]
+
+
+def test_a_target_that_cannot_be_one_is_said_back_as_a_star():
+    chat, ann, bob, cy, nadia = room()
+    ann.send("BATCH +b1 draft/multiline :two words", "@batch=b1 PRIVMSG #lobby :x",
+             "BATCH -b1")
+    assert numerics(ann) == [("FAIL", ("BATCH", "MULTILINE_INVALID_TARGET", "*", "#lobby",
+                                       "Every line of a multiline batch goes to the batch's "
+                                       "target"))]
+    assert cy.lines() == []

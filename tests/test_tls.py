@@ -17,9 +17,9 @@ import sys
 
 import pytest
 
-from helpers import (ROOT, TIMEOUT, LineSocket, TlsFiles, TlsAddress, register_irc,
-                     register_plain, run_server, running_server, tls_backend, tls_connect,
-                     tls_files, wait_until)
+from helpers import (ROOT, TIMEOUT, LineSocket, TlsFiles, TlsAddress, read_cap_ls,
+                     register_irc, register_plain, run_server, running_server, tls_backend,
+                     tls_connect, tls_files, wait_until)
 from tcpchat.store.accounts import Account, Accounts
 from tcpchat.store.credentials import hash_password
 from tcpchat.transports import selectloop, threads
@@ -285,21 +285,21 @@ def test_sts_tells_plaintext_clients_where_tls_is_and_tls_clients_for_how_long(b
     with serve_tls(backend, sts_duration=300, sts_port=6697) as server:
         plain = LineSocket(server.address)
         plain.send("CAP LS 302")
-        assert plain.expect(" LS ").endswith("=before-connect sts=port=6697")
+        assert read_cap_ls(plain).endswith("=before-connect sts=port=6697")
         plain.send("CAP LS")  # a client that cannot read values is not told
-        assert "sts" not in plain.expect(" LS ")
+        assert "sts" not in read_cap_ls(plain)
         plain.send("CAP REQ :sts")  # listed, never requested
         assert plain.expect(" NAK ").endswith(" NAK :sts")
         secure = LineSocket(tls_address(server))
         secure.send("CAP LS 302")
-        assert secure.expect(" LS ").endswith("=before-connect sts=duration=300")
+        assert read_cap_ls(secure).endswith("=before-connect sts=duration=300")
 
 
 def test_no_sts_unless_the_server_is_told_to(backend):
     with serve_tls(backend) as server:
         plain = LineSocket(server.address)
         plain.send("CAP LS 302")
-        assert "sts" not in plain.expect(" LS ")
+        assert "sts" not in read_cap_ls(plain)
 
 
 # -- Certificates ----------------------------------------------------------------------------
@@ -426,7 +426,7 @@ def test_both_ports_from_the_command_line_and_sts_pointing_at_tls(tmp_path):
         assert alice.expect("PRIVMSG").endswith(":hello TLS")
         carol = LineSocket(("127.0.0.1", ports["TCP"]))
         carol.send("CAP LS 302")
-        assert carol.expect(" LS ").endswith(f" sts=port={ports['TLS']}")
+        assert read_cap_ls(carol).endswith(f" sts=port={ports['TLS']}")
     finally:
         process.terminate()
         process.wait(TIMEOUT)
@@ -456,7 +456,7 @@ def test_a_client_certificate_logs_in_with_sasl_external_and_an_unknown_one_is_r
         alice = LineSocket(tls_address(server), context=context)
         alice.send("CAP LS 302", "CAP REQ sasl", "NICK alice", "USER alice 0 * :alice",
                    "AUTHENTICATE EXTERNAL")
-        assert "sasl=EXTERNAL,SCRAM-SHA-256,PLAIN" in alice.expect(" LS ")
+        assert "sasl=EXTERNAL,SCRAM-SHA-256,PLAIN" in read_cap_ls(alice)
         assert alice.expect("AUTHENTICATE") == "AUTHENTICATE +"
         alice.send("AUTHENTICATE +")
         assert alice.expect(" 900 ").endswith(":You are now logged in as alice")

@@ -416,6 +416,19 @@ class Chat:
         """*client*'s own modes changed (MODE nick, OPER): for the other nodes."""
         self.tell(events.UserModeChange(client, client.mask, self.wall_clock()))
 
+    def set_metadata(self, client, target, key, value):
+        """Set *key* of *target* (*client* itself, or a channel) to *value*, or take it away
+        (None); the caller checked that *client* may.  Subscribers are told."""
+        values = self.registry.metadata.setdefault(target, {})
+        if value is None:
+            values.pop(key, None)
+            if not values:
+                del self.registry.metadata[target]
+        else:
+            values[key] = value
+        self.tell(events.MetadataChange(client, client.mask, target, key, value,
+                                        self.wall_clock()))
+
     def wallops(self, client, text):
         """WALLOPS from a server operator."""
         self._emit(events.Wallops(client, client.mask, text, self.wall_clock()))

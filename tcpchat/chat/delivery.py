@@ -185,8 +185,7 @@ class Delivery:
         and a long one is cut to :data:`ECHO_BYTES`, so that the text after it still fits.
         """
         *middle, last = params
-        middle = [utf8_prefix(p, ECHO_BYTES) if p and " " not in p and p[0] != ":" else "*"
-                  for p in middle]
+        middle = [_echo(p) for p in middle]
         self.deliver(Message(numeric, (client.target, *middle, last), self.config.server_name),
                      (client,))
 
@@ -197,8 +196,9 @@ class Delivery:
     def standard_reply(self, client, kind, command, code, text, context=()):
         """An IRCv3 standard reply (``FAIL``, ``WARN`` or ``NOTE``) about *command*, with the
         parameters of *context* that say what it is about: for errors no numeric names.
-        Plain users read it as an error line."""
-        self.send(client, Message(kind, (command, code, *context, text),
+        Plain users read it as an error line.  What the context echoes of a client's line is
+        said back as :meth:`reply` says it (``*`` where it could not be a parameter)."""
+        self.send(client, Message(kind, (command, code, *map(_echo, context), text),
                                   self.config.server_name))
 
     def send_text(self, client, text):
@@ -301,6 +301,13 @@ class Delivery:
         """*client*'s transport is gone: what waited for it is thrown away."""
         client.conn.outbuf.clear()
         self.stop_output(client)
+
+
+def _echo(param):
+    """*param*, from a client's line, as a reply's parameter before the last: cut to
+    :data:`ECHO_BYTES`, or ``*`` where it could not stand as one."""
+    return utf8_prefix(param, ECHO_BYTES) if param and " " not in param and param[0] != ":" \
+        else "*"
 
 
 def _encode_one(encoding, message):

@@ -204,11 +204,25 @@ class UserModeChange:
     id: str = None
 
 
+@dataclass(slots=True)
+class MetadataChange:
+    """*user* set *key* of *target* (itself, or a channel it is an operator of) to *value*,
+    or took it away (*value* None): IRCv3 draft/metadata-2.  (Not a message: it has no
+    msgid; those who subscribed to the key are told.)"""
+    user: object
+    source: str
+    target: object
+    key: str
+    value: str
+    time: float
+    id: str = None
+
+
 #: The kinds of event that are messages: each has a msgid, and someone is shown it.
 MESSAGES = (Talk, Join, Part, Kick, Quit, NickChange, TopicChange, ModeChange, Invite, Away,
             RealnameChange, Wallops, Redaction, AccountChange)
 #: Every kind of event, for a consumer that takes them all.
-KINDS = MESSAGES + (Registration, UserModeChange)
+KINDS = MESSAGES + (Registration, UserModeChange, MetadataChange)
 
 
 def message_ids():

@@ -11,11 +11,12 @@ members are in those lists too; delivery passes them by.  Plain users get the sa
 which their Encoding renders as sentences.
 """
 
-from ..protocol import multiline
+from ..protocol import metadata, multiline
 from ..protocol.message import Message
 from ..text.display import comings
 from . import events
 from .encoding import multiline_batch, multiline_lines
+from .state import Channel
 
 
 class LocalDelivery:
@@ -38,6 +39,7 @@ class LocalDelivery:
             events.Invite: self.invite, events.Away: self.away,
             events.RealnameChange: self.realname, events.Wallops: self.wallops,
             events.Redaction: self.redaction, events.AccountChange: self.account,
+            events.MetadataChange: self.metadata,
         }
 
     def talk(self, event):
@@ -146,6 +148,20 @@ class LocalDelivery:
             delivery.deliver(Message("AWAY", (user.away,), event.source),
                              delivery.with_cap("away-notify", channel.members), user,
                              event.time)
+        if user in self.registry.metadata and delivery.cap_users[metadata.CAPABILITY]:
+            self._introduce(user, channel.members)
+
+    def _introduce(self, user, members):
+        """*user*'s metadata, for the *members* who subscribed to its keys (IRCv3
+        draft/metadata-2): what they would have been told, had they been there."""
+        values, subscriptions = self.registry.metadata[user], self.registry.subscriptions
+        server = self.delivery.config.server_name
+        for member in members:
+            keys = subscriptions.get(member)
+            if keys and member is not user:
+                for key in keys.intersection(values):
+                    self.delivery.send(member, Message(
+                        "METADATA", (user.nick, key, metadata.VISIBLE, values[key]), server))
 
     def part(self, event):
         channel = event.channel
@@ -267,6 +283,26 @@ class LocalDelivery:
             delivery.deliver(Message("ACCOUNT", (event.account or "*",), event.source),
                              delivery.with_cap("account-notify", self._watching(
                                  event.user, include_self=True)), when=event.time)
+
+    def metadata(self, event):
+        """Those who subscribed to the key (IRCv3 draft/metadata-2), but the one who set it:
+        a channel's members for a channel's key; for a user's, those sharing a channel with
+        it or watching it (see :meth:`_watching`)."""
+        delivery, target = self.delivery, event.target
+        if not delivery.cap_users[metadata.CAPABILITY]:
+            return
+        subscriptions = self.registry.subscriptions
+        if isinstance(target, Channel):
+            audience, name = target.members, target.name
+        else:
+            audience, name = self._watching(target, include_self=True), target.nick
+        readers = [reader for reader in audience if reader is not event.user
+                   and event.key in subscriptions.get(reader, ())]
+        if readers:
+            params = (name, event.key, metadata.VISIBLE)
+            delivery.deliver(Message("METADATA", params if event.value is None
+                                     else params + (event.value,), delivery.config.server_name),
+                             readers, when=event.time)
 
     def redaction(self, event):
         """Members who asked for draft/message-redaction, the one who redacted among them;

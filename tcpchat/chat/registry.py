@@ -34,6 +34,11 @@ class Registry:
         self.whowas = deque(maxlen=config.whowas_length)
         #: fold(nick) -> the clients watching it with MONITOR.
         self.monitors = {}
+        #: IRCv3 draft/metadata-2: a user's or a channel's keys and values (user or channel
+        #: -> {key: value}, only for those that have any), and the keys each local client
+        #: subscribed to (client -> set of keys).
+        self.metadata = {}
+        self.subscriptions = {}
         #: For LUSERS, kept as users come and go rather than counted on each asking (every
         #: registration asks): registered users, of them invisible, and server operators,
         #: and the most registered users there have been at once.
@@ -142,6 +147,10 @@ class Registry:
                 self.remote_count -= 1
         for nick in list(user.monitoring or ()):
             self.unmonitor(user, nick)
+        if self.metadata:
+            self.metadata.pop(user, None)
+        if self.subscriptions:
+            self.subscriptions.pop(user, None)
         self.drop_nick(user)
         for channel in list(user.channels.values()):
             self.remove_member(user, channel)
@@ -156,6 +165,8 @@ class Registry:
         self.skeletons.clear()
         self.channels.clear()
         self.channel_skeletons.clear()
+        self.metadata.clear()
+        self.subscriptions.clear()
 
     # -- Channels -------------------------------------------------------------------------
 
@@ -186,6 +197,8 @@ class Registry:
 
     def _forget_channel(self, channel):
         del self.channels[channel.folded]
+        if self.metadata:
+            self.metadata.pop(channel, None)
         if self.channel_skeletons.get(skeleton(channel.name)) is channel:
             del self.channel_skeletons[skeleton(channel.name)]
 

@@ -20,8 +20,8 @@ from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, is_middl
 from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
                               is_channel)
 from ..text.catalog import _, languages
-from . import (accounts, batches, history, markers, moderation, rooms, sasl, serverinfo,
-               services)
+from . import (accounts, batches, history, markers, metadata, moderation, rooms, sasl,
+               serverinfo, services)
 from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
@@ -118,7 +118,7 @@ def _cap(chat, client, message):
         policy = _sts_policy(chat, client, ls302)
         if policy:
             listed.append(policy)
-        chat.delivery.send(client, _server(chat, "CAP", target, "LS", " ".join(listed)))
+        _cap_ls(chat, client, listed, ls302)
     elif subcommand == "LIST":
         chat.delivery.send(client,
                            _server(chat, "CAP", target, "LIST", " ".join(sorted(client.caps))))
@@ -148,6 +148,21 @@ def _cap(chat, client, message):
                             _("Invalid CAP command"))
 
 
+def _cap_ls(chat, client, listed, ls302):
+    """CAP LS: one line, or for a 302 client as many as the list needs, each but the last
+    marked ``*`` (more to come), as capability negotiation 3.2 says."""
+    target = client.target
+    room = MAX_MESSAGE - len(f":{chat.config.server_name} CAP {target} LS * :\r\n".encode())
+    lines = [[]]
+    for name in listed:
+        if ls302 and lines[-1] and len(" ".join(lines[-1] + [name]).encode()) > room:
+            lines.append([])
+        lines[-1].append(name)
+    for line in lines[:-1]:
+        chat.delivery.send(client, _server(chat, "CAP", target, "LS", "*", " ".join(line)))
+    chat.delivery.send(client, _server(chat, "CAP", target, "LS", " ".join(lines[-1])))
+
+
 def _sts_policy(chat, client, ls302):
     """The ``sts`` capability with its value, for a CAP LS that can carry values (*ls302*), if
     the server advertises one.  It is listed, never offered: a client cannot request it."""
@@ -172,7 +187,8 @@ def _cap_values(chat):
     """The values CAP LS 302 gives capabilities."""
     return {"sasl": sasl.capability_value(chat),
             accounts.CAPABILITY: accounts.CAPABILITY_VALUE,
-            multiline.CAPABILITY: multiline.CAPABILITY_VALUE}
+            multiline.CAPABILITY: multiline.CAPABILITY_VALUE,
+            metadata.CAPABILITY: metadata.CAPABILITY_VALUE}
 
 
 def _pass(chat, client, message):
@@ -327,6 +343,7 @@ def _join_channel(chat, client, name, key=None):
     markers.joined(chat, client, channel)  # before the end of NAMES, as the spec has it
     if "draft/no-implicit-names" not in client.caps:  # a client that asks when it wants them
         _send_names(chat, client, channel)
+    metadata.joined(chat, client, channel)
 
 
 def _part(chat, client, message):
@@ -663,6 +680,7 @@ def _whois(chat, client, message):
                             _("is using a secure connection"))
     if user.away is not None:
         chat.delivery.reply(client, rpl.RPL_AWAY, user.nick, user.away)
+    metadata.whois(chat, client, user)
     idle = _idle(chat, user)
     chat.delivery.reply(client, rpl.RPL_WHOISIDLE, user.nick, str(idle), str(int(user.signon)),
                         _("seconds idle, signon time"))
@@ -846,6 +864,7 @@ COMMANDS = {
     "REDACT": Command(_with_history(history.redact), 2, True),
     "MARKREAD": Command(markers.markread, 0, True),
     "BATCH": Command(batches.batch, 1, True),
+    "METADATA": Command(metadata.command, 2, True),
     **{name: Command(handler, min_params, True)
        for name, (handler, min_params) in serverinfo.COMMANDS.items()},
 }
