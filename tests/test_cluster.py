@@ -561,6 +561,29 @@ def test_a_multiline_message_crosses_as_one_and_keeps_its_lines(cluster):
                            ":ann!ann@127.0.0.1 PRIVMSG #lobby :line"]
 
 
+def test_metadata_set_on_one_node_is_told_and_read_on_another(cluster):
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann")
+    ann.send("CAP REQ :batch draft/metadata-2", "METADATA * SET avatar :a.png",
+             "METADATA #lobby SET url :https://lobby.example")
+    cluster.settle()
+    bob = beta.irc("bob")
+    bob.send("CAP REQ :batch draft/metadata-2")
+    cluster.settle()
+    bob.lines()
+    bob.send("METADATA ann GET avatar", "METADATA #lobby GET url")  # from the shared state
+    values = [(m.command, m.params[1:]) for m in bob.messages() if m.command == "761"]
+    assert values == [("761", ("ann", "avatar", "*", "a.png")),
+                      ("761", ("#lobby", "url", "*", "https://lobby.example"))]
+    bob.send("METADATA * SUB avatar")
+    cluster.settle()
+    bob.lines()
+    ann.send("METADATA * SET avatar :b.png")
+    cluster.settle()
+    assert [(m.command, m.params) for m in bob.messages()] == [
+        ("METADATA", ("ann", "avatar", "*", "b.png"))]
+
+
 def test_a_read_marker_set_on_one_node_reaches_the_account_s_connection_on_another(cluster):
     from tcpchat.store.accounts import Account
     alpha, beta = cluster.nodes

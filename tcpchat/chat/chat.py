@@ -419,13 +419,7 @@ class Chat:
     def set_metadata(self, client, target, key, value):
         """Set *key* of *target* (*client* itself, or a channel) to *value*, or take it away
         (None); the caller checked that *client* may.  Subscribers are told."""
-        values = self.registry.metadata.setdefault(target, {})
-        if value is None:
-            values.pop(key, None)
-            if not values:
-                del self.registry.metadata[target]
-        else:
-            values[key] = value
+        self.registry.set_metadata(target, key, value)
         self.tell(events.MetadataChange(client, client.mask, target, key, value,
                                         self.wall_clock()))
 

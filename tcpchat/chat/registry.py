@@ -155,6 +155,24 @@ class Registry:
         for channel in list(user.channels.values()):
             self.remove_member(user, channel)
 
+    def set_metadata(self, target, key, value):
+        """Set *key* of *target* (a user or a channel) to *value*, or take it away (None)."""
+        if value is not None:
+            self.metadata.setdefault(target, {})[key] = value
+            return
+        values = self.metadata.get(target)
+        if values is not None:
+            values.pop(key, None)
+            if not values:
+                del self.metadata[target]
+
+    def take_metadata(self, target, values):
+        """*target*'s keys are *values* (a dict, or None for none), all at once."""
+        if values:
+            self.metadata[target] = dict(values)
+        else:
+            self.metadata.pop(target, None)
+
     def clear(self):
         """Everyone is gone at once (the server stops)."""
         for client in self.clients:

@@ -35,7 +35,7 @@ import itertools
 import logging
 
 from ..chat import events
-from ..chat.state import Client, RemoteUser
+from ..chat.state import Channel, Client, RemoteUser
 from ..commands.moderation import Ban, set_lists
 from ..commands import markers
 from ..commands.serverinfo import killed
@@ -89,6 +89,7 @@ class ClusterLink:
             events.Away: self._away, events.RealnameChange: self._setname,
             events.Wallops: self._wallops, events.Redaction: self._redact,
             events.AccountChange: self._account, events.UserModeChange: self._umode,
+            events.MetadataChange: self._metadata,
         }
         for kind, send in outgoing.items():
             chat.add_consumer(self._local_only(send), (kind,))
@@ -107,7 +108,7 @@ class ClusterLink:
             "setname": self._apply_setname, "wallops": self._apply_wallops,
             "redact": self._apply_redact, "account": self._apply_account,
             "umode": self._apply_umode, "node": self._apply_node, "gone": self._apply_gone,
-            "kill": self._apply_kill, "record": self._apply_record,
+            "kill": self._apply_kill, "record": self._apply_record, "meta": self._apply_meta,
         }
 
     def _local_only(self, send):
@@ -218,7 +219,7 @@ class ClusterLink:
             "user": client.user, "host": client.host, "realname": client.realname,
             "signon": client.signon, "away": client.away, "invisible": client.invisible,
             "oper": client.oper, "secure": client.secure, "account": client.account,
-            "bot": client.bot,
+            "bot": client.bot, "metadata": dict(self.chat.registry.metadata.get(client, {})),
             "channels": [channel.name for channel in client.channels.values()
                          if channel is not without],
         }
@@ -233,6 +234,7 @@ class ClusterLink:
                for name in ("bans", "excepts", "invex")},
             "ranks": {self._uid_of(member): rank for member, rank in channel.members.items()
                       if rank},
+            "metadata": dict(self.chat.registry.metadata.get(channel, {})),
         }
 
     def _uid_of(self, user):
@@ -358,6 +360,16 @@ class ClusterLink:
     def _wallops(self, event):
         self._send({"t": "wallops", "u": self.uids[event.user], "text": event.text,
                     "w": event.time, "i": event.id})
+
+    def _metadata(self, event):
+        target = event.target
+        record = {"t": "meta", "u": self.uids[event.user], "k": event.key, "v": event.value,
+                  "w": event.time}
+        if target.__class__ is Channel:
+            record["room"] = target.folded
+            self._send(record, (("room", target.folded, self._room_record(target)),))
+        else:  # the user's own
+            self._send(record, self._user_writes(target))
 
     def _redact(self, event):
         self._send({"t": "redact", "u": self.uids[event.user], "room": event.channel.folded,
@@ -530,12 +542,14 @@ class ClusterLink:
             self._fill(user, record)
             self.users[uid] = user
             self.chat.registry.add_remote(user, hold=False)
+            self.chat.registry.take_metadata(user, record.get("metadata"))
             self._hold(user)
             self.chat.tell_monitors(user.nick, user.mask)
         else:
             if user.nick != record["nick"]:
                 self._rename(user, record["nick"], now, None)
             self._fill(user, record)
+            self.chat.registry.take_metadata(user, record.get("metadata"))
         wanted = {fold(name): name for name in record["channels"]}
         for folded in [folded for folded in user.channels if folded not in wanted]:
             self._remote_part(user, user.channels[folded], "", now, None)
@@ -704,6 +718,7 @@ class ClusterLink:
         ranks = room["ranks"]
         for member in channel.members:
             channel.members[member] = ranks.get(self._uid_of(member), "")
+        self.chat.registry.take_metadata(channel, room.get("metadata"))
 
     @staticmethod
     def _take_topic(channel, room):
@@ -739,6 +754,15 @@ class ClusterLink:
         if user is not None:
             self.chat.tell(events.Wallops(user, user.mask, record["text"], record["w"],
                                           record["i"]))
+
+    def _apply_meta(self, record):
+        user = target = self._sender(record)
+        if user is not None and "room" in record:
+            target = self._channel(record)
+        if target is not None:
+            self.chat.registry.set_metadata(target, record["k"], record["v"])
+            self.chat.tell(events.MetadataChange(user, user.mask, target, record["k"],
+                                                 record["v"], record["w"]))
 
     def _apply_redact(self, record):
         user, channel = self._sender(record), self._channel(record)
