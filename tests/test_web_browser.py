@@ -459,6 +459,37 @@ def test_a_pasted_block_goes_out_as_one_message_and_one_is_shown_as_a_block(page
         assert "def f():\n    return 1\n\nprint(f())" in shown
 
 
+def test_the_page_shows_avatars_and_display_names_and_sets_its_own(pages):
+    """draft/metadata-2 on the page: others' avatars and display names beside their nicks,
+    in the people list and on their messages; /displayname and /avatar set the page's own."""
+    # An https address on this machine, at a port browsers refuse: nothing leaves it.
+    avatar = "https://127.0.0.1:1/modern.png"
+    with running_server(start=web_backend()) as server:
+        modern = LineSocket(server.address)
+        modern.send("CAP REQ :batch draft/metadata-2", "NICK modern", "USER modern 0 * :m",
+                    "CAP END", f"METADATA * SET avatar :{avatar}",
+                    "METADATA * SET display-name :Modern Person", "METADATA * SUB display-name")
+        modern.expect(" 770 ")
+        ann = pages(server.web_address)
+        ann.join("ann")
+        members = "[...document.querySelectorAll('#members li')]"
+        ann.wait(lambda: "@modern (Modern Person)" in ann.driver.execute_script(
+            f"return {members}.map(li => li.textContent)"), "modern's display name")
+        assert ann.driver.execute_script(
+            f"return {members}.map(li => li.querySelector('img.avatar'))"
+            ".filter(img => img).map(img => img.getAttribute('src'))") == [avatar]
+        modern.send("PRIVMSG #lobby :hello, page")
+        ann.sees("hello, page")
+        assert ann.driver.execute_script(
+            "const said = [...document.querySelectorAll('.log:not([hidden]) li')].pop();"
+            "return [said.querySelector('img.avatar').getAttribute('src'),"
+            " said.querySelector('.nick').textContent]") == [avatar, "modern (Modern Person)"]
+        ann.type("/displayname Ann Example")
+        assert modern.expect(" METADATA ann ").endswith(" display-name * :Ann Example")
+        ann.type("/avatar ftp://nowhere/a.png")
+        ann.sees("An avatar is the https:// address of a picture.")
+
+
 @contextlib.contextmanager
 def page_across_a_restart(pages, said_before, history_before, history_after):
     """ann's page on a server where carl said *said_before*; the server stops and starts again

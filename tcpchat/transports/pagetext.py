@@ -37,7 +37,11 @@ TEXTS = {
                  "something"),
     "help-2": N_("/nick newname · /topic [text] · /quit [reason] · any other /command goes to "
                  "the server as IRC (/whois name, /list, /away text)"),
-    "help-3": N_("Alt+1…9: go to a tab"),
+    "help-3": N_("/avatar https://… shows your picture beside your name · /displayname Your "
+                 "Name shows that beside your nick (alone: takes it away) · Alt+1…9: go to a "
+                 "tab"),
+    "avatar-https": N_("An avatar is the https:// address of a picture."),
+    "no-metadata": N_("This server keeps no avatars or display names."),
     "server-tab": N_("Server"),
     "connecting": N_("Connecting…"),
     "reconnecting": N_("Reconnecting…"),

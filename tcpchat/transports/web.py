@@ -66,11 +66,12 @@ PAGE_FILES = (
 
 #: Sent with every HTTP response.  The policy lets the page run its own script and connect to
 #: its own origin, nothing else: even if text from a message ever reached the page as markup,
-#: no script in it would run.
+#: no script in it would run.  Pictures may come from any https address: users' avatars
+#: (draft/metadata-2), fetched without a referrer.
 SECURITY_HEADERS = (
     (b"Content-Security-Policy",
      b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-     b"img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+     b"img-src 'self' https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
     (b"X-Content-Type-Options", b"nosniff"),
     (b"Referrer-Policy", b"no-referrer"),
     (b"Cache-Control", b"no-cache"),

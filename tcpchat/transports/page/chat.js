@@ -17,6 +17,9 @@ const READ_MARKER = "draft/read-marker";
 // gives in CAP LS (these until it says).
 const MULTILINE = "draft/multiline";
 const CONCAT = "draft/multiline-concat";
+// Avatars and display names (IRCv3 draft/metadata-2): the keys the page reads and sets.
+const METADATA = "draft/metadata-2";
+const PROFILE_KEYS = ["avatar", "display-name"];
 // The longest message the box sends, in pieces (about twenty lines: a paste, not a file).
 const MAX_MESSAGE_CHARS = 8000;
 const HELP = ["help-1", "help-2", "help-3"];
@@ -262,7 +265,7 @@ class View {
     if (nick) {
       const who = document.createElement("span");
       who.className = "nick";
-      who.textContent = nick;
+      who.append(...chat.person(nick, nick));
       item.append(who);
     }
     item.append(...linked(text));
@@ -294,6 +297,8 @@ class Chat {
     this.history = false;           // whether the server keeps history we asked for
     this.readMarkers = false;       // whether the server keeps read markers for us
     this.multiline = null;          // {bytes, lines}: the bounds of a multiline message
+    this.metadata = false;          // whether the server keeps avatars and display names
+    this.profiles = new Map();      // folded nick -> {avatar, "display-name"} it has set
     this.capValues = new Map();     // capability -> its value in CAP LS 302
     this.historyLimit = HISTORY_PAGE;
     this.batches = new Map();       // batch id -> {target, messages[, opening]}
@@ -363,11 +368,65 @@ class Chat {
     names.sort((a, b) => rank(a) - rank(b) || fold(bareNick(a)).localeCompare(fold(bareNick(b))));
     for (const name of names) {
       const item = document.createElement("li");
-      item.textContent = name;
+      item.append(...this.person(bareNick(name), name));
       members.append(item);
     }
     $("people-count").textContent = names.length ? `(${names.length})` : "";
     $("people").hidden = !view || view.kind !== "channel";
+  }
+
+  // What shows *nick* (as *shown*, with its prefix): its avatar and display name beside it,
+  // when it has set them (draft/metadata-2); text and an <img>, never markup.
+  person(nick, shown) {
+    const profile = this.profiles.get(fold(nick));
+    if (!profile) return [shown];
+    const parts = [];
+    if (/^https:\/\/\S+$/.test(profile.avatar || "")) {
+      const picture = document.createElement("img");
+      picture.className = "avatar";
+      picture.src = profile.avatar;
+      picture.alt = "";
+      picture.width = picture.height = 16;
+      picture.loading = "lazy";
+      picture.referrerPolicy = "no-referrer";
+      parts.push(picture);
+    }
+    parts.push(shown);
+    if (profile["display-name"] && profile["display-name"] !== nick) {
+      const name = document.createElement("span");
+      name.className = "display-name";
+      name.textContent = ` (${profile["display-name"]})`;
+      parts.push(name);
+    }
+    return parts;
+  }
+
+  // *nick*'s *key* is *value* now (none: taken away).
+  setProfile(nick, key, value) {
+    if (!PROFILE_KEYS.includes(key)) return;
+    const folded = fold(nick);
+    const profile = {...this.profiles.get(folded)};
+    if (value) profile[key] = value;
+    else delete profile[key];
+    if (Object.keys(profile).length) this.profiles.set(folded, profile);
+    else this.profiles.delete(folded);
+    this.showMembers();
+  }
+
+  // /avatar and /displayname: one of our own keys, set (and remembered in this browser, for
+  // the next connection) or, with no value, taken away.
+  setOwn(key, value) {
+    if (!this.metadata) {
+      this.here.add("error", t("no-metadata"), "", new Date());
+      return;
+    }
+    if (key === "avatar" && value && !/^https:\/\/\S+$/.test(value)) {
+      this.here.add("error", t("avatar-https"), "", new Date());
+      return;
+    }
+    if (value) localStorage.setItem(`tcpchat-${key}`, value);
+    else localStorage.removeItem(`tcpchat-${key}`);
+    this.send(value ? `METADATA * SET ${key} :${value}` : `METADATA * SET ${key}`);
   }
 
   // The user has seen *view* up to *time*: its marker moves there (with the server's
@@ -396,6 +455,8 @@ class Chat {
       this.offered = new Set();
       this.history = false;
       this.multiline = null;
+      this.metadata = false;
+      this.profiles.clear();
       this.batches.clear();
       status(t("connected"), false);
       if (this.wanted) this.register();
@@ -520,6 +581,12 @@ class Chat {
         if (this.active.kind === "channel") {
           this.send(rest ? `TOPIC ${target} :${rest}` : `TOPIC ${target}`);
         }
+        break;
+      case "avatar":
+        this.setOwn("avatar", rest);
+        break;
+      case "displayname":
+        this.setOwn("display-name", rest);
         break;
       case "quit":
         this.quitting = true;
@@ -847,8 +914,10 @@ const HANDLERS = {
       if (rest[0] === "*") return;  // more LS lines to come
       const wanted = HISTORY_CAPS.every((cap) => this.offered.has(cap)) ? [...HISTORY_CAPS] : [];
       if (this.offered.has(READ_MARKER)) wanted.push(READ_MARKER);
-      if (this.offered.has(MULTILINE) && this.offered.has("batch")) {
-        wanted.push(...(wanted.includes("batch") ? [MULTILINE] : ["batch", MULTILINE]));
+      for (const cap of [MULTILINE, METADATA]) {  // each needs batch
+        if (!this.offered.has(cap) || !this.offered.has("batch")) continue;
+        if (!wanted.includes("batch")) wanted.push("batch");
+        wanted.push(cap);
       }
       if (this.accountPassword && !this.offered.has("sasl")) {
         this.refuseLogin(t("no-accounts"));
@@ -863,6 +932,7 @@ const HANDLERS = {
       const acked = (rest[rest.length - 1] || "").split(" ");
       this.history = HISTORY_CAPS.every((cap) => acked.includes(cap));
       this.readMarkers = acked.includes(READ_MARKER);
+      this.metadata = acked.includes(METADATA);
       if (acked.includes(MULTILINE)) {
         const bounds = new Map((this.capValues.get(MULTILINE) || "").split(",")
           .map((token) => token.split("=")));
@@ -936,6 +1006,13 @@ const HANDLERS = {
     // After a reconnection: back into the rooms we were in.
     const rooms = [...this.views.values()].filter((view) => view.kind === "channel");
     if (rooms.length) this.send(`JOIN ${rooms.map((view) => view.name).join(",")}`);
+    if (this.metadata) {  // others' avatars and names from now on, and ours again
+      this.send(`METADATA * SUB ${PROFILE_KEYS.join(" ")}`);
+      for (const key of PROFILE_KEYS) {
+        const value = localStorage.getItem(`tcpchat-${key}`);
+        if (value) this.send(`METADATA * SET ${key} :${value}`);
+      }
+    }
     $("line").focus();
   },
   "432"(message) {  // erroneous nickname: the server echoes "*" for one it cannot echo
@@ -1037,10 +1114,16 @@ const HANDLERS = {
         note(view, said, time);
       }
     }
+    this.profiles.delete(fold(message.nick));
     this.showMembers();
   },
   NICK(message, time) {
     const [old, now] = [message.nick, message.params[0]];
+    const profile = this.profiles.get(fold(old));
+    if (profile) {
+      this.profiles.delete(fold(old));
+      this.profiles.set(fold(now), profile);
+    }
     if (fold(old) === fold(this.me)) {
       this.me = now;
       status(t("connected-as", {nick: now}), false);
@@ -1073,6 +1156,18 @@ const HANDLERS = {
   },
   PRIVMSG(message, time) {
     this.incoming(message, time, "");
+  },
+  METADATA(message) {  // someone's key changed, or what it is (draft/metadata-2)
+    const [target, key, , value] = message.params;
+    if (target && !/^[#&]/.test(target)) this.setProfile(target, key, value);
+  },
+  "761"(message) {  // a key's value: our own, as we set it
+    const [, target, key, , value] = message.params;
+    if (target && !/^[#&]/.test(target)) this.setProfile(target, key, value);
+  },
+  "770"() {},  // subscribed
+  "774"(message) {  // a crowded room's metadata, to be asked for
+    if (message.params[1]) this.send(`METADATA ${message.params[1]} SYNC`);
   },
   MARKREAD(message) {  // where the user has read to, on this page or another of its own
     const [target, until] = message.params;
