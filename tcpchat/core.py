@@ -46,7 +46,7 @@ from .chat.connection import MAX_HELD, MAX_LINE, Connection
 from .chat.encoding import IRC, Dialect
 from .chat.flood import FloodBucket
 from .chat import events
-from .commands import batches, irc, plain, rooms
+from .commands import batches, irc, plain, rename, rooms
 from .protocol import numerics as rpl
 from .protocol.framing import TOO_LONG
 from .protocol.lookalikes import prototypes
@@ -105,6 +105,10 @@ class ChatCore:
         # A registered room's record follows its topic and modes.
         self.chat.add_consumer(functools.partial(rooms.keep, self.chat),
                                (events.TopicChange, events.ModeChange))
+        # A renamed channel's registration and redirection, and the IRC clients that need
+        # to be shown the rename as a PART and a JOIN.
+        self.chat.add_consumer(functools.partial(rename.renamed, self.chat, irc.show_channel),
+                               (events.Rename,))
         #: What a reload (SIGHUP) runs, besides the driver's own (certificates): each is
         #: called with no arguments, on the loop.
         self.reloaders = []

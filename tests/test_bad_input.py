@@ -232,7 +232,7 @@ def test_arbitrary_bytes_give_lines_or_errors_never_an_exception(chunks):
     "INVITE", "TAGMSG", "SETNAME", "MONITOR", "WHOWAS", "OPER", "KILL", "WALLOPS", "LUSERS",
     "TIME", "VERSION", "INFO", "ADMIN", "HELP", "HELPOP", "LINKS", "MARKREAD", "BATCH",
     "BATCH +b draft/multiline", "BATCH -b", "METADATA", "METADATA * SET", "METADATA * SUB",
-    "METADATA #lobby SYNC", "METADATA bob GET"])),
+    "METADATA #lobby SYNC", "METADATA bob GET", "RENAME", "RENAME #x", "RENAME #lobby"])),
     min_size=1, max_size=12),
     st.lists(st.sampled_from(["#lobby", "#x", "bob", "alice", "*", ":", ",", "0", "+o",
                               ":text here", "LS", "REQ", "END", "-i", "", "Алиса", "+b",

@@ -584,6 +584,33 @@ def test_metadata_set_on_one_node_is_told_and_read_on_another(cluster):
         ("METADATA", ("ann", "avatar", "*", "b.png"))]
 
 
+def test_a_rename_on_one_node_renames_the_room_on_every_node(cluster):
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann")
+    ann.send("CAP REQ :draft/channel-rename", "JOIN #boaring")
+    cluster.settle()
+    bob, cat = beta.irc("bob"), beta.irc("cat")
+    bob.send("CAP REQ :draft/channel-rename", "JOIN #boaring")
+    cat.send("JOIN #boaring")
+    cluster.settle()
+    for peer in (ann, bob, cat):
+        peer.lines()
+    ann.send("RENAME #boaring #boring :typo")
+    cluster.settle()
+    assert bob.lines() == [":ann!ann@127.0.0.1 RENAME #boaring #boring typo"]
+    assert [line.command for line in cat.messages()][:2] == ["PART", "JOIN"]
+    assert ann.lines() == [":ann!ann@127.0.0.1 RENAME #boaring #boring typo"]
+    assert "#boring" in beta.harness.core.chat.registry.channels
+    assert "#boaring" not in beta.harness.core.chat.registry.channels
+    cat.send("PRIVMSG #boring :across")
+    cluster.settle()
+    assert ann.lines() == [":cat!cat@127.0.0.1 PRIVMSG #boring :across"]
+    late = Node(cluster.shared, "gamma")  # comes later: reads the room under its new name
+    cluster.settle()
+    assert "#boring" in late.harness.core.chat.registry.channels
+    assert "#boaring" not in late.harness.core.chat.registry.channels
+
+
 def test_a_read_marker_set_on_one_node_reaches_the_account_s_connection_on_another(cluster):
     from tcpchat.store.accounts import Account
     alpha, beta = cluster.nodes

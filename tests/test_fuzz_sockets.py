@@ -19,7 +19,8 @@ IRC_COMMANDS = ["NICK", "USER", "JOIN", "PART", "PRIVMSG", "NOTICE", "CAP", "WHO
                 "CAP REQ :batch draft/multiline", "BATCH", "BATCH +b draft/multiline",
                 "@batch=b PRIVMSG", "@batch=b;draft/multiline-concat PRIVMSG", "BATCH -b",
                 "CAP REQ :batch draft/metadata-2", "METADATA", "METADATA * SET avatar",
-                "METADATA * SUB", "METADATA #lobby SYNC", "METADATA * GET", "METADATA * CLEAR"]
+                "METADATA * SUB", "METADATA #lobby SYNC", "METADATA * GET", "METADATA * CLEAR",
+                "CAP REQ :draft/channel-rename", "RENAME", "RENAME #lobby", "RENAME #x"]
 PLAIN_COMMANDS = ["/nick", "/msg", "/me", "/who", "/help", "/quit", "", "hello", "/kick",
                   "/op", "/deop", "/voice", "/mode", "/topic", "/invite", "/join"]
 COMMAND_LINES = st.builds(

@@ -109,6 +109,9 @@ class Chat:
         #: What plain users said in the read being handled (tcpchat.commands.plain): client
         #: -> its lines, said as one message when the read is done.
         self.pastes = {}
+        #: Channels renamed lately (tcpchat.commands.rename): fold(old name) -> (new name,
+        #: when), oldest first, bounded.
+        self.renames = {}
         #: The other nodes of the chat (a tcpchat.cluster.link.ClusterLink), or None: set by
         #: the link, which asks them before a nick is taken (claim) and joins are let through.
         self.cluster = None
@@ -490,6 +493,16 @@ class Chat:
         registered room's founder joined): as :meth:`change_modes`, from the server."""
         self._emit(events.ModeChange(user, self.config.server_name, channel, tuple(changes),
                                      self.wall_clock()))
+
+    def rename(self, client, channel, name, reason):
+        """*client* renames *channel* to *name* (the caller checked that it may, and that the
+        name is free); its members, modes, topic, lists and history go with it."""
+        self.delivery.flush_batch()  # what was said before goes out under the old name
+        old_name = channel.name
+        self.registry.rename_channel(channel, name)
+        log.info("%s renamed %s to %s", client.nick, old_name, channel.name)
+        self._emit(events.Rename(client, client.mask, channel, old_name, reason,
+                                 self.wall_clock()))
 
     def redact(self, client, channel, msgid, reason):
         """*client* deleted message *msgid* of *channel* (allowed already)."""

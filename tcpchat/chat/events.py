@@ -162,6 +162,19 @@ class Wallops:
 
 
 @dataclass(slots=True)
+class Rename:
+    """*user* renamed *channel*, known as *old_name* until now, with *reason* (or ""):
+    IRCv3 draft/channel-rename.  Everything else about the channel stays."""
+    user: object
+    source: str
+    channel: object
+    old_name: str
+    reason: str
+    time: float
+    id: str = None
+
+
+@dataclass(slots=True)
 class Redaction:
     """*user* deleted the message *target_id* in *channel* (IRCv3 draft/message-redaction),
     with *reason* (or "")."""
@@ -220,7 +233,7 @@ class MetadataChange:
 
 #: The kinds of event that are messages: each has a msgid, and someone is shown it.
 MESSAGES = (Talk, Join, Part, Kick, Quit, NickChange, TopicChange, ModeChange, Invite, Away,
-            RealnameChange, Wallops, Redaction, AccountChange)
+            RealnameChange, Wallops, Redaction, AccountChange, Rename)
 #: Every kind of event, for a consumer that takes them all.
 KINDS = MESSAGES + (Registration, UserModeChange, MetadataChange)
 

@@ -39,7 +39,7 @@ class LocalDelivery:
             events.Invite: self.invite, events.Away: self.away,
             events.RealnameChange: self.realname, events.Wallops: self.wallops,
             events.Redaction: self.redaction, events.AccountChange: self.account,
-            events.MetadataChange: self.metadata,
+            events.MetadataChange: self.metadata, events.Rename: self.rename,
         }
 
     def talk(self, event):
@@ -283,6 +283,17 @@ class LocalDelivery:
             delivery.deliver(Message("ACCOUNT", (event.account or "*",), event.source),
                              delivery.with_cap("account-notify", self._watching(
                                  event.user, include_self=True)), when=event.time)
+
+    def rename(self, event):
+        """The members with draft/channel-rename see RENAME, and plain members a sentence;
+        the others, IRC clients that know nothing of renames, are shown a PART and a JOIN
+        by the IRC commands, which know what else a JOIN brings (a topic, NAMES)."""
+        channel = event.channel
+        readers = [member for member in channel.members
+                   if member.plain or "draft/channel-rename" in member.caps]
+        if readers:
+            self.delivery.deliver(Message("RENAME", (event.old_name, channel.name, event.reason),
+                                          event.source), readers, when=event.time)
 
     def metadata(self, event):
         """Those who subscribed to the key (IRCv3 draft/metadata-2), but the one who set it:

@@ -208,6 +208,19 @@ class Registry:
         self.channel_skeletons[skeleton(name)] = channel
         return channel
 
+    def rename_channel(self, channel, name):
+        """*channel* is called *name* from now on, in every table that knows it by name."""
+        if self.channel_skeletons.get(skeleton(channel.name)) is channel:
+            del self.channel_skeletons[skeleton(channel.name)]
+        del self.channels[channel.folded]
+        old = channel.folded
+        channel.name, channel.folded = normalize(name), fold(name)
+        self.channels[channel.folded] = channel
+        self.channel_skeletons[skeleton(channel.name)] = channel
+        for member in channel.members:
+            del member.channels[old]
+            member.channels[channel.folded] = channel
+
     def channel_lookalike(self, name):
         """The channel *name* only looks like (another name, the same skeleton), or None."""
         found = self.channel_skeletons.get(skeleton(name))

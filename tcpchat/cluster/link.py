@@ -89,7 +89,7 @@ class ClusterLink:
             events.Away: self._away, events.RealnameChange: self._setname,
             events.Wallops: self._wallops, events.Redaction: self._redact,
             events.AccountChange: self._account, events.UserModeChange: self._umode,
-            events.MetadataChange: self._metadata,
+            events.MetadataChange: self._metadata, events.Rename: self._room_rename,
         }
         for kind, send in outgoing.items():
             chat.add_consumer(self._local_only(send), (kind,))
@@ -109,6 +109,7 @@ class ClusterLink:
             "redact": self._apply_redact, "account": self._apply_account,
             "umode": self._apply_umode, "node": self._apply_node, "gone": self._apply_gone,
             "kill": self._apply_kill, "record": self._apply_record, "meta": self._apply_meta,
+            "rename": self._apply_room_rename,
         }
 
     def _local_only(self, send):
@@ -370,6 +371,20 @@ class ClusterLink:
             self._send(record, (("room", target.folded, self._room_record(target)),))
         else:  # the user's own
             self._send(record, self._user_writes(target))
+
+    def _room_rename(self, event):
+        channel, old = event.channel, fold(event.old_name)
+        writes = [("room", channel.folded, self._room_record(channel))]
+        if old != channel.folded:
+            writes[:0] = [("unroom", old), ("rehistory", old, channel.folded)]
+        self._send({"t": "rename", "u": self.uids[event.user], "room": old,
+                    "name": channel.name, "reason": event.reason, "w": event.time,
+                    "i": event.id}, writes + self._members_writes(channel))
+
+    def _members_writes(self, channel):
+        """The writes of this node's members of *channel*, whose records name it."""
+        return [write for member in channel.members if member.__class__ is Client
+                for write in self._user_writes(member)]
 
     def _redact(self, event):
         self._send({"t": "redact", "u": self.uids[event.user], "room": event.channel.folded,
@@ -763,6 +778,19 @@ class ClusterLink:
             self.chat.registry.set_metadata(target, record["k"], record["v"])
             self.chat.tell(events.MetadataChange(user, user.mask, target, record["k"],
                                                  record["v"], record["w"]))
+
+    def _apply_room_rename(self, record):
+        user, channel = self._sender(record), self._channel(record)
+        if user is None or channel is None:
+            return
+        old_name = channel.name
+        self.chat.delivery.flush_batch()  # what was said before goes out under the old name
+        self.chat.registry.rename_channel(channel, record["name"])
+        writes = self._members_writes(channel)
+        if writes:
+            self.bus.publish(None, writes)
+        self.chat.tell(events.Rename(user, user.mask, channel, old_name, record["reason"],
+                                     record["w"], record["i"]))
 
     def _apply_redact(self, record):
         user, channel = self._sender(record), self._channel(record)

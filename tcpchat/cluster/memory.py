@@ -119,6 +119,9 @@ class MemoryBus:
                 entries = shared.history.setdefault(key, [])
                 entries.append(write[2])
                 del entries[:-HISTORY_LINES]
+            elif kind == "rehistory":  # a renamed room's entries, under its new name
+                if key in shared.history:
+                    shared.history[write[2]] = shared.history.pop(key)
             elif kind == "unhistory":
                 shared.history[key] = [entry for entry in shared.history.get(key, ())
                                        if entry[0] != write[2]]

@@ -24,6 +24,9 @@ from ..store.base import GAP, MESSAGES, Bound, conversation
 from ..text.catalog import _, ngettext
 from ..text.display import as_block, describe, prefixed
 
+#: The kept commands whose first parameter is the channel they happened in.
+_ABOUT_THE_CHANNEL = frozenset(("PRIVMSG", "NOTICE", "TAGMSG", "JOIN", "PART", "KICK", "TOPIC",
+                                "MODE"))
 #: Offered in CAP LS while the server keeps history.
 CAPABILITIES = ("draft/chathistory", "draft/event-playback", "draft/message-redaction")
 #: Flood control's charge for one history request, in lines beside its own: a request costs
@@ -206,7 +209,10 @@ def as_message(chat, entry, channel="*"):
             "*** {count} message is missing from history here: the server could not keep it",
             "*** {count} messages are missing from history here: the server could not keep "
             "them", count)), chat.config.server_name, tags)
-    return Message(entry.command, entry.params, entry.source, tags)
+    params = entry.params
+    if entry.command in _ABOUT_THE_CHANNEL and params[0] != channel and is_channel(channel):
+        params = (channel, *params[1:])  # said in it under a name it had before a rename
+    return Message(entry.command, params, entry.source, tags)
 
 
 def _targets(chat, client, params, limit):

@@ -20,8 +20,8 @@ from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, is_middl
 from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
                               is_channel)
 from ..text.catalog import _, languages
-from . import (accounts, batches, history, markers, metadata, moderation, rooms, sasl,
-               serverinfo, services)
+from . import (accounts, batches, history, markers, metadata, moderation, rename, rooms,
+               sasl, serverinfo, services)
 from .serverinfo import VERSION
 
 CAPABILITIES = ircv3.CAPABILITIES
@@ -316,6 +316,12 @@ def _join(chat, client, message):
 
 
 def _join_channel(chat, client, name, key=None):
+    if chat.renames:
+        renamed_to = rename.redirect(chat, client, name)
+        if renamed_to is not None:
+            if rename.CAPABILITY in client.caps:
+                return  # told: it joins the new name itself
+            name = renamed_to
     problem = channel_problem(name)
     if problem:
         chat.delivery.reply(client, rpl.ERR_NOSUCHCHANNEL, name,
@@ -338,6 +344,12 @@ def _join_channel(chat, client, name, key=None):
         return
     channel = chat.join(client, name)
     rooms.joined(chat, client, channel)
+    show_channel(chat, client, channel)
+
+
+def show_channel(chat, client, channel):
+    """What joining *channel* brings *client*, after the JOIN: its topic, the read marker,
+    NAMES, metadata."""
     if channel.topic:
         _send_topic(chat, client, channel)
     markers.joined(chat, client, channel)  # before the end of NAMES, as the spec has it
@@ -865,6 +877,7 @@ COMMANDS = {
     "MARKREAD": Command(markers.markread, 0, True),
     "BATCH": Command(batches.batch, 1, True),
     "METADATA": Command(metadata.command, 2, True),
+    "RENAME": Command(rename.rename, 2, True),
     **{name: Command(handler, min_params, True)
        for name, (handler, min_params) in serverinfo.COMMANDS.items()},
 }

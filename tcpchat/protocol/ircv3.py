@@ -23,7 +23,8 @@ CAPABILITIES = ("multi-prefix", "message-tags", "server-time", "echo-message", "
                 "invite-notify", "userhost-in-names", "extended-join", "setname", "cap-notify",
                 "batch", "labeled-response", "sasl", "account-notify", "account-tag",
                 "extended-monitor", "draft/no-implicit-names", "draft/read-marker",
-                "draft/pre-away", "draft/multiline", "draft/metadata-2")
+                "draft/pre-away", "draft/multiline", "draft/metadata-2",
+                "draft/channel-rename")
 #: The longest label a client may give (labeled-response says 64 bytes).
 LABEL_BYTES = 64
 #: The longest real name SETNAME takes (also announced as NAMELEN).

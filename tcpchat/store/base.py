@@ -23,6 +23,7 @@ The contract every store keeps:
 - Queries are bounded: each returns at most *limit* entries, and a caller never asks for more
   than ``Config.history_limit``.
 - :meth:`Store.redact` takes a message out of every answer from then on, and out of the storage.
+- :meth:`Store.rename` moves a channel's entries to its new name, in every answer from then on.
 """
 
 from collections import namedtuple
@@ -37,7 +38,8 @@ Entry = namedtuple("Entry", "seq msgid target time command source params tags")
 
 #: The event kinds a store keeps (see the module doc), and the one that takes a message out.
 STORED_KINDS = (events.Talk, events.Join, events.Part, events.Kick, events.Quit,
-                events.NickChange, events.TopicChange, events.ModeChange, events.Redaction)
+                events.NickChange, events.TopicChange, events.ModeChange, events.Redaction,
+                events.Rename)
 
 #: The commands that are messages, as opposed to events (what a client that did not ask for
 #: draft/event-playback is given).
@@ -74,7 +76,8 @@ class Store:
 
     def append(self, event):
         """Keep *event* (one of :data:`STORED_KINDS`), without waiting; a
-        :class:`~tcpchat.chat.events.Redaction` takes its message out (:meth:`redact`)."""
+        :class:`~tcpchat.chat.events.Redaction` takes its message out (:meth:`redact`), a
+        :class:`~tcpchat.chat.events.Rename` moves its channel's entries (:meth:`rename`)."""
         raise NotImplementedError
 
     def page(self, target, after=None, before=None, limit=50, newest=False, commands=None):
@@ -96,6 +99,10 @@ class Store:
     def redact(self, target, msgid):
         """Take the entries of channel *target* with *msgid* out of history, from the next
         query on."""
+        raise NotImplementedError
+
+    def rename(self, old, new):
+        """The channel *old* is called *new* from now on: what is kept of it goes with it."""
         raise NotImplementedError
 
     def take(self, entries):

@@ -22,6 +22,9 @@ class ListStore(Store):
         if isinstance(event, events.Redaction):
             self.redact(event.channel.name, event.target_id)
             return
+        if isinstance(event, events.Rename):
+            self.rename(event.old_name, event.channel.name)
+            return
         for entry in entries_of(event):
             self.entries.append(entry._replace(seq=next(self._seq)))
             if self.lines is not None:
@@ -61,3 +64,8 @@ class ListStore(Store):
         key = fold(target)
         self.entries = [entry for entry in self.entries
                         if not (entry.msgid == msgid and fold(entry.target) == key)]
+
+    def rename(self, old, new):
+        key = fold(old)
+        self.entries = [entry._replace(target=new) if fold(entry.target) == key else entry
+                        for entry in self.entries]

@@ -51,7 +51,7 @@ import time
 import uuid
 
 from ..protocol.names import fold
-from ..chat.events import Redaction, Talk
+from ..chat.events import Redaction, Rename, Talk
 from .base import EVERYWHERE, GAP, MESSAGES, Entry, Store, cut, entries_of, matches
 
 try:
@@ -178,6 +178,9 @@ class SqliteStore(Store):
         if event.__class__ is Redaction:
             self.redact(event.channel.name, event.target_id)
             return
+        if event.__class__ is Rename:
+            self.rename(event.old_name, event.channel.name)
+            return
         self.take(entries_of(event))
 
     def take(self, entries):
@@ -235,11 +238,20 @@ class SqliteStore(Store):
                             "REDACT", None, None, None, None))
         self._wake.set()
 
+    def rename(self, old, new):
+        """The channel *old* is *new* now: its entries follow it, behind the loop, in order
+        with what comes before and after (see :func:`_renamed`)."""
+        self.recent.append((next(self._seq), None, fold(old), new, self.wall_clock(),
+                            "RENAME", None, None, None, None))
+        self._wake.set()
+
     def page(self, target, after=None, before=None, limit=50, newest=False, commands=None):
         key = fold(target)
-        written, pending = self._unwritten()
-        sql = [f"SELECT {_COLUMNS} FROM history WHERE target IN (?, ?)"]
-        args = [key, EVERYWHERE]
+        written, pending, renames = self._unwritten()
+        keys = [key, EVERYWHERE] + [old for _seq, old, _new, _name in renames]
+        sql = [f"SELECT {_COLUMNS} FROM history WHERE target IN "
+               f"({', '.join('?' * len(keys))})"]
+        args = list(keys)
         for bound, sign in ((after, ">"), (before, "<")):
             if bound is not None:
                 sql.append(f"AND {'seq' if bound.seq is not None else 'time'} {sign} ?")
@@ -253,6 +265,8 @@ class SqliteStore(Store):
         rows = self._reader.execute(" ".join(sql), args).fetchall()
         if newest:
             rows.reverse()
+        if renames:  # written under a name the channel had until a rename still queued
+            rows = _renamed(rows, renames)
         pending = [row for row in pending if row[2] in (key, EVERYWHERE)]
         entries = [_entry(row) for row in self._merge(rows, pending, written)]
         return cut([entry for entry in entries if matches(entry, key, after, before, commands)],
@@ -262,7 +276,7 @@ class SqliteStore(Store):
         key = fold(target)
         if msgid in self._redacted:
             return None
-        for row in self._unwritten()[1]:
+        for row in self._unwritten()[1]:  # (a rename still queued: see the next look)
             if row[1] == msgid and row[2] == key:
                 return _entry(row)
         row = self._reader.execute(f"SELECT {_COLUMNS} FROM history WHERE msgid = ? AND "
@@ -271,7 +285,7 @@ class SqliteStore(Store):
 
     def targets(self, names, after, before, limit):
         names = list(names)
-        pending = self._unwritten()[1]
+        pending = self._unwritten()[1]  # (a rename still queued: see the next look)
         latest = {}
         for start in range(0, len(names), 500):  # SQLite's bound on parameters, with room
             chunk = names[start:start + 500]
@@ -288,14 +302,22 @@ class SqliteStore(Store):
         return sorted(latest.values(), key=lambda found: found[1])[:limit]
 
     def _unwritten(self):
-        """How far the writer has committed, and the rows on :attr:`recent` (redactions
-        left out), taken before a query reads the database.
+        """How far the writer has committed, the rows on :attr:`recent` (redactions and
+        renames left out), and the renames among them, taken before a query reads the
+        database: ``(seq, old key, new key, new name)`` each, in order.
 
         In that order, each read once: a row the writer takes off the deque after this is
         committed already, so the query that follows finds it on the disk; one it has not
-        taken off is here.  The two may overlap, which :meth:`_merge` undoes."""
+        taken off is here.  The two may overlap, which :meth:`_merge` undoes.  A row queued
+        before a rename that is still queued is given under the channel's new name."""
         written = self.written
-        return written, [row for row in list(self.recent) if row[5] != "REDACT"]
+        queued = list(self.recent)
+        rows = [row for row in queued if row[5] != "REDACT" and row[5] != "RENAME"]
+        if len(rows) == len(queued):
+            return written, rows, ()
+        renames = [(row[0], row[2], fold(row[3]), row[3]) for row in queued
+                   if row[5] == "RENAME"]
+        return written, _renamed(rows, renames) if renames else rows, renames
 
     def _merge(self, rows, pending, written):
         """The rows of the database and of the queue, each once, in order, without what was
@@ -367,9 +389,16 @@ class SqliteStore(Store):
         """Write *batch* (rows, after a gap of *lost* entries) in one transaction; returns
         whether writing is failing now."""
         redactions = [(row[1], row[2]) for row in batch if row[5] == "REDACT"]
-        rows = [row for row in batch if row[5] != "REDACT"] if redactions else batch
+        # A channel renamed: its entries from before, by seq, whenever they were written.
+        renames = [(fold(row[3]), row[3], row[2], row[0]) for row in batch
+                   if row[5] == "RENAME"]
+        if redactions or renames:
+            rows = [row for row in batch if row[5] != "REDACT" and row[5] != "RENAME"]
+        else:
+            rows = batch
         if self.lines is not None:
             touched.update(row[2] for row in rows)
+            touched.update(new for new, _name, _old, _seq in renames)
         lost += self.lost
         try:
             connection.execute("BEGIN")
@@ -383,6 +412,8 @@ class SqliteStore(Store):
                                    rows)
             connection.executemany("DELETE FROM history WHERE msgid = ? AND target = ?",
                                    redactions)
+            connection.executemany("UPDATE history SET target = ?, name = ? WHERE target = ? "
+                                   "AND seq < ?", renames)
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(connection)
@@ -492,6 +523,20 @@ def _write_record(connection, kind, key, text):
         connection.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
     else:
         connection.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (kind, key, text))
+
+
+def _renamed(rows, renames):
+    """*rows* (in order of seq), each under the name its channel has after *renames* (in
+    order: ``(seq, old key, new key, new name)``): a rename moves the rows of its old name
+    from before it."""
+    moved = []
+    for row in rows:
+        key, name = row[2], row[3]
+        for seq, old, new, new_name in renames:
+            if key == old and row[0] < seq:
+                key, name = new, new_name
+        moved.append(row if key == row[2] else row[:2] + (key, name) + row[4:])
+    return moved
 
 
 def _entry(row):

@@ -161,6 +161,12 @@ def _event(command, nick, params):
                  reason=params[0] if params else _("Quit"))
     if command == "NICK":
         return _("* {nick} is now known as {new_nick}", nick=nick, new_nick=params[0])
+    if command == "RENAME" and len(params) > 1:
+        if params[2:] and params[2]:
+            return _("* {nick} renamed {channel} to {new_name} ({reason})", nick=nick,
+                     channel=params[0], new_name=params[1], reason=params[2])
+        return _("* {nick} renamed {channel} to {new_name}", nick=nick, channel=params[0],
+                 new_name=params[1])
     if command == "TOPIC":
         if params[1:] and params[1]:
             return _("* {nick} set the topic of {channel}: {topic}", nick=nick,

@@ -101,6 +101,12 @@ end
 return 0
 """
 
+# A renamed room's history list (KEYS[1]) under its new name (KEYS[2]), if it has one.
+_REHISTORY = """
+if redis.call('exists', KEYS[1]) == 1 then redis.call('rename', KEYS[1], KEYS[2]) end
+return 0
+"""
+
 # Drops the claims of node ARGV[2] (under prefix ARGV[1]): all of them, before its users
 # claim their nicks again after a reconnection.
 _DROP_CLAIMS = """
@@ -282,13 +288,15 @@ class RedisBus:
         self._drop_claims = redis.register_script(_DROP_CLAIMS)
         self._reap = redis.register_script(_REAP)
         self._unhistory = redis.register_script(_UNHISTORY)
+        self._rehistory = redis.register_script(_REHISTORY)
         # The channel's own node (on a Redis Cluster, the master of its slot) serves the
         # subscription and the bus's own connection for publishing.
         owner = (redis.get_redis_connection(redis.get_node_from_key(self.channel)) if sharded
                  else redis)
+        # On the node that runs them: a cluster's pipeline does not load them itself.
         for script in (self._claim, self._release, self._drop_claims, self._reap,
-                       self._unhistory):  # on the node that runs them: a cluster's
-            owner.script_load(script.script)     # pipeline does not load them itself
+                       self._unhistory, self._rehistory):
+            owner.script_load(script.script)
         pubsub = owner.pubsub()
         (pubsub.ssubscribe if sharded else pubsub.subscribe)(self.channel)
         confirmed = pubsub.get_message(timeout=TIMEOUT)  # so nothing after this is missed
@@ -434,6 +442,9 @@ class RedisBus:
         elif kind == "unhistory":
             self._unhistory(keys=[self.prefix + "history:" + write[1]], args=[write[2]],
                             client=pipe)
+        elif kind == "rehistory":
+            self._rehistory(keys=[self.prefix + "history:" + write[1],
+                                  self.prefix + "history:" + write[2]], client=pipe)
         elif kind == "record":
             _kind, kind, key, data = write
             if data is None:
