@@ -226,6 +226,27 @@ def test_a_key_that_cannot_be_one_is_refused_whole_and_the_room_stays_open(chat,
     assert numerics(bob)[0] == ("JOIN", ("#a",))
 
 
+def test_a_join_key_is_compared_whole_on_every_path(chat):
+    """A key is never cut: not when set (refused, above), and not when given.  A JOIN whose
+    key is the room's with more after it (a client that pasted too much, or a key another
+    server cut when it was set) is a wrong key, by IRC's JOIN and by plain mode's /join
+    alike; the whole key lets both in."""
+    key = "k" * moderation.KEYLEN
+    alice, bob = room(chat, "alice", "bob")
+    nadia = chat.plain("nadia")
+    alice.send(f"MODE #lobby +k {key}", "KICK #lobby bob", "KICK #lobby nadia")
+    bob.lines(), nadia.lines()
+    bob.send(f"JOIN #lobby {key}x", f"JOIN #lobby {key[:-1]}")
+    assert [number for number, _params in numerics(bob)] == ["475", "475"]
+    nadia.send(f"/join {key}x")
+    assert nadia.lines() == ["! #lobby: Cannot join channel (+k): wrong key"]
+    bob.send(f"JOIN #lobby {key}")
+    assert numerics(bob)[0] == ("JOIN", ("#lobby",))
+    nadia.send(f"/join {key}")
+    members = chat.core.chat.registry.channels["#lobby"].members
+    assert "nadia" in [member.nick for member in members]
+
+
 # -- Who may talk ---------------------------------------------------------------------------
 
 def test_moderated_lets_operators_and_voiced_members_talk(chat):

@@ -490,6 +490,24 @@ def test_the_page_shows_avatars_and_display_names_and_sets_its_own(pages):
         ann.sees("An avatar is the https:// address of a picture.")
 
 
+def test_a_renamed_room_keeps_its_tab_under_the_new_name(pages):
+    with running_server(start=web_backend()) as server:
+        carl = register_irc(server.address, "carl")
+        carl.send("JOIN #boaring")  # first in: its operator
+        carl.expect(" 366 ")
+        ann = pages(server.web_address)
+        ann.join("ann")
+        ann.type("/join #boaring")
+        ann.sees("You joined #boaring")
+        carl.send("RENAME #boaring #boring :typo")
+        ann.sees("carl renamed #boaring to #boring (typo)")
+        tabs = "return [...document.querySelectorAll('#tabs button')].map(b => b.textContent)"
+        assert "#boring" in ann.driver.execute_script(tabs)
+        assert "#boaring" not in ann.driver.execute_script(tabs)
+        ann.type("still here")
+        assert carl.expect("PRIVMSG") == ":ann!ann@127.0.0.1 PRIVMSG #boring :still here"
+
+
 @contextlib.contextmanager
 def page_across_a_restart(pages, said_before, history_before, history_after):
     """ann's page on a server where carl said *said_before*; the server stops and starts again

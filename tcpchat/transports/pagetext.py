@@ -77,6 +77,8 @@ TEXTS = {
     "quit-because": N_("← {nick} left the chat ({reason})"),
     "renamed": N_("{nick} is now known as {new_nick}"),
     "topic": N_("{nick} set the topic: {topic}"),
+    "renamed-room": N_("{nick} renamed {room} to {new_room}"),
+    "renamed-room-because": N_("{nick} renamed {room} to {new_room} ({reason})"),
     "no-topic": N_("{nick} cleared the topic"),
     "closed": N_("The server closed the connection"),
     "choose-name": N_("Choose a name to join."),

@@ -20,6 +20,8 @@ const CONCAT = "draft/multiline-concat";
 // Avatars and display names (IRCv3 draft/metadata-2): the keys the page reads and sets.
 const METADATA = "draft/metadata-2";
 const PROFILE_KEYS = ["avatar", "display-name"];
+// A room renamed (IRCv3 draft/channel-rename) stays the same tab, under its new name.
+const CHANNEL_RENAME = "draft/channel-rename";
 // The longest message the box sends, in pieces (about twenty lines: a paste, not a file).
 const MAX_MESSAGE_CHARS = 8000;
 const HELP = ["help-1", "help-2", "help-3"];
@@ -914,6 +916,7 @@ const HANDLERS = {
       if (rest[0] === "*") return;  // more LS lines to come
       const wanted = HISTORY_CAPS.every((cap) => this.offered.has(cap)) ? [...HISTORY_CAPS] : [];
       if (this.offered.has(READ_MARKER)) wanted.push(READ_MARKER);
+      if (this.offered.has(CHANNEL_RENAME)) wanted.push(CHANNEL_RENAME);
       for (const cap of [MULTILINE, METADATA]) {  // each needs batch
         if (!this.offered.has(cap) || !this.offered.has("batch")) continue;
         if (!wanted.includes("batch")) wanted.push("batch");
@@ -1156,6 +1159,16 @@ const HANDLERS = {
   },
   PRIVMSG(message, time) {
     this.incoming(message, time, "");
+  },
+  RENAME(message, time) {  // a room's new name: its tab, log and people stay
+    const [old, now, reason] = message.params;
+    const view = this.views.get(fold(old || ""));
+    if (!view || !now) return;
+    this.views.delete(fold(old));
+    view.name = view.tab.firstChild.textContent = now;  // the count beside it stays
+    this.views.set(fold(now), view);
+    note(view, t(reason ? "renamed-room-because" : "renamed-room",
+                 {nick: message.nick, room: old, new_room: now, reason}), time);
   },
   METADATA(message) {  // someone's key changed, or what it is (draft/metadata-2)
     const [target, key, , value] = message.params;
