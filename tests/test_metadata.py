@@ -203,3 +203,15 @@ def test_without_the_capability_metadata_is_unknown_and_leaving_forgets_everythi
     bob.send("QUIT")
     cy.send("QUIT")
     assert registry.metadata == {}
+
+
+def test_a_flood_of_subscriptions_is_bounded_and_nobody_else_waits():
+    chat = Harness()  # flood control as it is by default
+    ann = with_caps(chat, "ann", *CAPS)
+    bob = chat.irc("bob")
+    ann.send(*(f"METADATA * SUB key{number} other{number}" for number in range(200)))
+    assert len(chat.core.chat.registry.subscriptions[ann.client]) <= metadata.MAX_SUBS
+    assert ann.conn.reading_paused  # flood control holds the rest back
+    bob.lines()
+    chat.irc("cy").send("PRIVMSG #lobby :still served")
+    assert bob.lines()[-1] == ":cy!cy@127.0.0.1 PRIVMSG #lobby :still served"
