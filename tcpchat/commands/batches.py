@@ -47,7 +47,6 @@ def batch(chat, client, message):
         return
     _fail(chat, client, "MULTILINE_INVALID", (), _("A batch is opened with +reference and "
                                                    "closed with -reference"))
-    return
 
 
 def _open(chat, client, reference, message):

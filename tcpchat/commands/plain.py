@@ -79,22 +79,25 @@ def blank_line(chat, client):
 
 
 def _say_lines(chat, client, lines):
-    """Say *lines* as one message: blank lines at either end dropped, a multiline message
-    if more than one is left."""
+    """Say *lines* to the room: blank lines at either end dropped; one line left goes out in
+    as many messages as it needs to fit (as IRC clients cut a long line), more as one
+    multiline message."""
     while lines and not lines[-1].strip():
         lines.pop()
     while lines and not lines[0].strip():
         lines.pop(0)
-    if len(lines) <= 1:
-        _say(chat, client, lines[0] if lines else "")
+    if not lines:
         return
-    room = chat.registry.channels.get(fold(_room(chat)))
+    name = _room(chat)
+    room = chat.registry.channels.get(fold(name))
     if room is not None and client not in room.members and "n" in room.modes:
         _tell_outside(chat, client)
-        return
-    composed = multiline.compose("\n".join(lines), text_room(client.mask, "PRIVMSG",
-                                                              _room(chat)))
-    chat.message(client, "PRIVMSG", _room(chat), multiline.combine(composed), None, composed)
+    elif len(lines) == 1:
+        for piece in _pieces(client, name, lines[0]):
+            chat.message(client, "PRIVMSG", name, piece)
+    else:
+        composed = multiline.compose("\n".join(lines), text_room(client.mask, "PRIVMSG", name))
+        chat.message(client, "PRIVMSG", name, multiline.combine(composed), None, composed)
 
 
 def _register_step(chat, client, text):
@@ -178,17 +181,6 @@ def _welcome(chat, client, room, first=False):
 
 def _room(chat):
     return chat.config.default_channel
-
-
-def _say(chat, client, text):
-    if not text.strip():
-        return
-    room = chat.registry.channels.get(fold(_room(chat)))
-    if room is not None and client not in room.members and "n" in room.modes:
-        _tell_outside(chat, client)
-    else:
-        for piece in _pieces(client, _room(chat), text):
-            chat.message(client, "PRIVMSG", _room(chat), piece)
 
 
 def _pieces(client, target, text, wrapping=""):
