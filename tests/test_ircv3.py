@@ -40,9 +40,11 @@ def test_client_only_tags_reach_message_tags_users_and_tagmsg_only_them(chat):
     read_all(tagged, both)
     bare.send("@+draft/react=\\s:);server-only=x;+typing=active PRIVMSG #lobby :hi",
               "@+typing=active TAGMSG #lobby")
+    # message-tags alone brings the server's tags, time among them, as server-time does.
     assert tagged.lines() == [
-        "@+draft/react=\\s:);+typing=active;msgid=id5 :bare!bare@127.0.0.1 PRIVMSG #lobby :hi",
-        "@+typing=active;msgid=id6 :bare!bare@127.0.0.1 TAGMSG #lobby"]
+        f"@+draft/react=\\s:);+typing=active;msgid=id5;time={STAMP} :bare!bare@127.0.0.1 "
+        "PRIVMSG #lobby :hi",
+        f"@+typing=active;msgid=id6;time={STAMP} :bare!bare@127.0.0.1 TAGMSG #lobby"]
     assert [parse(line).tags for line in both.lines()] == [
         {"+draft/react": " :)", "+typing": "active", "msgid": "id5", "time": STAMP},
         {"+typing": "active", "msgid": "id6", "time": STAMP}]
@@ -62,7 +64,8 @@ def test_bare_tags_never_reach_anyone_and_tagmsg_to_nobody_is_an_error(chat):
 
 
 def test_a_message_is_encoded_once_per_encoding_whatever_the_recipients(chat, monkeypatch):
-    """Forty recipients over four Encodings: four encodings of the message, not forty."""
+    """Forty recipients over four mixes of capabilities, which are three Encodings (with
+    message-tags, server-time is implied): three encodings of the message, not forty."""
     kinds = [(), ("server-time",), ("message-tags",), ("server-time", "message-tags")]
     peers = [with_caps(chat, f"u{i}k{k}", *caps) for i in range(10)
              for k, caps in enumerate(kinds)]
@@ -73,8 +76,8 @@ def test_a_message_is_encoded_once_per_encoding_whatever_the_recipients(chat, mo
         monkeypatch.setattr(form, "encode", lambda m, encode=form.encode: calls.append(m)
                             or encode(m))
     sender.send("@+x=1 PRIVMSG #lobby :once per encoding")
-    assert len(calls) == 4
-    assert len({peer.output() for peer in peers}) == 4  # and each got the message
+    assert len(calls) == 3
+    assert len({peer.output() for peer in peers}) == 3  # and each got the message
 
 
 # -- echo-message and labeled-response ------------------------------------------------------
@@ -85,11 +88,12 @@ def test_echo_message_sends_the_sender_its_own_messages_in_order(chat):
     read_all(echo)
     echo.send("PRIVMSG #lobby :one", "@+x=y PRIVMSG #lobby :two", "NOTICE bob :three",
               "PRIVMSG bob :four", "@+t=1 TAGMSG #lobby")
-    assert echo.lines() == ["@msgid=id3 :echo!echo@127.0.0.1 PRIVMSG #lobby :one",
-                            "@+x=y;msgid=id4 :echo!echo@127.0.0.1 PRIVMSG #lobby :two",
-                            "@msgid=id5 :echo!echo@127.0.0.1 NOTICE bob :three",
-                            "@msgid=id6 :echo!echo@127.0.0.1 PRIVMSG bob :four",
-                            "@+t=1;msgid=id7 :echo!echo@127.0.0.1 TAGMSG #lobby"]
+    assert echo.lines() == [
+        f"@msgid=id3;time={STAMP} :echo!echo@127.0.0.1 PRIVMSG #lobby :one",
+        f"@+x=y;msgid=id4;time={STAMP} :echo!echo@127.0.0.1 PRIVMSG #lobby :two",
+        f"@msgid=id5;time={STAMP} :echo!echo@127.0.0.1 NOTICE bob :three",
+        f"@msgid=id6;time={STAMP} :echo!echo@127.0.0.1 PRIVMSG bob :four",
+        f"@+t=1;msgid=id7;time={STAMP} :echo!echo@127.0.0.1 TAGMSG #lobby"]
     assert [parse(line).params[-1] for line in bob.lines()] == ["one", "two", "three", "four"]
     bob.send("PRIVMSG #lobby :not echoed to bob")
     assert bob.lines() == []
@@ -200,7 +204,7 @@ def test_a_bot_marks_itself_and_is_shown_as_one_everywhere():
     assert robo.messages()[0].params[-1] == "+B"
     robo.send("PRIVMSG #lobby :beep")
     tags = tagged.messages()[-1].tags
-    assert tags["bot"] == "" and set(tags) == {"msgid", "bot"}  # a tag without a value
+    assert tags["bot"] == "" and set(tags) == {"msgid", "time", "bot"}  # a tag, no value
     assert bare.lines()[-1] == ":robo!robo@127.0.0.1 PRIVMSG #lobby :beep"
     bare.send("WHOIS robo")
     assert ("335", ("bare", "robo", "is a bot")) in numerics(bare)

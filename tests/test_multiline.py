@@ -51,7 +51,8 @@ def test_a_batch_is_one_message_each_recipient_reads_in_its_own_form():
     ref = opening.params[0][1:]
     assert opening.params == (f"+{ref}", "draft/multiline", "#lobby")
     msgid = opening.tags["msgid"]
-    assert opening.tags == {"msgid": msgid, "+draft/reply": "x"}  # the message's tags, once
+    # The message's tags, once (message-tags brings time with msgid).
+    assert opening.tags == {"msgid": msgid, "time": opening.tags["time"], "+draft/reply": "x"}
     assert [(line.tags, line.params[1]) for line in body] == [
         ({"batch": ref}, "hello"), ({"batch": ref}, ""), ({"batch": ref}, "how is "),
         ({"batch": ref, multiline.CONCAT: ""}, "everyone?")]
@@ -62,9 +63,11 @@ def test_a_batch_is_one_message_each_recipient_reads_in_its_own_form():
     assert [line.params for line in echo[1:]] == [line.params for line in [*body, closing]]
     # Without the capability: the lines one by one, the blank one left out, the msgid on the
     # first alone (for message-tags), the composition kept.
-    assert bob.lines() == [f"@+draft/reply=x;msgid={msgid} {source} PRIVMSG #lobby :hello",
-                           f"@+draft/reply=x {source} PRIVMSG #lobby :how is ",
-                           f"@+draft/reply=x {source} PRIVMSG #lobby :everyone?"]
+    time = opening.tags["time"]
+    assert bob.lines() == [
+        f"@+draft/reply=x;msgid={msgid};time={time} {source} PRIVMSG #lobby :hello",
+        f"@+draft/reply=x;time={time} {source} PRIVMSG #lobby :how is ",
+        f"@+draft/reply=x;time={time} {source} PRIVMSG #lobby :everyone?"]
     assert cy.lines() == [f"{source} PRIVMSG #lobby :hello",
                           f"{source} PRIVMSG #lobby :how is ",
                           f"{source} PRIVMSG #lobby :everyone?"]
@@ -142,7 +145,8 @@ def test_history_keeps_it_as_one_message_and_gives_it_back_in_each_form():
     outer, inner, first, second, inner_end, outer_end = modern.messages()
     history, ref = outer.params[0][1:], inner.params[0][1:]
     assert outer.params[1:] == ("chathistory", "#lobby")
-    assert inner.tags == {"batch": history, "msgid": entries[0].msgid}
+    assert inner.tags == {"batch": history, "msgid": entries[0].msgid,
+                          "time": inner.tags["time"]}
     assert inner.params == (f"+{ref}", "draft/multiline", "#lobby")
     assert [(line.tags, line.params[1]) for line in (first, second)] == [
         ({"batch": ref}, "first"), ({"batch": ref}, "second")]

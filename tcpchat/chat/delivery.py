@@ -255,7 +255,8 @@ class Delivery:
     def count_caps(self, dropped, enabled):
         self.cap_users.subtract(dropped)
         self.cap_users.update(enabled)
-        self.stamping = self.cap_users["server-time"] > 0
+        # (message-tags brings the server's tags, time among them: see tcpchat.chat.encoding)
+        self.stamping = self.cap_users["server-time"] + self.cap_users["message-tags"] > 0
 
     @staticmethod
     def with_cap(cap, clients):

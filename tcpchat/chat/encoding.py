@@ -49,6 +49,8 @@ class Encoding:
 TAG_CAPABILITIES = frozenset(("server-time", "message-tags", "account-tag"))
 
 
+SERVER_TIME = frozenset(("server-time",))
+
 #: The server's own tags that clients with message-tags get (and no capability of their own
 #: brings): a message's id, and that its sender is a bot.
 MESSAGE_TAGS = frozenset(("msgid", "bot"))
@@ -95,12 +97,17 @@ def encoding_for(dialect, caps, language=ENGLISH):
     reads *language*.
 
     The one place that decides it.  Plain users share :data:`PLAIN`.  IRC users share one of
-    eight Encodings, by which of :data:`TAG_CAPABILITIES` they enabled, so a message
-    is still encoded at most once per Encoding whatever the number of recipients: users who
-    asked for neither (most of them) get the same bytes as before tags existed.  Users of
+    six Encodings, by which of :data:`TAG_CAPABILITIES` they enabled (message-tags brings
+    server-time's tag with it), so a message is still encoded at most once per Encoding
+    whatever the number of recipients: users who asked for none (most of them) get the same
+    bytes as before tags existed.  Users of
     another language share the same few Encodings of theirs (:func:`_translated`).
     """
     caps = TAG_CAPABILITIES.intersection(caps)
+    if "message-tags" in caps:
+        # A client that takes tags is given the server's own, time with msgid, whether it
+        # asked for server-time or not: one Encoding for both.
+        caps = caps | SERVER_TIME
     if language != ENGLISH:
         return _translated(dialect is Dialect.PLAIN, caps, language)
     if dialect is Dialect.PLAIN:
