@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from helpers import ROOT, TIMEOUT, running_server, udp_backend
+from helpers import ROOT, TIMEOUT, LineSocket, running_server, udp_backend
 from tcpchat.bench.load import CheckFailed, Layout, Load
 
 
@@ -181,6 +181,42 @@ def test_the_plain_relay_answers_a_command_among_lines_read_at_once():
         relay.listener.close()
 
 
+def test_rounds_give_the_median_round_and_each_rounds_ratio_to_the_relay():
+    from tcpchat.bench import __main__ as bench
+    row = dict(clients=100, senders=10, window=8)
+    fanout = [[dict(row, rate=rate)] for rate in (3e6, 4e6, 2e6)]
+    relay = [[dict(row, rate=rate)] for rate in (4e6, 5e6, 4e6)]
+    (median,) = bench.medians(fanout, relay)
+    assert median["rate"] == 3e6 and median["rounds"] == [3e6, 4e6, 2e6]
+    assert median["paired"] == [0.75, 0.8, 0.5]
+    latency = [dict(p50_us=300, p99_us=p99, cpu_us_per_delivery=cpu)
+               for p99, cpu in ((900, 6.0), (700, 5.0), (800, 5.5))]
+    median = bench.medians(latency, None)
+    assert (median["p99_us"], median["round_cpu_us"]) == (800, [6.0, 5.0, 5.5])
+    failed = [[{"error": "x"}], [dict(row, rate=1e6)]]  # a round that failed is not the median
+    assert bench.medians(failed, None)[0]["rate"] == 1e6
+
+
+@pytest.mark.parametrize("name", ["asyncio", "asyncio-uvloop"])
+def test_the_asyncio_chat_relays_each_line_to_everyone_else(name):
+    """The textbook design the bench measures tcpchat against: the plain protocol, as the
+    generators speak it."""
+    from tcpchat.bench.targets import Target
+    target = Target.start(name, "irc")  # it speaks plain alone, whatever is asked
+    try:
+        assert target.proto == "plain"
+        ann, bob = LineSocket(target.address), LineSocket(target.address)
+        for peer, nick in ((ann, "ann"), (bob, "bob")):
+            peer.send(nick)
+            assert peer.expect("***") == "*** Type a line and press Enter"
+        ann.send("/who", "hello")
+        assert ann.expect("***") == "*** 2 people in #bench: everyone"
+        assert bob.expect("ann") == "ann: hello"
+        ann.close(), bob.close()
+    finally:
+        target.stop()
+
+
 # -- The generator in C (--generator c) --------------------------------------------------------
 
 def c_generator():
@@ -252,3 +288,17 @@ def test_the_accounts_benchmark_times_lines_beside_real_logins():
                                           lines[3]).groups())
     assert answered >= 1 and failed == 0
 
+
+@pytest.mark.parametrize("proto", ["irc", "plain"])
+def test_the_relay_in_c_relays_every_delivery_the_generator_checks(proto):
+    """The calibration relay in C: the C generator checks each delivery (order, none lost,
+    none twice) against it, as against any server."""
+    cgenerator = c_generator()
+    from tcpchat.bench.targets import Target
+    target = Target.start("relay-c", proto)
+    try:
+        delivered, seconds, _generator, server = cgenerator.fan_out(target, 20, 4, 8, 0.2,
+                                                                    0.5)
+    finally:
+        target.stop()
+    assert delivered > 0 and seconds > 0 and server is not None

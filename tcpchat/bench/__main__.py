@@ -28,10 +28,18 @@ cluster   Not by default (it needs redis-server and the cluster extra): one room
           ``--workers 2``: latency p50/p99 to each node's members, CPU a delivery (servers and
           Redis), and a burst's deliveries a second (see :mod:`tcpchat.bench.cluster`).
 
-Targets (``--targets``): tcpchat with each backend and selector, and the trivial relay that
-calibrates the generator (always run first).  ``--connect HOST:PORT --proto irc|plain`` adds a
-server started elsewhere (ngircd, say).  The server runs pinned to core 0 and the generator to
-the others, when the machine has two cores or more.
+Targets (``--targets``): tcpchat with each backend and selector; the textbook asyncio chat
+server (plain protocol), on asyncio's loop and on uvloop; and the trivial relay that calibrates
+the generator, always run first: in C where a compiler is (``relay-c``, this machine's
+ceiling), else in Python.  ``--connect HOST:PORT --proto irc|plain`` adds a server started
+elsewhere (ngircd, say).  The server runs pinned to core 0 and the generator to the others,
+when the machine has two cores or more.
+
+Rounds (``--rounds``, 3 by default).  This machine's speed swings by more than the differences
+measured, so the fan-out and latency scenarios run in rounds, every target once a round in
+the same order, and each figure reported is the median of its rounds; beside it, each round's
+figure against the calibration relay's of the same round (paired ratios).  The fan-out is
+driven by the generator in C where a compiler is (``--generator``), else by this process.
 """
 
 import argparse
@@ -45,7 +53,8 @@ from . import cgenerator
 from .core import measured_core
 from .load import (IRC, PLAIN, WHO_ANSWER, CheckFailed, Load, process_seconds,
                    raise_descriptor_limit)
-from .targets import DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, cores, free_port, known
+from .targets import (DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, calibration, cores,
+                      free_port, known)
 from .transports import certificate_files, measured_handshakes, measured_run
 
 #: The idle scenario's two shapes, as the report and the plot name them.
@@ -55,6 +64,8 @@ IDLE_SHAPES = {"spread": "200 at a time, IRC in no room",
 NEAR_CEILING = 0.8
 #: Receivers at which latency is measured (the others are read in bulk: see Load.open_loop).
 PROBES = 10
+#: The scenarios run once a round; the others run in the first round alone.
+ROUNDED = ("fanout", "latency")
 
 FULL = dict(fanout=[(100, 10), (500, 5)], windows=(8, 128), seconds=10.0, warmup=2.0,
             latency_clients=100, latency_senders=10, rate=1000, idle=10_000, room=5000,
@@ -157,6 +168,9 @@ def measured_latency(target, settings):
         result["max_us"] = latencies[-1] * 1e6
         if cpu is not None:
             result["server_cpu"] = (target.cpu_seconds() - cpu) / wall
+            # Each message reaches every other member: CPU per delivery, the everyday cost.
+            deliveries = settings["rate"] * (settings["latency_clients"] - 1)
+            result["cpu_us_per_delivery"] = result["server_cpu"] / deliveries * 1e6
         return result
     finally:
         load.close()
@@ -288,20 +302,58 @@ def run(args, settings):
             results["transports"] = {"transports": measured_transports(args, settings)}
         except (OSError, TimeoutError, RuntimeError) as exc:
             results["transports"] = {"transports": {"error": f"{type(exc).__name__}: {exc}"}}
-    targets = ["relay"] + [name for name in args.targets if name != "relay"]
+    calibrating = args.calibration = calibration()
+    targets = [calibrating] + [name for name in args.targets if name != calibrating]
     if args.connect:
         targets.append("connect")
-    for name in targets:
-        results[name] = {}
-        for scenario in args.scenarios:
-            if scenario in ("core", "transports", "cluster"):
-                continue
-            print(f"... {name}: {scenario}", file=sys.stderr, flush=True)
-            try:
-                results[name][scenario] = run_scenario(name, scenario, args, settings)
-            except (CheckFailed, OSError, TimeoutError, RuntimeError) as exc:
-                results[name][scenario] = {"error": f"{type(exc).__name__}: {exc}"}
+    rounds = {}  # (target, scenario) -> what each round measured
+    for round_number in range(args.rounds):
+        for name in targets:
+            results.setdefault(name, {})
+            for scenario in args.scenarios:
+                if scenario in ("core", "transports", "cluster") or (
+                        round_number and scenario not in ROUNDED):
+                    continue
+                print(f"... round {round_number + 1}: {name}: {scenario}", file=sys.stderr,
+                      flush=True)
+                try:
+                    measured = run_scenario(name, scenario, args, settings)
+                except (CheckFailed, OSError, TimeoutError, RuntimeError) as exc:
+                    measured = {"error": f"{type(exc).__name__}: {exc}"}
+                rounds.setdefault((name, scenario), []).append(measured)
+    for (name, scenario), measured in rounds.items():
+        results[name][scenario] = (medians(measured, rounds.get((calibrating, scenario)))
+                                   if scenario in ROUNDED else measured[0])
     return results
+
+
+def medians(measured, calibrating):
+    """One result of a scenario's rounds (*measured*, one each): for each row, the round of
+    the median figure (fan-out: deliveries a second; latency: p99), with every round's figure
+    beside it and, for the fan-out, its ratio to the calibration relay's in the same round
+    (*calibrating*, or None)."""
+    if isinstance(measured[0], list):  # the fan-out: a row per shape
+        return [_median_row([rows[index] for rows in measured if isinstance(rows, list)],
+                            [rows[index] for rows in calibrating or () if isinstance(rows, list)
+                             and index < len(rows)], "rate")
+                for index in range(len(measured[0]))]
+    return _median_row(measured, [], "p99_us")
+
+
+def _median_row(rows, reference, figure):
+    good = [row for row in rows if "error" not in row]
+    if not good:
+        return rows[0]
+    chosen = dict(sorted(good, key=lambda row: row[figure])[(len(good) - 1) // 2])
+    chosen["rounds"] = [row.get(figure) for row in rows]
+    if figure == "p99_us":
+        chosen["round_p50_us"] = [row.get("p50_us") for row in rows]
+        chosen["round_cpu_us"] = [row.get("cpu_us_per_delivery") for row in rows]
+    if len(reference) == len(rows):
+        chosen["paired"] = [row[figure] / base[figure]
+                            if "error" not in row and "error" not in base else None
+                            for row, base in zip(rows, reference)]
+    return chosen
 
 
 def run_scenario(name, scenario, args, settings):
@@ -312,12 +364,17 @@ def run_scenario(name, scenario, args, settings):
         target = Target.start(name, args.proto, sendq=args.sendq)
     try:
         if scenario == "fanout":
-            if args.generator == "c":
-                return [measured_fanout_c(target, clients, senders, settings, window)
-                        for clients, senders in settings["fanout"]
-                        for window in settings["windows"]]
-            return [measured_fanout(target, clients, senders, settings, window,
-                                    full_check=args.full_check)
+            if args.generator == "c" or (args.generator == "auto"
+                                         and cgenerator.compiler() is not None):
+                def measure(clients, senders, window):
+                    return measured_fanout_c(target, clients, senders, settings, window)
+            else:
+                def measure(clients, senders, window):
+                    return measured_fanout(target, clients, senders, settings, window,
+                                           full_check=args.full_check)
+            # A shape that fails (a server that never recovers from the one before) is an
+            # error row of its own: the other shapes are still measured.
+            return [_or_error(measure, clients, senders, window)
                     for clients, senders in settings["fanout"] for window in settings["windows"]]
         if scenario == "slow":
             clients, senders = settings["fanout"][0]
@@ -337,11 +394,19 @@ def run_scenario(name, scenario, args, settings):
         target.stop()
 
 
+def _or_error(measure, clients, senders, window):
+    try:
+        return measure(clients, senders, window)
+    except (CheckFailed, OSError, TimeoutError, RuntimeError) as exc:
+        return dict(clients=clients, senders=senders, window=window,
+                    error=f"{type(exc).__name__}: {exc}")
+
+
 # -- Reporting --------------------------------------------------------------------------------
 
-def report(results, out=sys.stdout):
+def report(results, out=sys.stdout, calibrating="relay"):
     ceiling = {}
-    relay = results.get("relay", {})
+    relay = results.get(calibrating, {})
     for row in relay.get("fanout", []) if isinstance(relay.get("fanout"), list) else []:
         if "rate" in row:
             ceiling[(row["clients"], row["senders"], row["window"])] = row["rate"]
@@ -374,7 +439,7 @@ def report(results, out=sys.stdout):
                    if name not in ("core", "transports"))
 
     if measured("fanout"):
-        report_fanout(each, flag, out)
+        report_fanout(each, flag, calibrating, out)
     if measured("latency"):
         report_latency(each, out)
     if measured("idle"):
@@ -386,30 +451,37 @@ def report(results, out=sys.stdout):
         report_transports(transports, out)
 
 
-def report_fanout(each, flag, out):
-    print("\nfan-out: deliveries a second (every delivery checked)", file=out)
+def report_fanout(each, flag, calibrating, out):
+    print("\nfan-out: deliveries a second (every delivery checked; the median round)", file=out)
     print(f"  {'target':14s} {'clients':>7s} {'senders':>7s} {'window':>6s} {'M/s':>7s} "
-          f"{'server CPU':>10s} {'M/CPU-s':>7s} {'generator CPU':>13s}", file=out)
+          f"{'server CPU':>10s} {'M/CPU-s':>7s} {'generator CPU':>13s}  {'/relay, by round'}",
+          file=out)
     for name, row in each("fanout"):
         cpu = row.get("server_cpu")
         per_cpu = f"{row['rate'] / cpu / 1e6:7.2f}" if cpu else f"{'-':>7s}"
+        paired = " ".join(f"{ratio:.2f}" if ratio is not None else "-"
+                          for ratio in row.get("paired", ()))
         print(f"  {name:14s} {row['clients']:7d} {row['senders']:7d} {row['window']:6d} "
               f"{row['rate'] / 1e6:7.2f} {_share(cpu):>10s} {per_cpu} "
-              f"{_share(row['generator_cpu']):>13s}{'' if name == 'relay' else flag(row)}",
-              file=out)
-    print("  (relay: the trivial relay; its figure is the generator's own ceiling.  M/CPU-s: "
-          "millions of deliveries per second of the server's CPU)", file=out)
+              f"{_share(row['generator_cpu']):>13s}  "
+              f"{paired if name != calibrating else ''}"
+              f"{'' if name == calibrating else flag(row)}", file=out)
+    print(f"  ({calibrating}: the trivial relay; its figure is the most this machine and "
+          "generator can measure.  M/CPU-s: millions of deliveries per second of the server's "
+          "CPU.  /relay: each round's figure over the relay's in the same round)", file=out)
 
 
 def report_latency(each, out):
     print("\nlatency: µs from each message's scheduled send to each receipt (open loop)",
           file=out)
     print(f"  {'target':14s} {'offered/s':>9s} {'p50':>8s} {'p90':>8s} {'p99':>8s} "
-          f"{'max':>9s} {'server CPU':>10s}", file=out)
+          f"{'max':>9s} {'server CPU':>10s} {'CPU µs/delivery':>15s}  p99 by round", file=out)
     for name, row in each("latency"):
+        per_delivery = row.get("cpu_us_per_delivery")
         print(f"  {name:14s} {row['offered']:9d} {row['p50_us']:8.0f} {row['p90_us']:8.0f} "
-              f"{row['p99_us']:8.0f} {row['max_us']:9.0f} {_share(row.get('server_cpu')):>10s}",
-              file=out)
+              f"{row['p99_us']:8.0f} {row['max_us']:9.0f} {_share(row.get('server_cpu')):>10s} "
+              f"{per_delivery if per_delivery is not None else float('nan'):15.2f}  "
+              + " ".join(f"{value:.0f}" for value in row.get("rounds", ()) if value), file=out)
 
 
 def report_idle(each, out):
@@ -607,10 +679,13 @@ def main(argv=None):
     parser.add_argument("--full-check", action="store_true",
                         help="every receiver parses every line (the design the generator "
                              "measured against; see docs/benchmarks.rst)")
-    parser.add_argument("--generator", choices=["python", "c"], default="python",
-                        help="what drives the fan-out scenario: this process, or a generator "
-                             "in C built with the system's compiler, for servers faster than "
-                             "the Python one can measure (default python)")
+    parser.add_argument("--generator", choices=["auto", "python", "c"], default="auto",
+                        help="what drives the fan-out scenario: a generator in C built with "
+                             "the system's compiler (auto: where there is one), or this "
+                             "process, whose own ceiling is near 3 M deliveries a second")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="rounds of the fan-out and latency scenarios, every target once "
+                             "a round (default 3; 1 with --quick)")
     parser.add_argument("--sendq", type=int, help="the started tcpchat servers' --sendq")
     parser.add_argument("--json", default="bench.json", metavar="FILE",
                         help="where to write the results (default bench.json)")
@@ -623,6 +698,8 @@ def main(argv=None):
     if unknown:
         parser.error(f"unknown targets: {', '.join(unknown)}")
     settings = QUICK if args.quick else FULL
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
     available = cores()
     if len(available) > 1:
         os.sched_setaffinity(0, set(available) - {SERVER_CORE})
@@ -630,6 +707,12 @@ def main(argv=None):
                      f"{sorted(set(available) - {SERVER_CORE})}")
     else:
         placement = "one core: server and generator share it (figures are lower bounds)"
+    if args.generator == "auto":
+        args.generator = "c" if cgenerator.compiler() is not None else "python"
+        if args.generator == "python" and "fanout" in args.scenarios:
+            print("tcpchat.bench: no C compiler: the fan-out is driven from Python, which "
+                  "cannot measure past ~3 M deliveries a second (apt-get install gcc)",
+                  file=sys.stderr)
     if args.generator == "c" and "fanout" in args.scenarios:
         try:
             cgenerator.binary()
@@ -641,10 +724,12 @@ def main(argv=None):
           file=sys.stderr)
     results = run(args, settings)
     meta = dict(placement=placement, quick=args.quick, proto=args.proto,
-                python=sys.version.split()[0], cores=len(available), when=time.time())
+                python=sys.version.split()[0], cores=len(available), when=time.time(),
+                generator=args.generator, rounds=args.rounds,
+                calibration=getattr(args, "calibration", None))
     with open(args.json, "w") as out:
         json.dump(dict(meta=meta, results=results), out, indent=1)
-    report(results)
+    report(results, calibrating=getattr(args, "calibration", "relay"))
     if args.plot and plot(results, args.plot):
         print(f"\nplot: {args.plot}")
     print(f"results: {args.json}")

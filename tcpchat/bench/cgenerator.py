@@ -1,5 +1,6 @@
-"""``--generator c``: the fan-out scenario driven by ``loadgen.c``, built here with the
-system's C compiler on first use.
+"""The fan-out scenario driven by ``loadgen.c`` (``--generator c``, the default where a C
+compiler is), and the calibration relay ``relay.c``: each built here with the system's C
+compiler on first use.
 
 The Python generator checks every delivery at about 130 ns each and waits on the server in
 lock-step, so against the trivial relay it tops out near 3 M deliveries a second: a server
@@ -21,24 +22,31 @@ from .load import CheckFailed
 from .targets import process_cpu_seconds
 
 SOURCE = Path(__file__).with_name("loadgen.c")
+RELAY = Path(__file__).with_name("relay.c")
 
 
 class NoCompiler(RuntimeError):
     pass
 
 
-def binary():
-    """The built generator, made once per version of its source."""
-    source = SOURCE.read_bytes()
-    version = hashlib.sha1(source).hexdigest()[:12]
-    built = Path(tempfile.gettempdir()) / f"tcpchat-loadgen-{version}"
+def compiler():
+    """The system's C compiler, or None."""
+    return shutil.which("cc") or shutil.which("gcc")
+
+
+def binary(source=SOURCE):
+    """The program built from *source* (the generator by default), made once per version of
+    its source."""
+    text = source.read_bytes()
+    version = hashlib.sha1(text).hexdigest()[:12]
+    built = Path(tempfile.gettempdir()) / f"tcpchat-{source.stem}-{version}"
     if built.exists():
         return built
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        raise NoCompiler("--generator c needs a C compiler: apt-get install gcc")
+    found = compiler()
+    if found is None:
+        raise NoCompiler(f"{source.name} needs a C compiler: apt-get install gcc")
     partial = built.with_suffix(f".{os.getpid()}")
-    subprocess.run([compiler, "-O2", "-o", str(partial), str(SOURCE)], check=True,
+    subprocess.run([found, "-O2", "-o", str(partial), str(source)], check=True,
                    capture_output=True)
     os.replace(partial, built)
     return built

@@ -1,6 +1,7 @@
 """The servers a benchmark runs against: tcpchat with each backend and selector, the trivial
-relay, or a server someone else started (``--connect``); with what can be read of them from
-outside (resident memory, CPU seconds) when they run on this machine."""
+relay (in C, and in Python), the textbook asyncio chat (on asyncio's loop and on uvloop), or
+a server someone else started (``--connect``); with what can be read of them from outside
+(resident memory, CPU seconds) when they run on this machine."""
 
 import io
 import os
@@ -32,10 +33,28 @@ TARGETS = {
     "select-select": ["tcpchat.server", "--backend", "select", "--selector", "select"],
     "threads": ["tcpchat.server", "--backend", "threads"],
     "relay": ["tcpchat.bench.relay"],
+    # The design a Python programmer reaches for first (plain protocol only).
+    "asyncio": ["tcpchat.bench.asyncio_chat"],
+    "asyncio-uvloop": ["tcpchat.bench.asyncio_chat", "--uvloop"],
+    # The trivial relay in C, built here: this machine's ceiling (see calibration()).
+    "relay-c": None,
 }
-DEFAULT_TARGETS = ("relay", "select-epoll", "select-poll", "select-select", "threads")
+DEFAULT_TARGETS = ("select-epoll", "select-poll", "select-select", "threads", "asyncio",
+                   "asyncio-uvloop")
+#: Targets that are not tcpchat: they take no tcpchat options, and greet nobody.
+NOT_TCPCHAT = ("relay", "relay-c", "asyncio", "asyncio-uvloop")
+#: Targets that speak the plain protocol alone, whatever ``--proto`` says.
+PLAIN_ONLY = ("asyncio", "asyncio-uvloop")
 #: The core the server is pinned to; the generator takes the others.
 SERVER_CORE = 0
+
+
+def calibration():
+    """The relay a run measures first, whose figures are the ceiling: the one in C where the
+    machine has a compiler, else the one in Python (which says less: it is slower than the
+    fastest servers it measures)."""
+    from .cgenerator import compiler
+    return "relay-c" if compiler() is not None else "relay"
 
 
 def known(name):
@@ -84,13 +103,20 @@ class Target:
         port = free_port()
         folder = tempfile.mkdtemp(prefix="tcpchat-bench-")  # for a target's files, if any
         base, _, revision = name.partition("@")
+        if base in PLAIN_ONLY:
+            proto = "plain"
         if revision:
             export(revision, folder)  # and run from there: ``-m`` looks in the cwd first
-        command = [sys.executable, "-m", *(part.format(folder=folder) for part in TARGETS[base]),
-                   "--port", str(port), *extra]
+        if base == "relay-c":
+            from .cgenerator import RELAY, binary
+            command = [str(binary(RELAY)), str(port), proto]
+        else:
+            command = [sys.executable, "-m",
+                       *(part.format(folder=folder) for part in TARGETS[base]),
+                       "--port", str(port), *extra]
         if base == "relay":
             command += ["--proto", proto]
-        else:
+        elif base not in NOT_TCPCHAT:
             # IRC users join #bench themselves (no autojoin: 10 000 joins to one room would
             # be a benchmark of JOIN); plain users are always in the default room.
             # Many clients from one address, each sending as fast as it may: the limits a
@@ -118,7 +144,7 @@ class Target:
                 raise RuntimeError(f"{self.name} exited: {self.process.stderr.read().decode()}")
             try:
                 with socket.create_connection(self.address, timeout=timeout) as probe:
-                    if not self.name.startswith("relay"):
+                    if self.name.partition("@")[0] not in NOT_TCPCHAT:
                         probe.recv(1)  # the greeting: the loop is running
                 return
             except OSError:
