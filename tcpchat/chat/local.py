@@ -11,7 +11,7 @@ members are in those lists too; delivery passes them by.  Plain users get the sa
 which their Encoding renders as sentences.
 """
 
-from ..protocol import metadata, multiline
+from ..protocol import ircv3, metadata, multiline
 from ..protocol.message import Message
 from ..text.display import comings
 from . import events
@@ -290,7 +290,7 @@ class LocalDelivery:
         by the IRC commands, which know what else a JOIN brings (a topic, NAMES)."""
         channel = event.channel
         readers = [member for member in channel.members
-                   if member.plain or "draft/channel-rename" in member.caps]
+                   if member.plain or ircv3.CHANNEL_RENAME in member.caps]
         if readers:
             self.delivery.deliver(Message("RENAME", (event.old_name, channel.name, event.reason),
                                           event.source), readers, when=event.time)

@@ -13,13 +13,14 @@ burst its members without the capability get is one JOIN's worth each.  The defa
 where every plain user is and every newcomer starts, keeps its name.
 """
 
+from ..protocol import ircv3
 from ..protocol import numerics as rpl
 from ..protocol.message import Message, utf8_prefix
 from ..protocol.names import channel_problem, fold
 from ..text.catalog import _
 from .moderation import KICKLEN
 
-CAPABILITY = "draft/channel-rename"
+CAPABILITY = ircv3.CHANNEL_RENAME
 #: Seconds between two renames of one channel: each sends every member a burst.
 COOLDOWN = 60.0
 #: How long (seconds) a JOIN of a channel's old name is pointed at its new one, and for how

@@ -17,14 +17,15 @@ import time
 
 from .message import escape_tag_value
 
+#: IRCv3 draft/channel-rename (tcpchat.commands.rename): members with it see RENAME.
+CHANNEL_RENAME = "draft/channel-rename"
 #: Offered in CAP LS, in this order.  cap-notify is enabled for any client that asks; the
 #: capabilities never change while the server runs, so it never has anything to say.
 CAPABILITIES = ("multi-prefix", "message-tags", "server-time", "echo-message", "away-notify",
                 "invite-notify", "userhost-in-names", "extended-join", "setname", "cap-notify",
                 "batch", "labeled-response", "sasl", "account-notify", "account-tag",
                 "extended-monitor", "draft/no-implicit-names", "draft/read-marker",
-                "draft/pre-away", "draft/multiline", "draft/metadata-2",
-                "draft/channel-rename")
+                "draft/pre-away", "draft/multiline", "draft/metadata-2", CHANNEL_RENAME)
 #: The longest label a client may give (labeled-response says 64 bytes).
 LABEL_BYTES = 64
 #: The longest real name SETNAME takes (also announced as NAMELEN).

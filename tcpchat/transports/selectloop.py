@@ -184,6 +184,10 @@ class SelectLoop(Driver):
     through the :class:`~tcpchat.transports.web.WebGateway` *web*), any of them None, until
     :meth:`request_stop` is called.  The web port speaks TLS when *web_tls* is true."""
 
+    #: Whether :meth:`_flush` sends the usual case itself (False: every socket the general
+    #: way; for the tests that hold the two alike).
+    fast_path = True
+
     def __init__(self, core, listener, selector=None, datagram_socket=None, tls_listener=None,
                  certificates=None, web_listener=None, web=None, web_tls=False,
                  policy=UNLIMITED, **datagram_options):
@@ -464,12 +468,34 @@ class SelectLoop(Driver):
             self._ready = connections
 
     def _flush(self):
-        """Send each ready connection's output: one send() per socket, then fix its watch."""
+        """Send each ready connection's output: one send() per socket, then fix its watch.
+
+        The fan-out's usual case, each member of a room once a turn, is a plain TCP socket,
+        open and read as usual, that takes all its output at once: sent here without the
+        general path's calls (``flush``, :meth:`_send`, :meth:`_settle`), which would leave it
+        as this leaves it.  Anything else (TLS, the web port, a socket that takes part, a
+        connection closing or paused) goes the general way.  ``tests/test_selectloop.py``
+        holds the two alike."""
+        transports, plain, read = self._transports, SocketTransport, selectors.EVENT_READ
+        fast = self.fast_path
         while self._ready:
             ready, self._ready = self._ready, set()
             # A lost connection below makes others ready (its QUIT); the loop flushes them too.
             for conn in ready:
-                conn.transport.flush()
+                transport = conn.transport
+                out = conn.outbuf
+                if (fast and transport.__class__ is plain and out and transport.events == read
+                        and not conn.closing and not conn.reading_paused
+                        and transport.stream is conn and transport in transports):
+                    try:
+                        sent = transport.sock.send(out)
+                    except OSError:
+                        sent = 0  # the general path tells a full socket from a lost one
+                    if sent == len(out):
+                        conn.sent(sent)
+                        continue
+                    conn.sent(sent)
+                transport.flush()
 
     def _send(self, transport):
         stream = transport.stream
