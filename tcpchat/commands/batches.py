@@ -136,7 +136,7 @@ def line_dropped(chat, client):
         "A line was dropped while a batch was open: the batch is dropped too"))
 
 
-def stray(chat, client, message):
+def stray(chat, client):
     """A line tagged ``batch=`` with no batch open: refused, as nothing would deliver it."""
     _fail(chat, client, "MULTILINE_INVALID", (), _("No batch is open by that reference"))
 

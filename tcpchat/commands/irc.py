@@ -88,7 +88,7 @@ def handle_line(chat, client, text):
         chat.delivery.reply(client, rpl.ERR_NEEDMOREPARAMS, message.command,
                             _("Not enough parameters"))
     elif message.tags and "batch" in message.tags and message.command != "BATCH":
-        batches.stray(chat, client, message)
+        batches.stray(chat, client)
     elif handler(chat, client, message) is batches.LATER:
         return  # it answers a labeled line later itself (a multiline batch, at its end)
     if start is not None:

@@ -52,12 +52,6 @@ def shown_lines(lines):
     return [text for text, _concat in lines if text]
 
 
-def size(lines):
-    """The bytes *lines* count against ``max-bytes``: their text, and a line feed between two
-    lines not joined by concat."""
-    return len(combine(lines).encode())
-
-
 class Collector:
     """One client's open multiline batch: the lines come in, and at its end the message goes
     out (or the client is told why not).  Once a line breaks a rule the batch is spoilt: it

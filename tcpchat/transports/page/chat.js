@@ -95,7 +95,7 @@ const $ = (id) => document.getElementById(id);
 // A multiline batch's lines (IRCv3 draft/multiline) as the one message they are, with the
 // opening line's tags: joined by line feeds, but where a line is tagged concat and continues
 // the one before; null for a batch of nothing to say.
-function joined(opening, lines) {
+function asOneMessage(opening, lines) {
   const said = lines.filter((line) => line.command === "PRIVMSG" || line.command === "NOTICE");
   if (!said.length) return null;
   const text = said.map((line, index) =>
@@ -989,7 +989,7 @@ const HANDLERS = {
     if (!batch) return;
     this.batches.delete(id);
     if (batch.opening) {  // a multiline message: one message of its lines
-      const whole = joined(batch.opening, batch.messages);
+      const whole = asOneMessage(batch.opening, batch.messages);
       const outer = this.batches.get(batch.opening.tags.batch);  // in a history batch
       if (!whole) return;
       if (outer) outer.messages.push(whole);
