@@ -593,7 +593,7 @@ def _fitted(lines, room):
         return lines
     fitted = []
     for text, concat in lines:
-        pieces = split_utf8(text, room) or [text]
+        pieces = split_utf8(text, room)
         fitted.extend((piece, concat or index > 0) for index, piece in enumerate(pieces))
     return tuple(fitted)
 
