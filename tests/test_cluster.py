@@ -492,6 +492,25 @@ def test_a_node_started_later_has_the_history_said_before_it_and_not_what_was_re
     assert "regretted" not in str(shared.history["#lobby"])
 
 
+def test_a_node_started_after_a_rename_has_the_rooms_history_under_its_new_name():
+    from tcpchat.store.memory import ListStore
+    shared = SharedState()
+    alpha = Node(shared, "alpha", history=ListStore())
+    ann = alpha.irc("ann")
+    ann.send("JOIN #boaring", "PRIVMSG #boaring :said before", "RENAME #boaring #boring")
+    shared.deliver()
+    beta = Node(shared, "beta", history=ListStore())  # saw none of it
+    shared.deliver()
+    bob = beta.irc("bob", caps=True)
+    bob.send("CAP REQ :draft/chathistory batch", "JOIN #boring")
+    shared.deliver()
+    bob.lines()
+    bob.send("CHATHISTORY LATEST #boring * 10")
+    said = [line for line in bob.messages() if line.command == "PRIVMSG"]
+    assert [line.params for line in said] == [("#boring", "said before")]
+    assert "#boaring" not in {entry.target for entry in beta.harness.core.chat.history.entries}
+
+
 @settings(max_examples=150, deadline=None)
 @given(ARRIVALS, OPERATIONS)
 def test_every_user_gets_what_one_server_would_have_given_it(arrivals, operations):

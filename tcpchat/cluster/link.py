@@ -462,8 +462,11 @@ class ClusterLink:
         store = self.chat.history
         if store is None:
             return
-        for entries in kept.values():
-            entries = [Entry(None, msgid, target, when, command, source, tuple(params), tags)
+        for key, entries in kept.items():
+            # A room renamed since keeps its list under its new key, but each entry names the
+            # room as it was: this node keeps them under the key, the name it has now.
+            entries = [Entry(None, msgid, target if fold(target) == key else key, when, command,
+                             source, tuple(params), tags)
                        for msgid, target, when, command, source, params, tags in entries]
             if not entries:
                 continue
