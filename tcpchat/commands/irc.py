@@ -14,6 +14,7 @@ from collections import namedtuple
 from ..chat.chat import STATUS_PREFIXES
 from ..chat.config import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
 from ..protocol import ircv3, multiline
+from ..protocol import metadata as metadata_keys
 from ..protocol import numerics as rpl
 from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, is_middle, parse,
                                 utf8_prefix)
@@ -188,7 +189,7 @@ def _cap_values(chat):
     return {"sasl": sasl.capability_value(chat),
             accounts.CAPABILITY: accounts.CAPABILITY_VALUE,
             multiline.CAPABILITY: multiline.CAPABILITY_VALUE,
-            metadata.CAPABILITY: metadata.CAPABILITY_VALUE}
+            metadata_keys.CAPABILITY: metadata_keys.CAPABILITY_VALUE}
 
 
 def _pass(chat, client, message):

@@ -19,8 +19,7 @@ import contextlib
 from ..chat.state import Channel
 from ..protocol import ircv3, metadata
 from ..protocol import numerics as rpl
-# CAPABILITY_VALUE is for CAP LS, which reads it here, as it reads the other commands'.
-from ..protocol.metadata import CAPABILITY, CAPABILITY_VALUE, VISIBLE, key_of  # noqa: F401
+from ..protocol.metadata import CAPABILITY, VISIBLE, key_of
 from ..protocol.message import Message
 from ..protocol.names import fold, is_channel
 from ..text.catalog import _
