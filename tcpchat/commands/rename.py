@@ -18,6 +18,7 @@ from ..protocol import numerics as rpl
 from ..protocol.message import Message, utf8_prefix
 from ..protocol.names import channel_problem, fold
 from ..text.catalog import _
+from . import rooms
 from .moderation import KICKLEN
 
 CAPABILITY = ircv3.CHANNEL_RENAME
@@ -59,7 +60,7 @@ def _refusal(chat, channel, new):
     problem = channel_problem(new)
     if problem:
         return "CANNOT_RENAME", _("That cannot be a channel's name: {problem}", problem=problem)
-    if fold(channel.name) == fold(chat.config.default_channel):
+    if channel.folded == fold(chat.config.default_channel):
         return "CANNOT_RENAME", _("{channel} is where everyone starts: it keeps its name",
                                   channel=channel.name)
     if new == channel.name:
@@ -68,10 +69,10 @@ def _refusal(chat, channel, new):
         there = chat.registry.channels.get(fold(new))
         if there is not None or chat.accounts.room(new) is not None:
             return "CHANNEL_NAME_IN_USE", _("The channel name is already taken")
-        lookalike = chat.registry.channel_lookalike(new) or chat.accounts.room_lookalike(new)
-        if lookalike is not None and lookalike is not channel:
+        lookalike = rooms.lookalike(chat, new)
+        if lookalike is not None and fold(lookalike) != channel.folded:
             return "CHANNEL_NAME_IN_USE", _("That name looks too much like {channel}",
-                                            channel=lookalike.name)
+                                            channel=lookalike)
     now = chat.wall_clock()
     if any(fold(name) == channel.folded and now - when < COOLDOWN
            for name, when in chat.renames.values()):
