@@ -1,6 +1,7 @@
 """SQLite against the list model: any interleaving of messages, joins, parts, redactions,
 renames and CHATHISTORY requests gets the same answers from both stores, line for line."""
 
+import itertools
 import re
 
 from hypothesis import HealthCheck, given, settings
@@ -21,9 +22,15 @@ CAPS = ("batch server-time message-tags draft/chathistory draft/message-redactio
         "draft/channel-rename")
 
 
+def msgid(number):
+    """The *number*th msgid, in the server's form (a prefix and a counter in hex), which the
+    SQLite store reads to find a message in its runs."""
+    return f"id-{number:x}"
+
+
 def reference():
     """A msgid (of a message that may or may not exist) or a timestamp near the run's."""
-    return st.one_of(st.integers(1, 40).map(lambda number: f"msgid=id{number}"),
+    return st.one_of(st.integers(1, 40).map(lambda number: f"msgid={msgid(number)}"),
                      st.integers(-5, 40).map(
                          lambda seconds: f"timestamp={timestamp(1_700_000_000 + seconds)}"))
 
@@ -45,7 +52,7 @@ line = st.one_of(
     st.sampled_from(TARGETS).map(lambda channel: f"PART {channel}"),
     renaming, renaming,
     st.tuples(st.sampled_from(TARGETS), st.integers(1, 40)).map(
-        lambda pair: f"REDACT {pair[0]} id{pair[1]}"),
+        lambda pair: f"REDACT {pair[0]} {msgid(pair[1])}"),
     st.tuples(st.sampled_from(("LATEST", "BEFORE", "AFTER", "AROUND")),
               st.sampled_from(TARGETS), reference(), st.integers(1, 10)).map(
         lambda request: "CHATHISTORY {} {} {} {}".format(*request)),
@@ -57,6 +64,7 @@ step = st.tuples(st.sampled_from(USERS), line, st.booleans())
 
 def play(store, steps):
     harness = Harness(history=store, flood=None, autojoin=False, created=1_700_000_000)
+    harness.core.chat.new_msgid = map(msgid, itertools.count(1)).__next__
     peers = {}
     for nick in USERS:
         peer = harness.connect()

@@ -16,7 +16,7 @@ from tcpchat.chat import events
 from tcpchat.server import build_parser, open_store
 from tcpchat.protocol.names import fold
 from tcpchat.store.accounts import Account, Accounts
-from tcpchat.store.base import GAP, MESSAGES
+from tcpchat.store.base import GAP, MESSAGES, Bound
 from tcpchat.store.credentials import hash_password
 from tcpchat.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError
 
@@ -31,13 +31,20 @@ def room(name):
 LOBBY = room("#lobby")
 
 
-def talk(number, room=LOBBY, when=1_700_000_000.0):
+def talk(number, room=LOBBY, when=1_700_000_000.0, msgid=None):
     return events.Talk(None, "ann!ann@host", "PRIVMSG", room, None, f"m{number}", None,
-                       when + number, f"id{number}")
+                       when + number, msgid or f"id{number}")
 
 
 def texts(entries):
     return [entry.params[-1] for entry in entries]
+
+
+def counted(connection, column, value):
+    """How many entries on the disk have *value* in *column* (of a run's entries)."""
+    index = ("seq", "msgid", "time", "command").index(column)
+    return connection.execute(f"SELECT count(*) FROM runs, json_each(runs.entries, '$[{index}]') "
+                              "WHERE json_each.value = ?", (value,)).fetchone()[0]
 
 
 def settled(store):
@@ -214,8 +221,7 @@ def test_a_redaction_is_answered_at_once_and_deleted_on_the_disk(path, written_f
     store.gate.set()
     store.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("SELECT count(*) FROM history WHERE msgid = 'id1'"
-                                  ).fetchone()[0] == 0
+        assert counted(connection, "msgid", "id1") == 0
 
 
 def test_kill_9_during_a_storm_leaves_a_sound_file_with_what_was_committed(path):
@@ -226,8 +232,7 @@ def test_kill_9_during_a_storm_leaves_a_sound_file_with_what_was_committed(path)
 
         def committed():
             with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
-                return connection.execute("SELECT count(*) FROM history WHERE "
-                                          "command = 'PRIVMSG'").fetchone()[0]
+                return counted(connection, "command", "PRIVMSG")
         assert wait_until(lambda: committed() == 200)
         talker.send(*[f"PRIVMSG #lobby :storm {number}" for number in range(2000)])
         os.kill(process.pid, signal.SIGKILL)
@@ -318,25 +323,31 @@ def test_a_full_disk_refuses_new_accounts_while_logins_and_chat_go_on(path, capl
 
 
 def test_a_database_of_schema_1_is_migrated_and_keeps_its_history(path):
-    """A file made before accounts existed (schema 1) gets the records table on start, in
-    one transaction with its new version, and its history stays."""
+    """A file made before accounts existed (schema 1) gets the records table on start, and
+    its rows become runs (schema 3), each in one transaction with its new version, and its
+    history stays, found by msgid as before."""
     from tcpchat.store.sqlite import MIGRATIONS
     old = sqlite3.connect(path)
     old.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version = 1; COMMIT;")
     old.execute("INSERT INTO history VALUES (1, 'id1', '#lobby', '#lobby', 1700000000.0, "
                 "'PRIVMSG', 'ann!a@h', 'kept', NULL, NULL)")
+    old.execute("INSERT INTO history VALUES (2, 'p-2', '#lobby', '#Lobby', 1700000001.0, "
+                "'TOPIC', 'ann!a@h', NULL, '[\"#Lobby\", \"a topic\"]', NULL)")
     old.commit()
     old.close()
     store = SqliteStore(path)
     try:
-        assert [entry.params for entry in store.page("#lobby", limit=5)] == [("#lobby", "kept")]
+        assert [entry.params for entry in store.page("#lobby", limit=5)] == [
+            ("#lobby", "kept"), ("#Lobby", "a topic")]
+        assert store.find("#lobby", "p-2").command == "TOPIC"
+        assert store.targets(["#lobby"], 0, 2e9, 5) == [("#lobby", 1700000000.0)]
         store.keep("account", "ann", {"name": "ann", "password": "scrypt$x"})
         assert wait_until(lambda: not store.changes)
         assert store.records() == [("account", "ann", {"name": "ann", "password": "scrypt$x"})]
     finally:
         store.close()
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     check.close()
 
 
@@ -353,3 +364,63 @@ def test_a_busy_minute_is_swept_every_so_many_rows_not_held_past_the_bounds():
         assert len(kept) < 3 + 5  # its lines, and what came since the last sweep
     finally:
         store.close()
+
+
+def said(number, room=LOBBY, msgid=None):
+    """Message *number*, with a msgid of the server's form (a prefix and a rising counter)."""
+    return talk(number, room, msgid=msgid or f"p-{number + 1:x}")
+
+
+def test_a_busy_rooms_lines_go_to_the_disk_as_a_few_runs_and_each_is_found(path):
+    """600 lines in a row are three runs on the disk (what makes history cheap for the
+    writer), and paging, finding, redacting and retention reach into the middle of one."""
+    store = SqliteStore(path, lines=500)
+    for number in range(600):
+        store.append(said(number))
+    settled(store)
+    try:
+        with sqlite3.connect(path) as connection:
+            assert connection.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
+        assert texts(store.page("#lobby", limit=3)) == ["m0", "m1", "m2"]
+        middle = store.find("#lobby", "p-12d")  # message 300, inside the second run
+        assert texts([middle]) == ["m300"]
+        assert texts(store.page("#lobby", before=Bound.at_seq(middle.seq), limit=2,
+                                newest=True)) == ["m298", "m299"]
+        assert texts(store.page("#lobby", after=Bound.at_seq(middle.seq), limit=2)) == [
+            "m301", "m302"]
+        assert store.find("#other", "p-12d") is None  # the msgid, but of another room
+        store.redact("#lobby", "p-12d")
+        settled(store)
+        assert store.find("#lobby", "p-12d") is None
+        assert texts(store.page("#lobby", after=Bound.at_seq(middle.seq - 2), limit=2)) == [
+            "m299", "m301"]
+    finally:
+        store.close()
+    with sqlite3.connect(path) as connection:
+        assert counted(connection, "msgid", "p-12d") == 0
+        assert counted(connection, "command", "PRIVMSG") == 500  # m99 on, but m300
+    again = SqliteStore(path)
+    try:
+        assert texts(again.page("#lobby", limit=1)) == ["m99"]  # the rest of a run
+        assert texts([again.find("#lobby", "p-64")]) == ["m99"]
+        assert again.find("#lobby", "p-63") is None
+    finally:
+        again.close()
+
+
+def test_msgids_out_of_order_or_of_another_form_are_found_all_the_same(path):
+    """A run holds rising counters of one prefix: a msgid that breaks that starts a new run,
+    and every one is still found, and in order."""
+    store = SqliteStore(path)
+    ids = ["p-5", "p-3", "p-4", "q-4", "other", "p-05", "p-6", "p-ffffffffffffffffff", "p-7"]
+    for number, msgid in enumerate(ids):
+        store.append(said(number, msgid=msgid))
+    store.close()
+    again = SqliteStore(path)
+    try:
+        for number, msgid in enumerate(ids):
+            assert texts([again.find("#lobby", msgid)]) == [f"m{number}"]
+        assert texts(again.page("#lobby", limit=20)) == [f"m{n}" for n in range(len(ids))]
+        assert again.find("#lobby", "p-8") is None and again.find("#lobby", "p-") is None
+    finally:
+        again.close()

@@ -10,10 +10,21 @@ commits (group commit: what arrives meanwhile goes in the next one), says how fa
 thus the queue of what is not on the disk yet; while the writer keeps up, it holds what
 arrived in the last few milliseconds.
 
+Runs.  The table holds entries in runs, not a row each: a run is entries in a row (by seq)
+of one channel, at most :data:`RUN_ENTRIES`, as one JSON text, with what queries look for
+beside it (its first and last seq, its earliest and latest time, the time of its last
+message, its msgids' range).  A commit of a busy room's lines is a few rows, not hundreds:
+a row costs the writer about 4 us of CPU (the table's B-tree and three indexes, the bound
+parameters), which at tens of thousands of messages a second was a quarter of a core taken
+from the loop; a run costs about as much, whatever it holds (see docs/history.rst for the
+figures).  A quiet room's line is a run of one.  Runs never overlap, so a query reads runs in
+order and stops once it has its limit; a msgid is found from its counter (see
+:func:`_runs`).
+
 Reading is done on the loop, on a connection of its own (WAL lets it read while the writer
-writes), bounded by an index and a LIMIT; what is still on the deque is merged in, so an
-answer holds everything appended before it (see :meth:`SqliteStore._unwritten` for why no
-entry can slip between the two).
+writes), bounded by an index and the limit (a query decodes at most a run past it); what is
+still on the deque is merged in, so an answer holds everything appended before it (see
+:meth:`SqliteStore._unwritten` for why no entry can slip between the two).
 
 Durability.  The database runs in WAL mode with ``synchronous=FULL``: a commit returns once
 its pages are on the disk.  A power cut may lose what was appended but not yet committed: at
@@ -43,6 +54,8 @@ second had held 250 000 rows, 75 MB in memory, until the minute was up), and whe
 import collections
 import itertools
 import json
+from itertools import repeat
+from operator import itemgetter, lt
 import logging
 import os
 import sqlite3
@@ -89,6 +102,34 @@ MIGRATIONS = (
         PRIMARY KEY (kind, key)
     ) WITHOUT ROWID;
     """,
+    # 3: entries kept in runs (see "Runs" in the module doc), the rows of schema 1 a run each.
+    """
+    CREATE TABLE runs (
+        first   INTEGER PRIMARY KEY,  -- the seq of its first entry
+        last    INTEGER NOT NULL,     -- and of its last
+        count   INTEGER NOT NULL,     -- how many entries it holds
+        target  TEXT NOT NULL,        -- fold(channel name), '*' for a gap, or a conversation
+        name    TEXT NOT NULL,        -- the channel's name as it was written
+        oldest  REAL NOT NULL,        -- the earliest and latest of its entries' times
+        newest  REAL NOT NULL,
+        said    REAL,                 -- the latest time of a PRIVMSG or NOTICE in it, or NULL
+        prefix  TEXT NOT NULL,        -- its entries' msgids are prefix-N, N in [low, high]
+        low     INTEGER NOT NULL,     -- rising along the run (0 and 0: a msgid of another
+        high    INTEGER NOT NULL,     -- form, the prefix is the whole of it)
+        entries TEXT NOT NULL         -- JSON: [seqs, msgids, times, commands, sources, texts,
+                                      -- params, tags], a list each; params and tags are JSON
+    );
+    CREATE INDEX runs_by_target ON runs (target, first);
+    CREATE INDEX runs_by_msgid ON runs (target, prefix, high);
+    CREATE INDEX runs_by_time ON runs (oldest);
+    CREATE INDEX runs_by_message_time ON runs (target, said);
+    INSERT INTO runs SELECT seq, seq, 1, target, name, time, time,
+        CASE WHEN command IN ('PRIVMSG', 'NOTICE') THEN time END, msgid, 0, 0,
+        json_array(json_array(seq), json_array(msgid), json_array(time), json_array(command),
+                   json_array(source), json_array(text), json_array(params), json_array(tags))
+        FROM history;
+    DROP TABLE history;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -101,8 +142,14 @@ QUEUE = 20_000
 COMMIT_INTERVAL = 0.02
 #: Rows the writer writes between two sweeps at most (see the module doc).
 SWEEP_ROWS = 10_000
+#: Entries a run holds at most: what a query decodes to use one of them.
+RUN_ENTRIES = 256
+#: Runs a msgid is looked for in (see :func:`_runs_holding`).
+RUNS_PER_MSGID = 8
+#: The largest counter a msgid is read as (SQLite's integers are 64-bit, signed).
+COUNTER_BOUND = 1 << 62
 
-_COLUMNS = "seq, msgid, target, name, time, command, source, text, params, tags"
+_RUN_COLUMNS = "first, target, name, prefix, entries"
 
 
 class StoreError(Exception):
@@ -138,7 +185,7 @@ class SqliteStore(Store):
                 self._reader.execute("PRAGMA read_uncommitted = 1")
             else:
                 self._reader.execute("PRAGMA query_only = 1")
-            last = self._reader.execute("SELECT max(seq) FROM history").fetchone()[0] or 0
+            last = self._reader.execute("SELECT max(last) FROM runs").fetchone()[0] or 0
         except sqlite3.Error as exc:
             self._release()
             raise StoreError(f"{path}: {_reason(exc)}") from exc
@@ -249,24 +296,28 @@ class SqliteStore(Store):
         key = fold(target)
         written, pending, renames = self._unwritten()
         keys = [key, EVERYWHERE] + [old for _seq, old, _new, _name in renames]
-        sql = [f"SELECT {_COLUMNS} FROM history WHERE target IN "
-               f"({', '.join('?' * len(keys))})"]
+        sql = [f"SELECT {_RUN_COLUMNS} FROM runs WHERE target IN ({', '.join('?' * len(keys))})"]
         args = list(keys)
-        for bound, sign in ((after, ">"), (before, "<")):
+        # A run that holds anything between the bounds: its first and last entries' seqs, or
+        # its earliest and latest times (a clock set back makes those no ends).
+        for bound, by_seq, by_time, sign in ((after, "last", "newest", ">"),
+                                             (before, "first", "oldest", "<")):
             if bound is not None:
-                sql.append(f"AND {'seq' if bound.seq is not None else 'time'} {sign} ?")
+                sql.append(f"AND {by_seq if bound.seq is not None else by_time} {sign} ?")
                 args.append(bound.seq if bound.seq is not None else bound.time)
-        if commands is not None:
-            sql.append(f"AND command IN ({', '.join('?' * (len(commands) + 1))})")
-            args.extend(sorted(commands))
-            args.append(GAP)
-        sql.append(f"ORDER BY seq {'DESC' if newest else 'ASC'} LIMIT ?")
-        args.append(limit)
-        rows = self._reader.execute(" ".join(sql), args).fetchall()
-        if newest:
-            rows.reverse()
-        if renames:  # written under a name the channel had until a rename still queued
-            rows = _renamed(rows, renames)
+        sql.append(f"ORDER BY first {'DESC' if newest else 'ASC'}")
+        rows = []
+        # Runs do not overlap (see _runs): once *limit* rows are found, the rest lie beyond.
+        for run in self._reader.execute(" ".join(sql), args):
+            found = _rows_of(run)
+            if renames:  # written under a name the channel had until a rename still queued
+                found = _renamed(found, renames)
+            rows.extend(row for row in found
+                        if (row[2] == key or row[2] == EVERYWHERE)
+                        and _between(row, after, before, commands))
+            if len(rows) >= limit:
+                break
+        rows.sort()
         pending = [row for row in pending if row[2] in (key, EVERYWHERE)]
         entries = [_entry(row) for row in self._merge(rows, pending, written)]
         return cut([entry for entry in entries if matches(entry, key, after, before, commands)],
@@ -279,9 +330,11 @@ class SqliteStore(Store):
         for row in self._unwritten()[1]:  # (a rename still queued: see the next look)
             if row[1] == msgid and row[2] == key:
                 return _entry(row)
-        row = self._reader.execute(f"SELECT {_COLUMNS} FROM history WHERE msgid = ? AND "
-                                   "target = ? LIMIT 1", (msgid, key)).fetchone()
-        return None if row is None or msgid in self._redacted else _entry(row)
+        for _run, rows in _runs_holding(self._reader, key, msgid):
+            for row in rows:
+                if row[1] == msgid:
+                    return None if msgid in self._redacted else _entry(row)
+        return None
 
     def targets(self, names, after, before, limit):
         names = list(names)
@@ -289,11 +342,19 @@ class SqliteStore(Store):
         latest = {}
         for start in range(0, len(names), 500):  # SQLite's bound on parameters, with room
             chunk = names[start:start + 500]
-            for target, name, when in self._reader.execute(
-                    "SELECT target, name, max(time) FROM history WHERE target IN "
-                    f"({', '.join('?' * len(chunk))}) AND command IN ('PRIVMSG', 'NOTICE') "
-                    "AND time > ? AND time < ? GROUP BY target", (*chunk, after, before)):
-                latest[target] = (name, when)
+            # A run's latest message is its answer when it came before *before*; a run that
+            # reaches past *before* is looked into.
+            for run in self._reader.execute(
+                    f"SELECT said, {_RUN_COLUMNS} FROM runs WHERE target IN "
+                    f"({', '.join('?' * len(chunk))}) AND said > ? AND oldest < ?",
+                    (*chunk, after, before)):
+                said, _first, target, name = run[:4]
+                if said >= before:
+                    said = max((row[4] for row in _rows_of(run[1:])
+                                if row[5] in MESSAGES and after < row[4] < before),
+                               default=None)
+                if said is not None and (target not in latest or latest[target][1] < said):
+                    latest[target] = (name, said)
         for row in pending:
             _seq, msgid, key, name, when, command = row[:6]
             if (key in names and command in MESSAGES and after < when < before
@@ -388,36 +449,33 @@ class SqliteStore(Store):
     def _write(self, connection, batch, lost, failing, touched):
         """Write *batch* (rows, after a gap of *lost* entries) in one transaction; returns
         whether writing is failing now."""
-        redactions = [(row[1], row[2]) for row in batch if row[5] == "REDACT"]
+        redactions = [(row[2], row[1]) for row in batch if row[5] == "REDACT"]
         # A channel renamed: its entries from before, by seq, whenever they were written.
         renames = [(fold(row[3]), row[3], row[2], row[0]) for row in batch
                    if row[5] == "RENAME"]
-        if redactions or renames:
-            rows = [row for row in batch if row[5] != "REDACT" and row[5] != "RENAME"]
-        else:
-            rows = batch
+        runs = _runs(batch, bool(redactions or renames))
         if self.lines is not None:
-            touched.update(row[2] for row in rows)
+            touched.update(run[3] for run in runs)
             touched.update(new for new, _name, _old, _seq in renames)
+        rows = len(batch) - len(redactions) - len(renames)
         lost += self.lost
         try:
             connection.execute("BEGIN")
             if lost:
                 # The gap takes the place of the last entry lost: a seq nothing else has.
-                connection.execute(
-                    "INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, NULL)",
-                    (batch[0][0] - 1, f"gap-{uuid.uuid4().hex[:16]}", EVERYWHERE, EVERYWHERE,
-                     batch[0][4], GAP, json.dumps([lost])))
-            connection.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                   rows)
-            connection.executemany("DELETE FROM history WHERE msgid = ? AND target = ?",
-                                   redactions)
-            connection.executemany("UPDATE history SET target = ?, name = ? WHERE target = ? "
-                                   "AND seq < ?", renames)
+                runs.insert(0, _run_values([(
+                    batch[0][0] - 1, f"gap-{uuid.uuid4().hex[:16]}", EVERYWHERE, EVERYWHERE,
+                    batch[0][4], GAP, None, None, json.dumps([lost]), None)]))
+            connection.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 12)})", runs)
+            for key, msgid in redactions:
+                for run, found in _runs_holding(connection, key, msgid):
+                    _rewrite(connection, run, [row for row in found if row[1] != msgid])
+            connection.executemany("UPDATE runs SET target = ?, name = ? WHERE target = ? "
+                                   "AND first < ?", renames)
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(connection)
-            self.lost = lost + len(rows)
+            self.lost = lost + rows
             self.written = batch[-1][0]  # given up on: the loop stops merging them in
             # Once a minute at most, however often a nearly full disk lets one through.
             now = time.monotonic()
@@ -457,22 +515,26 @@ class SqliteStore(Store):
             self.changes.popleft()
 
     def _sweep(self, connection, touched):
-        """Retention: entries older than ``days``, and past ``lines`` in a channel."""
+        """Retention: entries older than ``days``, past ``lines`` in a channel, and past
+        ``total`` in all, in a transaction."""
         try:
+            connection.execute("BEGIN")
             if self.days is not None:
-                connection.execute("DELETE FROM history WHERE time < ?",
-                                   (self.wall_clock() - self.days * 86400,))
+                cutoff = self.wall_clock() - self.days * 86400
+                connection.execute("DELETE FROM runs WHERE oldest < ? AND newest < ?",
+                                   (cutoff, cutoff))
+                for run in connection.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE "
+                                              "oldest < ?", (cutoff,)).fetchall():
+                    _rewrite(connection, run, [row for row in _rows_of(run)
+                                               if row[4] >= cutoff])
             if self.lines is not None:
                 for key in touched:
-                    connection.execute(
-                        "DELETE FROM history WHERE target = ? AND seq <= (SELECT seq FROM "
-                        "history WHERE target = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)",
-                        (key, key, self.lines))
+                    _keep_newest(connection, self.lines, "WHERE target = ?", (key,))
             if self.total is not None:
-                connection.execute(
-                    "DELETE FROM history WHERE seq <= (SELECT seq FROM history ORDER BY seq "
-                    "DESC LIMIT 1 OFFSET ?)", (self.total,))
+                _keep_newest(connection, self.total, "", ())
+            connection.execute("COMMIT")
         except sqlite3.Error as exc:
+            _rollback(connection)
             log.warning("history: retention could not run: %s", _reason(exc))
 
 
@@ -539,6 +601,146 @@ def _renamed(rows, renames):
     return moved
 
 
+def _runs(batch, mixed):
+    """The runs to insert for the rows of *batch* (in order of seq), as :func:`_run_values`
+    makes them; *mixed*: it holds redactions or renames, which are no entries, and end runs.
+
+    A run is entries in a row, of one channel as one name, whose msgids share a prefix with a
+    counter that rises along it (each process numbers its msgids so: see
+    :func:`tcpchat.chat.events.message_ids`), at most :data:`RUN_ENTRIES`.  Runs thus never
+    overlap, and a msgid is found from its counter.  A busy room's batch is one or a few runs:
+    what makes a row cost the writer (the table's and its indexes' B-trees, the call per row)
+    is paid once a run, not once a message."""
+    if not mixed:
+        # The usual case, checked without a Python step per row: one room, one process.
+        columns = list(zip(*batch))
+        parts = list(map(str.rpartition, columns[1], repeat("-")))
+        if (len(set(columns[2])) == 1 and len(set(columns[3])) == 1
+                and len(set(map(itemgetter(0), parts))) == 1):
+            digits = list(map(itemgetter(2), parts))
+            try:
+                counters = list(map(int, digits, repeat(16)))
+            except ValueError:
+                counters = None
+            if (counters and 0 < counters[0] and counters[-1] < COUNTER_BOUND
+                    and all(map(lt, counters, counters[1:]))
+                    and list(map(format, counters, repeat("x"))) == digits):
+                return [_run_values(batch[start:start + RUN_ENTRIES])
+                        for start in range(0, len(batch), RUN_ENTRIES)]
+    runs, run, previous = [], [], None
+    for row in batch:
+        if row[5] == "REDACT" or row[5] == "RENAME":
+            key = None
+        else:
+            prefix, counter = _msgid_parts(row[1])
+            key = (row[2], row[3], prefix)
+        if run and (key != previous[0] or counter <= previous[1] or len(run) == RUN_ENTRIES):
+            runs.append(_run_values(run))
+            run = []
+        if key is not None:
+            run.append(row)
+            previous = key, counter
+    if run:
+        runs.append(_run_values(run))
+    return runs
+
+
+def _run_values(rows):
+    """The row of table ``runs`` that holds *rows* (rows of the queue, one run)."""
+    seqs, msgids, targets, names, times, commands, *rest = zip(*rows)
+    if MESSAGES.issuperset(commands):
+        said = max(times)
+    else:
+        said = max((when for when, command in zip(times, commands) if command in MESSAGES),
+                   default=None)
+    prefix, low = _msgid_parts(msgids[0])
+    high = _msgid_parts(msgids[-1])[1] if prefix != msgids[0] else 0
+    return (seqs[0], seqs[-1], len(rows), targets[0], names[0], min(times), max(times), said,
+            prefix, low, high,
+            json.dumps([seqs, msgids, times, commands, *rest], ensure_ascii=False))
+
+
+def _rows_of(run):
+    """The rows of the queue's form that a run (``first, target, name, prefix, entries``)
+    holds, in order."""
+    _first, target, name, _prefix, entries = run
+    seqs, msgids, times, commands, sources, texts, params, tags = json.loads(entries)
+    return list(zip(seqs, msgids, repeat(target), repeat(name), times, commands, sources,
+                    texts, params, tags))
+
+
+def _msgid_parts(msgid):
+    """``(prefix, counter)`` of a msgid of this server's form (``prefix-hex``), else
+    ``(msgid, 0)``: what runs are looked up by."""
+    prefix, _, digits = msgid.rpartition("-")
+    if prefix and digits:
+        try:
+            counter = int(digits, 16)
+        except ValueError:
+            counter = 0
+        if 0 < counter < COUNTER_BOUND and digits == f"{counter:x}":
+            return prefix, counter
+    return msgid, 0
+
+
+def _runs_holding(connection, key, msgid):
+    """``(run, its rows)`` for each run of channel *key* that may hold *msgid*: runs whose
+    counters reach it (of the same prefix and counter, no other run does, but for runs of a
+    process that numbered out of order, hence a few), and those with *msgid* as their
+    prefix (another form, or a row from before runs)."""
+    prefix, counter = _msgid_parts(msgid)
+    found = []
+    for low, *run in connection.execute(
+            f"SELECT low, {_RUN_COLUMNS} FROM runs WHERE target = ? AND prefix = ? AND "
+            f"high >= ? ORDER BY high LIMIT {RUNS_PER_MSGID}", (key, prefix, counter)):
+        if low <= counter:
+            found.append((run, _rows_of(run)))
+    if prefix != msgid:
+        for run in connection.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE target = ? AND "
+                                      "prefix = ?", (key, msgid)):
+            found.append((run, _rows_of(run)))
+    return found
+
+
+def _rewrite(connection, run, rows):
+    """Put *rows*, what is left of *run*, in its place (nothing, if none are)."""
+    connection.execute("DELETE FROM runs WHERE first = ?", (run[0],))
+    if rows:
+        connection.execute(f"INSERT INTO runs VALUES ({', '.join('?' * 12)})",
+                           _run_values(rows))
+
+
+def _keep_newest(connection, bound, where, args):
+    """Delete all but the newest *bound* entries of the runs *where* selects."""
+    kept = 0
+    newest_first = connection.execute(f"SELECT first, count FROM runs {where} "
+                                      "ORDER BY first DESC", args)
+    for first, count in newest_first:
+        if kept + count > bound:
+            break
+        kept += count
+    else:
+        return
+    newest_first.close()
+    run = connection.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE first = ?",
+                             (first,)).fetchone()
+    connection.execute(f"DELETE FROM runs {where} {'AND' if where else 'WHERE'} first < ?",
+                       (*args, first))
+    _rewrite(connection, run, _rows_of(run)[count - (bound - kept):] if bound > kept else [])
+
+
+def _between(row, after, before, commands):
+    """Whether the row of a query belongs on a page between *after* and *before* (see
+    :meth:`~tcpchat.store.base.Store.page`)."""
+    if after is not None and not (row[0] > after.seq if after.seq is not None
+                                  else row[4] > after.time):
+        return False
+    if before is not None and not (row[0] < before.seq if before.seq is not None
+                                   else row[4] < before.time):
+        return False
+    return commands is None or row[5] in commands or row[5] == GAP
+
+
 def _entry(row):
     """The :class:`~tcpchat.store.base.Entry` of a row of the table (or of the queue)."""
     seq, msgid, _key, name, when, command, source, text, params, tags = row
@@ -560,6 +762,9 @@ def _migrate(connection, path):
         # tables, so a crash leaves either the old schema or the new one.
         connection.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = "
                                  f"{number + 1}; COMMIT;")
+    if version < SCHEMA_VERSION and connection.execute("PRAGMA freelist_count").fetchone()[0]:
+        # A table a migration moved and dropped: give the file its space back, once.
+        connection.execute("VACUUM")
 
 
 def _claim(path):
