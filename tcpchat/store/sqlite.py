@@ -295,29 +295,37 @@ class SqliteStore(Store):
     def page(self, target, after=None, before=None, limit=50, newest=False, commands=None):
         key = fold(target)
         written, pending, renames = self._unwritten()
-        keys = [key, EVERYWHERE] + [old for _seq, old, _new, _name in renames]
-        sql = [f"SELECT {_RUN_COLUMNS} FROM runs WHERE target IN ({', '.join('?' * len(keys))})"]
-        args = list(keys)
+        sql = [f"SELECT {_RUN_COLUMNS} FROM runs WHERE target = ?"]
+        bounds = []
         # A run that holds anything between the bounds: its first and last entries' seqs, or
         # its earliest and latest times (a clock set back makes those no ends).
         for bound, by_seq, by_time, sign in ((after, "last", "newest", ">"),
                                              (before, "first", "oldest", "<")):
             if bound is not None:
                 sql.append(f"AND {by_seq if bound.seq is not None else by_time} {sign} ?")
-                args.append(bound.seq if bound.seq is not None else bound.time)
-        sql.append(f"ORDER BY first {'DESC' if newest else 'ASC'}")
+                bounds.append(bound.seq if bound.seq is not None else bound.time)
+        # One query a name, each in the order of its index (a query of several names would
+        # sort all their runs first).
+        sql = " ".join(sql) + f" ORDER BY first {'DESC' if newest else 'ASC'}"
+        filtering = after is not None or before is not None or commands is not None
         rows = []
-        # Runs do not overlap (see _runs): once *limit* rows are found, the rest lie beyond.
-        for run in self._reader.execute(" ".join(sql), args):
-            found = _rows_of(run)
-            if renames:  # written under a name the channel had until a rename still queued
-                found = _renamed(found, renames)
-            rows.extend(row for row in found
-                        if (row[2] == key or row[2] == EVERYWHERE)
-                        and _between(row, after, before, commands))
-            if len(rows) >= limit:
-                break
+        for name in [key, EVERYWHERE] + [old for _seq, old, _new, _name in renames]:
+            found = []
+            # Runs do not overlap (see _runs): once *limit* rows are found, the rest of this
+            # name's lie beyond them.
+            for run in self._reader.execute(sql, (name, *bounds)):
+                held = _rows_of(run)
+                if renames:  # written under a name the channel had until a rename still queued
+                    held = [row for row in _renamed(held, renames)
+                            if row[2] == key or row[2] == EVERYWHERE]
+                if filtering:
+                    held = [row for row in held if _between(row, after, before, commands)]
+                found.extend(held)
+                if len(found) >= limit:
+                    break
+            rows.extend(found)
         rows.sort()
+        rows = rows[-limit:] if newest else rows[:limit]
         pending = [row for row in pending if row[2] in (key, EVERYWHERE)]
         entries = [_entry(row) for row in self._merge(rows, pending, written)]
         return cut([entry for entry in entries if matches(entry, key, after, before, commands)],
