@@ -42,7 +42,7 @@ def texts(entries):
 
 def counted(connection, column, value):
     """How many entries on the disk have *value* in *column* (of a run's entries)."""
-    index = ("seq", "msgid", "time", "command").index(column)
+    index = ("msgid", "command").index(column)
     return connection.execute(f"SELECT count(*) FROM runs, json_each(runs.entries, '$[{index}]') "
                               "WHERE json_each.value = ?", (value,)).fetchone()[0]
 

@@ -54,6 +54,8 @@ second had held 250 000 rows, 75 MB in memory, until the minute was up), and whe
 import collections
 import itertools
 import json
+import sys
+from array import array
 from itertools import repeat
 from operator import itemgetter, lt
 import logging
@@ -116,19 +118,15 @@ MIGRATIONS = (
         prefix  TEXT NOT NULL,        -- its entries' msgids are prefix-N, N in [low, high]
         low     INTEGER NOT NULL,     -- rising along the run (0 and 0: a msgid of another
         high    INTEGER NOT NULL,     -- form, the prefix is the whole of it)
-        entries TEXT NOT NULL         -- JSON: [seqs, msgids, times, commands, sources, texts,
+        seqs    BLOB NOT NULL,        -- its entries' seqs, 64-bit integers, little-endian
+        times   BLOB NOT NULL,        -- and times, 64-bit floats (exact, and cheap to make)
+        entries TEXT NOT NULL         -- and the rest, JSON: [msgids, commands, sources, texts,
                                       -- params, tags], a list each; params and tags are JSON
     );
     CREATE INDEX runs_by_target ON runs (target, first);
     CREATE INDEX runs_by_msgid ON runs (target, prefix, high);
     CREATE INDEX runs_by_time ON runs (oldest);
     CREATE INDEX runs_by_message_time ON runs (target, said);
-    INSERT INTO runs SELECT seq, seq, 1, target, name, time, time,
-        CASE WHEN command IN ('PRIVMSG', 'NOTICE') THEN time END, msgid, 0, 0,
-        json_array(json_array(seq), json_array(msgid), json_array(time), json_array(command),
-                   json_array(source), json_array(text), json_array(params), json_array(tags))
-        FROM history;
-    DROP TABLE history;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -149,7 +147,9 @@ RUNS_PER_MSGID = 8
 #: The largest counter a msgid is read as (SQLite's integers are 64-bit, signed).
 COUNTER_BOUND = 1 << 62
 
-_RUN_COLUMNS = "first, target, name, prefix, entries"
+_BIG_ENDIAN = sys.byteorder == "big"
+_RUN_COLUMNS = "first, target, name, prefix, seqs, times, entries"
+_INSERT_RUN = f"INSERT INTO runs VALUES ({', '.join('?' * 14)})"
 
 
 class StoreError(Exception):
@@ -474,7 +474,7 @@ class SqliteStore(Store):
                 runs.insert(0, _run_values([(
                     batch[0][0] - 1, f"gap-{uuid.uuid4().hex[:16]}", EVERYWHERE, EVERYWHERE,
                     batch[0][4], GAP, None, None, json.dumps([lost]), None)]))
-            connection.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 12)})", runs)
+            connection.executemany(_INSERT_RUN, runs)
             for key, msgid in redactions:
                 for run, found in _runs_holding(connection, key, msgid):
                     _rewrite(connection, run, [row for row in found if row[1] != msgid])
@@ -625,15 +625,13 @@ def _runs(batch, mixed):
         parts = list(map(str.rpartition, columns[1], repeat("-")))
         if (len(set(columns[2])) == 1 and len(set(columns[3])) == 1
                 and len(set(map(itemgetter(0), parts))) == 1):
-            digits = list(map(itemgetter(2), parts))
             try:
-                counters = list(map(int, digits, repeat(16)))
+                counters = list(map(int, map(itemgetter(2), parts), repeat(16)))
             except ValueError:
                 counters = None
             if (counters and 0 < counters[0] and counters[-1] < COUNTER_BOUND
-                    and all(map(lt, counters, counters[1:]))
-                    and list(map(format, counters, repeat("x"))) == digits):
-                return [_run_values(batch[start:start + RUN_ENTRIES])
+                    and all(map(lt, counters, counters[1:]))):
+                return [_run_of([column[start:start + RUN_ENTRIES] for column in columns])
                         for start in range(0, len(batch), RUN_ENTRIES)]
     runs, run, previous = [], [], None
     for row in batch:
@@ -655,7 +653,12 @@ def _runs(batch, mixed):
 
 def _run_values(rows):
     """The row of table ``runs`` that holds *rows* (rows of the queue, one run)."""
-    seqs, msgids, targets, names, times, commands, *rest = zip(*rows)
+    return _run_of(list(zip(*rows)))
+
+
+def _run_of(columns):
+    """The row of table ``runs`` that holds a run given as the columns of its rows."""
+    seqs, msgids, targets, names, times, commands, *rest = columns
     if MESSAGES.issuperset(commands):
         said = max(times)
     else:
@@ -663,18 +666,35 @@ def _run_values(rows):
                    default=None)
     prefix, low = _msgid_parts(msgids[0])
     high = _msgid_parts(msgids[-1])[1] if prefix != msgids[0] else 0
-    return (seqs[0], seqs[-1], len(rows), targets[0], names[0], min(times), max(times), said,
-            prefix, low, high,
-            json.dumps([seqs, msgids, times, commands, *rest], ensure_ascii=False))
+    return (seqs[0], seqs[-1], len(seqs), targets[0], names[0], min(times), max(times), said,
+            prefix, low, high, _packed("q", seqs), _packed("d", times),
+            json.dumps([msgids, commands, *rest], ensure_ascii=False))
 
 
 def _rows_of(run):
-    """The rows of the queue's form that a run (``first, target, name, prefix, entries``)
-    holds, in order."""
-    _first, target, name, _prefix, entries = run
-    seqs, msgids, times, commands, sources, texts, params, tags = json.loads(entries)
-    return list(zip(seqs, msgids, repeat(target), repeat(name), times, commands, sources,
-                    texts, params, tags))
+    """The rows of the queue's form that a run (``first, target, name, prefix, seqs, times,
+    entries``) holds, in order."""
+    _first, target, name, _prefix, seqs, times, entries = run
+    msgids, commands, sources, texts, params, tags = json.loads(entries)
+    return list(zip(_unpacked("q", seqs), msgids, repeat(target), repeat(name),
+                    _unpacked("d", times), commands, sources, texts, params, tags))
+
+
+def _packed(code, numbers):
+    """*numbers* as a run keeps them: a little-endian array of *code* (the JSON of a float
+    costs ten times as much to make)."""
+    numbers = array(code, numbers)
+    if _BIG_ENDIAN:
+        numbers.byteswap()
+    return numbers.tobytes()
+
+
+def _unpacked(code, data):
+    numbers = array(code)
+    numbers.frombytes(data)
+    if _BIG_ENDIAN:
+        numbers.byteswap()
+    return numbers.tolist()
 
 
 def _msgid_parts(msgid):
@@ -686,7 +706,9 @@ def _msgid_parts(msgid):
             counter = int(digits, 16)
         except ValueError:
             counter = 0
-        if 0 < counter < COUNTER_BOUND and digits == f"{counter:x}":
+        # Another way to write the same number ("05") is the same counter: a lookup finds the
+        # run, then the msgid itself.
+        if 0 < counter < COUNTER_BOUND:
             return prefix, counter
     return msgid, 0
 
@@ -714,8 +736,7 @@ def _rewrite(connection, run, rows):
     """Put *rows*, what is left of *run*, in its place (nothing, if none are)."""
     connection.execute("DELETE FROM runs WHERE first = ?", (run[0],))
     if rows:
-        connection.execute(f"INSERT INTO runs VALUES ({', '.join('?' * 12)})",
-                           _run_values(rows))
+        connection.execute(_INSERT_RUN, _run_values(rows))
 
 
 def _keep_newest(connection, bound, where, args):
@@ -767,12 +788,37 @@ def _migrate(connection, path):
                          f"knows up to {SCHEMA_VERSION}); upgrade tcpchat or use another --db")
     for number in range(version, SCHEMA_VERSION):
         # executescript commits first; the version moves in the same transaction as the
-        # tables, so a crash leaves either the old schema or the new one.
-        connection.executescript(f"BEGIN; {MIGRATIONS[number]} PRAGMA user_version = "
-                                 f"{number + 1}; COMMIT;")
+        # tables (and the rows a move carries over), so a crash leaves either the old schema
+        # or the new one.
+        try:
+            connection.executescript(f"BEGIN; {MIGRATIONS[number]}")
+            if number + 1 in _MOVES:
+                _MOVES[number + 1](connection)
+            connection.execute(f"PRAGMA user_version = {number + 1}")
+            connection.execute("COMMIT")
+        except BaseException:
+            _rollback(connection)
+            raise
     if version < SCHEMA_VERSION and connection.execute("PRAGMA freelist_count").fetchone()[0]:
         # A table a migration moved and dropped: give the file its space back, once.
         connection.execute("VACUUM")
+
+
+def _rows_to_runs(connection):
+    """Schema 3: the rows of table ``history`` become runs, as the writer would have made
+    them."""
+    rows = connection.execute("SELECT seq, msgid, target, name, time, command, source, text, "
+                              "params, tags FROM history ORDER BY seq")
+    while True:
+        chunk = rows.fetchmany(10_000)
+        if not chunk:
+            break
+        connection.executemany(_INSERT_RUN, _runs(chunk, False))
+    connection.execute("DROP TABLE history")
+
+
+#: What a migration does beyond its SQL, by the version it makes.
+_MOVES = {3: _rows_to_runs}
 
 
 def _claim(path):
