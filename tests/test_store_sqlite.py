@@ -424,3 +424,19 @@ def test_msgids_out_of_order_or_of_another_form_are_found_all_the_same(path):
         assert again.find("#lobby", "p-8") is None and again.find("#lobby", "p-") is None
     finally:
         again.close()
+
+
+@pytest.mark.parametrize("ids", [["-1", "-2", "-3"], ["p-1", "p-2", "p-x"], ["p-0", "p-1"],
+                                 ["p-1", "p-1"], ["p- 1", "p-02", "p-3"]])
+def test_a_batch_of_msgids_almost_of_the_servers_form_is_found_all_the_same(path, ids):
+    store = SqliteStore(path)
+    for number, msgid in enumerate(ids):
+        store.append(said(number, msgid=msgid))
+    store.close()
+    again = SqliteStore(path)
+    try:
+        for number, msgid in enumerate(ids):
+            assert again.find("#lobby", msgid).msgid == msgid
+        assert texts(again.page("#lobby", limit=20)) == [f"m{n}" for n in range(len(ids))]
+    finally:
+        again.close()

@@ -57,7 +57,7 @@ import json
 import sys
 from array import array
 from itertools import repeat
-from operator import itemgetter, lt
+from operator import getitem, lt
 import logging
 import os
 import sqlite3
@@ -457,11 +457,14 @@ class SqliteStore(Store):
     def _write(self, connection, batch, lost, failing, touched):
         """Write *batch* (rows, after a gap of *lost* entries) in one transaction; returns
         whether writing is failing now."""
-        redactions = [(row[2], row[1]) for row in batch if row[5] == "REDACT"]
-        # A channel renamed: its entries from before, by seq, whenever they were written.
-        renames = [(fold(row[3]), row[3], row[2], row[0]) for row in batch
-                   if row[5] == "RENAME"]
-        runs = _runs(batch, bool(redactions or renames))
+        columns = list(zip(*batch))
+        redactions, renames = [], []
+        if "REDACT" in columns[5] or "RENAME" in columns[5]:
+            redactions = [(row[2], row[1]) for row in batch if row[5] == "REDACT"]
+            # A channel renamed: its entries from before, by seq, whenever they were written.
+            renames = [(fold(row[3]), row[3], row[2], row[0]) for row in batch
+                       if row[5] == "RENAME"]
+        runs = _runs(batch, columns, bool(redactions or renames))
         if self.lines is not None:
             touched.update(run[3] for run in runs)
             touched.update(new for new, _name, _old, _seq in renames)
@@ -609,9 +612,10 @@ def _renamed(rows, renames):
     return moved
 
 
-def _runs(batch, mixed):
-    """The runs to insert for the rows of *batch* (in order of seq), as :func:`_run_values`
-    makes them; *mixed*: it holds redactions or renames, which are no entries, and end runs.
+def _runs(batch, columns, mixed):
+    """The runs to insert for the rows of *batch* (in order of seq; *columns*: the same,
+    column by column), as :func:`_run_of` makes them; *mixed*: it holds redactions or
+    renames, which are no entries, and end runs.
 
     A run is entries in a row, of one channel as one name, whose msgids share a prefix with a
     counter that rises along it (each process numbers its msgids so: see
@@ -620,13 +624,16 @@ def _runs(batch, mixed):
     what makes a row cost the writer (the table's and its indexes' B-trees, the call per row)
     is paid once a run, not once a message."""
     if not mixed:
-        # The usual case, checked without a Python step per row: one room, one process.
-        columns = list(zip(*batch))
-        parts = list(map(str.rpartition, columns[1], repeat("-")))
-        if (len(set(columns[2])) == 1 and len(set(columns[3])) == 1
-                and len(set(map(itemgetter(0), parts))) == 1):
+        # The usual case, checked without a Python step per row: one room (its rows share
+        # the channel's string objects), one process.
+        msgids, targets, names = columns[1:4]
+        prefix = msgids[0].rpartition("-")[0] + "-"
+        if (prefix != "-" and targets.count(targets[0]) == len(batch)
+                and names.count(names[0]) == len(batch)
+                and all(map(str.startswith, msgids, repeat(prefix)))):
             try:
-                counters = list(map(int, map(itemgetter(2), parts), repeat(16)))
+                counters = list(map(int, map(getitem, msgids, repeat(slice(len(prefix), None))),
+                                    repeat(16)))
             except ValueError:
                 counters = None
             if (counters and 0 < counters[0] and counters[-1] < COUNTER_BOUND
@@ -813,7 +820,7 @@ def _rows_to_runs(connection):
         chunk = rows.fetchmany(10_000)
         if not chunk:
             break
-        connection.executemany(_INSERT_RUN, _runs(chunk, False))
+        connection.executemany(_INSERT_RUN, _runs(chunk, list(zip(*chunk)), False))
     connection.execute("DROP TABLE history")
 
 
