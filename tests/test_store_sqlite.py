@@ -374,9 +374,10 @@ def said(number, room=LOBBY, msgid=None):
 def test_a_busy_rooms_lines_go_to_the_disk_as_a_few_runs_and_each_is_found(path):
     """600 lines in a row are three runs on the disk (what makes history cheap for the
     writer), and paging, finding, redacting and retention reach into the middle of one."""
-    store = SqliteStore(path, lines=500)
+    store = StalledDisk(path, lines=500)  # (one commit, whenever the writer looks)
     for number in range(600):
         store.append(said(number))
+    store.gate.set()
     settled(store)
     try:
         with sqlite3.connect(path) as connection:
