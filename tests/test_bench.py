@@ -217,6 +217,30 @@ def test_the_asyncio_chat_relays_each_line_to_everyone_else(name):
         target.stop()
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing to pin")
+@pytest.mark.parametrize("name", ["select-epoll", "relay-c"])
+def test_a_started_server_and_every_thread_it_starts_run_on_the_servers_core(name):
+    """The bench pins itself (the generator) to the other cores first thing; a server it then
+    starts is pinned by the cores the machine gave, not by what the generator kept (it had
+    shared the generator's core, and its figures were that)."""
+    from tcpchat.bench import targets
+    if name == "relay-c":
+        c_generator()
+    given = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, given - {targets.SERVER_CORE})  # as python -m tcpchat.bench does
+    try:
+        target = targets.Target.start(name, "irc")
+    finally:
+        os.sched_setaffinity(0, given)
+    try:
+        LineSocket(target.address).close()  # up, and its threads started
+        tasks = os.listdir(f"/proc/{target.process.pid}/task")
+        assert tasks and all(os.sched_getaffinity(int(task)) == {targets.SERVER_CORE}
+                             for task in tasks)
+    finally:
+        target.stop()
+
+
 # -- The generator in C (--generator c) --------------------------------------------------------
 
 def c_generator():

@@ -53,8 +53,8 @@ from . import cgenerator
 from .core import measured_core
 from .load import (IRC, PLAIN, WHO_ANSWER, CheckFailed, Load, process_seconds,
                    raise_descriptor_limit)
-from .targets import (DEFAULT_TARGETS, SERVER_CORE, TARGETS, Target, calibration, cores,
-                      free_port, known)
+from .targets import (DEFAULT_TARGETS, MACHINE_CORES, SERVER_CORE, TARGETS, Target,
+                      calibration, free_port, known)
 from .transports import certificate_files, measured_handshakes, measured_run
 
 #: The idle scenario's two shapes, as the report and the plot name them.
@@ -700,7 +700,7 @@ def main(argv=None):
     settings = QUICK if args.quick else FULL
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
-    available = cores()
+    available = MACHINE_CORES
     if len(available) > 1:
         os.sched_setaffinity(0, set(available) - {SERVER_CORE})
         placement = (f"server pinned to core {SERVER_CORE}, generator to "

@@ -76,16 +76,25 @@ def cores():
     return sorted(os.sched_getaffinity(0))
 
 
+#: The cores this process was given, read before the generator pins itself to all but
+#: :data:`SERVER_CORE` (which it does first thing): the server is pinned by these, never by
+#: what the generator kept, or it would share the generator's core.
+MACHINE_CORES = cores()
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _raise_limits():
-    """In the server's process, before it starts: as many descriptors as the system allows."""
+def _prepare_server():
+    """In the server's process, before it starts: as many descriptors as the system allows,
+    and the server's core, for every thread it will start (:data:`MACHINE_CORES`)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if len(MACHINE_CORES) > 1:
+        os.sched_setaffinity(0, {SERVER_CORE})
 
 
 class Target:
@@ -126,9 +135,7 @@ class Target:
             if sendq:
                 command += ["--sendq", str(sendq)]
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   preexec_fn=_raise_limits, cwd=folder if revision else None)
-        if len(cores()) > 1:
-            os.sched_setaffinity(process.pid, {SERVER_CORE})
+                                   preexec_fn=_prepare_server, cwd=folder if revision else None)
         target = cls(name, ("127.0.0.1", port), proto, process)
         target.folder = folder
         target._wait_listening()
