@@ -67,7 +67,7 @@ from operator import getitem, lt
 
 from ..protocol.names import fold
 from ..chat.events import Redaction, Rename, Talk
-from .base import EVERYWHERE, GAP, MESSAGES, Entry, Store, cut, entries_of, matches
+from .base import EVERYWHERE, GAP, MESSAGES, Entry, Store, cut, entries_of
 
 try:
     import fcntl
@@ -320,17 +320,16 @@ class SqliteStore(Store):
                     held = [row for row in _renamed(held, renames)
                             if row[2] == key or row[2] == EVERYWHERE]
                 if filtering:
-                    held = [row for row in held if _between(row, after, before, commands)]
+                    held = [row for row in held if _on_page(row, after, before, commands)]
                 found.extend(held)
                 if len(found) >= limit:
                     break
             rows.extend(found)
         rows.sort()
         rows = rows[-limit:] if newest else rows[:limit]
-        pending = [row for row in pending if row[2] in (key, EVERYWHERE)]
-        entries = [_entry(row) for row in self._merge(rows, pending, written)]
-        return cut([entry for entry in entries if matches(entry, key, after, before, commands)],
-                   limit, newest)
+        pending = [row for row in pending if (row[2] == key or row[2] == EVERYWHERE)
+                   and _on_page(row, after, before, commands)]
+        return cut([_entry(row) for row in self._merge(rows, pending, written)], limit, newest)
 
     def find(self, target, msgid):
         key = fold(target)
@@ -766,9 +765,10 @@ def _keep_newest(connection, bound, where, args):
     _rewrite(connection, run, _rows_of(run)[count - (bound - kept):] if bound > kept else [])
 
 
-def _between(row, after, before, commands):
-    """Whether the row of a query belongs on a page between *after* and *before* (see
-    :meth:`~tcpchat.store.base.Store.page`)."""
+def _on_page(row, after, before, commands):
+    """Whether a row of its channel belongs on a page between *after* and *before*, of
+    *commands* (see :meth:`~tcpchat.store.base.Store.page`): what
+    :func:`~tcpchat.store.base.matches` asks of an entry."""
     if after is not None and not (row[0] > after.seq if after.seq is not None
                                   else row[4] > after.time):
         return False
