@@ -409,6 +409,26 @@ def test_a_busy_rooms_lines_go_to_the_disk_as_a_few_runs_and_each_is_found(path)
         again.close()
 
 
+def test_targets_and_pages_by_time_look_inside_a_run_that_reaches_past_their_bound(path):
+    """A run's times are its ends only: a bound that falls inside one is found inside it."""
+    store = StalledDisk(path)  # (one commit, so one run)
+    for number in range(10):
+        store.append(said(number))  # at 1_700_000_000 + number
+    store.gate.set()
+    settled(store)
+    try:
+        start = 1_700_000_000
+        assert store.targets(["#lobby"], start + 2.5, start + 5.5, 10) == [
+            ("#lobby", start + 5.0)]
+        assert store.targets(["#lobby"], start + 9.5, start + 20, 10) == []
+        assert texts(store.page("#lobby", after=Bound.at_time(start + 2.5),
+                                before=Bound.at_time(start + 5.5))) == ["m3", "m4", "m5"]
+        assert texts(store.page("#lobby", before=Bound.at_time(start + 5.5), limit=2,
+                                newest=True)) == ["m4", "m5"]
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("ids", [
     ["p-5", "p-3", "p-4", "q-4", "other", "p-05", "p-6", "p-ffffffffffffffffff", "p-7"],
     # One batch that looks like the usual case (one room, one prefix) and is not quite:
