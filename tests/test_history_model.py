@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import Harness, StalledDisk
+from tcpchat.chat.events import COUNTER_DIGITS
 from tcpchat.commands import rename
 from tcpchat.protocol.ircv3 import timestamp
 from tcpchat.store.memory import ListStore
@@ -23,9 +24,9 @@ CAPS = ("batch server-time message-tags draft/chathistory draft/message-redactio
 
 
 def msgid(number):
-    """The *number*th msgid, in the server's form (a prefix and a counter in hex), which the
-    SQLite store reads to find a message in its runs."""
-    return f"id-{number:x}"
+    """The *number*th msgid, in the server's form (a prefix and a counter in hex, always as
+    many digits), which the SQLite store reads to find a message in its runs."""
+    return f"id-{number:0{COUNTER_DIGITS}x}"
 
 
 def reference():

@@ -1,6 +1,7 @@
 """The SQLite store on its own: the file, the schema, a restart, what stops a server at start,
 a full disk, a writer that falls behind, retention, and a kill -9 during a storm."""
 
+import json
 import logging
 import os
 import signal
@@ -18,9 +19,10 @@ from tcpchat.protocol.names import fold
 from tcpchat.store.accounts import Account, Accounts
 from tcpchat.store.base import GAP, MESSAGES, Bound
 from tcpchat.store.credentials import hash_password
+from tcpchat.store import sqlite
 from tcpchat.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError
 
-Room = namedtuple("Room", "name folded")
+Room = namedtuple("Room", "name folded crowded", defaults=(False,))
 
 
 def room(name):
@@ -42,9 +44,10 @@ def texts(entries):
 
 def counted(connection, column, value):
     """How many entries on the disk have *value* in *column* (of a run's entries)."""
-    index = ("msgid", "command").index(column)
-    return connection.execute(f"SELECT count(*) FROM runs, json_each(runs.entries, '$[{index}]') "
-                              "WHERE json_each.value = ?", (value,)).fetchone()[0]
+    index = {"msgid": 1, "command": 5}[column]  # in a row of the queue's form
+    return sum(row[index] == value
+               for run in connection.execute(f"SELECT {sqlite._RUN_COLUMNS} FROM runs")
+               for row in sqlite._rows_of(run))
 
 
 def settled(store):
@@ -347,8 +350,46 @@ def test_a_database_of_schema_1_is_migrated_and_keeps_its_history(path):
     finally:
         store.close()
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     check.close()
+
+
+def test_runs_of_schema_3_are_read_and_new_runs_are_packed_where_they_can_be(path):
+    """Schema 3 kept a run's entries as JSON; schema 4 packs them (joined strings, no JSON to
+    make) where every one is a string and keeps JSON for the rest: a file of schema 3 is read
+    as it was, and each run, old or new, packed or not, is found, paged and redacted alike."""
+    from tcpchat.store.sqlite import _INSERT_RUN, MIGRATIONS, _run_values
+    old = sqlite3.connect(path)
+    old.executescript(f"BEGIN; {''.join(MIGRATIONS[:3])} PRAGMA user_version = 3; COMMIT;")
+    rows = [(1, "p-1", "#lobby", "#lobby", 1700000000.0, "PRIVMSG", "ann!a@h", "m0", None, None),
+            (2, "p-2", "#lobby", "#lobby", 1700000001.0, "PRIVMSG", "ann!a@h", "m1", None,
+             '{"+draft/reply": "p-1"}')]
+    run, columns = list(_run_values(rows)), list(zip(*rows))
+    run[-1] = json.dumps([columns[1], *columns[5:]])
+    old.execute(_INSERT_RUN, run)  # as schema 3 wrote it
+    old.commit()
+    old.close()
+    store = StalledDisk(path)
+    store.append(said(2, form="p-{:x}"))  # a run of messages: packed
+    store.append(events.Join(None, "bob!b@h", LOBBY, 1700000003.0, "p-4"))  # no text: JSON
+    store.gate.set()
+    settled(store)
+    try:
+        assert [entry.command for entry in store.page("#lobby", limit=5)] == [
+            "PRIVMSG", "PRIVMSG", "PRIVMSG", "JOIN"]
+        assert store.find("#lobby", "p-2").tags == {"+draft/reply": "p-1"}
+        assert texts([store.find("#lobby", "p-3")]) == ["m2"]
+        store.redact("#lobby", "p-1")
+        store.redact("#lobby", "p-3")
+        settled(store)
+        assert [entry.msgid for entry in store.page("#lobby", limit=5)] == ["p-2", "p-4"]
+    finally:
+        store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 4
+        kinds = [entries[0] for (entries,) in connection.execute(
+            "SELECT entries FROM runs ORDER BY first")]
+    assert kinds == ["\r", "["]  # a message redacted out of each of the first two
 
 
 def test_a_busy_minute_is_swept_every_so_many_rows_not_held_past_the_bounds():
@@ -366,45 +407,51 @@ def test_a_busy_minute_is_swept_every_so_many_rows_not_held_past_the_bounds():
         store.close()
 
 
-def said(number, room=LOBBY, msgid=None):
-    """Message *number*, with a msgid of the server's form (a prefix and a rising counter)."""
-    return talk(number, room, msgid=msgid or f"p-{number + 1:x}")
+def said(number, room=LOBBY, msgid=None, form="p-{:x}"):
+    """Message *number*, with a msgid of the server's form (a prefix and a rising counter,
+    written as *form* writes it)."""
+    return talk(number, room, msgid=msgid or form.format(number + 1))
 
 
-def test_a_busy_rooms_lines_go_to_the_disk_as_a_few_runs_and_each_is_found(path):
+@pytest.mark.parametrize("form", [f"p-{{:0{events.COUNTER_DIGITS}x}}", "p-{:x}"],
+                         ids=["this-server", "digits-as-needed"])
+def test_a_busy_rooms_lines_go_to_the_disk_as_a_few_runs_and_each_is_found(path, form):
     """600 lines in a row are three runs on the disk (what makes history cheap for the
-    writer), and paging, finding, redacting and retention reach into the middle of one."""
+    writer), and paging, finding, redacting and retention reach into the middle of one.  The
+    same whether the msgids' counters are as long as this server writes them (checked as
+    text) or as long as each needs (as an older tcpchat wrote them: read one by one)."""
+    msgid = form.format
     store = StalledDisk(path, lines=500)  # (one commit, whenever the writer looks)
     for number in range(600):
-        store.append(said(number))
+        store.append(said(number, form=form))
     store.gate.set()
     settled(store)
     try:
         with sqlite3.connect(path) as connection:
             assert connection.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
         assert texts(store.page("#lobby", limit=3)) == ["m0", "m1", "m2"]
-        middle = store.find("#lobby", "p-12d")  # message 300, inside the second run
+        middle = store.find("#lobby", msgid(301))  # message 300, inside the second run
         assert texts([middle]) == ["m300"]
         assert texts(store.page("#lobby", before=Bound.at_seq(middle.seq), limit=2,
                                 newest=True)) == ["m298", "m299"]
         assert texts(store.page("#lobby", after=Bound.at_seq(middle.seq), limit=2)) == [
             "m301", "m302"]
-        assert store.find("#other", "p-12d") is None  # the msgid, but of another room
-        store.redact("#lobby", "p-12d")
+        assert store.find("#other", msgid(301)) is None  # the msgid, but of another room
+        store.redact("#lobby", msgid(301))
         settled(store)
-        assert store.find("#lobby", "p-12d") is None
+        assert store.find("#lobby", msgid(301)) is None
         assert texts(store.page("#lobby", after=Bound.at_seq(middle.seq - 2), limit=2)) == [
             "m299", "m301"]
     finally:
         store.close()
     with sqlite3.connect(path) as connection:
-        assert counted(connection, "msgid", "p-12d") == 0
+        assert counted(connection, "msgid", msgid(301)) == 0
         assert counted(connection, "command", "PRIVMSG") == 500  # m99 on, but m300
     again = SqliteStore(path)
     try:
         assert texts(again.page("#lobby", limit=1)) == ["m99"]  # the rest of a run
-        assert texts([again.find("#lobby", "p-64")]) == ["m99"]
-        assert again.find("#lobby", "p-63") is None
+        assert texts([again.find("#lobby", msgid(100))]) == ["m99"]
+        assert again.find("#lobby", msgid(99)) is None
     finally:
         again.close()
 

@@ -238,9 +238,16 @@ MESSAGES = (Talk, Join, Part, Kick, Quit, NickChange, TopicChange, ModeChange, I
 KINDS = MESSAGES + (Registration, UserModeChange, MetadataChange)
 
 
+#: Hex digits of a msgid's counter, written with leading zeros: the msgids of one process
+#: then sort as their counters do, and history checks that a run's counters rise by comparing
+#: the msgids as text (see tcpchat.store.sqlite).  2**48 messages, a century at 90 000 a second;
+#: past that the counter takes more digits, and history reads each one on its own.
+COUNTER_DIGITS = 12
+
+
 def message_ids():
     """A function that gives a new msgid each call: this process's random prefix (so that ids
     from before a restart, kept in history, are never given again) and a counter."""
     prefix = secrets.token_hex(6)
     # One C-level call per message: the format method of the template over a counter.
-    return map(f"{prefix}-{{:x}}".format, itertools.count(1)).__next__
+    return map(f"{prefix}-{{:0{COUNTER_DIGITS}x}}".format, itertools.count(1)).__next__
