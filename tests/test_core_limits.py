@@ -205,11 +205,11 @@ def test_replies_are_not_built_for_a_client_already_closing(chat):
     for n in range(50):
         chat.irc(f"member{n}")
     asker.client.conn.close("going")
-    before = len(asker.conn.outbuf)
+    before = asker.conn.outbuf.size
     from tcpchat.commands import irc
     irc.handle_line(chat.core.chat, asker.client, "WHO #lobby")
     irc.handle_line(chat.core.chat, asker.client, "LIST")
-    assert len(asker.conn.outbuf) == before
+    assert asker.conn.outbuf.size == before
 
 
 def test_a_plain_who_names_a_hundred_and_counts_the_rest():

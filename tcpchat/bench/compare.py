@@ -84,7 +84,7 @@ def core_sender(modules, members):
 
     def drain():
         for client in legacy.take_dirty():
-            client.outbuf.clear()
+            client.outbuf.discard()
 
     drain()
     return feed, drain

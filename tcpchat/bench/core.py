@@ -42,7 +42,7 @@ def core_members(members, core_class=ChatCore, config_class=Config, transport_cl
         # Stands in for a driver's send, as cheaply as can be, so the figure is the core's.
         for ready in told:
             for conn in ready:
-                conn.outbuf.clear()
+                conn.outbuf.discard()
         told.clear()
 
     drain()

@@ -34,11 +34,13 @@ to its :class:`Transport`, an object the driver hands to
 :meth:`ChatCore.connect <tcpchat.core.ChatCore.connect>`: first ``connection_made``, then
 ``pause_reading`` and ``resume_reading`` as the core decides.
 
-Output is one ``bytearray`` of whole CRLF-ended lines (every
-:class:`~tcpchat.chat.encoding.Encoding` writes whole lines), so a stream driver sends slices of it
-and a message driver splits it at CRLF, and the send queue bound (``Config.sendq``) counts the
-same bytes for both.  The chat appends to :attr:`Connection.outbuf` directly on the fan-out path;
-drivers never touch it but through the operations above.
+Output is an :class:`~tcpchat.chat.output.Output`: bytes objects of whole CRLF-ended lines
+(every :class:`~tcpchat.chat.encoding.Encoding` writes whole lines), the same object in the queue
+of every recipient of a message, so a stream driver sends them as they are and a message driver
+splits them at CRLF, and the send queue bound (``Config.sendq``) counts the same bytes for both.
+The chat appends to :attr:`Connection.outbuf` directly on the fan-out path, and the select loop
+sends from it directly in the usual case; other drivers touch it only through the operations
+above.
 """
 
 import logging
@@ -46,6 +48,7 @@ import logging
 from ..protocol.framing import TOO_LONG, LineFramer, split_datagram
 from ..protocol.message import MAX_MESSAGE, MAX_TAGS
 from ..text.catalog import _
+from .output import Output
 
 log = logging.getLogger("tcpchat")
 
@@ -115,7 +118,7 @@ class Connection:
         self.client = None
         #: Whole CRLF-ended lines waiting to be sent; the chat appends, drivers take.  Never
         #: rebound: the user's ``out`` is this same object.
-        self.outbuf = bytearray()
+        self.outbuf = Output()
         #: The core is done with this connection; no more input is read.
         self.closing = False
         self.reading_paused = False
@@ -142,7 +145,7 @@ class Connection:
         # Lines that arrived while reading was paused, to be handled on resume.
         self._held = None
         self._held_bytes = 0
-        # Whether outbuf begins a line (False after a send() that stopped mid-line).
+        # Whether outbuf begins a line (False after a send that stopped mid-line).
         self._line_start = True
 
     def __repr__(self):
@@ -228,24 +231,29 @@ class Connection:
     @property
     def pending(self):
         """How many bytes wait to be sent: what the send queue bound counts."""
-        return len(self.outbuf)
+        return self.outbuf.size
 
     @property
     def finished(self):
         """Closing, with everything sent: the driver may close the transport now."""
-        return self.closing and not self.outbuf
+        return self.closing and not self.outbuf.size
 
     def data_to_send(self):
-        """Every pending byte, for a stream transport; valid until the next core call, so a
-        driver that sends outside the core's lock must copy it."""
-        return self.outbuf
+        """Every pending byte, for a stream transport, as one bytes-like object; valid until
+        the next core call, so a driver that sends outside the core's lock must copy it."""
+        return self.outbuf.joined()
 
     def sent(self, count):
-        """The transport took the first *count* bytes of :meth:`data_to_send`."""
-        if count:
-            self._line_start = self.outbuf[count - 1] == 0x0A  # ended on a LF
-            del self.outbuf[:count]
-            self.bytes_sent += count
+        """The transport took the first *count* pending bytes (of :meth:`data_to_send`, or of
+        the outbuf's own buffers)."""
+        outbuf = self.outbuf
+        if count == outbuf.size:  # all of it: the usual case
+            outbuf.clear()
+            outbuf.size = 0
+            self._line_start = True
+        elif count:
+            self._line_start = outbuf.sent(count)
+        self.bytes_sent += count
 
     def flushed(self):
         """The driver has sent what the transport would take for now (the end of a loop
@@ -253,14 +261,14 @@ class Connection:
         peer failed to read, and it is cut with ``SendQ exceeded``.  A core call, guarded like
         the others; a driver skips it when it has no more than :attr:`sendq` bytes unsent,
         which is every time for a peer that reads."""
-        if len(self.outbuf) > self.sendq and not self.closing:
+        if self.outbuf.size > self.sendq and not self.closing:
             self.core.flushed(self)
 
     def take_data(self, limit):
         """Up to *limit* pending bytes, taken out of the queue, for a driver that sends them
         after the core call returns.  What it holds is no longer counted against the send
         queue, as bytes in the kernel's buffer are not."""
-        data = bytes(self.outbuf[:limit])
+        data = self.outbuf.head(limit)
         self.sent(len(data))
         return data
 
@@ -268,14 +276,20 @@ class Connection:
         """Pending lines without their CRLF, oldest first, for a transport that sends
         messages: all of them, or whole lines of at most *limit* bytes in all (at least one)."""
         outbuf = self.outbuf
-        if not outbuf:
+        if not outbuf.size:
+            outbuf.discard()  # (empty items, if any)
             return []
-        cut = len(outbuf)
-        if limit is not None and cut > limit:
-            cut = outbuf.rfind(b"\n", 0, limit) + 1 or outbuf.find(b"\n") + 1
-        lines = bytes(outbuf[:cut]).split(b"\r\n")
-        del outbuf[:cut]
-        self.bytes_sent += cut
+        if limit is None or outbuf.size <= limit:
+            data = bytes(outbuf.joined())
+            cut = len(data)
+        else:
+            data = outbuf.head(limit)
+            cut = data.rfind(b"\n") + 1
+            if not cut:  # a line longer than the limit: that line alone
+                data = bytes(outbuf.joined())
+                cut = data.find(b"\n") + 1
+        lines = data[:cut].split(b"\r\n")
+        self.sent(cut)
         lines.pop()  # the empty remainder after the last CRLF
         return lines
 
@@ -283,9 +297,9 @@ class Connection:
         """Forget what waits to be sent, except the rest of a line the transport already began
         sending: what follows must start on a line of its own."""
         if self._line_start:
-            self.outbuf.clear()
+            self.outbuf.discard()
         else:
-            del self.outbuf[self.outbuf.find(b"\n") + 1:]
+            self.outbuf.cut(bytes(self.outbuf.joined()).find(b"\n") + 1)
 
     # -- Flow -----------------------------------------------------------------------------
 
@@ -321,7 +335,7 @@ class Connection:
         or sent, its user is taken out of every table without a word to anyone, and the
         driver closes it."""
         self.stop()
-        self.outbuf.clear()
+        self.outbuf.discard()
         client = self.client
         if client is not None:
             client.out = None

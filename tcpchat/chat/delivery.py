@@ -8,7 +8,8 @@ plain text (:meth:`~Delivery.send_text`), and the few lines that close a connect
 
 Encoded once per Encoding.  A message to many is encoded once per
 :class:`~tcpchat.chat.encoding.Encoding` in use among its recipients, and each recipient that
-shares one gets the same bytes object appended to its connection's buffer.  Connections whose
+shares one gets the same bytes object appended to its connection's queue (an
+:class:`~tcpchat.chat.output.Output`: a reference, not a copy).  Connections whose
 output went from none to some are collected in :attr:`Delivery.dirty`; the core hands them to
 their drivers when the operation ends.
 
@@ -128,7 +129,7 @@ class Delivery:
         """The hot path: queue *encode(encoding, what)* for each of *recipients* but *skip*.
 
         Encoded at most once per Encoding; each recipient that shares one gets the same bytes
-        object appended to its connection's buffer.
+        object appended to its connection's queue.
         """
         sendq = self.hard_sendq
         dirty = self.dirty
@@ -138,6 +139,7 @@ class Delivery:
         # Recipients in a row mostly share an Encoding: compare with the last one before
         # looking it up, which costs a quarter of this loop's time when done per recipient.
         encoding = data = None
+        size = 0
         for recipient in recipients:
             if recipient is skip:
                 continue
@@ -149,14 +151,17 @@ class Delivery:
                 data = encoded.get(encoding)
                 if data is None:
                     data = encoded[encoding] = encode(encoding, what)
+                size = len(data)
             # What _append does, inlined: this loop runs once per recipient of every message
             # or batch.
             # (data may be b"", a message plain users are not shown: appending it costs less
             # than testing for it, and the driver finds nothing to send.)
-            if not out:
+            queued = out.size
+            if not queued:
                 dirty.add(recipient.conn)
-            out += data
-            if len(out) > sendq:
+            out.append(data)
+            queued = out.size = queued + size
+            if queued > sendq:
                 self._overflow(recipient)
 
     # -- To one ---------------------------------------------------------------------------
@@ -168,10 +173,10 @@ class Delivery:
         out = client.out
         if out is None:
             return
-        if not out:
+        if not out.size:
             self.dirty.add(client.conn)
-        out += data
-        if len(out) > self.hard_sendq:
+        out.add(data)
+        if out.size > self.hard_sendq:
             self._overflow(client)
 
     def send(self, client, message):
@@ -215,13 +220,13 @@ class Delivery:
         a client that reads its connection."""
         if self._batch:
             self.flush_batch()
-        return client.out is not None and len(client.out) <= self.config.sendq // 2
+        return client.out is not None and client.out.size <= self.config.sendq // 2
 
     def mark(self, client):
         """Where *client*'s output stands now, for :meth:`rewrite_since`; None if it is
         closing.  What the batch holds is queued first: it is not what comes after."""
         self.flush_batch()
-        return len(client.out) if client.out is not None else None
+        return client.out.size if client.out is not None else None
 
     def rewrite_since(self, client, start, rewrite):
         """Replace the whole lines queued for *client* since *start* (a :meth:`mark`) with
@@ -229,13 +234,12 @@ class Delivery:
         labeled-response labels a command's answer so).  Nothing if the client is closing."""
         self.flush_batch()
         out = client.out
-        if out is None or len(out) < start:
+        if out is None or out.size < start:
             return
-        lines = bytes(out[start:]).split(b"\r\n")[:-1]
-        del out[start:]
-        if not out:
+        lines = out.cut(start).split(b"\r\n")[:-1]
+        if not out.size:
             self.dirty.add(client.conn)
-        out += b"\r\n".join(rewrite(lines)) + b"\r\n"
+        out.add(b"\r\n".join(rewrite(lines)) + b"\r\n")
 
     # -- Capabilities -----------------------------------------------------------------------
 
@@ -275,7 +279,7 @@ class Delivery:
     def check_sendq(self, client):
         """After a flush: cut *client* if more than the send queue bound still waits."""
         self.flush_batch()
-        if client.out is not None and len(client.out) > self.config.sendq:
+        if client.out is not None and client.out.size > self.config.sendq:
             self._overflow(client)
 
     def _overflow(self, client):
@@ -287,7 +291,7 @@ class Delivery:
         farewell = Message("ERROR", (_("Closing link: {reason}", reason=_("SendQ exceeded")),))
         conn = client.conn
         conn.drop_output()
-        conn.outbuf += client.encoding.encode(farewell)
+        conn.outbuf.add(client.encoding.encode(farewell))
         self.stop_output(client)
         self.overflowed.append(client)
 
@@ -300,7 +304,7 @@ class Delivery:
 
     def lost(self, client):
         """*client*'s transport is gone: what waited for it is thrown away."""
-        client.conn.outbuf.clear()
+        client.conn.outbuf.discard()
         self.stop_output(client)
 
 

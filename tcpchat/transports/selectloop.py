@@ -11,7 +11,8 @@ One turn of the loop:
    may it judge which connections are silent).
 4. Flush: every connection the core said has new output (``ChatCore.output_ready``), or whose
    socket became writable, gets one ``send()`` of all its pending bytes (many lines in one
-   call).  What the kernel did not take stays in the connection, and only then is the socket
+   call; a ``sendmsg()`` of its queue's buffers, where it holds several).  What the kernel did
+   not take stays in the connection, and only then is the socket
    watched for EVENT_WRITE; once it drains the watch is dropped, so the loop never spins on an
    always-writable socket.
 
@@ -47,6 +48,7 @@ import time
 
 from ..chat.connection import Transport
 from ..chat.encoding import Dialect
+from ..chat.output import IOV_MAX
 from ..text.catalog import _
 from .datagram import DatagramEndpoint
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, SERVER_FULL, UNLIMITED, Deadlines, Driver,
@@ -68,6 +70,9 @@ _DATAGRAMS = "datagrams"
 #: Connections accepted from one listener in one turn of the loop: a storm of reconnecting
 #: clients comes in a turn at a time, each read before the next batch is judged.
 ACCEPTS_PER_TURN = 64
+#: Whether sockets have ``sendmsg()`` (not on Windows): a queue of several buffers is then
+#: sent without joining them first.
+GATHER = hasattr(socket.socket, "sendmsg")
 #: select() takes descriptors below FD_SETSIZE only (1024 wherever Python is built as usual);
 #: SelectSelector.register accepts any, and the next select() would raise for everyone.
 SELECT_LIMIT = 1024
@@ -484,14 +489,20 @@ class SelectLoop(Driver):
             for conn in ready:
                 transport = conn.transport
                 out = conn.outbuf
-                if (fast and transport.__class__ is plain and out and transport.events == read
+                if (fast and transport.__class__ is plain and out.size and transport.events == read
                         and not conn.closing and not conn.reading_paused
                         and transport.stream is conn and transport in transports):
+                    # Its queue's one buffer, or several at once (see tcpchat.chat.output).
                     try:
-                        sent = transport.sock.send(out)
+                        if len(out) == 1:
+                            sent = transport.sock.send(out[0])
+                        elif GATHER:
+                            sent = transport.sock.sendmsg(out[:IOV_MAX])
+                        else:
+                            sent = transport.sock.send(out.joined())
                     except OSError:
                         sent = 0  # the general path tells a full socket from a lost one
-                    if sent == len(out):
+                    if sent == out.size:
                         conn.sent(sent)
                         continue
                     conn.sent(sent)
@@ -499,7 +510,7 @@ class SelectLoop(Driver):
 
     def _send(self, transport):
         stream = transport.stream
-        data = stream.data_to_send()
+        data = stream.data_to_send()  # (one buffer: the general path is not the hot one)
         if data:
             try:
                 sent = transport.sock.send(data)
