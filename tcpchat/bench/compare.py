@@ -84,7 +84,7 @@ def core_sender(modules, members):
 
     def drain():
         for client in legacy.take_dirty():
-            client.outbuf.discard()
+            client.outbuf.clear()
 
     drain()
     return feed, drain

@@ -107,7 +107,7 @@ class Connection:
 
     __slots__ = ("core", "transport", "peer", "client", "outbuf", "closing", "reading_paused",
                  "connected_at", "last_active", "ping_sent", "flood", "timer", "resume_timer",
-                 "working", "turn", "bytes_sent", "sendq", "_framer", "_held", "_held_bytes", "_line_start")
+                 "working", "turn", "bytes_sent", "_framer", "_held", "_held_bytes", "_line_start")
 
     def __init__(self, core, transport, peer, now):
         self.core = core
@@ -122,8 +122,6 @@ class Connection:
         #: The core is done with this connection; no more input is read.
         self.closing = False
         self.reading_paused = False
-        #: The send queue bound (``Config.sendq``): output past it after a flush is cut.
-        self.sendq = core.config.sendq
         # The liveness clock the core's timers read (monotonic seconds).
         self.connected_at = now
         self.last_active = now
@@ -227,6 +225,12 @@ class Connection:
     def unfinished_input(self):
         """How many bytes of an unfinished input line are held."""
         return self._framer.buffered if self._framer is not None else 0
+
+    @property
+    def sendq(self):
+        """The send queue bound (``Config.sendq``): output past it after a flush is cut.  (Read
+        from the config, not kept: a slot is 8 bytes of every connection, idle or not.)"""
+        return self.core.config.sendq
 
     @property
     def pending(self):

@@ -11,8 +11,9 @@ thus the queue of what is not on the disk yet; while the writer keeps up, it hol
 arrived in the last few milliseconds.
 
 Runs.  The table holds entries in runs, not a row each: a run is entries in a row (by seq)
-of one channel, at most :data:`RUN_ENTRIES`, as two packed arrays (seqs, times) and one JSON
-text (the rest), with what queries look for beside it (its first and last seq, its earliest and latest time, the time of its last
+of one channel, at most :data:`RUN_ENTRIES`, as two packed arrays (seqs, times) and one text
+of the rest (their strings joined, or JSON: see :func:`_entries_text`), with what queries look
+for beside it (its first and last seq, its earliest and latest time, the time of its last
 message, its msgids' range).  A commit of a busy room's lines is a few rows, not hundreds:
 a row costs the writer about 4 us of CPU (the table's B-tree and three indexes, the bound
 parameters), which at tens of thousands of messages a second was a quarter of a core taken
