@@ -17,6 +17,7 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("add"), lines),
     st.tuples(st.just("send"), st.floats(0, 1)),  # the share of what waits the socket takes
     st.tuples(st.just("head"), st.integers(0, 40)),
+    st.tuples(st.just("front"), st.integers(1, 40)),
     st.tuples(st.just("cut"), st.floats(0, 1)),
     st.tuples(st.just("join"), st.none())), max_size=40)
 
@@ -37,8 +38,13 @@ def test_the_queue_sends_what_a_bytearray_would(steps):
                 del model[:count]
         elif step == "head":
             assert output.head(value) == bytes(model[:value])
-        elif step == "cut":
-            start = int(len(model) * value)
+        elif step == "front":
+            front = bytes(output.front(value))
+            assert front == model[:len(front)]
+            assert len(front) >= min(max(1, value // 4), len(model))  # never b"" if any wait
+        elif step == "cut":  # at a line's end, as the chat cuts (a mark, a begun line)
+            ends = [0] + [at + 1 for at in range(len(model)) if model[at] == 0x0A]
+            start = ends[int((len(ends) - 1) * value)]
             assert output.cut(start) == bytes(model[start:])
             del model[start:]
         else:
@@ -80,3 +86,29 @@ def test_a_queue_of_several_buffers_goes_out_in_one_sendmsg_whole_and_in_order()
                 pass
         assert received == expected
         assert cuts  # some sends ended mid-line, and the rest went after them
+
+
+def test_a_backlog_sent_a_little_at_a_time_is_joined_about_once():
+    """A slow reader's socket takes a few KiB a send from a backlog of small lines: each send
+    is given one buffer, and the bytes joined to make those buffers add up to about the
+    backlog, not to the backlog once a send."""
+    output = Output()
+    lines = [b"%08d\r\n" % number for number in range(100_000)]  # 1 MB in 10-byte lines
+    for line in lines:
+        output += line
+    own = set(map(id, lines))
+    joined, seen, read = 0, set(), bytearray()
+    while output.size:
+        buffer = output.front()
+        base = buffer.obj if isinstance(buffer, memoryview) else buffer
+        if id(base) not in own and id(base) not in seen:
+            seen.add(id(base))
+            joined += len(base)
+        count = min(4096, len(buffer))
+        read += buffer[:count]
+        if count == output.size:
+            output.discard()
+        else:
+            output.sent(count)
+    assert read == b"".join(lines)
+    assert joined < 1.5 * len(read)

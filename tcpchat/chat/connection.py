@@ -15,8 +15,9 @@ In (driver to core)
 ``connection_lost(why)``   The transport broke (reset, broken pipe): nothing more can be sent.
 ``close(why)``             The driver ends the connection with a goodbye (an ERROR line first).
 Out (core to driver)
-``data_to_send()``         Stream transports: every pending byte; then ``sent(count)`` says how
-                           many the transport took, and the rest waits for the next try.
+``data_to_send()``         Stream transports: the next pending bytes (all, but for a backlog);
+                           then ``sent(count)`` says how many the transport took, and the rest
+                           waits for the next try.
 ``take_data(limit)``       Stream transports that send outside the core's lock (a writer
                            thread): up to *limit* bytes, out of the queue before they are sent.
 ``take_lines()``           Message transports: every pending line, without its line end.
@@ -243,9 +244,10 @@ class Connection:
         return self.closing and not self.outbuf.size
 
     def data_to_send(self):
-        """Every pending byte, for a stream transport, as one bytes-like object; valid until
-        the next core call, so a driver that sends outside the core's lock must copy it."""
-        return self.outbuf.joined()
+        """The next pending bytes, for a stream transport, as one bytes-like object (all of
+        them, or about :data:`~tcpchat.chat.output.SEND_CHUNK` of a backlog); valid until the
+        next core call, so a driver that sends outside the core's lock must copy it."""
+        return self.outbuf.front()
 
     def sent(self, count):
         """The transport took the first *count* pending bytes (of :meth:`data_to_send`, or of

@@ -28,6 +28,11 @@ except (AttributeError, ValueError, OSError):  # no sysconf (Windows), or no suc
     IOV_MAX = 16
 
 
+#: The most bytes :meth:`Output.front` joins into one buffer: a slow reader's backlog is sent
+#: from buffers of about this size, each joined once, never the whole backlog at every send.
+SEND_CHUNK = 1 << 18
+
+
 class Output(list):
     """Bytes objects waiting to be sent, oldest first (see the module doc); ``size`` is their
     length in all.  An item may be empty (a message some users are not shown is appended as
@@ -64,6 +69,29 @@ class Output(list):
             return data
         return self[0]
 
+    def front(self, limit=SEND_CHUNK):
+        """The first pending bytes as one buffer, for one ``send()``: the first item, if it is
+        the only one or holds a quarter of *limit* bytes, else the items that make up *limit*
+        bytes joined into one, which takes their place; ``b""`` if nothing waits.  A slow
+        reader's backlog is thus sent from buffers joined about once each, however many sends
+        it takes to read them (a send that takes a little leaves the rest of the buffer, which
+        is joined again only once it is small)."""
+        if not self.size:
+            self.clear()  # (empty items, if any)
+            return b""
+        first = self[0]
+        if len(self) == 1 or len(first) >= (limit >> 2 or 1):
+            return first
+        count = length = 0
+        for chunk in self:
+            if length >= limit:
+                break
+            length += len(chunk)
+            count += 1
+        data = b"".join(self[:count])
+        self[:count] = [data]
+        return data
+
     def sent(self, count):
         """The transport took the first *count* bytes, fewer than all: drop them.  Returns
         whether they ended on a line end (False: the next byte continues a line the peer has
@@ -96,10 +124,17 @@ class Output(list):
         return b"".join(taken)
 
     def cut(self, start):
-        """Take everything after the first *start* bytes out of the queue, and return it as
-        bytes."""
-        data = bytes(self.joined())
-        self.discard()
-        if start:
-            self.add(data[:start])
-        return data[start:]
+        """Take everything after the first *start* bytes, the end of a line, out of the queue,
+        and return it as bytes (the queue before them is left as it is)."""
+        kept = length = 0
+        for chunk in self:
+            if length + len(chunk) > start:
+                break
+            length += len(chunk)
+            kept += 1
+        rest = b"".join(self[kept:])
+        del self[kept:]
+        self.size = length
+        if start > length:
+            self.add(rest[:start - length])
+        return rest[start - length:]
