@@ -326,3 +326,16 @@ def test_the_relay_in_c_relays_every_delivery_the_generator_checks(proto):
     finally:
         target.stop()
     assert delivered > 0 and seconds > 0 and server is not None
+
+
+def test_the_history_benchmark_pages_from_messages_that_exist(tmp_path):
+    """tcpchat.bench.history times CHATHISTORY BEFORE a msgid it writes itself: a msgid of
+    another form than the chat's would time a FAIL instead."""
+    from tcpchat.bench import history
+    store, _talker, _reader, _drain = history.history_server(str(tmp_path / "h.db"), 600)
+    try:
+        prefix = store.page("#lobby", limit=1, newest=True).pop().msgid.rsplit("-", 1)[0]
+        found = store.find("#lobby", history.msgid(prefix, 300))
+        assert found is not None and found.command == "PRIVMSG"
+    finally:
+        store.close()

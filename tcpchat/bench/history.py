@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import time
 
+from ..chat.events import COUNTER_DIGITS
 from ..store.sqlite import SqliteStore
 from .core import LINE, core_members
 
@@ -83,11 +84,17 @@ def history_server(path, messages):
     return store, talker, reader, drain
 
 
+def msgid(prefix, number):
+    """The msgid of the *number*th message of the process with msgid *prefix*, as the chat
+    writes them (tcpchat.chat.events.message_ids)."""
+    return f"{prefix}-{number:0{COUNTER_DIGITS}x}"
+
+
 def request_cost(folder, messages=20_000, repeats=200):
     store, _talker, reader, drain = history_server(os.path.join(folder, "requests.db"),
                                                    messages)
     middle = store.page("#lobby", limit=1, newest=True).pop().msgid.rsplit("-", 1)[0]
-    middle = f"{middle}-{messages // 2:x}"
+    middle = msgid(middle, messages // 2)
     costs = {}
     for name, line in (("LATEST * 100", b"CHATHISTORY LATEST #lobby * 100\r\n"),
                        ("BEFORE msgid 100",
@@ -126,7 +133,7 @@ def paging(folder, messages=20_000, seconds=2.0):
             if what == "page":
                 position = position - 100 if position > 200 else messages
                 reader.receive_data(
-                    f"CHATHISTORY BEFORE #lobby msgid={prefix}-{position:x} 100\r\n".encode())
+                    f"CHATHISTORY BEFORE #lobby msgid={msgid(prefix, position)} 100\r\n".encode())
             else:
                 talker.receive_data(b"PRIVMSG #lobby :now\r\n")
             drain()
