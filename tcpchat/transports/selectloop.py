@@ -12,9 +12,8 @@ One turn of the loop:
 4. Flush: every connection the core said has new output (``ChatCore.output_ready``), or whose
    socket became writable, gets one ``send()`` of all its pending bytes (many lines in one
    call; a ``sendmsg()`` of its queue's buffers, where it holds several).  What the kernel did
-   not take stays in the connection, and only then is the socket
-   watched for EVENT_WRITE; once it drains the watch is dropped, so the loop never spins on an
-   always-writable socket.
+   not take stays in the connection, and only then is the socket watched for EVENT_WRITE; once
+   it drains the watch is dropped, so the loop never spins on an always-writable socket.
 
 After its flush, a connection with more output waiting than the send queue bound is cut
 (``Connection.flushed``): the bound counts what the peer failed to read, never what one turn
@@ -473,7 +472,8 @@ class SelectLoop(Driver):
             self._ready = connections
 
     def _flush(self):
-        """Send each ready connection's output: one send() per socket, then fix its watch.
+        """Send each ready connection's output: one system call per socket, then fix its
+        watch.
 
         The fan-out's usual case, each member of a room once a turn, is a plain TCP socket,
         open and read as usual, that takes all its output at once: sent here without the
@@ -481,7 +481,7 @@ class SelectLoop(Driver):
         as this leaves it.  Anything else (TLS, the web port, a socket that takes part, a
         connection closing or paused) goes the general way.  ``tests/test_selectloop.py``
         holds the two alike."""
-        transports, plain, read = self._transports, SocketTransport, selectors.EVENT_READ
+        plain, read = SocketTransport, selectors.EVENT_READ
         fast = self.fast_path
         while self._ready:
             ready, self._ready = self._ready, set()
@@ -489,9 +489,11 @@ class SelectLoop(Driver):
             for conn in ready:
                 transport = conn.transport
                 out = conn.outbuf
+                # (A closed transport is watched for nothing; one watched for reading alone has
+                # nothing left over from a turn before, so it begins a line.)
                 if (fast and transport.__class__ is plain and out.size and transport.events == read
                         and not conn.closing and not conn.reading_paused
-                        and transport.stream is conn and transport in transports):
+                        and transport.stream is conn):
                     # Its queue's one buffer, or several at once (see tcpchat.chat.output).
                     try:
                         if len(out) == 1:
@@ -503,7 +505,11 @@ class SelectLoop(Driver):
                     except OSError:
                         sent = 0  # the general path tells a full socket from a lost one
                     if sent == out.size:
-                        conn.sent(sent)
+                        # What Connection.sent does with all of it, inlined (it begins a line
+                        # before and after).
+                        out.clear()
+                        out.size = 0
+                        conn.bytes_sent += sent
                         continue
                     conn.sent(sent)
                 transport.flush()
@@ -612,6 +618,7 @@ class SelectLoop(Driver):
         self._arrivals.end(transport)
         if transport.events:
             self.selector.unregister(transport.sock)  # before close(): it needs the fileno
+            transport.events = 0  # (so the flush's fast path never takes it for an open one)
         transport.sock.close()
         self.released(transport.host)
         log.debug("closed %r", transport.conn)
