@@ -6,7 +6,7 @@ length in bytes (:attr:`Output.size`: what the send queue bound counts).  A mess
 encoded once per Encoding and the same bytes object is appended to each recipient's queue;
 nothing is copied until the kernel copies it into the socket.  A driver sends the queue with
 one ``send()`` of its one buffer, or ``sendmsg()`` of several (scatter-gather, up to
-:data:`IOV_MAX`), and says how many bytes the kernel took (:meth:`Output.sent`).
+:data:`IOV_MAX`), and says how many bytes the kernel took (``Connection.sent``).
 
 Why not one ``bytearray`` a connection, as before: at saturation a read brings a room tens of
 lines at once, and copying them into a hundred buffers, each grown by ``realloc`` as a turn
