@@ -254,8 +254,7 @@ class Connection:
         the outbuf's own buffers)."""
         outbuf = self.outbuf
         if count == outbuf.size:  # all of it: the usual case
-            outbuf.clear()
-            outbuf.size = 0
+            outbuf.discard()
             self._line_start = True
         elif count:
             self._line_start = outbuf.sent(count)
@@ -286,13 +285,13 @@ class Connection:
             outbuf.discard()  # (empty items, if any)
             return []
         if limit is None or outbuf.size <= limit:
-            data = bytes(outbuf.joined())
+            data = outbuf.head(outbuf.size)
             cut = len(data)
         else:
             data = outbuf.head(limit)
             cut = data.rfind(b"\n") + 1
             if not cut:  # a line longer than the limit: that line alone
-                data = bytes(outbuf.joined())
+                data = outbuf.head(outbuf.size)
                 cut = data.find(b"\n") + 1
         lines = data[:cut].split(b"\r\n")
         self.sent(cut)
@@ -305,7 +304,8 @@ class Connection:
         if self._line_start:
             self.outbuf.discard()
         else:
-            self.outbuf.cut(bytes(self.outbuf.joined()).find(b"\n") + 1)
+            # (the rest of that line is the front of the first item)
+            self.outbuf.cut(bytes(self.outbuf[0]).find(b"\n") + 1)
 
     # -- Flow -----------------------------------------------------------------------------
 

@@ -60,15 +60,6 @@ class Output(list):
         self.clear()
         self.size = 0
 
-    def joined(self):
-        """Everything waiting, as one bytes-like object (bytes, or after a partial send a
-        memoryview), and kept so: asking again is free."""
-        if len(self) != 1 or not self.size:
-            data = b"".join(self)
-            self[:] = [data] if data else []
-            return data
-        return self[0]
-
     def front(self, limit=SEND_CHUNK):
         """The first pending bytes as one buffer, for one ``send()``: the first item, if it is
         the only one or holds a quarter of *limit* bytes, else the items that make up *limit*

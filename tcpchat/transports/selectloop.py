@@ -501,7 +501,7 @@ class SelectLoop(Driver):
                         elif GATHER:
                             sent = transport.sock.sendmsg(out[:IOV_MAX])
                         else:
-                            sent = transport.sock.send(out.joined())
+                            sent = transport.sock.send(out.front())
                     except OSError:
                         sent = 0  # the general path tells a full socket from a lost one
                     if sent == out.size:
