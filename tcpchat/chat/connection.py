@@ -253,8 +253,9 @@ class Connection:
         """The transport took the first *count* pending bytes (of :meth:`data_to_send`, or of
         the outbuf's own buffers)."""
         outbuf = self.outbuf
-        if count == outbuf.size:  # all of it: the usual case
-            outbuf.discard()
+        if count == outbuf.size:  # all of it: the usual case, so discard() inlined
+            outbuf.clear()
+            outbuf.size = 0
             self._line_start = True
         elif count:
             self._line_start = outbuf.sent(count)
