@@ -1,6 +1,7 @@
 """The SQLite store on its own: the file, the schema, a restart, what stops a server at start,
 a full disk, a writer that falls behind, retention, and a kill -9 during a storm."""
 
+import collections
 import json
 import logging
 import os
@@ -178,6 +179,18 @@ def test_a_writer_a_whole_queue_behind_loses_the_oldest_and_says_how_many(path):
     finally:
         store.gate.set()
         store.close()
+
+
+@pytest.mark.parametrize("written, left", [(3, range(5, 11)), (7, range(8, 11)),
+                                            (10, ()), (20, ())])
+def test_the_writer_takes_off_the_queue_what_it_wrote_and_nothing_after(written, left):
+    recent = collections.deque(((seq, f"m{seq}") for seq in range(5, 11)), maxlen=6)
+    sqlite._drop_written(recent, written)
+    assert [row[0] for row in recent] == list(left)
+    # The loop pushes on past a full queue meanwhile: what is left still rises by one.
+    recent.extend(((seq, f"m{seq}") for seq in range(11, 20)))
+    sqlite._drop_written(recent, 15)
+    assert [row[0] for row in recent] == list(range(16, 20))
 
 
 def test_retention_keeps_the_last_lines_of_each_room_and_forgets_the_old(path):

@@ -449,8 +449,7 @@ class SqliteStore(Store):
                 # What fell off the deque unwritten, if anything, is between the two.
                 lost = batch[0][0] - self.written - 1
                 failing = self._write(connection, batch, lost, failing, touched)
-                while recent and recent[0][0] <= self.written:
-                    recent.popleft()
+                _drop_written(recent, self.written)
                 since_sweep += len(batch)
             if self.changes:
                 self._write_changes(connection)
@@ -607,6 +606,19 @@ def _write_record(connection, kind, key, text):
         connection.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (kind, key, text))
 
 
+def _drop_written(recent, written):
+    """Take the rows up to seq *written* off the left of *recent*.
+
+    Its seqs rise by one (each row takes the next), so they are its first ``written - first +
+    1``, taken off in one C-level step, without a Python step a row.  Should the loop push
+    the oldest off a full deque between the count and the step, as many unwritten rows go
+    too: the next batch counts them in its gap, as it counts those the deque dropped."""
+    if recent:
+        count = min(written - recent[0][0] + 1, len(recent))
+        if count > 0:
+            collections.deque(itertools.starmap(recent.popleft, repeat((), count)), 0)
+
+
 def _renamed(rows, renames):
     """*rows* (in order of seq), each under the name its channel has after *renames* (in
     order: ``(seq, old key, new key, new name)``): a rename moves the rows of its old name
@@ -641,9 +653,11 @@ def _runs(batch, columns, mixed):
         msgids, targets, names = columns[1:4]
         prefix, low = _msgid_parts(msgids[0])
         count = len(batch)
+        # (Strings of one length rising from first to last share every prefix the first and
+        # last share: a string whose prefix differed would sort before the first or after the
+        # last.  So the first's and last's prefix is every one's, unchecked.)
         if (low and targets.count(targets[0]) == count and names.count(names[0]) == count
-                and _msgid_parts(msgids[-1])[0] == prefix
-                and all(map(str.startswith, msgids, repeat(prefix + "-")))
+                and msgids[-1].startswith(prefix + "-") and _msgid_parts(msgids[-1])[0] == prefix
                 and len(set(map(len, msgids))) == 1 and all(map(lt, msgids, msgids[1:]))):
             return [_run_of([column[start:start + RUN_ENTRIES] for column in columns])
                     for start in range(0, count, RUN_ENTRIES)]
