@@ -96,6 +96,7 @@ def measured_fanout(target, clients, senders, settings, window, slow=False,
         load.fan_out(settings["warmup"], window, receivers)
         rss = [target.rss()]
         cpu, own, start = target.cpu_seconds(), process_seconds(), time.perf_counter()
+        loop = target.loop_cpu_seconds()
         delivered, seconds = 0, 0.0
         while seconds < settings["seconds"]:  # in slices, to sample the server's memory
             count, spent = load.fan_out(min(1.0, settings["seconds"] - seconds), window,
@@ -108,6 +109,7 @@ def measured_fanout(target, clients, senders, settings, window, slow=False,
                       rate=delivered / seconds, generator_cpu=(process_seconds() - own) / wall)
         if cpu is not None:
             result["server_cpu"] = (target.cpu_seconds() - cpu) / wall
+            result["server_loop_cpu"] = (target.loop_cpu_seconds() - loop) / wall
             result["server_rss_max"] = max(rss)
         load.drain(receivers)
         result["check"] = "exact: no loss, no duplicate, order kept"
@@ -120,13 +122,13 @@ def measured_fanout(target, clients, senders, settings, window, slow=False,
 
 def measured_fanout_c(target, clients, senders, settings, window):
     """The fan-out driven by the generator in C (``--generator c``, :mod:`.cgenerator`)."""
-    delivered, seconds, generator_cpu, server_cpu = cgenerator.fan_out(
+    delivered, seconds, generator_cpu, server_cpu, loop_cpu = cgenerator.fan_out(
         target, clients, senders, window, settings["warmup"], settings["seconds"])
     result = dict(clients=clients, senders=senders, window=window, seconds=round(seconds, 2),
                   deliveries=delivered, rate=delivered / seconds, generator_cpu=generator_cpu,
                   check="exact: no loss, no duplicate, order kept (generator in C)")
     if server_cpu is not None:
-        result["server_cpu"] = server_cpu
+        result["server_cpu"], result["server_loop_cpu"] = server_cpu, loop_cpu
     return result
 
 
@@ -454,21 +456,24 @@ def report(results, out=sys.stdout, calibrating="relay"):
 def report_fanout(each, flag, calibrating, out):
     print("\nfan-out: deliveries a second (every delivery checked; the median round)", file=out)
     print(f"  {'target':14s} {'clients':>7s} {'senders':>7s} {'window':>6s} {'M/s':>7s} "
-          f"{'server CPU':>10s} {'M/CPU-s':>7s} {'generator CPU':>13s}  {'/relay, by round'}",
-          file=out)
+          f"{'server CPU':>10s} {'its loop':>8s} {'M/CPU-s':>7s} {'generator CPU':>13s}  "
+          f"{'/relay, by round'}", file=out)
     for name, row in each("fanout"):
         cpu = row.get("server_cpu")
         per_cpu = f"{row['rate'] / cpu / 1e6:7.2f}" if cpu else f"{'-':>7s}"
         paired = " ".join(f"{ratio:.2f}" if ratio is not None else "-"
                           for ratio in row.get("paired", ()))
         print(f"  {name:14s} {row['clients']:7d} {row['senders']:7d} {row['window']:6d} "
-              f"{row['rate'] / 1e6:7.2f} {_share(cpu):>10s} {per_cpu} "
+              f"{row['rate'] / 1e6:7.2f} {_share(cpu):>10s} "
+              f"{_share(row.get('server_loop_cpu')):>8s} {per_cpu} "
               f"{_share(row['generator_cpu']):>13s}  "
               f"{paired if name != calibrating else ''}"
               f"{'' if name == calibrating else flag(row)}", file=out)
     print(f"  ({calibrating}: the trivial relay; its figure is the most this machine and "
           "generator can measure.  M/CPU-s: millions of deliveries per second of the server's "
-          "CPU.  /relay: each round's figure over the relay's in the same round)", file=out)
+          "CPU.  Its loop: its main thread's share, the select loop's (the rest of a select "
+          "backend's is history's writer's; threads: the thread that accepts).  /relay: each "
+          "round's figure over the relay's in the same round)", file=out)
 
 
 def report_latency(each, out):

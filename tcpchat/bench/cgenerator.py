@@ -54,7 +54,8 @@ def binary(source=SOURCE):
 
 def fan_out(target, clients, senders, window, warmup, seconds):
     """Run the C generator against *target*; returns (deliveries, seconds, generator CPU
-    share, server CPU share or None), the CPU shares over the counted seconds only."""
+    share, server CPU share or None, its main thread's share or None), the CPU shares over
+    the counted seconds only."""
     host, port = target.address
     command = [str(binary()), host, str(port), target.proto, str(clients), str(senders),
                str(window), str(warmup), str(seconds)]
@@ -64,12 +65,16 @@ def fan_out(target, clients, senders, window, warmup, seconds):
             if "error" in start:
                 raise CheckFailed(f"the C generator: {start['error']}")
             own, server = process_cpu_seconds(process.pid), target.cpu_seconds()
+            loop = target.loop_cpu_seconds()
             end = json.loads(process.stdout.readline() or '{"error": "it ended"}')
             if "error" in end:
                 raise CheckFailed(f"the C generator: {end['error']}")
             spent = end["seconds"]
             generator_cpu = (process_cpu_seconds(process.pid) - own) / spent
-            server_cpu = (target.cpu_seconds() - server) / spent if server is not None else None
+            server_cpu = loop_cpu = None
+            if server is not None:
+                server_cpu = (target.cpu_seconds() - server) / spent
+                loop_cpu = (target.loop_cpu_seconds() - loop) / spent
         finally:
             process.kill()
-    return end["deliveries"], spent, generator_cpu, server_cpu
+    return end["deliveries"], spent, generator_cpu, server_cpu, loop_cpu

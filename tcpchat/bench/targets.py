@@ -182,6 +182,12 @@ class Target:
     def cpu_seconds(self):
         return process_cpu_seconds(self.process.pid) if self.local else None
 
+    def loop_cpu_seconds(self):
+        """The CPU seconds of the server's main thread alone (the select loop's), or None for
+        a server not started here: what its other threads (history's writer) take is the
+        rest of :meth:`cpu_seconds`."""
+        return process_cpu_seconds(self.process.pid, self.process.pid) if self.local else None
+
     def stop(self):
         if not self.local:
             return
@@ -196,8 +202,9 @@ class Target:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def process_cpu_seconds(pid):
-    """CPU seconds (user and system) that process *pid* has used."""
-    with open(f"/proc/{pid}/stat") as stat:
+def process_cpu_seconds(pid, thread=None):
+    """CPU seconds (user and system) that process *pid* has used, or its thread *thread*
+    alone."""
+    with open(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
