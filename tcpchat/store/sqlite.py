@@ -655,9 +655,9 @@ def _runs(batch, columns, mixed):
         count = len(batch)
         # (Strings of one length rising from first to last share every prefix the first and
         # last share: a string whose prefix differed would sort before the first or after the
-        # last.  So the first's and last's prefix is every one's, unchecked.)
+        # last.  So the prefix the first and last have is every one's, without a look at each.)
         if (low and targets.count(targets[0]) == count and names.count(names[0]) == count
-                and msgids[-1].startswith(prefix + "-") and _msgid_parts(msgids[-1])[0] == prefix
+                and _msgid_parts(msgids[-1])[0] == prefix
                 and len(set(map(len, msgids))) == 1 and all(map(lt, msgids, msgids[1:]))):
             return [_run_of([column[start:start + RUN_ENTRIES] for column in columns])
                     for start in range(0, count, RUN_ENTRIES)]
