@@ -687,14 +687,15 @@ def _run_values(rows):
 def _run_of(columns):
     """The row of table ``runs`` that holds a run given as the columns of its rows."""
     seqs, msgids, targets, names, times, commands, *rest = columns
+    newest = max(times)
     if MESSAGES.issuperset(commands):
-        said = max(times)
+        said = newest
     else:
         said = max((when for when, command in zip(times, commands) if command in MESSAGES),
                    default=None)
     prefix, low = _msgid_parts(msgids[0])
     high = _msgid_parts(msgids[-1])[1] if prefix != msgids[0] else 0
-    return (seqs[0], seqs[-1], len(seqs), targets[0], names[0], min(times), max(times), said,
+    return (seqs[0], seqs[-1], len(seqs), targets[0], names[0], min(times), newest, said,
             prefix, low, high, _packed("q", seqs), _packed("d", times),
             _entries_text(msgids, commands, *rest))
 
