@@ -58,11 +58,10 @@ import json
 import logging
 import os
 import sqlite3
-import sys
+import struct
 import threading
 import time
 import uuid
-from array import array
 from itertools import repeat
 from operator import lt
 
@@ -156,7 +155,6 @@ COUNTER_BOUND = 1 << 62
 #: a CR, which no line of a client holds (the core drops such a line), nor does a line end.
 #: A JSON text begins with ``[``.
 _PACKED = "\r"
-_BIG_ENDIAN = sys.byteorder == "big"
 _RUN_COLUMNS = "first, target, name, prefix, seqs, times, entries"
 _INSERT_RUN = f"INSERT INTO runs VALUES ({', '.join('?' * 14)})"
 
@@ -752,20 +750,14 @@ def _entries_columns(text, count):
 
 
 def _packed(code, numbers):
-    """*numbers* as a run keeps them: a little-endian array of *code* (the JSON of a float
-    costs ten times as much to make)."""
-    numbers = array(code, numbers)
-    if _BIG_ENDIAN:
-        numbers.byteswap()
-    return numbers.tobytes()
+    """*numbers* as a run keeps them: 64-bit little-endian, of struct's *code* (the JSON of a
+    float costs ten times as much to make; an ``array`` of them, whose every item is
+    converted through argument parsing, four times as much)."""
+    return struct.pack(f"<{len(numbers)}{code}", *numbers)
 
 
 def _unpacked(code, data):
-    numbers = array(code)
-    numbers.frombytes(data)
-    if _BIG_ENDIAN:
-        numbers.byteswap()
-    return numbers.tolist()
+    return struct.unpack(f"<{len(data) >> 3}{code}", data)
 
 
 def _msgid_parts(msgid):
