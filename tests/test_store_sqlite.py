@@ -2,6 +2,7 @@
 a full disk, a writer that falls behind, retention, and a kill -9 during a storm."""
 
 import collections
+import gc
 import json
 import logging
 import os
@@ -15,7 +16,7 @@ import pytest
 from helpers import (Harness, LineSocket, StalledDisk, register_irc, run_server,
                      start_server_process, wait_until)
 from tcpchat.chat import events
-from tcpchat.server import build_parser, open_store
+from tcpchat.server import build_parser, collect_young_objects_past_history, open_store
 from tcpchat.protocol.names import fold
 from tcpchat.store.accounts import Account, Accounts
 from tcpchat.store.base import GAP, MESSAGES, Bound
@@ -191,6 +192,35 @@ def test_the_writer_takes_off_the_queue_what_it_wrote_and_nothing_after(written,
     recent.extend(((seq, f"m{seq}") for seq in range(11, 20)))
     sqlite._drop_written(recent, 15)
     assert [row[0] for row in recent] == list(range(16, 20))
+
+
+@pytest.fixture
+def collector():
+    """CPython's collection thresholds, put back as they were after the test."""
+    saved = gc.get_threshold()
+    yield
+    gc.set_threshold(*saved)
+
+
+@pytest.mark.parametrize("tuned", [False, True])
+def test_the_rows_a_server_keeping_history_queues_set_off_no_collection(path, tuned,
+                                                                        collector):
+    gc.set_threshold(700, 10, 10)  # CPython's defaults
+    if tuned:
+        collect_young_objects_past_history()
+    messages = [talk(number) for number in range(5000)]
+    store = StalledDisk(path)  # the rows stay queued: the writer's look is late
+    started = []
+    gc.collect()  # (counts from nothing)
+    gc.callbacks.append(lambda phase, info: started.append(phase == "start"))
+    try:
+        for message in messages:
+            store.append(message)
+    finally:
+        gc.callbacks.pop()
+        store.gate.set()
+        store.close()
+    assert any(started) is not tuned
 
 
 def test_retention_keeps_the_last_lines_of_each_room_and_forgets_the_old(path):
