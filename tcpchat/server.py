@@ -1,7 +1,6 @@
 """``python -m tcpchat.server``: start the chat server from the command line."""
 
 import argparse
-import gc
 import logging
 import os
 import secrets
@@ -19,7 +18,7 @@ from .commands.accounts import reload as reload_accounts
 from .core import ChatCore
 from .protocol.names import channel_problem
 from .store.accounts import Accounts
-from .store.sqlite import QUEUE, SqliteStore, StoreError
+from .store.sqlite import SqliteStore, StoreError, collect_young_objects_past_history
 from .text.arguments import ArgumentParser, interface_language, read_new_password
 from .text.catalog import ENGLISH, _, languages
 from .transports.datagram import MAX_UNREGISTERED
@@ -295,23 +294,6 @@ def open_store(args):
         return None
     return SqliteStore(None, lines=args.history_lines or MEMORY_LINES,
                        days=args.history_days, total=MEMORY_TOTAL)
-
-
-#: Containers made and not freed since CPython last collected its young objects, at which it
-#: collects them again: 700 by default.  History's queue holds each message's row until the
-#: writer's next look, a thousand rows and more at tens of thousands of messages a second, none
-#: of them garbage: at 700, a collection every few hundred messages looked through them all,
-#: and the older generations' collections that follow held the loop for milliseconds (see
-#: docs/history.rst).  Twice what the queue holds at most leaves room for what else is young.
-YOUNG_OBJECTS = 2 * QUEUE
-
-
-def collect_young_objects_past_history():
-    """Raise CPython's threshold for collecting young objects to :data:`YOUNG_OBJECTS`, unless
-    it is higher already, or 0 (no collections): for a server that keeps history."""
-    young, *older = gc.get_threshold()
-    if 0 < young < YOUNG_OBJECTS:
-        gc.set_threshold(YOUNG_OBJECTS, *older)
 
 
 def admission_policy(args, parser):

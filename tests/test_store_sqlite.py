@@ -16,13 +16,14 @@ import pytest
 from helpers import (Harness, LineSocket, StalledDisk, register_irc, run_server,
                      start_server_process, wait_until)
 from tcpchat.chat import events
-from tcpchat.server import build_parser, collect_young_objects_past_history, open_store
+from tcpchat.server import build_parser, open_store
 from tcpchat.protocol.names import fold
 from tcpchat.store.accounts import Account, Accounts
 from tcpchat.store.base import GAP, MESSAGES, Bound
 from tcpchat.store.credentials import hash_password
 from tcpchat.store import sqlite
-from tcpchat.store.sqlite import SCHEMA_VERSION, SqliteStore, StoreError
+from tcpchat.store.sqlite import (SCHEMA_VERSION, SqliteStore, StoreError,
+                                  collect_young_objects_past_history)
 
 Room = namedtuple("Room", "name folded crowded", defaults=(False,))
 

@@ -30,8 +30,7 @@ import tempfile
 import time
 
 from ..chat.events import COUNTER_DIGITS
-from ..server import collect_young_objects_past_history
-from ..store.sqlite import SqliteStore
+from ..store.sqlite import SqliteStore, collect_young_objects_past_history
 from .core import LINE, core_members
 
 

@@ -53,6 +53,7 @@ second had held 250 000 rows, 75 MB in memory, until the minute was up), and whe
 """
 
 import collections
+import gc
 import itertools
 import json
 import logging
@@ -157,6 +158,23 @@ COUNTER_BOUND = 1 << 62
 _PACKED = "\r"
 _RUN_COLUMNS = "first, target, name, prefix, seqs, times, entries"
 _INSERT_RUN = f"INSERT INTO runs VALUES ({', '.join('?' * 14)})"
+
+
+#: Containers made and not freed since CPython last collected its young objects, at which it
+#: collects them again: 700 by default.  History's queue holds each message's row until the
+#: writer's next look, a thousand rows and more at tens of thousands of messages a second, none
+#: of them garbage: at 700, a collection every few hundred messages looked through them all,
+#: and the older generations' collections that follow held the loop for milliseconds (see
+#: docs/history.rst).  Twice what the queue holds at most leaves room for what else is young.
+YOUNG_OBJECTS = 2 * QUEUE
+
+
+def collect_young_objects_past_history():
+    """Raise CPython's threshold for collecting young objects to :data:`YOUNG_OBJECTS`, unless
+    it is higher already, or 0 (no collections): for a server that keeps history."""
+    young, *older = gc.get_threshold()
+    if 0 < young < YOUNG_OBJECTS:
+        gc.set_threshold(YOUNG_OBJECTS, *older)
 
 
 class StoreError(Exception):
