@@ -162,11 +162,13 @@ _INSERT_RUN = f"INSERT INTO runs VALUES ({', '.join('?' * 14)})"
 
 #: Containers made and not freed since CPython last collected its young objects, at which it
 #: collects them again: 700 by default.  History's queue holds each message's row until the
-#: writer's next look, a thousand rows and more at tens of thousands of messages a second, none
-#: of them garbage: at 700, a collection every few hundred messages looked through them all,
-#: and the older generations' collections that follow held the loop for milliseconds (see
-#: docs/history.rst).  Twice what the queue holds at most leaves room for what else is young.
-YOUNG_OBJECTS = 2 * QUEUE
+#: writer's next look, none of them garbage: 1300 rows at the 66 000 messages a second this
+#: machine's server relays at most, and at 700 a collection every few hundred messages looked
+#: through them all, and the older generations' collections that follow held the loop for
+#: milliseconds (see docs/history.rst).  Not higher: what waits for a collection meanwhile
+#: includes closed connections (seven objects that refer to each other, 1.3 KB), about 900 of
+#: them here.
+YOUNG_OBJECTS = 10_000
 
 
 def collect_young_objects_past_history():
