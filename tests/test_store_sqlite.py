@@ -209,7 +209,7 @@ def test_the_rows_a_server_keeping_history_queues_set_off_no_collection(path, tu
     gc.set_threshold(700, 10, 10)  # CPython's defaults
     if tuned:
         collect_young_objects_past_history()
-    messages = [talk(number) for number in range(3000)]  # twice a busy look's
+    messages = [talk(number) for number in range(5000)]  # four looks' at 66 000 a second
     store = StalledDisk(path)  # the rows stay queued: the writer's look is late
     started = []
     gc.collect()  # (counts from nothing)

@@ -160,14 +160,14 @@ _RUN_COLUMNS = "first, target, name, prefix, seqs, times, entries"
 _INSERT_RUN = f"INSERT INTO runs VALUES ({', '.join('?' * 14)})"
 
 
-#: Containers made and not freed since CPython last collected its young objects, at which it
-#: collects them again: 700 by default.  History's queue holds each message's row until the
-#: writer's next look, none of them garbage: 1300 rows at the 66 000 messages a second this
-#: machine's server relays at most, and at 700 a collection every few hundred messages looked
-#: through them all, and the older generations' collections that follow held the loop for
-#: milliseconds (see docs/history.rst).  Not higher: what waits for a collection meanwhile
-#: includes closed connections (seven objects that refer to each other, 1.3 KB), about 900 of
-#: them here.
+#: CPython collects its young objects once this many more containers have been made than
+#: freed since its last collection (700 by default).  History's queue holds each message's row
+#: until the writer's next look, none of them garbage: 1300 rows at 66 000 messages a second,
+#: and at 700 a collection every few hundred messages looked through them all, and the older
+#: generations' collections that follow held the loop for milliseconds (docs/history.rst).
+#: Not higher: closed connections wait for a collection too (the objects of one refer to each
+#: other: 1.3 KB), and a connection's life leaves 11 more made than freed, so about 900 may
+#: wait at 10 000.
 YOUNG_OBJECTS = 10_000
 
 
