@@ -772,7 +772,7 @@ def _entries_columns(text, count):
 def _packed(code, numbers):
     """*numbers* as a run keeps them: 64-bit little-endian, of struct's *code* (the JSON of a
     float costs ten times as much to make; an ``array`` of them, whose every item is
-    converted through argument parsing, four times as much)."""
+    converted through argument parsing, twice as much)."""
     return struct.pack(f"<{len(numbers)}{code}", *numbers)
 
 
