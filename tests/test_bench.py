@@ -313,6 +313,18 @@ def test_the_accounts_benchmark_times_lines_beside_real_logins():
     assert answered >= 1 and failed == 0
 
 
+def test_the_turn_tool_times_turns_after_a_gap_asleep():
+    result = subprocess.run(
+        [sys.executable, "-m", "tcpchat.bench.turn", "--members", "5", "--rounds", "5",
+         "--gap", "1"], capture_output=True, text=True, timeout=60 + TIMEOUT, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("one message to 4 members, 5 rounds, each after 1 ms asleep")
+    turn, bare = (int(line.split()[-2]) for line in lines[1:3])
+    assert turn > 0 and bare > 0
+    assert "µs per recipient" in lines[3]
+
+
 @pytest.mark.parametrize("proto", ["irc", "plain"])
 def test_the_relay_in_c_relays_every_delivery_the_generator_checks(proto):
     """The calibration relay in C: the C generator checks each delivery (order, none lost,

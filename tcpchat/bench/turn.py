@@ -13,7 +13,13 @@ Each is run ROUNDS times, the members' sockets read empty between runs (outside 
 it prints the median and the 10th percentile of each, and their difference: the Python work
 per recipient.  Run from the repository:
 
-    python -m tcpchat.bench.turn [--members 100] [--rounds 300]
+    python -m tcpchat.bench.turn [--members 100] [--rounds 300] [--gap MS]
+
+Back to back, each run finds the caches as the last one left them.  A server at everyday load
+sleeps in ``epoll_wait`` between messages instead, and wakes to caches and branch predictors
+that other work has had meanwhile: ``--gap MS`` sleeps that long before each run (outside
+the timing), as at 1000 messages a second (``--gap 1``), and shows what that costs the same
+turn.
 """
 
 import argparse
@@ -55,7 +61,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--gap", type=float, default=0.0, metavar="MS",
+                        help="sleep this long before each run (default: none, back to back)")
     args = parser.parse_args()
+    gap = args.gap / 1000
     loop = SelectLoop(ChatCore(bench_config()), listen("127.0.0.1", 0))
     loop._timeout = lambda: 0.05  # a turn with nothing to do must not wait for a timer
     clients = members_of(loop, args.members)
@@ -63,6 +72,8 @@ def main():
 
     turns = []
     for _ in range(args.rounds):
+        if gap:
+            time.sleep(gap)  # asleep between messages, as the loop is at everyday load
         sender.send(LINE)
         start = time.perf_counter()
         loop._turn()
@@ -74,6 +85,8 @@ def main():
                    if transport.conn.client.nick != "u0"]
     sends = []
     for _ in range(args.rounds):
+        if gap:
+            time.sleep(gap)
         start = time.perf_counter()
         for sock in server_side:
             sock.send(relayed)
@@ -82,7 +95,9 @@ def main():
 
     recipients = args.members - 1
     (turn, turn_low), (bare, bare_low) = summary(turns), summary(sends)
-    print(f"one message to {recipients} members, {args.rounds} rounds (µs: median, 10th pct)")
+    spacing = f", each after {args.gap:g} ms asleep" if gap else ", back to back"
+    print(f"one message to {recipients} members, {args.rounds} rounds{spacing} "
+          "(µs: median, 10th pct)")
     print(f"  turn        {turn:7.0f}  {turn_low:7.0f}")
     print(f"  bare sends  {bare:7.0f}  {bare_low:7.0f}")
     print(f"  the loop's own work: {(turn - bare) / recipients:.2f} µs per recipient "
