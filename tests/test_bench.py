@@ -36,6 +36,14 @@ def checker():
     load.selector.close()
 
 
+def tool_output(module, *args):
+    """What ``python -m module args`` prints, once it has exited without an error."""
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
+                            text=True, timeout=60 + TIMEOUT, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def take(load, client, server_end, data):
     server_end.sendall(data)
     load._read(client)
@@ -121,12 +129,9 @@ def test_tls_handshakes_are_counted():
 
 def test_the_command_runs_quick_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "tcpchat.bench", "--quick", "--targets", "select-epoll",
-         "--scenarios", "fanout,idle", "--json", str(out)],
-        capture_output=True, text=True, timeout=60 + TIMEOUT, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    assert "fan-out" in result.stdout and "relay" in result.stdout
+    output = tool_output("tcpchat.bench", "--quick", "--targets", "select-epoll",
+                         "--scenarios", "fanout,idle", "--json", str(out))
+    assert "fan-out" in output and "relay" in output
     results = json.loads(out.read_text())["results"]
     (row,) = results["select-epoll"]["fanout"]
     assert row["deliveries"] > 0 and row["check"].startswith("exact")
@@ -302,11 +307,8 @@ def test_the_c_generator_fails_on_a_lost_or_repeated_message(fault):
 
 
 def test_the_accounts_benchmark_times_lines_beside_real_logins():
-    result = subprocess.run(
-        [sys.executable, "-m", "tcpchat.bench.accounts", "--rounds", "1", "--seconds", "0.5",
-         "--logins", "4"], capture_output=True, text=True, timeout=60 + TIMEOUT, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = tool_output("tcpchat.bench.accounts", "--rounds", "1", "--seconds", "0.5",
+                        "--logins", "4").splitlines()
     assert "no logins: p50" in lines[1] and "4 logins/s: p50" in lines[2]
     answered, failed = map(int, re.search(r"logins: (\d+) answered .*, (\d+) failed",
                                           lines[3]).groups())
@@ -314,11 +316,8 @@ def test_the_accounts_benchmark_times_lines_beside_real_logins():
 
 
 def test_the_turn_tool_times_turns_after_a_gap_asleep():
-    result = subprocess.run(
-        [sys.executable, "-m", "tcpchat.bench.turn", "--members", "5", "--rounds", "5",
-         "--gap", "1"], capture_output=True, text=True, timeout=60 + TIMEOUT, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = tool_output("tcpchat.bench.turn", "--members", "5", "--rounds", "5",
+                        "--gap", "1").splitlines()
     assert lines[0].startswith("one message to 4 members, 5 rounds, each after 1 ms asleep")
     turn, bare = (int(line.split()[-2]) for line in lines[1:3])
     assert turn > 0 and bare > 0
