@@ -1,5 +1,6 @@
 """SQLite against the list model: any interleaving of messages, joins, parts, redactions,
-renames and CHATHISTORY requests gets the same answers from both stores, line for line."""
+renames and CHATHISTORY requests (TARGETS too) gets the same answers from both stores, line
+for line."""
 
 import itertools
 import re
@@ -29,11 +30,15 @@ def msgid(number):
     return f"id-{number:0{COUNTER_DIGITS}x}"
 
 
+def moment():
+    """A timestamp near the run's."""
+    return st.integers(-5, 40).map(
+        lambda seconds: f"timestamp={timestamp(1_700_000_000 + seconds)}")
+
+
 def reference():
     """A msgid (of a message that may or may not exist) or a timestamp near the run's."""
-    return st.one_of(st.integers(1, 40).map(lambda number: f"msgid={msgid(number)}"),
-                     st.integers(-5, 40).map(
-                         lambda seconds: f"timestamp={timestamp(1_700_000_000 + seconds)}"))
+    return st.one_of(st.integers(1, 40).map(lambda number: f"msgid={msgid(number)}"), moment())
 
 
 message = st.tuples(st.sampled_from(TARGETS), st.text("xyz", min_size=1, max_size=3)).map(
@@ -59,6 +64,8 @@ line = st.one_of(
         lambda request: "CHATHISTORY {} {} {} {}".format(*request)),
     st.tuples(st.sampled_from(TARGETS), reference(), reference(), st.integers(1, 10)).map(
         lambda request: "CHATHISTORY BETWEEN {} {} {} {}".format(*request)),
+    st.tuples(moment(), moment(), st.integers(1, 10)).map(
+        lambda request: "CHATHISTORY TARGETS {} {} {}".format(*request)),
 )
 step = st.tuples(st.sampled_from(USERS), line, st.booleans())
 

@@ -13,7 +13,7 @@ from collections import namedtuple
 
 import pytest
 
-from helpers import (Harness, LineSocket, StalledDisk, register_irc, run_server,
+from helpers import (TIMEOUT, Harness, LineSocket, StalledDisk, register_irc, run_server,
                      start_server_process, wait_until)
 from tcpchat.chat import events
 from tcpchat.server import build_parser, open_store
@@ -271,6 +271,73 @@ def test_a_redaction_is_answered_at_once_and_deleted_on_the_disk(path, written_f
         assert counted(connection, "msgid", "id1") == 0
 
 
+class CommitsThenWaits(SqliteStore):
+    """A SQLite store whose writer, once it has committed a batch, waits at :attr:`gate`
+    before it takes the batch off its queue: the moment a query finds a rename both on the
+    disk and on the queue."""
+
+    def __init__(self, *args, **kwargs):
+        self.gate = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def _write(self, *args):
+        failing = super()._write(*args)
+        assert self.gate.wait(timeout=TIMEOUT)
+        return failing
+
+
+@pytest.mark.parametrize("moment", ["queued", "committed, still queued", "written"])
+def test_every_query_finds_entries_under_their_channels_names_whatever_the_writer_has_done(
+        path, moment):
+    """#b renamed #c, then #a renamed #b, what they move already on the disk: before the
+    writer writes the renames, while it has committed them but not yet taken them off its
+    queue, and after, every query answers the same (a rename applied twice would move #a's
+    entries on to #c)."""
+    store = (CommitsThenWaits if moment == "committed, still queued" else StalledDisk)(path)
+    store.append(talk(1, room("#a")))
+    store.append(talk(2, room("#b")))
+    store.gate.set()
+    settled(store)
+    if moment != "written":
+        store.gate.clear()
+    store.rename("#b", "#c")
+    store.rename("#a", "#b")
+    if moment == "written":
+        settled(store)
+    elif moment == "committed, still queued":
+        assert wait_until(lambda: store.written == 4)
+    try:
+        assert len(store.recent) == (0 if moment == "written" else 2)
+        assert texts(store.page("#b", limit=10)) == ["m1"]
+        assert texts(store.page("#c", limit=10)) == ["m2"]
+        assert store.page("#a", limit=10) == []
+        assert texts([store.find("#b", "id1"), store.find("#c", "id2")]) == ["m1", "m2"]
+        assert store.find("#b", "id2") is None and store.find("#a", "id1") is None
+        assert store.targets(["#b", "#c"], 0, 2e9, 10) == [("#b", 1_700_000_001.0),
+                                                           ("#c", 1_700_000_002.0)]
+        assert store.targets(["#a"], 0, 2e9, 10) == []
+    finally:
+        store.gate.set()
+        store.close()
+
+
+def test_a_message_redacted_just_after_its_channels_rename_is_deleted_on_the_disk(path):
+    """The rename and the redaction reach the writer in one batch: it moves the entries
+    first, then finds the message under the new name."""
+    store = StalledDisk(path)
+    store.append(talk(1, room("#a")))
+    store.rename("#a", "#b")
+    store.redact("#b", "id1")
+    store.gate.set()
+    settled(store)
+    try:
+        assert store.find("#b", "id1") is None and store.page("#b", limit=10) == []
+    finally:
+        store.close()
+    with sqlite3.connect(path) as connection:
+        assert counted(connection, "msgid", "id1") == 0
+
+
 def test_kill_9_during_a_storm_leaves_a_sound_file_with_what_was_committed(path):
     process, address = start_server_process("--db", path, "--no-flood-control")
     try:
@@ -394,7 +461,7 @@ def test_a_database_of_schema_1_is_migrated_and_keeps_its_history(path):
     finally:
         store.close()
     check = sqlite3.connect(path)
-    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     check.close()
 
 
@@ -402,15 +469,15 @@ def test_runs_of_schema_3_are_read_and_new_runs_are_packed_where_they_can_be(pat
     """Schema 3 kept a run's entries as JSON; schema 4 packs them (joined strings, no JSON to
     make) where every one is a string and keeps JSON for the rest: a file of schema 3 is read
     as it was, and each run, old or new, packed or not, is found, paged and redacted alike."""
-    from tcpchat.store.sqlite import _INSERT_RUN, MIGRATIONS, _run_values
+    from tcpchat.store.sqlite import MIGRATIONS, _run_values
     old = sqlite3.connect(path)
     old.executescript(f"BEGIN; {''.join(MIGRATIONS[:3])} PRAGMA user_version = 3; COMMIT;")
     rows = [(1, "p-1", "#lobby", "#lobby", 1700000000.0, "PRIVMSG", "ann!a@h", "m0", None, None),
             (2, "p-2", "#lobby", "#lobby", 1700000001.0, "PRIVMSG", "ann!a@h", "m1", None,
              '{"+draft/reply": "p-1"}')]
-    run, columns = list(_run_values(rows)), list(zip(*rows))
+    run, columns = list(_run_values(rows))[:14], list(zip(*rows))  # schema 3's columns
     run[-1] = json.dumps([columns[1], *columns[5:]])
-    old.execute(_INSERT_RUN, run)  # as schema 3 wrote it
+    old.execute(f"INSERT INTO runs VALUES ({', '.join('?' * 14)})", run)  # as schema 3 wrote it
     old.commit()
     old.close()
     store = StalledDisk(path)
@@ -430,7 +497,7 @@ def test_runs_of_schema_3_are_read_and_new_runs_are_packed_where_they_can_be(pat
     finally:
         store.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         kinds = [entries[0] for (entries,) in connection.execute(
             "SELECT entries FROM runs ORDER BY first")]
     assert kinds == ["\r", "["]  # a message redacted out of each of the first two

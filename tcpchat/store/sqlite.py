@@ -25,7 +25,10 @@ order and stops once it has its limit; a msgid is found from its counter (see
 Reading is done on the loop, on a connection of its own (WAL lets it read while the writer
 writes), bounded by an index and the limit (a query decodes at most a run past it); what is
 still on the deque is merged in, so an answer holds everything appended before it (see
-:meth:`SqliteStore._unwritten` for why no entry can slip between the two).
+:meth:`SqliteStore._unwritten` for why no entry can slip between the two).  The writer may
+move or rewrite runs between two of a query's statements: each such change is one statement,
+and a query reads the names a rename moves runs along in the renames' order (see
+:func:`_names_to_read` and :func:`_renamed`), so it finds every run once, under its name.
 
 Durability.  The database runs in WAL mode with ``synchronous=FULL``: a commit returns once
 its pages are on the disk.  A power cut may lose what was appended but not yet committed: at
@@ -133,6 +136,12 @@ MIGRATIONS = (
     # 4: a run's entries may also be packed (see _entries_text); the JSON of schema 3 is read
     # as before, so nothing moves, but a tcpchat of schema 3 could not read the new ones.
     "",
+    # 5: which renames a run has followed, so that a query reading it while the writer
+    # commits a rename never moves it twice (see _renamed).
+    """
+    ALTER TABLE runs ADD COLUMN
+        moved   INTEGER NOT NULL DEFAULT 0;  -- the seq of the last rename that moved it
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -156,8 +165,11 @@ COUNTER_BOUND = 1 << 62
 #: a CR, which no line of a client holds (the core drops such a line), nor does a line end.
 #: A JSON text begins with ``[``.
 _PACKED = "\r"
-_RUN_COLUMNS = "first, target, name, prefix, seqs, times, entries"
-_INSERT_RUN = f"INSERT INTO runs VALUES ({', '.join('?' * 14)})"
+_RUN_COLUMNS = "first, target, name, prefix, seqs, times, entries, moved"
+_INSERT_RUN = f"INSERT INTO runs VALUES ({', '.join('?' * 15)})"
+_UPDATE_RUN = ("UPDATE runs SET (first, last, count, target, name, oldest, newest, said, prefix, "
+               "low, high, seqs, times, entries, moved) = "
+               f"({', '.join('?' * 15)}) WHERE first = ?")
 
 
 #: CPython collects its young objects once this many more containers have been made than
@@ -336,15 +348,14 @@ class SqliteStore(Store):
         sql = " ".join(sql) + f" ORDER BY first {'DESC' if newest else 'ASC'}"
         filtering = after is not None or before is not None or commands is not None
         rows = []
-        # (dict: a name renamed back and forth is read once)
-        for name in dict.fromkeys([key, EVERYWHERE] + [old for _, old, _, _ in renames]):
+        for name in (EVERYWHERE, *_names_to_read(key, renames)):
             found = []
             # Runs do not overlap (see _runs): once *limit* rows are found, the rest of this
             # name's lie beyond them.
             for run in self._reader.execute(sql, (name, *bounds)):
                 held = _rows_of(run)
                 if renames:  # written under a name the channel had until a rename still queued
-                    held = [row for row in _renamed(held, renames)
+                    held = [row for row in _renamed(held, renames, run[7])
                             if row[2] == key or row[2] == EVERYWHERE]
                 if filtering:
                     held = [row for row in held if _on_page(row, after, before, commands)]
@@ -352,6 +363,8 @@ class SqliteStore(Store):
                 if len(found) >= limit:
                     break
             rows.extend(found)
+        if renames:  # a run read under its old name and again under its new one
+            rows = list({row[0]: row for row in rows}.values())
         rows.sort()
         rows = rows[-limit:] if newest else rows[:limit]
         pending = [row for row in pending if (row[2] == key or row[2] == EVERYWHERE)
@@ -362,28 +375,42 @@ class SqliteStore(Store):
         key = fold(target)
         if msgid in self._redacted:
             return None
-        for row in self._unwritten()[1]:  # (a rename still queued: see the next look)
+        _written, pending, renames = self._unwritten()
+        for row in pending:
             if row[1] == msgid and row[2] == key:
                 return _entry(row)
-        for _run, rows in _runs_holding(self._reader, key, msgid):
-            for row in rows:
-                if row[1] == msgid:
-                    return None if msgid in self._redacted else _entry(row)
+        # On the disk under this name, or under one the channel had until a rename still
+        # queued (and what is under this name may belong to a channel renamed since).
+        for name in _names_to_read(key, renames):
+            for run, rows in _runs_holding(self._reader, name, msgid):
+                for row in _renamed(rows, renames, run[7]) if renames else rows:
+                    if row[1] == msgid:  # msgids are unique: its channel's or none
+                        return (_entry(row) if row[2] == key and msgid not in self._redacted
+                                else None)
         return None
 
     def targets(self, names, after, before, limit):
         names = list(names)
-        pending = self._unwritten()[1]  # (a rename still queued: see the next look)
+        _written, pending, renames = self._unwritten()
+        wanted = set(names)
+        # The names a channel had until a rename still queued, one at a time and in order
+        # before the rest (see _names_to_read), then *names*, 500 at a time (SQLite's bound
+        # on parameters, with room).
+        chunks = [[old] for _seq, old, _new, _name in renames]
+        chunks += [names[start:start + 500] for start in range(0, len(names), 500)]
         latest = {}
-        for start in range(0, len(names), 500):  # SQLite's bound on parameters, with room
-            chunk = names[start:start + 500]
+        for chunk in chunks:
             # A run's latest message is its answer when it came before *before*; a run that
             # reaches past *before* is looked into.
             for run in self._reader.execute(
                     f"SELECT said, {_RUN_COLUMNS} FROM runs WHERE target IN "
                     f"({', '.join('?' * len(chunk))}) AND said > ? AND oldest < ?",
                     (*chunk, after, before)):
-                said, _first, target, name = run[:4]
+                said, first, target, name = run[:4]
+                if renames:
+                    target, name = _name_after(first, target, name, renames, run[8])
+                    if target not in wanted:
+                        continue
                 if said >= before:
                     said = max((row[4] for row in _rows_of(run[1:])
                                 if row[5] in MESSAGES and after < row[4] < before),
@@ -392,7 +419,7 @@ class SqliteStore(Store):
                     latest[target] = (name, said)
         for row in pending:
             _seq, msgid, key, name, when, command = row[:6]
-            if (key in names and command in MESSAGES and after < when < before
+            if (key in wanted and command in MESSAGES and after < when < before
                     and msgid not in self._redacted):
                 latest[key] = (name, when)
         return sorted(latest.values(), key=lambda found: found[1])[:limit]
@@ -484,17 +511,14 @@ class SqliteStore(Store):
         """Write *batch* (rows, after a gap of *lost* entries) in one transaction; returns
         whether writing is failing now."""
         columns = list(zip(*batch))
-        redactions, renames = [], []
+        changes = ()  # redactions and renames, in order
         if "REDACT" in columns[5] or "RENAME" in columns[5]:
-            redactions = [(row[2], row[1]) for row in batch if row[5] == "REDACT"]
-            # A channel renamed: its entries from before, by seq, whenever they were written.
-            renames = [(fold(row[3]), row[3], row[2], row[0]) for row in batch
-                       if row[5] == "RENAME"]
-        runs = _runs(batch, columns, bool(redactions or renames))
+            changes = [row for row in batch if row[5] == "REDACT" or row[5] == "RENAME"]
+        runs = _runs(batch, columns, bool(changes))
         if self.lines is not None:
             touched.update(run[3] for run in runs)
-            touched.update(new for new, _name, _old, _seq in renames)
-        rows = len(batch) - len(redactions) - len(renames)
+            touched.update(fold(row[3]) for row in changes if row[5] == "RENAME")
+        rows = len(batch) - len(changes)
         lost += self.lost
         try:
             connection.execute("BEGIN")
@@ -504,11 +528,16 @@ class SqliteStore(Store):
                     batch[0][0] - 1, f"gap-{uuid.uuid4().hex[:16]}", EVERYWHERE, EVERYWHERE,
                     batch[0][4], GAP, None, None, json.dumps([lost]), None)]))
             connection.executemany(_INSERT_RUN, runs)
-            for key, msgid in redactions:
-                for run, found in _runs_holding(connection, key, msgid):
-                    _rewrite(connection, run, [row for row in found if row[1] != msgid])
-            connection.executemany("UPDATE runs SET target = ?, name = ? WHERE target = ? "
-                                   "AND first < ?", renames)
+            # In order: a message redacted after its channel's rename is found under the new
+            # name.
+            for seq, msgid, key, name, _when, command, *_rest in changes:
+                if command == "REDACT":
+                    for run, found in _runs_holding(connection, key, msgid):
+                        _rewrite(connection, run, [row for row in found if row[1] != msgid])
+                else:  # a rename: the channel's entries from before it, whenever written
+                    connection.execute("UPDATE runs SET target = ?, name = ?, moved = ? "
+                                       "WHERE target = ? AND first < ?",
+                                       (fold(name), name, seq, key, seq))
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(connection)
@@ -637,18 +666,42 @@ def _drop_written(recent, written):
             collections.deque(itertools.starmap(recent.popleft, repeat((), count)), 0)
 
 
-def _renamed(rows, renames):
+def _renamed(rows, renames, moved=0):
     """*rows* (in order of seq), each under the name its channel has after *renames* (in
     order: ``(seq, old key, new key, new name)``): a rename moves the rows of its old name
-    from before it."""
-    moved = []
+    from before it.  Rows of a run the writer moved already, up to the rename of seq *moved*,
+    follow only the renames after that one: the writer may commit a rename while a query
+    reads, and a rename applied twice could move a run on to another channel (``#a`` renamed
+    ``#b`` just after ``#b`` was renamed ``#c``)."""
+    renamed = []
     for row in rows:
-        key, name = row[2], row[3]
-        for seq, old, new, new_name in renames:
-            if key == old and row[0] < seq:
-                key, name = new, new_name
-        moved.append(row if key == row[2] else row[:2] + (key, name) + row[4:])
-    return moved
+        key, name = _name_after(row[0], row[2], row[3], renames, moved)
+        renamed.append(row if key == row[2] else row[:2] + (key, name) + row[4:])
+    return renamed
+
+
+def _names_to_read(key, renames):
+    """The names under which the disk may hold entries of channel *key*, given *renames*
+    still queued (as :func:`_renamed` takes them), in the order to read them: each rename's
+    old name, in order, then *key*.
+
+    The writer may move runs while a query reads them, one name at a time (in WAL each of
+    the writer's commits, in memory each of its statements, which the shared cache runs
+    whole between two steps of a read, is one step to the reader).  A run moves along its
+    channel's renames in their order, from the old name to the new, and in that order it is
+    looked for: a read that misses it was too late, so the run is further on, where a later
+    read looks, the last of them under *key*.  However far the writer gets meanwhile, one of
+    the reads finds it.  (A run found twice is one run: see :meth:`SqliteStore.page`.)"""
+    return [*(old for _seq, old, _new, _name in renames), key]
+
+
+def _name_after(seq, key, name, renames, moved):
+    """``(key, name)`` of the channel whose entry of *seq* was under *key* and *name*, after
+    the *renames* later than the rename of seq *moved* (see :func:`_renamed`)."""
+    for number, old, new, new_name in renames:
+        if key == old and seq < number and number > moved:
+            key, name = new, new_name
+    return key, name
 
 
 def _runs(batch, columns, mixed):
@@ -697,12 +750,13 @@ def _runs(batch, columns, mixed):
     return runs
 
 
-def _run_values(rows):
-    """The row of table ``runs`` that holds *rows* (rows of the queue, one run)."""
-    return _run_of(list(zip(*rows)))
+def _run_values(rows, moved=0):
+    """The row of table ``runs`` that holds *rows* (rows of the queue, one run), moved to its
+    name by the rename of seq *moved* (0: by none)."""
+    return _run_of(list(zip(*rows)), moved)
 
 
-def _run_of(columns):
+def _run_of(columns, moved=0):
     """The row of table ``runs`` that holds a run given as the columns of its rows."""
     seqs, msgids, targets, names, times, commands, *rest = columns
     newest = max(times)
@@ -715,13 +769,13 @@ def _run_of(columns):
     high = _msgid_parts(msgids[-1])[1] if prefix != msgids[0] else 0
     return (seqs[0], seqs[-1], len(seqs), targets[0], names[0], min(times), newest, said,
             prefix, low, high, _packed("q", seqs), _packed("d", times),
-            _entries_text(msgids, commands, *rest))
+            _entries_text(msgids, commands, *rest), moved)
 
 
 def _rows_of(run):
     """The rows of the queue's form that a run (``first, target, name, prefix, seqs, times,
-    entries``) holds, in order."""
-    _first, target, name, _prefix, seqs, times, entries = run
+    entries, moved``) holds, in order."""
+    _first, target, name, _prefix, seqs, times, entries, _moved = run
     seqs = _unpacked("q", seqs)
     msgids, commands, sources, texts, params, tags = _entries_columns(entries, len(seqs))
     return list(zip(seqs, msgids, repeat(target), repeat(name),
@@ -816,10 +870,12 @@ def _runs_holding(connection, key, msgid):
 
 
 def _rewrite(connection, run, rows):
-    """Put *rows*, what is left of *run*, in its place (nothing, if none are)."""
-    connection.execute("DELETE FROM runs WHERE first = ?", (run[0],))
+    """Put *rows*, what is left of *run*, in its place (nothing, if none are), in one
+    statement: a query reading meanwhile finds the run as it was or as it is, never gone."""
     if rows:
-        connection.execute(_INSERT_RUN, _run_values(rows))
+        connection.execute(_UPDATE_RUN, (*_run_values(rows, run[7]), run[0]))
+    else:
+        connection.execute("DELETE FROM runs WHERE first = ?", (run[0],))
 
 
 def _keep_newest(connection, bound, where, args):
@@ -897,7 +953,9 @@ def _rows_to_runs(connection):
         chunk = rows.fetchmany(10_000)
         if not chunk:
             break
-        connection.executemany(_INSERT_RUN, _runs(chunk, list(zip(*chunk)), False))
+        # (Schema 3's table: without the column moved, which came later.)
+        connection.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 14)})",
+                               [run[:14] for run in _runs(chunk, list(zip(*chunk)), False)])
     connection.execute("DROP TABLE history")
 
 
