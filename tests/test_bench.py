@@ -298,7 +298,7 @@ def test_the_c_generator_fails_on_a_lost_or_repeated_message(fault):
         target = Target("relay", relay.listener.getsockname(), "irc")
         complaint = "never reached every client" if fault == "drop" else "got .*, expected"
         with pytest.raises(CheckFailed, match=complaint):
-            cgenerator.fan_out(target, 6, 2, 1, 0.2, 5.0)
+            cgenerator.fan_out(target, 6, 2, 1, 0.2, 5.0, stall=1.0)
     finally:
         relay.running = False
         thread.join(TIMEOUT)

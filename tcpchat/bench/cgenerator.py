@@ -52,13 +52,15 @@ def binary(source=SOURCE):
     return built
 
 
-def fan_out(target, clients, senders, window, warmup, seconds):
+def fan_out(target, clients, senders, window, warmup, seconds, stall=None):
     """Run the C generator against *target*; returns (deliveries, seconds, generator CPU
     share, server CPU share or None, its main thread's share or None), the CPU shares over
-    the counted seconds only."""
+    the counted seconds only, once every message in flight has arrived too.  A message none
+    of whose sender's messages reached anyone for *stall* seconds (the generator's default:
+    10) is lost."""
     host, port = target.address
     command = [str(binary()), host, str(port), target.proto, str(clients), str(senders),
-               str(window), str(warmup), str(seconds)]
+               str(window), str(warmup), str(seconds), *([] if stall is None else [str(stall)])]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         try:
             start = json.loads(process.stdout.readline() or '{"error": "it ended"}')
@@ -75,6 +77,9 @@ def fan_out(target, clients, senders, window, warmup, seconds):
             if server is not None:
                 server_cpu = (target.cpu_seconds() - server) / spent
                 loop_cpu = (target.loop_cpu_seconds() - loop) / spent
+            checked = json.loads(process.stdout.readline() or '{"error": "it ended"}')
+            if "error" in checked:
+                raise CheckFailed(f"the C generator: {checked['error']}")
         finally:
             process.kill()
     return end["deliveries"], spent, generator_cpu, server_cpu, loop_cpu

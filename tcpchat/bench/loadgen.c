@@ -5,18 +5,20 @@
  * This one does the same fan-out from one thread with epoll, at a few tens of nanoseconds a
  * delivery, so that the server is what runs out first.
  *
- *   loadgen HOST PORT PROTO CLIENTS SENDERS WINDOW WARMUP SECONDS
+ *   loadgen HOST PORT PROTO CLIENTS SENDERS WINDOW WARMUP SECONDS [STALL]
  *
  * PROTO is irc or plain.  Every client registers (IRC: NICK, USER, JOIN #bench; plain: its
  * name, which puts it in the server's default room); the first SENDERS clients send, each
  * keeping at most WINDOW messages in flight: a message is complete once every other client
  * has it.  Every message's text carries "~#TTSSSS:QQQQQQQQQ" (run, sender, sequence), so
  * any server and either protocol can be checked the same way: each receiver must see each
- * other sender's sequence numbers exactly in order, none lost, none twice.  After WARMUP seconds it counts
- * deliveries for SECONDS.  It prints a line of JSON when the counting starts,
- * {"measuring": true}, and one when it ends, {"deliveries": N, "seconds": S}; or
- * {"error": "..."} as soon as anything is wrong (exit status 1): a message out of order, one
- * received twice, or one that never reaches every client.  Lines that are not messages (JOINs,
+ * other sender's sequence numbers exactly in order, none lost, none twice.  After WARMUP
+ * seconds it counts deliveries for SECONDS.  It prints a line of JSON when the counting starts,
+ * {"measuring": true}, and one when it ends, {"deliveries": N, "seconds": S}; then it sends no
+ * more and waits for every message in flight to reach every client, and prints {"checked":
+ * true}.  It prints {"error": "..."} as soon as anything is wrong (exit status 1): a message out
+ * of order, one received twice, or one that never reaches every client: no client got any of
+ * its sender's messages for STALL seconds (default 10).  Lines that are not messages (JOINs,
  * numerics) are skipped; a PING is answered.
  */
 #define _GNU_SOURCE
@@ -36,9 +38,12 @@
 #define READ_SIZE (256 * 1024)
 #define MAX_SENDERS 64
 #define TEXT_PAD 40 /* "~#TTSSSS:QQQQQQQQQ " and padding: about 64 bytes of text */
-/* A message not at every receiver this long after the last one completed is lost: a window
- * that never opens again would otherwise look like a slow server, not a wrong one. */
-#define STALL_SECONDS 2.0
+/* A message not at every receiver this long after any receiver last got one of its sender's
+ * is lost: a window that never opens again would otherwise look like a slow server, not a
+ * wrong one.  Counted from the last delivery, not from the last message every receiver had,
+ * and long: a slow server (asyncio's, at 500 members and 128 in flight) may serve a sender
+ * seconds after the others, and complete its messages now and then only. */
+static double stall_seconds = 10.0;
 
 struct client {
     int fd;
@@ -170,11 +175,52 @@ static void send_message(int sender) {
     sent[sender]++;
 }
 
-static long completed(int sender) {
-    long least = sent[sender];
-    for (int i = 0; i < nclients; i++)
-        if (i != sender && clients[i].expected[sender] < least) least = clients[i].expected[sender];
+/* How many of *sender*'s messages every other client has; *reached*: how many deliveries of
+ * them in all. */
+static long completed(int sender, long *reached) {
+    long least = sent[sender], sum = 0;
+    for (int i = 0; i < nclients; i++) {
+        if (i == sender) continue;
+        if (clients[i].expected[sender] < least) least = clients[i].expected[sender];
+        sum += clients[i].expected[sender];
+    }
+    *reached = sum;
     return least;
+}
+
+/* *sender*'s messages every other client has, failing if none of them reached anyone for
+ * stall_seconds while some are in flight (*reached_before*, *progress_at*: what the last look
+ * saw, and when it last saw more). */
+static long watch(int sender, double t, long *reached_before, double *progress_at) {
+    long reached, done = completed(sender, &reached);
+    if (reached > *reached_before) {
+        *reached_before = reached;
+        *progress_at = t;
+    } else if (done < sent[sender] && t - *progress_at > stall_seconds) {
+        static char why[160];
+        snprintf(why, sizeof why, "message %ld of sender %d never reached every client "
+                 "(none of its sender's reached anyone for %.0f s)", done, sender,
+                 stall_seconds);
+        fail(why);
+    }
+    return done;
+}
+
+/* Send what is queued, wait up to *timeout_ms* for what arrives, and read it; returns whether
+ * something was left to send. */
+static int exchange(int epoll, struct epoll_event *events, char *buffer, int timeout_ms) {
+    int waiting = 0;
+    for (int i = 0; i < nclients; i++) {
+        if (clients[i].out_len) flush_out(&clients[i]);
+        waiting |= clients[i].out_len != 0;
+    }
+    /* A sender the server is not reading yet is tried again in a millisecond. */
+    int n = epoll_wait(epoll, events, nclients, waiting ? 1 : timeout_ms);
+    for (int k = 0; k < n; k++) {
+        int i = events[k].data.u32;
+        readable(&clients[i], i, buffer);
+    }
+    return waiting;
 }
 
 static int set_nonblocking(int fd) {
@@ -183,11 +229,11 @@ static int set_nonblocking(int fd) {
 }
 
 /* Keep every sender's window full, send what is queued, read what arrived; count deliveries
- * once the warm-up is over. */
+ * once the warm-up is over; then wait for what is still in flight. */
 static int run(int epoll, char *buffer, long window, double warmup, double seconds) {
     struct epoll_event *events = malloc(sizeof *events * nclients);
     double measure_from = now() + warmup, stop = measure_from + seconds, started = 0;
-    long done_before[MAX_SENDERS] = {0};
+    long reached_before[MAX_SENDERS] = {0};
     double progress_at[MAX_SENDERS];
     for (int s = 0; s < nsenders; s++) progress_at[s] = now();
     for (;;) {
@@ -199,41 +245,33 @@ static int run(int epoll, char *buffer, long window, double warmup, double secon
             fflush(stdout);
         }
         if (t >= stop) break;
-        int waiting = 0;
         for (int s = 0; s < nsenders; s++) {
-            long done = completed(s);
-            if (done > done_before[s]) {
-                done_before[s] = done;
-                progress_at[s] = t;
-            } else if (done < sent[s] && t - progress_at[s] > STALL_SECONDS) {
-                static char why[160];
-                snprintf(why, sizeof why, "message %ld of sender %d never reached every client "
-                         "(waited %.0f s)", done, s, STALL_SECONDS);
-                fail(why);
-            }
+            long done = watch(s, t, &reached_before[s], &progress_at[s]);
             while (sent[s] - done < window) send_message(s);
         }
-        for (int i = 0; i < nclients; i++) {
-            if (clients[i].out_len) flush_out(&clients[i]);
-            waiting |= clients[i].out_len != 0;
-        }
-        /* A sender the server is not reading yet is tried again in a millisecond. */
-        int n = epoll_wait(epoll, events, nclients, waiting ? 1 : 100);
-        for (int k = 0; k < n; k++) {
-            int i = events[k].data.u32;
-            readable(&clients[i], i, buffer);
-        }
+        exchange(epoll, events, buffer, 100);
     }
     printf("{\"deliveries\": %ld, \"seconds\": %.6f}\n", delivered, now() - started);
+    fflush(stdout);
+    /* What is in flight must arrive too: a message lost near the end is lost all the same. */
+    for (int outstanding = 1; outstanding;) {
+        double t = now();
+        outstanding = 0;
+        for (int s = 0; s < nsenders; s++)
+            outstanding |= watch(s, t, &reached_before[s], &progress_at[s]) < sent[s];
+        outstanding |= exchange(epoll, events, buffer, 100);
+    }
+    printf("{\"checked\": true}\n");
     return 0;
 }
 
 int main(int argc, char **argv) {
-    if (argc != 9) {
+    if (argc != 9 && argc != 10) {
         fprintf(stderr, "usage: loadgen HOST PORT irc|plain CLIENTS SENDERS WINDOW WARMUP "
-                        "SECONDS\n");
+                        "SECONDS [STALL]\n");
         return 2;
     }
+    if (argc == 10) stall_seconds = atof(argv[9]);
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(atoi(argv[2]))};
     if (inet_pton(AF_INET, argv[1], &address.sin_addr) != 1) fail("not an IPv4 address");
     plain = strcmp(argv[3], "plain") == 0;
