@@ -34,10 +34,16 @@ pytestmark = pytest.mark.skipif(
 HOSTILE = """<img src=x onerror="document.title='pwned'"><b>bold?</b>"""
 
 
-class Page:
-    """One person's browser tab on the chat page."""
+class Browser:
+    """A headless Chromium of one language and window size, driven through chromedriver.
+    Launching one takes most of a second, so each is lent to one page at a time and kept for
+    the next test that asks for the same (each test's server has a port, so an origin, of its
+    own; what a page kept there is cleared all the same, as a port may come again)."""
 
-    def __init__(self, address, width=1000, height=640, language="en-US"):
+    #: Browsers not lent now, by (language, width, height); quit when the module is done.
+    idle = {}
+
+    def __init__(self, language, width, height):
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         options.add_argument(f"--lang={language}")
@@ -53,6 +59,49 @@ class Page:
         self.driver = webdriver.Chrome(options=options,
                                        service=webdriver.ChromeService(CHROMEDRIVER))
         self.driver.set_page_load_timeout(TIMEOUT)
+
+    @classmethod
+    def lend(cls, *kind):
+        idle = cls.idle.get(kind)
+        return idle.pop() if idle else cls(*kind)
+
+    def give_back(self, *kind):
+        """Forget the page (its storage, its other tabs) and wait for the next; a browser that
+        cannot be brought back to a blank tab is quit instead."""
+        try:
+            self.driver.execute_script("localStorage.clear(); sessionStorage.clear();")
+            self.driver.delete_all_cookies()
+            for handle in self.driver.window_handles[1:]:
+                self.driver.switch_to.window(handle)
+                self.driver.close()
+            self.driver.switch_to.window(self.driver.window_handles[0])
+            self.driver.get("about:blank")
+        except Exception:  # an alert left open, a crashed tab: a new browser costs a second
+            self.quit()
+            return
+        self.idle.setdefault(kind, []).append(self)
+
+    def quit(self):
+        self.driver.quit()
+        self.profile.cleanup()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browsers():
+    yield
+    for browsers in Browser.idle.values():
+        for browser in browsers:
+            browser.quit()
+    Browser.idle.clear()
+
+
+class Page:
+    """One person's browser tab on the chat page."""
+
+    def __init__(self, address, width=1000, height=640, language="en-US"):
+        self.kind = (language, width, height)
+        self.browser = Browser.lend(*self.kind)
+        self.driver = self.browser.driver
         self.driver.get(f"http://{address[0]}:{address[1]}/")
 
     def wait(self, condition, what):
@@ -84,8 +133,7 @@ class Page:
         return self.driver.find_element(By.ID, element_id).text
 
     def close(self):
-        self.driver.quit()
-        self.profile.cleanup()
+        self.browser.give_back(*self.kind)
 
 
 @pytest.fixture
