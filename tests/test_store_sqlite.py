@@ -338,6 +338,91 @@ def test_a_message_redacted_just_after_its_channels_rename_is_deleted_on_the_dis
         assert counted(connection, "msgid", "id1") == 0
 
 
+class FailingCommits:
+    """A writer's connection whose commits fail while *broken* is set (a full disk)."""
+
+    def __init__(self, connection, broken):
+        self.connection, self.broken = connection, broken
+
+    def execute(self, sql, *args):
+        if sql == "COMMIT" and self.broken.is_set():
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.connection.execute(sql, *args)
+
+    def executemany(self, sql, rows):
+        return self.connection.executemany(sql, rows)
+
+
+class BrokenDisk(SqliteStore):
+    """A store whose writer's commits fail while :attr:`broken` is set."""
+
+    def __init__(self, *args, **kwargs):
+        self.broken = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def _write(self, connection, *args):
+        return super()._write(FailingCommits(connection, self.broken), *args)
+
+
+def test_a_redaction_and_a_rename_whose_commit_failed_are_made_at_the_next(path):
+    """A full disk loses the messages of a commit (a gap says how many), never its edits: a
+    deleted message would come back, and a renamed room's history stay under the old name."""
+    store = BrokenDisk(path)
+    try:
+        store.append(talk(1, room("#a")))
+        store.append(talk(2, room("#a")))
+        settled(store)
+        store.broken.set()
+        store.redact("#a", "id1")
+        store.rename("#a", "#b")
+        store.append(talk(3, room("#b")))
+        assert wait_until(lambda: store.lost == 1)  # m3's commit failed
+        assert list(store.edits) and not store.recent
+        for answer in range(2):  # while the disk is full, and once it has room again
+            assert texts(store.page("#b", limit=10)) == ["m2"]
+            assert store.find("#b", "id1") is None and store.find("#b", "id2") is not None
+            assert store.page("#a", limit=10) == []
+            store.broken.clear()
+            assert wait_until(lambda: not store.edits)
+        store.append(talk(4, room("#b")))
+        settled(store)
+        assert [(entry.command, entry.params[-1]) for entry in store.page("#b", limit=10)] == [
+            ("PRIVMSG", "m2"), (GAP, 1), ("PRIVMSG", "m4")]
+    finally:
+        store.close()
+    with sqlite3.connect(path) as connection:
+        assert counted(connection, "msgid", "id1") == 0
+        assert connection.execute("SELECT DISTINCT target FROM runs WHERE target != '*'"
+                                  ).fetchall() == [("#b",)]
+
+
+def test_a_redaction_and_a_rename_that_fall_off_a_full_queue_are_made_all_the_same(path):
+    """A stalled writer a whole queue behind loses the oldest messages, never an edit."""
+    store = StalledDisk(path, queue=10)
+    try:
+        for number in range(3):
+            store.append(talk(number, room("#a")))
+        store.gate.set()
+        settled(store)
+        store.gate.clear()
+        store.rename("#a", "#b")
+        store.redact("#b", "id1")
+        for number in range(3, 23):
+            store.append(talk(number, room("#b")))
+        assert not {"REDACT", "RENAME"} & {row[5] for row in store.recent}  # fallen off
+        expected = ["m0", "m2"] + [f"m{number}" for number in range(13, 23)]
+        assert texts(store.page("#b", limit=100, commands={"PRIVMSG"})) == expected
+        store.gate.set()
+        settled(store)
+        # With a gap where the ten messages that fell off were (not the two edits).
+        assert texts(store.page("#b", limit=100, commands={"PRIVMSG"})) == (
+            expected[:2] + [10] + expected[2:])
+        assert store.find("#b", "id1") is None and not store.edits
+    finally:
+        store.gate.set()
+        store.close()
+
+
 def test_kill_9_during_a_storm_leaves_a_sound_file_with_what_was_committed(path):
     process, address = start_server_process("--db", path, "--no-flood-control")
     try:

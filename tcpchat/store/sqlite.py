@@ -39,7 +39,8 @@ Faults.  When the writer falls a whole queue behind (the disk stalls), the oldes
 has not written drop off the deque; when a write fails (the disk is full), that transaction's
 entries are lost.  Either way the chat goes on, the writer logs once that it is losing history
 and once when it writes again, and it records a :data:`~tcpchat.store.base.GAP` entry saying
-how many entries were lost, which the history commands show where it falls.
+how many entries were lost, which the history commands show where it falls.  Redactions and
+renames are never lost: they wait on :attr:`~SqliteStore.edits` until a commit makes them.
 
 Records (accounts, registered rooms: :mod:`tcpchat.store.accounts`) are few and change
 rarely: :meth:`SqliteStore.keep` puts each change on :attr:`~SqliteStore.changes` and wakes the
@@ -236,6 +237,15 @@ class SqliteStore(Store):
         self.recent = collections.deque(maxlen=queue)
         #: The highest seq the writer has committed (or given up on).
         self.written = last
+        #: The redactions and renames the writer has not committed, oldest first, each also
+        #: on :attr:`recent`, where its seq falls among the messages'.  Kept here too, so
+        #: that neither a commit that fails (a full disk) nor a queue that overflows (a
+        #: stalled one) loses one, as they lose messages: a deleted message would come back,
+        #: and a renamed room's history would stay under the old name, for a room made later
+        #: under it to show.  The writer makes them at its next look.
+        self.edits = collections.deque()
+        #: The highest seq among the edits the writer has committed.
+        self.edited = last
         #: msgid -> the seq of its redaction, until the writer has deleted it.
         self._redacted = {}
         #: Set for what should not wait for the writer's next look: a redaction, stopping.
@@ -320,20 +330,23 @@ class SqliteStore(Store):
     def redact(self, target, msgid):
         number = next(self._seq)
         self._redacted[msgid] = number
-        self.recent.append((number, msgid, fold(target), target, self.wall_clock(),
-                            "REDACT", None, None, None, None))
-        self._wake.set()
+        self._edit((number, msgid, fold(target), target, self.wall_clock(), "REDACT", None,
+                    None, None, None))
 
     def rename(self, old, new):
         """The channel *old* is *new* now: its entries follow it, behind the loop, in order
         with what comes before and after (see :func:`_renamed`)."""
-        self.recent.append((next(self._seq), None, fold(old), new, self.wall_clock(),
-                            "RENAME", None, None, None, None))
+        self._edit((next(self._seq), None, fold(old), new, self.wall_clock(), "RENAME", None,
+                    None, None, None))
+
+    def _edit(self, row):
+        self.edits.append(row)  # first: the writer takes the edits before the queue
+        self.recent.append(row)
         self._wake.set()
 
     def page(self, target, after=None, before=None, limit=50, newest=False, commands=None):
         key = fold(target)
-        written, pending, renames = self._unwritten()
+        edited, pending, renames = self._unwritten()
         sql = [f"SELECT {_RUN_COLUMNS} FROM runs WHERE target = ?"]
         bounds = []
         # A run that holds anything between the bounds: its first and last entries' seqs, or
@@ -369,13 +382,13 @@ class SqliteStore(Store):
         rows = rows[-limit:] if newest else rows[:limit]
         pending = [row for row in pending if (row[2] == key or row[2] == EVERYWHERE)
                    and _on_page(row, after, before, commands)]
-        return cut([_entry(row) for row in self._merge(rows, pending, written)], limit, newest)
+        return cut([_entry(row) for row in self._merge(rows, pending, edited)], limit, newest)
 
     def find(self, target, msgid):
         key = fold(target)
         if msgid in self._redacted:
             return None
-        _written, pending, renames = self._unwritten()
+        _edited, pending, renames = self._unwritten()
         for row in pending:
             if row[1] == msgid and row[2] == key:
                 return _entry(row)
@@ -391,7 +404,7 @@ class SqliteStore(Store):
 
     def targets(self, names, after, before, limit):
         names = list(names)
-        _written, pending, renames = self._unwritten()
+        _edited, pending, renames = self._unwritten()
         wanted = set(names)
         # The names a channel had until a rename still queued, one at a time and in order
         # before the rest (see _names_to_read), then *names*, 500 at a time (SQLite's bound
@@ -425,28 +438,28 @@ class SqliteStore(Store):
         return sorted(latest.values(), key=lambda found: found[1])[:limit]
 
     def _unwritten(self):
-        """How far the writer has committed, the rows on :attr:`recent` (redactions and
-        renames left out), and the renames among them, taken before a query reads the
-        database: ``(seq, old key, new key, new name)`` each, in order.
+        """How far the writer has committed the edits, the rows on :attr:`recent`
+        (redactions and renames left out), and the renames not committed, taken before a
+        query reads the database: ``(seq, old key, new key, new name)`` each, in order.
 
-        In that order, each read once: a row the writer takes off the deque after this is
-        committed already, so the query that follows finds it on the disk; one it has not
-        taken off is here.  The two may overlap, which :meth:`_merge` undoes.  A row queued
-        before a rename that is still queued is given under the channel's new name."""
-        written = self.written
+        In that order, each read once: a row or an edit the writer takes off its deque
+        after this is committed already, so the query that follows finds it on the disk; one
+        it has not taken off is here.  The two may overlap, which :meth:`_merge` undoes.  A
+        row queued before a rename that is still queued is given under the channel's new
+        name."""
+        edited = self.edited
+        edits = list(self.edits)
         queued = list(self.recent)
         rows = [row for row in queued if row[5] != "REDACT" and row[5] != "RENAME"]
-        if len(rows) == len(queued):
-            return written, rows, ()
-        renames = [(row[0], row[2], fold(row[3]), row[3]) for row in queued
+        renames = [(row[0], row[2], fold(row[3]), row[3]) for row in edits
                    if row[5] == "RENAME"]
-        return written, _renamed(rows, renames) if renames else rows, renames
+        return edited, _renamed(rows, renames) if renames else rows, renames
 
-    def _merge(self, rows, pending, written):
+    def _merge(self, rows, pending, edited):
         """The rows of the database and of the queue, each once, in order, without what was
         redacted."""
         for msgid, number in list(self._redacted.items()):
-            if number <= written:
+            if number <= edited:
                 del self._redacted[msgid]  # deleted on the disk: no longer to filter out
         if pending:
             seen = {row[0] for row in rows}
@@ -489,11 +502,16 @@ class SqliteStore(Store):
             self._wake.wait(timeout=self.commit_interval)
             self._wake.clear()
             stopping = self._stopping
-            batch = list(recent)  # one step for the loop's thread: it cannot change midway
-            if batch:
-                # What fell off the deque unwritten, if anything, is between the two.
-                lost = batch[0][0] - self.written - 1
-                failing = self._write(connection, batch, lost, failing, touched)
+            # The edits first: any edit older than a row of the batch is among them, or in
+            # the batch.  Each list() is one step for the loop's thread.
+            edits = list(self.edits)
+            batch = list(recent)
+            if batch or edits:
+                # What fell off the deque unwritten, if anything, is between the two (but for
+                # the edits among it, which are not lost).
+                lost = batch[0][0] - self.written - 1 - sum(
+                    self.written < edit[0] < batch[0][0] for edit in edits) if batch else 0
+                failing = self._write(connection, batch, edits, lost, failing, touched)
                 _drop_written(recent, self.written)
                 since_sweep += len(batch)
             if self.changes:
@@ -507,22 +525,25 @@ class SqliteStore(Store):
                 connection.close()
                 return
 
-    def _write(self, connection, batch, lost, failing, touched):
-        """Write *batch* (rows, after a gap of *lost* entries) in one transaction; returns
-        whether writing is failing now."""
-        columns = list(zip(*batch))
-        changes = ()  # redactions and renames, in order
+    def _write(self, connection, batch, edits, lost, failing, touched):
+        """Write *batch* (rows, after a gap of *lost* entries) and make *edits* (those not
+        committed when the batch was taken) in one transaction; returns whether writing is
+        failing now."""
+        columns = list(zip(*batch)) or [()] * 10
+        in_batch = ()  # the batch's redactions and renames
         if "REDACT" in columns[5] or "RENAME" in columns[5]:
-            changes = [row for row in batch if row[5] == "REDACT" or row[5] == "RENAME"]
-        runs = _runs(batch, columns, bool(changes))
+            in_batch = [row for row in batch if row[5] == "REDACT" or row[5] == "RENAME"]
+        runs = _runs(batch, columns, bool(in_batch)) if batch else []
+        # Each once, in order: those of the batch after the edits taken are newer than all.
+        changes = edits + [row for row in in_batch if not edits or row[0] > edits[-1][0]]
         if self.lines is not None:
             touched.update(run[3] for run in runs)
             touched.update(fold(row[3]) for row in changes if row[5] == "RENAME")
-        rows = len(batch) - len(changes)
+        rows = len(batch) - len(in_batch)
         lost += self.lost
         try:
             connection.execute("BEGIN")
-            if lost:
+            if lost and batch:
                 # The gap takes the place of the last entry lost: a seq nothing else has.
                 runs.insert(0, _run_values([(
                     batch[0][0] - 1, f"gap-{uuid.uuid4().hex[:16]}", EVERYWHERE, EVERYWHERE,
@@ -542,7 +563,8 @@ class SqliteStore(Store):
         except sqlite3.Error as exc:
             _rollback(connection)
             self.lost = lost + rows
-            self.written = batch[-1][0]  # given up on: the loop stops merging them in
+            if batch:  # its messages given up on: the loop stops merging them in (but not
+                self.written = batch[-1][0]  # the edits, which stay for the next look)
             # Once a minute at most, however often a nearly full disk lets one through.
             now = time.monotonic()
             if not failing and (self._complained is None or now - self._complained >= 60):
@@ -550,9 +572,14 @@ class SqliteStore(Store):
                 log.error("history: cannot write to %s (%s); messages are not kept until it "
                           "can", self.path or "memory", _reason(exc))
             return True
-        self.lost = 0
-        self.written = batch[-1][0]
-        if self._unresolved:
+        self.lost = 0 if batch else lost
+        if batch:
+            self.written = batch[-1][0]
+        if changes:
+            self.edited = changes[-1][0]
+            while self.edits and self.edits[0][0] <= self.edited:
+                self.edits.popleft()
+        if self._unresolved and batch:  # (the gap is on the disk now)
             self._unresolved = False
             log.warning("history: writing again; %d entries were lost and are marked as a "
                         "gap", lost)
