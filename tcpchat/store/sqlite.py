@@ -340,7 +340,7 @@ class SqliteStore(Store):
                     None, None, None))
 
     def _edit(self, row):
-        self.edits.append(row)  # first: the writer takes the edits before the queue
+        self.edits.append(row)
         self.recent.append(row)
         self._wake.set()
 
