@@ -3,7 +3,9 @@ renames and CHATHISTORY requests (TARGETS too) gets the same answers from both s
 for line."""
 
 import itertools
+import os
 import re
+import tempfile
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -102,15 +104,19 @@ def step_of(harness, peers, nick, text, tick):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(step, min_size=10, max_size=60), st.booleans())
-def test_sqlite_answers_as_the_list_model_does(steps, stalled):
-    """With a writer that keeps up (answers mostly from the database) and one stalled for the
-    whole run (answers from its queue alone)."""
-    sqlite = StalledDisk(None)
-    if not stalled:
-        sqlite.gate.set()
-    try:
-        assert play(sqlite, steps) == play(ListStore(), steps)
-    finally:
-        sqlite.gate.set()
-        sqlite.close()
+@given(st.lists(step, min_size=10, max_size=60), st.sampled_from(("memory", "file")),
+       st.booleans())
+def test_sqlite_answers_as_the_list_model_does(steps, where, stalled):
+    """In memory (where a query sees what the writer has not committed yet) and in a file
+    (where each statement reads a committed snapshot), with a writer that keeps up (answers
+    mostly from the database) and one stalled for the whole run (answers from its queue
+    alone)."""
+    with tempfile.TemporaryDirectory(prefix="tcpchat-model-") as folder:
+        sqlite = StalledDisk(None if where == "memory" else os.path.join(folder, "chat.db"))
+        if not stalled:
+            sqlite.gate.set()
+        try:
+            assert play(sqlite, steps) == play(ListStore(), steps)
+        finally:
+            sqlite.gate.set()
+            sqlite.close()

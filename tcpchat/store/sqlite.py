@@ -57,6 +57,7 @@ second had held 250 000 rows, 75 MB in memory, until the minute was up), and whe
 """
 
 import collections
+import contextlib
 import gc
 import itertools
 import json
@@ -248,6 +249,13 @@ class SqliteStore(Store):
         self.edited = last
         #: msgid -> the seq of its redaction, until the writer has deleted it.
         self._redacted = {}
+        #: What a query and the writer's rewrite of a run (a redaction's, a trim's) take
+        #: turns at, in memory.  There the loop reads what the writer has not committed (no
+        #: snapshot), and a rewrite moves its run within the indexes a query scans, so that
+        #: the scan could find the run twice, or pass it by; a rewrite is one statement, a
+        #: query a few, on data in memory.  In a file each statement reads a snapshot (WAL),
+        #: and the two never wait for each other.
+        self._turns = threading.Lock() if path is None else contextlib.nullcontext()
         #: Set for what should not wait for the writer's next look: a redaction, stopping.
         self._wake = threading.Event()
         self._stopping = False
@@ -361,21 +369,22 @@ class SqliteStore(Store):
         sql = " ".join(sql) + f" ORDER BY first {'DESC' if newest else 'ASC'}"
         filtering = after is not None or before is not None or commands is not None
         rows = []
-        for name in (EVERYWHERE, *_names_to_read(key, renames)):
-            found = []
-            # Runs do not overlap (see _runs): once *limit* rows are found, the rest of this
-            # name's lie beyond them.
-            for run in self._reader.execute(sql, (name, *bounds)):
-                held = _rows_of(run)
-                if renames:  # written under a name the channel had until a rename still queued
-                    held = [row for row in _renamed(held, renames, run[7])
-                            if row[2] == key or row[2] == EVERYWHERE]
-                if filtering:
-                    held = [row for row in held if _on_page(row, after, before, commands)]
-                found.extend(held)
-                if len(found) >= limit:
-                    break
-            rows.extend(found)
+        with self._turns:  # (in memory: see _turns)
+            for name in (EVERYWHERE, *_names_to_read(key, renames)):
+                found = []
+                # Runs do not overlap (see _runs): once *limit* rows are found, the rest of this
+                # name's lie beyond them.
+                for run in self._reader.execute(sql, (name, *bounds)):
+                    held = _rows_of(run)
+                    if renames:  # written under a name the channel had until a rename still queued
+                        held = [row for row in _renamed(held, renames, run[7])
+                                if row[2] == key or row[2] == EVERYWHERE]
+                    if filtering:
+                        held = [row for row in held if _on_page(row, after, before, commands)]
+                    found.extend(held)
+                    if len(found) >= limit:
+                        break
+                rows.extend(found)
         if renames:  # a run read under its old name and again under its new one
             rows = list({row[0]: row for row in rows}.values())
         rows.sort()
@@ -394,12 +403,13 @@ class SqliteStore(Store):
                 return _entry(row)
         # On the disk under this name, or under one the channel had until a rename still
         # queued (and what is under this name may belong to a channel renamed since).
-        for name in _names_to_read(key, renames):
-            for run, rows in _runs_holding(self._reader, name, msgid):
-                for row in _renamed(rows, renames, run[7]) if renames else rows:
-                    if row[1] == msgid:  # msgids are unique: its channel's or none
-                        return (_entry(row) if row[2] == key and msgid not in self._redacted
-                                else None)
+        with self._turns:
+            for name in _names_to_read(key, renames):
+                for run, rows in _runs_holding(self._reader, name, msgid):
+                    for row in _renamed(rows, renames, run[7]) if renames else rows:
+                        if row[1] == msgid:  # msgids are unique: its channel's or none
+                            return (_entry(row) if row[2] == key and msgid not in self._redacted
+                                    else None)
         return None
 
     def targets(self, names, after, before, limit):
@@ -412,24 +422,25 @@ class SqliteStore(Store):
         chunks = [[old] for _seq, old, _new, _name in renames]
         chunks += [names[start:start + 500] for start in range(0, len(names), 500)]
         latest = {}
-        for chunk in chunks:
-            # A run's latest message is its answer when it came before *before*; a run that
-            # reaches past *before* is looked into.
-            for run in self._reader.execute(
-                    f"SELECT said, {_RUN_COLUMNS} FROM runs WHERE target IN "
-                    f"({', '.join('?' * len(chunk))}) AND said > ? AND oldest < ?",
-                    (*chunk, after, before)):
-                said, first, target, name = run[:4]
-                if renames:
-                    target, name = _name_after(first, target, name, renames, run[8])
-                    if target not in wanted:
-                        continue
-                if said >= before:
-                    said = max((row[4] for row in _rows_of(run[1:])
-                                if row[5] in MESSAGES and after < row[4] < before),
-                               default=None)
-                if said is not None and (target not in latest or latest[target][1] < said):
-                    latest[target] = (name, said)
+        with self._turns:
+            for chunk in chunks:
+                # A run's latest message is its answer when it came before *before*; a run that
+                # reaches past *before* is looked into.
+                for run in self._reader.execute(
+                        f"SELECT said, {_RUN_COLUMNS} FROM runs WHERE target IN "
+                        f"({', '.join('?' * len(chunk))}) AND said > ? AND oldest < ?",
+                        (*chunk, after, before)):
+                    said, first, target, name = run[:4]
+                    if renames:
+                        target, name = _name_after(first, target, name, renames, run[8])
+                        if target not in wanted:
+                            continue
+                    if said >= before:
+                        said = max((row[4] for row in _rows_of(run[1:])
+                                    if row[5] in MESSAGES and after < row[4] < before),
+                                   default=None)
+                    if said is not None and (target not in latest or latest[target][1] < said):
+                        latest[target] = (name, said)
         for row in pending:
             _seq, msgid, key, name, when, command = row[:6]
             if (key in wanted and command in MESSAGES and after < when < before
@@ -554,7 +565,8 @@ class SqliteStore(Store):
             for seq, msgid, key, name, _when, command, *_rest in changes:
                 if command == "REDACT":
                     for run, found in _runs_holding(connection, key, msgid):
-                        _rewrite(connection, run, [row for row in found if row[1] != msgid])
+                        _rewrite(connection, self._turns, run,
+                                 [row for row in found if row[1] != msgid])
                 else:  # a rename: the channel's entries from before it, whenever written
                     connection.execute("UPDATE runs SET target = ?, name = ?, moved = ? "
                                        "WHERE target = ? AND first < ?",
@@ -618,13 +630,14 @@ class SqliteStore(Store):
                                    (cutoff, cutoff))
                 for run in connection.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE "
                                               "oldest < ?", (cutoff,)).fetchall():
-                    _rewrite(connection, run, [row for row in _rows_of(run)
-                                               if row[4] >= cutoff])
+                    _rewrite(connection, self._turns, run,
+                             [row for row in _rows_of(run) if row[4] >= cutoff])
             if self.lines is not None:
                 for key in touched:
-                    _keep_newest(connection, self.lines, "WHERE target = ?", (key,))
+                    _keep_newest(connection, self._turns, self.lines, "WHERE target = ?",
+                                 (key,))
             if self.total is not None:
-                _keep_newest(connection, self.total, "", ())
+                _keep_newest(connection, self._turns, self.total, "", ())
             connection.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(connection)
@@ -896,17 +909,22 @@ def _runs_holding(connection, key, msgid):
     return found
 
 
-def _rewrite(connection, run, rows):
+def _rewrite(connection, turns, run, rows):
     """Put *rows*, what is left of *run*, in its place (nothing, if none are), in one
-    statement: a query reading meanwhile finds the run as it was or as it is, never gone."""
+    statement: a query reading meanwhile finds the run as it was or as it is, never gone.
+    *turns*: what the statement holds while it runs (see :attr:`SqliteStore._turns`)."""
     if rows:
-        connection.execute(_UPDATE_RUN, (*_run_values(rows, run[7]), run[0]))
+        values = (*_run_values(rows, run[7]), run[0])
+        with turns:
+            connection.execute(_UPDATE_RUN, values)
     else:
-        connection.execute("DELETE FROM runs WHERE first = ?", (run[0],))
+        with turns:
+            connection.execute("DELETE FROM runs WHERE first = ?", (run[0],))
 
 
-def _keep_newest(connection, bound, where, args):
-    """Delete all but the newest *bound* entries of the runs *where* selects."""
+def _keep_newest(connection, turns, bound, where, args):
+    """Delete all but the newest *bound* entries of the runs *where* selects (*turns*: see
+    :func:`_rewrite`)."""
     kept = 0
     newest_first = connection.execute(f"SELECT first, count FROM runs {where} "
                                       "ORDER BY first DESC", args)
@@ -921,7 +939,8 @@ def _keep_newest(connection, bound, where, args):
                              (first,)).fetchone()
     connection.execute(f"DELETE FROM runs {where} {'AND' if where else 'WHERE'} first < ?",
                        (*args, first))
-    _rewrite(connection, run, _rows_of(run)[count - (bound - kept):] if bound > kept else [])
+    _rewrite(connection, turns, run,
+             _rows_of(run)[count - (bound - kept):] if bound > kept else [])
 
 
 def _on_page(row, after, before, commands):
