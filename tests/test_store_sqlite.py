@@ -21,6 +21,7 @@ from tcpchat.protocol.names import fold
 from tcpchat.store.accounts import Account, Accounts
 from tcpchat.store.base import GAP, MESSAGES, Bound
 from tcpchat.store.credentials import hash_password
+from tcpchat.store.memory import ListStore
 from tcpchat.store import sqlite
 from tcpchat.store.sqlite import (SCHEMA_VERSION, SqliteStore, StoreError,
                                   collect_young_objects_past_history)
@@ -421,6 +422,22 @@ def test_a_redaction_and_a_rename_that_fall_off_a_full_queue_are_made_all_the_sa
     finally:
         store.gate.set()
         store.close()
+
+
+@pytest.mark.parametrize("store", ["list", "memory", "file"])
+def test_targets_with_their_latest_at_the_same_time_come_by_name(path, store):
+    """Whichever was said first or found first (on the queue, on the disk, under an old
+    name), as the list model answers: the answer never depends on the writer's timing."""
+    store = {"list": ListStore, "memory": SqliteStore}.get(store, lambda: SqliteStore(path))()
+    try:
+        store.append(talk(1, room("#b")))
+        store.append(talk(1, room("#c"), msgid="id1c"))
+        assert store.targets(["#b", "#c"], 0, 2e9, 1) == [("#b", 1_700_000_001.0)]
+        store.rename("#b", "#d")
+        assert store.targets(["#c", "#d"], 0, 2e9, 1) == [("#c", 1_700_000_001.0)]
+    finally:
+        if not isinstance(store, ListStore):
+            store.close()
 
 
 def test_kill_9_during_a_storm_leaves_a_sound_file_with_what_was_committed(path):

@@ -92,8 +92,8 @@ class Store:
 
     def targets(self, names, after, before, limit):
         """``(name, time of its latest message)`` for the channels of *names* (folded) that
-        had a message strictly between the times *after* and *before*, oldest first, at most
-        *limit*."""
+        had a message strictly between the times *after* and *before*, oldest first (of two at
+        the same time, by name), at most *limit*: see :func:`oldest_first`."""
         raise NotImplementedError
 
     def redact(self, target, msgid):
@@ -179,6 +179,12 @@ def matches(entry, key, after, before, commands):
     if before is not None and not before.below(entry):
         return False
     return commands is None or entry.command in commands or entry.command == GAP
+
+
+def oldest_first(latest, limit):
+    """The answer of :meth:`Store.targets` from *latest*, ``(name, time)`` pairs: by time, and
+    two at the same time by name, so that it never depends on the order they were found in."""
+    return sorted(latest, key=lambda found: (found[1], found[0]))[:limit]
 
 
 def cut(entries, limit, newest):

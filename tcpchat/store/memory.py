@@ -8,7 +8,7 @@ import itertools
 
 from ..chat import events
 from ..protocol.names import fold
-from .base import MESSAGES, Store, cut, entries_of, matches
+from .base import MESSAGES, Store, cut, entries_of, matches, oldest_first
 
 
 class ListStore(Store):
@@ -58,7 +58,7 @@ class ListStore(Store):
             if (key in names and entry.command in MESSAGES
                     and after < entry.time < before):
                 latest[key] = (entry.target, entry.time)
-        return sorted(latest.values(), key=lambda found: found[1])[:limit]
+        return oldest_first(latest.values(), limit)
 
     def redact(self, target, msgid):
         key = fold(target)

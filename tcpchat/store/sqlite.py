@@ -73,7 +73,7 @@ from operator import lt
 
 from ..protocol.names import fold
 from ..chat.events import Redaction, Rename, Talk
-from .base import EVERYWHERE, GAP, MESSAGES, Entry, Store, cut, entries_of
+from .base import EVERYWHERE, GAP, MESSAGES, Entry, Store, cut, entries_of, oldest_first
 
 try:
     import fcntl
@@ -446,7 +446,7 @@ class SqliteStore(Store):
             if (key in wanted and command in MESSAGES and after < when < before
                     and msgid not in self._redacted):
                 latest[key] = (name, when)
-        return sorted(latest.values(), key=lambda found: found[1])[:limit]
+        return oldest_first(latest.values(), limit)
 
     def _unwritten(self):
         """How far the writer has committed the edits, the rows on :attr:`recent`
