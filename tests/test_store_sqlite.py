@@ -424,6 +424,26 @@ def test_a_redaction_and_a_rename_that_fall_off_a_full_queue_are_made_all_the_sa
         store.close()
 
 
+def test_targets_leave_out_a_message_redacted_before_the_writer_deletes_it(path):
+    """A room's latest message, on the disk, redacted: until the writer deletes it, TARGETS
+    gives the time of the one before, as it does after."""
+    store = StalledDisk(path)
+    try:
+        store.append(talk(1, room("#a")))
+        store.append(talk(2, room("#a")))
+        store.gate.set()
+        settled(store)
+        store.gate.clear()
+        store.redact("#a", "id2")
+        assert store.targets(["#a"], 0, 2e9, 5) == [("#a", 1_700_000_001.0)]
+        store.gate.set()
+        assert wait_until(lambda: not store.edits)
+        assert store.targets(["#a"], 0, 2e9, 5) == [("#a", 1_700_000_001.0)]
+    finally:
+        store.gate.set()
+        store.close()
+
+
 @pytest.mark.parametrize("store", ["list", "memory", "file"])
 def test_targets_with_their_latest_at_the_same_time_come_by_name(path, store):
     """Whichever was said first or found first (on the queue, on the disk, under an old

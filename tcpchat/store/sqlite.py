@@ -414,7 +414,8 @@ class SqliteStore(Store):
 
     def targets(self, names, after, before, limit):
         names = list(names)
-        _edited, pending, renames = self._unwritten()
+        edited, pending, renames = self._unwritten()
+        redacted = self._waiting_redactions(edited)
         wanted = set(names)
         # The names a channel had until a rename still queued, one at a time and in order
         # before the rest (see _names_to_read), then *names*, 500 at a time (SQLite's bound
@@ -425,7 +426,8 @@ class SqliteStore(Store):
         with self._turns:
             for chunk in chunks:
                 # A run's latest message is its answer when it came before *before*; a run that
-                # reaches past *before* is looked into.
+                # reaches past *before*, or that may hold a message redacted since, is looked
+                # into.
                 for run in self._reader.execute(
                         f"SELECT said, {_RUN_COLUMNS} FROM runs WHERE target IN "
                         f"({', '.join('?' * len(chunk))}) AND said > ? AND oldest < ?",
@@ -435,16 +437,16 @@ class SqliteStore(Store):
                         target, name = _name_after(first, target, name, renames, run[8])
                         if target not in wanted:
                             continue
-                    if said >= before:
+                    if said >= before or redacted:
                         said = max((row[4] for row in _rows_of(run[1:])
-                                    if row[5] in MESSAGES and after < row[4] < before),
-                                   default=None)
+                                    if row[5] in MESSAGES and after < row[4] < before
+                                    and row[1] not in redacted), default=None)
                     if said is not None and (target not in latest or latest[target][1] < said):
                         latest[target] = (name, said)
         for row in pending:
             _seq, msgid, key, name, when, command = row[:6]
             if (key in wanted and command in MESSAGES and after < when < before
-                    and msgid not in self._redacted):
+                    and msgid not in redacted):
                 latest[key] = (name, when)
         return oldest_first(latest.values(), limit)
 
@@ -466,18 +468,24 @@ class SqliteStore(Store):
                    if row[5] == "RENAME"]
         return edited, _renamed(rows, renames) if renames else rows, renames
 
-    def _merge(self, rows, pending, edited):
-        """The rows of the database and of the queue, each once, in order, without what was
-        redacted."""
+    def _waiting_redactions(self, edited):
+        """The msgids of the redactions not made on the disk when the writer had committed
+        the edits up to seq *edited*: those to filter out of what the disk answers."""
         for msgid, number in list(self._redacted.items()):
             if number <= edited:
                 del self._redacted[msgid]  # deleted on the disk: no longer to filter out
+        return self._redacted
+
+    def _merge(self, rows, pending, edited):
+        """The rows of the database and of the queue, each once, in order, without what was
+        redacted."""
+        redacted = self._waiting_redactions(edited)
         if pending:
             seen = {row[0] for row in rows}
             rows = rows + [row for row in pending if row[0] not in seen]
             rows.sort(key=lambda row: row[0])
-        if self._redacted:
-            rows = [row for row in rows if row[1] not in self._redacted]
+        if redacted:
+            rows = [row for row in rows if row[1] not in redacted]
         return rows
 
     def close(self):
