@@ -526,10 +526,12 @@ class SqliteStore(Store):
             edits = list(self.edits)
             batch = list(recent)
             if batch or edits:
-                # What fell off the deque unwritten, if anything, is between the two (but for
-                # the edits among it, which are not lost).
-                lost = batch[0][0] - self.written - 1 - sum(
-                    self.written < edit[0] < batch[0][0] for edit in edits) if batch else 0
+                lost = 0
+                if batch:
+                    # What fell off the deque unwritten, if anything, is between the two (but
+                    # for the edits among it, which wait on self.edits).
+                    lost = batch[0][0] - self.written - 1 - sum(
+                        self.written < edit[0] < batch[0][0] for edit in edits)
                 failing = self._write(connection, batch, edits, lost, failing, touched)
                 _drop_written(recent, self.written)
                 since_sweep += len(batch)
@@ -548,9 +550,9 @@ class SqliteStore(Store):
         """Write *batch* (rows, after a gap of *lost* entries) and make *edits* (those not
         committed when the batch was taken) in one transaction; returns whether writing is
         failing now."""
-        columns = list(zip(*batch)) or [()] * 10
+        columns = list(zip(*batch))
         in_batch = ()  # the batch's redactions and renames
-        if "REDACT" in columns[5] or "RENAME" in columns[5]:
+        if batch and ("REDACT" in columns[5] or "RENAME" in columns[5]):
             in_batch = [row for row in batch if row[5] == "REDACT" or row[5] == "RENAME"]
         runs = _runs(batch, columns, bool(in_batch)) if batch else []
         # Each once, in order: those of the batch after the edits taken are newer than all.
