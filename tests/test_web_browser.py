@@ -44,6 +44,7 @@ class Browser:
     idle = {}
 
     def __init__(self, language, width, height):
+        self.kind = (language, width, height)
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         options.add_argument(f"--lang={language}")
@@ -65,7 +66,7 @@ class Browser:
         idle = cls.idle.get(kind)
         return idle.pop() if idle else cls(*kind)
 
-    def give_back(self, *kind):
+    def give_back(self):
         """Forget the page (its storage, its other tabs) and wait for the next; a browser that
         cannot be brought back to a blank tab is quit instead."""
         try:
@@ -79,7 +80,7 @@ class Browser:
         except Exception:  # an alert left open, a crashed tab: a new browser costs a second
             self.quit()
             return
-        self.idle.setdefault(kind, []).append(self)
+        self.idle.setdefault(self.kind, []).append(self)
 
     def quit(self):
         self.driver.quit()
@@ -99,8 +100,7 @@ class Page:
     """One person's browser tab on the chat page."""
 
     def __init__(self, address, width=1000, height=640, language="en-US"):
-        self.kind = (language, width, height)
-        self.browser = Browser.lend(*self.kind)
+        self.browser = Browser.lend(language, width, height)
         self.driver = self.browser.driver
         self.driver.get(f"http://{address[0]}:{address[1]}/")
 
@@ -133,7 +133,7 @@ class Page:
         return self.driver.find_element(By.ID, element_id).text
 
     def close(self):
-        self.browser.give_back(*self.kind)
+        self.browser.give_back()
 
 
 @pytest.fixture
