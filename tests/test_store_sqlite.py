@@ -322,6 +322,52 @@ def test_every_query_finds_entries_under_their_channels_names_whatever_the_write
         store.close()
 
 
+class WatchedLock:
+    """A lock that says when somebody waits for it (no sleep needed to see a thread blocked)."""
+
+    def __init__(self):
+        self.lock, self.waited = threading.Lock(), threading.Event()
+
+    def __enter__(self):
+        if not self.lock.acquire(blocking=False):
+            self.waited.set()
+            self.lock.acquire()
+
+    def __exit__(self, *exc):
+        self.lock.release()
+
+
+def test_in_memory_a_rewrite_of_a_run_and_a_query_take_turns():
+    """In memory a query reads what is not committed, with no snapshot: the writer's rewrite
+    of a run (here a redaction's) waits while a query holds the turn, and is made once it is
+    done; a query waits while a rewrite holds it."""
+    store = StalledDisk(None)
+    store._turns = turns = WatchedLock()
+    try:
+        store.append(talk(1, msgid="p-01"))
+        store.append(talk(2, msgid="p-02"))
+        store.gate.set()  # both in one commit: one run, which the redaction rewrites
+        settled(store)
+        assert store._reader.execute("SELECT count FROM runs").fetchall() == [(2,)]
+        with turns:  # a query under way
+            store.redact("#lobby", "p-01")
+            assert turns.waited.wait(TIMEOUT)  # the writer, at the rewrite
+            assert store.edits  # not made yet
+        assert wait_until(lambda: not store.edits)
+        assert texts(store.page("#lobby", limit=10)) == ["m2"]
+        assert counted(store._reader, "msgid", "p-01") == 0
+        turns.waited.clear()
+        with turns:  # a rewrite under way: a query waits its turn too
+            asking = threading.Thread(target=store.page, args=("#lobby",))
+            asking.start()
+            assert turns.waited.wait(TIMEOUT)
+        asking.join(TIMEOUT)
+        assert not asking.is_alive()
+    finally:
+        store.gate.set()
+        store.close()
+
+
 def test_a_message_redacted_just_after_its_channels_rename_is_deleted_on_the_disk(path):
     """The rename and the redaction reach the writer in one batch: it moves the entries
     first, then finds the message under the new name."""
