@@ -272,17 +272,13 @@ def test_a_redaction_is_answered_at_once_and_deleted_on_the_disk(path, written_f
         assert counted(connection, "msgid", "id1") == 0
 
 
-class CommitsThenWaits(SqliteStore):
-    """A SQLite store whose writer, once it has committed a batch, waits at :attr:`gate`
-    before it takes the batch off its queue: the moment a query finds a rename both on the
-    disk and on the queue."""
-
-    def __init__(self, *args, **kwargs):
-        self.gate = threading.Event()
-        super().__init__(*args, **kwargs)
+class CommitsThenWaits(StalledDisk):
+    """A stalled disk whose writer waits at :attr:`gate` after it has committed a batch, not
+    before: until the gate opens, the batch is both on the disk and on the queue, where a
+    query finds a rename twice."""
 
     def _write(self, *args):
-        failing = super()._write(*args)
+        failing = SqliteStore._write(self, *args)
         assert self.gate.wait(timeout=TIMEOUT)
         return failing
 
