@@ -395,9 +395,9 @@ class SqliteStore(Store):
 
     def find(self, target, msgid):
         key = fold(target)
-        if msgid in self._redacted:
+        edited, pending, renames = self._unwritten()
+        if msgid in self._waiting_redactions(edited):
             return None
-        _edited, pending, renames = self._unwritten()
         for row in pending:
             if row[1] == msgid and row[2] == key:
                 return _entry(row)
@@ -408,8 +408,7 @@ class SqliteStore(Store):
                 for run, rows in _runs_holding(self._reader, name, msgid):
                     for row in _renamed(rows, renames, run[7]) if renames else rows:
                         if row[1] == msgid:  # msgids are unique: its channel's or none
-                            return (_entry(row) if row[2] == key and msgid not in self._redacted
-                                    else None)
+                            return _entry(row) if row[2] == key else None
         return None
 
     def targets(self, names, after, before, limit):
