@@ -66,15 +66,27 @@ class RecordingTransport(Transport):
         self.resumed += 1
 
 
+class DirectTransport(RecordingTransport):
+    """A transport the driver sends broadcasts to itself (see tcpchat.chat.delivery)."""
+
+    __slots__ = ()
+    direct = True
+
+
 class Harness:
     """A :class:`ChatCore` with a hand-moved clock; peers are fed bytes directly.
 
     It plays a driver whose sockets take nothing until a test reads a peer's output: after
     each call, every connection with output waiting is told it was flushed
     (``Connection.flushed``), which is where the send queue bound is checked.  A driver told
-    once keeps a connection until its output is gone, and so does this one."""
+    once keeps a connection until its output is gone, and so does this one.
 
-    def __init__(self, history=None, offload=None, accounts=None, **config):
+    With *direct*, it plays one that sends broadcasts itself, as the select loop does (see
+    tcpchat.chat.delivery): its transports say so, it tells the core it is quiet before a call
+    when every queue was read, and after each call it puts the broadcasts' bytes where its
+    peers read first (:attr:`sent`), ahead of their queues."""
+
+    def __init__(self, history=None, offload=None, accounts=None, direct=False, **config):
         self.clock = FakeClock()
         self.core = ChatCore(Config(**config), clock=self.clock, wall_clock=self.clock.wall,
                              history=history, offload=offload, accounts=accounts)
@@ -82,13 +94,36 @@ class Harness:
         self.core.chat.new_msgid = map("id{}".format, itertools.count(1)).__next__
         self._waiting = set()
         self.core.output_ready = self._waiting.update
+        self.direct = direct
+        #: Connection -> bytes a broadcast "sent" it that its peer has not read yet.
+        self.sent = {}
+        self._conns = []
+        #: How many broadcasts the core recorded: a test sees the path was taken.
+        self.broadcasts = 0
 
     def connect(self, host="127.0.0.1", dialect=None):
-        peer = Peer(self.core.connect(host, RecordingTransport(), dialect), self)
+        transport = DirectTransport() if self.direct else RecordingTransport()
+        conn = self.core.connect(host, transport, dialect)
+        if self.direct:
+            self._conns.append(conn)
+        peer = Peer(conn, self)
         peer.lines()  # the welcome notice
         return peer
 
+    def begin_turn(self):
+        """Before a core call: quiet, if every queue was read (a driver's flush sent it)."""
+        if self.direct:
+            self._conns = [conn for conn in self._conns if not conn.closing or conn.pending]
+            self.core.chat.delivery.quiet = not any(conn.pending for conn in self._conns)
+
     def end_turn(self):
+        delivery = self.core.chat.delivery
+        broadcasts, delivery.broadcasts = delivery.broadcasts, []
+        self.broadcasts += len(broadcasts)
+        for audience, skip, data in broadcasts:
+            for position, conn in enumerate(audience.conns):
+                if position != skip:
+                    self.sent[conn] = self.sent.get(conn, b"") + data
         for conn in list(self._waiting):
             if conn.pending and not conn.closing:
                 conn.flushed()
@@ -114,6 +149,7 @@ class Harness:
         return peer
 
     def run_timers(self):
+        self.begin_turn()
         self.core.run_timers()
         self.end_turn()
 
@@ -131,6 +167,8 @@ class Peer:
         self.send_bytes(b"".join(line.encode() + b"\r\n" for line in lines))
 
     def send_bytes(self, data):
+        if self.harness is not None:
+            self.harness.begin_turn()
         self.conn.receive_data(data)
         if self.harness is not None:
             self.harness.end_turn()
@@ -138,6 +176,8 @@ class Peer:
     def output(self):
         data = bytes(self.conn.data_to_send())
         self.conn.sent(len(data))
+        if self.harness is not None and self.conn in self.harness.sent:
+            data = self.harness.sent.pop(self.conn) + data
         return data
 
     def lines(self):

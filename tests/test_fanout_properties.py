@@ -63,8 +63,8 @@ MESSAGE_TEXT = re.compile(r"\bm\d+\b")
 class Run:
     """One chat, its users, the model of who is where, and what each slot received."""
 
-    def __init__(self, batch, flood=None):
-        self.harness = Harness(batch=batch, flood=flood)
+    def __init__(self, batch, flood=None, direct=False):
+        self.harness = Harness(batch=batch, flood=flood, direct=direct)
         self.generation = [0] * SLOTS
         self.peers = [self._connect(slot) for slot in range(SLOTS)]
         self.streams = {slot: [] for slot in range(SLOTS)}  # every byte, per slot
@@ -159,8 +159,8 @@ class Run:
                 self.received_by.setdefault((slot, self.generation[slot]), []).extend(texts)
 
 
-def play(steps, batch, flood=None):
-    run = Run(batch, flood)
+def play(steps, batch, flood=None, direct=False):
+    run = Run(batch, flood, direct)
     for slot, actions in steps:
         run.play(slot, actions)
     return run
@@ -190,6 +190,23 @@ def test_lines_held_by_flood_control_go_out_alike_with_and_without_batching(step
                        if user[0] != ECHO_SLOT and text not in batched.to_a_nick)
 
 
+@settings(max_examples=120, deadline=None)
+@given(st.lists(step, max_size=25))
+def test_broadcasts_give_every_connection_the_bytes_its_queue_would(steps):
+    """A driver that sends broadcasts itself (see "Broadcasts" in tcpchat.chat.delivery)
+    against one that sends every queue: the same bytes to every connection."""
+    direct, queued = play(steps, batch=True, direct=True), play(steps, batch=True)
+    assert direct.received == direct.expected
+    assert direct.streams == queued.streams
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(step, max_size=25))
+def test_broadcasts_and_lines_held_by_flood_control_go_out_as_the_queues_would(steps):
+    direct, queued = play(steps, True, TIGHT, direct=True), play(steps, True, TIGHT)
+    assert direct.streams == queued.streams
+
+
 def test_a_read_of_many_channel_lines_is_one_append_per_member():
     """The fast path is taken: a read of 50 lines to a channel is one pass over its
     members, not 50."""
@@ -204,3 +221,80 @@ def test_a_read_of_many_channel_lines_is_one_append_per_member():
     assert len(calls) == 1
     for peer in others:
         assert [m.params[1] for m in peer.messages()] == [f"line {n}" for n in range(50)]
+
+
+def everyday_room(members=4):
+    """A driver that sends broadcasts, and *members* IRC users in #lobby, their output read."""
+    harness = Harness(flood=None, direct=True)
+    peers = [harness.irc(f"u{number}") for number in range(members)]
+    for peer in peers:
+        peer.output()
+    return harness, peers
+
+
+def texts(peer):
+    return [message.params[-1] for message in peer.messages()]
+
+
+def test_a_message_alone_in_its_turn_is_a_broadcast_to_all_but_its_sender():
+    harness, (sender, *others) = everyday_room()
+    stats = harness.core.chat.stats
+    delivered = stats.deliveries
+    for number in range(3):
+        sender.send(f"PRIVMSG #lobby :line {number}")
+    assert harness.broadcasts == 3
+    for peer in others:
+        assert texts(peer) == ["line 0", "line 1", "line 2"]
+    assert sender.output() == b""
+    assert stats.deliveries - delivered == 9
+
+
+def test_what_is_queued_after_a_broadcast_in_the_same_call_comes_after_it():
+    """The private message is queued after the channel's line was recorded as a broadcast:
+    the broadcast goes into the queues first, so u1 reads the two in the order said."""
+    harness, (sender, first, second, _third) = everyday_room()
+    sender.send("PRIVMSG #lobby :to the room", "PRIVMSG u1 :to u1", "PRIVMSG #lobby :again")
+    assert harness.broadcasts == 0  # the first was queued, the last queued as usual
+    assert texts(first) == ["to the room", "to u1", "again"]
+    assert texts(second) == ["to the room", "again"]
+
+
+def test_a_member_who_changes_encoding_is_written_for_as_it_asked():
+    """A member enables server-time: its lines carry tags from then on, so the room is no
+    longer one audience, and the others' lines are as before."""
+    harness, (sender, tagged, untagged, other) = everyday_room()
+    sender.send("PRIVMSG #lobby :before")
+    assert [message.tags for message in tagged.messages()] == [{}]
+    tagged.send("CAP REQ :server-time")
+    for peer in (sender, tagged, untagged, other):
+        peer.output()
+    sender.send("PRIVMSG #lobby :after")
+    assert harness.broadcasts == 1
+    assert [set(message.tags) for message in tagged.messages()] == [{"time"}]
+    assert [(message.tags, message.params[-1]) for message in untagged.messages()] == [
+        ({}, "after")]
+
+
+def test_who_joins_hears_the_next_broadcast_and_who_quits_does_not():
+    harness, (sender, staying, leaving, other) = everyday_room()
+    leaving.send("QUIT :bye")
+    newcomer = harness.irc("late")
+    for peer in (sender, staying, leaving, other, newcomer):
+        peer.output()
+    sender.send("PRIVMSG #lobby :hello")
+    assert harness.broadcasts == 1
+    assert texts(newcomer) == ["hello"]
+    assert texts(staying) == ["hello"]
+    assert leaving.conn not in harness.sent
+
+
+def test_a_room_with_a_plain_user_is_no_audience():
+    """Plain users are written by another Encoding: the room's line goes the general way, and
+    each reads it in its own form."""
+    harness, (sender, irc_member, *_rest) = everyday_room()
+    plain = harness.plain("netcat")
+    irc_member.output()
+    sender.send("PRIVMSG #lobby :hi")
+    assert harness.broadcasts == 0
+    assert texts(irc_member) == ["hi"]
+    assert plain.lines() == ["u0: hi"]

@@ -1,6 +1,7 @@
-"""The select loop's fast path (``SelectLoop._flush`` sending the usual case itself) against its
-general path: the same bytes to every member, in order, over real loopback sockets, whether
-each socket takes all its output at once or only part of it."""
+"""The select loop's fast path (``SelectLoop._flush`` sending the usual case itself, and the
+core's broadcasts) against its general path: the same bytes to every member, in order, over
+real loopback sockets, whether each socket takes all its output at once, only part of it, or
+breaks as a broadcast reaches it."""
 
 import socket
 
@@ -70,3 +71,81 @@ def test_a_socket_that_takes_part_of_its_output_gets_the_rest_in_order(monkeypat
                    for _ in range(LATE)]
         assert numbers == list(range(LATE))
         slow.close(), sender.close()
+
+
+def spy(monkeypatch, name, record):
+    """Wrap ``SelectLoop.<name>`` so that ``record(loop, *args)`` runs before it."""
+    method = getattr(SelectLoop, name)
+
+    def wrapped(loop, *args):
+        record(loop, *args)
+        return method(loop, *args)
+    monkeypatch.setattr(SelectLoop, name, wrapped)
+
+
+def test_a_message_at_a_time_goes_as_a_broadcast_to_every_member_but_its_sender(monkeypatch):
+    broadcasts = []
+    spy(monkeypatch, "_send_broadcasts", lambda loop, delivery: broadcasts.append(
+        len(delivery.broadcasts)))
+    with running_server(flood=None) as server:
+        members = [register_irc(server.address, f"m{number}") for number in range(4)]
+        sender = register_irc(server.address, "sender")
+        for member in members:
+            member.expect("JOIN")  # the sender's
+        for number in range(20):
+            sender.send(f"PRIVMSG #lobby :line {number}")
+            for member in members:
+                assert member.expect("PRIVMSG").endswith(f":line {number}")
+        sender.send("PING :done")
+        assert sender.expect("PONG").endswith(":done")  # and nothing of its own before it
+        for peer in members + [sender]:
+            peer.close()
+    assert sum(broadcasts) >= 1
+
+
+def test_a_socket_that_takes_part_of_a_broadcast_gets_the_rest_in_order(monkeypatch):
+    """A member that does not read: its socket fills, and the broadcast that finds it full
+    leaves the rest in its queue, which the general path sends once it reads."""
+    short = []
+    spy(monkeypatch, "_unsent_rest", lambda loop, conn, data, sent: short.append(
+        (sent, len(data))))
+    text = "x" * 400
+    with running_server(flood=None, sendq=64 << 20) as server:
+        slow = LineSocket(server.address, receive_buffer=4096)
+        slow.send("NICK slow", "USER slow 0 * :slow")
+        slow.expect(" 366 ")
+        reader = register_irc(server.address, "reader")
+        sender = register_irc(server.address, "sender")
+        reader.expect("JOIN")
+        sent = 0
+        while not short and sent < LATE:  # a burst at a time, each read before the next
+            sender.send(*(f"PRIVMSG #lobby :{number} {text}"
+                          for number in range(sent, sent + 50)))
+            sent += 50
+            reader.expect(f":{sent - 1} ")
+        assert short and all(took < size for took, size in short)
+        numbers = [int(slow.expect("PRIVMSG").split(" :", 1)[1].split()[0])
+                   for _ in range(sent)]
+        assert numbers == list(range(sent))
+        slow.close(), reader.close(), sender.close()
+
+
+def test_a_member_lost_as_a_broadcast_goes_out_does_not_stop_it_reaching_the_rest(monkeypatch):
+    """The second member's socket can no longer send when the broadcast reaches it: the send
+    raises, the members after it still get the line, and the lost one quits."""
+    def break_second(loop, delivery):
+        for transport in loop._transports:
+            if transport.conn is not None and transport.conn.client.nick == "m1":
+                transport.sock.shutdown(socket.SHUT_WR)  # its next send raises EPIPE
+    spy(monkeypatch, "_send_broadcasts", break_second)
+    with running_server(flood=None) as server:
+        members = [register_irc(server.address, f"m{number}") for number in range(4)]
+        sender = register_irc(server.address, "sender")
+        for member in members:
+            member.expect("JOIN")
+        sender.send("PRIVMSG #lobby :hello")
+        for number in (0, 2, 3):
+            assert members[number].expect("PRIVMSG").endswith(":hello")
+            assert members[number].expect("QUIT").startswith(":m1!")
+        for peer in members + [sender]:
+            peer.close()

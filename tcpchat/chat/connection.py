@@ -91,6 +91,10 @@ class Transport:
     certfp = None
     #: What the peer came over, for the metrics: "tcp", "tls", "udp" or "web".
     kind = "tcp"
+    #: The driver sends a broadcast to this transport's peer itself, straight from the
+    #: :class:`~tcpchat.chat.delivery.Audience` (see "Broadcasts" in tcpchat.chat.delivery):
+    #: the select loop's plain TCP sockets.
+    direct = False
 
     def connection_made(self, conn):
         """The core made *conn* for this transport: the first call, before any other."""
@@ -345,7 +349,7 @@ class Connection:
         self.outbuf.discard()
         client = self.client
         if client is not None:
-            client.out = None
+            client.end_output()
             try:
                 self.core.forget(client)
             except Exception:

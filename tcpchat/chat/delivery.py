@@ -23,6 +23,22 @@ channel's members change (:meth:`Delivery.flush_batch`, which the chat calls), b
 client's capabilities change (its Encoding may), and when the sender's lines of this core call
 are handled.  ``Config.batch`` turns it off, to measure or test the plain path against it.
 
+Broadcasts (the everyday case).  At an everyday rate a turn of the loop brings one message to
+a room whose members have nothing else waiting.  Appending it to each member's queue, and then
+finding each member's socket through its connection to send it, is Python per member around
+the kernel's ``send()``, and at that rate a message's cost is mostly that.  So while a driver
+that can do better says nothing waits for anyone (:attr:`Delivery.quiet`), a batch for a
+channel whose members form an :class:`Audience` (all local, on transports the driver sends to
+itself, all written by one Encoding) is encoded once and recorded in
+:attr:`Delivery.broadcasts` instead of queued, and the driver sends it to the audience's
+sockets in one pass at its flush, before anything else (``SelectLoop._flush``).  Each member
+still gets the same bytes in the same order, because a broadcast is recorded only while every
+queue is empty, and the first thing queued after it, for anyone, puts the broadcasts into
+their recipients' queues first (:meth:`Delivery.queue_broadcasts`): from then on the queues
+hold the order, as on the general path.  A broadcast is at most :attr:`Delivery.hard_sendq`
+bytes, so queueing it could never cut anyone.  ``tests/test_fanout_properties.py`` plays
+random traffic both ways and compares every byte.
+
 The send queue bound (``Config.sendq``).  A recipient that does not read lets its buffer grow.
 The bound counts what the client failed to read: what still waits after its driver has sent
 what the socket would take (``Connection.flushed``), not what one busy turn queued, so a member
@@ -45,6 +61,23 @@ from ..text.catalog import ENGLISH, _, render
 from .config import ECHO_BYTES
 
 log = logging.getLogger("tcpchat")
+
+
+class Audience:
+    """A channel's members as one broadcast reaches them (see the module doc): their
+    connections in the channel's order, each local and on a transport the driver sends to
+    itself (``Transport.direct``), all written by :attr:`encoding`.  :attr:`position` finds a
+    member among them (the sender a message skips); :attr:`handles` is the driver's own, what
+    it sends through, made when it first sends to them (None until then).  A channel drops its
+    audience when its members, their Encodings or their connections change."""
+
+    __slots__ = ("conns", "position", "encoding", "handles")
+
+    def __init__(self, conns, position, encoding):
+        self.conns = conns
+        self.position = position
+        self.encoding = encoding
+        self.handles = None
 
 
 class Delivery:
@@ -73,6 +106,12 @@ class Delivery:
         self.cap_users = Counter()
         #: Whether anyone has server-time (read on every message, so kept ready).
         self.stamping = False
+        #: Nothing is queued for anyone, and no broadcast waits: set by a driver that sends
+        #: broadcasts, after a flush that left nothing unsent; cleared by anything queued.
+        self.quiet = False
+        #: Broadcasts for the driver to send, in order: ``(audience, position of the member
+        #: it skips or -1, data)``.
+        self.broadcasts = []
 
     # -- To many --------------------------------------------------------------------------
 
@@ -117,6 +156,8 @@ class Delivery:
             self._batch = []
             channel, skip = self._batch_channel, self._batch_skip
             self._batch_channel = self._batch_sender = self._batch_skip = None
+            if self.quiet and self._broadcast(channel, skip, messages):
+                return
             if len(messages) == 1:
                 self._fan_out(channel.members, skip, _encode_one, messages[0])
             else:
@@ -125,12 +166,51 @@ class Delivery:
                     len(channel.members) - (skip is not None))
                 self._fan_out(channel.members, skip, _encode_all, messages)
 
+    def _broadcast(self, channel, skip, messages):
+        """Record *messages* as one broadcast to the members of *channel* but *skip*, if they
+        are an audience and the broadcast fits the send queue bound; whether it was."""
+        audience = channel.direct_audience
+        if audience is None:
+            audience = channel.direct_audience = _gather(channel)
+        if not audience:
+            return False
+        encoding = audience.encoding
+        data = (encoding.encode(messages[0]) if len(messages) == 1
+                else _encode_all(encoding, messages))
+        if len(data) > self.hard_sendq:
+            return False
+        # (As _fan_out and flush_batch count them.)
+        self.stats.deliveries += len(messages) * (len(audience.conns) - (skip is not None))
+        if data:  # (b"": a message its members are not shown)
+            self.broadcasts.append((audience, audience.position.get(skip, -1), data))
+            self.quiet = False
+        return True
+
+    def queue_broadcasts(self):
+        """Put the broadcasts the driver has not sent into their recipients' queues: before
+        anything else is queued for anyone (see the module doc).  Behind nothing, since each
+        was recorded while every queue was empty."""
+        broadcasts, self.broadcasts = self.broadcasts, []
+        dirty = self.dirty
+        for audience, skip, data in broadcasts:
+            size = len(data)
+            for position, conn in enumerate(audience.conns):
+                if position != skip:
+                    out = conn.outbuf
+                    if not out.size:
+                        dirty.add(conn)
+                    out.append(data)
+                    out.size += size
+
     def _fan_out(self, recipients, skip, encode, what):
         """The hot path: queue *encode(encoding, what)* for each of *recipients* but *skip*.
 
         Encoded at most once per Encoding; each recipient that shares one gets the same bytes
         object appended to its connection's queue.
         """
+        if self.broadcasts:
+            self.queue_broadcasts()
+        self.quiet = False
         sendq = self.hard_sendq
         dirty = self.dirty
         encoded = {}
@@ -170,6 +250,9 @@ class Delivery:
         """Queue *data* for one client, within its send queue bound, after the batch."""
         if self._batch:
             self.flush_batch()
+        if self.broadcasts:
+            self.queue_broadcasts()
+        self.quiet = False
         out = client.out
         if out is None:
             return
@@ -224,8 +307,11 @@ class Delivery:
 
     def mark(self, client):
         """Where *client*'s output stands now, for :meth:`rewrite_since`; None if it is
-        closing.  What the batch holds is queued first: it is not what comes after."""
+        closing.  What the batch holds is queued first, and the broadcasts: they are not
+        what comes after, and what does must be in the queue to be rewritten."""
         self.flush_batch()
+        self.queue_broadcasts()
+        self.quiet = False
         return client.out.size if client.out is not None else None
 
     def rewrite_since(self, client, start, rewrite):
@@ -233,6 +319,8 @@ class Delivery:
         *rewrite(lines)*: lines as bytes without line ends, in and out (IRCv3
         labeled-response labels a command's answer so).  Nothing if the client is closing."""
         self.flush_batch()
+        self.queue_broadcasts()
+        self.quiet = False
         out = client.out
         if out is None or out.size < start:
             return
@@ -299,7 +387,7 @@ class Delivery:
         """Mark *client*'s connection closing: nothing more is queued for it, and its driver
         is told to send what is there and close."""
         client.conn.stop()
-        client.out = None
+        client.end_output()
         self.dirty.add(client.conn)
 
     def lost(self, client):
@@ -313,6 +401,27 @@ def _echo(param):
     :data:`ECHO_BYTES`, or ``*`` where it could not stand as one."""
     return utf8_prefix(param, ECHO_BYTES) if param and " " not in param and param[0] != ":" \
         else "*"
+
+
+def _gather(channel):
+    """*channel*'s members as an :class:`Audience`, or False if they cannot be one: one of
+    them is not local, is closing or is on a transport the driver does not send to itself, or
+    two are written by different Encodings."""
+    members = channel.members
+    conns = []
+    encoding = None
+    for member in members:
+        if member.out is None or not member.conn.transport.direct:
+            return False
+        if member.encoding is not encoding:
+            if encoding is not None:
+                return False
+            encoding = member.encoding
+        conns.append(member.conn)
+    if not conns:
+        return False
+    return Audience(tuple(conns), {member: position for position, member in enumerate(members)},
+                    encoding)
 
 
 def _encode_one(encoding, message):

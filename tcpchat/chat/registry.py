@@ -197,6 +197,7 @@ class Registry:
             channel.members[user] = "@"
         else:
             channel.members[user] = ""
+        channel.direct_audience = None
         user.channels[channel.folded] = channel  # the channel's key, not a copy per member
         return channel
 
@@ -241,6 +242,7 @@ class Registry:
     def remove_member(self, user, channel):
         """Take *user* out of *channel*; a channel left empty is gone."""
         del channel.members[user]
+        channel.direct_audience = None
         del user.channels[fold(channel.name)]
         channel.ban_verdicts.pop(user, None)
         if not channel.members:

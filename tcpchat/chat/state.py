@@ -100,15 +100,29 @@ class Client:
 
     def set_dialect(self, dialect):
         self.dialect = dialect
-        self.encoding = encoding_for(dialect, self.caps, self.language)
+        self._set_encoding(encoding_for(dialect, self.caps, self.language))
 
     def set_caps(self, caps):
         self.caps = caps
-        self.encoding = encoding_for(self.dialect, caps, self.language)
+        self._set_encoding(encoding_for(self.dialect, caps, self.language))
 
     def set_language(self, language):
         self.language = language
-        self.encoding = encoding_for(self.dialect, self.caps, language)
+        self._set_encoding(encoding_for(self.dialect, self.caps, language))
+
+    def _set_encoding(self, encoding):
+        self.encoding = encoding
+        self._changed_audiences()
+
+    def end_output(self):
+        """Nothing more is queued for this user: its connection is closing."""
+        self.out = None
+        self._changed_audiences()
+
+    def _changed_audiences(self):
+        # The channels' audiences (tcpchat.chat.delivery.Audience) held this user as it was.
+        for channel in self.channels.values():
+            channel.direct_audience = None
 
 
 class RemoteUser:
@@ -166,7 +180,7 @@ class Channel:
     __slots__ = ("name", "folded", "members", "topic", "topic_by", "topic_at", "created",
                  "modes", "key", "limit", "bans", "ban_pattern", "ban_verdicts", "gated",
                  "comings", "excepts", "invex", "except_pattern", "invex_pattern",
-                 "mute_pattern", "account_bans")
+                 "mute_pattern", "account_bans", "direct_audience")
 
     def __init__(self, name, wall_now):
         self.name = name
@@ -200,6 +214,10 @@ class Channel:
         #: While crowded: ``(joined, left)``, the nicks its plain members have not been told
         #: of yet (see tcpchat.chat.local); None otherwise.
         self.comings = None
+        #: Its members as one :class:`~tcpchat.chat.delivery.Audience`, made on its first
+        #: message while the driver is idle; False if they cannot be one; None until made,
+        #: and again whenever its members, their Encodings or their connections change.
+        self.direct_audience = None
 
     @property
     def crowded(self):

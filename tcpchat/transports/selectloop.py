@@ -9,11 +9,17 @@ One turn of the loop:
    client from starving the others.
 3. Run the core's due timers, and tell it the turn is read (``ChatCore.turn_ended``: only now
    may it judge which connections are silent).
-4. Flush: every connection the core said has new output (``ChatCore.output_ready``), or whose
-   socket became writable, gets one ``send()`` of all its pending bytes (many lines in one
-   call; a ``sendmsg()`` of its queue's buffers, where it holds several).  What the kernel did
-   not take stays in the connection, and only then is the socket watched for EVENT_WRITE; once
-   it drains the watch is dropped, so the loop never spins on an always-writable socket.
+4. Flush: first the broadcasts the core recorded (a channel's message while nothing else
+   waited for anyone: see "Broadcasts" in :mod:`tcpchat.chat.delivery`), each sent to its
+   audience's sockets in one pass of C calls (``map``), with no Python a member; a socket that
+   takes less than all of it gets the rest through its connection's queue, ahead of what waits
+   there.  Then every connection the core said has new output (``ChatCore.output_ready``), or
+   whose socket became writable, gets one ``send()`` of all its pending bytes (many lines in
+   one call; a ``sendmsg()`` of its queue's buffers, where it holds several).  What the kernel
+   did not take stays in the connection, and only then is the socket watched for EVENT_WRITE;
+   once it drains the watch is dropped, so the loop never spins on an always-writable socket.
+   If nothing is left unsent anywhere, the loop tells the core it is quiet
+   (``Delivery.quiet``): the next channel message may be a broadcast.
 
 After its flush, a connection with more output waiting than the send queue bound is cut
 (``Connection.flushed``): the bound counts what the peer failed to read, never what one turn
@@ -44,6 +50,7 @@ import selectors
 import socket
 import ssl
 import time
+from itertools import repeat
 
 from ..chat.connection import Transport
 from ..chat.encoding import Dialect
@@ -75,6 +82,8 @@ GATHER = hasattr(socket.socket, "sendmsg")
 #: select() takes descriptors below FD_SETSIZE only (1024 wherever Python is built as usual);
 #: SelectSelector.register accepts any, and the next select() would raise for everyone.
 SELECT_LIMIT = 1024
+#: A socket's send(), unbound: ``map(SEND, sockets, repeat(data))`` sends to each in C.
+SEND = socket.socket.send
 
 
 def set_watch(selector, sock, current, wanted, data):
@@ -109,7 +118,7 @@ class SocketTransport(Transport):
     :attr:`conn` is None.
     """
 
-    __slots__ = ("loop", "sock", "host", "web", "events", "stream", "draining")
+    __slots__ = ("loop", "sock", "host", "web", "events", "stream", "draining", "direct")
 
     def __init__(self, loop, sock, host, web=False):
         self.loop = loop
@@ -117,6 +126,9 @@ class SocketTransport(Transport):
         self.host = host
         #: Accepted on the web port: the stream is a WebStream.
         self.web = web
+        #: A broadcast goes straight to the socket (see the module doc's step 4): the
+        #: connection's own bytes, on a plain TCP socket.
+        self.direct = not web
         #: What the selector watches this socket for now.
         self.events = selectors.EVENT_READ
         #: What the socket's bytes go to and come from; None until the transport is open.
@@ -163,6 +175,7 @@ class TlsTransport(SocketTransport):
 
     def __init__(self, loop, sock, host, tls, web=False):
         super().__init__(loop, sock, host, web)
+        self.direct = False  # what is sent is encrypted first
         self.tls = tls
         self.records = bytearray()
 
@@ -188,8 +201,8 @@ class SelectLoop(Driver):
     through the :class:`~tcpchat.transports.web.WebGateway` *web*), any of them None, until
     :meth:`request_stop` is called.  The web port speaks TLS when *web_tls* is true."""
 
-    #: Whether :meth:`_flush` sends the usual case itself (False: every socket the general
-    #: way; for the tests that hold the two alike).
+    #: Whether :meth:`_flush` sends the usual case itself, and the core's broadcasts (False:
+    #: every socket the general way; for the tests that hold the two alike).
     fast_path = True
 
     def __init__(self, core, listener, selector=None, datagram_socket=None, tls_listener=None,
@@ -210,6 +223,10 @@ class SelectLoop(Driver):
         #: Connections to flush at the end of this turn: new output, writable, or a new state.
         self._ready = set()
         core.output_ready = self._output_ready
+        self._delivery = core.chat.delivery
+        #: Transports with output their sockets did not take yet: while there are any, the
+        #: core is not quiet (see the module doc's step 4).
+        self._unsent = set()
         self._accept_paused_until = None
         self._watch_listeners(True)
         self.selector.register(self.wake_reader, selectors.EVENT_READ, _WAKER)
@@ -472,18 +489,25 @@ class SelectLoop(Driver):
             self._ready = connections
 
     def _flush(self):
-        """Send each ready connection's output: one system call per socket, then fix its
-        watch.
+        """Send the core's broadcasts, then each ready connection's output: one system call
+        per socket, then fix its watch; then, if nothing is left unsent, tell the core it is
+        quiet (see the module doc's step 4).
 
         The fan-out's usual case, each member of a room once a turn, is a plain TCP socket,
         open and read as usual, that takes all its output at once: sent here without the
         general path's calls (``flush``, :meth:`_send`, :meth:`_settle`), which would leave it
         as this leaves it.  Anything else (TLS, the web port, a socket that takes part, a
         connection closing or paused) goes the general way.  ``tests/test_selectloop.py``
-        holds the two alike."""
+        holds the two alike, and the broadcasts with them.  With :attr:`fast_path` off, the
+        core is never told it is quiet, so it records no broadcasts either."""
         plain, read = SocketTransport, selectors.EVENT_READ
         fast = self.fast_path
-        while self._ready:
+        delivery = self._delivery
+        while True:
+            if delivery.broadcasts:
+                self._send_broadcasts(delivery)
+            if not self._ready:
+                break
             ready, self._ready = self._ready, set()
             # A lost connection below makes others ready (its QUIT); the loop flushes them too.
             for conn in ready:
@@ -513,6 +537,60 @@ class SelectLoop(Driver):
                         continue
                     conn.sent(sent)
                 transport.flush()
+        if fast and not self._unsent:
+            delivery.quiet = True
+
+    def _send_broadcasts(self, delivery):
+        """Send the core's broadcasts, each to its audience's sockets (but the one it skips)
+        in one pass of C calls, the bytes sent counted once for them all."""
+        broadcasts, delivery.broadcasts = delivery.broadcasts, []
+        taken = 0
+        for audience, skip, data in broadcasts:
+            if audience.handles is None:
+                audience.handles = [conn.transport.sock for conn in audience.conns]
+            if skip < 0:
+                taken += self._send_each(audience, 0, len(audience.conns), data)
+            else:
+                taken += self._send_each(audience, 0, skip, data)
+                taken += self._send_each(audience, skip + 1, len(audience.conns), data)
+        delivery.stats.bytes_out += taken
+
+    def _send_each(self, audience, first, stop, data):
+        """Send *data* to the audience's sockets from *first* up to *stop*; return how many
+        bytes went out whole.  A socket that takes part, or none, or is gone, gets the rest
+        through its connection's queue, where the general path sends it or finds it lost."""
+        size = len(data)
+        sockets = audience.handles
+        whole = 0
+        while first < stop:
+            took = []
+            try:
+                took.extend(map(SEND, sockets[first:stop], repeat(data)))  # keeps what it took
+            except OSError:
+                pass  # full, or lost: the general path tells which
+            count = took.count(size)
+            whole += count * size
+            if count == stop - first:
+                break
+            for offset, sent in enumerate(took):
+                if sent != size:
+                    self._unsent_rest(audience.conns[first + offset], data, sent)
+            first += len(took)
+            if first < stop:  # the socket that raised
+                self._unsent_rest(audience.conns[first], data, 0)
+                first += 1
+        return whole
+
+    def _unsent_rest(self, conn, data, sent):
+        """*conn*'s socket took *sent* bytes of broadcast *data*: the rest goes first in its
+        queue, and the connection is flushed the general way."""
+        if conn.transport not in self._transports:
+            return  # closed in this turn: nothing more goes to it
+        out = conn.outbuf
+        out.insert(0, data)
+        out.size += len(data)
+        conn.sent(sent)
+        self._ready.add(conn)
 
     def _send(self, transport):
         stream = transport.stream
@@ -563,6 +641,10 @@ class SelectLoop(Driver):
         """After a send: cut a connection that fails to read its output, end one that is done,
         or watch its socket for what it waits for now."""
         stream = transport.stream
+        if unsent:
+            self._unsent.add(transport)
+        else:
+            self._unsent.discard(transport)
         if (not unsent and not stream.closing
                 and transport.events == (0 if stream.reading_paused else selectors.EVENT_READ)):
             return  # the usual case, once per member per turn: all sent, the watch stays
@@ -614,6 +696,7 @@ class SelectLoop(Driver):
         if transport not in self._transports:
             return
         self._transports.discard(transport)
+        self._unsent.discard(transport)
         self._linger.end(transport)
         self._arrivals.end(transport)
         if transport.events:
