@@ -117,8 +117,7 @@ class Harness:
             self.core.chat.delivery.quiet = not any(conn.pending for conn in self._conns)
 
     def end_turn(self):
-        delivery = self.core.chat.delivery
-        broadcasts, delivery.broadcasts = delivery.broadcasts, []
+        broadcasts = self.core.chat.delivery.take_broadcasts()
         self.broadcasts += len(broadcasts)
         for audience, skip, data in broadcasts:
             for position, conn in enumerate(audience.conns):

@@ -298,3 +298,19 @@ def test_a_room_with_a_plain_user_is_no_audience():
     assert harness.broadcasts == 0
     assert texts(irc_member) == ["hi"]
     assert plain.lines() == ["u0: hi"]
+
+
+def test_the_broadcasts_of_one_turn_reach_each_member_in_order_and_no_sender_its_own():
+    """Two talkers' reads in one turn, the driver's flush after both: two broadcasts to one
+    audience, which each member reads as the queues would have had them."""
+    harness, (first, second, *others) = everyday_room()
+    harness.begin_turn()
+    first.conn.receive_data(b"PRIVMSG #lobby :a1\r\nPRIVMSG #lobby :a2\r\n")
+    second.conn.receive_data(b"PRIVMSG #lobby :b1\r\n")
+    first.conn.receive_data(b"PRIVMSG #lobby :a3\r\n")
+    harness.end_turn()
+    assert harness.broadcasts == 3
+    assert texts(first) == ["b1"]
+    assert texts(second) == ["a1", "a2", "a3"]
+    for peer in others:
+        assert texts(peer) == ["a1", "a2", "b1", "a3"]

@@ -4,6 +4,7 @@ real loopback sockets, whether each socket takes all its output at once, only pa
 breaks as a broadcast reaches it."""
 
 import socket
+import threading
 
 import pytest
 
@@ -149,3 +150,42 @@ def test_a_member_lost_as_a_broadcast_goes_out_does_not_stop_it_reaching_the_res
             assert members[number].expect("QUIT").startswith(":m1!")
         for peer in members + [sender]:
             peer.close()
+
+
+def test_the_broadcasts_of_one_turn_go_joined_and_no_sender_reads_its_own(monkeypatch):
+    """Two talkers' lines wait for the same turn (the loop is held before its select while
+    they arrive): their batches are two broadcasts to one audience, sent together."""
+    flushes = []
+    spy(monkeypatch, "_send_broadcasts", lambda loop, delivery: flushes.append(
+        [data for _audience, _skip, data in delivery.broadcasts]))
+    with running_server(flood=None) as server:
+        members = [register_irc(server.address, f"m{number}") for number in range(3)]
+        talkers = [register_irc(server.address, name) for name in ("ann", "bob")]
+        for member in members:
+            member.expect(":bob!")  # its JOIN
+        gate, held = threading.Event(), threading.Event()
+        select = server.selector.select
+
+        def held_select(timeout=None):
+            if not gate.is_set():
+                held.set()
+                assert gate.wait(TIMEOUT)
+            return select(timeout)
+        server.selector.select = held_select
+        server.wake()  # out of the select it is in, into this one
+        wait_until(held.is_set)
+        talkers[0].send("PRIVMSG #lobby :a1", "PRIVMSG #lobby :a2")
+        talkers[1].send("PRIVMSG #lobby :b1")
+        gate.set()
+        expected = {"ann": ["b1"], "bob": ["a1", "a2"]}
+        for peer, name in zip(talkers, ("ann", "bob")):
+            assert [peer.expect("PRIVMSG").rsplit(":", 1)[1] for _ in expected[name]] == (
+                expected[name])
+        for member in members:
+            heard = [member.expect("PRIVMSG") for _ in range(3)]
+            assert sorted(line.rsplit(":", 1)[1] for line in heard) == ["a1", "a2", "b1"]
+            assert [line.rsplit(":", 1)[1] for line in heard if line.startswith(":ann!")] == [
+                "a1", "a2"]
+        for peer in members + talkers:
+            peer.close()
+    assert [len(datas) for datas in flushes if len(datas) > 1] == [2]

@@ -23,21 +23,23 @@ channel's members change (:meth:`Delivery.flush_batch`, which the chat calls), b
 client's capabilities change (its Encoding may), and when the sender's lines of this core call
 are handled.  ``Config.batch`` turns it off, to measure or test the plain path against it.
 
-Broadcasts (the everyday case).  At an everyday rate a turn of the loop brings one message to
-a room whose members have nothing else waiting.  Appending it to each member's queue, and then
-finding each member's socket through its connection to send it, is Python per member around
-the kernel's ``send()``, and at that rate a message's cost is mostly that.  So while a driver
-that can do better says nothing waits for anyone (:attr:`Delivery.quiet`), a batch for a
-channel whose members form an :class:`Audience` (all local, on transports the driver sends to
-itself, all written by one Encoding) is encoded once and recorded in
-:attr:`Delivery.broadcasts` instead of queued, and the driver sends it to the audience's
-sockets in one pass at its flush, before anything else (``SelectLoop._flush``).  Each member
-still gets the same bytes in the same order, because a broadcast is recorded only while every
-queue is empty, and the first thing queued after it, for anyone, puts the broadcasts into
-their recipients' queues first (:meth:`Delivery.queue_broadcasts`): from then on the queues
-hold the order, as on the general path.  A broadcast is at most :attr:`Delivery.hard_sendq`
-bytes, so queueing it could never cut anyone.  ``tests/test_fanout_properties.py`` plays
-random traffic both ways and compares every byte.
+Broadcasts.  At an everyday rate a turn of the loop brings one message to a room whose members
+have nothing else waiting; at saturation, a batch from each of the room's talkers.  Appending
+each to every member's queue, and then finding every member's socket through its connection to
+send them, is Python per member around the kernel's ``send()``, and that is most of what a
+message costs.  So while a driver that can do better says nothing waits for anyone
+(:attr:`Delivery.quiet`), a batch for a channel whose members form an :class:`Audience` (all
+local, on transports the driver sends to itself, all written by one Encoding) is encoded once
+and recorded in :attr:`Delivery.broadcasts` instead of queued, and so are the batches after
+it to the same audience.  The driver sends them at its flush, before anything else
+(``SelectLoop._flush``): joined once, to every member none of them skips, in one pass, and to
+each sender among the members, all but its own.  Each member still gets the same bytes in the
+same order, because broadcasts are recorded only while every queue is empty, and the first
+thing queued after them, for anyone (or a batch to another audience), puts them into their
+recipients' queues first (:meth:`Delivery.queue_broadcasts`): from then on the queues hold the
+order, as on the general path.  Together they are at most :attr:`Delivery.hard_sendq` bytes,
+so queueing them could never cut anyone.  ``tests/test_fanout_properties.py`` plays random
+traffic both ways and compares every byte.
 
 The send queue bound (``Config.sendq``).  A recipient that does not read lets its buffer grow.
 The bound counts what the client failed to read: what still waits after its driver has sent
@@ -106,12 +108,14 @@ class Delivery:
         self.cap_users = Counter()
         #: Whether anyone has server-time (read on every message, so kept ready).
         self.stamping = False
-        #: Nothing is queued for anyone, and no broadcast waits: set by a driver that sends
-        #: broadcasts, after a flush that left nothing unsent; cleared by anything queued.
+        #: Nothing is queued for anyone: a driver that sends broadcasts says whether, after
+        #: each flush (and clears it when it queues the rest of one); anything queued here
+        #: clears it.  Broadcasts are recorded only while it holds.
         self.quiet = False
-        #: Broadcasts for the driver to send, in order: ``(audience, position of the member
-        #: it skips or -1, data)``.
+        #: Broadcasts for the driver to send, oldest first, all to one audience:
+        #: ``(audience, position of the member it skips or -1, data)``; and their bytes.
         self.broadcasts = []
+        self.broadcast_size = 0
 
     # -- To many --------------------------------------------------------------------------
 
@@ -167,32 +171,43 @@ class Delivery:
                 self._fan_out(channel.members, skip, _encode_all, messages)
 
     def _broadcast(self, channel, skip, messages):
-        """Record *messages* as one broadcast to the members of *channel* but *skip*, if they
-        are an audience and the broadcast fits the send queue bound; whether it was."""
+        """Record *messages* as a broadcast to the members of *channel* but *skip*, if they are
+        an audience, the broadcasts not sent yet are to the same one, and all of them together
+        fit the send queue bound; whether it was."""
         audience = channel.direct_audience
         if audience is None:
             audience = channel.direct_audience = _gather(channel)
         if not audience:
             return False
+        broadcasts = self.broadcasts
+        if broadcasts and broadcasts[-1][0] is not audience:
+            # One audience at a time: a member of two rooms then reads the two in order.
+            return False
         encoding = audience.encoding
         data = (encoding.encode(messages[0]) if len(messages) == 1
                 else _encode_all(encoding, messages))
-        if len(data) > self.hard_sendq:
+        size = self.broadcast_size + len(data)
+        if size > self.hard_sendq:
             return False
         # (As _fan_out and flush_batch count them.)
         self.stats.deliveries += len(messages) * (len(audience.conns) - (skip is not None))
         if data:  # (b"": a message its members are not shown)
-            self.broadcasts.append((audience, audience.position.get(skip, -1), data))
-            self.quiet = False
+            broadcasts.append((audience, audience.position.get(skip, -1), data))
+            self.broadcast_size = size
         return True
+
+    def take_broadcasts(self):
+        """The broadcasts recorded since the last take, oldest first, for the driver to send
+        (or for :meth:`queue_broadcasts`); none are left."""
+        broadcasts, self.broadcasts, self.broadcast_size = self.broadcasts, [], 0
+        return broadcasts
 
     def queue_broadcasts(self):
         """Put the broadcasts the driver has not sent into their recipients' queues: before
         anything else is queued for anyone (see the module doc).  Behind nothing, since each
         was recorded while every queue was empty."""
-        broadcasts, self.broadcasts = self.broadcasts, []
         dirty = self.dirty
-        for audience, skip, data in broadcasts:
+        for audience, skip, data in self.take_broadcasts():
             size = len(data)
             for position, conn in enumerate(audience.conns):
                 if position != skip:

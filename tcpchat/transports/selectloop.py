@@ -537,23 +537,37 @@ class SelectLoop(Driver):
                         continue
                     conn.sent(sent)
                 transport.flush()
-        if fast and not self._unsent:
-            delivery.quiet = True
+        delivery.quiet = fast and not self._unsent
 
     def _send_broadcasts(self, delivery):
-        """Send the core's broadcasts, each to its audience's sockets (but the one it skips)
-        in one pass of C calls, the bytes sent counted once for them all."""
-        broadcasts, delivery.broadcasts = delivery.broadcasts, []
-        taken = 0
-        for audience, skip, data in broadcasts:
-            if audience.handles is None:
-                audience.handles = [conn.transport.sock for conn in audience.conns]
-            if skip < 0:
-                taken += self._send_each(audience, 0, len(audience.conns), data)
-            else:
-                taken += self._send_each(audience, 0, skip, data)
-                taken += self._send_each(audience, skip + 1, len(audience.conns), data)
+        """Send the core's broadcasts (see tcpchat.chat.delivery), those to one audience
+        together, the bytes sent counted once for them all."""
+        broadcasts = delivery.take_broadcasts()
+        taken = start = 0
+        while start < len(broadcasts):
+            audience = broadcasts[start][0]
+            stop = start + 1
+            while stop < len(broadcasts) and broadcasts[stop][0] is audience:
+                stop += 1
+            taken += self._send_to(audience, broadcasts[start:stop])
+            start = stop
         delivery.stats.bytes_out += taken
+
+    def _send_to(self, audience, broadcasts):
+        """Send *broadcasts* to *audience*: joined once for the members none of them skips,
+        in one pass of C calls a span between the senders, and to each sender among the
+        members, the others' alone.  Returns the bytes that went out whole."""
+        if audience.handles is None:
+            audience.handles = [conn.transport.sock for conn in audience.conns]
+        whole = b"".join([data for _audience, _skip, data in broadcasts])
+        taken = first = 0
+        for sender in sorted({skip for _audience, skip, _data in broadcasts if skip >= 0}):
+            taken += self._send_each(audience, first, sender, whole)
+            others = b"".join([data for _audience, skip, data in broadcasts if skip != sender])
+            if others:
+                taken += self._send_each(audience, sender, sender + 1, others)
+            first = sender + 1
+        return taken + self._send_each(audience, first, len(audience.conns), whole)
 
     def _send_each(self, audience, first, stop, data):
         """Send *data* to the audience's sockets from *first* up to *stop*; return how many
@@ -586,6 +600,7 @@ class SelectLoop(Driver):
         queue, and the connection is flushed the general way."""
         if conn.transport not in self._transports:
             return  # closed in this turn: nothing more goes to it
+        self._delivery.quiet = False  # a queue holds something now
         out = conn.outbuf
         out.insert(0, data)
         out.size += len(data)
