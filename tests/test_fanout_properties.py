@@ -8,6 +8,10 @@ message once, in order, never to its sender, none after leaving a channel), with
 and without it; and the two runs must give every connection the same bytes.  One IRC user has
 echo-message (its own messages come back to it, in their place), another server-time and
 message-tags (its lines carry tags, from an Encoding of their own).
+
+Broadcasts (a channel's batches recorded for the driver to send itself while nothing else
+waits: see :mod:`tcpchat.chat.delivery`) are held to the queues the same way: the same steps
+played with a driver that sends broadcasts give every connection the same bytes.
 """
 
 import re

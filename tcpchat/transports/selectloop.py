@@ -540,34 +540,24 @@ class SelectLoop(Driver):
         delivery.quiet = fast and not self._unsent
 
     def _send_broadcasts(self, delivery):
-        """Send the core's broadcasts (see tcpchat.chat.delivery), those to one audience
-        together, the bytes sent counted once for them all."""
+        """Send the core's broadcasts (see tcpchat.chat.delivery), all to one audience: joined
+        once for the members none of them skips, in one pass of C calls a span between the
+        senders, and to each sender among the members, the others' alone.  The bytes that
+        went out are counted once for them all."""
         broadcasts = delivery.take_broadcasts()
-        taken = start = 0
-        while start < len(broadcasts):
-            audience = broadcasts[start][0]
-            stop = start + 1
-            while stop < len(broadcasts) and broadcasts[stop][0] is audience:
-                stop += 1
-            taken += self._send_to(audience, broadcasts[start:stop])
-            start = stop
-        delivery.stats.bytes_out += taken
-
-    def _send_to(self, audience, broadcasts):
-        """Send *broadcasts* to *audience*: joined once for the members none of them skips,
-        in one pass of C calls a span between the senders, and to each sender among the
-        members, the others' alone.  Returns the bytes that went out whole."""
+        audience = broadcasts[0][0]
         if audience.handles is None:
             audience.handles = [conn.transport.sock for conn in audience.conns]
-        whole = b"".join([data for _audience, _skip, data in broadcasts])
+        joined = b"".join([data for _audience, _skip, data in broadcasts])
         taken = first = 0
         for sender in sorted({skip for _audience, skip, _data in broadcasts if skip >= 0}):
-            taken += self._send_each(audience, first, sender, whole)
+            taken += self._send_each(audience, first, sender, joined)
             others = b"".join([data for _audience, skip, data in broadcasts if skip != sender])
             if others:
                 taken += self._send_each(audience, sender, sender + 1, others)
             first = sender + 1
-        return taken + self._send_each(audience, first, len(audience.conns), whole)
+        taken += self._send_each(audience, first, len(audience.conns), joined)
+        delivery.stats.bytes_out += taken
 
     def _send_each(self, audience, first, stop, data):
         """Send *data* to the audience's sockets from *first* up to *stop*; return how many
@@ -575,7 +565,7 @@ class SelectLoop(Driver):
         through its connection's queue, where the general path sends it or finds it lost."""
         size = len(data)
         sockets = audience.handles
-        whole = 0
+        taken = 0
         while first < stop:
             took = []
             try:
@@ -583,7 +573,7 @@ class SelectLoop(Driver):
             except OSError:
                 pass  # full, or lost: the general path tells which
             count = took.count(size)
-            whole += count * size
+            taken += count * size
             if count == stop - first:
                 break
             for offset, sent in enumerate(took):
@@ -593,7 +583,7 @@ class SelectLoop(Driver):
             if first < stop:  # the socket that raised
                 self._unsent_rest(audience.conns[first], data, 0)
                 first += 1
-        return whole
+        return taken
 
     def _unsent_rest(self, conn, data, sent):
         """*conn*'s socket took *sent* bytes of broadcast *data*: the rest goes first in its
