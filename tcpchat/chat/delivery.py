@@ -154,7 +154,8 @@ class Delivery:
 
     def flush_batch(self):
         """Queue the batch for the members of its channel: each Encoding in use writes the
-        batch's messages once, joined, and each member gets them in one append."""
+        batch's messages once, joined, and each member gets them in one append.  Or, while
+        the driver is quiet, record it as a broadcast (see the module doc)."""
         messages = self._batch
         if messages:
             self._batch = []
