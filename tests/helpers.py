@@ -101,10 +101,13 @@ class Harness:
         #: How many broadcasts the core recorded: a test sees the path was taken.
         self.broadcasts = 0
 
-    def connect(self, host="127.0.0.1", dialect=None):
-        transport = DirectTransport() if self.direct else RecordingTransport()
-        conn = self.core.connect(host, transport, dialect)
-        if self.direct:
+    def connect(self, host="127.0.0.1", dialect=None, direct=None):
+        """A peer; with *direct* False, on a transport the driver does not send broadcasts to
+        (as a web page's), though the harness plays a driver that does."""
+        direct = self.direct if direct is None else direct
+        conn = self.core.connect(host, DirectTransport() if direct else RecordingTransport(),
+                                 dialect)
+        if direct:
             self._conns.append(conn)
         peer = Peer(conn, self)
         peer.lines()  # the welcome notice
@@ -119,8 +122,8 @@ class Harness:
     def end_turn(self):
         broadcasts = self.core.chat.delivery.take_broadcasts()
         self.broadcasts += len(broadcasts)
-        for audience, skip, data in broadcasts:
-            for position, conn in enumerate(audience.conns):
+        for _audience, group, skip, data in broadcasts:
+            for position, conn in enumerate(group.conns):
                 if position != skip:
                     self.sent[conn] = self.sent.get(conn, b"") + data
         for conn in list(self._waiting):
@@ -141,8 +144,8 @@ class Harness:
         peer.lines()
         return peer
 
-    def plain(self, name):
-        peer = self.connect()
+    def plain(self, name, direct=None):
+        peer = self.connect(direct=direct)
         peer.send(name)
         peer.lines()
         return peer

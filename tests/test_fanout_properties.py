@@ -90,7 +90,10 @@ class Run:
                       "CAP END")
             peer.lines()
             return peer
-        return self.harness.irc(name) if slot < IRC_SLOTS else self.harness.plain(name)
+        if slot < IRC_SLOTS:
+            return self.harness.irc(name)
+        # The last plain user's transport is not one broadcasts are sent to (a web page's).
+        return self.harness.plain(name, direct=False if slot == SLOTS - 1 else None)
 
     def play(self, slot, actions):
         if actions == "tick":
@@ -264,8 +267,8 @@ def test_what_is_queued_after_a_broadcast_in_the_same_call_comes_after_it():
 
 
 def test_a_member_who_changes_encoding_is_written_for_as_it_asked():
-    """A member enables server-time: its lines carry tags from then on, so the room is no
-    longer one audience, and the others' lines are as before."""
+    """A member enables server-time: its lines carry tags from then on, in a group of their
+    own, and the others' lines are as before."""
     harness, (sender, tagged, untagged, other) = everyday_room()
     sender.send("PRIVMSG #lobby :before")
     assert [message.tags for message in tagged.messages()] == [{}]
@@ -273,7 +276,7 @@ def test_a_member_who_changes_encoding_is_written_for_as_it_asked():
     for peer in (sender, tagged, untagged, other):
         peer.output()
     sender.send("PRIVMSG #lobby :after")
-    assert harness.broadcasts == 1
+    assert harness.broadcasts == 3  # one, then one for each Encoding of the room
     assert [set(message.tags) for message in tagged.messages()] == [{"time"}]
     assert [(message.tags, message.params[-1]) for message in untagged.messages()] == [
         ({}, "after")]
@@ -292,16 +295,32 @@ def test_who_joins_hears_the_next_broadcast_and_who_quits_does_not():
     assert leaving.conn not in harness.sent
 
 
-def test_a_room_with_a_plain_user_is_no_audience():
-    """Plain users are written by another Encoding: the room's line goes the general way, and
-    each reads it in its own form."""
-    harness, (sender, irc_member, *_rest) = everyday_room()
+def test_a_room_of_irc_and_plain_users_has_a_broadcast_for_each_encoding():
+    """Plain users are written by another Encoding: a group of their own, and each member
+    reads the line in its own form."""
+    harness, (sender, irc_member, *rest) = everyday_room()
     plain = harness.plain("netcat")
-    irc_member.output()
+    for peer in (sender, irc_member, *rest):
+        peer.output()
     sender.send("PRIVMSG #lobby :hi")
-    assert harness.broadcasts == 0
+    assert harness.broadcasts == 2
     assert texts(irc_member) == ["hi"]
     assert plain.lines() == ["u0: hi"]
+
+
+def test_a_member_on_another_transport_has_the_broadcast_queued_in_its_place():
+    """A member the driver does not send broadcasts to (a web page) gets the room's line in
+    its queue, before what is queued for it after."""
+    harness, (sender, *others) = everyday_room()
+    page = harness.plain("page", direct=False)
+    for peer in (sender, *others):
+        peer.output()
+    sender.send("PRIVMSG #lobby :to the room")
+    sender.send("PRIVMSG #lobby :again", "PRIVMSG page :to the page")
+    assert harness.broadcasts == 1  # the second went into the queues: a line came after it
+    assert page.lines() == ["u0: to the room", "u0: again", "[private] u0: to the page"]
+    for peer in others:
+        assert texts(peer) == ["to the room", "again"]
 
 
 def test_the_broadcasts_of_one_turn_reach_each_member_in_order_and_no_sender_its_own():

@@ -157,7 +157,7 @@ def test_the_broadcasts_of_one_turn_go_joined_and_no_sender_reads_its_own(monkey
     they arrive): their batches are two broadcasts to one audience, sent together."""
     flushes = []
     spy(monkeypatch, "_send_broadcasts", lambda loop, delivery: flushes.append(
-        [data for _audience, _skip, data in delivery.broadcasts]))
+        [data for *_rest, data in delivery.broadcasts]))
     with running_server(flood=None) as server:
         members = [register_irc(server.address, f"m{number}") for number in range(3)]
         talkers = [register_irc(server.address, name) for name in ("ann", "bob")]

@@ -27,19 +27,20 @@ Broadcasts.  At an everyday rate a turn of the loop brings one message to a room
 have nothing else waiting; at saturation, a batch from each of the room's talkers.  Appending
 each to every member's queue, and then finding every member's socket through its connection to
 send them, is Python per member around the kernel's ``send()``, and that is most of what a
-message costs.  So while a driver that can do better says nothing waits for anyone
-(:attr:`Delivery.quiet`), a batch for a channel whose members form an :class:`Audience` (all
-local, on transports the driver sends to itself, all written by one Encoding) is encoded once
-and recorded in :attr:`Delivery.broadcasts` instead of queued, and so are the batches after
-it to the same audience.  The driver sends them at its flush, before anything else
-(``SelectLoop._flush``): joined once, to every member none of them skips, in one pass, and to
-each sender among the members, all but its own.  Each member still gets the same bytes in the
-same order, because broadcasts are recorded only while every queue is empty, and the first
-thing queued after them, for anyone (or a batch to another audience), puts them into their
-recipients' queues first (:meth:`Delivery.queue_broadcasts`): from then on the queues hold the
-order, as on the general path.  Together they are at most :attr:`Delivery.hard_sendq` bytes,
-so queueing them could never cut anyone.  ``tests/test_fanout_properties.py`` plays random
-traffic both ways and compares every byte.
+message costs.  So while a driver that can do better says nothing waits for any connection it
+sends to itself (:attr:`Delivery.quiet`), a channel's batch is a broadcast: encoded once for
+each :class:`Group` of the channel's :class:`Audience` (its local members on such transports,
+one group per Encoding) and recorded in :attr:`Delivery.broadcasts` instead of queued, and so
+are the batches after it to the same audience; the audience's other members (a web page, TLS,
+UDP) have it queued as usual.  The driver sends the broadcasts at its flush, before anything
+else (``SelectLoop._flush``): to each group, joined once for the members none of them skips, in
+one pass, and to each sender among them, all but its own.  Each member still gets the same
+bytes in the same order, because broadcasts are recorded only while those queues are empty,
+and the first thing queued after them, for anyone (or a batch to another audience), puts them
+into their recipients' queues first (:meth:`Delivery.queue_broadcasts`): from then on the
+queues hold the order, as on the general path.  Together they are at most
+:attr:`Delivery.hard_sendq` bytes a member, so queueing them could never cut anyone.
+``tests/test_fanout_properties.py`` plays random traffic both ways and compares every byte.
 
 The send queue bound (``Config.sendq``).  A recipient that does not read lets its buffer grow.
 The bound counts what the client failed to read: what still waits after its driver has sent
@@ -66,19 +67,31 @@ log = logging.getLogger("tcpchat")
 
 
 class Audience:
-    """A channel's members as one broadcast reaches them (see the module doc): their
-    connections in the channel's order, each local and on a transport the driver sends to
-    itself (``Transport.direct``), all written by :attr:`encoding`.  :attr:`position` finds a
-    member among them (the sender a message skips); :attr:`handles` is the driver's own, what
-    it sends through, made when it first sends to them (None until then).  A channel drops its
-    audience when its members, their Encodings or their connections change."""
+    """A channel's members as its broadcasts reach them (see the module doc): its local members
+    on transports the driver sends to itself (``Transport.direct``), one :class:`Group` per
+    Encoding (:attr:`groups`), and its other local members (:attr:`others`), whose queues get
+    each broadcast's messages as the fan-out would.  A channel drops its audience when its
+    members, their Encodings or their connections change."""
 
-    __slots__ = ("conns", "position", "encoding", "handles")
+    __slots__ = ("groups", "others")
 
-    def __init__(self, conns, position, encoding):
-        self.conns = conns
-        self.position = position
+    def __init__(self, groups, others):
+        self.groups = groups
+        self.others = others
+
+
+class Group:
+    """The members of an :class:`Audience` written by one :attr:`encoding`: their connections
+    in the channel's order; :attr:`position` finds a member among them (the sender a broadcast
+    skips).  :attr:`handles` is the driver's own, what it sends through, made when it first
+    sends to them (None until then)."""
+
+    __slots__ = ("encoding", "conns", "position", "handles")
+
+    def __init__(self, encoding):
         self.encoding = encoding
+        self.conns = []
+        self.position = {}
         self.handles = None
 
 
@@ -108,12 +121,14 @@ class Delivery:
         self.cap_users = Counter()
         #: Whether anyone has server-time (read on every message, so kept ready).
         self.stamping = False
-        #: Nothing is queued for anyone: a driver that sends broadcasts says whether, after
-        #: each flush (and clears it when it queues the rest of one); anything queued here
-        #: clears it.  Broadcasts are recorded only while it holds.
+        #: Nothing is queued for any connection the driver sends to itself: a driver that
+        #: sends broadcasts says whether, after each flush (and clears it when it queues the
+        #: rest of one); anything queued here clears it.  Broadcasts are recorded only while
+        #: it holds.
         self.quiet = False
-        #: Broadcasts for the driver to send, oldest first, all to one audience:
-        #: ``(audience, position of the member it skips or -1, data)``; and their bytes.
+        #: Broadcasts for the driver to send, oldest first, all to one audience: ``(audience,
+        #: group, position of the member it skips or -1, data)``; and the most bytes they
+        #: hold for one member.
         self.broadcasts = []
         self.broadcast_size = 0
 
@@ -172,9 +187,10 @@ class Delivery:
                 self._fan_out(channel.members, skip, _encode_all, messages)
 
     def _broadcast(self, channel, skip, messages):
-        """Record *messages* as a broadcast to the members of *channel* but *skip*, if they are
-        an audience, the broadcasts not sent yet are to the same one, and all of them together
-        fit the send queue bound; whether it was."""
+        """Record *messages* as a broadcast to the members of *channel* but *skip* (queued
+        for its audience's others), if the channel has an audience, the broadcasts not sent
+        yet are to the same one, and all of them together fit the send queue bound; whether
+        it was."""
         audience = channel.direct_audience
         if audience is None:
             audience = channel.direct_audience = _gather(channel)
@@ -184,17 +200,20 @@ class Delivery:
         if broadcasts and broadcasts[-1][0] is not audience:
             # One audience at a time: a member of two rooms then reads the two in order.
             return False
-        encoding = audience.encoding
-        data = (encoding.encode(messages[0]) if len(messages) == 1
-                else _encode_all(encoding, messages))
-        size = self.broadcast_size + len(data)
+        encode, what = ((_encode_one, messages[0]) if len(messages) == 1
+                        else (_encode_all, messages))
+        written = [(group, encode(group.encoding, what)) for group in audience.groups]
+        size = self.broadcast_size + max(len(data) for _group, data in written)
         if size > self.hard_sendq:
             return False
-        # (As _fan_out and flush_batch count them.)
-        self.stats.deliveries += len(messages) * (len(audience.conns) - (skip is not None))
-        if data:  # (b"": a message its members are not shown)
-            broadcasts.append((audience, audience.position.get(skip, -1), data))
-            self.broadcast_size = size
+        # (As flush_batch and _fan_out count them.)
+        self.stats.deliveries += len(messages) * (len(channel.members) - (skip is not None))
+        for group, data in written:
+            if data:  # (b"": a message these members are not shown)
+                broadcasts.append((audience, group, group.position.get(skip, -1), data))
+        self.broadcast_size = size
+        if audience.others:
+            self._queue_each(audience.others, skip, encode, what)
         return True
 
     def take_broadcasts(self):
@@ -208,9 +227,9 @@ class Delivery:
         anything else is queued for anyone (see the module doc).  Behind nothing, since each
         was recorded while every queue was empty."""
         dirty = self.dirty
-        for audience, skip, data in self.take_broadcasts():
+        for _audience, group, skip, data in self.take_broadcasts():
             size = len(data)
-            for position, conn in enumerate(audience.conns):
+            for position, conn in enumerate(group.conns):
                 if position != skip:
                     out = conn.outbuf
                     if not out.size:
@@ -227,11 +246,16 @@ class Delivery:
         if self.broadcasts:
             self.queue_broadcasts()
         self.quiet = False
+        # Counted once a message, not once a recipient: the sender (skip) is not one.
+        self.stats.deliveries += len(recipients) - (skip is not None)
+        self._queue_each(recipients, skip, encode, what)
+
+    def _queue_each(self, recipients, skip, encode, what):
+        """The fan-out's loop: *encode(encoding, what)* appended to the queue of each of
+        *recipients* but *skip*."""
         sendq = self.hard_sendq
         dirty = self.dirty
         encoded = {}
-        # Counted once a message, not once a recipient: the sender (skip) is not one.
-        self.stats.deliveries += len(recipients) - (skip is not None)
         # Recipients in a row mostly share an Encoding: compare with the last one before
         # looking it up, which costs a quarter of this loop's time when done per recipient.
         encoding = data = None
@@ -420,24 +444,24 @@ def _echo(param):
 
 
 def _gather(channel):
-    """*channel*'s members as an :class:`Audience`, or False if they cannot be one: one of
-    them is not local, is closing or is on a transport the driver does not send to itself, or
-    two are written by different Encodings."""
-    members = channel.members
-    conns = []
-    encoding = None
-    for member in members:
-        if member.out is None or not member.conn.transport.direct:
-            return False
-        if member.encoding is not encoding:
-            if encoding is not None:
-                return False
-            encoding = member.encoding
-        conns.append(member.conn)
-    if not conns:
+    """*channel*'s members as an :class:`Audience`, or False if none of its local members is
+    on a transport the driver sends to itself."""
+    groups = {}
+    others = []
+    for member in channel.members:
+        if member.out is None:
+            continue  # closing, or served by another node: the fan-out passes it by too
+        if member.conn.transport.direct:
+            group = groups.get(member.encoding)
+            if group is None:
+                group = groups[member.encoding] = Group(member.encoding)
+            group.position[member] = len(group.conns)
+            group.conns.append(member.conn)
+        else:
+            others.append(member)
+    if not groups:
         return False
-    return Audience(tuple(conns), {member: position for position, member in enumerate(members)},
-                    encoding)
+    return Audience(tuple(groups.values()), tuple(others))
 
 
 def _encode_one(encoding, message):

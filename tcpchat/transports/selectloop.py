@@ -18,7 +18,7 @@ One turn of the loop:
    one call; a ``sendmsg()`` of its queue's buffers, where it holds several).  What the kernel
    did not take stays in the connection, and only then is the socket watched for EVENT_WRITE;
    once it drains the watch is dropped, so the loop never spins on an always-writable socket.
-   If nothing is left unsent anywhere, the loop tells the core it is quiet
+   If nothing is left unsent on a plain TCP socket, the loop tells the core it is quiet
    (``Delivery.quiet``): the next channel message may be a broadcast.
 
 After its flush, a connection with more output waiting than the send queue bound is cut
@@ -224,8 +224,8 @@ class SelectLoop(Driver):
         self._ready = set()
         core.output_ready = self._output_ready
         self._delivery = core.chat.delivery
-        #: Transports with output their sockets did not take yet: while there are any, the
-        #: core is not quiet (see the module doc's step 4).
+        #: Transports sent broadcasts (``direct``) with output their sockets did not take
+        #: yet: while there are any, the core is not quiet (see the module doc's step 4).
         self._unsent = set()
         self._accept_paused_until = None
         self._watch_listeners(True)
@@ -540,31 +540,34 @@ class SelectLoop(Driver):
         delivery.quiet = fast and not self._unsent
 
     def _send_broadcasts(self, delivery):
-        """Send the core's broadcasts (see tcpchat.chat.delivery), all to one audience: joined
-        once for the members none of them skips, in one pass of C calls a span between the
-        senders, and to each sender among the members, the others' alone.  The bytes that
-        went out are counted once for them all."""
-        broadcasts = delivery.take_broadcasts()
-        audience = broadcasts[0][0]
-        if audience.handles is None:
-            audience.handles = [conn.transport.sock for conn in audience.conns]
-        joined = b"".join([data for _audience, _skip, data in broadcasts])
-        taken = first = 0
-        for sender in sorted({skip for _audience, skip, _data in broadcasts if skip >= 0}):
-            taken += self._send_each(audience, first, sender, joined)
-            others = b"".join([data for _audience, skip, data in broadcasts if skip != sender])
-            if others:
-                taken += self._send_each(audience, sender, sender + 1, others)
-            first = sender + 1
-        taken += self._send_each(audience, first, len(audience.conns), joined)
+        """Send the core's broadcasts (see tcpchat.chat.delivery), all to one audience, each
+        group's together: joined once for the members none of them skips, in one pass of C
+        calls a span between the senders, and to each sender among the members, the others'
+        alone.  The bytes that went out are counted once for them all."""
+        by_group = {}
+        for _audience, group, skip, data in delivery.take_broadcasts():
+            by_group.setdefault(group, []).append((skip, data))
+        taken = 0
+        for group, broadcasts in by_group.items():
+            if group.handles is None:
+                group.handles = [conn.transport.sock for conn in group.conns]
+            joined = b"".join([data for _skip, data in broadcasts])
+            first = 0
+            for sender in sorted({skip for skip, _data in broadcasts if skip >= 0}):
+                taken += self._send_each(group, first, sender, joined)
+                others = b"".join([data for skip, data in broadcasts if skip != sender])
+                if others:
+                    taken += self._send_each(group, sender, sender + 1, others)
+                first = sender + 1
+            taken += self._send_each(group, first, len(group.conns), joined)
         delivery.stats.bytes_out += taken
 
-    def _send_each(self, audience, first, stop, data):
-        """Send *data* to the audience's sockets from *first* up to *stop*; return how many
+    def _send_each(self, group, first, stop, data):
+        """Send *data* to the group's sockets from *first* up to *stop*; return how many
         bytes went out whole.  A socket that takes part, or none, or is gone, gets the rest
         through its connection's queue, where the general path sends it or finds it lost."""
         size = len(data)
-        sockets = audience.handles
+        sockets = group.handles
         taken = 0
         while first < stop:
             took = []
@@ -578,10 +581,10 @@ class SelectLoop(Driver):
                 break
             for offset, sent in enumerate(took):
                 if sent != size:
-                    self._unsent_rest(audience.conns[first + offset], data, sent)
+                    self._unsent_rest(group.conns[first + offset], data, sent)
             first += len(took)
             if first < stop:  # the socket that raised
-                self._unsent_rest(audience.conns[first], data, 0)
+                self._unsent_rest(group.conns[first], data, 0)
                 first += 1
         return taken
 
@@ -646,10 +649,11 @@ class SelectLoop(Driver):
         """After a send: cut a connection that fails to read its output, end one that is done,
         or watch its socket for what it waits for now."""
         stream = transport.stream
-        if unsent:
-            self._unsent.add(transport)
-        else:
-            self._unsent.discard(transport)
+        if transport.direct:  # (what waits for others never holds a broadcast back)
+            if unsent:
+                self._unsent.add(transport)
+            else:
+                self._unsent.discard(transport)
         if (not unsent and not stream.closing
                 and transport.events == (0 if stream.reading_paused else selectors.EVENT_READ)):
             return  # the usual case, once per member per turn: all sent, the watch stays
