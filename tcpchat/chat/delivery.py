@@ -200,20 +200,25 @@ class Delivery:
         if broadcasts and broadcasts[-1][0] is not audience:
             # One audience at a time: a member of two rooms then reads the two in order.
             return False
-        encode, what = ((_encode_one, messages[0]) if len(messages) == 1
-                        else (_encode_all, messages))
-        written = [(group, encode(group.encoding, what)) for group in audience.groups]
-        size = self.broadcast_size + max(len(data) for _group, data in written)
+        single = len(messages) == 1
+        recorded = []
+        longest = 0
+        for group in audience.groups:
+            data = (group.encoding.encode(messages[0]) if single
+                    else _encode_all(group.encoding, messages))
+            if data:  # (b"": a message these members are not shown)
+                longest = max(longest, len(data))
+                recorded.append((audience, group, group.position.get(skip, -1), data))
+        size = self.broadcast_size + longest
         if size > self.hard_sendq:
             return False
         # (As flush_batch and _fan_out count them.)
         self.stats.deliveries += len(messages) * (len(channel.members) - (skip is not None))
-        for group, data in written:
-            if data:  # (b"": a message these members are not shown)
-                broadcasts.append((audience, group, group.position.get(skip, -1), data))
+        broadcasts += recorded
         self.broadcast_size = size
         if audience.others:
-            self._queue_each(audience.others, skip, encode, what)
+            self._queue_each(audience.others, skip, *((_encode_one, messages[0]) if single
+                                                      else (_encode_all, messages)))
         return True
 
     def take_broadcasts(self):
