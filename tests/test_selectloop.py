@@ -17,15 +17,20 @@ MESSAGES = 300
 LATE = 15000
 
 
+def a_room(server, count=4, talker="sender"):
+    """*count* IRC members of #lobby, then *talker*, whose JOIN each member has read."""
+    members = [register_irc(server.address, f"m{number}") for number in range(count)]
+    sender = register_irc(server.address, talker)
+    for member in members:
+        member.expect(f":{talker}!")  # its JOIN
+    return members, sender
+
+
 def room_traffic():
     """What four members read of 300 messages from a fifth, sent many lines to a read and
     one, every line as it came."""
     with running_server(flood=None) as server:
-        members = [register_irc(server.address, f"m{number}") for number in range(4)]
-        sender = register_irc(server.address, "sender")
-        for member in members:
-            member.send("PING :ready")
-            member.expect(":ready")
+        members, sender = a_room(server)
         for start in range(0, MESSAGES, 50):  # reads of many lines and of one alike
             sender.send(*(f"PRIVMSG #lobby :line {number}" for number in
                           range(start, start + 50)))
@@ -89,10 +94,7 @@ def test_a_message_at_a_time_goes_as_a_broadcast_to_every_member_but_its_sender(
     spy(monkeypatch, "_send_broadcasts", lambda loop, delivery: broadcasts.append(
         len(delivery.broadcasts)))
     with running_server(flood=None) as server:
-        members = [register_irc(server.address, f"m{number}") for number in range(4)]
-        sender = register_irc(server.address, "sender")
-        for member in members:
-            member.expect("JOIN")  # the sender's
+        members, sender = a_room(server)
         for number in range(20):
             sender.send(f"PRIVMSG #lobby :line {number}")
             for member in members:
@@ -140,10 +142,7 @@ def test_a_member_lost_as_a_broadcast_goes_out_does_not_stop_it_reaching_the_res
                 transport.sock.shutdown(socket.SHUT_WR)  # its next send raises EPIPE
     spy(monkeypatch, "_send_broadcasts", break_second)
     with running_server(flood=None) as server:
-        members = [register_irc(server.address, f"m{number}") for number in range(4)]
-        sender = register_irc(server.address, "sender")
-        for member in members:
-            member.expect("JOIN")
+        members, sender = a_room(server)
         sender.send("PRIVMSG #lobby :hello")
         for number in (0, 2, 3):
             assert members[number].expect("PRIVMSG").endswith(":hello")
@@ -159,8 +158,8 @@ def test_the_broadcasts_of_one_turn_go_joined_and_no_sender_reads_its_own(monkey
     spy(monkeypatch, "_send_broadcasts", lambda loop, delivery: flushes.append(
         [data for *_rest, data in delivery.broadcasts]))
     with running_server(flood=None) as server:
-        members = [register_irc(server.address, f"m{number}") for number in range(3)]
-        talkers = [register_irc(server.address, name) for name in ("ann", "bob")]
+        members, ann = a_room(server, 3, "ann")
+        talkers = [ann, register_irc(server.address, "bob")]
         for member in members:
             member.expect(":bob!")  # its JOIN
         gate, held = threading.Event(), threading.Event()
