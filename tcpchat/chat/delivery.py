@@ -216,9 +216,10 @@ class Delivery:
         self.stats.deliveries += len(messages) * (len(channel.members) - (skip is not None))
         broadcasts += recorded
         self.broadcast_size = size
-        if audience.others:
-            self._queue_each(audience.others, skip, *((_encode_one, messages[0]) if single
-                                                      else (_encode_all, messages)))
+        if audience.others and single:
+            self._queue_each(audience.others, skip, _encode_one, messages[0])
+        elif audience.others:
+            self._queue_each(audience.others, skip, _encode_all, messages)
         return True
 
     def take_broadcasts(self):
@@ -242,15 +243,20 @@ class Delivery:
                     out.append(data)
                     out.size += size
 
+    def _queueing(self):
+        """Something is about to be queued: the broadcasts not sent yet go into the queues
+        first, and the driver is quiet no more."""
+        if self.broadcasts:
+            self.queue_broadcasts()
+        self.quiet = False
+
     def _fan_out(self, recipients, skip, encode, what):
         """The hot path: queue *encode(encoding, what)* for each of *recipients* but *skip*.
 
         Encoded at most once per Encoding; each recipient that shares one gets the same bytes
         object appended to its connection's queue.
         """
-        if self.broadcasts:
-            self.queue_broadcasts()
-        self.quiet = False
+        self._queueing()
         # Counted once a message, not once a recipient: the sender (skip) is not one.
         self.stats.deliveries += len(recipients) - (skip is not None)
         self._queue_each(recipients, skip, encode, what)
@@ -295,9 +301,7 @@ class Delivery:
         """Queue *data* for one client, within its send queue bound, after the batch."""
         if self._batch:
             self.flush_batch()
-        if self.broadcasts:
-            self.queue_broadcasts()
-        self.quiet = False
+        self._queueing()
         out = client.out
         if out is None:
             return
@@ -355,8 +359,7 @@ class Delivery:
         closing.  What the batch holds is queued first, and the broadcasts: they are not
         what comes after, and what does must be in the queue to be rewritten."""
         self.flush_batch()
-        self.queue_broadcasts()
-        self.quiet = False
+        self._queueing()
         return client.out.size if client.out is not None else None
 
     def rewrite_since(self, client, start, rewrite):
@@ -364,8 +367,7 @@ class Delivery:
         *rewrite(lines)*: lines as bytes without line ends, in and out (IRCv3
         labeled-response labels a command's answer so).  Nothing if the client is closing."""
         self.flush_batch()
-        self.queue_broadcasts()
-        self.quiet = False
+        self._queueing()
         out = client.out
         if out is None or out.size < start:
             return

@@ -215,8 +215,9 @@ class Channel:
         #: of yet (see tcpchat.chat.local); None otherwise.
         self.comings = None
         #: Its members as one :class:`~tcpchat.chat.delivery.Audience`, made on its first
-        #: message while the driver is idle; False if they cannot be one; None until made,
-        #: and again whenever its members, their Encodings or their connections change.
+        #: message while the driver is quiet; False if none is on a transport the driver
+        #: sends to itself; None until made, and again whenever its members, their Encodings
+        #: or their connections change.
         self.direct_audience = None
 
     @property

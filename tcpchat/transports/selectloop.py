@@ -11,15 +11,16 @@ One turn of the loop:
    may it judge which connections are silent).
 4. Flush: first the broadcasts the core recorded (a channel's message while nothing else
    waited for anyone: see "Broadcasts" in :mod:`tcpchat.chat.delivery`), each sent to its
-   audience's sockets in one pass of C calls (``map``), with no Python a member; a socket that
-   takes less than all of it gets the rest through its connection's queue, ahead of what waits
-   there.  Then every connection the core said has new output (``ChatCore.output_ready``), or
-   whose socket became writable, gets one ``send()`` of all its pending bytes (many lines in
-   one call; a ``sendmsg()`` of its queue's buffers, where it holds several).  What the kernel
-   did not take stays in the connection, and only then is the socket watched for EVENT_WRITE;
-   once it drains the watch is dropped, so the loop never spins on an always-writable socket.
-   If nothing is left unsent on a plain TCP socket, the loop tells the core it is quiet
-   (``Delivery.quiet``): the next channel message may be a broadcast.
+   audience's plain TCP sockets in one pass of C calls (``map``) an Encoding, with no Python
+   a member; a socket that takes less than all of it gets the rest through its connection's
+   queue, ahead of what waits there.  Then every connection the core said has new output
+   (``ChatCore.output_ready``), or whose socket became writable, gets one ``send()`` of all
+   its pending bytes (many lines in one call; a ``sendmsg()`` of its queue's buffers, where it
+   holds several).  What the kernel did not take stays in the connection, and only then is
+   the socket watched for EVENT_WRITE; once it drains the watch is dropped, so the loop never
+   spins on an always-writable socket.  If nothing is left unsent on a plain TCP socket, the
+   loop tells the core it is quiet (``Delivery.quiet``): the next channel message may be a
+   broadcast.
 
 After its flush, a connection with more output waiting than the send queue bound is cut
 (``Connection.flushed``): the bound counts what the peer failed to read, never what one turn
