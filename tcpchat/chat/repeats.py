@@ -42,7 +42,9 @@ class Repeats:
 
     def next_deadline(self):
         """When the first window ends; None if none is open."""
-        return min((entry[0] + self.window for entry in self._open.values()), default=None)
+        if not self._open:  # nearly always: asked twice a turn of the loop
+            return None
+        return min(entry[0] + self.window for entry in self._open.values())
 
     def flush(self, everything=False):
         """Log the counts of the windows that have ended (of all of them, at shutdown)."""

@@ -275,6 +275,8 @@ class Deadlines:
 
     def expired(self, now):
         """The connections whose time is up."""
+        if not self._deadlines:  # nearly always: asked every turn of a loop
+            return ()
         return [conn for conn, deadline in self._deadlines.items() if now >= deadline]
 
 
