@@ -337,3 +337,19 @@ def test_the_broadcasts_of_one_turn_reach_each_member_in_order_and_no_sender_its
     assert texts(second) == ["a1", "a2", "a3"]
     for peer in others:
         assert texts(peer) == ["a1", "a2", "b1", "a3"]
+
+
+def test_a_member_lost_or_cut_off_after_a_broadcast_of_its_turn_is_sent_none_of_it():
+    """As on the general path, where the broadcast would have waited in their queues: a
+    connection lost in the same turn, or cut off after an internal error, gets nothing more;
+    the others get the line, then the quits."""
+    harness, (sender, lost, cut, *others) = everyday_room(5)
+    harness.begin_turn()
+    sender.conn.receive_data(b"PRIVMSG #lobby :hi\r\n")
+    lost.conn.connection_lost("Connection reset by peer")
+    cut.conn.abandon()
+    harness.end_turn()
+    assert lost.output() == b"" and cut.output() == b""
+    for peer in others:
+        assert [(message.command, message.params[-1]) for message in peer.messages()] == [
+            ("PRIVMSG", "hi"), ("QUIT", "Connection reset by peer")]

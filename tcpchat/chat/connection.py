@@ -346,6 +346,7 @@ class Connection:
         or sent, its user is taken out of every table without a word to anyone, and the
         driver closes it."""
         self.stop()
+        self.core.chat.delivery.queue_broadcasts()  # so that what they hold for it goes too
         self.outbuf.discard()
         client = self.client
         if client is not None:

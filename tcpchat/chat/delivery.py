@@ -438,7 +438,9 @@ class Delivery:
         self.dirty.add(client.conn)
 
     def lost(self, client):
-        """*client*'s transport is gone: what waited for it is thrown away."""
+        """*client*'s transport is gone: what waited for it is thrown away, the broadcasts
+        not sent yet with the rest."""
+        self.queue_broadcasts()
         client.conn.outbuf.discard()
         self.stop_output(client)
 
