@@ -222,6 +222,33 @@ def test_the_asyncio_chat_relays_each_line_to_everyone_else(name):
         target.stop()
 
 
+def test_a_started_server_that_logs_more_than_a_pipe_holds_is_not_stopped(tmp_path):
+    """Nothing reads a started server's standard error while it runs: written to a pipe, the
+    256 KiB here would have stopped it at 64."""
+    from tcpchat.bench.targets import spawn
+    process, errors = spawn([sys.executable, "-c", "import sys; sys.stderr.write('x' * 2**18)"],
+                            str(tmp_path))
+    try:
+        assert process.wait(TIMEOUT) == 0
+        assert os.path.getsize(tmp_path / "stderr.log") == 2**18
+    finally:
+        process.kill()
+        errors.close()
+
+
+def test_a_server_that_exits_at_start_says_why_and_leaves_nothing(monkeypatch, tmp_path):
+    """What the server said before it exited is the bench's error, whole; its folder goes."""
+    from tcpchat.bench import targets
+    folder = tmp_path / "target"
+    folder.mkdir()
+    monkeypatch.setattr(targets.tempfile, "mkdtemp", lambda prefix: str(folder))
+    monkeypatch.setitem(targets.TARGETS, "select-epoll", ["tcpchat.server", "--no-such-option"])
+    with pytest.raises(RuntimeError, match="(?s)select-epoll exited: usage: .*"
+                                           "unrecognized arguments: --no-such-option"):
+        targets.Target.start("select-epoll", "irc")
+    assert not folder.exists()
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing to pin")
 @pytest.mark.parametrize("name", ["select-epoll", "relay-c"])
 def test_a_started_server_and_every_thread_it_starts_run_on_the_servers_core(name):

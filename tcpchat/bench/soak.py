@@ -27,13 +27,13 @@ import collections
 import importlib.util
 import os
 import socket
-import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 
-from .targets import Target, free_port
+from .targets import Target, free_port, spawn
 
 #: How far the late high-water mark may stand above the early one and still count as no leak.
 #: Over 120 rounds of 500 users, memory after a round swung between 44 and 55 MiB with no
@@ -280,8 +280,10 @@ def main(argv=None):
                args.backend, "--max-per-ip", "0", "--log-level", "WARNING"]
     if args.plot:
         command += ["--metrics", f"127.0.0.1:{metrics_port}"]
-    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    target = Target(f"tcpchat ({args.backend})", ("127.0.0.1", port), "irc", process)
+    folder = tempfile.mkdtemp(prefix="tcpchat-soak-")
+    process, errors = spawn(command, folder)
+    target = Target(f"tcpchat ({args.backend})", ("127.0.0.1", port), "irc", process, folder,
+                    errors)
     scraper = None
     try:
         target._wait_listening()

@@ -97,15 +97,26 @@ def _prepare_server():
         os.sched_setaffinity(0, {SERVER_CORE})
 
 
+def spawn(command, folder, **options):
+    """Start a server, *command*, with its standard error going to ``stderr.log`` in *folder*:
+    ``(process, that file)``.  A file, not a pipe: nothing reads a pipe while the server runs,
+    and a server that logged more than one holds (64 KiB) would stop at its next line,
+    mid-round."""
+    errors = open(os.path.join(folder, "stderr.log"), "w+b")
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=errors,
+                            **options), errors
+
+
 class Target:
     """A server to measure, and what can be seen of it."""
 
-    def __init__(self, name, address, proto, process=None):
+    def __init__(self, name, address, proto, process=None, folder=None, errors=None):
         self.name = name
         self.address = address
         self.proto = proto
         self.process = process
-        self.folder = None  # files the started server keeps (its history), removed at stop
+        self.folder = folder  # files the started server keeps (its history), removed at stop
+        self.errors = errors  # its standard error, a file in the folder (see spawn)
 
     @classmethod
     def start(cls, name, proto="irc", sendq=None, extra=()):
@@ -134,11 +145,14 @@ class Target:
                         "--no-flood-control", "--max-clients", "0", "--max-per-ip", "0"]
             if sendq:
                 command += ["--sendq", str(sendq)]
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   preexec_fn=_prepare_server, cwd=folder if revision else None)
-        target = cls(name, ("127.0.0.1", port), proto, process)
-        target.folder = folder
-        target._wait_listening()
+        process, errors = spawn(command, folder, preexec_fn=_prepare_server,
+                                cwd=folder if revision else None)
+        target = cls(name, ("127.0.0.1", port), proto, process, folder, errors)
+        try:
+            target._wait_listening()
+        except BaseException:
+            target.stop()  # its folder and its log go too
+            raise
         return target
 
     def _wait_listening(self, timeout=10.0):
@@ -148,7 +162,9 @@ class Target:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {self.process.stderr.read().decode()}")
+                self.errors.seek(0)
+                raise RuntimeError(f"{self.name} exited: "
+                                   f"{self.errors.read().decode(errors='replace')}")
             try:
                 with socket.create_connection(self.address, timeout=timeout) as probe:
                     if self.name.partition("@")[0] not in NOT_TCPCHAT:
@@ -197,7 +213,8 @@ class Target:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        self.process.stderr.close()
+        if self.errors is not None:
+            self.errors.close()
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 
