@@ -682,6 +682,51 @@ def test_a_busy_minute_is_swept_every_so_many_rows_not_held_past_the_bounds():
         store.close()
 
 
+class CountedRests(SqliteStore):
+    """A store that counts its writer's rests."""
+
+    rests = 0
+
+    def _rest(self, swept):
+        self.rests += 1
+        return super()._rest(swept)
+
+
+def test_an_idle_writer_rests_until_a_message_wakes_it():
+    """A look that finds nothing puts the writer to rest: it does not wake every
+    commit_interval (an idle server's process would, 50 times a second); the next message
+    wakes it, and it writes it as it writes any."""
+    store = CountedRests(None, commit_interval=0.002, sweep_interval=3600)
+    try:
+        assert wait_until(lambda: store.rests == 1 and store._resting)
+        # Where the writer did not rest, it would look 50 times in this tenth of a second.
+        assert not threading.Event().wait(0.1)
+        assert store.rests == 1
+        store.append(talk(1))
+        assert wait_until(lambda: store.written == 1)  # on the disk
+        assert wait_until(lambda: store.rests == 2 and store._resting)  # and at rest again
+        store.append(events.Join(None, "bob!b@host", LOBBY, 2.0, "j1"))
+        assert wait_until(lambda: store.written == 2)  # an entry of another kind wakes it too
+        assert [entry.command for entry in store.page("#lobby", limit=10)] == ["PRIVMSG",
+                                                                                "JOIN"]
+    finally:
+        store.close()
+
+
+def test_a_resting_writer_still_sweeps_when_it_is_due():
+    """Retention by age goes on in a room where nobody speaks any more."""
+    now = [1_700_000_000.0]
+    store = CountedRests(None, days=7, sweep_interval=0.05, commit_interval=0.002,
+                         wall_clock=lambda: now[0])
+    try:
+        store.append(talk(1, when=now[0]))
+        assert wait_until(lambda: store.written == 1 and store._resting)
+        now[0] += 10 * 86400  # ten days on, with no message since
+        assert wait_until(lambda: store.page("#lobby", limit=10) == [])
+    finally:
+        store.close()
+
+
 def said(number, room=LOBBY, msgid=None, form="p-{:x}"):
     """Message *number*, with a msgid of the server's form (a prefix and a rising counter,
     written as *form* writes it)."""

@@ -8,7 +8,8 @@ looks every ``commit_interval``, copies the deque, writes the copy in one transa
 commits (group commit: what arrives meanwhile goes in the next one), says how far it got
 (:attr:`~SqliteStore.written`), and only then takes what it wrote off the deque.  The deque is
 thus the queue of what is not on the disk yet; while the writer keeps up, it holds what
-arrived in the last few milliseconds.
+arrived in the last few milliseconds.  A look that finds nothing puts the writer to rest,
+and the next row queued wakes it: an idle server does not wake for it.
 
 Runs.  The table holds entries in runs, not a row each: a run is entries in a row (by seq)
 of one channel, at most :data:`RUN_ENTRIES`, as two packed arrays (seqs, times) and one text
@@ -258,6 +259,8 @@ class SqliteStore(Store):
         self._turns = threading.Lock() if path is None else contextlib.nullcontext()
         #: Set for what should not wait for the writer's next look: a redaction, stopping.
         self._wake = threading.Event()
+        #: The writer rests (it found nothing to write): a row queued wakes it.
+        self._resting = False
         self._stopping = False
         #: Changes of records not written yet, oldest first: ``(kind, key, JSON or None)``.
         self.changes = collections.deque()
@@ -294,11 +297,14 @@ class SqliteStore(Store):
                                 json.dumps(entry.params, ensure_ascii=False),
                                 json.dumps(entry.tags, ensure_ascii=False) if entry.tags
                                 else None))
+        if self._resting:
+            self._wake.set()
 
     def _message_path(self):
         """:meth:`append` for a message first, with what it uses bound once: it runs for every
         message, on the loop, and is most of what history costs the fan-out."""
         queue, numbers, dumps, rest = self.recent.append, self._seq, json.dumps, self.append
+        store, wake = self, self._wake.set
 
         def append(event):
             if event.__class__ is not Talk:
@@ -309,10 +315,11 @@ class SqliteStore(Store):
                 rest(event)  # private, or to a room's operators: see tcpchat.store.base
                 return
             tags = event.tags
-            # No wake-up: the writer looks every commit_interval (see _write_loop).
             queue((next(numbers), event.id, channel.folded, channel.name, event.time,
                    event.command, event.source, event.text, None,
                    dumps(tags, ensure_ascii=False) if tags else None))
+            if store._resting:  # else no wake-up: it looks every commit_interval
+                wake()
         return append
 
     def keep(self, kind, key, data):
@@ -514,17 +521,27 @@ class SqliteStore(Store):
         touched = set()
         since_sweep = 0  # rows written since the last sweep
         recent = self.recent
+        wait = self.commit_interval
         while True:
-            # A look every commit_interval, whether woken or not: messages do not wake the
-            # writer (a call less for each), the rest does (redactions, stopping).
-            self._wake.wait(timeout=self.commit_interval)
+            # While there is something to write, a look every commit_interval, whether woken
+            # or not: messages do not wake a writer at work (a call less for each), the rest
+            # does (redactions, stopping).  A writer that found nothing rests (see _rest).
+            woken = self._wake.wait(timeout=wait)
             self._wake.clear()
+            if self._resting:
+                self._resting = False
+                if woken and not (self._stopping or self.edits or self.changes):
+                    # A message woke it, in the middle of the loop's turn: it looks once the
+                    # rest of commit_interval's messages have come, as at any look.
+                    self._wake.wait(timeout=self.commit_interval)
+                    self._wake.clear()
             stopping = self._stopping
             # The edits first: any edit older than a row of the batch is among them, or in
             # the batch.  Each list() is one step for the loop's thread.
             edits = list(self.edits)
             batch = list(recent)
-            if batch or edits:
+            found = bool(batch or edits)
+            if found:
                 lost = 0
                 if batch:
                     # What fell off the deque unwritten, if anything, is between the two (but
@@ -544,6 +561,22 @@ class SqliteStore(Store):
             if stopping:
                 connection.close()
                 return
+            wait = self.commit_interval if found else self._rest(swept)
+
+    def _rest(self, swept):
+        """The writer's look found nothing: rest until something comes (the loop wakes it) or
+        the next sweep is due, unless something came meanwhile.  Returns how long to wait.
+
+        So an idle server sleeps: the writer that looked every commit_interval woke its
+        process 50 times a second for nothing.  It rests only after a whole commit_interval
+        with no message, so at a steady rate it never does, and no message wakes it then."""
+        self._resting = True
+        # Set first, then looked at: a row queued before this is seen here, one queued after
+        # it wakes the writer (see _message_path).
+        if self.recent or self.edits or self.changes or self._stopping:
+            self._resting = False
+            return self.commit_interval
+        return max(0.0, swept + self.sweep_interval - time.monotonic())
 
     def _write(self, connection, batch, edits, lost, failing, touched):
         """Write *batch* (rows, after a gap of *lost* entries) and make *edits* (those not
