@@ -202,6 +202,44 @@ def test_rounds_give_the_median_round_and_each_rounds_ratio_to_the_relay():
     assert bench.medians(failed, None)[0]["rate"] == 1e6
 
 
+def test_against_gives_each_targets_figures_over_the_references_round_by_round():
+    """``--against``: the ratios the issues set as targets, each round's figure over the
+    reference's in the same round, shape by shape, with how many rounds came out below."""
+    import io
+    from tcpchat.bench import __main__ as bench
+    shape = dict(clients=100, senders=10, window=8)
+
+    def fanout(*rates):
+        return [dict(shape, rate=rates[0], rounds=list(rates), generator_cpu=1.0),
+                dict(shape, window=128, error="RuntimeError: it broke")]
+
+    def latency(p99s, cpus):
+        return dict(offered=1000, p50_us=200, p90_us=300, p99_us=p99s[0], max_us=900,
+                    rounds=p99s, round_cpu_us=cpus)
+
+    results = {"select-epoll": {"fanout": fanout(9.0, 8.0, None),
+                                "latency": latency([400, 500], [5.0, 6.0])},
+               "asyncio-uvloop": {"fanout": fanout(10.0, 10.0, 10.0),
+                                  "latency": latency([800, 400], [4.0, 6.0])}}
+    out = io.StringIO()
+    bench.report(results, out=out, against="asyncio-uvloop")
+    paired = out.getvalue().split("against asyncio-uvloop, paired by round")[1].splitlines()[1:]
+    assert paired == [
+        "  select-epoll   fan-out, 100 clients, 8 in flight: deliveries a second 0.850 "
+        "(0.90 0.80 -), below 1 in 2 of 2",
+        "  select-epoll   latency, 1000 messages a second: CPU a delivery 1.125 (1.25 1.00), "
+        "below 1 in 0 of 2",
+        "  select-epoll   latency, 1000 messages a second: p99 0.875 (0.50 1.25), "
+        "below 1 in 1 of 2"]
+
+
+def test_against_must_be_one_of_the_targets(capsys):
+    from tcpchat.bench import __main__ as bench
+    with pytest.raises(SystemExit):
+        bench.main(["--targets", "select-epoll", "--against", "asyncio-uvloop"])
+    assert "--against asyncio-uvloop: not among the targets" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["asyncio", "asyncio-uvloop"])
 def test_the_asyncio_chat_relays_each_line_to_everyone_else(name):
     """The textbook design the bench measures tcpchat against: the plain protocol, as the

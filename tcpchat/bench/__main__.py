@@ -46,6 +46,7 @@ import argparse
 import importlib.util
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -406,7 +407,7 @@ def _or_error(measure, clients, senders, window):
 
 # -- Reporting --------------------------------------------------------------------------------
 
-def report(results, out=sys.stdout, calibrating="relay"):
+def report(results, out=sys.stdout, calibrating="relay", against=None):
     ceiling = {}
     relay = results.get(calibrating, {})
     for row in relay.get("fanout", []) if isinstance(relay.get("fanout"), list) else []:
@@ -451,6 +452,8 @@ def report(results, out=sys.stdout, calibrating="relay"):
     transports = results.get("transports", {}).get("transports")
     if transports:
         report_transports(transports, out)
+    if against is not None and against in results:
+        report_against(results, against, out)
 
 
 def report_fanout(each, flag, calibrating, out):
@@ -487,6 +490,53 @@ def report_latency(each, out):
               f"{row['p99_us']:8.0f} {row['max_us']:9.0f} {_share(row.get('server_cpu')):>10s} "
               f"{per_delivery if per_delivery is not None else float('nan'):15.2f}  "
               + " ".join(f"{value:.0f}" for value in row.get("rounds", ()) if value), file=out)
+
+
+def report_against(results, against, out):
+    """Each target's figures over *against*'s in the same round, shape by shape: how the
+    issues' targets are set (a ratio to a reference measured in the same round, never an
+    absolute figure), since this machine's speed swings from round to round."""
+    print(f"\nagainst {against}, paired by round (each round's figure over {against}'s in that "
+          "round): the median, each round's, and in how many rounds it was below 1", file=out)
+    base = results[against]
+    for name, scenarios in results.items():
+        if name == against or name in ("core", "transports", "cluster"):
+            continue
+        fanout, references = scenarios.get("fanout"), base.get("fanout")
+        if isinstance(fanout, list) and isinstance(references, list):
+            shapes = {_shape(row): row for row in references}
+            for row in fanout:
+                paired = _paired(row, shapes.get(_shape(row)), "rounds")
+                if paired:
+                    print(f"  {name:14s} fan-out, {row['clients']} clients, {row['window']} in "
+                          f"flight: deliveries a second {paired}", file=out)
+        latency, reference = scenarios.get("latency"), base.get("latency")
+        if isinstance(latency, dict) and isinstance(reference, dict):
+            for label, figure in (("CPU a delivery", "round_cpu_us"), ("p99", "rounds")):
+                paired = _paired(latency, reference, figure)
+                if paired:
+                    print(f"  {name:14s} latency, {latency['offered']} messages a second: "
+                          f"{label} {paired}", file=out)
+
+
+def _shape(row):
+    return row.get("clients"), row.get("senders"), row.get("window")
+
+
+def _paired(row, reference, figure):
+    """``median (each round's ratio), below 1 in k of n`` for *row*'s per-round *figure*
+    over *reference*'s, or "" when they have no round in common."""
+    if reference is None:
+        return ""
+    ratios = [value / base if value is not None and base else None
+              for value, base in zip(row.get(figure) or (), reference.get(figure) or ())]
+    measured = [ratio for ratio in ratios if ratio is not None]
+    if not measured:
+        return ""
+    each = " ".join(f"{ratio:.2f}" if ratio is not None else "-" for ratio in ratios)
+    below = sum(ratio < 1 for ratio in measured)
+    return (f"{statistics.median(measured):.3f} ({each}), below 1 in {below} of "
+            f"{len(measured)}")
 
 
 def report_idle(each, out):
@@ -692,6 +742,10 @@ def main(argv=None):
                         help="rounds of the fan-out and latency scenarios, every target once "
                              "a round (default 3; 1 with --quick)")
     parser.add_argument("--sendq", type=int, help="the started tcpchat servers' --sendq")
+    parser.add_argument("--against", metavar="TARGET",
+                        help="also give every other target's figures over this one's, "
+                             "paired round by round (say, asyncio-uvloop, or "
+                             "select-epoll-no-history for what history costs)")
     parser.add_argument("--json", default="bench.json", metavar="FILE",
                         help="where to write the results (default bench.json)")
     parser.add_argument("--plot", metavar="FILE", help="draw the comparison (PNG or SVG); "
@@ -702,6 +756,8 @@ def main(argv=None):
     unknown = [name for name in args.targets if not known(name)]
     if unknown:
         parser.error(f"unknown targets: {', '.join(unknown)}")
+    if args.against is not None and args.against not in [*args.targets, calibration()]:
+        parser.error(f"--against {args.against}: not among the targets")
     settings = QUICK if args.quick else FULL
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
@@ -734,7 +790,7 @@ def main(argv=None):
                 calibration=getattr(args, "calibration", None))
     with open(args.json, "w") as out:
         json.dump(dict(meta=meta, results=results), out, indent=1)
-    report(results, calibrating=getattr(args, "calibration", "relay"))
+    report(results, calibrating=getattr(args, "calibration", "relay"), against=args.against)
     if args.plot and plot(results, args.plot):
         print(f"\nplot: {args.plot}")
     print(f"results: {args.json}")
