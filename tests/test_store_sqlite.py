@@ -667,6 +667,31 @@ def test_runs_of_schema_3_are_read_and_new_runs_are_packed_where_they_can_be(pat
     assert kinds == ["\r", "["]  # a message redacted out of each of the first two
 
 
+@pytest.mark.parametrize("strange", ["a\rb", "a\nb", "a\r\nb", "\n", "\r"])
+@pytest.mark.parametrize("column", [1, 6, 7])  # msgid, source, text
+def test_a_run_with_a_cr_or_an_lf_in_a_string_is_kept_as_json_and_read_back_whole(strange,
+                                                                                  column):
+    """Packed, a CR or an LF inside a string would shift every column after it: such a run is
+    kept as JSON, and reads back as it was."""
+    from tcpchat.store.sqlite import _entries_columns, _rows_of, _run_values
+    rows = [(1, "p-1", "#lobby", "#lobby", 1.0, "PRIVMSG", "ann!a@h", "m0", None, None),
+            (2, "p-2", "#lobby", "#lobby", 2.0, "PRIVMSG", "ann!a@h", "m1", None, None)]
+    rows[1] = rows[1][:column] + (strange,) + rows[1][column + 1:]
+    run = _run_values(rows)
+    assert run[13].startswith("[")  # JSON
+    assert _entries_columns(run[13], 2)[3] == ["m0", strange if column == 7 else "m1"]
+    first, target, name, prefix, seqs, times, entries = run[0], *run[3:5], run[8], *run[11:14]
+    assert _rows_of((first, target, name, prefix, seqs, times, entries, 0)) == rows
+
+
+def test_a_run_of_plain_strings_is_packed():
+    from tcpchat.store.sqlite import _PACKED, _entries_columns, _run_values
+    rows = [(1, "p-1", "#lobby", "#lobby", 1.0, "PRIVMSG", "ann!a@h", "m0 \x02bold", None,
+             None)]
+    run = _run_values(rows)
+    assert run[13].startswith(_PACKED) and _entries_columns(run[13], 1)[3] == ["m0 \x02bold"]
+
+
 def test_a_busy_minute_is_swept_every_so_many_rows_not_held_past_the_bounds():
     """Retention runs every sweep_rows rows written as well as every sweep_interval: a room
     that gets thousands of lines a second holds its bound, not a minute's worth."""
