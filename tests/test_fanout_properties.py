@@ -266,6 +266,23 @@ def test_what_is_queued_after_a_broadcast_in_the_same_call_comes_after_it():
     assert texts(second) == ["to the room", "again"]
 
 
+def test_a_broadcast_not_sent_yet_counts_in_the_room_a_long_reply_has():
+    """In one turn of the loop, u0's line is recorded as a broadcast; u1's LIST, read later
+    in the same turn, must see it in u1's queue when it asks whether a long reply fits (half the bound)."""
+    harness = Harness(flood=None, direct=True, sendq=4000)
+    sender, reader = harness.irc("u0"), harness.irc("u1")
+    for peer in (sender, reader):
+        peer.send("JOIN #lobby")
+        peer.output()
+    delivery = harness.core.chat.delivery
+    harness.begin_turn()
+    sender.conn.receive_data((b"PRIVMSG #lobby :" + b"x" * 400 + b"\r\n") * 5)
+    assert delivery.broadcasts  # recorded, not queued
+    assert reader.conn.pending == 0
+    assert not delivery.has_room(reader.conn.client)  # 5 lines of 400 bytes of 4000 wait
+    assert reader.conn.pending > 2000
+
+
 def test_a_member_who_changes_encoding_is_written_for_as_it_asked():
     """A member enables server-time: its lines carry tags from then on, in a group of their
     own, and the others' lines are as before."""

@@ -250,6 +250,12 @@ class Delivery:
             self.queue_broadcasts()
         self.quiet = False
 
+    def _settle(self):
+        """Before a queue is added to or read: what the batch holds and the broadcasts not
+        sent yet are in it, since what follows comes after them."""
+        self.flush_batch()
+        self._queueing()
+
     def _fan_out(self, recipients, skip, encode, what):
         """The hot path: queue *encode(encoding, what)* for each of *recipients* but *skip*.
 
@@ -299,9 +305,7 @@ class Delivery:
 
     def _append(self, client, data):
         """Queue *data* for one client, within its send queue bound, after the batch."""
-        if self._batch:
-            self.flush_batch()
-        self._queueing()
+        self._settle()
         out = client.out
         if out is None:
             return
@@ -350,24 +354,21 @@ class Delivery:
         is not closing, and its queue is under half the send queue bound.  A reply that stops
         here ends as usual, with a notice that it was cut, so that asking for it never costs
         a client that reads its connection."""
-        if self._batch:
-            self.flush_batch()
+        self._settle()  # what it counts: the broadcasts this turn holds for it, too
         return client.out is not None and client.out.size <= self.config.sendq // 2
 
     def mark(self, client):
         """Where *client*'s output stands now, for :meth:`rewrite_since`; None if it is
         closing.  What the batch holds is queued first, and the broadcasts: they are not
         what comes after, and what does must be in the queue to be rewritten."""
-        self.flush_batch()
-        self._queueing()
+        self._settle()
         return client.out.size if client.out is not None else None
 
     def rewrite_since(self, client, start, rewrite):
         """Replace the whole lines queued for *client* since *start* (a :meth:`mark`) with
         *rewrite(lines)*: lines as bytes without line ends, in and out (IRCv3
         labeled-response labels a command's answer so).  Nothing if the client is closing."""
-        self.flush_batch()
-        self._queueing()
+        self._settle()
         out = client.out
         if out is None or out.size < start:
             return
