@@ -16,8 +16,8 @@ from ..chat.config import AWAYLEN, CHANLIMIT, MONITOR_LIMIT, TOPICLEN
 from ..protocol import ircv3, multiline
 from ..protocol import metadata as metadata_keys
 from ..protocol import numerics as rpl
-from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, is_middle, parse,
-                                utf8_prefix)
+from ..protocol.message import (MAX_MESSAGE, MalformedMessage, Message, channel_message,
+                                is_middle, parse, utf8_prefix)
 from ..protocol.names import (CHANNELLEN, CHANTYPES, NICKLEN, Wildcards, channel_problem, fold,
                               is_channel)
 from ..text.catalog import _, languages
@@ -66,6 +66,15 @@ ISUPPORT = (
 
 def handle_line(chat, client, text):
     """One line from an IRC client (decoded, without its line end)."""
+    said = channel_message(text)
+    if said is not None and client.registered and not (chat.batches and client in chat.batches):
+        # The line nearly every line is, handled as below, where it comes to _privmsg and
+        # then to chat.message, without the Message and the steps that cannot apply to it
+        # (no tags, one target, a channel's): a fifth of what a message costs the loop.
+        counts = chat.stats.commands
+        counts["PRIVMSG"] = counts.get("PRIVMSG", 0) + 1
+        chat.message(client, "PRIVMSG", *said)
+        return
     try:
         message = parse(text)
     except MalformedMessage:

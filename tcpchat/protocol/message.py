@@ -105,6 +105,19 @@ def parse(line):
     return Message(command.upper(), params)
 
 
+def channel_message(line):
+    """``(channel, text)`` if *line* is ``PRIVMSG #channel :text``, to one channel, with no tags
+    and no source, as nearly every line a client sends is; else None.  Where it answers,
+    :func:`parse` gives ``Message("PRIVMSG", (channel, text))``: the command layer handles the
+    line from this without making the Message (a property test holds the two together)."""
+    if not line.startswith("PRIVMSG #"):
+        return None
+    channel, colon, text = line[8:].partition(" :")
+    if not colon or not text or " " in channel or "," in channel:
+        return None  # no text, several targets, or spaces parse() reads its own way
+    return channel, text
+
+
 def _parse_any(line):
     tags = {}
     source = None
