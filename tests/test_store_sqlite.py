@@ -738,6 +738,32 @@ def test_an_idle_writer_rests_until_a_message_wakes_it():
         store.close()
 
 
+def test_a_burst_of_messages_wakes_a_resting_writer_once(monkeypatch):
+    """The first message of a burst takes the writer out of its rest: the rest of the burst
+    does not set the event again, each message a call (a lock, a notify) until the writer's
+    thread gets the interpreter to notice it was woken."""
+    sets = []
+
+    class CountedEvent(threading.Event):
+        def set(self):
+            sets.append(1)
+            super().set()
+
+    monkeypatch.setattr(threading, "Event", CountedEvent)
+    # A long commit_interval: a woken writer waits that long before it looks, so it cannot
+    # write the burst and rest again while the burst is still coming.
+    store = CountedRests(None, commit_interval=0.5, sweep_interval=3600)
+    try:
+        assert wait_until(lambda: store.rests == 1 and store._resting)
+        sets.clear()  # (the writer's thread set one as it started)
+        for number in range(50):
+            store.append(talk(number))
+        assert len(sets) == 1
+        assert wait_until(lambda: store.written == 50)
+    finally:
+        store.close()
+
+
 def test_a_resting_writer_still_sweeps_when_it_is_due():
     """Retention by age goes on in a room where nobody speaks any more."""
     now = [1_700_000_000.0]

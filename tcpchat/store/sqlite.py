@@ -298,6 +298,7 @@ class SqliteStore(Store):
                                 json.dumps(entry.tags, ensure_ascii=False) if entry.tags
                                 else None))
         if self._resting:
+            self._resting = False  # see _message_path
             self._wake.set()
 
     def _message_path(self):
@@ -319,6 +320,9 @@ class SqliteStore(Store):
                    event.command, event.source, event.text, None,
                    dumps(tags, ensure_ascii=False) if tags else None))
             if store._resting:  # else no wake-up: it looks every commit_interval
+                # Out of its rest at once, so that the rest of a burst does not set the event
+                # again, a message each, until the writer's thread gets the interpreter.
+                store._resting = False
                 wake()
         return append
 
@@ -522,14 +526,15 @@ class SqliteStore(Store):
         since_sweep = 0  # rows written since the last sweep
         recent = self.recent
         wait = self.commit_interval
+        resting = False  # this wait is a rest: see _rest
         while True:
             # While there is something to write, a look every commit_interval, whether woken
             # or not: messages do not wake a writer at work (a call less for each), the rest
             # does (redactions, stopping).  A writer that found nothing rests (see _rest).
             woken = self._wake.wait(timeout=wait)
             self._wake.clear()
-            if self._resting:
-                self._resting = False
+            if resting:
+                self._resting = resting = False
                 if woken and not (self._stopping or self.edits or self.changes):
                     # A message woke it, in the middle of the loop's turn: it looks once the
                     # rest of commit_interval's messages have come, as at any look.
@@ -561,11 +566,13 @@ class SqliteStore(Store):
             if stopping:
                 connection.close()
                 return
-            wait = self.commit_interval if found else self._rest(swept)
+            wait, resting = (self.commit_interval, False) if found else self._rest(swept)
 
     def _rest(self, swept):
         """The writer's look found nothing: rest until something comes (the loop wakes it) or
-        the next sweep is due, unless something came meanwhile.  Returns how long to wait.
+        the next sweep is due, unless something came meanwhile.  Returns how long to wait,
+        and whether that is a rest.  Whatever wakes it takes it out of the rest (the loop, at
+        a message, or the writer itself, at a sweep).
 
         So an idle server sleeps: the writer that looked every commit_interval woke its
         process 50 times a second for nothing.  It rests only after a whole commit_interval
@@ -575,8 +582,8 @@ class SqliteStore(Store):
         # it wakes the writer (see _message_path).
         if self.recent or self.edits or self.changes or self._stopping:
             self._resting = False
-            return self.commit_interval
-        return max(0.0, swept + self.sweep_interval - time.monotonic())
+            return self.commit_interval, False
+        return max(0.0, swept + self.sweep_interval - time.monotonic()), True
 
     def _write(self, connection, batch, edits, lost, failing, touched):
         """Write *batch* (rows, after a gap of *lost* entries) and make *edits* (those not
