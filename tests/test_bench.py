@@ -417,3 +417,45 @@ def test_the_history_benchmark_pages_from_messages_that_exist(tmp_path):
         assert found is not None and found.command == "PRIVMSG"
     finally:
         store.close()
+
+
+FAKE_VALGRIND = """#!{python}
+# Stands in for valgrind: runs the program it is given, then writes what callgrind would
+# have counted, a file a thread, of a known form: 1000 + 7 instructions a message on the
+# main thread, 500 + 3 a message on the writer's.
+import itertools, subprocess, sys
+options = list(itertools.takewhile(lambda arg: arg.startswith("--"), sys.argv[1:]))
+program = sys.argv[1 + len(options):]  # after valgrind's options
+out = next(arg for arg in options if arg.startswith("--callgrind-out-file=")).partition("=")[2]
+subprocess.run(program, check=True)
+turns, history = int(program[-2]), program[-1] == "on"
+with open(out + "-01", "w") as summary:
+    summary.write(f"summary: {{1000 + 7 * turns * 40}}\\n")
+if history:
+    with open(out + "-02", "w") as summary:
+        summary.write(f"summary: {{500 + 3 * turns * 40}}\\n")
+"""
+
+
+def test_the_instruction_count_is_a_messages_share_of_the_long_run_over_the_short(
+        tmp_path, monkeypatch, capsys):
+    """With callgrind's counts (a stand-in valgrind here, which runs the tool's own child on
+    the working tree's core and then reports counts of a known form), the tool gives what a
+    message costs each thread, start-up taken off, and what history adds."""
+    from tcpchat.bench import instructions
+    fake = tmp_path / "valgrind"
+    fake.write_text(FAKE_VALGRIND.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    instructions.main(["--turns", "12"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split() == [".", "off", "7", "-", "7"]
+    assert lines[3].split() == [".", "on", "7", "3", "10"]
+    assert lines[4] == "  .: with history, 42.9% more (the loop's thread 0.0%, the writer 42.9%)"
+
+
+def test_the_instruction_count_without_valgrind_says_what_to_install(tmp_path, monkeypatch):
+    from tcpchat.bench import instructions
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing there
+    with pytest.raises(SystemExit, match="needs valgrind: apt-get install valgrind"):
+        instructions.main([])
