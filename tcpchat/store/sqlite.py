@@ -69,7 +69,7 @@ import struct
 import threading
 import time
 import uuid
-from itertools import repeat
+from itertools import chain, repeat
 from operator import lt
 
 from ..protocol.names import fold
@@ -898,29 +898,22 @@ def _entries_text(msgids, commands, sources, texts, params, tags):
     Packed (schema 4): the six columns, each after a CR (:data:`_PACKED`); the first four are
     their strings joined by an LF, and params and tags are nothing when all are None (a run of
     messages), else the JSON of the column (which writes CR and LF escaped).  No line of a
-    client holds a CR or an LF; whether any string did is told by a look for a CR in each
-    joined column (``in``, which ``memchr`` does: a count of them was a tenth of the writer's
-    time) and the count of its LFs.  It is made with C-level joins, where the JSON of the same
-    strings cost the writer 0.3 us a message (``json.dumps`` reads every character of every
-    one).  A run holding anything else (a None among the strings: a gap's source, a JOIN's
-    text) is JSON, as in schema 3, which :func:`_entries_columns` reads too."""
+    client holds a CR or an LF; that none of the strings does is told by a look for each in
+    all of them joined with nothing between (``in``, which ``memchr`` does: the count of the
+    LFs in the columns joined by LFs, which it replaced, read every character one at a time,
+    a tenth of the writer's instructions).  It is made with C-level joins, where the JSON of
+    the same strings cost the writer 0.3 us a message (``json.dumps`` reads every character of
+    every one).  A run holding anything else (a None among the strings: a gap's source, a
+    JOIN's text) is JSON, as in schema 3, which :func:`_entries_columns` reads too."""
     try:
-        joined = ("\n".join(msgids), "\n".join(commands), "\n".join(sources),
-                  "\n".join(texts))
+        whole = "".join(chain(msgids, commands, sources, texts))
     except TypeError:
-        joined = None
-    if joined is not None and _packable(joined, len(msgids) - 1):
-        return _PACKED.join(("", *joined, _json_unless_none(params), _json_unless_none(tags)))
+        whole = None
+    if whole is not None and _PACKED not in whole and "\n" not in whole:
+        return _PACKED.join(("", "\n".join(msgids), "\n".join(commands), "\n".join(sources),
+                             "\n".join(texts), _json_unless_none(params),
+                             _json_unless_none(tags)))
     return json.dumps([msgids, commands, sources, texts, params, tags], ensure_ascii=False)
-
-
-def _packable(joined, separators):
-    """Whether columns *joined* by LFs hold no CR and no LF but the *separators* between
-    their strings."""
-    for column in joined:
-        if _PACKED in column or column.count("\n") != separators:
-            return False
-    return True
 
 
 def _json_unless_none(column):
