@@ -70,7 +70,8 @@ def handle_line(chat, client, text):
     if said is not None and client.registered and not (chat.batches and client in chat.batches):
         # The line nearly every line is, handled as below, where it comes to _privmsg and
         # then to chat.message, without the Message and the steps that cannot apply to it
-        # (no tags, one target, a channel's): a fifth of what a message costs the loop.
+        # (no tags, one target, a channel's): a ninth of the instructions a message costs
+        # the core (python -m tcpchat.bench.instructions; docs/benchmarks.rst).
         counts = chat.stats.commands
         counts["PRIVMSG"] = counts.get("PRIVMSG", 0) + 1
         chat.message(client, "PRIVMSG", *said)
