@@ -752,7 +752,7 @@ def test_a_burst_of_messages_wakes_a_resting_writer_once(monkeypatch):
     monkeypatch.setattr(threading, "Event", CountedEvent)
     # A long commit_interval: a woken writer waits that long before it looks, so it cannot
     # write the burst and rest again while the burst is still coming.
-    store = CountedRests(None, commit_interval=0.5, sweep_interval=3600)
+    store = CountedRests(None, commit_interval=1.0, sweep_interval=3600)
     try:
         assert wait_until(lambda: store.rests == 1 and store._resting)
         sets.clear()  # (the writer's thread set one as it started)
