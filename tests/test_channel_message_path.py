@@ -11,7 +11,7 @@ with the shortcut and without it: every connection must get the same bytes.
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from helpers import Harness
+from helpers import Harness, with_caps
 from tcpchat.commands import irc
 from tcpchat.protocol.message import Message, channel_message, parse
 
@@ -43,8 +43,8 @@ def _play(steps, shortcut):
         irc.channel_message = lambda line: None
     try:
         chat = Harness()
-        peers = [chat.irc("ann"), _with_caps(chat, "bob", "echo-message"),
-                 _with_caps(chat, "cy", "batch", "message-tags", "draft/multiline"),
+        peers = [chat.irc("ann"), with_caps(chat, "bob", "echo-message"),
+                 with_caps(chat, "cy", "batch", "message-tags", "draft/multiline"),
                  chat.connect()]
         peers[3].send("NICK zed")
         seen = [[peer.output() for peer in peers]]
@@ -54,13 +54,6 @@ def _play(steps, shortcut):
         return seen, dict(chat.core.chat.stats.commands)
     finally:
         irc.channel_message = usual
-
-
-def _with_caps(chat, nick, *caps):
-    peer = chat.connect()
-    peer.send(f"CAP REQ :{' '.join(caps)}", f"NICK {nick}", f"USER {nick} 0 * :{nick}", "CAP END")
-    peer.lines()
-    return peer
 
 
 @settings(max_examples=150, deadline=None)
