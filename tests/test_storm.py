@@ -43,8 +43,13 @@ def test_a_plain_join_storm_of_2000_keeps_the_servers_peak_memory_bounded():
     """2000 netcat users reconnect at once into the default room, each join a line for
     everyone already there: coalesced in a crowded room (tcpchat.chat.local), the server's
     peak stays within 16 MB of what it held at start.  Before coalescing, the same storm
-    took it 60 MB past its start (to 87.6 MB), and kept some users out meanwhile."""
-    process, port, _ = start_server("select", "--max-clients", "0")
+    took it 60 MB past its start (to 87.6 MB), and kept some users out meanwhile.
+
+    The bound on connections registering at the storm's size: that bound is the test above's.
+    Under it, a storm client that this one process cannot get to within half a second of its
+    connection (a loaded machine: 16 and 272 of 2000, with three busy loops beside it) is let
+    go as silent, which is the bound at work, not the memory this measures."""
+    process, port, _ = start_server("select", "--max-clients", "0", "--max-unregistered", "2000")
     try:
         at_start = _memory(process.pid, "VmRSS:")
         result = storm(port, clients=2000, silent=0, kinds=["plain"], timeout=TIMEOUT * 3)
