@@ -389,6 +389,74 @@ def test_the_turn_tool_times_turns_after_a_gap_asleep():
     assert "µs per recipient" in lines[3]
 
 
+def test_the_c_generators_open_loop_times_every_delivery_at_every_receiver():
+    """The latency scenario from C: each of the 11 others gets each message, checked, and
+    every delivery counted gives a latency; the percentiles come out in order."""
+    cgenerator = c_generator()
+    from tcpchat.bench.targets import Target
+    with running_server(default_channel="#bench", autojoin=False, flood=None) as server:
+        target = Target("tcpchat", server.address, "irc")
+        run = cgenerator.open_loop(target, 12, 3, 300, 0.2, 0.5)
+    assert run["deliveries"] > 0 and run["samples"] == run["deliveries"]
+    assert 0 <= run["p50_us"] <= run["p90_us"] <= run["p99_us"] <= run["max_us"]
+    assert run["server_cpu"] is None and run["generator_cpu"] is not None
+
+
+def test_the_c_generators_open_loop_counts_a_stall_from_the_schedule():
+    """A relay that stops for 0.3 s in the middle of the count: its messages still leave the
+    generator on schedule (the loop is open), so the ones it held show the stall whole in
+    the latency, however fast it catches up once it goes on; and none is lost."""
+    cgenerator = c_generator()
+    from tcpchat.transports.driver import listen
+    from tcpchat.bench.relay import Relay
+    from tcpchat.bench.targets import Target
+    import time
+    relay = Relay(listen("127.0.0.1", 0), "irc")
+    broadcast, messages = relay._broadcast, [0]
+
+    def stalling(sender, data):
+        messages[0] += data.count(b"\n")
+        if 120 <= messages[0] < 120 + data.count(b"\n"):
+            # The server under test stalls (a third of a second: the stall is the subject,
+            # not a wait for something).  At 200 a second, the 120th message is 0.6 s in:
+            # past the 0.2 s warm-up, within the count.
+            time.sleep(0.3)
+        broadcast(sender, data)
+
+    relay._broadcast = stalling
+    thread = threading.Thread(target=relay.serve, daemon=True)
+    thread.start()
+    try:
+        target = Target("relay", relay.listener.getsockname(), "irc")
+        run = cgenerator.open_loop(target, 6, 2, 200, 0.2, 1.0)
+    finally:
+        relay.running = False
+        thread.join(TIMEOUT)
+        relay.selector.close()
+        relay.listener.close()
+    assert messages[0] >= 120, messages  # it did stall
+    assert run["max_us"] >= 300_000 and run["samples"] == run["deliveries"], run
+
+
+def test_the_latency_scenario_from_c_gives_every_members_figures_and_the_cpu_a_delivery():
+    """What the bench's latency row holds when the generator in C drives it (as it does by
+    default where there is a compiler): every member timed, not ten, and the server's CPU
+    over what it delivered."""
+    c_generator()
+    from tcpchat.bench import __main__ as bench
+    from tcpchat.bench.targets import Target
+    assert "latency" in bench.IN_C
+    settings = dict(bench.QUICK, latency_clients=8, latency_senders=2, seconds=0.5)
+    target = Target.start("relay-c")
+    try:
+        row = bench.measured_latency_c(target, settings)
+    finally:
+        target.stop()
+    assert row["probes"] == 8 and row["samples"] > 0 and row["p50_us"] <= row["p99_us"]
+    # CPU a delivery: the server's share of the seconds counted over the deliveries in them.
+    assert row["cpu_us_per_delivery"] > 0 and row["server_cpu"] > 0
+
+
 @pytest.mark.parametrize("proto", ["irc", "plain"])
 def test_the_relay_in_c_relays_every_delivery_the_generator_checks(proto):
     """The calibration relay in C: the C generator checks each delivery (order, none lost,

@@ -11,7 +11,8 @@ fanout    100 clients in one room, 10 senders, at most 8 messages in flight per 
           with 128 in flight: at 8, server and generator wait on each other in lock-step and
           neither is busy, so the deep window is where the server's own rate shows.
 latency   100 clients, 1000 messages a second offered in all, on a fixed schedule (open loop);
-          the time from each message's scheduled send to each receipt: p50, p90, p99, max.
+          the time from each message's scheduled send to each receipt, at every receiver (the
+          generator in C; the one in Python times ten): p50, p90, p99, max.
 idle      10 000 registered idle connections: how many stay served (answer a PING), and the
           server's resident memory per connection once it has settled; then, on a fresh
           server, 5000 that all join one room, registering in one burst (the shape of a
@@ -67,6 +68,8 @@ NEAR_CEILING = 0.8
 PROBES = 10
 #: The scenarios run once a round; the others run in the first round alone.
 ROUNDED = ("fanout", "latency")
+#: The scenarios the generator in C drives (``--generator``).
+IN_C = ("fanout", "latency")
 
 FULL = dict(fanout=[(100, 10), (500, 5)], windows=(8, 128), seconds=10.0, warmup=2.0,
             latency_clients=100, latency_senders=10, rate=1000, idle=10_000, room=5000,
@@ -177,6 +180,23 @@ def measured_latency(target, settings):
         return result
     finally:
         load.close()
+
+
+def measured_latency_c(target, settings):
+    """The latency scenario driven by the generator in C (:func:`.cgenerator.open_loop`): the
+    same schedule, every receiver timed as data comes."""
+    clients, senders = settings["latency_clients"], settings["latency_senders"]
+    run = cgenerator.open_loop(target, clients, senders, settings["rate"], settings["warmup"],
+                               settings["seconds"])
+    result = dict(clients=clients, senders=senders, offered=settings["rate"], probes=clients,
+                  samples=run["samples"], generator_cpu=run["generator_cpu"],
+                  **{figure: run[figure] for figure in ("p50_us", "p90_us", "p99_us", "max_us")})
+    if run["server_cpu"] is not None:
+        result["server_cpu"] = run["server_cpu"]
+        # What the server delivered, as counted at the receivers.
+        result["cpu_us_per_delivery"] = (run["server_cpu"] * run["seconds"]
+                                         / run["deliveries"] * 1e6)
+    return result
 
 
 def measured_idle(target, settings, room=False):
@@ -367,8 +387,7 @@ def run_scenario(name, scenario, args, settings):
         target = Target.start(name, args.proto, sendq=args.sendq)
     try:
         if scenario == "fanout":
-            if args.generator == "c" or (args.generator == "auto"
-                                         and cgenerator.compiler() is not None):
+            if _in_c(args):
                 def measure(clients, senders, window):
                     return measured_fanout_c(target, clients, senders, settings, window)
             else:
@@ -384,6 +403,8 @@ def run_scenario(name, scenario, args, settings):
             return measured_fanout(target, clients, senders, settings, settings["windows"][-1],
                                    slow=True)
         if scenario == "latency":
+            if _in_c(args):
+                return measured_latency_c(target, settings)
             return measured_latency(target, settings)
         if scenario == "idle":
             rows = [measured_idle(target, settings)]
@@ -395,6 +416,12 @@ def run_scenario(name, scenario, args, settings):
         raise ValueError(scenario)
     finally:
         target.stop()
+
+
+def _in_c(args):
+    """Whether the generator in C drives the scenarios it can (:data:`IN_C`)."""
+    return args.generator == "c" or (args.generator == "auto"
+                                     and cgenerator.compiler() is not None)
 
 
 def _or_error(measure, clients, senders, window):
@@ -735,9 +762,10 @@ def main(argv=None):
                         help="every receiver parses every line (the design the generator "
                              "measured against; see docs/benchmarks.rst)")
     parser.add_argument("--generator", choices=["auto", "python", "c"], default="auto",
-                        help="what drives the fan-out scenario: a generator in C built with "
-                             "the system's compiler (auto: where there is one), or this "
-                             "process, whose own ceiling is near 3 M deliveries a second")
+                        help="what drives the fan-out and latency scenarios: a generator "
+                             "in C built with the system's compiler (auto: where there is "
+                             "one), or this process, whose own ceiling is near 3 M "
+                             "deliveries a second and which times ten receivers of 99")
     parser.add_argument("--rounds", type=int, default=None,
                         help="rounds of the fan-out and latency scenarios, every target once "
                              "a round (default 3; 1 with --quick)")
@@ -770,17 +798,17 @@ def main(argv=None):
         placement = "one core: server and generator share it (figures are lower bounds)"
     if args.generator == "auto":
         args.generator = "c" if cgenerator.compiler() is not None else "python"
-        if args.generator == "python" and "fanout" in args.scenarios:
-            print("tcpchat.bench: no C compiler: the fan-out is driven from Python, which "
-                  "cannot measure past ~3 M deliveries a second (apt-get install gcc)",
-                  file=sys.stderr)
-    if args.generator == "c" and "fanout" in args.scenarios:
+        if args.generator == "python" and set(IN_C) & set(args.scenarios):
+            print("tcpchat.bench: no C compiler: the fan-out and latency are driven from "
+                  "Python, which cannot measure past ~3 M deliveries a second and times ten "
+                  "receivers of 99 (apt-get install gcc)", file=sys.stderr)
+    if args.generator == "c" and set(IN_C) & set(args.scenarios):
         try:
             cgenerator.binary()
         except cgenerator.NoCompiler as exc:
             parser.error(str(exc))
     generator = ("one process, batched reads" if args.generator == "python" else
-                 "in C for the fan-out, one process, batched reads for the rest")
+                 "in C for the fan-out and latency, one process, batched reads for the rest")
     print(f"tcpchat.bench: {placement}; generator: {generator}, every delivery checked",
           file=sys.stderr)
     results = run(args, settings)

@@ -5,7 +5,7 @@
  * This one does the same fan-out from one thread with epoll, at a few tens of nanoseconds a
  * delivery, so that the server is what runs out first.
  *
- *   loadgen HOST PORT PROTO CLIENTS SENDERS WINDOW WARMUP SECONDS [STALL]
+ *   loadgen [--rate RATE] HOST PORT PROTO CLIENTS SENDERS WINDOW WARMUP SECONDS [STALL]
  *
  * PROTO is irc or plain.  Every client registers (IRC: NICK, USER, JOIN #bench; plain: its
  * name, which puts it in the server's default room); the first SENDERS clients send, each
@@ -20,6 +20,15 @@
  * of order, one received twice, or one that never reaches every client: no client got any of
  * its sender's messages for STALL seconds (default 10).  Lines that are not messages (JOINs,
  * numerics) are skipped; a PING is answered.
+ *
+ * With --rate, the loop is open instead (the latency scenario): RATE messages a second in all,
+ * on a fixed schedule whatever the server does (sender s's message k is due at k + s/SENDERS
+ * intervals of SENDERS/RATE seconds from the start; WINDOW is not used), each sent when it is
+ * due (a timerfd: epoll counts its timeout in whole milliseconds).  Every receiver is read as
+ * soon as data comes, as each user's own client would be, and each delivery counted while
+ * measuring gives a latency: from the message's *scheduled* send to its receipt, so that a
+ * stalled server cannot hide its stall by holding back the sends.  The end line then also holds
+ * "samples" and "p50_us", "p90_us", "p99_us", "max_us" (to the microsecond).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -32,6 +41,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,6 +73,17 @@ static long delivered; /* counted only while measuring */
  * clients (a nick in use would never register) and relay their last messages. */
 static char tag[3];
 static int measuring;
+/* The open loop (--rate): messages a second in all (0: the closed loop), when the schedule
+ * starts, a sender's interval between messages, and the latencies counted while measuring, in
+ * microseconds, one bucket each up to HISTOGRAM_US (the rest in the last) and the largest. */
+#define HISTOGRAM_US 1000000
+static double rate, origin, interval;
+static long *histogram, samples;
+static double slowest;
+
+static double due(int sender, long seq) {
+    return origin + (seq + (double)sender / nsenders) * interval;
+}
 
 static double now(void) {
     struct timespec t;
@@ -97,6 +118,16 @@ static void flush_out(struct client *c) {
     }
 }
 
+static double arrived; /* when the read being handled came (open loop) */
+
+static void record_latency(int sender, long seq) {
+    double late = arrived - due(sender, seq);
+    long us = late < 0 ? 0 : (long)(late * 1e6);
+    histogram[us < HISTOGRAM_US ? us : HISTOGRAM_US - 1]++;
+    samples++;
+    if (late > slowest) slowest = late;
+}
+
 static void line(struct client *c, int index, const char *s, size_t len) {
     const char *mark = memmem(s, len, "~#", 2);
     if (mark && (size_t)(mark - s) + 18 <= len && mark[8] == ':') {
@@ -111,7 +142,10 @@ static void line(struct client *c, int index, const char *s, size_t len) {
             fail(why);
         }
         c->expected[sender] = seq + 1;
-        if (measuring) delivered++;
+        if (measuring) {
+            delivered++;
+            if (rate) record_latency(sender, seq);
+        }
         return;
     }
     if (len >= 5 && memcmp(s, "PING ", 5) == 0) {
@@ -138,6 +172,7 @@ static void readable(struct client *c, int index, char *buffer) {
             if (errno == EAGAIN || errno == EINTR) return;
             fail(strerror(errno));
         }
+        if (rate) arrived = now();
         char *start = buffer, *end = buffer + n, *nl;
         if (c->in_len) { /* finish the line the last read cut */
             nl = memchr(start, '\n', end - start);
@@ -206,6 +241,8 @@ static long watch(int sender, double t, long *reached_before, double *progress_a
     return done;
 }
 
+static int timer = -1; /* the open loop's timerfd, in the epoll set as index nclients */
+
 /* Send what is queued, wait up to *timeout_ms* for what arrives, and read it; returns whether
  * something was left to send. */
 static int exchange(int epoll, struct epoll_event *events, char *buffer, int timeout_ms) {
@@ -215,9 +252,15 @@ static int exchange(int epoll, struct epoll_event *events, char *buffer, int tim
         waiting |= clients[i].out_len != 0;
     }
     /* A sender the server is not reading yet is tried again in a millisecond. */
-    int n = epoll_wait(epoll, events, nclients, waiting ? 1 : timeout_ms);
+    int n = epoll_wait(epoll, events, nclients + 1, waiting ? 1 : timeout_ms);
     for (int k = 0; k < n; k++) {
         int i = events[k].data.u32;
+        if (i == nclients) { /* the open loop's timer: a send is due */
+            unsigned long long expirations;
+            if (read(timer, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+                fail(strerror(errno));
+            continue;
+        }
         readable(&clients[i], i, buffer);
     }
     return waiting;
@@ -228,10 +271,30 @@ static int set_nonblocking(int fd) {
     return flags < 0 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-/* Keep every sender's window full, send what is queued, read what arrived; count deliveries
- * once the warm-up is over; then wait for what is still in flight. */
+/* The latency below which *share* of the samples fell, in microseconds: the sample at index
+ * share * (samples - 1) in order, as the Python generator takes it. */
+static long percentile(double share) {
+    long index = (long)(share * (samples - 1)), seen = 0;
+    for (long us = 0; us < HISTOGRAM_US; us++) {
+        seen += histogram[us];
+        if (seen > index) return us;
+    }
+    return HISTOGRAM_US;
+}
+
+/* Wake the loop at *when* (monotonic seconds): the open loop's next send. */
+static void arm(double when) {
+    struct itimerspec at = {.it_value = {.tv_sec = (time_t)when,
+                                         .tv_nsec = (long)((when - (time_t)when) * 1e9)}};
+    if (at.it_value.tv_sec == 0 && at.it_value.tv_nsec == 0) at.it_value.tv_nsec = 1;
+    if (timerfd_settime(timer, TFD_TIMER_ABSTIME, &at, NULL) < 0) fail("timerfd_settime");
+}
+
+/* Keep every sender's window full (or, open loop, send each message when it is due), send
+ * what is queued, read what arrived; count deliveries once the warm-up is over; then wait for
+ * what is still in flight. */
 static int run(int epoll, char *buffer, long window, double warmup, double seconds) {
-    struct epoll_event *events = malloc(sizeof *events * nclients);
+    struct epoll_event *events = malloc(sizeof *events * (nclients + 1));
     double measure_from = now() + warmup, stop = measure_from + seconds, started = 0;
     long reached_before[MAX_SENDERS] = {0};
     double progress_at[MAX_SENDERS];
@@ -245,13 +308,27 @@ static int run(int epoll, char *buffer, long window, double warmup, double secon
             fflush(stdout);
         }
         if (t >= stop) break;
+        double next = stop;
         for (int s = 0; s < nsenders; s++) {
             long done = watch(s, t, &reached_before[s], &progress_at[s]);
-            while (sent[s] - done < window) send_message(s);
+            if (!rate) {
+                while (sent[s] - done < window) send_message(s);
+                continue;
+            }
+            while (due(s, sent[s]) <= t) send_message(s);
+            if (due(s, sent[s]) < next) next = due(s, sent[s]);
         }
+        if (rate) arm(next);
         exchange(epoll, events, buffer, 100);
     }
-    printf("{\"deliveries\": %ld, \"seconds\": %.6f}\n", delivered, now() - started);
+    double spent = now() - started;
+    if (!rate) {
+        printf("{\"deliveries\": %ld, \"seconds\": %.6f}\n", delivered, spent);
+    } else {
+        printf("{\"deliveries\": %ld, \"seconds\": %.6f, \"samples\": %ld, \"p50_us\": %ld, "
+               "\"p90_us\": %ld, \"p99_us\": %ld, \"max_us\": %.0f}\n", delivered, spent,
+               samples, percentile(0.5), percentile(0.9), percentile(0.99), slowest * 1e6);
+    }
     fflush(stdout);
     /* What is in flight must arrive too: a message lost near the end is lost all the same. */
     for (int outstanding = 1; outstanding;) {
@@ -266,9 +343,15 @@ static int run(int epoll, char *buffer, long window, double warmup, double secon
 }
 
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "--rate") == 0) {
+        rate = atof(argv[2]);
+        if (rate <= 0) fail("the rate must be more than 0");
+        argc -= 2;
+        argv += 2;
+    }
     if (argc != 9 && argc != 10) {
-        fprintf(stderr, "usage: loadgen HOST PORT irc|plain CLIENTS SENDERS WINDOW WARMUP "
-                        "SECONDS [STALL]\n");
+        fprintf(stderr, "usage: loadgen [--rate RATE] HOST PORT irc|plain CLIENTS SENDERS "
+                        "WINDOW WARMUP SECONDS [STALL]\n");
         return 2;
     }
     if (argc == 10) stall_seconds = atof(argv[9]);
@@ -309,6 +392,15 @@ int main(int argc, char **argv) {
             readable(c, i, buffer);
         }
         if (set_nonblocking(c->fd) < 0) fail("cannot make a socket non-blocking");
+    }
+    if (rate) {
+        timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+        struct epoll_event event = {.events = EPOLLIN, .data.u32 = nclients};
+        if (timer < 0 || epoll_ctl(epoll, EPOLL_CTL_ADD, timer, &event) < 0) fail("timerfd");
+        histogram = calloc(HISTOGRAM_US, sizeof *histogram);
+        if (!histogram) fail("out of memory");
+        interval = nsenders / rate;
+        origin = now() + 0.01;
     }
     return run(epoll, buffer, window, warmup, seconds);
 }
