@@ -539,7 +539,8 @@ def report_against(results, against, out):
                           f"flight: deliveries a second {paired}", file=out)
         latency, reference = scenarios.get("latency"), base.get("latency")
         if isinstance(latency, dict) and isinstance(reference, dict):
-            for label, figure in (("CPU a delivery", "round_cpu_us"), ("p99", "rounds")):
+            for label, figure in (("CPU a delivery", "round_cpu_us"), ("p50", "round_p50_us"),
+                                  ("p99", "rounds")):
                 paired = _paired(latency, reference, figure)
                 if paired:
                     print(f"  {name:14s} latency, {latency['offered']} messages a second: "
