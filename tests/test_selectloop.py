@@ -106,6 +106,45 @@ def test_a_message_at_a_time_goes_as_a_broadcast_to_every_member_but_its_sender(
     assert sum(broadcasts) >= 1
 
 
+@pytest.mark.parametrize("place", ["first", "middle", "last", "echo"])
+def test_one_broadcast_a_turn_reaches_each_member_once_wherever_its_sender_joined(monkeypatch,
+                                                                                  place):
+    """A message at a time, the everyday case, goes as a turn's one broadcast (sent without
+    the grouping that a turn of several needs): every other member gets each line once, in
+    order, and the sender none of its own, whether it joined the room first, in the middle
+    or last; with echo-message, it gets its own as well."""
+    alone = []
+    spy(monkeypatch, "_send_broadcasts", lambda loop, delivery: alone.append(
+        len(delivery.broadcasts) == 1))
+    with running_server(flood=None) as server:
+        before = {"first": 0, "middle": 2, "last": 4, "echo": 2}[place]
+        members = [register_irc(server.address, f"m{number}") for number in range(before)]
+        sender = LineSocket(server.address)
+        if place == "echo":
+            sender.send("CAP REQ :echo-message")
+        sender.send("NICK sender", "USER sender 0 * :sender", "CAP END")
+        sender.expect(" 366 ")
+        for number in range(before, 4):
+            members.append(register_irc(server.address, f"m{number}"))
+            sender.expect(f":m{number}!")  # its JOIN, read before any message
+        for member in members[:before]:
+            member.expect(":sender!")
+        for number in range(20):
+            sender.send(f"PRIVMSG #lobby :line {number}")
+            for member in members:
+                assert member.expect("PRIVMSG").endswith(f":line {number}")
+            if place == "echo":
+                assert sender.expect("PRIVMSG").endswith(f":line {number}")
+        sender.send("PING :done")
+        before_pong = []
+        while " PONG " not in (line := sender.read_line()):
+            before_pong.append(line)
+        assert not [line for line in before_pong if " PRIVMSG " in line], before_pong
+        for peer in members + [sender]:
+            peer.close()
+    assert any(alone)
+
+
 def test_a_socket_that_takes_part_of_a_broadcast_gets_the_rest_in_order(monkeypatch):
     """A member that does not read: its socket fills, and the broadcast that finds it full
     leaves the rest in its queue, which the general path sends once it reads."""
