@@ -418,10 +418,10 @@ def test_the_c_generators_open_loop_counts_a_stall_from_the_schedule():
 
     def stalling(sender, data):
         messages[0] += data.count(b"\n")
-        if 120 <= messages[0] < 120 + data.count(b"\n"):
+        if 80 <= messages[0] < 80 + data.count(b"\n"):
             # The server under test stalls (a third of a second: the stall is the subject,
-            # not a wait for something).  At 200 a second, the 120th message is 0.6 s in:
-            # past the 0.2 s warm-up, within the count.
+            # not a wait for something).  At 200 a second, the 80th message is 0.4 s in:
+            # past the 0.2 s warm-up, with most of the second counted still to come.
             time.sleep(0.3)
         broadcast(sender, data)
 
@@ -436,27 +436,34 @@ def test_the_c_generators_open_loop_counts_a_stall_from_the_schedule():
         thread.join(TIMEOUT)
         relay.selector.close()
         relay.listener.close()
-    assert messages[0] >= 120, messages  # it did stall
+    assert messages[0] >= 80, messages  # it did stall
     assert run["max_us"] >= 300_000 and run["samples"] == run["deliveries"], run
 
 
-def test_the_latency_scenario_from_c_gives_every_members_figures_and_the_cpu_a_delivery():
+def test_the_latency_scenario_from_c_gives_every_members_figures_and_the_cpu_a_delivery(
+        monkeypatch):
     """What the bench's latency row holds when the generator in C drives it (as it does by
-    default where there is a compiler): every member timed, not ten, and the server's CPU
-    over what it delivered."""
-    c_generator()
-    from tcpchat.bench import __main__ as bench
+    default where there is a compiler): every member timed, not ten, and the server's CPU a
+    delivery over what the receivers counted.  (The generator's own figures: the tests
+    above; a real server's CPU over half a second is a tick or none, so it is given here.)"""
+    from tcpchat.bench import __main__ as bench, cgenerator
     from tcpchat.bench.targets import Target
     assert "latency" in bench.IN_C
+    asked = []
+
+    def open_loop(target, clients, senders, rate, warmup, seconds):
+        asked.append((clients, senders, rate, warmup, seconds))
+        return dict(deliveries=1400, seconds=0.5, samples=1400, p50_us=300, p90_us=400,
+                    p99_us=900, max_us=1200, generator_cpu=0.25, server_cpu=0.2,
+                    server_loop_cpu=0.2)
+
+    monkeypatch.setattr(cgenerator, "open_loop", open_loop)
     settings = dict(bench.QUICK, latency_clients=8, latency_senders=2, seconds=0.5)
-    target = Target.start("relay-c")
-    try:
-        row = bench.measured_latency_c(target, settings)
-    finally:
-        target.stop()
-    assert row["probes"] == 8 and row["samples"] > 0 and row["p50_us"] <= row["p99_us"]
-    # CPU a delivery: the server's share of the seconds counted over the deliveries in them.
-    assert row["cpu_us_per_delivery"] > 0 and row["server_cpu"] > 0
+    row = bench.measured_latency_c(Target("stub", ("127.0.0.1", 9), "irc"), settings)
+    assert asked == [(8, 2, settings["rate"], settings["warmup"], 0.5)]
+    assert row["probes"] == 8 and row["samples"] == 1400 and row["p99_us"] == 900
+    # 0.2 of a core over 0.5 s is 100 ms, over 1400 deliveries.
+    assert row["cpu_us_per_delivery"] == pytest.approx(0.2 * 0.5 / 1400 * 1e6)
 
 
 @pytest.mark.parametrize("proto", ["irc", "plain"])
