@@ -2,6 +2,7 @@
 stream, its generator drives a real server with every delivery checked, and the command runs.
 (Timing itself is the tool's output, never asserted here.)"""
 
+import contextlib
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -324,6 +326,27 @@ def c_generator():
     return cgenerator
 
 
+@contextlib.contextmanager
+def python_relay(broadcast):
+    """The trivial relay in Python served from a thread, each of its broadcasts made by
+    ``broadcast(relay, its own broadcast, sender, data)``: a Target for it."""
+    from tcpchat.transports.driver import listen
+    from tcpchat.bench.relay import Relay
+    from tcpchat.bench.targets import Target
+    relay = Relay(listen("127.0.0.1", 0), "irc")
+    own = relay._broadcast
+    relay._broadcast = lambda sender, data: broadcast(relay, own, sender, data)
+    thread = threading.Thread(target=relay.serve, daemon=True)
+    thread.start()
+    try:
+        yield Target("relay", relay.listener.getsockname(), "irc")
+    finally:
+        relay.running = False
+        thread.join(TIMEOUT)
+        relay.selector.close()
+        relay.listener.close()
+
+
 def test_the_c_generator_drives_a_real_server_with_every_delivery_checked():
     cgenerator = c_generator()
     from tcpchat.bench.targets import Target
@@ -339,14 +362,9 @@ def test_the_c_generator_fails_on_a_lost_or_repeated_message(fault):
     """Against the trivial relay made to lose (or repeat) one message to one client, the
     generator stops with an error that says which client and sequence number."""
     cgenerator = c_generator()
-    from tcpchat.transports.driver import listen
-    from tcpchat.bench.load import CheckFailed
-    from tcpchat.bench.relay import Relay
-    from tcpchat.bench.targets import Target
-    relay = Relay(listen("127.0.0.1", 0), "irc")
-    broadcast, count = relay._broadcast, [0]
+    count = [0]
 
-    def faulty(sender, data):
+    def faulty(relay, broadcast, sender, data):
         count[0] += 1
         if count[0] == 20 and data.count(b"\n") == 1:
             victim = next(peer for peer in relay.peers if peer is not sender)
@@ -358,19 +376,9 @@ def test_the_c_generator_fails_on_a_lost_or_repeated_message(fault):
             victim.out += data
         broadcast(sender, data)
 
-    relay._broadcast = faulty
-    thread = threading.Thread(target=relay.serve, daemon=True)
-    thread.start()
-    try:
-        target = Target("relay", relay.listener.getsockname(), "irc")
-        complaint = "never reached every client" if fault == "drop" else "got .*, expected"
-        with pytest.raises(CheckFailed, match=complaint):
-            cgenerator.fan_out(target, 6, 2, 1, 0.2, 5.0, stall=1.0)
-    finally:
-        relay.running = False
-        thread.join(TIMEOUT)
-        relay.selector.close()
-        relay.listener.close()
+    complaint = "never reached every client" if fault == "drop" else "got .*, expected"
+    with python_relay(faulty) as target, pytest.raises(CheckFailed, match=complaint):
+        cgenerator.fan_out(target, 6, 2, 1, 0.2, 5.0, stall=1.0)
 
 
 def test_the_accounts_benchmark_times_lines_beside_real_logins():
@@ -409,14 +417,9 @@ def test_the_c_generators_open_loop_counts_a_stall_from_the_schedule():
     generator on schedule (the loop is open), so the ones it held show the stall whole in
     the latency, however fast it catches up once it goes on; and none is lost."""
     cgenerator = c_generator()
-    from tcpchat.transports.driver import listen
-    from tcpchat.bench.relay import Relay
-    from tcpchat.bench.targets import Target
-    import time
-    relay = Relay(listen("127.0.0.1", 0), "irc")
-    broadcast, messages = relay._broadcast, [0]
+    messages = [0]
 
-    def stalling(sender, data):
+    def stalling(relay, broadcast, sender, data):
         messages[0] += data.count(b"\n")
         if 80 <= messages[0] < 80 + data.count(b"\n"):
             # The server under test stalls (a third of a second: the stall is the subject,
@@ -425,17 +428,8 @@ def test_the_c_generators_open_loop_counts_a_stall_from_the_schedule():
             time.sleep(0.3)
         broadcast(sender, data)
 
-    relay._broadcast = stalling
-    thread = threading.Thread(target=relay.serve, daemon=True)
-    thread.start()
-    try:
-        target = Target("relay", relay.listener.getsockname(), "irc")
+    with python_relay(stalling) as target:
         run = cgenerator.open_loop(target, 6, 2, 200, 0.2, 1.0)
-    finally:
-        relay.running = False
-        thread.join(TIMEOUT)
-        relay.selector.close()
-        relay.listener.close()
     assert messages[0] >= 80, messages  # it did stall
     assert run["max_us"] >= 300_000 and run["samples"] == run["deliveries"], run
 
