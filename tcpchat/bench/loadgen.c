@@ -77,6 +77,7 @@ static int measuring;
  * starts, a sender's interval between messages, and the latencies counted while measuring, in
  * microseconds, one bucket each up to HISTOGRAM_US (the rest in the last) and the largest. */
 #define HISTOGRAM_US 1000000
+#define LOOK 0.01
 static double rate, origin, interval;
 static long *histogram, samples;
 static double slowest;
@@ -296,6 +297,7 @@ static void arm(double when) {
 static int run(int epoll, char *buffer, long window, double warmup, double seconds) {
     struct epoll_event *events = malloc(sizeof *events * (nclients + 1));
     double measure_from = now() + warmup, stop = measure_from + seconds, started = 0;
+    double next_look = 0;
     long reached_before[MAX_SENDERS] = {0};
     double progress_at[MAX_SENDERS];
     for (int s = 0; s < nsenders; s++) progress_at[s] = now();
@@ -309,8 +311,13 @@ static int run(int epoll, char *buffer, long window, double warmup, double secon
         }
         if (t >= stop) break;
         double next = stop;
+        /* The open loop looks for a lost message every LOOK seconds, not at every wake-up:
+         * at each of its 99 000 reads a second, the look over every receiver was most of
+         * what the generator did. */
+        int look = !rate || t >= next_look;
+        if (rate && look) next_look = t + LOOK;
         for (int s = 0; s < nsenders; s++) {
-            long done = watch(s, t, &reached_before[s], &progress_at[s]);
+            long done = look ? watch(s, t, &reached_before[s], &progress_at[s]) : 0;
             if (!rate) {
                 while (sent[s] - done < window) send_message(s);
                 continue;
@@ -325,6 +332,7 @@ static int run(int epoll, char *buffer, long window, double warmup, double secon
     if (!rate) {
         printf("{\"deliveries\": %ld, \"seconds\": %.6f}\n", delivered, spent);
     } else {
+        if (!samples) fail("no message reached anyone while measuring");
         printf("{\"deliveries\": %ld, \"seconds\": %.6f, \"samples\": %ld, \"p50_us\": %ld, "
                "\"p90_us\": %ld, \"p99_us\": %ld, \"max_us\": %.0f}\n", delivered, spent,
                samples, percentile(0.5), percentile(0.9), percentile(0.99), slowest * 1e6);
