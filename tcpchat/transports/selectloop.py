@@ -547,9 +547,9 @@ class SelectLoop(Driver):
         alone.  The bytes that went out are counted once for them all.
 
         One broadcast, one group (at an everyday rate, every turn's): the members before its
-        sender and those after it, without the grouping and joining below, whose dict, set
-        and four comprehensions cost a message 5 µs of the 55 from its read to its first
-        send (docs/benchmarks.rst, "Everyday load, timed at every receiver")."""
+        sender and those after it, without the grouping and joining below, whose dict and
+        three comprehensions cost a message 5 µs of the 55 from its read to its first send
+        (docs/benchmarks.rst, "Everyday load, timed at every receiver")."""
         recorded = delivery.take_broadcasts()
         if len(recorded) == 1:
             _audience, group, skip, data = recorded[0]
