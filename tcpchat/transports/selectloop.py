@@ -548,8 +548,8 @@ class SelectLoop(Driver):
 
         One broadcast, one group (at an everyday rate, every turn's): the members before its
         sender and those after it, without the grouping and joining below, whose dict and
-        three comprehensions cost a message 5 µs of the 55 from its read to its first send
-        (docs/benchmarks.rst, "Everyday load, timed at every receiver")."""
+        three comprehensions cost a message 5 µs of the 40 to 60 from the poll to its first
+        send (docs/benchmarks.rst, "Everyday load, timed at every receiver")."""
         recorded = delivery.take_broadcasts()
         if len(recorded) == 1:
             _audience, group, skip, data = recorded[0]
