@@ -98,6 +98,7 @@ class Harness:
         #: Connection -> bytes a broadcast "sent" it that its peer has not read yet.
         self.sent = {}
         self._conns = []
+        self._order = {}  # connection -> how many came before it
         #: How many broadcasts the core recorded: a test sees the path was taken.
         self.broadcasts = 0
 
@@ -107,6 +108,7 @@ class Harness:
         direct = self.direct if direct is None else direct
         conn = self.core.connect(host, DirectTransport() if direct else RecordingTransport(),
                                  dialect)
+        self._order[conn] = len(self._order)
         if direct:
             self._conns.append(conn)
         peer = Peer(conn, self)
@@ -126,7 +128,9 @@ class Harness:
             for position, conn in enumerate(group.conns):
                 if position != skip:
                     self.sent[conn] = self.sent.get(conn, b"") + data
-        for conn in list(self._waiting):
+        # In the order they came (a set's is by address): runs of one script, compared,
+        # see the queues cut in the same order.
+        for conn in sorted(self._waiting, key=lambda conn: self._order.get(conn, -1)):
             if conn.pending and not conn.closing:
                 conn.flushed()
             else:

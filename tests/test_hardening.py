@@ -261,7 +261,8 @@ def fail_for(victim):
 
 
 @pytest.mark.parametrize("entry, driver", [
-    (entry, driver) for entry in ("lines_received", "end_of_input", "connection_lost", "flushed")
+    (entry, driver) for entry in ("lines_received", "usual_lines", "end_of_input",
+                                  "connection_lost", "flushed")
     for driver in PLAIN_DRIVERS
     # A writer thread blocked in sendall() takes nothing more, so with threads the queue of a
     # client that does not read meets the hard bound, not the check after a flush.
@@ -276,6 +277,8 @@ def test_an_internal_error_in_a_core_entry_point_costs_one_client(entry, driver,
         alice.expect("victim!")
         monkeypatch.setattr(ChatCore, entry, fail_for("victim")(getattr(ChatCore, entry)))
         if entry == "lines_received":
+            victim.send("PING :boom")
+        elif entry == "usual_lines":  # the usual line's way: see ChatCore.usual_lines
             victim.send("PRIVMSG #lobby :boom")
         elif entry == "end_of_input":
             victim.shut_write()

@@ -191,10 +191,18 @@ class Connection:
                     return  # the line closed it (QUIT, exit)
             self.core.end_of_input(self)
             return
-        if self._framer is None:
-            self._framer = LineFramer(MAX_LINE)
-        self.core.chat.stats.bytes_in += len(data)
-        self.core.lines_received(self, self._framer.feed(data), alive=False)
+        framer = self._framer
+        if framer is None:
+            framer = self._framer = LineFramer(MAX_LINE)
+        core = self.core
+        core.chat.stats.bytes_in += len(data)
+        if framer.at_line_start:
+            taken = core.usual_lines(self, data)
+            if taken:
+                if taken == len(data):
+                    return
+                data = data[taken:]
+        core.lines_received(self, framer.feed(data), alive=False)
 
     def receive_line(self, line):
         """One message of a message transport (a WebSocket): one line, a trailing LF or CRLF

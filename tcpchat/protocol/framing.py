@@ -52,6 +52,12 @@ class LineFramer:
         """How many bytes of an unfinished line are held."""
         return len(self._partial)
 
+    @property
+    def at_line_start(self):
+        """Nothing is held and nothing is being skipped: the next byte fed begins a line, so
+        the whole lines a chunk begins with are what :meth:`feed` would cut from it."""
+        return self._partial is NOTHING and not self._skipping
+
     def feed(self, data):
         """Take the next chunk of the stream; return the lines it completes.
 
