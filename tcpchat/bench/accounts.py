@@ -8,9 +8,13 @@ a second that each log in with SASL PLAIN (a real scrypt check, about 50 ms of a
 leave.  Figures: the lines' p50 and p99 in each case (all rounds of a case together), the
 logins answered and how long each took, and the server's CPU time per second in each case.
 
+With ``--busy N``, then: how long a login takes while N other programs (``while True:
+pass``, at the same priority as the server) keep the cores busy, as a build or a backup would
+on a shared machine, three logins one after another.
+
 Run from the repository::
 
-    python -m tcpchat.bench.accounts [--logins 10] [--rounds 3] [--seconds 4]
+    python -m tcpchat.bench.accounts [--logins 10] [--rounds 3] [--seconds 4] [--busy 2]
 """
 
 import argparse
@@ -177,6 +181,8 @@ def main(argv=None):
     parser.add_argument("--logins", type=float, default=10.0, help="logins a second")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0, help="seconds a round")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="then time logins while N other programs keep the cores busy")
     parser.add_argument("--login-load", nargs=3, metavar=("PORT", "RATE", "SECONDS"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -197,12 +203,13 @@ def main(argv=None):
                                                login_times, process)
                     cpu[case].append(used)
                     failed += failures
+            busy_logins = logins_beside_busy_programs(port, args.busy) if args.busy else None
         finally:
             process.terminate()
             process.wait(TIMEOUT)
     print(f"a line every 10 ms into #lobby, timed from send to arrival; {args.rounds} "
           f"alternating rounds of {args.seconds:g} s; server: python -m tcpchat.server --db "
-          "(scrypt N=2^14, checks on 2 worker threads at idle priority)")
+          "(scrypt N=2^14, checks on 2 worker threads at nice 19)")
     for case in cases:
         waits = sorted(latencies[case])
         print(f"  {case:>14}: p50 {_share(waits, 0.5):.2f} ms, p99 {_share(waits, 0.99):.2f} "
@@ -211,7 +218,23 @@ def main(argv=None):
         times = sorted(login_times)
         print(f"  logins: {len(times)} answered (p50 {_share(times, 0.5) * 1000:.0f} ms, p99 "
               f"{_share(times, 0.99) * 1000:.0f} ms from connecting to 903), {failed} failed")
+    if busy_logins is not None:
+        print(f"  logins while {args.busy} other programs keep the cores busy: "
+              + ", ".join("failed" if took is None else f"{took:.2f} s" for took in busy_logins))
     return 0
+
+
+def logins_beside_busy_programs(port, busy, count=3):
+    """Seconds each of *count* logins, one after another, took while *busy* other programs
+    spun (None for one that failed)."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(busy)]
+    try:
+        return [_timed(port, f"busy{number}") for number in range(count)]
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def _share(values, share):

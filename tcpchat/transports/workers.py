@@ -9,11 +9,14 @@ thread (the select loop) or under the core's lock (the threads backend).
 hashlib's scrypt and pbkdf2 release the GIL while they run, so the loop keeps the interpreter
 while checks run.  The CPU is another matter: two checks on a two-core machine take both cores,
 and the loop, woken by a message, would wait for the scheduler to give it one back (a few
-milliseconds at the p99).  So the workers run at the scheduler's idle class (``SCHED_IDLE``,
-Linux; elsewhere the lowest ``nice``): whenever the loop wants a core it gets it at once, and
-checks use what is left.  A machine saturated by the chat itself then answers logins late (or,
-once :data:`QUEUE` checks wait, tells the user to try again): the chat comes first.  Measured
-with ``python -m tcpchat.bench.accounts`` (docs/accounts.rst).
+milliseconds at the p99).  So the workers run at the lowest priority of the ordinary class
+(``nice`` 19, this thread alone): a core the loop wants is the loop's nearly at once, and
+checks use what is left.  Not the idle class (``SCHED_IDLE``), which kept the chat's p99 the
+same with logins but starved them behind any other busy program on the machine: 16 to 18 s a
+login while two others kept both cores busy, against 3.3 to 3.6 s at ``nice`` 19.  A machine
+saturated by the chat itself answers logins late (or, once :data:`QUEUE` checks wait, tells
+the user to try again): the chat comes first.  Measured with ``python -m
+tcpchat.bench.accounts --busy 2`` (docs/accounts.rst).
 """
 
 import logging
@@ -68,15 +71,14 @@ class WorkerThreads(Offload):
             thread.join()
 
 
+#: The ``nice`` of the workers: the lowest priority of the ordinary class (see the module doc).
+NICE = 19
+
+
 def _yield_to_the_loop():
-    """Put the calling thread below everything else the system runs (see the module doc)."""
-    thread = threading.get_native_id()
+    """Put the calling thread below the loop and every ordinary program (see the module doc)."""
     try:
-        os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (AttributeError, OSError):  # not Linux, or not allowed
-        pass
-    try:
-        os.setpriority(os.PRIO_PROCESS, thread, 19)  # Linux and BSDs: this thread alone
-    except (AttributeError, OSError):
+        # Linux and the BSDs take a thread's id here: this thread alone.
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+    except (AttributeError, OSError):  # not there, or not allowed: checks still run
         pass
