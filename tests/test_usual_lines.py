@@ -112,12 +112,18 @@ def test_the_usual_lines_give_everyone_what_the_general_way_gives(steps, direct)
     assert _play(steps, True, direct) == _play(steps, False, direct)
 
 
-def test_the_usual_line_takes_the_short_way(monkeypatch):
+def _ann_and_bob(*bobs_caps):
+    """A harness with ann and bob (with *bobs_caps*) in #lobby, all their output read."""
     chat = Harness()
-    ann, bob = chat.irc("ann"), chat.irc("bob")
+    ann, bob = chat.irc("ann"), with_caps(chat, "bob", *bobs_caps)
     for peer in (ann, bob):
         peer.send("JOIN #lobby")
-    bob.output()
+    ann.output(), bob.output()
+    return chat, ann, bob
+
+
+def test_the_usual_line_takes_the_short_way(monkeypatch):
+    _chat, ann, bob = _ann_and_bob()
 
     def general_way(*_args):
         raise AssertionError("the usual line went the general way")
@@ -129,11 +135,7 @@ def test_the_usual_line_takes_the_short_way(monkeypatch):
 
 
 def test_the_first_other_line_sends_the_rest_of_the_read_the_general_way(monkeypatch):
-    chat = Harness()
-    ann, bob = chat.irc("ann"), chat.irc("bob")
-    for peer in (ann, bob):
-        peer.send("JOIN #lobby")
-    bob.output()
+    _chat, ann, bob = _ann_and_bob()
     general = []
     real_line = ChatCore._line
     monkeypatch.setattr(ChatCore, "_line",
@@ -150,11 +152,7 @@ def test_the_first_other_line_sends_the_rest_of_the_read_the_general_way(monkeyp
 
 
 def test_a_sender_cut_by_its_own_echo_says_nothing_more_of_that_read(monkeypatch):
-    chat = Harness()
-    ann, bob = chat.irc("ann"), with_caps(chat, "bob", "echo-message")
-    for peer in (ann, bob):
-        peer.send("JOIN #lobby")
-    ann.output(), bob.output()
+    chat, ann, bob = _ann_and_bob("echo-message")
     _lower_sendq(chat, 1024)
     ann.send(*["PRIVMSG #lobby :" + "x" * 300] * 3)
     assert not bob.conn.closing  # 1011 bytes wait for bob, who has not read
