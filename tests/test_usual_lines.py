@@ -13,6 +13,7 @@ agree.
 """
 
 import itertools
+from unittest import mock
 
 import pytest
 from hypothesis import example, given, settings
@@ -67,7 +68,12 @@ def _lower_sendq(chat, size):
 def _play(steps, short_way, direct):
     """Every peer's bytes and state after each step, and the counters, with the usual lines'
     way on or off."""
-    ircv3._batch_ids = itertools.count(1)  # the same batch references in both plays
+    # The same batch references in both plays.
+    with mock.patch.object(ircv3, "_batch_ids", itertools.count(1)):
+        return _played(steps, short_way, direct)
+
+
+def _played(steps, short_way, direct):
     chat = Harness(direct=direct, flood=FloodPolicy(lines_per_second=2, burst_lines=12,
                                                     bytes_per_second=512, burst_bytes=2048,
                                                     backlog=4096))
@@ -138,8 +144,8 @@ def test_the_first_other_line_sends_the_rest_of_the_read_the_general_way(monkeyp
     _chat, ann, bob = _ann_and_bob()
     general = []
     real_line = ChatCore._line
-    monkeypatch.setattr(ChatCore, "_line",
-                        lambda core, client, raw: general.append(raw) or real_line(core, client, raw))
+    monkeypatch.setattr(ChatCore, "_line", lambda core, client, raw: (
+        general.append(raw), real_line(core, client, raw)))
     ann.send_bytes(b"PRIVMSG #lobby :one\r\nPRIVMSG #lobby :a\0b\r\nPRIVMSG #lobby :two\r\n"
                    b"PRIVMSG #lob")
     ann.send_bytes(b"by :three\r\nPRIVMSG #lobby :four\r\n")

@@ -13,7 +13,7 @@ milliseconds at the p99).  So the workers run at the lowest priority of the ordi
 (``nice`` 19, this thread alone): a core the loop wants is the loop's nearly at once, and
 checks use what is left.  Not the idle class (``SCHED_IDLE``), which kept the chat's p99 the
 same with logins but starved them behind any other busy program on the machine: 16 to 18 s a
-login while two others kept both cores busy, against 3.3 to 3.6 s at ``nice`` 19.  A machine
+login while two others kept both cores busy, against 2.5 to 3.6 s at ``nice`` 19.  A machine
 saturated by the chat itself answers logins late (or, once :data:`QUEUE` checks wait, tells
 the user to try again): the chat comes first.  Measured with ``python -m
 tcpchat.bench.accounts --busy 2`` (docs/accounts.rst).
@@ -33,6 +33,8 @@ log = logging.getLogger("tcpchat")
 THREADS = 2
 #: Checks that may wait for a thread.
 QUEUE = 64
+#: The ``nice`` of the workers: the lowest priority of the ordinary class (see the module doc).
+NICE = 19
 
 
 class WorkerThreads(Offload):
@@ -69,10 +71,6 @@ class WorkerThreads(Offload):
             self._queue.put(None)
         for thread in self._threads:
             thread.join()
-
-
-#: The ``nice`` of the workers: the lowest priority of the ordinary class (see the module doc).
-NICE = 19
 
 
 def _yield_to_the_loop():
