@@ -8,46 +8,68 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
 
 import pytest
 
-from helpers import ROOT, TIMEOUT, LineSocket, register_irc, register_plain, wait_until
+from helpers import (ROOT, TIMEOUT, LineSocket, register_irc, register_plain,
+                     start_on_free_ports, wait_until)
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS is None and os.environ.get("CI") != "true",
                                 reason="redis-server is not installed")
 
 
-class Redis:
-    """A redis-server of the test's own, on a Unix socket in *folder*."""
+def answers(family, address):
+    """Whether a redis-server answers PING at *address*, asked with a bound wait: what holds
+    the address may be something else that never answers."""
+    try:
+        with socket.socket(family) as probe:
+            probe.settimeout(1)
+            probe.connect(address)
+            probe.sendall(b"PING\r\n")
+            return probe.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+    except OSError:
+        return False
 
-    def __init__(self, folder, *options):
+
+class Redis:
+    """A redis-server of the test's own, on a Unix socket in *folder*; with *tls* (the CA,
+    certificate and key files), also on a TLS port, which ``url`` then names."""
+
+    def __init__(self, folder, *options, tls=None):
         self.socket = os.path.join(folder, "redis.sock")
         self.url = f"unix://{self.socket}"
         self.options = options
+        self.tls = tls
         self.process = None
         self.start()
 
     def start(self):
-        self.process = subprocess.Popen(
+        # Redis takes no port 0 for TLS: a free one is asked of the system.
+        started = start_on_free_ports(1 if self.tls else 0, self._start,
+                                      lambda ports: self._answers())
+        assert started, "redis-server did not start"
+        ports, (self.process,) = started
+        if self.tls:
+            self.url = f"rediss://127.0.0.1:{ports[0]}/0?ssl_ca_certs={self.tls['ca.pem']}"
+
+    def _start(self, ports):
+        options = list(self.options)
+        if self.tls:
+            options += ["--tls-port", str(ports[0]), "--tls-cert-file", str(self.tls["cert.pem"]),
+                        "--tls-key-file", str(self.tls["key.pem"]), "--tls-ca-cert-file",
+                        str(self.tls["ca.pem"]), "--tls-auth-clients", "no"]
+        return [subprocess.Popen(
             [REDIS, "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "700",
-             "--save", "", "--appendonly", "no", *self.options],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert wait_until(self._answers), "redis-server did not start"
+             "--save", "", "--appendonly", "no", *options],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
 
     def _answers(self):
-        import socket
-        try:
-            with socket.socket(socket.AF_UNIX) as probe:
-                probe.settimeout(1)
-                probe.connect(self.socket)
-                probe.sendall(b"PING\r\n")
-                return probe.recv(64).startswith((b"+PONG", b"-NOAUTH"))
-        except OSError:
-            return False
+        return answers(socket.AF_UNIX, self.socket)
 
     def stop(self):
         if self.process is not None:
@@ -425,8 +447,7 @@ def test_a_node_started_later_answers_chathistory_with_what_was_said_before_it(n
 
 def test_two_nodes_talk_through_a_redis_over_tls(tmp_path):
     """``rediss://``: Redis's TLS port, its certificate from a CA of the test's own, named in
-    the URL.  (Redis takes no port 0 for TLS: a free one is asked of the system first.)"""
-    import socket
+    the URL."""
     import trustme
     ca = trustme.CA()
     served = ca.issue_cert("127.0.0.1")
@@ -434,13 +455,7 @@ def test_two_nodes_talk_through_a_redis_over_tls(tmp_path):
     ca.cert_pem.write_to_path(files["ca.pem"])
     served.cert_chain_pems[0].write_to_path(files["cert.pem"])
     served.private_key_pem.write_to_path(files["key.pem"])
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    redis = Redis(str(tmp_path), "--tls-port", str(port), "--tls-cert-file", str(files["cert.pem"]),
-                  "--tls-key-file", str(files["key.pem"]), "--tls-ca-cert-file",
-                  str(files["ca.pem"]), "--tls-auth-clients", "no")
-    redis.url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={files['ca.pem']}"
+    redis = Redis(str(tmp_path), tls=files)
     started = []
     try:
         started += [Node(redis), Node(redis)]
@@ -464,27 +479,18 @@ CLUSTER_JOIN = 6 * TIMEOUT
 class RedisCluster:
     """Three redis-server masters in cluster mode, on loopback ports the system gave free (a
     Redis Cluster takes no port 0: its nodes must name each other's), made one cluster with
-    ``redis-cli --cluster create``."""
+    ``redis-cli --cluster create``; on fresh ports if a node finds its own taken."""
 
     def __init__(self, folder):
-        import socket
-        ports = []
-        for _ in range(6):  # a client port and a cluster bus port for each
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                ports.append(probe.getsockname()[1])
-        self.ports = ports[:3]
+        self.folder = folder
         self.processes = []
-        for port, bus in zip(ports[:3], ports[3:]):
-            home = os.path.join(folder, str(port))
-            os.makedirs(home)
-            self.processes.append(subprocess.Popen(
-                [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                 "--cluster-port", str(bus), "--cluster-config-file", "nodes.conf", "--dir",
-                 home, "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        started = start_on_free_ports(6, self._start, lambda ports: all(
+            self._answers(port) for port in ports[:3]))  # a client and a bus port each
+        if started is None:
+            pytest.fail("redis-server did not start in cluster mode:\n" + self._logs())
+        ports, self.processes = started
+        self.ports = ports[:3]
         self.url = f"redis://127.0.0.1:{self.ports[0]}/0"
-        assert wait_until(lambda: all(self._answers(port) for port in self.ports))
         # It waits for the nodes to agree, looking once a second: 1 to 6 s on an idle
         # machine, and past TIMEOUT once under a full suite's load (a CI run at c51bf0b).
         made = subprocess.run(
@@ -494,10 +500,33 @@ class RedisCluster:
         assert made.returncode == 0, made.stdout + made.stderr
         assert wait_until(lambda: all(self._ready(port) for port in self.ports))
 
+    def _start(self, ports):
+        self.homes = [os.path.join(self.folder, str(port)) for port in ports[:3]]
+        processes = []
+        for port, bus, home in zip(ports[:3], ports[3:], self.homes):
+            os.makedirs(home)
+            processes.append(subprocess.Popen(
+                [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                 "--cluster-port", str(bus), "--cluster-config-file", "nodes.conf", "--dir",
+                 home, "--logfile", os.path.join(home, "redis.log"), "--save", "",
+                 "--appendonly", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        return processes
+
+    def _logs(self):
+        """The last lines each node of the last attempt logged."""
+        logs = []
+        for home in self.homes:
+            try:
+                with open(os.path.join(home, "redis.log")) as log:
+                    logs.append(home + ":\n" + "".join(log.readlines()[-5:]))
+            except FileNotFoundError:
+                logs.append(home + ": no log")
+        return "\n".join(logs)
+
     @staticmethod
     def _answers(port):
-        return subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
-                              text=True, timeout=TIMEOUT).stdout.strip() == "PONG"
+        return answers(socket.AF_INET, ("127.0.0.1", port))
 
     @staticmethod
     def _ready(port):
@@ -509,6 +538,7 @@ class RedisCluster:
         for process in self.processes:
             process.kill()
             process.wait(TIMEOUT)
+        self.processes = []
 
 
 def test_nodes_on_a_redis_cluster_go_through_sharded_pub_sub(tmp_path):

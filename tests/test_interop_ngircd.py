@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from helpers import TIMEOUT, conversation, wait_until
+from helpers import TIMEOUT, conversation, start_on_free_ports
 
 NGIRCD = "/usr/sbin/ngircd"
 pytestmark = pytest.mark.skipif(not os.path.exists(NGIRCD) and os.environ.get("CI") != "true",
@@ -34,12 +34,6 @@ CONFIG = """\
 """
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def accepts(address):
     try:
         socket.create_connection(address, timeout=1).close()
@@ -51,16 +45,18 @@ def accepts(address):
 @pytest.fixture
 def ngircd(tmp_path):
     assert os.path.exists(NGIRCD), "ngircd must be installed in CI"
-    port = free_port()
     config = tmp_path / "ngircd.conf"
-    config.write_text(CONFIG.format(port=port))
-    process = subprocess.Popen([NGIRCD, "--nodaemon", "--config", str(config)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    address = ("127.0.0.1", port)
+
+    def start(ports):
+        config.write_text(CONFIG.format(port=ports[0]))
+        return [subprocess.Popen([NGIRCD, "--nodaemon", "--config", str(config)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+
+    started = start_on_free_ports(1, start, lambda ports: accepts(("127.0.0.1", ports[0])))
+    assert started, "ngircd exited at start"
+    (port,), (process,) = started
     try:
-        assert wait_until(lambda: accepts(address) or process.poll() is not None)
-        assert process.poll() is None, "ngircd exited at start"
-        yield address
+        yield ("127.0.0.1", port)
     finally:
         process.terminate()
         process.wait(TIMEOUT)
