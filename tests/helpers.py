@@ -24,6 +24,8 @@ from tcpchat.transports.threads import ThreadsServer
 from tcpchat.chat.connection import Transport
 from tcpchat.chat.offload import Offload
 from tcpchat.transports.tls import Certificates, client_context
+# Servers that cannot be given port 0 (ngircd, Redis's TLS port, a Redis Cluster) start there.
+from tcpchat.bench.targets import start_on_free_ports  # noqa: F401
 
 #: Seconds any one socket wait in a test may take before the test fails.
 TIMEOUT = 10.0
@@ -541,36 +543,6 @@ def wait_until(condition, timeout=TIMEOUT, interval=0.005):
             return True
         time.sleep(interval)
     return condition()
-
-
-def start_on_free_ports(count, start, answers, attempts=3):
-    """Start a server that cannot be given port 0 (ngircd, a Redis Cluster's nodes) on *count*
-    loopback ports the system says are free, and again on fresh ones if it exits at once.
-
-    A probed port can be taken before the server binds it, since the suite's other workers
-    open thousands of sockets meanwhile; the server then exits.  *start(ports)* gives the
-    processes it started, *answers(ports)* whether they all answer.  Returns the ports and
-    the processes, or None after *attempts* (with the last attempt's processes ended, for the
-    caller to say why from their logs).
-    """
-    for _ in range(attempts):
-        ports = []
-        for _ in range(count):
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                ports.append(probe.getsockname()[1])
-        processes = start(ports)
-
-        def exited():
-            return any(process.poll() is not None for process in processes)
-
-        wait_until(lambda: exited() or answers(ports))
-        if not exited() and answers(ports):
-            return ports, processes
-        for process in processes:
-            process.kill()
-            process.wait(TIMEOUT)
-    return None
 
 
 def _served_certificates(core):

@@ -291,6 +291,44 @@ def test_a_server_that_exits_at_start_says_why_and_leaves_nothing(monkeypatch, t
     assert not folder.exists()
 
 
+def test_a_server_whose_port_was_taken_first_starts_on_another(monkeypatch):
+    """A port probed free can be taken before the server binds it (the suite's other workers
+    open thousands of sockets): the server says so and exits, and the bench tries another."""
+    from tcpchat.bench import targets
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))  # as a connection's socket holds it: nothing answers
+        taken = holder.getsockname()[1]
+        probed = []
+        real = targets.free_ports
+        monkeypatch.setattr(targets, "free_ports", lambda count: probed.append(
+            [taken] if not probed else real(count)) or probed[-1])
+        target = targets.Target.start("relay", "irc")
+        try:
+            assert probed[0] == [taken] and target.address == ("127.0.0.1", *probed[1])
+            ann = LineSocket(target.address)
+            ann.send("NICK ann", "USER a 0 * :a")
+            assert " 001 " in ann.expect(" 001 ")
+            ann.close()
+        finally:
+            target.stop()
+
+
+def test_a_server_whose_every_port_is_taken_says_so_and_leaves_nothing(monkeypatch, tmp_path):
+    from tcpchat.bench import targets
+    folder = tmp_path / "target"
+    folder.mkdir()
+    monkeypatch.setattr(targets.tempfile, "mkdtemp", lambda prefix: str(folder))
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        tried = []
+        monkeypatch.setattr(targets, "free_ports",
+                            lambda count: tried.append([holder.getsockname()[1]]) or tried[-1])
+        with pytest.raises(targets.PortTaken, match="(?s)relay exited: .*already in use"):
+            targets.Target.start("relay", "irc")
+    assert len(tried) == targets.PORT_ATTEMPTS
+    assert not folder.exists()
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: nothing to pin")
 @pytest.mark.parametrize("name", ["select-epoll", "relay-c"])
 def test_a_started_server_and_every_thread_it_starts_run_on_the_servers_core(name):

@@ -7,12 +7,12 @@ kernel for a free loopback port and hands that number over.
 """
 
 import os
-import socket
 import subprocess
 
 import pytest
 
 from helpers import TIMEOUT, conversation, start_on_free_ports
+from tcpchat.bench.targets import accepts
 
 NGIRCD = "/usr/sbin/ngircd"
 pytestmark = pytest.mark.skipif(not os.path.exists(NGIRCD) and os.environ.get("CI") != "true",
@@ -32,14 +32,6 @@ CONFIG = """\
     Ident = no
     PAM = no
 """
-
-
-def accepts(address):
-    try:
-        socket.create_connection(address, timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture

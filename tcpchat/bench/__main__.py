@@ -55,8 +55,8 @@ from . import cgenerator
 from .core import measured_core
 from .load import (IRC, PLAIN, WHO_ANSWER, CheckFailed, Load, process_seconds,
                    raise_descriptor_limit)
-from .targets import (DEFAULT_TARGETS, MACHINE_CORES, SERVER_CORE, TARGETS, Target,
-                      calibration, free_port, known)
+from .targets import (DEFAULT_TARGETS, FREE_PORT, MACHINE_CORES, SERVER_CORE, TARGETS,
+                      Target, calibration, known)
 from .transports import certificate_files, measured_handshakes, measured_run
 
 #: The idle scenario's two shapes, as the report and the plot name them.
@@ -269,22 +269,22 @@ def measured_transports(args, settings):
         skipped = "TLS not measured: it needs trustme for a certificate (pip install trustme)"
         print(skipped, file=sys.stderr)
     else:
-        tls_port = free_port()
         transports.append("tls")
-        extra += ["--tls-cert", cert_file, "--tls-key", key_file, "--tls-port", str(tls_port)]
+        extra += ["--tls-cert", cert_file, "--tls-key", key_file, "--tls-port", FREE_PORT]
     if not all(importlib.util.find_spec(name) for name in ("wsproto", "h11")):
         no_web = "web not measured: it needs wsproto and h11 (pip install '.[web]')"
         skipped = f"{skipped}; {no_web}" if skipped else no_web
         print(no_web, file=sys.stderr)
     else:
-        web_port = free_port()
         transports.append("web")
-        extra += ["--web", str(web_port)]
-    ports = {"tls": ("127.0.0.1", tls_port) if "tls" in transports else None,
-             "web": ("127.0.0.1", web_port) if "web" in transports else None}
+        extra += ["--web", FREE_PORT]
     runs = []
     try:
         target = Target.start(name, IRC, extra=extra)
+        # The ports probed for TLS and the web, in the order asked.
+        given = iter(("127.0.0.1", port) for port in target.extra_ports)
+        ports = {transport: next(given) for transport in ("tls", "web")
+                 if transport in transports}
         try:
             for transport in transports:
                 address = ports.get(transport)
@@ -297,7 +297,7 @@ def measured_transports(args, settings):
                                              address))
             if "tls" in transports:
                 print("... transports: TLS handshakes", file=sys.stderr, flush=True)
-                handshakes = measured_handshakes(target, ("127.0.0.1", tls_port),
+                handshakes = measured_handshakes(target, ports["tls"],
                                                  plan["handshakes"])
         finally:
             target.stop()

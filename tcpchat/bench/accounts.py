@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from .targets import free_port
+from .targets import accepts, start_on_free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
@@ -41,20 +41,15 @@ def start_server(folder):
     subprocess.run([sys.executable, "-m", "tcpchat.admin", "--db", database, "account",
                     "create", "bench"], input=PASSWORD + "\n", text=True, check=True, cwd=ROOT,
                    capture_output=True)
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tcpchat.server", "--port", str(port), "--db", database,
+    started = start_on_free_ports(1, lambda ports: [subprocess.Popen(
+        [sys.executable, "-m", "tcpchat.server", "--port", str(ports[0]), "--db", database,
          "--no-flood-control", "--max-per-ip", "0", "--log-level", "WARNING"],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
-        except OSError:
-            time.sleep(0.05)  # a process starting up: nothing to wait on but time
-    process.kill()
-    raise TimeoutError("the server did not start")
+        cwd=ROOT, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)],
+        lambda ports: accepts(("127.0.0.1", ports[0])))
+    if started is None:
+        raise RuntimeError("the server exited at start")
+    (port,), (process,) = started
+    return process, port
 
 
 class Lines:

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 
-from .targets import free_port, process_cpu_seconds
+from .targets import process_cpu_seconds, start_on_free_ports
 
 SETUPS = ("alone", "clustered", "two nodes", "three nodes", "workers 2")
 #: Nodes (processes) each setup runs, and whether its members are spread over them by the
@@ -58,14 +58,16 @@ class Servers:
         if setup == "workers 2":
             cluster += ["--workers", "2"]
         for _node in range(NODES[setup]):
-            port = free_port()
-            self.processes.append(subprocess.Popen(
-                [sys.executable, "-m", "tcpchat.server", "--port", str(port), "--channel",
+            started = start_on_free_ports(1, lambda ports: [subprocess.Popen(
+                [sys.executable, "-m", "tcpchat.server", "--port", str(ports[0]), "--channel",
                  "#bench", "--no-flood-control", "--max-per-ip", "0", "--log-level",
-                 "WARNING", *cluster], stdin=subprocess.DEVNULL))  # history on, in memory
+                 "WARNING", *cluster], stdin=subprocess.DEVNULL)],  # history on, in memory
+                lambda ports: _answers(("127.0.0.1", ports[0])))
+            if started is None:
+                raise RuntimeError("a server exited at start")
+            (port,), (process,) = started
+            self.processes.append(process)
             self.addresses.append(("127.0.0.1", port))
-        for address in self.addresses:
-            _wait(lambda: _answers(address))
 
     def thread_seconds(self):
         """CPU seconds of each thread of the first server, by thread id, in the order they

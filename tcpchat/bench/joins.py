@@ -26,28 +26,25 @@ import sys
 import time
 from pathlib import Path
 
-from .targets import free_port
+from .targets import accepts, start_on_free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 
 TIMEOUT = 300.0
 
 
-def server(backend, port):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tcpchat.server", "--port", str(port), "--backend", backend,
+def server(backend):
+    """``(process, port)``: a *backend* server started on a free port."""
+    started = start_on_free_ports(1, lambda ports: [subprocess.Popen(
+        [sys.executable, "-m", "tcpchat.server", "--port", str(ports[0]), "--backend", backend,
          "--max-clients", "0", "--max-per-ip", "0", "--max-unregistered", "100000",
          "--no-flood-control", "--log-level", "WARNING"],
-        cwd=ROOT, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.05)  # a process starting up: nothing to wait on but time
-    process.kill()
-    raise TimeoutError(f"the {backend} server did not start")
+        cwd=ROOT, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)],
+        lambda ports: accepts(("127.0.0.1", ports[0])))
+    if started is None:
+        raise RuntimeError(f"the {backend} server exited at start")
+    (port,), (process,) = started
+    return process, port
 
 
 def threads_of(process):
@@ -64,8 +61,7 @@ def read_until(sock, marker):
 
 
 def measure(backend, users):
-    port = free_port()
-    process = server(backend, port)
+    process, port = server(backend)
     try:
         idle_threads = threads_of(process)
         start = time.perf_counter()

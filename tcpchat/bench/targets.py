@@ -3,6 +3,7 @@ relay (in C, and in Python), the textbook asyncio chat (on asyncio's loop and on
 a server someone else started (``--connect``); with what can be read of them from outside
 (resident memory, CPU seconds) when they run on this machine."""
 
+import contextlib
 import io
 import os
 import resource
@@ -82,10 +83,76 @@ def cores():
 MACHINE_CORES = cores()
 
 
+#: Ports a server is started on before it is given up on, each probed free (see Target.start).
+PORT_ATTEMPTS = 3
+
+
+#: Among a target's *extra* arguments (Target.start): a port probed free for it, another at
+#: each attempt; which were given is its ``extra_ports``.
+FREE_PORT = "{a free port}"
+
+
+class PortTaken(RuntimeError):
+    """The server exited at start: the port probed free for it was taken meanwhile."""
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def free_ports(count):
+    """*count* different loopback ports the system says are free (each probe held until all
+    are chosen, so that none is given twice)."""
+    with contextlib.ExitStack() as probes:
+        ports = []
+        for _ in range(count):
+            probe = probes.enter_context(socket.socket())
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+        return ports
+
+
+def start_on_free_ports(count, start, answers, timeout=10.0):
+    """Start a server (or several) on *count* ports probed free, for a server that cannot be
+    given port 0 and say which it took: *start(ports)* gives the processes it started,
+    *answers(ports)* whether they serve.  A port probed free can be taken before the server
+    binds it (by another program's connection: a test suite's other workers open thousands),
+    and then a process exits; on fresh ports then, :data:`PORT_ATTEMPTS` times in all.
+
+    Returns ``(ports, processes)``, or None once every attempt had a process exit (those of
+    the last attempt ended, for the caller to say why from what they logged).  TimeoutError
+    if they neither serve nor exit within *timeout* seconds.
+    """
+    for _ in range(PORT_ATTEMPTS):
+        ports = free_ports(count)
+        processes = start(ports)
+        deadline = time.monotonic() + timeout
+        while not any(process.poll() is not None for process in processes):
+            if answers(ports):
+                return ports, processes
+            if time.monotonic() > deadline:
+                _end(processes)
+                raise TimeoutError(f"nothing served on ports {ports} in {timeout} s")
+            time.sleep(0.05)  # a process starting up: nothing to wait on but time
+        _end(processes)
+    return None
+
+
+def _end(processes):
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def accepts(address):
+    """Whether something accepts a TCP connection at *address* now."""
+    try:
+        socket.create_connection(address, timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def _prepare_server():
@@ -120,13 +187,31 @@ class Target:
 
     @classmethod
     def start(cls, name, proto="irc", sendq=None, extra=()):
-        port = free_port()
         folder = tempfile.mkdtemp(prefix="tcpchat-bench-")  # for a target's files, if any
         base, _, revision = name.partition("@")
         if base in PLAIN_ONLY:
             proto = "plain"
-        if revision:
-            export(revision, folder)  # and run from there: ``-m`` looks in the cwd first
+        try:
+            if revision:
+                export(revision, folder)  # and run from there: ``-m`` looks in the cwd first
+            # A port probed free may be taken before the server binds it (by another program's
+            # connection: a test suite's other workers open thousands), and the server exits
+            # saying so; another port then, a few times.
+            for attempt in range(PORT_ATTEMPTS):
+                try:
+                    return cls._started(name, base, revision, proto, sendq, extra, folder)
+                except PortTaken:
+                    if attempt == PORT_ATTEMPTS - 1:
+                        raise
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _started(cls, name, base, revision, proto, sendq, extra, folder):
+        port, *more = free_ports(1 + extra.count(FREE_PORT))
+        given = iter(more)
+        extra = [str(next(given)) if part == FREE_PORT else part for part in extra]
         if base == "relay-c":
             from .cgenerator import RELAY, binary
             command = [str(binary(RELAY)), str(port), proto]
@@ -148,10 +233,11 @@ class Target:
         process, errors = spawn(command, folder, preexec_fn=_prepare_server,
                                 cwd=folder if revision else None)
         target = cls(name, ("127.0.0.1", port), proto, process, folder, errors)
+        target.extra_ports = more
         try:
             target._wait_listening()
         except BaseException:
-            target.stop()  # its folder and its log go too
+            target.stop(keep_folder=True)
             raise
         return target
 
@@ -163,8 +249,9 @@ class Target:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.errors.seek(0)
-                raise RuntimeError(f"{self.name} exited: "
-                                   f"{self.errors.read().decode(errors='replace')}")
+                said = self.errors.read().decode(errors="replace")
+                raise (PortTaken if "already in use" in said.lower() else RuntimeError)(
+                    f"{self.name} exited: {said}")
             try:
                 with socket.create_connection(self.address, timeout=timeout) as probe:
                     if self.name.partition("@")[0] not in NOT_TCPCHAT:
@@ -204,7 +291,8 @@ class Target:
         rest of :meth:`cpu_seconds`."""
         return process_cpu_seconds(self.process.pid, self.process.pid) if self.local else None
 
-    def stop(self):
+    def stop(self, keep_folder=False):
+        """Stop the server, and remove its folder unless *keep_folder*."""
         if not self.local:
             return
         self.process.terminate()
@@ -215,7 +303,7 @@ class Target:
             self.process.wait()
         if self.errors is not None:
             self.errors.close()
-        if self.folder is not None:
+        if self.folder is not None and not keep_folder:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
