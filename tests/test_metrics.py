@@ -124,6 +124,27 @@ def test_the_soak_run_reads_the_metrics_as_prometheus_would_and_draws_them(tmp_p
         assert (tmp_path / "soak.png").stat().st_size > 1000
 
 
+def test_a_soak_run_shorter_than_a_reads_interval_is_read_at_its_start_and_its_end(tmp_path):
+    """A run of a second or two still draws: what was read at its two ends (it drew nothing
+    but an error when no timed read had come)."""
+    from tcpchat.bench import soak
+    with running_server() as server:
+        registry = metrics.registry_for(server.core)
+        served = metrics.serve("127.0.0.1", 0, registry, metrics.allow_list("127.0.0.1"))
+        scraper = soak.Scraper(("127.0.0.1", served.server_address[1]), every=3600)
+        try:
+            scraper.start()
+        finally:
+            scraper.stop()
+            served.shutdown()
+    assert len(scraper.samples) == 2
+    assert all(values["tcpchat_users"] == 0 for _, values in scraper.samples)
+    if importlib.util.find_spec("matplotlib") is not None:
+        for samples, name in ((scraper.samples, "two.png"), ([], "none.png")):
+            soak.plot(samples, tmp_path / name, "a short run")
+            assert (tmp_path / name).stat().st_size > 1000
+
+
 def test_the_soak_plots_p99_turn_is_the_bound_of_the_bucket_it_falls_in():
     from tcpchat.bench.soak import TIMEOUT, _quantile
     name = "tcpchat_loop_turn_seconds"

@@ -26,6 +26,7 @@ import argparse
 import collections
 import importlib.util
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -33,7 +34,7 @@ import threading
 import time
 import urllib.request
 
-from .targets import Target, free_port, spawn
+from .targets import FREE_PORT, Target
 
 #: How far the late high-water mark may stand above the early one and still count as no leak.
 #: Over 120 rounds of 500 users, memory after a round swung between 44 and 55 MiB with no
@@ -67,21 +68,26 @@ class Scraper:
     def stop(self):
         self._stop.set()
         self._thread.join(TIMEOUT)
+        self._read()  # the run's end, however short the run was
 
     def _run(self):
+        self._read()  # its start
         while not self._stop.wait(self.every):
-            try:
-                with urllib.request.urlopen(self.url, timeout=TIMEOUT) as answer:
-                    text = answer.read().decode()
-            except OSError:
-                continue  # the server busy past the timeout: a gap in the plot
-            values = collections.Counter()
-            for family in self._parse(text):
-                for sample in family.samples:
-                    values[sample.name] += sample.value
-                    if "le" in sample.labels:  # a histogram's bucket, by its bound
-                        values[(sample.name, sample.labels["le"])] = sample.value
-            self.samples.append((time.monotonic() - self._started, values))
+            self._read()
+
+    def _read(self):
+        try:
+            with urllib.request.urlopen(self.url, timeout=TIMEOUT) as answer:
+                text = answer.read().decode()
+        except OSError:
+            return  # the server busy past the timeout: a gap in the plot
+        values = collections.Counter()
+        for family in self._parse(text):
+            for sample in family.samples:
+                values[sample.name] += sample.value
+                if "le" in sample.labels:  # a histogram's bucket, by its bound
+                    values[(sample.name, sample.labels["le"])] = sample.value
+        self.samples.append((time.monotonic() - self._started, values))
 
 
 def plot(samples, path, title):
@@ -90,6 +96,8 @@ def plot(samples, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
     times = [when for when, _ in samples]
+    # What is between two reads starts at 0, at the first read (none in a run too short for one).
+    first = [0.0][:len(samples)]
 
     def series(name, scale=1.0):
         return [values.get(name, 0) * scale for _, values in samples]
@@ -97,7 +105,7 @@ def plot(samples, path, title):
     def rate(name):
         """Per second, between two reads (a counter's increase over the time between)."""
         counts = series(name)
-        return [0.0] + [max(0.0, (b - a) / (t2 - t1)) for a, b, t1, t2 in
+        return first + [max(0.0, (b - a) / (t2 - t1)) for a, b, t1, t2 in
                         zip(counts, counts[1:], times, times[1:])]
 
     def turn_p99():
@@ -105,7 +113,7 @@ def plot(samples, path, title):
         buckets (the upper bound of the one it falls in), in milliseconds."""
         bounds = sorted({key[1] for _, values in samples for key in values
                          if isinstance(key, tuple)}, key=float)
-        return [0.0] + [_quantile(before, after, bounds, 0.99) * 1e3
+        return first + [_quantile(before, after, bounds, 0.99) * 1e3
                         for (_, before), (_, after) in zip(samples, samples[1:])]
     figure, axes = pyplot.subplots(5, 1, figsize=(9, 12), sharex=True)
     panels = (
@@ -275,20 +283,21 @@ def main(argv=None):
     if missing:
         parser.exit(2, f"--plot needs {' and '.join(missing)}: "
                        "pip install 'tcpchat[bench,metrics]'\n")
-    port, metrics_port = free_port(), free_port()
-    command = [sys.executable, "-m", "tcpchat.server", "--port", str(port), "--backend",
+    command = [sys.executable, "-m", "tcpchat.server", "--port", FREE_PORT, "--backend",
                args.backend, "--max-per-ip", "0", "--log-level", "WARNING"]
     if args.plot:
-        command += ["--metrics", f"127.0.0.1:{metrics_port}"]
+        command += ["--metrics", f"127.0.0.1:{FREE_PORT}"]
     folder = tempfile.mkdtemp(prefix="tcpchat-soak-")
-    process, errors = spawn(command, folder)
-    target = Target(f"tcpchat ({args.backend})", ("127.0.0.1", port), "irc", process, folder,
-                    errors)
+    try:
+        target = Target.launch(f"tcpchat ({args.backend})", command, "irc", folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    process = target.process
     scraper = None
     try:
-        target._wait_listening()
         if args.plot:
-            scraper = Scraper(("127.0.0.1", metrics_port))
+            scraper = Scraper(("127.0.0.1", *target.extra_ports))
             scraper.start()
         idle_descriptors = settled_descriptors(process.pid, target.address)
         print(f"soak: {args.rounds} rounds of {args.clients} users against {target.name}, "

@@ -87,8 +87,8 @@ MACHINE_CORES = cores()
 PORT_ATTEMPTS = 3
 
 
-#: Among a target's *extra* arguments (Target.start): a port probed free for it, another at
-#: each attempt; which were given is its ``extra_ports``.
+#: In a target's command (Target.start's *extra*, Target.launch's *command*): a port probed
+#: free for it, another at each attempt.
 FREE_PORT = "{a free port}"
 
 
@@ -135,7 +135,7 @@ def start_on_free_ports(count, start, answers, timeout=10.0):
             if time.monotonic() > deadline:
                 _end(processes)
                 raise TimeoutError(f"nothing served on ports {ports} in {timeout} s")
-            time.sleep(0.05)  # a process starting up: nothing to wait on but time
+            time.sleep(0.01)  # a process starting up: nothing to wait on but time
         _end(processes)
     return None
 
@@ -187,6 +187,8 @@ class Target:
 
     @classmethod
     def start(cls, name, proto="irc", sendq=None, extra=()):
+        """Start target *name* (of :data:`TARGETS`, ``NAME@REV`` for a revision of tcpchat)
+        on a free port, with *extra* arguments (where :data:`FREE_PORT` may stand)."""
         folder = tempfile.mkdtemp(prefix="tcpchat-bench-")  # for a target's files, if any
         base, _, revision = name.partition("@")
         if base in PLAIN_ONLY:
@@ -194,52 +196,58 @@ class Target:
         try:
             if revision:
                 export(revision, folder)  # and run from there: ``-m`` looks in the cwd first
-            # A port probed free may be taken before the server binds it (by another program's
-            # connection: a test suite's other workers open thousands), and the server exits
-            # saying so; another port then, a few times.
-            for attempt in range(PORT_ATTEMPTS):
-                try:
-                    return cls._started(name, base, revision, proto, sendq, extra, folder)
-                except PortTaken:
-                    if attempt == PORT_ATTEMPTS - 1:
-                        raise
+            if base == "relay-c":
+                from .cgenerator import RELAY, binary
+                command = [str(binary(RELAY)), FREE_PORT, proto]
+            else:
+                command = [sys.executable, "-m",
+                           *(part.format(folder=folder) for part in TARGETS[base]),
+                           "--port", FREE_PORT, *extra]
+            if base == "relay":
+                command += ["--proto", proto]
+            elif base not in NOT_TCPCHAT:
+                # IRC users join #bench themselves (no autojoin: 10 000 joins to one room would
+                # be a benchmark of JOIN); plain users are always in the default room.
+                # Many clients from one address, each sending as fast as it may: the limits a
+                # public server needs would measure themselves, not the server.
+                command += ["--channel", "#bench", "--no-autojoin", "--log-level", "WARNING",
+                            "--no-flood-control", "--max-clients", "0", "--max-per-ip", "0"]
+                if sendq:
+                    command += ["--sendq", str(sendq)]
+            return cls.launch(name, command, proto, folder, preexec_fn=_prepare_server,
+                              cwd=folder if revision else None)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
     @classmethod
-    def _started(cls, name, base, revision, proto, sendq, extra, folder):
-        port, *more = free_ports(1 + extra.count(FREE_PORT))
-        given = iter(more)
-        extra = [str(next(given)) if part == FREE_PORT else part for part in extra]
-        if base == "relay-c":
-            from .cgenerator import RELAY, binary
-            command = [str(binary(RELAY)), str(port), proto]
-        else:
-            command = [sys.executable, "-m",
-                       *(part.format(folder=folder) for part in TARGETS[base]),
-                       "--port", str(port), *extra]
-        if base == "relay":
-            command += ["--proto", proto]
-        elif base not in NOT_TCPCHAT:
-            # IRC users join #bench themselves (no autojoin: 10 000 joins to one room would
-            # be a benchmark of JOIN); plain users are always in the default room.
-            # Many clients from one address, each sending as fast as it may: the limits a
-            # public server needs would measure themselves, not the server.
-            command += ["--channel", "#bench", "--no-autojoin", "--log-level", "WARNING",
-                        "--no-flood-control", "--max-clients", "0", "--max-per-ip", "0"]
-            if sendq:
-                command += ["--sendq", str(sendq)]
-        process, errors = spawn(command, folder, preexec_fn=_prepare_server,
-                                cwd=folder if revision else None)
-        target = cls(name, ("127.0.0.1", port), proto, process, folder, errors)
-        target.extra_ports = more
-        try:
-            target._wait_listening()
-        except BaseException:
-            target.stop(keep_folder=True)
-            raise
-        return target
+    def launch(cls, name, command, proto, folder, **options):
+        """Run *command* as target *name*, its standard error in *folder* (see :func:`spawn`,
+        which takes *options*), each :data:`FREE_PORT` among its arguments a port probed free:
+        the first, the one it serves on; the rest its ``extra_ports``, in order.
+
+        A port probed free may be taken before the server binds it (by another program's
+        connection: a test suite's other workers open thousands), and the server exits saying
+        so (:class:`PortTaken`); it starts again on fresh ports then, :data:`PORT_ATTEMPTS`
+        times in all.  The folder stays when it fails: it is the caller's."""
+        for attempt in range(PORT_ATTEMPTS):
+            ports = free_ports(sum(part.count(FREE_PORT) for part in command))
+            given = iter(ports)
+            process, errors = spawn(
+                [part.replace(FREE_PORT, str(next(given))) if FREE_PORT in part else part
+                 for part in command], folder, **options)
+            target = cls(name, ("127.0.0.1", ports[0]), proto, process, folder, errors)
+            target.extra_ports = ports[1:]
+            try:
+                target._wait_listening()
+                return target
+            except PortTaken:
+                target.stop(keep_folder=True)
+                if attempt == PORT_ATTEMPTS - 1:
+                    raise
+            except BaseException:
+                target.stop(keep_folder=True)
+                raise
 
     def _wait_listening(self, timeout=10.0):
         """Until the server serves: a tcpchat server listens before it has made its core
