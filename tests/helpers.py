@@ -24,8 +24,6 @@ from tcpchat.transports.threads import ThreadsServer
 from tcpchat.chat.connection import Transport
 from tcpchat.chat.offload import Offload
 from tcpchat.transports.tls import Certificates, client_context
-# Servers that cannot be given port 0 (ngircd, Redis's TLS port, a Redis Cluster) start there.
-from tcpchat.bench.targets import start_on_free_ports  # noqa: F401
 
 #: Seconds any one socket wait in a test may take before the test fails.
 TIMEOUT = 10.0

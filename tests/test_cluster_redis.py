@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from helpers import (ROOT, TIMEOUT, LineSocket, register_irc, register_plain,
-                     start_on_free_ports, wait_until)
+from helpers import ROOT, TIMEOUT, LineSocket, register_irc, register_plain, wait_until
+from tcpchat.bench.targets import start_on_free_ports
 
 REDIS = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS is None and os.environ.get("CI") != "true",

@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from helpers import TIMEOUT, conversation, start_on_free_ports
-from tcpchat.bench.targets import accepts
+from helpers import TIMEOUT, conversation
+from tcpchat.bench.targets import accepts, start_on_free_ports
 
 NGIRCD = "/usr/sbin/ngircd"
 pytestmark = pytest.mark.skipif(not os.path.exists(NGIRCD) and os.environ.get("CI") != "true",

@@ -96,12 +96,6 @@ class PortTaken(RuntimeError):
     """The server exited at start: the port probed free for it was taken meanwhile."""
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def free_ports(count):
     """*count* different loopback ports the system says are free (each probe held until all
     are chosen, so that none is given twice)."""
