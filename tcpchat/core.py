@@ -63,6 +63,8 @@ log = logging.getLogger("tcpchat")
 PLAIN_LINE = MAX_LINE - 2
 #: The first line of a connection is IRC when it starts with one of these and a parameter.
 REGISTRATION_COMMANDS = frozenset(("CAP", "PASS", "NICK", "USER", "LANGUAGE"))
+#: Bytes no line may hold, as the integers ``in`` looks for (ChatCore.usual_lines).
+NUL, CR = 0, 13
 
 
 #: Cancelled timer entries past which, once they are half the heap, it is rebuilt.
@@ -273,8 +275,10 @@ class ChatCore:
         start = taken = 0
         end = data.find(b"\n")
         while end >= 0 and data.startswith(b"PRIVMSG #", start):
-            line = data[start:end - 1] if data[end - 1] == 13 else data[start:end]  # 13: CR
-            if len(line) > MAX_MESSAGE - 2 or b"\0" in line or b"\r" in line:
+            line = data[start:end - 1] if data[end - 1] == CR else data[start:end]
+            # Integers, not one-byte strings: CPython 3.11's ``b"\0" in line`` first tries its
+            # operand as an integer and throws the TypeError away, 1 900 instructions a look.
+            if len(line) > MAX_MESSAGE - 2 or NUL in line or CR in line:
                 break
             try:
                 said = channel_message(line.decode())
