@@ -204,6 +204,18 @@ def test_rounds_give_the_median_round_and_each_rounds_ratio_to_the_relay():
     assert bench.medians(failed, None)[0]["rate"] == 1e6
 
 
+def test_rounds_run_the_targets_in_turns_of_the_order_given_and_its_reverse():
+    """No target always runs after another: over any two rounds, each pair runs once in each
+    order."""
+    from tcpchat.bench import __main__ as bench
+    targets = ["relay-c", "a", "b"]
+    orders = [bench.round_order(targets, number) for number in range(4)]
+    assert orders == [targets, targets[::-1], targets, targets[::-1]]
+    for first, second in (("a", "b"), ("relay-c", "a"), ("relay-c", "b")):
+        assert sorted(order.index(first) < order.index(second) for order in orders[:2]) == [
+            False, True]
+
+
 def test_against_gives_each_targets_figures_over_the_references_round_by_round():
     """``--against``: the ratios the issues set as targets, each round's figure over the
     reference's in the same round, shape by shape, with how many rounds came out below."""

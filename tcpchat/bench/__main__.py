@@ -37,9 +37,10 @@ elsewhere (ngircd, say).  The server runs pinned to core 0 and the generator to 
 when the machine has two cores or more.
 
 Rounds (``--rounds``, 3 by default).  This machine's speed swings by more than the differences
-measured, so the fan-out and latency scenarios run in rounds, every target once a round in
-the same order, and each figure reported is the median of its rounds; beside it, each round's
-figure against the calibration relay's of the same round (paired ratios).  The fan-out is
+measured, so the fan-out and latency scenarios run in rounds, every target once a round (in
+the order given, and in the reverse order every second round: see :func:`round_order`), and
+each figure reported is the median of its rounds; beside it, each round's figure against the
+calibration relay's of the same round (paired ratios).  The fan-out is
 driven by the generator in C where a compiler is (``--generator``), else by this process.
 """
 
@@ -307,6 +308,14 @@ def measured_transports(args, settings):
     return dict(target=name, runs=runs, skipped=skipped, handshakes=handshakes)
 
 
+def round_order(targets, round_number):
+    """The order *targets* run in, in round *round_number* (from 0): as given, and reversed
+    every second round.  A target that always ran after another came out lower on this
+    machine: two trees compared with each other's order swapped gave 0.92 and 1.19 for the
+    same pair at 100 clients and 8 in flight (docs/benchmarks.rst, "Order")."""
+    return targets if round_number % 2 == 0 else targets[::-1]
+
+
 def run(args, settings):
     results = {}
     if "core" in args.scenarios:
@@ -331,7 +340,7 @@ def run(args, settings):
         targets.append("connect")
     rounds = {}  # (target, scenario) -> what each round measured
     for round_number in range(args.rounds):
-        for name in targets:
+        for name in round_order(targets, round_number):
             results.setdefault(name, {})
             for scenario in args.scenarios:
                 if scenario in ("core", "transports", "cluster") or (
