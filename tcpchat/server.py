@@ -18,7 +18,7 @@ from .commands.accounts import reload as reload_accounts
 from .core import ChatCore
 from .protocol.names import channel_problem
 from .store.accounts import Accounts
-from .store.sqlite import SqliteStore, StoreError, collect_young_objects_past_history
+from .store.sqlite import SqliteStore, StoreError
 from .text.arguments import ArgumentParser, interface_language, read_new_password
 from .text.catalog import ENGLISH, _, languages
 from .transports.datagram import MAX_UNREGISTERED
@@ -635,8 +635,6 @@ def main(argv=None):
             if sock is not None:
                 sock.close()
         return 1
-    if store is not None and not args.no_history:
-        collect_young_objects_past_history()
     offload = WorkerThreads()
     accounts = (Accounts(store.keep, records, store.keeping) if store is not None
                 else Accounts())

@@ -23,14 +23,13 @@ Run from the repository::
 """
 
 import argparse
-import gc
 import os
 import statistics
 import tempfile
 import time
 
 from ..chat.events import COUNTER_DIGITS
-from ..store.sqlite import SqliteStore, collect_young_objects_past_history
+from ..store.sqlite import SqliteStore
 from .core import LINE, core_members
 
 
@@ -48,12 +47,8 @@ def fanout(members, rounds, batch, folder):
     best = dict.fromkeys(stores, 0.0)
     data = LINE * batch
     messages = 2000
-    collector = gc.get_threshold()
     for _ in range(rounds):
         for name, (connections, drain) in senders.items():
-            gc.set_threshold(*collector)
-            if stores[name] is not None:  # as the server does when it keeps history
-                collect_young_objects_past_history()
             feed = connections[0].receive_data
             start = time.perf_counter()
             for _ in range(messages // batch):
@@ -62,7 +57,6 @@ def fanout(members, rounds, batch, folder):
             rate = messages * (members - 1) / (time.perf_counter() - start)
             best[name] = max(best[name], rate)
             settle(stores[name])
-    gc.set_threshold(*collector)
     for store in stores.values():
         if store is not None:
             store.close()

@@ -2,13 +2,14 @@
 in-memory database without it.
 
 Theory of operation.  The event loop never waits on the disk.  :meth:`SqliteStore.append`
-numbers each entry and puts it on :attr:`~SqliteStore.recent`, a deque of bounded length
+numbers each entry and puts it on :attr:`~SqliteStore.recent`, a queue of bounded length
 (``queue`` entries), as the row the table will hold; that is all it does.  One writer thread
-looks every ``commit_interval``, copies the deque, writes the copy in one transaction and
+looks every ``commit_interval``, copies the queue, writes the copy in one transaction and
 commits (group commit: what arrives meanwhile goes in the next one), says how far it got
-(:attr:`~SqliteStore.written`), and only then takes what it wrote off the deque.  The deque is
-thus the queue of what is not on the disk yet; while the writer keeps up, it holds what
-arrived in the last few milliseconds.  A look that finds nothing puts the writer to rest,
+(:attr:`~SqliteStore.written`), and only then takes what it wrote off the queue.  The queue is
+thus what is not on the disk yet; while the writer keeps up, it holds what arrived in the
+last few milliseconds.  It is one flat list, each row's :data:`ROW_WIDTH` fields one after
+another, so that the writer takes a column of many rows with one slice (see :func:`_runs`).  A look that finds nothing puts the writer to rest,
 and the next row queued wakes it: an idle server does not wake for it.
 
 Runs.  The table holds entries in runs, not a row each: a run is entries in a row (by seq)
@@ -25,7 +26,7 @@ order and stops once it has its limit; a msgid is found from its counter (see
 
 Reading is done on the loop, on a connection of its own (WAL lets it read while the writer
 writes), bounded by an index and the limit (a query decodes at most a run past it); what is
-still on the deque is merged in, so an answer holds everything appended before it (see
+still on the queue is merged in, so an answer holds everything appended before it (see
 :meth:`SqliteStore._unwritten` for why no entry can slip between the two).  The writer may
 move or rewrite runs between two of a query's statements: each such change is one statement,
 and a query reads the names a rename moves runs along in the renames' order (see
@@ -37,7 +38,7 @@ most the commit under way and what queued behind it (see docs/history.rst for th
 A crash of the process (``kill -9``) loses the same, and never leaves the file damaged.
 
 Faults.  When the writer falls a whole queue behind (the disk stalls), the oldest entries it
-has not written drop off the deque; when a write fails (the disk is full), that transaction's
+has not written drop off the queue, a tenth of it at a time; when a write fails (the disk is full), that transaction's
 entries are lost.  Either way the chat goes on, the writer logs once that it is losing history
 and once when it writes again, and it records a :data:`~tcpchat.store.base.GAP` entry saying
 how many entries were lost, which the history commands show where it falls.  Redactions and
@@ -59,7 +60,6 @@ second had held 250 000 rows, 75 MB in memory, until the minute was up), and whe
 
 import collections
 import contextlib
-import gc
 import itertools
 import json
 import logging
@@ -150,7 +150,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 #: Entries the loop may have handed the writer and the writer not written yet.
 QUEUE = 20_000
-#: Seconds between the writer's looks at the deque: what arrives meanwhile goes in one
+#: The fields of a row of the queue: seq, msgid, the channel's key and name, time, command,
+#: source, text, params (JSON) and tags (JSON), each None where it has none.
+ROW_WIDTH = 10
+#: Seconds between the writer's looks at the queue: what arrives meanwhile goes in one
 #: transaction, nothing on the message path wakes it, and the loop shares the interpreter with
 #: it that much less often (each time the writer wants it, the loop may wait; see
 #: docs/history.rst).
@@ -173,25 +176,6 @@ _INSERT_RUN = f"INSERT INTO runs VALUES ({', '.join('?' * 15)})"
 _UPDATE_RUN = ("UPDATE runs SET (first, last, count, target, name, oldest, newest, said, prefix, "
                "low, high, seqs, times, entries, moved) = "
                f"({', '.join('?' * 15)}) WHERE first = ?")
-
-
-#: CPython collects its young objects once this many more containers have been made than
-#: freed since its last collection (700 by default).  History's queue holds each message's row
-#: until the writer's next look, none of them garbage: 1300 rows at 66 000 messages a second,
-#: and at 700 a collection every few hundred messages looked through them all, and the older
-#: generations' collections that follow held the loop for milliseconds (docs/history.rst).
-#: Not higher: closed connections wait for a collection too (the objects of one refer to each
-#: other: 1.3 KB), and a connection's life leaves 11 more made than freed, so about 900 may
-#: wait at 10 000.
-YOUNG_OBJECTS = 10_000
-
-
-def collect_young_objects_past_history():
-    """Raise CPython's threshold for collecting young objects to :data:`YOUNG_OBJECTS`, unless
-    it is higher already, or 0 (no collections): for a server that keeps history."""
-    young, *older = gc.get_threshold()
-    if 0 < young < YOUNG_OBJECTS:
-        gc.set_threshold(YOUNG_OBJECTS, *older)
 
 
 class StoreError(Exception):
@@ -235,8 +219,15 @@ class SqliteStore(Store):
         #: The rows of what was appended and is not on the disk yet, oldest first, each made
         #: on the loop as the table holds it (so the writer has next to nothing to do while it
         #: holds the interpreter): the writer's queue, and the loop's view of what the
-        #: database does not have yet.  Only the loop appends.
-        self.recent = collections.deque(maxlen=queue)
+        #: database does not have yet.  A flat list: each row is its ROW_WIDTH fields, put on
+        #: in one ``extend`` (one step for the writer's thread), so the writer takes a column
+        #: of its batch with one C-level slice.  A tuple a row, on a deque, cost the writer a
+        #: step through each row and a free of each tuple, by then no longer in the caches: a
+        #: fifth of what it did (docs/history.rst).  Only the loop puts rows on, and takes the
+        #: oldest off when full (:data:`QUEUE`).
+        self.recent = []
+        self._queue_fields = queue * ROW_WIDTH
+        self._dropped_fields = max(1, queue // 10) * ROW_WIDTH
         #: The highest seq the writer has committed (or given up on).
         self.written = last
         #: The redactions and renames the writer has not committed, oldest first, each also
@@ -292,19 +283,32 @@ class SqliteStore(Store):
 
     def take(self, entries):
         for entry in entries:
-            self.recent.append((next(self._seq), entry.msgid, fold(entry.target),
-                                entry.target, entry.time, entry.command, entry.source, None,
-                                json.dumps(entry.params, ensure_ascii=False),
-                                json.dumps(entry.tags, ensure_ascii=False) if entry.tags
-                                else None))
+            self._queue((next(self._seq), entry.msgid, fold(entry.target), entry.target,
+                         entry.time, entry.command, entry.source, None,
+                         json.dumps(entry.params, ensure_ascii=False),
+                         json.dumps(entry.tags, ensure_ascii=False) if entry.tags else None))
         if self._resting:
             self._resting = False  # see _message_path
             self._wake.set()
 
+    def _queue(self, row):
+        """Put *row* on the queue, the oldest tenth of it off first if it is full (the
+        writer a whole queue behind: see the module doc)."""
+        recent = self.recent
+        if len(recent) >= self._queue_fields:
+            del recent[:self._dropped_fields]
+        recent.extend(row)
+
+    def queued(self):
+        """How many entries are not on the disk yet (any thread may ask)."""
+        return len(self.recent) // ROW_WIDTH
+
     def _message_path(self):
         """:meth:`append` for a message first, with what it uses bound once: it runs for every
         message, on the loop, and is most of what history costs the fan-out."""
-        queue, numbers, dumps, rest = self.recent.append, self._seq, json.dumps, self.append
+        recent = self.recent
+        queue, numbers, dumps, rest = recent.extend, self._seq, json.dumps, self.append
+        full, dropped = self._queue_fields, self._dropped_fields
         store, wake = self, self._wake.set
 
         def append(event):
@@ -316,6 +320,8 @@ class SqliteStore(Store):
                 rest(event)  # private, or to a room's operators: see tcpchat.store.base
                 return
             tags = event.tags
+            if len(recent) >= full:  # as _queue does
+                del recent[:dropped]
             queue((next(numbers), event.id, channel.folded, channel.name, event.time,
                    event.command, event.source, event.text, None,
                    dumps(tags, ensure_ascii=False) if tags else None))
@@ -360,7 +366,7 @@ class SqliteStore(Store):
 
     def _edit(self, row):
         self.edits.append(row)
-        self.recent.append(row)
+        self._queue(row)
         self._wake.set()
 
     def page(self, target, after=None, before=None, limit=50, newest=False, commands=None):
@@ -465,14 +471,14 @@ class SqliteStore(Store):
         (redactions and renames left out), and the renames not committed, taken before a
         query reads the database: ``(seq, old key, new key, new name)`` each, in order.
 
-        In that order, each read once: a row or an edit the writer takes off its deque
+        In that order, each read once: a row or an edit the writer takes off its queue
         after this is committed already, so the query that follows finds it on the disk; one
         it has not taken off is here.  The two may overlap, which :meth:`_merge` undoes.  A
         row queued before a rename that is still queued is given under the channel's new
         name."""
         edited = self.edited
         edits = list(self.edits)
-        queued = list(self.recent)
+        queued = _rows_of_fields(self.recent[:])
         rows = [row for row in queued if row[5] != "REDACT" and row[5] != "RENAME"]
         renames = [(row[0], row[2], fold(row[3]), row[3]) for row in edits
                    if row[5] == "RENAME"]
@@ -542,20 +548,20 @@ class SqliteStore(Store):
                     self._wake.clear()
             stopping = self._stopping
             # The edits first: any edit older than a row of the batch is among them, or in
-            # the batch.  Each list() is one step for the loop's thread.
+            # the batch.  Each copy is one step for the loop's thread: whole rows.
             edits = list(self.edits)
-            batch = list(recent)
+            batch = recent[:]
             found = bool(batch or edits)
             if found:
                 lost = 0
                 if batch:
-                    # What fell off the deque unwritten, if anything, is between the two (but
+                    # What fell off the queue unwritten, if anything, is between the two (but
                     # for the edits among it, which wait on self.edits).
-                    lost = batch[0][0] - self.written - 1 - sum(
-                        self.written < edit[0] < batch[0][0] for edit in edits)
+                    lost = batch[0] - self.written - 1 - sum(
+                        self.written < edit[0] < batch[0] for edit in edits)
                 failing = self._write(connection, batch, edits, lost, failing, touched)
                 _drop_written(recent, self.written)
-                since_sweep += len(batch)
+                since_sweep += len(batch) // ROW_WIDTH
             if self.changes:
                 self._write_changes(connection)
             if (stopping or since_sweep >= self.sweep_rows
@@ -586,24 +592,24 @@ class SqliteStore(Store):
         return max(0.0, swept + self.sweep_interval - time.monotonic()), True
 
     def _write(self, connection, batch, edits, lost, failing, touched):
-        """Write *batch* (rows, after a gap of *lost* entries) and make *edits* (those not
-        committed when the batch was taken) in one transaction; returns whether writing is
-        failing now."""
+        """Write *batch* (rows as the queue holds them, after a gap of *lost* entries) and
+        make *edits* (those not committed when the batch was taken) in one transaction;
+        returns whether writing is failing now."""
         runs, in_batch = _runs(batch)  # and the batch's redactions and renames
         # Each once, in order: those of the batch after the edits taken are newer than all.
         changes = edits + [row for row in in_batch if not edits or row[0] > edits[-1][0]]
         if self.lines is not None:
             touched.update(run[3] for run in runs)
             touched.update(fold(row[3]) for row in changes if row[5] == "RENAME")
-        rows = len(batch) - len(in_batch)
+        rows = len(batch) // ROW_WIDTH - len(in_batch)
         lost += self.lost
         try:
             connection.execute("BEGIN")
             if lost and batch:
                 # The gap takes the place of the last entry lost: a seq nothing else has.
                 runs.insert(0, _run_values([(
-                    batch[0][0] - 1, f"gap-{uuid.uuid4().hex[:16]}", EVERYWHERE, EVERYWHERE,
-                    batch[0][4], GAP, None, None, json.dumps([lost]), None)]))
+                    batch[0] - 1, f"gap-{uuid.uuid4().hex[:16]}", EVERYWHERE, EVERYWHERE,
+                    batch[4], GAP, None, None, json.dumps([lost]), None)]))
             connection.executemany(_INSERT_RUN, runs)
             # In order: a message redacted after its channel's rename is found under the new
             # name.
@@ -621,7 +627,7 @@ class SqliteStore(Store):
             _rollback(connection)
             self.lost = lost + rows
             if batch:  # its messages given up on: the loop stops merging them in (but not
-                self.written = batch[-1][0]  # the edits, which stay for the next look)
+                self.written = batch[-ROW_WIDTH]  # the edits, which stay for the next look)
             # Once a minute at most, however often a nearly full disk lets one through.
             now = time.monotonic()
             if not failing and (self._complained is None or now - self._complained >= 60):
@@ -631,7 +637,7 @@ class SqliteStore(Store):
             return True
         self.lost = 0 if batch else lost
         if batch:
-            self.written = batch[-1][0]
+            self.written = batch[-ROW_WIDTH]
         if changes:
             self.edited = changes[-1][0]
             while self.edits and self.edits[0][0] <= self.edited:
@@ -739,16 +745,21 @@ def _write_record(connection, kind, key, text):
 
 
 def _drop_written(recent, written):
-    """Take the rows up to seq *written* off the left of *recent*.
+    """Take the rows up to seq *written* off the front of *recent*, the queue.
 
     Its seqs rise by one (each row takes the next), so they are its first ``written - first +
-    1``, taken off in one C-level step, without a Python step a row.  Should the loop push
-    the oldest off a full deque between the count and the step, as many unwritten rows go
-    too: the next batch counts them in its gap, as it counts those the deque dropped."""
+    1``, taken off in one C-level step.  Should the loop take the oldest off a full queue
+    between the count and the step, as many unwritten rows go too: the next batch counts them
+    in its gap, as it counts those the loop dropped."""
     if recent:
-        count = min(written - recent[0][0] + 1, len(recent))
+        count = min(written - recent[0] + 1, len(recent) // ROW_WIDTH)
         if count > 0:
-            collections.deque(itertools.starmap(recent.popleft, repeat((), count)), 0)
+            del recent[:count * ROW_WIDTH]
+
+
+def _rows_of_fields(fields):
+    """The rows (tuples) of *fields*, rows of the queue one after another."""
+    return list(zip(*(fields[index::ROW_WIDTH] for index in range(ROW_WIDTH))))
 
 
 def _renamed(rows, renames, moved=0):
@@ -790,8 +801,9 @@ def _name_after(seq, key, name, renames, moved):
 
 
 def _runs(batch):
-    """The runs to insert for the rows of *batch* (in order of seq), as :func:`_run_of` makes
-    them, and the redactions and renames among the rows (no entries: they end runs).
+    """The runs to insert for the rows of *batch* (rows of the queue one after another, in
+    order of seq), as :func:`_run_of` makes them, and the redactions and renames among the
+    rows (no entries: they end runs).
 
     A run is entries in a row, of one channel as one name, whose msgids share a prefix with a
     counter that rises along it (each process numbers its msgids so: see
@@ -800,20 +812,23 @@ def _runs(batch):
     what makes a row cost the writer (the table's and its indexes' B-trees, the call per row)
     is paid once a run, not once a message.
 
-    The batch is taken a run's worth of rows at a time, each turned into its columns once:
-    the columns of the whole batch, then sliced into runs, took every reference twice more
-    and freed it twice more, a tenth of what the writer did (``perf`` of the writer in a
-    server at 100 clients and 128 in flight)."""
+    The batch is taken a run's worth of rows at a time, each column of them with one slice
+    (every ROW_WIDTH-th field, from the column's first): no Python step a row, where rows
+    are not one run."""
     runs, edits = [], []
-    for start in range(0, len(batch), RUN_ENTRIES):
-        rows = batch[start:start + RUN_ENTRIES]
-        columns = list(zip(*rows))
+    step = RUN_ENTRIES * ROW_WIDTH
+    for start in range(0, len(batch), step):
+        end = start + step
+        columns = [batch[first:end:ROW_WIDTH] for first in range(start, start + ROW_WIDTH)]
         commands = columns[5]
         if "REDACT" in commands or "RENAME" in commands:
+            rows = list(zip(*columns))
             edits += [row for row in rows if row[5] == "REDACT" or row[5] == "RENAME"]
         elif _one_run(columns):
             runs.append(_run_of(columns))
             continue
+        else:
+            rows = list(zip(*columns))
         runs += _runs_of_rows(rows)
     return runs, edits
 
@@ -1071,7 +1086,7 @@ def _rows_to_runs(connection):
             break
         # (Schema 3's table: without the column moved, which came later.)
         connection.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * 14)})",
-                               [run[:14] for run in _runs(chunk)[0]])
+                               [run[:14] for run in _runs(list(chain(*chunk)))[0]])
     connection.execute("DROP TABLE history")
 
 

@@ -126,7 +126,7 @@ class ChatCollector:
         store = self.store
         if store is not None:
             yield core.GaugeMetricFamily("tcpchat_history_queue_entries", "History entries "
-                                         "not on the disk yet", value=len(store.recent))
+                                         "not on the disk yet", value=store.queued())
             yield core.GaugeMetricFamily("tcpchat_records_queue_changes", "Changes of "
                                          "accounts and rooms not on the disk yet",
                                          value=len(store.changes))
