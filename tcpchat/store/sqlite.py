@@ -9,8 +9,9 @@ commits (group commit: what arrives meanwhile goes in the next one), says how fa
 (:attr:`~SqliteStore.written`), and only then takes what it wrote off the queue.  The queue is
 thus what is not on the disk yet; while the writer keeps up, it holds what arrived in the
 last few milliseconds.  It is one flat list, each row's :data:`ROW_WIDTH` fields one after
-another, so that the writer takes a column of many rows with one slice (see :func:`_runs`).  A look that finds nothing puts the writer to rest,
-and the next row queued wakes it: an idle server does not wake for it.
+another, so that the writer takes a column of many rows with one slice (see :func:`_runs`).
+A look that finds nothing puts the writer to rest, and the next row queued wakes it: an idle
+server does not wake for it.
 
 Runs.  The table holds entries in runs, not a row each: a run is entries in a row (by seq)
 of one channel, at most :data:`RUN_ENTRIES`, as two packed arrays (seqs, times) and one text
@@ -38,11 +39,12 @@ most the commit under way and what queued behind it (see docs/history.rst for th
 A crash of the process (``kill -9``) loses the same, and never leaves the file damaged.
 
 Faults.  When the writer falls a whole queue behind (the disk stalls), the oldest entries it
-has not written drop off the queue, a tenth of it at a time; when a write fails (the disk is full), that transaction's
-entries are lost.  Either way the chat goes on, the writer logs once that it is losing history
-and once when it writes again, and it records a :data:`~tcpchat.store.base.GAP` entry saying
-how many entries were lost, which the history commands show where it falls.  Redactions and
-renames are never lost: they wait on :attr:`~SqliteStore.edits` until a commit makes them.
+has not written drop off the queue, a tenth of it at a time; when a write fails (the disk is
+full), that transaction's entries are lost.  Either way the chat goes on, the writer logs
+once that it is losing history and once when it writes again, and it records a
+:data:`~tcpchat.store.base.GAP` entry saying how many entries were lost, which the history
+commands show where it falls.  Redactions and renames are never lost: they wait on
+:attr:`~SqliteStore.edits` until a commit makes them.
 
 Records (accounts, registered rooms: :mod:`tcpchat.store.accounts`) are few and change
 rarely: :meth:`SqliteStore.keep` puts each change on :attr:`~SqliteStore.changes` and wakes the
