@@ -823,14 +823,13 @@ def _runs(batch):
         end = start + step
         columns = [batch[first:end:ROW_WIDTH] for first in range(start, start + ROW_WIDTH)]
         commands = columns[5]
-        if "REDACT" in commands or "RENAME" in commands:
-            rows = list(zip(*columns))
-            edits += [row for row in rows if row[5] == "REDACT" or row[5] == "RENAME"]
-        elif _one_run(columns):
+        edited = "REDACT" in commands or "RENAME" in commands
+        if not edited and _one_run(columns):
             runs.append(_run_of(columns))
             continue
-        else:
-            rows = list(zip(*columns))
+        rows = list(zip(*columns))
+        if edited:
+            edits += [row for row in rows if row[5] == "REDACT" or row[5] == "RENAME"]
         runs += _runs_of_rows(rows)
     return runs, edits
 
