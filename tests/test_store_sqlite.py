@@ -182,6 +182,36 @@ def test_a_writer_a_whole_queue_behind_loses_the_oldest_and_says_how_many(path):
         store.close()
 
 
+def test_a_run_takes_the_queue_as_its_talks_one_at_a_time_do_a_full_one_too():
+    """A TalkRun (a read's lines to a room, said as one) is queued as its Talks would be one
+    at a time: the same rows, and past a full queue the same losses and the same gap."""
+    stores = [StalledDisk(None, queue=10), StalledDisk(None, queue=10)]
+    try:
+        first = 0
+        for size in (3, 1, 4, 2, 9, 6, 12):  # a queue of 10 fills at the fourth run
+            texts_of_run = [f"m{number}" for number in range(first, first + size)]
+            run = events.TalkRun(None, "ann!ann@host", LOBBY, texts_of_run,
+                                 1_700_000_000.0 + first,
+                                 [f"id{number}" for number in range(first, first + size)])
+            stores[0].append_run(run)
+            for each in run.talks():
+                stores[1].append(each)
+            first += size
+            assert stores[0].recent == stores[1].recent
+        for store in stores:
+            store.gate.set()
+            settled(store)
+        # (A gap's msgid is its own, drawn at random.)
+        kept = [[entry._replace(msgid="gap") if entry.command == GAP else entry
+                 for entry in store.page("#lobby", limit=100)] for store in stores]
+        assert kept[0] == kept[1]
+        assert kept[0][0].command == GAP and kept[0][0].params == (first - 10,)
+    finally:
+        for store in stores:
+            store.gate.set()
+            store.close()
+
+
 @pytest.mark.parametrize("written, left", [(3, range(5, 11)), (7, range(8, 11)),
                                             (10, ()), (20, ())])
 def test_the_writer_takes_off_the_queue_what_it_wrote_and_nothing_after(written, left):

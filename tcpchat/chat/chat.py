@@ -25,6 +25,7 @@ Nothing here touches a socket, a selector or a thread: bytes and messages only.
 import logging
 import time
 from collections import deque
+from itertools import islice
 
 from ..protocol import numerics as rpl
 from ..protocol.ircv3 import client_tags
@@ -78,6 +79,9 @@ class Chat:
             self.consumers[kind].append(show)
         # The fan-out's path: the one list looked up once (add_consumer appends to it).
         self._on_talk = self.consumers[events.Talk]
+        #: What is called with each TalkRun: for each consumer of Talks, in the same order,
+        #: what it takes runs with (see add_consumer).
+        self._on_talk_run = [self.local.talk_run]
         #: A new msgid each call (see tcpchat.chat.events).
         self.new_msgid = events.message_ids()
         #: The history store (a :class:`tcpchat.store.base.Store`), or None: set by the core,
@@ -121,11 +125,16 @@ class Chat:
         if log.isEnabledFor(logging.DEBUG):  # asked once, not on every message
             self.add_consumer(_log_talk, (Talk,))
 
-    def add_consumer(self, consume, kinds=events.KINDS):
+    def add_consumer(self, consume, kinds=events.KINDS, runs=None):
         """*consume(event)* is called with every event of *kinds* (classes from
-        :mod:`tcpchat.chat.events`; all by default) from now on, after local delivery."""
+        :mod:`tcpchat.chat.events`; all by default) from now on, after local delivery; and
+        if *kinds* holds Talk, *runs(run)* with every :class:`~tcpchat.chat.events.TalkRun`
+        (several Talks said as one: see :meth:`message_run`), or without *runs*, *consume*
+        with each of the run's Talks in turn."""
         for kind in kinds:
             self.consumers[kind].append(consume)
+        if events.Talk in kinds:
+            self._on_talk_run.append(runs or _talk_by_talk(consume))
 
     def _emit(self, event):
         event.id = self.new_msgid()
@@ -567,6 +576,44 @@ class Chat:
         client.last_spoke = event.time  # not a clock call of its own: this is the hot path
         return True
 
+    def run_channel(self, client, target, longest):
+        """The channel *target* names, if PRIVMSGs from *client*, their texts at most
+        *longest* characters long, may go there as one run (:meth:`message_run`); else None,
+        and they go one at a time (:meth:`message`), which finds what stops any of them.
+        Changes nothing.
+
+        They may when :meth:`message` would relay each without a word back: the channel
+        exists, *client* is a member who may speak there, and every text surely fits.  Not
+        to a sender with echo-message, whose own echo may cut it at the send queue bound
+        after any line of the read (the lines after it are then not said), nor with the
+        batch turned off (``Config.batch``), which a run's delivery is."""
+        if "echo-message" in client.caps or not self.config.batch:
+            return None
+        channel = self._channels.get(fold(target))
+        if channel is None:
+            return None
+        rank = channel.members.get(client)
+        if not rank and (rank is None or channel.gated):
+            return None
+        if longest + len(client.mask) + len(target) > _SURELY_FITS:
+            return None
+        return channel
+
+    def message_run(self, client, channel, texts):
+        """Relay PRIVMSGs *texts* from *client* to *channel*, what :meth:`run_channel` gave
+        for them, as :meth:`message` would relay each, as one event
+        (:class:`~tcpchat.chat.events.TalkRun`): the lines of a read, said at once.  Each
+        consumer gets the run or its Talks (:meth:`add_consumer`); local delivery sends the
+        run as one batch, the Encoding of users without tags writing it with one join.
+        ``tests/test_usual_lines.py`` holds what everyone gets, and history, to what the
+        lines one at a time give."""
+        when = self.wall_clock()
+        run = events.TalkRun(client, client.mask, channel, texts, when,
+                             list(islice(iter(self.new_msgid, None), len(texts))))
+        for consume in self._on_talk_run:
+            consume(run)
+        client.last_spoke = when
+
     def _fits(self, client, command, target, text):
         """Whether PRIVMSG *text* reaches each recipient as one line once the sender's
         ``nick!user@host`` is put before it; if not, 417 tells the sender how much fits.
@@ -600,6 +647,14 @@ def _fitted(lines, room):
 
 def _same(account_name, other):
     return other is not None and fold(account_name) == fold(other)
+
+
+def _talk_by_talk(consume):
+    """What gives a consumer of Talks a TalkRun: each of its Talks in turn."""
+    def consume_run(run):
+        for talk in run.talks():
+            consume(talk)
+    return consume_run
 
 
 def _log_talk(event):

@@ -21,7 +21,10 @@ out (kept in, for a sender with IRCv3 echo-message), because the batch is flushe
 anything else is queued for anyone (any other message, a numeric, a line of text), before a
 channel's members change (:meth:`Delivery.flush_batch`, which the chat calls), before a
 client's capabilities change (its Encoding may), and when the sender's lines of this core call
-are handled.  ``Config.batch`` turns it off, to measure or test the plain path against it.
+are handled.  ``Config.batch`` turns it off, to measure or test the plain path against it.  A
+read's lines to one room, said as one run (``Chat.message_run``), are a batch made whole at
+once (:meth:`Delivery.relay_run`): the Encoding of users without tags writes it with one join,
+and no Message is made unless another Encoding needs them.
 
 Broadcasts.  At an everyday rate a turn of the loop brings one message to a room whose members
 have nothing else waiting; at saturation, a batch from each of the room's talkers.  Appending
@@ -62,6 +65,7 @@ from ..protocol.ircv3 import timestamp
 from ..protocol.message import Message, utf8_prefix
 from ..text.catalog import ENGLISH, _, render
 from .config import ECHO_BYTES
+from .encoding import IRC
 
 log = logging.getLogger("tcpchat")
 
@@ -167,6 +171,21 @@ class Delivery:
         self._batch_channel, self._batch_sender, self._batch_skip = channel, sender, skip
         self._batch.append(message)
 
+    def relay_run(self, messages, channel, sender, when):
+        """Queue *messages*, a run of *sender*'s said at *when* (``RunMessages``: see
+        ``Chat.message_run``), for the other members of *channel*: what :meth:`relay` and
+        :meth:`flush_batch` do with each, for all of them at once."""
+        self.flush_batch()  # (it never holds a run's messages: see Chat.message_run)
+        if self.stamping:
+            stamp = timestamp(when)
+            for message in messages.messages():
+                message.tags["time"] = stamp
+        if self.quiet and self._broadcast(channel, sender, messages, _encode_run):
+            return
+        # (_fan_out counts one delivery a recipient, as flush_batch says.)
+        self.stats.deliveries += (len(messages) - 1) * (len(channel.members) - 1)
+        self._fan_out(channel.members, sender, _encode_run, messages)
+
     def flush_batch(self):
         """Queue the batch for the members of its channel: each Encoding in use writes the
         batch's messages once, joined, and each member gets them in one append.  Or, while
@@ -186,11 +205,12 @@ class Delivery:
                     len(channel.members) - (skip is not None))
                 self._fan_out(channel.members, skip, _encode_all, messages)
 
-    def _broadcast(self, channel, skip, messages):
+    def _broadcast(self, channel, skip, messages, encode_all=None):
         """Record *messages* as a broadcast to the members of *channel* but *skip* (queued
         for its audience's others), if the channel has an audience, the broadcasts not sent
         yet are to the same one, and all of them together fit the send queue bound; whether
-        it was."""
+        it was.  Each Encoding writes them with ``encode_all(encoding, messages)`` if given
+        (a run's: see relay_run), else a message at a time."""
         audience = channel.direct_audience
         if audience is None:
             audience = channel.direct_audience = _gather(channel)
@@ -200,12 +220,13 @@ class Delivery:
         if broadcasts and broadcasts[-1][0] is not audience:
             # One audience at a time: a member of two rooms then reads the two in order.
             return False
-        single = len(messages) == 1
+        single = encode_all is None and len(messages) == 1
+        encode_all = encode_all or _encode_all
         recorded = []
         longest = 0
         for group in audience.groups:
             data = (group.encoding.encode(messages[0]) if single
-                    else _encode_all(group.encoding, messages))
+                    else encode_all(group.encoding, messages))
             if data:  # (b"": a message these members are not shown)
                 longest = max(longest, len(data))
                 recorded.append((audience, group, group.position.get(skip, -1), data))
@@ -219,7 +240,7 @@ class Delivery:
         if audience.others and single:
             self._queue_each(audience.others, skip, _encode_one, messages[0])
         elif audience.others:
-            self._queue_each(audience.others, skip, _encode_all, messages)
+            self._queue_each(audience.others, skip, encode_all, messages)
         return True
 
     def take_broadcasts(self):
@@ -480,3 +501,12 @@ def _encode_one(encoding, message):
 
 def _encode_all(encoding, messages):
     return b"".join(map(encoding.encode, messages))
+
+
+
+def _encode_run(encoding, messages):
+    """A run's messages (``tcpchat.chat.local.RunMessages``) as *encoding* writes them: the
+    plain IRC Encoding's lines at once, the others' a message at a time."""
+    if encoding is IRC:
+        return messages.bare()
+    return b"".join(map(encoding.encode, messages.messages()))

@@ -15,6 +15,12 @@ that moment, since a NICK changes it), where (``channel``, a
 is its IRCv3 msgid, unique and opaque, the same for every recipient and in history: the chat
 gives every event one (:func:`message_ids`).
 
+Messages come one a :class:`Talk`, but for the fan-out's usual case at saturation: the lines
+of one read, all to one room, are one :class:`TalkRun` (``Chat.message_run``), which a
+consumer takes whole if it says how (``Chat.add_consumer``'s *runs*: local delivery and the
+history store do), and as its Talks, one after another, if not.  It is not among
+:data:`KINDS`: nothing subscribes to runs alone.
+
 An event is handed over while the chat is in the state it describes: a ``Part`` or a ``Kick``
 before the member is taken out (so that it is shown to the one leaving too), a ``Join`` after
 the member is in, a ``Quit`` after the user is gone from every table (``channels`` keeps the
@@ -45,6 +51,25 @@ class Talk:
     id: str = None
     status: str = None
     lines: tuple = None
+
+
+@dataclass(slots=True)
+class TalkRun:
+    """PRIVMSGs *texts* (a list) from *user*, a member of *channel*, the lines of one read,
+    with no tags: what would be a :class:`Talk` each, all at one *time*, with their msgids,
+    *ids*, in order (see the module doc)."""
+    user: object
+    source: str
+    channel: object
+    texts: list
+    time: float
+    ids: list
+
+    def talks(self):
+        """The run as its Talks, one a message, in order."""
+        user, source, channel, time = self.user, self.source, self.channel, self.time
+        return [Talk(user, source, "PRIVMSG", channel, None, text, None, time, msgid)
+                for text, msgid in zip(self.texts, self.ids)]
 
 
 @dataclass(slots=True)

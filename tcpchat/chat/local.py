@@ -47,12 +47,7 @@ class LocalDelivery:
         usual case), or to one user; a TAGMSG only to those with message-tags; the sender
         too if it enabled echo-message."""
         user, channel, text = event.user, event.channel, event.text
-        # A dict of the message's own (server-time stamps it): the event's tags stay.
-        tags = {**event.tags, "msgid": event.id} if event.tags else {"msgid": event.id}
-        if user.account is not None:
-            tags["account"] = user.account
-        if user.bot:
-            tags["bot"] = ""  # a tag without a value (IRCv3 bot-mode)
+        tags = _own_tags(user, event.id, event.tags)
         if event.lines is not None:
             self._multiline(event, tags)
             return
@@ -79,6 +74,10 @@ class LocalDelivery:
             others = [member for member in channel.members if member is not user]
             delivery.deliver(relayed, _readers(relayed, others + [user] if echo else others),
                              when=event.time)
+
+    def talk_run(self, run):
+        """A TalkRun: what :meth:`talk` does with each of its messages, as one batch."""
+        self.delivery.relay_run(RunMessages(run), run.channel, run.user, run.time)
 
     def _to_ranks(self, event, channel, user, tags):
         """STATUSMSG: to the channel's operators (``@``), or its voiced and operators
@@ -341,3 +340,47 @@ def _readers(message, recipients):
     if message.command == "TAGMSG":
         return [user for user in dict.fromkeys(recipients) if "message-tags" in user.caps]
     return dict.fromkeys(recipients)
+
+
+def _own_tags(user, msgid, tags=None):
+    """The tags of a message from *user* (a new dict: server-time stamps it; the event's
+    *tags* stay as they are): its client-only *tags*, its *msgid*, and its sender's account
+    and bot mode."""
+    own = {**tags, "msgid": msgid} if tags else {"msgid": msgid}
+    if user.account is not None:
+        own["account"] = user.account
+    if user.bot:
+        own["bot"] = ""  # a tag without a value (IRCv3 bot-mode)
+    return own
+
+
+class RunMessages:
+    """A TalkRun's messages as a batch of :class:`~tcpchat.chat.delivery.Delivery` holds
+    them, made as they are needed: the lines that users of the plain IRC Encoding get (no
+    tags: the fan-out's usual case) written at once, with no Message made; a Message each,
+    tagged as :meth:`LocalDelivery.talk` tags one, for everyone else."""
+
+    __slots__ = ("run", "_messages")
+
+    def __init__(self, run):
+        self.run = run
+        self._messages = None
+
+    def __len__(self):
+        return len(self.run.texts)
+
+    def bare(self):
+        """The run's lines as users with no tags get them, each what
+        :func:`~tcpchat.protocol.message.encode_line` writes of its Message: one join."""
+        run = self.run
+        head = f":{run.source} PRIVMSG {run.channel.name} :"
+        return (head + ("\r\n" + head).join(run.texts) + "\r\n").encode()
+
+    def messages(self):
+        """The run's Messages, made at the first call."""
+        if self._messages is None:
+            run = self.run
+            user, name, source = run.user, run.channel.name, run.source
+            self._messages = [Message("PRIVMSG", (name, text), source, _own_tags(user, msgid))
+                              for text, msgid in zip(run.texts, run.ids)]
+        return self._messages

@@ -80,6 +80,12 @@ class Store:
         :class:`~tcpchat.chat.events.Rename` moves its channel's entries (:meth:`rename`)."""
         raise NotImplementedError
 
+    def append_run(self, run):
+        """Keep a :class:`~tcpchat.chat.events.TalkRun` (several messages said as one), as
+        :meth:`append` keeps each of its Talks, which is what this does."""
+        for talk in run.talks():
+            self.append(talk)
+
     def page(self, target, after=None, before=None, limit=50, newest=False, commands=None):
         """Entries of channel *target* (or gaps) strictly between the :class:`Bound` *after*
         and *before* (None: no bound), of *commands* only (None: all), oldest first: the first

@@ -261,6 +261,7 @@ class SqliteStore(Store):
         self.records_failing = False
         self.lost = 0
         self.append = self._message_path()
+        self.append_run = self._run_path()
         self._writer = threading.Thread(target=self._write_loop, name="tcpchat-history",
                                         daemon=True)
         self._writer.start()
@@ -333,6 +334,32 @@ class SqliteStore(Store):
                 store._resting = False
                 wake()
         return append
+
+    def _run_path(self):
+        """:meth:`append_run`, with what it uses bound once: the rows of a TalkRun (the
+        messages of a read, said as one), each put on as :meth:`_message_path` puts a
+        message's, but with what they share looked up once."""
+        recent = self.recent
+        queue, numbers = recent.extend, self._seq
+        full = self._queue_fields
+        store, wake = self, self._wake.set
+
+        def append_run(run):
+            texts = run.texts
+            if len(recent) + (len(texts) - 1) * ROW_WIDTH >= full:
+                # The queue fills before its last row: each row takes it as a message would.
+                for talk in run.talks():
+                    store.append(talk)
+                return
+            channel = run.channel
+            folded, name, when, source = channel.folded, channel.name, run.time, run.source
+            # (numbers last: zip stops at the ids' end without drawing one more.)
+            for msgid, text, seq in zip(run.ids, texts, numbers):
+                queue((seq, msgid, folded, name, when, "PRIVMSG", source, text, None, None))
+            if store._resting:  # as _message_path
+                store._resting = False
+                wake()
+        return append_run
 
     def keep(self, kind, key, data):
         """Write the record *kind*/*key* as *data* (a JSON-able dict; None deletes it),
