@@ -71,6 +71,23 @@ def test_a_message_reaches_a_room_on_every_node_once_with_one_msgid(cluster):
     assert bob.lines() == [] and ann.lines() == []
 
 
+def test_a_reads_lines_said_as_one_run_cross_as_messages_each_with_its_msgid(cluster):
+    """A read of lines to one room is one TalkRun on its node (ChatCore._usual_run); the link
+    takes Talks, and sends each of them."""
+    alpha, beta = cluster.nodes
+    ann = alpha.irc("ann")
+    bob = beta.irc("bob", caps=True)
+    bob.send("CAP REQ :message-tags")
+    cluster.settle()
+    bob.lines(), ann.lines()
+    ann.send("PRIVMSG #lobby :one", "PRIVMSG #lobby :two", "PRIVMSG #lobby :three")
+    cluster.settle()
+    said = bob.lines()
+    assert [line.split(" :")[-1] for line in said] == ["one", "two", "three"]
+    msgids = [line.split("msgid=")[1].split(";")[0].split(" ")[0] for line in said]
+    assert len(set(msgids)) == 3 and all(msgid.startswith("alpha-") for msgid in msgids)
+
+
 def test_names_whois_and_lusers_see_the_whole_cluster(cluster):
     alpha, beta = cluster.nodes
     ann = alpha.irc("ann")

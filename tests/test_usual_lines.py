@@ -25,6 +25,7 @@ from tcpchat.chat.connection import MAX_LINE
 from tcpchat.chat.flood import FloodPolicy
 from tcpchat.core import ChatCore
 from tcpchat.protocol import ircv3
+from tcpchat.store.sqlite import SqliteStore
 
 PIECES = [
     b"PRIVMSG #lobby :hello there\r\n", b"PRIVMSG #lobby :hello\n", b"PRIVMSG #lobby ::)\r\n",
@@ -38,16 +39,25 @@ PIECES = [
     b"PRIVMSG ann :private\r\n", b"JOIN #a\r\n", b"PART #a\r\n", b"MODE #lobby +m\r\n",
     b"MODE #lobby -m\r\n", b"BATCH +b1 draft/multiline #lobby\r\n",
     b"@batch=b1 PRIVMSG #lobby :in the batch\r\n", b"BATCH -b1\r\n", b"PING :here\r\n",
+    b"NOTICE #lobby :a notice\r\n",
 ]
 #: Slots: 0 and 1 registered (1 with echo-message), 2 with multiline batches, 3 never
 #: registered (it sent NICK alone), 4 a plain user (to whom a PRIVMSG line is text).
 SLOTS = 5
 
 
+#: A piece said again and again, as a busy talker's reads are: the lines a read takes as one
+#: run (``ChatCore._usual_run``), or leaves to the ways above when one of them is not usual.
+repeated = st.builds(bytes.__mul__, st.sampled_from(PIECES[:16] + [
+    PIECES[-1], b"NOTICE  #lobby :two spaces\r\n", b"PRIVMSG #m :x\r\n",
+    b"PRIVMSG #lobby :" + b"x" * 200 + b"\r\n"]), st.integers(2, 6))
+
+
 @st.composite
 def reads(draw):
     """A stream of pieces, cut into reads at random places (a read may end mid-line)."""
-    stream = b"".join(draw(st.lists(st.sampled_from(PIECES), min_size=1, max_size=8)))
+    stream = b"".join(draw(st.lists(st.one_of(st.sampled_from(PIECES), repeated), min_size=1,
+                                    max_size=8)))
     cuts = sorted(draw(st.lists(st.integers(1, max(1, len(stream) - 1)), max_size=3)))
     bounds = [0, *cuts, len(stream)]
     return [stream[start:end] for start, end in zip(bounds, bounds[1:]) if end > start]
@@ -74,22 +84,39 @@ def _play(steps, short_way, direct):
 
 
 def _played(steps, short_way, direct):
-    chat = Harness(direct=direct, flood=FloodPolicy(lines_per_second=2, burst_lines=12,
-                                                    bytes_per_second=512, burst_bytes=2048,
-                                                    backlog=4096))
+    history = SqliteStore(None)
+    try:
+        return _played_with(steps, short_way, direct, history)
+    finally:
+        history.close()
+
+
+def _played_with(steps, short_way, direct, history):
+    chat = Harness(direct=direct, history=history,
+                   flood=FloodPolicy(lines_per_second=2, burst_lines=12, bytes_per_second=512,
+                                     burst_bytes=2048, backlog=4096))
     if not short_way:
         chat.core.usual_lines = lambda conn, data: 0
-    peers = [chat.irc("ann"), with_caps(chat, "bob", "echo-message"),
+    peers = [chat.irc("ann"), with_caps(chat, "bob", "echo-message", "account-tag"),
              with_caps(chat, "cy", "batch", "message-tags", "draft/multiline"), chat.connect(),
              chat.plain("dee")]
     for peer in peers[:3]:
         peer.send("JOIN #lobby")
     peers[4].send("/join #lobby")
     peers[3].send("NICK zed")
+    # #a, which ann and cy are not in; #m, moderated, where cy has no voice.
+    peers[1].send("JOIN #a")
+    peers[0].send("JOIN #m", "MODE #m +m")
+    peers[2].send("JOIN #m")
+    # What a login and bot mode give a message (its account and bot tags), set as they set it.
+    peers[0].conn.client.bot = True
+    peers[2].conn.client.account = "cy"
     _lower_sendq(chat, 1024)  # so that a sender's own echo can cut it mid-read
 
     def seen():
-        return [(peer.output(), peer.conn.closing, peer.conn.reading_paused) for peer in peers]
+        return [(peer.output(), peer.conn.closing, peer.conn.reading_paused,
+                 peer.conn.flood and (peer.conn.flood.lines, peer.conn.flood.bytes))
+                for peer in peers]
 
     seen_after = [seen()]
     for slot, what in steps:
@@ -101,7 +128,8 @@ def _played(steps, short_way, direct):
                 peers[slot].send_bytes(data)
         seen_after.append(seen())
     stats = chat.core.chat.stats
-    return seen_after, dict(stats.commands), stats.lines_in, stats.bytes_in
+    kept = [history.page(room, limit=1000) for room in ("#lobby", "#a")]
+    return seen_after, dict(stats.commands), stats.lines_in, stats.bytes_in, kept
 
 
 @pytest.mark.parametrize("direct", [False, True], ids=["queued", "broadcast"])
@@ -115,6 +143,21 @@ def _played(steps, short_way, direct):
 @example(steps=[(2, [b"BATCH +b1 draft/multiline #lobby\r\nPRIVMSG #lobby :in\r\n"]),
                 (2, [b"PRIVMSG #lobby :still in\r\nBATCH -b1\r\n"])])
 def test_the_usual_lines_give_everyone_what_the_general_way_gives(steps, direct):
+    assert _play(steps, True, direct) == _play(steps, False, direct)
+
+
+#: Whole reads of a talker's lines, one or a few of them said again and again: by ann, by bob
+#: (who has his own echoed), or by cy (who takes message-tags, and is written every msgid).
+talkers_reads = st.lists(st.tuples(st.sampled_from((0, 1, 2)), st.lists(
+    repeated, min_size=1, max_size=3).map(lambda parts: [b"".join(parts)])), min_size=1,
+    max_size=6)
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["queued", "broadcast"])
+@settings(max_examples=60, deadline=None)
+@given(steps=talkers_reads)
+@example(steps=[(0, [b"PRIVMSG #lobby :one\r\n" * 3]), (2, [b"PRIVMSG #lobby :two\r\n" * 2])])
+def test_a_talkers_reads_taken_as_runs_give_everyone_what_the_general_way_gives(steps, direct):
     assert _play(steps, True, direct) == _play(steps, False, direct)
 
 
