@@ -322,8 +322,10 @@ class ChatCore:
         end = data.rfind(b"\n") + 1  # the whole lines
         block = data if end == len(data) else data[:end]
         count = block.count(b"\n")
+        if count < 2:  # (a message now and then: nothing more to look at)
+            return 0
         space = block.find(b" :", 9)
-        if count < 2 or not block.startswith(b"PRIVMSG #") or not 0 < space < block.find(b"\n"):
+        if not block.startswith(b"PRIVMSG #") or not 0 < space < block.find(b"\n"):
             return 0
         # What every line must begin with: the first one's ``PRIVMSG #room :``.  (A target
         # with a space or a comma, which channel_message leaves alone, names no room, and
