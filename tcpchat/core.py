@@ -272,12 +272,13 @@ class ChatCore:
         if (client.dialect is not Dialect.IRC or not client.registered or conn.reading_paused
                 or (chat.batches and client in chat.batches)):
             return 0
-        taken = self._usual_run(conn, client, data)
-        if taken:
-            return taken
+        end = data.find(b"\n")
+        if 0 <= end < len(data) - 1:  # more than a line (one is the everyday read)
+            taken = self._usual_run(conn, client, data)
+            if taken:
+                return taken
         flood, counts, message = conn.flood, chat.stats.commands, chat.message
         start = taken = 0
-        end = data.find(b"\n")
         while end >= 0 and data.startswith(b"PRIVMSG #", start):
             line = data[start:end - 1] if data[end - 1] == CR else data[start:end]
             # Integers, not one-byte strings: CPython 3.11's ``b"\0" in line`` first tries its
@@ -322,7 +323,7 @@ class ChatCore:
         end = data.rfind(b"\n") + 1  # the whole lines
         block = data if end == len(data) else data[:end]
         count = block.count(b"\n")
-        if count < 2:  # (a message now and then: nothing more to look at)
+        if count < 2:
             return 0
         space = block.find(b" :", 9)
         if not block.startswith(b"PRIVMSG #") or not 0 < space < block.find(b"\n"):
