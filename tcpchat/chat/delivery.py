@@ -175,7 +175,7 @@ class Delivery:
         """Queue *messages*, a run of *sender*'s said at *when* (``RunMessages``: see
         ``Chat.message_run``), for the other members of *channel*: what :meth:`relay` and
         :meth:`flush_batch` do with each, for all of them at once."""
-        self.flush_batch()  # (it never holds a run's messages: see Chat.message_run)
+        self.flush_batch()  # what came before goes first; a run never joins the batch
         if self.stamping:
             stamp = timestamp(when)
             for message in messages.messages():
@@ -501,7 +501,6 @@ def _encode_one(encoding, message):
 
 def _encode_all(encoding, messages):
     return b"".join(map(encoding.encode, messages))
-
 
 
 def _encode_run(encoding, messages):
