@@ -81,8 +81,9 @@ class Store:
         raise NotImplementedError
 
     def append_run(self, run):
-        """Keep a :class:`~tcpchat.chat.events.TalkRun` (several messages said as one), as
-        :meth:`append` keeps each of its Talks, which is what this does."""
+        """Keep a :class:`~tcpchat.chat.events.TalkRun` (several messages said as one) as
+        :meth:`append` keeps each of its Talks: here by doing that; a store may do it at
+        once (:class:`~tcpchat.store.sqlite.SqliteStore` does)."""
         for talk in run.talks():
             self.append(talk)
 
