@@ -61,6 +61,17 @@ class FloodBucket:
         self.bytes -= size
         return True
 
+    def take_all(self, count, size):
+        """Spend *count* lines of *size* bytes in all, as many calls of :meth:`take` would,
+        or nothing (False) if any of them would not fit now.  Those calls all succeed exactly
+        when the bucket holds *count* lines and *size* bytes: the bytes never exceed the
+        burst, so no line that fits is ever cut to it."""
+        if self.lines < count or self.bytes < size:
+            return False
+        self.lines -= count
+        self.bytes -= size
+        return True
+
     def refund_line(self):
         """Give back the line a line took, its bytes kept: for lines that are parts of one
         message (a multiline batch's)."""
