@@ -17,9 +17,10 @@ settings.load_profile("tcpchat")
 
 @pytest.fixture(autouse=True)
 def _quick_history_writer(monkeypatch):
-    """The SQLite store's writer rests 20 ms after each commit (the fan-out's sake); tests that
-    wait for it need not."""
+    """The SQLite store's writer rests 20 ms after each commit (250 ms in memory: the fan-out's
+    sake); tests that wait for it need not."""
     monkeypatch.setattr(tcpchat.store.sqlite, "COMMIT_INTERVAL", 0.001)
+    monkeypatch.setattr(tcpchat.store.sqlite, "MEMORY_COMMIT_INTERVAL", 0.001)
 
 
 @pytest.fixture(autouse=True)

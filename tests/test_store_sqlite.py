@@ -754,13 +754,13 @@ def test_an_idle_writer_rests_until_a_message_wakes_it():
     wakes it, and it writes it as it writes any."""
     store = CountedRests(None, commit_interval=0.002, sweep_interval=3600)
     try:
-        assert wait_until(lambda: store.rests == 1 and store._resting)
+        assert wait_until(lambda: store.rests == 1 and store.resting)
         # Where the writer did not rest, it would look 50 times in this tenth of a second.
         assert not threading.Event().wait(0.1)
         assert store.rests == 1
         store.append(talk(1))
         assert wait_until(lambda: store.written == 1)  # on the disk
-        assert wait_until(lambda: store.rests == 2 and store._resting)  # and at rest again
+        assert wait_until(lambda: store.rests == 2 and store.resting)  # and at rest again
         store.append(events.Join(None, "bob!b@host", LOBBY, 2.0, "j1"))
         assert wait_until(lambda: store.written == 2)  # an entry of another kind wakes it too
         assert [entry.command for entry in store.page("#lobby", limit=10)] == ["PRIVMSG",
@@ -785,13 +785,78 @@ def test_a_burst_of_messages_wakes_a_resting_writer_once(monkeypatch):
     # write the burst and rest again while the burst is still coming.
     store = CountedRests(None, commit_interval=1.0, sweep_interval=3600)
     try:
-        assert wait_until(lambda: store.rests == 1 and store._resting)
+        assert wait_until(lambda: store.rests == 1 and store.resting)
         sets.clear()  # (the writer's thread set one as it started)
         for number in range(50):
             store.append(talk(number))
         assert len(sets) == 1
         assert wait_until(lambda: store.written == 50)
     finally:
+        store.close()
+
+
+def test_in_memory_the_writer_looks_less_often_than_for_a_file(monkeypatch, path):
+    """A file's writer looks every COMMIT_INTERVAL (what a power cut may lose); in memory,
+    where a power cut loses all, every MEMORY_COMMIT_INTERVAL, a look costing about the same
+    whatever it writes.  A store may still be given its own."""
+    monkeypatch.setattr(sqlite, "COMMIT_INTERVAL", 0.02)
+    monkeypatch.setattr(sqlite, "MEMORY_COMMIT_INTERVAL", 0.25)
+    stores = [SqliteStore(None), SqliteStore(path),
+              SqliteStore(None, commit_interval=0.005)]
+    try:
+        assert [store.commit_interval for store in stores] == [0.25, 0.02, 0.005]
+    finally:
+        for store in stores:
+            store.close()
+
+
+class WatchedDisk(StalledDisk):
+    """A stalled disk that says when its writer has taken a batch (and waits at the gate)."""
+
+    def __init__(self, *args, **kwargs):
+        self.writing = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def _write(self, *args):
+        self.writing.set()
+        return super()._write(*args)
+
+
+def test_wake_rows_queued_wake_the_writer_before_its_interval_is_up(monkeypatch):
+    """Rows wait for the writer's next look, and a query merges them in meanwhile; once
+    wake_rows of them wait, the loop wakes it (one event set, not one a row), and rows that
+    came while it wrote are written at once after, not an interval later."""
+    sets = []
+
+    class CountedEvent(threading.Event):
+        def set(self):
+            sets.append(self)
+            super().set()
+
+    monkeypatch.setattr(threading, "Event", CountedEvent)
+    store = WatchedDisk(None, commit_interval=600, wake_rows=5, queue=1000,
+                        sweep_interval=3600)
+
+    def wakes():
+        return sets.count(store._wake)  # (not the disk's own events)
+    try:
+        for number in range(4):
+            store.append(talk(number))
+        assert texts(store.page("#lobby", limit=10)) == ["m0", "m1", "m2", "m3"]  # queued
+        # Looking every 600 s, the writer has not looked in this tenth of a second.
+        assert not threading.Event().wait(0.1)
+        assert not store.writing.is_set() and wakes() == 0
+        store.append(talk(4))
+        assert wakes() == 1
+        assert store.writing.wait(timeout=TIMEOUT)  # long before 600 s, and stalled there
+        for number in range(5, 45):  # more than wake_rows, while it writes: no one to wake
+            store.append(talk(number))
+        assert wakes() == 1
+        store.gate.set()
+        assert wait_until(lambda: store.written == 45 and not store.recent)
+        assert len(texts(store.page("#lobby", limit=100))) == 45 and store.lost == 0
+    finally:
+        store.gate.set()
         store.close()
 
 
@@ -802,7 +867,7 @@ def test_a_resting_writer_still_sweeps_when_it_is_due():
                          wall_clock=lambda: now[0])
     try:
         store.append(talk(1, when=now[0]))
-        assert wait_until(lambda: store.written == 1 and store._resting)
+        assert wait_until(lambda: store.written == 1 and store.resting)
         now[0] += 10 * 86400  # ten days on, with no message since
         assert wait_until(lambda: store.page("#lobby", limit=10) == [])
     finally:

@@ -6,12 +6,15 @@ numbers each entry and puts it on :attr:`~SqliteStore.recent`, a queue of bounde
 (``queue`` entries), as the row the table will hold; that is all it does.  One writer thread
 looks every ``commit_interval``, copies the queue, writes the copy in one transaction and
 commits (group commit: what arrives meanwhile goes in the next one), says how far it got
-(:attr:`~SqliteStore.written`), and only then takes what it wrote off the queue.  The queue is
-thus what is not on the disk yet; while the writer keeps up, it holds what arrived in the
-last few milliseconds.  It is one flat list, each row's :data:`ROW_WIDTH` fields one after
-another, so that the writer takes a column of many rows with one slice (see :func:`_runs`).
+(:attr:`~SqliteStore.written`), and only then takes what it wrote off the queue; once
+``wake_rows`` rows wait, the loop wakes it sooner.  The queue is thus what is not on the disk
+yet; while the writer keeps up, it holds what arrived since its last look.  It is one flat
+list, each row's :data:`ROW_WIDTH` fields one after another, so that the writer takes a
+column of many rows with one slice (see :func:`_runs`).
 A look that finds nothing puts the writer to rest, and the next row queued wakes it: an idle
-server does not wake for it.
+server does not wake for it.  In memory it looks less often than for a file (see
+:data:`MEMORY_COMMIT_INTERVAL`): there is nothing to make durable, and a look costs about the
+same whatever it writes.
 
 Runs.  The table holds entries in runs, not a row each: a run is entries in a row (by seq)
 of one channel, at most :data:`RUN_ENTRIES`, as two packed arrays (seqs, times) and one text
@@ -155,11 +158,23 @@ QUEUE = 20_000
 #: The fields of a row of the queue: seq, msgid, the channel's key and name, time, command,
 #: source, text, params (JSON) and tags (JSON), each None where it has none.
 ROW_WIDTH = 10
-#: Seconds between the writer's looks at the queue: what arrives meanwhile goes in one
-#: transaction, nothing on the message path wakes it, and the loop shares the interpreter with
-#: it that much less often (each time the writer wants it, the loop may wait; see
-#: docs/history.rst).
+#: Seconds between the writer's looks at the queue of a file: what arrives meanwhile goes in
+#: one transaction, nothing on the message path wakes it, and the loop shares the interpreter
+#: with it that much less often (each time the writer wants it, the loop may wait; see
+#: docs/history.rst).  What a power cut may lose (docs/history.rst, "Durability").
 COMMIT_INTERVAL = 0.02
+#: The same in memory, where a power cut loses everything anyway: what the look interval
+#: bounds there is only the queue a query merges in (see :meth:`SqliteStore._unwritten`).  A
+#: look costs the writer about 300 us of CPU, nearly all of it the same for 20 rows as for
+#: 250 (waking, the interpreter lock, caches gone cold): every 20 ms, that was 2 % of the
+#: server's CPU at 1000 messages a second (docs/history.rst, "Why a thread that looks").
+MEMORY_COMMIT_INTERVAL = 0.25
+#: Rows that, once queued, wake the writer before its interval is up: a busy server's look
+#: stays a few runs' worth (at tens of thousands of messages a second, about every 20 ms, as
+#: the interval alone would have it), and the queue stays far from its bound.
+WAKE_ROWS = 4 * 256
+#: A queue length no queue reaches: the writer was woken, and no row need wake it again.
+_NEVER = 1 << 62
 #: Rows the writer writes between two sweeps at most (see the module doc).
 SWEEP_ROWS = 10_000
 #: Entries a run holds at most: what a query decodes to use one of them.
@@ -187,15 +202,21 @@ class StoreError(Exception):
 class SqliteStore(Store):
     def __init__(self, path=None, lines=None, days=None, total=None, queue=QUEUE,
                  sweep_interval=60.0, commit_interval=None, wall_clock=time.time,
-                 sweep_rows=SWEEP_ROWS):
+                 sweep_rows=SWEEP_ROWS, wake_rows=WAKE_ROWS):
         """History in the SQLite file *path* (created with mode 0600), or in memory (None),
         keeping at most *lines* entries a channel, none older than *days*, and at most *total*
-        in all (None: no such bound).  Raises :class:`StoreError` when it cannot be opened, is
-        not a database, is another running server's, or was made by a newer tcpchat."""
+        in all (None: no such bound).  The writer looks every *commit_interval* seconds
+        (None: :data:`COMMIT_INTERVAL` for a file, :data:`MEMORY_COMMIT_INTERVAL` in memory),
+        or as soon as *wake_rows* rows wait.  Raises :class:`StoreError` when it cannot be
+        opened, is not a database, is another running server's, or was made by a newer
+        tcpchat."""
         self.path = path
         self.lines, self.days, self.total = lines, days, total
         self.sweep_interval, self.sweep_rows = sweep_interval, sweep_rows
-        self.commit_interval = COMMIT_INTERVAL if commit_interval is None else commit_interval
+        if commit_interval is None:
+            commit_interval = MEMORY_COMMIT_INTERVAL if path is None else COMMIT_INTERVAL
+        self.commit_interval = commit_interval
+        self._wake_fields = wake_rows * ROW_WIDTH
         self.wall_clock = wall_clock
         self._lock_file = None
         if path is None:
@@ -252,8 +273,12 @@ class SqliteStore(Store):
         self._turns = threading.Lock() if path is None else contextlib.nullcontext()
         #: Set for what should not wait for the writer's next look: a redaction, stopping.
         self._wake = threading.Event()
-        #: The writer rests (it found nothing to write): a row queued wakes it.
-        self._resting = False
+        #: The queue's length, in fields, at which the loop wakes the writer: 0 while it
+        #: rests (it found nothing to write: any row wakes it), ``wake_rows`` rows while it
+        #: waits between looks (and before its first), and :data:`_NEVER` once woken, until
+        #: its next look.  So a burst sets the event once, not once a message (each a lock
+        #: and a notify).
+        self._wake_at = self._wake_fields
         self._stopping = False
         #: Changes of records not written yet, oldest first: ``(kind, key, JSON or None)``.
         self.changes = collections.deque()
@@ -290,8 +315,8 @@ class SqliteStore(Store):
                          entry.time, entry.command, entry.source, None,
                          json.dumps(entry.params, ensure_ascii=False),
                          json.dumps(entry.tags, ensure_ascii=False) if entry.tags else None))
-        if self._resting:
-            self._resting = False  # see _message_path
+        if len(self.recent) >= self._wake_at:  # see _message_path
+            self._wake_at = _NEVER
             self._wake.set()
 
     def _queue(self, row):
@@ -312,7 +337,7 @@ class SqliteStore(Store):
         recent = self.recent
         queue, numbers, dumps, rest = recent.extend, self._seq, json.dumps, self.append
         full, dropped = self._queue_fields, self._dropped_fields
-        store, wake = self, self._wake.set
+        store, wake, NEVER = self, self._wake.set, _NEVER
 
         def append(event):
             if event.__class__ is not Talk:
@@ -328,10 +353,10 @@ class SqliteStore(Store):
             queue((next(numbers), event.id, channel.folded, channel.name, event.time,
                    event.command, event.source, event.text, None,
                    dumps(tags, ensure_ascii=False) if tags else None))
-            if store._resting:  # else no wake-up: it looks every commit_interval
-                # Out of its rest at once, so that the rest of a burst does not set the event
-                # again, a message each, until the writer's thread gets the interpreter.
-                store._resting = False
+            if len(recent) >= store._wake_at:  # else it looks every commit_interval
+                # Woken once: the rest of a burst does not set the event again, a message
+                # each, until the writer's thread gets the interpreter and looks.
+                store._wake_at = NEVER
                 wake()
         return append
 
@@ -356,8 +381,8 @@ class SqliteStore(Store):
             # (numbers last: zip stops at the ids' end without drawing one more.)
             for msgid, text, seq in zip(run.ids, texts, numbers):
                 queue((seq, msgid, folded, name, when, "PRIVMSG", source, text, None, None))
-            if store._resting:  # as _message_path
-                store._resting = False
+            if len(recent) >= store._wake_at:  # as _message_path
+                store._wake_at = _NEVER
                 wake()
         return append_run
 
@@ -564,12 +589,14 @@ class SqliteStore(Store):
         resting = False  # this wait is a rest: see _rest
         while True:
             # While there is something to write, a look every commit_interval, whether woken
-            # or not: messages do not wake a writer at work (a call less for each), the rest
-            # does (redactions, stopping).  A writer that found nothing rests (see _rest).
+            # or not: messages do not wake a writer at work (a call less for each) until
+            # wake_rows of them wait; the rest does (redactions, stopping).  A writer that
+            # found nothing rests (see _rest).
             woken = self._wake.wait(timeout=wait)
             self._wake.clear()
             if resting:
-                self._resting = resting = False
+                resting = False
+                self._wake_at = self._wake_fields
                 if woken and not (self._stopping or self.edits or self.changes):
                     # A message woke it, in the middle of the loop's turn: it looks once the
                     # rest of commit_interval's messages have come, as at any look.
@@ -601,7 +628,18 @@ class SqliteStore(Store):
             if stopping:
                 connection.close()
                 return
-            wait, resting = (self.commit_interval, False) if found else self._rest(swept)
+            if found:
+                # Set first, then looked at (as in _rest): wake_rows that came during the look
+                # had no one to wake, so it looks again at once.
+                self._wake_at = self._wake_fields
+                wait = 0 if len(recent) >= self._wake_fields else self.commit_interval
+            else:
+                wait, resting = self._rest(swept)
+
+    @property
+    def resting(self):
+        """Whether the writer rests: its last look found nothing, and the next row wakes it."""
+        return self._wake_at == 0
 
     def _rest(self, swept):
         """The writer's look found nothing: rest until something comes (the loop wakes it) or
@@ -612,11 +650,11 @@ class SqliteStore(Store):
         So an idle server sleeps: the writer that looked every commit_interval woke its
         process 50 times a second for nothing.  It rests only after a whole commit_interval
         with no message, so at a steady rate it never does, and no message wakes it then."""
-        self._resting = True
+        self._wake_at = 0
         # Set first, then looked at: a row queued before this is seen here, one queued after
         # it wakes the writer (see _message_path).
         if self.recent or self.edits or self.changes or self._stopping:
-            self._resting = False
+            self._wake_at = self._wake_fields
             return self.commit_interval, False
         return max(0.0, swept + self.sweep_interval - time.monotonic()), True
 
