@@ -860,6 +860,30 @@ def test_wake_rows_queued_wake_the_writer_before_its_interval_is_up(monkeypatch)
         store.close()
 
 
+def test_a_page_across_what_is_written_and_what_is_queued_is_cut_at_the_right_end():
+    """In memory the queue holds a few hundred rows between looks; a page takes its limit
+    from the right end of the written and the queued together, between its bounds."""
+    store = StalledDisk(None, queue=1000)
+    try:
+        for number in range(40):
+            store.append(talk(number))
+        store.gate.set()
+        settled(store)
+        store.gate.clear()
+        for number in range(40, 120):  # queued behind a stalled disk
+            store.append(talk(number))
+        lines = [f"m{number}" for number in range(120)]
+        assert texts(store.page("#lobby", limit=50)) == lines[:50]
+        assert texts(store.page("#lobby", limit=50, newest=True)) == lines[70:]
+        after = store.page("#lobby", limit=1, newest=True)[0].seq - 30  # m89's seq
+        assert texts(store.page("#lobby", after=Bound.at_seq(after), limit=10)) == lines[90:100]
+        assert texts(store.page("#lobby", before=Bound.at_seq(after), limit=10,
+                                newest=True)) == lines[79:89]
+    finally:
+        store.gate.set()
+        store.close()
+
+
 def test_a_resting_writer_still_sweeps_when_it_is_due():
     """Retention by age goes on in a room where nobody speaks any more."""
     now = [1_700_000_000.0]

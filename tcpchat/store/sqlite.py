@@ -460,9 +460,11 @@ class SqliteStore(Store):
             rows = list({row[0]: row for row in rows}.values())
         rows.sort()
         rows = rows[-limit:] if newest else rows[:limit]
-        pending = [row for row in pending if (row[2] == key or row[2] == EVERYWHERE)
-                   and _on_page(row, after, before, commands)]
-        return cut([_entry(row) for row in self._merge(rows, pending, edited)], limit, newest)
+        pending = [row for row in pending if row[2] == key or row[2] == EVERYWHERE]
+        if filtering:
+            pending = [row for row in pending if _on_page(row, after, before, commands)]
+        # Cut before the entries are made: in memory the queue may hold a few hundred rows.
+        return [_entry(row) for row in cut(self._merge(rows, pending, edited), limit, newest)]
 
     def find(self, target, msgid):
         key = fold(target)
