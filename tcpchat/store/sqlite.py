@@ -167,7 +167,7 @@ COMMIT_INTERVAL = 0.02
 #: bounds there is only the queue a query merges in (see :meth:`SqliteStore._unwritten`).  A
 #: look costs the writer about 300 us of CPU, nearly all of it the same for 20 rows as for
 #: 250 (waking, the interpreter lock, caches gone cold): every 20 ms, that was 2 % of the
-#: server's CPU at 1000 messages a second (docs/history.rst, "Why a thread that looks").
+#: server's CPU at 1000 messages a second (docs/history.rst, "Why every 250 ms in memory").
 MEMORY_COMMIT_INTERVAL = 0.25
 #: Rows that, once queued, wake the writer before its interval is up: a busy server's look
 #: stays a few runs' worth (at tens of thousands of messages a second, about every 20 ms, as
