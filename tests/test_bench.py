@@ -7,6 +7,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -580,3 +581,30 @@ def test_the_instruction_count_without_valgrind_says_what_to_install(tmp_path, m
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing there
     with pytest.raises(SystemExit, match="needs valgrind: apt-get install valgrind"):
         instructions.main([])
+
+
+def test_two_servers_at_once_are_compared_round_by_round_over_the_same_seconds():
+    """``python -m tcpchat.bench.together``: both servers started, driven at once, and each
+    round's ratio of CPU a delivery is the one its two figures give; the median of them is
+    what it says last."""
+    c_generator()
+    lines = tool_output("tcpchat.bench.together", "--targets",
+                        "select-epoll,select-epoll-no-history", "--rounds", "2",
+                        "--seconds", "0.5", "--rate", "100").splitlines()
+    assert lines[0].startswith("select-epoll beside select-epoll-no-history: 100 messages")
+    ratios = []
+    for line in lines[1:3]:
+        first, second, ratio = re.search(r"CPU a delivery ([\d.]+) and ([\d.]+) µs \(([\d.]+)\)",
+                                         line).groups()
+        assert float(ratio) == pytest.approx(float(first) / float(second), abs=0.01)
+        ratios.append(float(ratio))
+    assert lines[3].startswith("select-epoll over select-epoll-no-history")
+    assert float(lines[4].split()[3]) == pytest.approx(statistics.median(ratios), abs=0.001)
+
+
+def test_two_servers_at_once_must_be_two_known_and_different(capsys):
+    from tcpchat.bench import together
+    for targets in ("select-epoll", "select-epoll,select-epoll", "select-epoll,nothing"):
+        with pytest.raises(SystemExit):
+            together.main(["--targets", targets])
+    assert "unknown target 'nothing'" in capsys.readouterr().err
