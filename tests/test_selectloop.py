@@ -3,7 +3,6 @@ core's broadcasts) against its general path: the same bytes to every member, in 
 real loopback sockets, whether each socket takes all its output at once, only part of it, or
 breaks as a broadcast reaches it."""
 
-import os
 import socket
 import threading
 
@@ -228,49 +227,3 @@ def test_the_broadcasts_of_one_turn_go_joined_and_no_sender_reads_its_own(monkey
         for peer in members + talkers:
             peer.close()
     assert [len(datas) for datas in flushes if len(datas) > 1] == [2]
-
-
-@pytest.mark.skipif(os.name != "posix", reason="broadcasts are written to sockets there")
-def test_a_broadcast_never_reaches_what_is_opened_where_a_member_was_closed(monkeypatch):
-    """Between a broadcast's recording and its sending, in one turn, a member's socket is
-    closed, and something else in the process opens a descriptor (another thread's socket or
-    file: the metrics endpoint's connection, the history's database).  The system gives the
-    lowest free descriptor, and with the holes below filled the closed member's would be it;
-    but the loop closes sockets at the end of the turn, so the room's line, written to
-    descriptors, goes nowhere else.  (Usually the core has queued something for a member
-    closed in a turn, its QUIT to the room, and the broadcasts went into the queues before
-    it; not when nobody here is told, as when the room's others are on other nodes: closing
-    the socket alone is that.)"""
-    spied = []
-    armed = threading.Event()
-
-    def close_one_and_open_one(loop, delivery):
-        if spied or not armed.is_set() or not delivery.broadcasts:
-            return
-        closed = next(transport for transport in loop._transports
-                      if transport.conn is not None and transport.conn.client.nick == "m1")
-        holes = []  # every descriptor below the closed member's taken
-        while not holes or holes[-1] < closed.sock.fileno():
-            holes.append(os.open(os.devnull, os.O_RDONLY))
-        loop._close(closed)
-        spied.extend(socket.socketpair())  # its first end on the lowest free descriptor
-        for hole in holes:
-            os.close(hole)
-    spy(monkeypatch, "_send_broadcasts", close_one_and_open_one)
-    with running_server(flood=None) as server:
-        members, sender = a_room(server, 3)
-        sender.send("PRIVMSG #lobby :first")  # the room's descriptors, kept for the next
-        for member in members:
-            member.expect(":first")
-        armed.set()
-        sender.send("PRIVMSG #lobby :for the room")
-        for number in (0, 2):
-            assert members[number].expect("PRIVMSG").endswith(":for the room")
-        sender.send("PING :after")
-        sender.expect("PONG")  # the turn is over
-        opened, other_end = spied
-        other_end.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            other_end.recv(4096)
-        for peer in members + [sender, opened, other_end]:
-            peer.close()

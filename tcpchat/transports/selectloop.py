@@ -47,7 +47,6 @@ no listener (``--udp-only``) the loop serves UDP alone.
 """
 
 import logging
-import os
 import selectors
 import socket
 import ssl
@@ -84,19 +83,8 @@ GATHER = hasattr(socket.socket, "sendmsg")
 #: select() takes descriptors below FD_SETSIZE only (1024 wherever Python is built as usual);
 #: SelectSelector.register accepts any, and the next select() would raise for everyone.
 SELECT_LIMIT = 1024
-#: What a broadcast is written with, to each member in one pass of C calls (``map(WRITE,
-#: handles, repeat(data))``), and a member's handle for it.  Where sockets are descriptors,
-#: ``os.write`` on the descriptor: it takes its two arguments as they are, where
-#: ``socket.send`` makes a tuple of them and parses it against a format, about 220 of the
-#: 1 100 instructions a send costs the loop (docs/benchmarks.rst, "A broadcast written to
-#: descriptors").  A descriptor is only a number, which the system gives the next socket
-#: opened once it is closed: so the loop closes sockets at the end of its turn, after the
-#: flush (see :meth:`SelectLoop._close`), and a broadcast recorded in a turn never reaches a
-#: connection accepted in it.  Elsewhere (Windows), the socket's own send().
-if os.name == "posix":
-    WRITE, HANDLE = os.write, socket.socket.fileno
-else:
-    WRITE, HANDLE = socket.socket.send, None
+#: A socket's send(), unbound: ``map(SEND, sockets, repeat(data))`` sends to each in C.
+SEND = socket.socket.send
 
 
 def set_watch(selector, sock, current, wanted, data):
@@ -230,8 +218,6 @@ class SelectLoop(Driver):
         self._buffer = bytearray(RECV_SIZE)
         self._view = memoryview(self._buffer)
         self._transports = set()
-        #: The sockets of the transports closed in this turn: closed at its end.
-        self._closing = []
         self._linger = Deadlines(self.clock, LINGER)
         #: Connections the core does not know yet: a TLS handshake or an HTTP request is due.
         self._arrivals = Deadlines(self.clock, HANDSHAKE_TIMEOUT)
@@ -285,7 +271,6 @@ class SelectLoop(Driver):
     def close_everything(self):
         for transport in list(self._transports):
             self._close(transport)
-        self._close_sockets()
         if self.datagrams is not None:
             self.datagrams.close()
         self.close_own_sockets()
@@ -317,8 +302,6 @@ class SelectLoop(Driver):
         self._expire(now)
         self.trimmer.tick(now)
         self._flush()
-        if self._closing:
-            self._close_sockets()
         self.core.chat.stats.turn(time.perf_counter() - began)
 
     def _timeout(self):
@@ -595,17 +578,14 @@ class SelectLoop(Driver):
         bytes went out whole.  A socket that takes part, or none, or is gone, gets the rest
         through its connection's queue, where the general path sends it or finds it lost."""
         size = len(data)
-        handles = group.handles
-        if handles is None:
-            handles = [conn.transport.sock for conn in group.conns]
-            if HANDLE is not None:
-                handles = list(map(HANDLE, handles))
-            group.handles = handles
+        sockets = group.handles
+        if sockets is None:
+            sockets = group.handles = [conn.transport.sock for conn in group.conns]
         taken = 0
         while first < stop:
             took = []
             try:
-                took.extend(map(WRITE, handles[first:stop], repeat(data)))  # keeps what it took
+                took.extend(map(SEND, sockets[first:stop], repeat(data)))  # keeps what it took
             except OSError:
                 pass  # full, or lost: the general path tells which
             count = took.count(size)
@@ -735,11 +715,6 @@ class SelectLoop(Driver):
         self._close(transport)
 
     def _close(self, transport):
-        """Done with *transport*: out of every table now, and its socket closed at the end of
-        the turn (:meth:`_close_sockets`), after the flush.  Until then its descriptor is not
-        free for a connection accepted in the turn, which a broadcast recorded earlier in it
-        would reach (see :data:`WRITE`); by the next turn its channels have dropped the
-        audiences that held it (``Client.end_output``)."""
         if transport not in self._transports:
             return
         self._transports.discard(transport)
@@ -749,12 +724,7 @@ class SelectLoop(Driver):
         if transport.events:
             self.selector.unregister(transport.sock)  # before close(): it needs the fileno
             transport.events = 0  # (so the flush's fast path never takes it for an open one)
-        self._closing.append(transport.sock)
+        transport.sock.close()
         self.released(transport.host)
         log.debug("closed %r", transport.conn)
-
-    def _close_sockets(self):
-        closing, self._closing = self._closing, []
-        for sock in closing:
-            sock.close()
 
