@@ -550,27 +550,31 @@ options = list(itertools.takewhile(lambda arg: arg.startswith("--"), sys.argv[1:
 program = sys.argv[1 + len(options):]  # after valgrind's options
 out = next(arg for arg in options if arg.startswith("--callgrind-out-file=")).partition("=")[2]
 subprocess.run(program, check=True)
-turns, history = int(program[-2]), program[-1] == "on"
+turns, history, shape = int(program[-3]), program[-2] == "on", program[-1]
+messages = turns * (1 if shape == "loop" else 40)
 with open(out + "-01", "w") as summary:
-    summary.write(f"summary: {{1000 + 7 * turns * 40}}\\n")
+    summary.write(f"summary: {{1000 + 7 * messages}}\\n")
 if history:
     with open(out + "-02", "w") as summary:
-        summary.write(f"summary: {{500 + 3 * turns * 40}}\\n")
+        summary.write(f"summary: {{500 + 3 * messages}}\\n")
 """
 
 
+@pytest.mark.parametrize("shape", [[], ["--loop"]], ids=["core", "loop"])
 def test_the_instruction_count_is_a_messages_share_of_the_long_run_over_the_short(
-        tmp_path, monkeypatch, capsys):
+        tmp_path, monkeypatch, capsys, shape):
     """With callgrind's counts (a stand-in valgrind here, which runs the tool's own child on
-    the working tree's core and then reports counts of a known form), the tool gives what a
-    message costs each thread, start-up taken off, and what history adds."""
+    the working tree's core, or its select loop over loopback, and then reports counts of a
+    known form), the tool gives what a message costs each thread, start-up taken off, and
+    what history adds."""
     from tcpchat.bench import instructions
     fake = tmp_path / "valgrind"
     fake.write_text(FAKE_VALGRIND.format(python=sys.executable))
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    instructions.main(["--turns", "12"])
+    instructions.main(["--turns", "12", *shape])
     lines = capsys.readouterr().out.splitlines()
+    assert ("through the select loop" in lines[0]) == bool(shape)
     assert lines[2].split() == [".", "off", "7", "-", "7"]
     assert lines[3].split() == [".", "on", "7", "3", "10"]
     assert lines[4] == "  .: with history, 42.9% more (the loop's thread 0.0%, the writer 42.9%)"

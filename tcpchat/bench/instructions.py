@@ -9,7 +9,12 @@ they had more, is a message's cost, start-up and registration left out.  With hi
 memory, as ``python -m tcpchat.server`` keeps it) the loop's thread and the writer's are
 counted apart, the writer once it has written every message.
 
-    python -m tcpchat.bench.instructions [--trees REV,REV,...] [--turns N]
+    python -m tcpchat.bench.instructions [--trees REV,REV,...] [--turns N] [--loop]
+
+With ``--loop``, the everyday shape through the select loop instead: one line a turn from one
+member of the room, read from a loopback socket, handled, and written to the 99 others'
+sockets (then read there, outside the loop), so that the loop's own work and the user-space
+part of its sends are counted with the core's (the kernel's part is not).
 
 ``--trees`` takes git revisions (as ``--targets NAME@REV`` does) and ``.``, the working tree
 (the default).  Instructions are not time: a change that makes memory colder (history's rows,
@@ -67,13 +72,42 @@ def run_turns(folder, package, turns, history):
         store.close()
 
 
-def counted(tree, turns, history, folder):
+def run_loop_turns(folder, package, turns, history):
+    """In the child valgrind runs, with ``--loop``: *turns* turns of the select loop of
+    *package*, each one line from the first member, then the others' sockets read."""
+    sys.path.insert(0, folder)
+
+    def module(name):
+        return importlib.import_module(f"{package}.{name}")
+    store = module("store.sqlite").SqliteStore(None) if history else None
+    bench_core = module("bench.core")
+    loop = module("transports.selectloop").SelectLoop(
+        module("core").ChatCore(bench_core.bench_config(), history=store),
+        module("transports.driver").listen("127.0.0.1", 0))
+    loop._timeout = lambda: 0.05  # a turn waits for its line, never for a timer
+    clients = module("bench.turn").members_of(loop, MEMBERS)
+    sender, others = clients[0], clients[1:]
+    for sock in others:
+        sock.setblocking(True)  # the line is there once the turn is over (loopback)
+        sock.settimeout(10)
+    buffer = bytearray(1 << 16)
+    for _ in range(turns):
+        sender.send(bench_core.LINE)
+        loop._turn()
+        for sock in others:
+            sock.recv_into(buffer)
+    if store is not None:
+        store.close()
+
+
+def counted(tree, turns, history, folder, through_loop=False):
     """Instructions callgrind counted in a run of *turns* of *tree* (``(folder, package)``):
     ``(the main thread's, the other threads')``."""
     out = os.path.join(folder, f"callgrind.{turns}.{int(history)}")
     command = ["valgrind", "--tool=callgrind", "--separate-threads=yes",
                f"--callgrind-out-file={out}", sys.executable, "-m", "tcpchat.bench.instructions",
-               "--child", *tree, str(turns), "on" if history else "off"]
+               "--child", *tree, str(turns), "on" if history else "off",
+               "loop" if through_loop else "core"]
     run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if run.returncode != 0:
         raise SystemExit(f"{tree[0]}: the run under valgrind failed:\n{run.stderr[-2000:]}")
@@ -91,19 +125,22 @@ def _total(path):
     raise ValueError(f"{path}: no summary line")
 
 
-def per_message(tree, turns, history, folder):
+def per_message(tree, turns, history, folder, through_loop=False):
     """``(loop, others)``: instructions a message, on the loop's thread and on the rest."""
-    few_loop, few_rest = counted(tree, FEW, history, folder)
-    many_loop, many_rest = counted(tree, turns, history, folder)
-    messages = (turns - FEW) * SENDERS * LINES
+    few_loop, few_rest = counted(tree, FEW, history, folder, through_loop)
+    many_loop, many_rest = counted(tree, turns, history, folder, through_loop)
+    messages = (turns - FEW) * (1 if through_loop else SENDERS * LINES)
     return (many_loop - few_loop) / messages, (many_rest - few_rest) / messages
 
 
-def report(rows):
+def report(rows, through_loop=False):
     """The table of :func:`main`: *rows* are ``(tree, history, loop, others)``, each tree's
     without history, then with it."""
-    lines = [f"instructions a message through the core (callgrind): {MEMBERS} members, "
-             f"{SENDERS} senders x {LINES} lines a turn, broadcasts recorded",
+    shape = (f"through the select loop (callgrind): one line a turn into {MEMBERS} members "
+             "over loopback, the sends' user space included" if through_loop else
+             f"through the core (callgrind): {MEMBERS} members, {SENDERS} senders x {LINES} "
+             "lines a turn, broadcasts recorded")
+    lines = [f"instructions a message {shape}",
              f"  {'tree':<12}{'history':>8}{'loop':>10}{'writer':>10}{'all':>10}"]
     for tree, history, loop, others in rows:
         writer = f"{others:10,.0f}" if history else f"{'-':>10}"
@@ -122,11 +159,14 @@ def main(argv=None):
                         help="git revisions, and . for the working tree (default: .)")
     parser.add_argument("--turns", type=int, default=200,
                         help=f"turns of the long run (default 200; {FEW} for the short one)")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--loop", action="store_true",
+                        help="one line a turn through the select loop, sends included")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        folder, package, turns, history = args.child
-        run_turns(folder, package, int(turns), history == "on")
+        folder, package, turns, history, shape = args.child
+        run = run_loop_turns if shape == "loop" else run_turns
+        run(folder, package, int(turns), history == "on")
         return
     if shutil.which("valgrind") is None:
         sys.exit("tcpchat.bench.instructions needs valgrind: apt-get install valgrind")
@@ -143,8 +183,9 @@ def main(argv=None):
                 export(tree, where[0], package=where[1])
             for history in (False, True):
                 print(f"... {tree}, history {'on' if history else 'off'}", file=sys.stderr)
-                rows.append((tree, history, *per_message(where, args.turns, history, folder)))
-    print(report(rows))
+                rows.append((tree, history, *per_message(where, args.turns, history, folder,
+                                                         args.loop)))
+    print(report(rows, args.loop))
 
 
 if __name__ == "__main__":
