@@ -13,8 +13,9 @@ counted apart, the writer once it has written every message.
 
 With ``--loop``, the everyday shape through the select loop instead: one line a turn from one
 member of the room, read from a loopback socket, handled, and written to the 99 others'
-sockets (then read there, outside the loop), so that the loop's own work and the user-space
-part of its sends are counted with the core's (the kernel's part is not).
+sockets, so that the loop's own work and the user-space part of its sends are counted with
+the core's (the kernel's part is not).  The others' sockets are read in the same thread after
+each turn: what that costs, the same for every tree, is in the count too.
 
 ``--trees`` takes git revisions (as ``--targets NAME@REV`` does) and ``.``, the working tree
 (the default).  Instructions are not time: a change that makes memory colder (history's rows,
@@ -136,10 +137,12 @@ def per_message(tree, turns, history, folder, through_loop=False):
 def report(rows, through_loop=False):
     """The table of :func:`main`: *rows* are ``(tree, history, loop, others)``, each tree's
     without history, then with it."""
-    shape = (f"through the select loop (callgrind): one line a turn into {MEMBERS} members "
-             "over loopback, the sends' user space included" if through_loop else
-             f"through the core (callgrind): {MEMBERS} members, {SENDERS} senders x {LINES} "
-             "lines a turn, broadcasts recorded")
+    if through_loop:
+        shape = (f"through the select loop (callgrind): one line a turn into {MEMBERS} members "
+                 "over loopback, the sends' user space and the members' reads included")
+    else:
+        shape = (f"through the core (callgrind): {MEMBERS} members, {SENDERS} senders x "
+                 f"{LINES} lines a turn, broadcasts recorded")
     lines = [f"instructions a message {shape}",
              f"  {'tree':<12}{'history':>8}{'loop':>10}{'writer':>10}{'all':>10}"]
     for tree, history, loop, others in rows:
