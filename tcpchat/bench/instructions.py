@@ -80,7 +80,8 @@ def run_loop_turns(folder, package, turns, history):
 
     def module(name):
         return importlib.import_module(f"{package}.{name}")
-    store = module("store.sqlite").SqliteStore(None) if history else None
+    store = (module("store.sqlite").SqliteStore(None, lines=1000, total=100_000)  # as run_turns
+             if history else None)
     bench_core = module("bench.core")
     loop = module("transports.selectloop").SelectLoop(
         module("core").ChatCore(bench_core.bench_config(), history=store),

@@ -1,8 +1,8 @@
 """Two servers at once: their CPU a delivery compared over the same seconds.
 
 The bench's rounds pair targets run one after the other, some seconds apart, and this
-machine's speed swings within that: the median of twelve paired rounds moved by 4 % from one
-run to the next, more than what is left between tcpchat and the asyncio chat on uvloop at an
+machine's speed swings within that: the median of twelve paired rounds moved by 3 % from one
+run to the next, as much as is left between tcpchat and the asyncio chat on uvloop at an
 everyday rate (docs/benchmarks.rst, "Two servers at once").  Here the two run at the same
 time, both pinned to the server core, each driven by its own C generator (the latency
 scenario's open loop) at the same rate, and each one's CPU a delivery is taken over the same
