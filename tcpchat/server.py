@@ -100,6 +100,10 @@ def build_parser(language=ENGLISH):
                         help=_("the readiness API the select backend uses; auto (default) picks "
                                "the best this system has (epoll on Linux); the threads backend "
                                "has none"))
+    parser.add_argument("--no-io-uring", action="store_true",
+                        help=_("send a broadcast to each member with a send() call of its own; "
+                               "by default the select backend hands them all to the kernel in "
+                               "one system call, through io_uring, where Linux has it"))
     parser.add_argument("--channel", default="#lobby",
                         help=_("the default room: every plain-text user is in it, and IRC users "
                                "join it when they connect (default #lobby)"))
@@ -664,8 +668,13 @@ def main(argv=None):
     else:
         server = SelectLoop(core, listener, selector, datagram_socket, tls_listener,
                             certificates, web_listener, web, args.web_tls, policy,
+                            io_uring=not args.no_io_uring,
                             max_unregistered=args.udp_max_unregistered)
         how = f"select backend, {type(selector).__name__}"
+        if server.ring is not None:
+            how += ", broadcasts through io_uring"
+        elif server.no_ring is not None:
+            how += f", a send() a member (no io_uring: {server.no_ring})"
     if config.flood is None:
         how += ", no flood control"
     for signum in (signal.SIGINT, signal.SIGTERM):

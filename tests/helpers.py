@@ -601,6 +601,9 @@ def udp_backend(selector="auto", tcp=True, **options):
 #: it for a core on a free loopback port.  A new driver joins here.
 DRIVERS = {f"select-{name}": _select_backend(name)
            for name, factory in SELECTORS.items() if factory is not None and name != "auto"}
+#: The select backends above send a broadcast through io_uring where the system has it; this
+#: one sends it a send() a member, as where io_uring is missing.
+DRIVERS["select-send"] = _select_backend("auto", io_uring=False)
 DRIVERS["threads"] = lambda core: ThreadsServer(core, listen("127.0.0.1", 0))
 #: TLS alone: the scenario suite talks to them through :func:`served_address`.
 DRIVERS["tls-select"] = tls_backend("select", tcp=False)

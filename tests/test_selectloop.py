@@ -1,8 +1,10 @@
 """The select loop's fast path (``SelectLoop._flush`` sending the usual case itself, and the
 core's broadcasts) against its general path: the same bytes to every member, in order, over
 real loopback sockets, whether each socket takes all its output at once, only part of it, or
-breaks as a broadcast reaches it."""
+breaks as a broadcast reaches it.  Every test runs twice: with the broadcasts' sends given to
+the kernel in one system call (io_uring, where this system has it) and a send() each."""
 
+import os
 import socket
 import threading
 
@@ -10,6 +12,26 @@ import pytest
 
 from helpers import TIMEOUT, LineSocket, register_irc, running_server, wait_until
 from tcpchat.transports.selectloop import SelectLoop
+from tcpchat.transports.uring import open_ring
+
+
+def io_uring_here():
+    """Why this system has no io_uring the loop can use, or None."""
+    ring, reason = open_ring()
+    if ring is not None:
+        ring.close()
+    return reason
+
+
+@pytest.fixture(autouse=True, params=["io_uring", "send"])
+def sends(request, monkeypatch):
+    """How the loop sends its broadcasts in this run of the test."""
+    if request.param == "io_uring":
+        reason = io_uring_here()
+        if reason is not None:
+            pytest.skip(f"no io_uring here: {reason}")
+    monkeypatch.setattr(SelectLoop, "io_uring", request.param == "io_uring")
+    return request.param
 
 MESSAGES = 300
 #: Lines of 400 bytes a slow reader is sent before it reads: more than loopback's buffers
@@ -227,3 +249,53 @@ def test_the_broadcasts_of_one_turn_go_joined_and_no_sender_reads_its_own(monkey
         for peer in members + talkers:
             peer.close()
     assert [len(datas) for datas in flushes if len(datas) > 1] == [2]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="descriptors are handed out lowest first there")
+def test_a_broadcast_never_reaches_what_is_opened_where_a_member_was_closed(monkeypatch, sends):
+    """Between a broadcast's recording and its sending, in one turn, a member's socket is
+    closed, and something else in the process opens a descriptor (another thread's socket or
+    file: the metrics endpoint's connection, the history's database).  The system gives the
+    lowest free descriptor, and with the holes below filled the closed member's is it.  The
+    io_uring requests the room's line would go through name descriptors, made for the turn
+    before; but the loop makes them again after a close, from the sockets, and a closed
+    socket is sent to (and found closed) as a socket, so the line goes nowhere else.
+    (Usually the core has queued something for a member closed in a turn, its QUIT to the
+    room, and the broadcasts went into the queues before it; not when nobody here is told,
+    as when the room's others are on other nodes: closing the socket alone is that.)"""
+    spied = []
+    armed = threading.Event()
+
+    def close_one_and_open_one(loop, delivery):
+        if spied or not armed.is_set() or not delivery.broadcasts:
+            return
+        closed = next(transport for transport in loop._transports
+                      if transport.conn is not None and transport.conn.client.nick == "m1")
+        holes = []  # every descriptor below the closed member's taken
+        while not holes or holes[-1] < closed.sock.fileno():
+            holes.append(os.open(os.devnull, os.O_RDONLY))
+        reused = closed.sock.fileno()
+        loop._close(closed)
+        spied.extend(socket.socketpair())  # its first end on the lowest free descriptor
+        spied.append(spied[0].fileno() == reused)
+        for hole in holes:
+            os.close(hole)
+    spy(monkeypatch, "_send_broadcasts", close_one_and_open_one)
+    with running_server(flood=None) as server:
+        members, sender = a_room(server, 3)
+        sender.send("PRIVMSG #lobby :first")  # the room's requests, kept for the next
+        for member in members:
+            member.expect(":first")
+        armed.set()
+        sender.send("PRIVMSG #lobby :for the room")
+        for number in (0, 2):
+            assert members[number].expect("PRIVMSG").endswith(":for the room")
+        sender.send("PING :after")
+        sender.expect("PONG")  # the turn is over
+        opened, other_end, took_its_number = spied
+        assert took_its_number  # the case this test is for
+        other_end.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            other_end.recv(4096)
+        for peer in members + [sender, opened, other_end]:
+            peer.close()

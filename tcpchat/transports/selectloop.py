@@ -61,6 +61,7 @@ from .datagram import DatagramEndpoint
 from .driver import (ACCEPT_PAUSE, LINGER, RECV_SIZE, SERVER_FULL, UNLIMITED, Deadlines, Driver,
                      Port, failure_reason, prepare_accepted, refuse)
 from .tls import HANDSHAKE_TIMEOUT, TlsStream
+from .uring import open_ring
 
 log = logging.getLogger("tcpchat")
 
@@ -105,6 +106,19 @@ def make_selector(name):
     if factory is None:
         raise ValueError(_("the {name!r} selector is not available on this system", name=name))
     return factory()
+
+
+class Handles:
+    """What the loop sends a group's broadcasts through (its ``Group.handles``): the members'
+    sockets, their io_uring requests (or None), and how many sockets the loop had closed when
+    they were made."""
+
+    __slots__ = ("sockets", "requests", "closes")
+
+    def __init__(self, sockets, requests, closes):
+        self.sockets = sockets
+        self.requests = requests
+        self.closes = closes
 
 
 class SocketTransport(Transport):
@@ -205,10 +219,14 @@ class SelectLoop(Driver):
     #: Whether :meth:`_flush` sends the usual case itself, and the core's broadcasts (False:
     #: every socket the general way; for the tests that hold the two alike).
     fast_path = True
+    #: Whether a broadcast's sends go to the kernel in one system call, through io_uring,
+    #: where this system has it (see :mod:`tcpchat.transports.uring`); False: a ``send()``
+    #: each (the server's ``--no-io-uring``, and the tests that hold the two alike).
+    io_uring = True
 
     def __init__(self, core, listener, selector=None, datagram_socket=None, tls_listener=None,
                  certificates=None, web_listener=None, web=None, web_tls=False,
-                 policy=UNLIMITED, **datagram_options):
+                 policy=UNLIMITED, io_uring=None, **datagram_options):
         super().__init__(core, listener, tls_listener, certificates, web_listener, policy,
                          web_tls)
         self.web = web
@@ -229,6 +247,16 @@ class SelectLoop(Driver):
         #: yet: while there are any, the core is not quiet (see the module doc's step 4).
         self._unsent = set()
         self._accept_paused_until = None
+        #: The io_uring the broadcasts are sent through, or None: then a ``send()`` each.
+        self.ring = None
+        #: Why there is no ring, when one was wanted (the server logs it).
+        self.no_ring = None
+        if self.io_uring if io_uring is None else io_uring:
+            self.ring, self.no_ring = open_ring()
+        #: Sockets this loop has closed: a group's io_uring requests name descriptors, which
+        #: the system hands out again once closed, so requests made before the last close
+        #: are made again (see _handles).
+        self._closes = 0
         self._watch_listeners(True)
         self.selector.register(self.wake_reader, selectors.EVENT_READ, _WAKER)
         #: The UDP side, or None.
@@ -275,6 +303,8 @@ class SelectLoop(Driver):
             self.datagrams.close()
         self.close_own_sockets()
         self.selector.close()
+        if self.ring is not None:
+            self.ring.close()
 
     # -- One turn -------------------------------------------------------------------------
 
@@ -578,9 +608,12 @@ class SelectLoop(Driver):
         bytes went out whole.  A socket that takes part, or none, or is gone, gets the rest
         through its connection's queue, where the general path sends it or finds it lost."""
         size = len(data)
-        sockets = group.handles
-        if sockets is None:
-            sockets = group.handles = [conn.transport.sock for conn in group.conns]
+        handles = group.handles
+        if handles is None or handles.closes != self._closes:
+            handles = group.handles = self._handles(group)
+        if handles.requests is not None and self.ring is not None:
+            return self._send_through_ring(group, handles.requests, first, stop, data)
+        sockets = handles.sockets
         taken = 0
         while first < stop:
             took = []
@@ -600,6 +633,33 @@ class SelectLoop(Driver):
                 self._unsent_rest(group.conns[first], data, 0)
                 first += 1
         return taken
+
+    def _send_through_ring(self, group, requests, first, stop, data):
+        """:meth:`_send_each`, all of the span's sends in one system call."""
+        size = len(data)
+        took = self.ring.send(requests, first, stop, data)
+        count = took.count(size)
+        if count != stop - first:
+            for offset, sent in enumerate(took):
+                if sent != size:
+                    self._unsent_rest(group.conns[first + offset], data, sent)
+        if self.ring.broken is not None:
+            log.warning("broadcasts are sent a send() a member from now on: %s",
+                        self.ring.broken)
+            self.ring = None
+        return count * size
+
+    def _handles(self, group):
+        """What the group's broadcasts are sent through: its sockets, and where there is a
+        ring, its io_uring requests, made while none of its sockets is closed (a closed one's
+        descriptor may be another's by now: the sockets say so, and are sent through)."""
+        sockets = [conn.transport.sock for conn in group.conns]
+        requests = None
+        if self.ring is not None:
+            fds = [sock.fileno() for sock in sockets]
+            if -1 not in fds:
+                requests = self.ring.requests(fds)
+        return Handles(sockets, requests, self._closes)
 
     def _unsent_rest(self, conn, data, sent):
         """*conn*'s socket took *sent* bytes of broadcast *data*: the rest goes first in its
@@ -725,6 +785,7 @@ class SelectLoop(Driver):
             self.selector.unregister(transport.sock)  # before close(): it needs the fileno
             transport.events = 0  # (so the flush's fast path never takes it for an open one)
         transport.sock.close()
+        self._closes += 1
         self.released(transport.host)
         log.debug("closed %r", transport.conn)
 

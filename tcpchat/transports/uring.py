@@ -1,0 +1,268 @@
+"""A broadcast's sends to many sockets in one system call: Linux's io_uring, through ctypes.
+
+At an everyday rate nearly all of the select loop's work on a channel message is its sends, one
+``send()`` a member.  Each is a system call, and around it CPython makes and parses an argument
+tuple and lets the interpreter lock go and takes it back.  io_uring takes requests from a ring
+in memory shared with the kernel and carries out a whole batch in one ``io_uring_enter()``:
+here, one ``IORING_OP_SEND`` a member, each the kernel's full send of the same bytes, without a
+system call (and the Python around one) each.  Measured in docs/benchmarks.rst ("One system
+call for a broadcast's sends").
+
+The three shared areas, as the kernel lays them out (``io_uring_setup(2)``):
+
+submission ring   a head the kernel moves, a tail this side moves, and an array of indices
+                  into the requests: the kernel takes requests from head to tail
+requests          64 bytes each (``struct io_uring_sqe``): what to do, on which descriptor,
+                  from which address, how many bytes, and a number given back with the result
+completion ring   a head this side moves, a tail the kernel moves, and the results (``struct
+                  io_uring_cqe``: that number, and the bytes sent or a negative errno)
+
+Every send is non-blocking (``MSG_DONTWAIT``): a socket that cannot take all of it takes what
+it can and the request ends at once with that count, or with ``-EAGAIN``.  So nothing is in
+flight when :meth:`SendRing.send` returns: its buffer may be reused, and no result comes
+later.  :func:`open_ring` checks that this kernel does so before anyone relies on it.
+
+Linux 5.6 and later has ``IORING_OP_SEND``.  Elsewhere, where an administrator turned io_uring
+off (``kernel.io_uring_disabled``), or where a container's seccomp profile refuses it,
+:func:`open_ring` says why, and the loop sends each copy with ``send()`` as before.
+"""
+
+import ctypes
+import errno
+import mmap
+import os
+import platform
+import socket
+import struct
+import sys
+from array import array
+
+# The system calls' numbers: the same on every architecture Linux has, but Alpha.
+SYS_IO_URING_SETUP = 425
+SYS_IO_URING_ENTER = 426
+IORING_ENTER_GETEVENTS = 1
+IORING_OP_SEND = 26
+# Where each area is mapped from the ring's descriptor.
+IORING_OFF_SQ_RING = 0
+IORING_OFF_CQ_RING = 0x8000000
+IORING_OFF_SQES = 0x10000000
+MSG_DONTWAIT = 0x40
+MSG_NOSIGNAL = 0x4000  # a peer gone gives -EPIPE, never SIGPIPE
+SQE_SIZE = 64
+#: A send request: opcode, flags, ioprio, descriptor, offset, address, length, send flags, and
+#: the number given back with the result (the member's place in the block).
+SQE = struct.Struct("=BBHiQQIIQ24x")
+#: struct io_uring_params, as 32-bit words: the kernel fills in the rest.
+PARAMS_WORDS = 30
+#: Requests a ring holds: a broadcast to more members goes in batches of this many.
+DEPTH = 1024
+
+
+def _libc_syscall():
+    libc = ctypes.CDLL(None, use_errno=True)
+    call = libc.syscall
+    call.restype = ctypes.c_long
+    return call
+
+
+class RingUnavailable(OSError):
+    """io_uring cannot be used here; the message says why."""
+
+
+class SendRing:
+    """An io_uring that sends one buffer to many sockets at a time.
+
+    :meth:`requests` makes the requests for a list of descriptors once (the loop keeps them
+    with the group they are for); :meth:`send` sends *data* to a span of them and gives back,
+    for each, the bytes its socket took.  After an answer from the kernel that cannot be
+    (fewer requests taken than given; before :attr:`checked`, a send that did not end in the
+    call), :attr:`broken` says what happened, the ring is closed, and what was not sent is
+    reported as 0 bytes taken.
+    """
+
+    def __init__(self, depth=DEPTH):
+        if not sys.platform.startswith("linux") or platform.machine().startswith("alpha"):
+            raise RingUnavailable(errno.ENOSYS, "io_uring is Linux's")
+        self._syscall = _libc_syscall()
+        params = (ctypes.c_uint32 * PARAMS_WORDS)()
+        fd = self._syscall(SYS_IO_URING_SETUP, depth, params)
+        if fd < 0:
+            code = ctypes.get_errno()
+            raise RingUnavailable(code, f"io_uring_setup: {os.strerror(code)}")
+        self.fd = fd
+        self.broken = None
+        #: Whether this kernel was seen to end every send in the call (see open_ring): until
+        #: then a send still in flight breaks the ring instead of being waited for.
+        self.checked = False
+        try:
+            self._map(params)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._buffer = ctypes.create_string_buffer(1 << 16)
+
+    def _map(self, params):
+        self.depth = depth = params[0]
+        cq_entries = params[1]
+        # struct io_sqring_offsets and io_cqring_offsets, in bytes from each area's start.
+        _sq_head, sq_tail, sq_mask, _entries, _flags, _dropped, sq_array = params[10:17]
+        cq_head, cq_tail, cq_mask, _entries, _overflow, cqes = params[20:26]
+        shared, both = mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+        self._maps = [
+            mmap.mmap(self.fd, sq_array + depth * 4, shared, both, offset=IORING_OFF_SQ_RING),
+            mmap.mmap(self.fd, cqes + cq_entries * 16, shared, both, offset=IORING_OFF_CQ_RING),
+            mmap.mmap(self.fd, depth * SQE_SIZE, shared, both, offset=IORING_OFF_SQES)]
+        sq, cq, sqes = (memoryview(area) for area in self._maps)
+        self._views = [sq, cq, sqes]
+        self._sq = sq.cast("I")
+        self._sq_tail = sq_tail // 4
+        self._sq_array = sq_array // 4
+        self._sq_mask = self._sq[sq_mask // 4]
+        self._sqes = sqes
+        self._sqe_words = sqes.cast("I")   # a request's length is word 6 of its 16
+        self._sqe_quads = sqes.cast("Q")   # its address, quad 2 of 8
+        self._views += [self._sq, self._sqe_words, self._sqe_quads]
+        self._cq = cq.cast("I")
+        self._cq_results = cq.cast("i")    # a result is word 2 of a completion's 4
+        self._cq_numbers = cq.cast("Q")    # its number, quad 0 of 2
+        self._views += [self._cq, self._cq_results, self._cq_numbers]
+        self._cq_head, self._cq_tail = cq_head // 4, cq_tail // 4
+        self._cq_mask = self._cq[cq_mask // 4]
+        self._cqes = cqes // 4
+        self._cq_entries = cq_entries
+        #: The submission array's entries: the requests always sit at the start of theirs.
+        self._order = array("I", range(depth))
+
+    def close(self):
+        if self.fd < 0:
+            return
+        for view in reversed(self._views):
+            view.release()
+        for area in self._maps:
+            area.close()
+        os.close(self.fd)
+        self.fd = -1
+
+    @staticmethod
+    def requests(fds):
+        """The send requests to *fds*, as one block: only the address and length are missing,
+        which :meth:`send` fills in for each broadcast."""
+        block = bytearray(SQE_SIZE * len(fds))
+        for place, fd in enumerate(fds):
+            SQE.pack_into(block, place * SQE_SIZE, IORING_OP_SEND, 0, 0, fd, 0, 0, 0,
+                          MSG_DONTWAIT | MSG_NOSIGNAL, place)
+        return bytes(block)
+
+    def send(self, requests, first, stop, data):
+        """Send *data* to the sockets of *requests* (a block from :meth:`requests`) from place
+        *first* to *stop*; return, for each of them, the bytes its socket took (0 where it took
+        none or is gone: ``send()`` there tells which)."""
+        size = len(data)
+        if size > len(self._buffer):
+            self._buffer = ctypes.create_string_buffer(1 << (size - 1).bit_length())
+        ctypes.memmove(self._buffer, data, size)
+        address = ctypes.addressof(self._buffer)
+        results = []
+        while first < stop and self.broken is None:
+            count = min(stop - first, self.depth)
+            results += self._send_batch(requests, first, count, address, size)
+            first += count
+        return results + [0] * (stop - first)
+
+    def _send_batch(self, requests, first, count, address, size):
+        self._sqes[:count * SQE_SIZE] = requests[first * SQE_SIZE:(first + count) * SQE_SIZE]
+        self._sqe_quads[2:count * 8:8] = array("Q", [address]) * count
+        self._sqe_words[6:count * 16:16] = array("I", [size]) * count
+        sq, base = self._sq, self._sq_array
+        tail = sq[self._sq_tail]
+        start = tail & self._sq_mask
+        end = min(start + count, self.depth)
+        sq[base + start:base + end] = self._order[:end - start]
+        sq[base:base + count - (end - start)] = self._order[end - start:count]
+        sq[self._sq_tail] = (tail + count) & 0xFFFFFFFF
+        taken = self._syscall(SYS_IO_URING_ENTER, self.fd, count, 0, 0, None, 0)
+        if taken != count:
+            code = ctypes.get_errno() if taken < 0 else 0
+            taken = max(taken, 0)
+            self.broken = (f"io_uring_enter took {taken} of {count} sends"
+                           + (f": {os.strerror(code)}" if code else ""))
+        results, posted = self._completions(taken, first, size)
+        if posted < taken and self.broken is None:
+            self.broken = f"{taken - posted} of {count} sends did not end in the call"
+        if self.broken is not None:
+            self.close()  # what it did not take must never be sent later
+            results += [0] * (count - taken)
+        return results
+
+    def _completions(self, count, first, size):
+        """The results of the *count* sends just given, in their places' order, and how many
+        were posted: all of them, unless the ring is not :attr:`checked` (then a send still in
+        flight is not waited for, and counts as taking nothing)."""
+        cq = self._cq
+        head = cq[self._cq_head]
+        while self.checked and (cq[self._cq_tail] - head) & 0xFFFFFFFF < count:
+            # Every send ends within the call that took it (MSG_DONTWAIT); a kernel that
+            # posts a result a moment later is waited for here, never left in flight.
+            waiting = count - ((cq[self._cq_tail] - head) & 0xFFFFFFFF)
+            if self._syscall(SYS_IO_URING_ENTER, self.fd, 0, waiting,
+                             IORING_ENTER_GETEVENTS, None, 0) < 0 \
+                    and ctypes.get_errno() != errno.EINTR:
+                self.broken = (f"io_uring_enter, waiting for {waiting} sends: "
+                               f"{os.strerror(ctypes.get_errno())}")
+                break
+        posted = min(count, (cq[self._cq_tail] - head) & 0xFFFFFFFF)
+        start = head & self._cq_mask
+        end = min(start + posted, self._cq_entries)
+        spans = ((start, end), (0, posted - (end - start)))
+        words = self._cqes
+        results = []
+        for low, high in spans:
+            results += self._cq_results[words + 4 * low + 2:words + 4 * high:4].tolist()
+        if results.count(size) != count:  # (all alike: their order does not matter)
+            numbers = []
+            for low, high in spans:
+                numbers += self._cq_numbers[words // 2 + 2 * low:words // 2 + 2 * high:2].tolist()
+            ordered = [0] * count
+            for number, result in zip(numbers, results):
+                ordered[number - first] = max(result, 0)
+            results = ordered
+        cq[self._cq_head] = (head + posted) & 0xFFFFFFFF
+        return results, posted
+
+
+def open_ring(depth=DEPTH):
+    """A :class:`SendRing`, or the reason there is none: ``(ring, None)`` or ``(None,
+    reason)``.  The ring is tried first on a socket pair whose one end is full: a send to it
+    must end in the call, with ``-EAGAIN``, as the loop needs."""
+    try:
+        ring = SendRing(depth)
+    except (OSError, AttributeError, ValueError) as exc:
+        return None, str(exc) or type(exc).__name__
+    try:
+        reason = _check(ring)
+    except OSError as exc:
+        reason = f"io_uring: {exc}"
+    if reason is not None:
+        ring.close()
+        return None, reason
+    return ring, None
+
+
+def _check(ring):
+    """Why *ring* will not do for the loop, or None."""
+    full, reader = socket.socketpair()
+    with full, reader:
+        full.setblocking(False)
+        try:
+            while True:
+                full.send(b"x" * 65536)
+        except BlockingIOError:
+            pass
+        requests = ring.requests([full.fileno(), reader.fileno()])
+        taken = ring.send(requests, 0, 2, b"probe")
+        if ring.broken is not None:
+            return ring.broken
+        if taken != [0, 5] or full.recv(5) != b"probe":
+            return f"io_uring's sends did not end at once as asked (took {taken})"
+    ring.checked = True
+    return None
