@@ -30,6 +30,9 @@ TARGETS = {
                                 "--no-history"],
     "select-epoll-db": ["tcpchat.server", "--backend", "select", "--selector", "epoll",
                         "--db", "{folder}/bench-history.db"],
+    # A broadcast's sends in one system call (io_uring) by default: this one a send() each.
+    "select-epoll-send": ["tcpchat.server", "--backend", "select", "--selector", "epoll",
+                          "--no-io-uring"],
     "select-poll": ["tcpchat.server", "--backend", "select", "--selector", "poll"],
     "select-select": ["tcpchat.server", "--backend", "select", "--selector", "select"],
     "threads": ["tcpchat.server", "--backend", "threads"],
