@@ -106,6 +106,14 @@ def test_a_socket_gone_or_closed_takes_none_and_the_rest_still_get_it(ring, pair
 
 
 @needs_io_uring
+def test_a_broadcast_larger_than_the_ring_buffer_is_left_to_send(ring, pairs):
+    requests = ring.requests([ours.fileno() for ours, _ in pairs])
+    assert ring.send(requests, 0, 10, b"x" * (uring.BUFFER_SIZE + 1)) is None
+    assert ring.send(requests, 0, 10, b"y" * uring.BUFFER_SIZE)[:1] != [0]
+    assert ring.broken is None
+
+
+@needs_io_uring
 def test_a_span_larger_than_the_ring_goes_in_batches(pairs):
     small = SendRing(depth=4)
     try:
@@ -156,9 +164,10 @@ def test_a_send_that_would_wait_breaks_an_unchecked_ring_and_is_never_made(pairs
     except BlockingIOError:
         pass
     ours.setblocking(True)
-    waiting = bytearray(uring.SQE_SIZE)
-    uring.SQE.pack_into(waiting, 0, uring.IORING_OP_SEND, 0, 0, ours.fileno(), 0, 0, 0, 0, 0)
     ring = SendRing()
+    waiting = bytearray(uring.SQE_SIZE)
+    uring.SQE.pack_into(waiting, 0, uring.IORING_OP_SEND, 0, 0, ours.fileno(), 0,
+                        ring._address, 0, 0, 0)
     try:
         assert ring.send(bytes(waiting), 0, 1, b"never") == [0]
         assert "1 of 1 sends did not end in the call" in ring.broken
@@ -214,9 +223,9 @@ def test_a_loop_without_io_uring_sends_each_copy_itself(monkeypatch):
 
 @needs_io_uring
 def test_a_loop_whose_ring_breaks_says_so_and_every_member_still_gets_every_line(caplog):
-    """From the first broadcast to two or more (the first line), the kernel takes one send fewer than given:
-    the member it leaves out gets the line through its queue, the loop says why and sends
-    a send() a member from then on."""
+    """From the first broadcast to two or more (the first line), the kernel takes one send
+    fewer than given: the member it leaves out gets the line through its queue, the loop says
+    why and sends a send() a member from then on."""
     with running_server(flood=None) as server:
         real = server.ring._syscall  # (nobody is connected yet: the loop is not sending)
         server.ring._syscall = lambda number, fd, count, *rest: real(
@@ -224,3 +233,12 @@ def test_a_loop_whose_ring_breaks_says_so_and_every_member_still_gets_every_line
         a_room_hears(server, ["one", "two", "three"])
         assert server.ring is None
     assert "a send() a member from now on: io_uring_enter took 2 of 3" in caplog.text
+
+
+@needs_io_uring
+def test_a_broadcast_too_large_for_the_ring_goes_a_send_a_member_and_in_order(monkeypatch):
+    monkeypatch.setattr(uring, "BUFFER_SIZE", 80)  # a line of more than 80 bytes
+    with running_server(flood=None) as server:
+        assert server.ring is not None
+        a_room_hears(server, ["short", "long " + "x" * 100, "short again"])
+        assert server.ring is not None

@@ -11,9 +11,11 @@ One turn of the loop:
    may it judge which connections are silent).
 4. Flush: first the broadcasts the core recorded (a channel's message while nothing else
    waited for anyone: see "Broadcasts" in :mod:`tcpchat.chat.delivery`), each sent to its
-   audience's plain TCP sockets in one pass of C calls (``map``) an Encoding, with no Python
-   a member; a socket that takes less than all of it gets the rest through its connection's
-   queue, ahead of what waits there.  Then every connection the core said has new output
+   audience's plain TCP sockets an Encoding at a time, with no Python a member: all of the
+   sends in one system call, through io_uring, where Linux has it
+   (:mod:`tcpchat.transports.uring`), or else in one pass of C calls (``map``); a socket that
+   takes less than all of it gets the rest through its connection's queue, ahead of what
+   waits there.  Then every connection the core said has new output
    (``ChatCore.output_ready``), or whose socket became writable, gets one ``send()`` of all
    its pending bytes (many lines in one call; a ``sendmsg()`` of its queue's buffers, where it
    holds several).  What the kernel did not take stays in the connection, and only then is
@@ -612,7 +614,9 @@ class SelectLoop(Driver):
         if handles is None or handles.closes != self._closes:
             handles = group.handles = self._handles(group)
         if handles.requests is not None and self.ring is not None:
-            return self._send_through_ring(group, handles.requests, first, stop, data)
+            taken = self._send_through_ring(group, handles.requests, first, stop, data)
+            if taken is not None:
+                return taken
         sockets = handles.sockets
         taken = 0
         while first < stop:
@@ -635,9 +639,12 @@ class SelectLoop(Driver):
         return taken
 
     def _send_through_ring(self, group, requests, first, stop, data):
-        """:meth:`_send_each`, all of the span's sends in one system call."""
+        """:meth:`_send_each`, all of the span's sends in one system call; or None, having
+        sent nothing, if *data* is more than the ring sends at once."""
         size = len(data)
         took = self.ring.send(requests, first, stop, data)
+        if took is None:
+            return None
         count = took.count(size)
         if count != stop - first:
             for offset, sent in enumerate(took):
