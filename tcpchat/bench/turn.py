@@ -8,12 +8,15 @@ turn           one ``SelectLoop`` turn: a member's line read, handled and sent t
                others, each its own ``send()``.
 bare sends     N-1 ``send()`` calls of the same bytes on the same server sockets, and nothing
                else: the kernel's part, which no server design on one thread avoids.
+ring sends     the same N-1 sends in one ``io_uring_enter()``, as the loop makes them where
+               Linux has io_uring (tcpchat.transports.uring); ``--no-io-uring`` times the
+               turn with a ``send()`` each, as the loop does elsewhere.
 
 Each is run ROUNDS times, the members' sockets read empty between runs (outside the timing);
 it prints the median and the 10th percentile of each, and their difference: the Python work
 per recipient.  Run from the repository:
 
-    python -m tcpchat.bench.turn [--members 100] [--rounds 300] [--gap MS]
+    python -m tcpchat.bench.turn [--members 100] [--rounds 300] [--gap MS] [--no-io-uring]
 
 Back to back, each run finds the caches as the last one left them.  A server at everyday load
 sleeps in ``epoll_wait`` between messages instead, and wakes to caches and branch predictors
@@ -30,6 +33,7 @@ import time
 from ..core import ChatCore
 from ..transports.driver import listen
 from ..transports.selectloop import SelectLoop
+from ..transports.uring import open_ring
 from .core import LINE, bench_config
 from .probe import read_empty
 
@@ -63,9 +67,13 @@ def main():
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--gap", type=float, default=0.0, metavar="MS",
                         help="sleep this long before each run (default: none, back to back)")
+    parser.add_argument("--no-io-uring", action="store_true",
+                        help="the turn sends a send() a member (default: through io_uring, "
+                             "where Linux has it)")
     args = parser.parse_args()
     gap = args.gap / 1000
-    loop = SelectLoop(ChatCore(bench_config()), listen("127.0.0.1", 0))
+    loop = SelectLoop(ChatCore(bench_config()), listen("127.0.0.1", 0),
+                      io_uring=not args.no_io_uring)
     loop._timeout = lambda: 0.05  # a turn with nothing to do must not wait for a timer
     clients = members_of(loop, args.members)
     sender, others = clients[0], clients[1:]
@@ -93,15 +101,35 @@ def main():
         sends.append(time.perf_counter() - start)
         read_empty(others)
 
+    ring, _reason = open_ring()
+    ring_sends = []
+    if ring is not None:
+        requests = ring.requests([sock.fileno() for sock in server_side])
+        for _ in range(args.rounds):
+            if gap:
+                time.sleep(gap)
+            start = time.perf_counter()
+            ring.send(requests, 0, len(server_side), relayed)
+            ring_sends.append(time.perf_counter() - start)
+            read_empty(others)
+        ring.close()
+
     recipients = args.members - 1
     (turn, turn_low), (bare, bare_low) = summary(turns), summary(sends)
     spacing = f", each after {args.gap:g} ms asleep" if gap else ", back to back"
     print(f"one message to {recipients} members, {args.rounds} rounds{spacing} "
           "(µs: median, 10th pct)")
-    print(f"  turn        {turn:7.0f}  {turn_low:7.0f}")
+    how = "through io_uring" if loop.ring is not None else "a send() each"
+    print(f"  turn        {turn:7.0f}  {turn_low:7.0f}   (the loop sending {how})")
     print(f"  bare sends  {bare:7.0f}  {bare_low:7.0f}")
-    print(f"  the loop's own work: {(turn - bare) / recipients:.2f} µs per recipient "
-          f"(median), the kernel's: {bare / recipients:.2f} µs per send()")
+    if ring_sends:
+        ring_median, ring_low = summary(ring_sends)
+        print(f"  ring sends  {ring_median:7.0f}  {ring_low:7.0f}")
+    sent = ring_median if loop.ring is not None else bare  # the way the turn sent
+    print(f"  the loop's own work: {(turn - sent) / recipients:.2f} µs per recipient "
+          f"(median, over the sends as it made them), the kernel's: {bare / recipients:.2f} "
+          "µs per send()" + (f", {ring_median / recipients:.2f} per send through io_uring"
+                             if ring_sends else ""))
     loop.request_stop()
     for sock in clients:
         sock.close()

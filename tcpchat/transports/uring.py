@@ -151,11 +151,17 @@ class SendRing:
 
     def requests(self, fds):
         """The send requests to *fds*, as one block: only the length is missing, which
-        :meth:`send` sets for each broadcast."""
-        block = bytearray(SQE_SIZE * len(fds))
-        for place, fd in enumerate(fds):
-            SQE.pack_into(block, place * SQE_SIZE, IORING_OP_SEND, 0, 0, fd, 0, self._address,
-                          0, MSG_DONTWAIT | MSG_NOSIGNAL, place)
+        :meth:`send` sets for each broadcast.  (Made with a few C-level copies, however many:
+        a room of thousands has its block made again after every join.)"""
+        template = bytearray(SQE_SIZE)
+        SQE.pack_into(template, 0, IORING_OP_SEND, 0, 0, -1, 0, self._address, 0,
+                      MSG_DONTWAIT | MSG_NOSIGNAL, 0)
+        block = template * len(fds)
+        view = memoryview(block)
+        with view.cast("i") as words, view.cast("Q") as quads:
+            words[1::SQE_SIZE // 4] = array("i", fds)             # the descriptor, word 1
+            quads[4::SQE_SIZE // 8] = array("Q", range(len(fds)))  # the number, quad 4
+        view.release()
         return bytes(block)
 
     def send(self, requests, first, stop, data):
