@@ -242,8 +242,10 @@ def open_ring(depth=DEPTH):
     must end in the call, with ``-EAGAIN``, as the loop needs."""
     try:
         ring = SendRing(depth)
-    except (OSError, AttributeError, ValueError) as exc:
-        return None, str(exc) or type(exc).__name__
+    except RingUnavailable as exc:
+        return None, exc.strerror
+    except (OSError, AttributeError, ValueError) as exc:  # mmap, or a libc without syscall()
+        return None, f"io_uring: {exc}"
     try:
         reason = _check(ring)
     except OSError as exc:
