@@ -641,12 +641,12 @@ class SelectLoop(Driver):
     def _send_through_ring(self, group, requests, first, stop, data):
         """:meth:`_send_each`, all of the span's sends in one system call; or None, having
         sent nothing, if *data* is more than the ring sends at once."""
-        size = len(data)
-        took = self.ring.send(requests, first, stop, data)
-        if took is None:
+        sent = self.ring.send(requests, first, stop, data)
+        if sent is None:
             return None
-        count = took.count(size)
+        count, took = sent
         if count != stop - first:
+            size = len(data)
             for offset, sent in enumerate(took):
                 if sent != size:
                     self._unsent_rest(group.conns[first + offset], data, sent)
@@ -654,7 +654,7 @@ class SelectLoop(Driver):
             log.warning("broadcasts are sent a send() a member from now on: %s",
                         self.ring.broken)
             self.ring = None
-        return count * size
+        return count * len(data)
 
     def _handles(self, group):
         """What the group's broadcasts are sent through: its sockets, and where there is a

@@ -166,15 +166,15 @@ class SendRing:
 
     def send(self, requests, first, stop, data):
         """Send *data* to the sockets of *requests* (a block from :meth:`requests`) from place
-        *first* to *stop*; return, for each of them, the bytes its socket took (0 where it took
-        none or is gone: ``send()`` there tells which); or None, sending nothing, if *data* is
-        larger than the ring's buffer (:data:`BUFFER_SIZE`)."""
+        *first* to *stop*.  Return how many took all of it, and for each of them the bytes its
+        socket took (0 where it took none or is gone: ``send()`` there tells which); or None,
+        sending nothing, if *data* is larger than the ring's buffer (:data:`BUFFER_SIZE`)."""
         size = len(data)
         if size > BUFFER_SIZE:
             return None
         self._data[:size] = data
         sq, cq = self._sq, self._cq
-        results = []
+        whole, results = 0, []
         while first < stop and self.broken is None:
             tail = sq[self._sq_tail]
             place = tail & self._sq_mask
@@ -187,19 +187,22 @@ class SendRing:
             taken = self._syscall(SYS_IO_URING_ENTER, self.fd, count, 0, 0, None, 0)
             head = cq[self._cq_head]
             if taken == count and (cq[self._cq_tail] - head) & 0xFFFFFFFF == count:
-                # The usual case: all taken and all ended.  Completions are posted in the
-                # requests' order as the ring's places go (each batch within the ring's
-                # end, so within the completion ring's too, which is twice as long).
+                # The usual case: all taken, all ended, and (read in one slice: a batch stays
+                # within the ring's end, so within the completion ring's, twice as long) all
+                # with the whole of it, so that their order does not matter.
                 low = self._cqes + 4 * (head & self._cq_mask)
                 took = self._cq_results[low + 2:low + 4 * count:4].tolist()
                 if took.count(size) == count:
                     cq[self._cq_head] = (head + count) & 0xFFFFFFFF
+                    whole += count
                     results += took
                     first += count
                     continue
-            results += self._completed(taken, count, first)
+            took = self._completed(taken, count, first)
+            whole += took.count(size)
+            results += took
             first += count
-        return results + [0] * (stop - first)
+        return whole, results + [0] * (stop - first)
 
     def _completed(self, taken, count, first):
         """The results of *count* sends given from place *first*, of which the kernel took
@@ -267,7 +270,7 @@ def _check(ring):
         except BlockingIOError:
             pass
         requests = ring.requests([full.fileno(), reader.fileno()])
-        taken = ring.send(requests, 0, 2, b"probe")
+        _whole, taken = ring.send(requests, 0, 2, b"probe")
         if ring.broken is not None:
             return ring.broken
         if taken != [0, 5] or full.recv(5) != b"probe":
