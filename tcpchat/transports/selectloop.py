@@ -641,10 +641,10 @@ class SelectLoop(Driver):
     def _send_through_ring(self, group, requests, first, stop, data):
         """:meth:`_send_each`, all of the span's sends in one system call; or None, having
         sent nothing, if *data* is more than the ring sends at once."""
-        sent = self.ring.send(requests, first, stop, data)
-        if sent is None:
+        answer = self.ring.send(requests, first, stop, data)
+        if answer is None:
             return None
-        count, took = sent
+        count, took = answer
         if count != stop - first:
             size = len(data)
             for offset, sent in enumerate(took):
