@@ -186,7 +186,7 @@ class SendRing:
             sq[self._sq_tail] = (tail + count) & 0xFFFFFFFF
             taken = self._syscall(SYS_IO_URING_ENTER, self.fd, count, 0, 0, None, 0)
             head = cq[self._cq_head]
-            if taken == count and (cq[self._cq_tail] - head) & 0xFFFFFFFF == count:
+            if taken == count and self._posted_since(head) == count:
                 # The usual case: all taken, all ended, and (read in one slice: a batch stays
                 # within the ring's end, so within the completion ring's, twice as long) all
                 # with the whole of it, so that their order does not matter.
@@ -202,7 +202,13 @@ class SendRing:
             whole += took.count(size)
             results += took
             first += count
-        return whole, results + [0] * (stop - first)
+        if first < stop:  # the ring broke: the rest was not sent
+            results += [0] * (stop - first)
+        return whole, results
+
+    def _posted_since(self, head):
+        """Completions the kernel has posted past *head*."""
+        return (self._cq[self._cq_tail] - head) & 0xFFFFFFFF
 
     def _completed(self, taken, count, first):
         """The results of *count* sends given from place *first*, of which the kernel took
@@ -215,17 +221,17 @@ class SendRing:
                            + (f": {os.strerror(code)}" if code else ""))
         cq = self._cq
         head = cq[self._cq_head]
-        while self.checked and (cq[self._cq_tail] - head) & 0xFFFFFFFF < taken:
+        while self.checked and self._posted_since(head) < taken:
             # Every send ends within the call that took it (MSG_DONTWAIT); a kernel that
             # posts a result a moment later is waited for here, never left in flight.
-            waiting = taken - ((cq[self._cq_tail] - head) & 0xFFFFFFFF)
+            waiting = taken - self._posted_since(head)
             if self._syscall(SYS_IO_URING_ENTER, self.fd, 0, waiting,
                              IORING_ENTER_GETEVENTS, None, 0) < 0 \
                     and ctypes.get_errno() != errno.EINTR:
                 self.broken = (f"io_uring_enter, waiting for {waiting} sends: "
                                f"{os.strerror(ctypes.get_errno())}")
                 break
-        posted = min(taken, (cq[self._cq_tail] - head) & 0xFFFFFFFF)
+        posted = min(taken, self._posted_since(head))
         results = [0] * count
         for completion in range(head, head + posted):
             low = self._cqes + 4 * (completion & self._cq_mask)
